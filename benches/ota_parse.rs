@@ -1,0 +1,2 @@
+//! Placeholder: the OTA parse benchmark lands with the ota module.
+fn main() {}

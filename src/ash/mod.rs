@@ -1,0 +1,1 @@
+//! ASH (UG101): placeholder until the ash module lands.

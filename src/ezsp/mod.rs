@@ -1,0 +1,1 @@
+//! EZSP (UG100): placeholder until the ezsp module lands.

@@ -1,0 +1,1 @@
+//! Fuzzing entry points: each runs one decoder on arbitrary bytes and checks its invariants.

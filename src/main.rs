@@ -1,0 +1,2 @@
+//! The zigbee-otad command line (ARCHITECTURE.md, "Command line").
+fn main() {}

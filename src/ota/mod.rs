@@ -1,0 +1,1 @@
+//! The OTA upgrade file (ZCL8 §11.4): placeholder until the ota module lands.

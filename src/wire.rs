@@ -1,0 +1,242 @@
+//! Bounds-checked little-endian reading and writing shared by every wire decoder.
+//!
+//! Every protocol in this crate (ZCL, the OTA file, EZSP, ASH) is little-endian except where a
+//! spec says otherwise (EBL tags use big-endian lengths; ASH's CRC is big-endian). [`Reader`] never
+//! panics and never reads past its slice: each accessor returns [`Truncated`] naming what was
+//! being read and where, so decoders can turn it into a precise error.
+//!
+//! ```
+//! use zigbee_otad::wire::Reader;
+//! let mut r = Reader::new(&[0x34, 0x12, 0xAA]);
+//! assert_eq!(r.u16("cluster").unwrap(), 0x1234);
+//! assert_eq!(r.u8("status").unwrap(), 0xAA);
+//! assert!(r.u8("extra").is_err());
+//! ```
+
+use std::fmt;
+
+/// A read ran past the end of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncated {
+    /// What the decoder was reading (a field name).
+    pub field: &'static str,
+    /// Byte offset in the input where the field starts.
+    pub offset: usize,
+    /// Bytes the field needs.
+    pub needed: usize,
+    /// Bytes that were left.
+    pub available: usize,
+}
+
+impl fmt::Display for Truncated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at offset {} needs {} bytes, only {} left",
+            self.field, self.offset, self.needed, self.available
+        )
+    }
+}
+
+impl std::error::Error for Truncated {}
+
+/// A cursor over a byte slice with bounds-checked little-endian accessors.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    input: &'a [u8],
+    position: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading at the beginning of `input`.
+    pub fn new(input: &'a [u8]) -> Self {
+        Reader { input, position: 0 }
+    }
+
+    /// Offset of the next byte to be read.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Bytes not yet read.
+    pub fn remaining(&self) -> usize {
+        self.input.len().saturating_sub(self.position)
+    }
+
+    /// True when every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// Takes `len` bytes.
+    pub fn take(&mut self, field: &'static str, len: usize) -> Result<&'a [u8], Truncated> {
+        let start = self.position;
+        let slice = start
+            .checked_add(len)
+            .and_then(|end| self.input.get(start..end))
+            .ok_or(Truncated {
+                field,
+                offset: start,
+                needed: len,
+                available: self.remaining(),
+            })?;
+        self.position += len;
+        Ok(slice)
+    }
+
+    /// Takes a fixed-size array.
+    pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], Truncated> {
+        let slice = self.take(field, N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        Ok(out)
+    }
+
+    /// Takes everything that is left.
+    pub fn rest(&mut self) -> &'a [u8] {
+        let rest = self.input.get(self.position..).unwrap_or_default();
+        self.position = self.input.len();
+        rest
+    }
+
+    /// Looks at the remaining bytes without consuming them.
+    pub fn peek_rest(&self) -> &'a [u8] {
+        self.input.get(self.position..).unwrap_or_default()
+    }
+
+    /// Reads a `u8`.
+    pub fn u8(&mut self, field: &'static str) -> Result<u8, Truncated> {
+        Ok(self.array::<1>(field)?[0])
+    }
+
+    /// Reads an `i8`.
+    pub fn i8(&mut self, field: &'static str) -> Result<i8, Truncated> {
+        Ok(i8::from_le_bytes(self.array(field)?))
+    }
+
+    /// Reads a little-endian `u16`.
+    pub fn u16(&mut self, field: &'static str) -> Result<u16, Truncated> {
+        Ok(u16::from_le_bytes(self.array(field)?))
+    }
+
+    /// Reads a big-endian `u16`.
+    pub fn u16_be(&mut self, field: &'static str) -> Result<u16, Truncated> {
+        Ok(u16::from_be_bytes(self.array(field)?))
+    }
+
+    /// Reads a little-endian `u32`.
+    pub fn u32(&mut self, field: &'static str) -> Result<u32, Truncated> {
+        Ok(u32::from_le_bytes(self.array(field)?))
+    }
+
+    /// Reads a big-endian `u32`.
+    pub fn u32_be(&mut self, field: &'static str) -> Result<u32, Truncated> {
+        Ok(u32::from_be_bytes(self.array(field)?))
+    }
+
+    /// Reads a little-endian `u64`.
+    pub fn u64(&mut self, field: &'static str) -> Result<u64, Truncated> {
+        Ok(u64::from_le_bytes(self.array(field)?))
+    }
+}
+
+/// Little-endian writers for `Vec<u8>` (encoders build frames into a `Vec` or `BytesMut`).
+pub trait PutLe {
+    /// Appends a `u8`.
+    fn put_u8_le(&mut self, value: u8);
+    /// Appends a little-endian `u16`.
+    fn put_u16_le(&mut self, value: u16);
+    /// Appends a little-endian `u32`.
+    fn put_u32_le(&mut self, value: u32);
+    /// Appends a little-endian `u64`.
+    fn put_u64_le(&mut self, value: u64);
+}
+
+impl PutLe for Vec<u8> {
+    fn put_u8_le(&mut self, value: u8) {
+        self.push(value);
+    }
+    fn put_u16_le(&mut self, value: u16) {
+        self.extend_from_slice(&value.to_le_bytes());
+    }
+    fn put_u32_le(&mut self, value: u32) {
+        self.extend_from_slice(&value.to_le_bytes());
+    }
+    fn put_u64_le(&mut self, value: u64) {
+        self.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// Formats bytes as uppercase hex separated by spaces (`"1E F1 EE 0B"`), for logs and the CLI.
+pub fn hex_spaced(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&format!("{b:02X}"));
+    }
+    out
+}
+
+/// Parses hex text, ignoring whitespace, `:` and `-` separators and an optional `0x` prefix.
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let trimmed = text.trim();
+    let body = trimmed
+        .strip_prefix("0x")
+        .or_else(|| trimmed.strip_prefix("0X"))
+        .unwrap_or(trimmed);
+    let digits: Vec<u8> = body
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b':' && *c != b'-')
+        .collect();
+    if digits.len() % 2 != 0 {
+        return Err(format!("odd number of hex digits ({})", digits.len()));
+    }
+    digits
+        .chunks(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let s =
+                std::str::from_utf8(pair).map_err(|_| format!("non-ASCII at digit {}", i * 2))?;
+            u8::from_str_radix(s, 16).map_err(|_| format!("`{s}` at digit {} is not hex", i * 2))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_names_field_and_offset() {
+        let mut r = Reader::new(&[1, 2, 3]);
+        r.u8("a").unwrap();
+        let err = r.u32("file_version").unwrap_err();
+        assert_eq!(err.offset, 1);
+        assert_eq!(err.needed, 4);
+        assert_eq!(err.available, 2);
+        assert_eq!(
+            err.to_string(),
+            "file_version at offset 1 needs 4 bytes, only 2 left"
+        );
+        // A failed read consumes nothing.
+        assert_eq!(r.remaining(), 2);
+    }
+
+    #[test]
+    fn huge_take_does_not_overflow() {
+        let mut r = Reader::new(&[1, 2, 3]);
+        r.u8("a").unwrap();
+        assert!(r.take("x", usize::MAX).is_err());
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let bytes = parse_hex("0x19 10:00-00 64").unwrap();
+        assert_eq!(bytes, [0x19, 0x10, 0x00, 0x00, 0x64]);
+        assert_eq!(hex_spaced(&bytes), "19 10 00 00 64");
+        assert!(parse_hex("123").is_err());
+        assert!(parse_hex("zz").is_err());
+    }
+}

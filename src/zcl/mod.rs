@@ -1,0 +1,1 @@
+//! ZCL frames and the OTA Upgrade cluster: placeholder until the zcl module lands.
