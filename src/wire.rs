@@ -190,7 +190,7 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
         .bytes()
         .filter(|c| !c.is_ascii_whitespace() && *c != b':' && *c != b'-')
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", digits.len()));
     }
     digits
