@@ -1,0 +1,2 @@
+//! Placeholder: lands with its module.
+fn main() {}

@@ -1,0 +1,8 @@
+//! Fuzzing entry points (enabled by the `fuzzing` feature): each runs one decoder or state
+//! machine on arbitrary bytes and asserts its invariants. The targets in `fuzz/fuzz_targets/`
+//! are one-line calls into these functions, as in rustls and quinn.
+
+pub mod ash;
+pub mod ezsp;
+pub mod ota;
+pub mod zcl;

@@ -1,0 +1,13 @@
+//! Integration tests, built as one binary (STYLE.md rule 30).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod ash;
+mod common;
+mod ezsp;
+mod ota;
+mod zcl;
