@@ -1,5 +1,7 @@
 //! Integration tests, built as one binary (STYLE.md rule 30).
 #![allow(
+    unreachable_pub,
+    dead_code,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
