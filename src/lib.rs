@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod ash;
+pub mod config;
 pub mod ezsp;
 pub mod ota;
 pub mod wire;

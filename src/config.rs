@@ -1,0 +1,748 @@
+//! The TOML configuration: schema, defaults and validation (ARCHITECTURE.md, "Configuration").
+//!
+//! The key names are a stable interface. Every value is checked while it is deserialised, so an
+//! error always carries the file, line, column and key that toml reports (`deny_unknown_fields`
+//! everywhere: a misspelt key is an error, not a silently ignored line). Values that need more than
+//! their own key to be checked (a loopback-only `http://` URL, a source without a location) are
+//! checked afterwards by [`Config::validate`] and name the key path.
+//!
+//! ```
+//! let config = zigbee_otad::config::Config::from_toml_str(
+//!     "[coordinator]\nport = \"/dev/ttyUSB0\"\n",
+//!     "example.toml",
+//! ).unwrap();
+//! assert_eq!(config.coordinator.baudrate.get(), 115_200);
+//! assert_eq!(config.catalog.refresh_interval.as_secs(), 24 * 3600);
+//! ```
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, de};
+
+/// Where the daemon looks for its configuration unless `--config` says otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/zigbee-otad/config.toml";
+
+/// A configuration file that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key, a wrong type or a bad value; toml's message names line, column and key.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// toml's rendering, with the offending line.
+        message: String,
+    },
+    /// A value that is only wrong together with others.
+    #[error("{path}: `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The key path, e.g. `catalog.source[1].url`.
+        key: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Network key, device table, quota ledger, upgrade history.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// The Zigbee coordinator.
+    pub coordinator: CoordinatorSection,
+    /// The OTA server.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Firmware catalogs and the cache.
+    #[serde(default)]
+    pub catalog: CatalogSection,
+    /// Upgrade policy: downgrades, deny list, pins.
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// The status socket.
+    #[serde(default)]
+    pub status: StatusSection,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/zigbee-otad")
+}
+
+/// `[coordinator]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorSection {
+    /// Which driver speaks to the stick.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Serial device path (`/dev/serial/by-id/...`) or a pseudo-terminal.
+    pub port: PathBuf,
+    /// Serial speed.
+    #[serde(default = "default_baudrate")]
+    pub baudrate: Baudrate,
+    /// Serial flow control.
+    #[serde(default)]
+    pub flow_control: FlowControl,
+    /// 802.15.4 channel used when a network must be formed (11..=26).
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// PAN id used when a network must be formed.
+    #[serde(default)]
+    pub pan_id: Option<u16>,
+    /// Extended PAN id (16 hex digits) used when a network must be formed.
+    #[serde(default)]
+    pub extended_pan_id: Option<HexBytes<8>>,
+    /// Network key (32 hex digits); generated once and kept in `state_dir` when absent.
+    #[serde(default)]
+    pub network_key: Option<HexBytes<16>>,
+}
+
+fn default_baudrate() -> Baudrate {
+    Baudrate(NonZeroU32::MIN.saturating_add(115_199))
+}
+
+/// Coordinator protocol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Silicon Labs EmberZNet NCP: EZSP over ASH.
+    #[default]
+    Ezsp,
+}
+
+/// Serial flow control.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowControl {
+    /// None.
+    None,
+    /// XON/XOFF (the EmberZNet default for most USB sticks).
+    #[default]
+    Software,
+    /// RTS/CTS.
+    Hardware,
+}
+
+/// A serial speed from the set coordinators use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Baudrate(NonZeroU32);
+
+impl Baudrate {
+    /// Speeds accepted in the config.
+    pub const ALLOWED: [u32; 6] = [38_400, 57_600, 115_200, 230_400, 460_800, 921_600];
+
+    /// The speed in bits per second.
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl<'de> Deserialize<'de> for Baudrate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u32::deserialize(deserializer)?;
+        if !Self::ALLOWED.contains(&value) {
+            return Err(de::Error::custom(format!(
+                "baud rate {value} is not one of {:?}",
+                Self::ALLOWED
+            )));
+        }
+        NonZeroU32::new(value)
+            .map(Baudrate)
+            .ok_or_else(|| de::Error::custom("baud rate must not be 0"))
+    }
+}
+
+/// An 802.15.4 channel in 11..=26.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Channel(u8);
+
+impl Channel {
+    /// The channel number.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u8::deserialize(deserializer)?;
+        if (11..=26).contains(&value) {
+            Ok(Channel(value))
+        } else {
+            Err(de::Error::custom(format!(
+                "channel {value} is outside 11..=26"
+            )))
+        }
+    }
+}
+
+/// Exactly `N` bytes written as `2N` hex digits (separators `:` and spaces allowed).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HexBytes<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> fmt::Debug for HexBytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print key material in logs or debug output.
+        write!(f, "HexBytes<{N}>(..)")
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = crate::wire::parse_hex(&text).map_err(de::Error::custom)?;
+        let array: [u8; N] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+            de::Error::custom(format!(
+                "expected {} hex digits ({N} bytes), got {}",
+                N * 2,
+                bytes.len() * 2
+            ))
+        })?;
+        Ok(HexBytes(array))
+    }
+}
+
+/// A duration written like `"24h"`, `"6h 30m"` or `"250ms"`, within a key's bounds.
+fn duration_within<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let value = humantime::parse_duration(&text)
+        .map_err(|e| de::Error::custom(format!("`{text}` is not a duration like \"24h\" ({e})")))?;
+    if value < min || value > max {
+        return Err(de::Error::custom(format!(
+            "{text} is outside {} ..= {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        )));
+    }
+    Ok(value)
+}
+
+macro_rules! bounded_duration {
+    ($name:ident, $min:expr, $max:expr) => {
+        fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+            duration_within(deserializer, $min, $max)
+        }
+    };
+}
+
+bounded_duration!(
+    refresh_interval,
+    Duration::from_secs(3600),
+    Duration::from_secs(30 * 86_400)
+);
+bounded_duration!(
+    idle_timeout,
+    Duration::from_secs(10),
+    Duration::from_secs(7 * 86_400)
+);
+bounded_duration!(
+    upgrade_delay,
+    Duration::from_secs(0),
+    Duration::from_secs(7 * 86_400)
+);
+bounded_duration!(
+    notify_interval,
+    Duration::from_secs(600),
+    Duration::from_secs(30 * 86_400)
+);
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// The endpoint that hosts the OTA Upgrade server cluster (1..=240).
+    #[serde(default = "default_endpoint")]
+    pub endpoint: Endpoint,
+    /// Upper bound on the data bytes in one Image Block Response (the coordinator's APS payload
+    /// and the device's own maximum lower it further).
+    #[serde(default = "default_block_size")]
+    pub max_block_size: BlockSize,
+    /// Transfers served at once; devices beyond it are told WAIT_FOR_DATA.
+    #[serde(default = "default_concurrent")]
+    pub max_concurrent_transfers: ConcurrentTransfers,
+    /// A transfer with no request for this long is abandoned (the device may resume later).
+    #[serde(default = "default_idle_timeout", deserialize_with = "idle_timeout")]
+    pub idle_timeout: Duration,
+    /// When a device that finished its download is told to apply it.
+    #[serde(default)]
+    pub upgrade_time: UpgradeTime,
+    /// With `upgrade_time = "delay"`: how long after the Upgrade End Request.
+    #[serde(default, deserialize_with = "upgrade_delay")]
+    pub upgrade_delay: Duration,
+    /// How often known devices are told about new images (Image Notify).
+    #[serde(
+        default = "default_notify_interval",
+        deserialize_with = "notify_interval"
+    )]
+    pub notify_interval: Duration,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            endpoint: default_endpoint(),
+            max_block_size: default_block_size(),
+            max_concurrent_transfers: default_concurrent(),
+            idle_timeout: default_idle_timeout(),
+            upgrade_time: UpgradeTime::default(),
+            upgrade_delay: Duration::ZERO,
+            notify_interval: default_notify_interval(),
+        }
+    }
+}
+
+fn default_endpoint() -> Endpoint {
+    Endpoint(1)
+}
+fn default_block_size() -> BlockSize {
+    BlockSize(50)
+}
+fn default_concurrent() -> ConcurrentTransfers {
+    ConcurrentTransfers(3)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_notify_interval() -> Duration {
+    Duration::from_secs(4 * 3600)
+}
+
+macro_rules! bounded_integer {
+    ($(#[$doc:meta])* $name:ident, $repr:ty, $min:expr, $max:expr, $what:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name($repr);
+
+        impl $name {
+            /// The value.
+            pub fn get(self) -> $repr {
+                self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = <$repr>::deserialize(deserializer)?;
+                if ($min..=$max).contains(&value) {
+                    Ok($name(value))
+                } else {
+                    Err(de::Error::custom(format!(
+                        "{} {value} is outside {}..={}",
+                        $what, $min, $max
+                    )))
+                }
+            }
+        }
+    };
+}
+
+bounded_integer!(
+    /// A Zigbee application endpoint (1..=240).
+    Endpoint, u8, 1, 240, "endpoint"
+);
+bounded_integer!(
+    /// Data bytes per Image Block Response (16..=223).
+    BlockSize, u8, 16, 223, "block size"
+);
+bounded_integer!(
+    /// Concurrent transfers (1..=64).
+    ConcurrentTransfers, u16, 1, 64, "concurrent transfers"
+);
+
+/// When a device is told to apply a downloaded image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeTime {
+    /// At once.
+    #[default]
+    Now,
+    /// `upgrade_delay` after the Upgrade End Request.
+    Delay,
+    /// Wait until told (`zigbee-otad` sends the upgrade command later).
+    Wait,
+}
+
+/// `[catalog]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSection {
+    /// How often catalogs are refreshed (1h ..= 30d).
+    #[serde(default = "default_refresh", deserialize_with = "refresh_interval")]
+    pub refresh_interval: Duration,
+    /// Cached catalogs and images.
+    #[serde(default = "default_cache_dir")]
+    pub cache_dir: PathBuf,
+    /// Where firmware comes from, in order of preference.
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceSection>,
+}
+
+impl Default for CatalogSection {
+    fn default() -> Self {
+        CatalogSection {
+            refresh_interval: default_refresh(),
+            cache_dir: default_cache_dir(),
+            sources: Vec::new(),
+        }
+    }
+}
+
+fn default_refresh() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_cache_dir() -> PathBuf {
+    PathBuf::from("/var/cache/zigbee-otad")
+}
+
+/// `[[catalog.source]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// What kind of source this is.
+    pub kind: SourceKind,
+    /// A name for logs and status (defaults to the kind).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The catalog URL (`ledvance`, `zigbee-ota-index`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A local path (`directory`, or a local `zigbee-ota-index` file).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+/// Catalog source kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The LEDVANCE cloud API.
+    Ledvance,
+    /// An index.json in the zigbee-OTA format.
+    ZigbeeOtaIndex,
+    /// A local folder of OTA files.
+    Directory,
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// Offer older images than the device runs.
+    #[serde(default)]
+    pub allow_downgrade: bool,
+    /// Images never offered.
+    #[serde(default)]
+    pub deny: Vec<ImageMatch>,
+    /// Devices held at a version.
+    #[serde(default)]
+    pub pin: Vec<ImageMatch>,
+}
+
+/// Matches images (deny list) or devices (pins) by manufacturer, image type and version.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageMatch {
+    /// Manufacturer code.
+    pub manufacturer_code: u16,
+    /// Image type; all types when absent.
+    #[serde(default)]
+    pub image_type: Option<u16>,
+    /// File version; all versions when absent (for a pin: the version to hold).
+    #[serde(default)]
+    pub file_version: Option<u32>,
+}
+
+/// `[status]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusSection {
+    /// The Unix socket `zigbee-otad status` talks to.
+    #[serde(default = "default_socket")]
+    pub socket: PathBuf,
+}
+
+impl Default for StatusSection {
+    fn default() -> Self {
+        StatusSection {
+            socket: default_socket(),
+        }
+    }
+}
+
+fn default_socket() -> PathBuf {
+    PathBuf::from("/run/zigbee-otad/status.sock")
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `error`, `warn`, `info`, `debug` or `trace` (`RUST_LOG` overrides it).
+    #[serde(default)]
+    pub level: LogLevel,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: LogLevel::Info,
+        }
+    }
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Milestones.
+    #[default]
+    Info,
+    /// Per-block detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates configuration text; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks what no single key can check by itself.
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            key,
+            message,
+        };
+        for (index, source) in self.catalog.sources.iter().enumerate() {
+            let key = |field: &str| format!("catalog.source[{index}].{field}");
+            match source.kind {
+                SourceKind::Ledvance | SourceKind::ZigbeeOtaIndex => {
+                    match (&source.url, &source.path) {
+                        (Some(url), None) => {
+                            check_source_url(url).map_err(|m| invalid(key("url"), m))?
+                        }
+                        (None, Some(_)) if source.kind == SourceKind::ZigbeeOtaIndex => {}
+                        (None, None) => {
+                            return Err(invalid(
+                                key("url"),
+                                "this source needs a `url`".to_owned(),
+                            ));
+                        }
+                        _ => {
+                            return Err(invalid(
+                                key("path"),
+                                "give either `url` or `path`, not both (a `path` is allowed only for zigbee-ota-index)"
+                                    .to_owned(),
+                            ));
+                        }
+                    }
+                }
+                SourceKind::Directory => {
+                    if source.path.is_none() {
+                        return Err(invalid(
+                            key("path"),
+                            "a directory source needs a `path`".to_owned(),
+                        ));
+                    }
+                    if source.url.is_some() {
+                        return Err(invalid(
+                            key("url"),
+                            "a directory source takes a `path`, not a `url`".to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// HTTPS only; plain HTTP only for loopback hosts (tests and local mirrors).
+pub fn check_source_url(url: &str) -> Result<(), String> {
+    if let Some(rest) = url.strip_prefix("https://") {
+        if host_of(rest).is_empty() {
+            return Err(format!("`{url}` has no host"));
+        }
+        return Ok(());
+    }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let host = host_of(rest);
+        let loopback = host == "localhost"
+            || host == "[::1]"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(());
+        }
+        return Err(format!(
+            "`{url}`: plain http:// is accepted only for loopback addresses; use https://"
+        ));
+    }
+    Err(format!("`{url}` is not an https:// URL"))
+}
+
+fn host_of(after_scheme: &str) -> &str {
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    if host_port.starts_with('[') {
+        return host_port.split_inclusive(']').next().unwrap_or("");
+    }
+    host_port.split(':').next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, "test.toml")
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse("[coordinator]\nport = \"/dev/ttyACM0\"\n").unwrap();
+        assert_eq!(c.coordinator.protocol, Protocol::Ezsp);
+        assert_eq!(c.coordinator.flow_control, FlowControl::Software);
+        assert_eq!(c.server.endpoint.get(), 1);
+        assert_eq!(c.server.max_block_size.get(), 50);
+        assert_eq!(
+            c.status.socket,
+            PathBuf::from("/run/zigbee-otad/status.sock")
+        );
+        assert_eq!(c.state_dir, PathBuf::from("/var/lib/zigbee-otad"));
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/zigbee-otad.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.catalog.sources.len(), 3);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = parse("[coordinator]\nport = \"/dev/x\"\nbaud = 115200\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("test.toml: "), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("unknown field `baud`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_allowed() {
+        let err = parse("[coordinator]\nport = \"/dev/x\"\nbaudrate = 1234\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("not one of"),
+            "{err}"
+        );
+
+        let err = parse("[coordinator]\nport = \"/dev/x\"\n[catalog]\nrefresh_interval = \"5m\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 4") && err.contains("outside 1h"),
+            "{err}"
+        );
+
+        let err = parse("[coordinator]\nport = \"/dev/x\"\nchannel = 27\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside 11..=26"), "{err}");
+
+        let err = parse("[coordinator]\nport = \"/dev/x\"\nnetwork_key = \"0011\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected 32 hex digits"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let err = parse("[coordinator]\nport = 5\n").unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        assert!(check_source_url("https://api.example.com/v1").is_ok());
+        assert!(check_source_url("http://127.0.0.1:8080/x").is_ok());
+        assert!(check_source_url("http://localhost/x").is_ok());
+        assert!(check_source_url("http://[::1]:80/x").is_ok());
+        assert!(check_source_url("http://example.com/x").is_err());
+        assert!(check_source_url("http://127.0.0.1.evil.com/x").is_err());
+        assert!(check_source_url("ftp://127.0.0.1/x").is_err());
+        assert!(check_source_url("https:///nohost").is_err());
+
+        let err = parse(
+            "[coordinator]\nport = \"/dev/x\"\n[[catalog.source]]\nkind = \"ledvance\"\nurl = \"http://10.0.0.1/fw\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("catalog.source[0].url"), "{err}");
+    }
+
+    #[test]
+    fn sources_need_their_location() {
+        let err =
+            parse("[coordinator]\nport = \"/dev/x\"\n[[catalog.source]]\nkind = \"directory\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("catalog.source[0].path"), "{err}");
+    }
+
+    #[test]
+    fn key_material_is_not_printed() {
+        let c = parse(
+            "[coordinator]\nport = \"/dev/x\"\nnetwork_key = \"00112233445566778899aabbccddeeff\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("aabbcc"));
+    }
+}
