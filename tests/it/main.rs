@@ -9,6 +9,7 @@
 )]
 
 mod ash;
+mod cli;
 mod common;
 mod ezsp;
 mod ota;
