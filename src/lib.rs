@@ -9,6 +9,7 @@
 
 pub mod ash;
 pub mod config;
+pub mod daemon;
 pub mod ezsp;
 pub mod ota;
 pub mod wire;

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use zigbee_otad::config::{Config, DEFAULT_CONFIG_PATH};
+use zigbee_otad::daemon::socket::{self, Request};
+use zigbee_otad::daemon::status::render_snapshot;
 
 /// zigbee-otad: a Zigbee OTA Upgrade server daemon for home gateways.
 #[derive(Debug, Parser)]
@@ -25,6 +27,59 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Ask the running daemon for coordinator state and every transfer's progress.
+    Status {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// Print the raw JSON snapshot.
+        #[arg(long)]
+        json: bool,
+        /// Keep refreshing once a second until interrupted.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Tell one device (by IEEE address) or all devices about available images (Image Notify).
+    Notify {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address (00:11:22:33:44:55:66:77).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ieee: Option<String>,
+        /// Broadcast to every device.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Open the network for devices to join.
+    PermitJoin {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// How long, in seconds (0 closes the network; at most 254).
+        #[arg(default_value_t = 60, value_parser = clap::value_parser!(u8).range(0..=254))]
+        seconds: u8,
+    },
+}
+
+/// Where to find the daemon's status socket.
+#[derive(Debug, clap::Args)]
+struct SocketArgs {
+    /// The configuration file (its `[status] socket` is used).
+    #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// The socket path, overriding the configuration.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+impl SocketArgs {
+    fn path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(socket) = &self.socket {
+            return Ok(socket.clone());
+        }
+        if !self.config.exists() {
+            return Ok(zigbee_otad::config::StatusSection::default().socket);
+        }
+        Ok(Config::load(&self.config)?.status.socket)
+    }
 }
 
 fn main() -> ExitCode {
@@ -45,5 +100,59 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}: OK", config.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status {
+            socket,
+            json,
+            watch,
+        } => runtime()?.block_on(status(socket.path()?, json, watch)),
+        Command::Notify { socket, ieee, all } => {
+            runtime()?.block_on(control(socket.path()?, Request::Notify { ieee, all }))
+        }
+        Command::PermitJoin { socket, seconds } => {
+            runtime()?.block_on(control(socket.path()?, Request::PermitJoin { seconds }))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn status(path: PathBuf, json: bool, watch: bool) -> anyhow::Result<ExitCode> {
+    loop {
+        let response = socket::query(&path, &Request::Status).await?;
+        let snapshot = match (response.ok, response.status) {
+            (true, Some(snapshot)) => snapshot,
+            _ => anyhow::bail!("the daemon refused: {}", response.error.unwrap_or_default()),
+        };
+        if json {
+            println!("{}", serde_json::to_string_pretty(&snapshot)?);
+        } else {
+            if watch {
+                // Clear the screen and home the cursor between refreshes.
+                print!("\x1b[2J\x1b[H");
+            }
+            print!("{}", render_snapshot(&snapshot));
+        }
+        if !watch {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+async fn control(path: PathBuf, request: Request) -> anyhow::Result<ExitCode> {
+    let response = socket::query(&path, &request).await?;
+    if response.ok {
+        println!("{}", response.message.unwrap_or_else(|| "done".to_owned()));
+        Ok(ExitCode::SUCCESS)
+    } else {
+        anyhow::bail!("{}", response.error.unwrap_or_else(|| "refused".to_owned()))
     }
 }

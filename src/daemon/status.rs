@@ -1,0 +1,306 @@
+//! The status snapshot (ARCHITECTURE.md, "`status --json`") and its human rendering.
+//!
+//! The daemon publishes one [`StatusSnapshot`] whenever something changes; the status socket
+//! serves it as JSON and `zigbee-otad status` renders it with a progress bar per transfer. The
+//! JSON field names are a stable interface.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything `zigbee-otad status` shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusSnapshot {
+    /// The coordinator and its network.
+    pub coordinator: CoordinatorStatus,
+    /// Catalog sources, the cache and the cloud budget.
+    pub catalog: CatalogStatus,
+    /// Devices that have asked for firmware.
+    pub devices: Vec<DeviceStatus>,
+    /// Transfers in progress and recently ended.
+    pub transfers: Vec<TransferStatus>,
+}
+
+/// Coordinator state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoordinatorStatus {
+    /// Serial port path.
+    pub port: String,
+    /// `starting`, `up`, `resetting`, `down`.
+    pub state: String,
+    /// Negotiated EZSP protocol version.
+    pub ezsp_version: Option<u8>,
+    /// 802.15.4 channel.
+    pub channel: Option<u8>,
+    /// PAN id.
+    pub pan_id: Option<u16>,
+    /// Extended PAN id, colon hex.
+    pub extended_pan_id: Option<String>,
+    /// The coordinator's largest APS payload.
+    pub max_aps_payload: Option<u8>,
+}
+
+/// Catalog state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CatalogStatus {
+    /// One entry per configured source.
+    pub sources: Vec<SourceStatus>,
+    /// Verified images held in the cache.
+    pub cached_images: usize,
+}
+
+/// One catalog source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    /// Source name.
+    pub name: String,
+    /// `ledvance`, `zigbee-ota-index`, `directory`.
+    pub kind: String,
+    /// Entries the source offers.
+    pub entries: usize,
+    /// Seconds since the Unix epoch of the last successful refresh.
+    pub last_refresh_unix: Option<u64>,
+    /// Calls used this month, and the monthly limit.
+    pub calls_this_month: Option<(u64, u64)>,
+    /// Bytes used this month, and the monthly limit.
+    pub bytes_this_month: Option<(u64, u64)>,
+    /// The last error, if the last refresh failed.
+    pub last_error: Option<String>,
+}
+
+/// A device the server knows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    /// IEEE address, colon hex.
+    pub ieee: String,
+    /// Network address.
+    pub nwk: u16,
+    /// Manufacturer code.
+    pub manufacturer_code: u16,
+    /// Image type.
+    pub image_type: u16,
+    /// The version the device last reported.
+    pub current_version: u32,
+    /// The version it could get, if any.
+    pub available_version: Option<u32>,
+}
+
+/// A transfer's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferState {
+    /// Offered; the device has not asked for a block yet.
+    #[default]
+    Queued,
+    /// Told to wait (concurrency cap or policy).
+    Waiting,
+    /// Blocks flowing.
+    Downloading,
+    /// Image complete and applied.
+    Finished,
+    /// Ended without success.
+    Failed,
+}
+
+/// One transfer's progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransferStatus {
+    /// IEEE address, colon hex.
+    pub ieee: String,
+    /// Network address.
+    pub nwk: u16,
+    /// Manufacturer code.
+    pub manufacturer_code: u16,
+    /// Image type.
+    pub image_type: u16,
+    /// The version being transferred.
+    pub file_version: u32,
+    /// Bytes the device has confirmed by asking past them.
+    pub offset: u32,
+    /// The image's size.
+    pub image_size: u32,
+    /// Where it stands.
+    pub state: TransferState,
+    /// Recent rate.
+    pub bytes_per_second: f64,
+    /// Estimated seconds to completion.
+    pub eta_seconds: Option<u64>,
+}
+
+impl TransferStatus {
+    /// Completion in percent (0.0..=100.0).
+    pub fn percent(&self) -> f64 {
+        if self.image_size == 0 {
+            return 0.0;
+        }
+        (f64::from(self.offset) * 100.0 / f64::from(self.image_size)).clamp(0.0, 100.0)
+    }
+}
+
+/// A text progress bar of `width` cells: `[#########.........]`.
+pub fn progress_bar(percent: f64, width: usize) -> String {
+    let filled = ((percent.clamp(0.0, 100.0) / 100.0) * width as f64).round() as usize;
+    let filled = filled.min(width);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
+/// `1h02m`, `4m05s`, `12s`.
+pub fn format_eta(seconds: u64) -> String {
+    if seconds >= 3600 {
+        format!("{}h{:02}m", seconds / 3600, (seconds % 3600) / 60)
+    } else if seconds >= 60 {
+        format!("{}m{:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+/// One line for a transfer, as `status` and `demo` print it.
+pub fn render_transfer(transfer: &TransferStatus) -> String {
+    let eta = transfer
+        .eta_seconds
+        .map(format_eta)
+        .unwrap_or_else(|| "-".to_owned());
+    format!(
+        "{ieee} {mfr:04X}/{ty:04X} v{ver:08X} {bar} {pct:5.1}% {off}/{size} B {rate:7.0} B/s eta {eta:>6} {state:?}",
+        ieee = transfer.ieee,
+        mfr = transfer.manufacturer_code,
+        ty = transfer.image_type,
+        ver = transfer.file_version,
+        bar = progress_bar(transfer.percent(), 24),
+        pct = transfer.percent(),
+        off = transfer.offset,
+        size = transfer.image_size,
+        rate = transfer.bytes_per_second,
+        state = transfer.state,
+    )
+}
+
+/// The whole snapshot as `zigbee-otad status` prints it.
+pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
+    let mut out = String::new();
+    let c = &snapshot.coordinator;
+    let _ = writeln!(
+        out,
+        "coordinator  {} ({}), EZSP {}, channel {}, PAN {}, max APS payload {}",
+        c.port,
+        c.state,
+        c.ezsp_version.map_or("-".to_owned(), |v| v.to_string()),
+        c.channel.map_or("-".to_owned(), |v| v.to_string()),
+        c.pan_id.map_or("-".to_owned(), |v| format!("0x{v:04X}")),
+        c.max_aps_payload
+            .map_or("-".to_owned(), |v| format!("{v} B")),
+    );
+    let _ = writeln!(
+        out,
+        "catalog      {} cached image(s)",
+        snapshot.catalog.cached_images
+    );
+    for source in &snapshot.catalog.sources {
+        let budget = |used: Option<(u64, u64)>, unit: &str| {
+            used.map_or(String::new(), |(n, limit)| {
+                format!(", {n}/{limit} {unit} this month")
+            })
+        };
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<17} {} entries{}{}{}",
+            source.name,
+            source.kind,
+            source.entries,
+            budget(source.calls_this_month, "calls"),
+            budget(source.bytes_this_month, "bytes"),
+            source
+                .last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!(", last error: {e}")),
+        );
+    }
+    let _ = writeln!(out, "devices      {}", snapshot.devices.len());
+    for d in &snapshot.devices {
+        let _ = writeln!(
+            out,
+            "  {} nwk 0x{:04X} mfr 0x{:04X} type 0x{:04X} v{:08X} -> {}",
+            d.ieee,
+            d.nwk,
+            d.manufacturer_code,
+            d.image_type,
+            d.current_version,
+            d.available_version
+                .map_or("up to date".to_owned(), |v| format!("v{v:08X}")),
+        );
+    }
+    let _ = writeln!(out, "transfers    {}", snapshot.transfers.len());
+    for t in &snapshot.transfers {
+        let _ = writeln!(out, "  {}", render_transfer(t));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_bar_edges() {
+        assert_eq!(progress_bar(0.0, 4), "[....]");
+        assert_eq!(progress_bar(50.0, 4), "[##..]");
+        assert_eq!(progress_bar(100.0, 4), "[####]");
+        assert_eq!(progress_bar(250.0, 4), "[####]");
+        assert_eq!(progress_bar(f64::NAN, 4).len(), 6);
+    }
+
+    #[test]
+    fn eta_formats() {
+        assert_eq!(format_eta(12), "12s");
+        assert_eq!(format_eta(245), "4m05s");
+        assert_eq!(format_eta(3720), "1h02m");
+    }
+
+    #[test]
+    fn json_field_names_are_the_documented_ones() {
+        let snapshot = StatusSnapshot {
+            transfers: vec![TransferStatus {
+                ieee: "00:11:22:33:44:55:66:77".into(),
+                nwk: 0x1234,
+                state: TransferState::Downloading,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&snapshot).unwrap();
+        for key in ["coordinator", "catalog", "devices", "transfers"] {
+            assert!(json.get(key).is_some(), "{key}");
+        }
+        let t = &json["transfers"][0];
+        for key in [
+            "ieee",
+            "nwk",
+            "manufacturer_code",
+            "image_type",
+            "file_version",
+            "offset",
+            "image_size",
+            "state",
+            "bytes_per_second",
+            "eta_seconds",
+        ] {
+            assert!(t.get(key).is_some(), "{key}");
+        }
+        assert_eq!(t["state"], "downloading");
+        let back: StatusSnapshot = serde_json::from_value(json).unwrap();
+        assert_eq!(back, snapshot);
+    }
+
+    #[test]
+    fn percent_is_bounded() {
+        let t = TransferStatus {
+            offset: 150,
+            image_size: 100,
+            ..Default::default()
+        };
+        assert_eq!(t.percent(), 100.0);
+        let t = TransferStatus::default();
+        assert_eq!(t.percent(), 0.0);
+    }
+}
