@@ -57,6 +57,13 @@ pub struct SubElement {
     pub quirk: Option<SubElementQuirk>,
 }
 
+impl SubElement {
+    /// The Telink tag info, for Telink 0xF000 elements.
+    pub fn telink_tag_info(&self) -> Option<u16> {
+        self.quirk.map(|SubElementQuirk::TelinkTagInfo(info)| info)
+    }
+}
+
 /// Where sub-element framing stopped making sense. Offsets are file offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FramingBreak {
@@ -400,10 +407,7 @@ fn summarise(
     }
     let (kind, note) = match first {
         Some(found) => found,
-        None if elements
-            .iter()
-            .any(|e| matches!(e.quirk, Some(SubElementQuirk::TelinkTagInfo(_)))) =>
-        {
+        None if elements.iter().any(|e| e.telink_tag_info().is_some()) => {
             (PayloadKind::Unknown, Some(PayloadNote::TelinkEncrypted))
         }
         None => (PayloadKind::Unknown, None),

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::file::{OtaFile, SubElementQuirk};
+use super::file::OtaFile;
 use super::types::{ManufacturerCode, TagId};
 
 /// One sub-element in the report.
@@ -105,9 +105,7 @@ impl From<&OtaFile> for InspectReport {
                 payload: super::payload::classify(file.sub_element_data(element))
                     .0
                     .as_str(),
-                telink_tag_info: element
-                    .quirk
-                    .map(|SubElementQuirk::TelinkTagInfo(info)| info),
+                telink_tag_info: element.telink_tag_info(),
             })
             .collect();
         let summary = file.payload();
