@@ -419,3 +419,61 @@ fn summarise(
     };
     PayloadSummary { kind, note, check }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ota::{FileVersion, ImageType, OtaFileBuilder};
+
+    fn header() -> OtaHeader {
+        OtaHeader::new(ManufacturerCode::LEDVANCE, ImageType(1), FileVersion(2))
+    }
+
+    #[test]
+    fn strict_layout_wins_over_telink_when_both_could_apply() {
+        // A standard 0xF000 element of 2 bytes followed by an image: framed strictly, no tag info.
+        let bytes = OtaFileBuilder::new(header())
+            .sub_element(TagId(0xF000), vec![0x01, 0x0C])
+            .sub_element(TagId::UPGRADE_IMAGE, vec![9; 4])
+            .build();
+        let file = OtaFile::parse(bytes).unwrap();
+        assert_eq!(file.sub_elements().len(), 2);
+        assert!(file.sub_elements().iter().all(|e| e.quirk.is_none()));
+    }
+
+    #[test]
+    fn telink_tag_info_is_read_only_when_strict_framing_fails() {
+        let bytes = OtaFileBuilder::new(header())
+            .telink_sub_element(0x0C01, vec![7; 10])
+            .build();
+        // Read strictly, the tag info is taken as data and the last 2 data bytes are left over.
+        let (elements, result) = walk(&bytes, 56, 0, false);
+        assert_eq!(elements.len(), 1);
+        assert_eq!(
+            result,
+            Err(FramingBreak {
+                offset: 72,
+                tag: None,
+                length: None,
+                available: 2
+            })
+        );
+        let file = OtaFile::parse(bytes).unwrap();
+        assert_eq!(file.sub_elements()[0].telink_tag_info(), Some(0x0C01));
+        assert_eq!(file.sub_elements()[0].data_offset, 64);
+    }
+
+    #[test]
+    fn trailing_and_unexplained_trailing() {
+        let bytes = OtaFileBuilder::new(header())
+            .sub_element(TagId::UPGRADE_IMAGE, vec![1; 3])
+            .trailing(vec![0xFF; 8])
+            .legrand_wrapper()
+            .build();
+        let file = OtaFile::parse(bytes).unwrap();
+        // The Legrand prefix counts the image only, so 8 extra bytes make it an unknown prefix.
+        assert_eq!(*file.container(), Container::UnknownPrefix { length: 4 });
+        assert_eq!(file.trailing_bytes(), 8 + 17);
+        assert_eq!(file.unexplained_trailing_bytes(), 25);
+    }
+}

@@ -190,13 +190,15 @@ impl fmt::Display for InspectReport {
         }
         writeln!(f, "sub_elements        {}", self.sub_elements.len())?;
         for element in &self.sub_elements {
+            let tag = TagId(element.tag);
+            write!(f, "  {tag}")?;
+            if tag.name().is_none() && tag.is_manufacturer_specific() {
+                write!(f, " (manufacturer-specific)")?;
+            }
             write!(
                 f,
-                "  {} length {} at offset {} ({})",
-                TagId(element.tag),
-                element.length,
-                element.offset,
-                element.payload
+                " length {} at offset {} ({})",
+                element.length, element.offset, element.payload
             )?;
             if let Some(info) = element.telink_tag_info {
                 write!(f, ", Telink tag info {info}")?;
