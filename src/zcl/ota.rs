@@ -8,7 +8,6 @@
 //!
 //! ```
 //! use zigbee_otad::zcl::ota::{OtaCommand, OtaFrame, QueryNextImageResponse};
-//! use zigbee_otad::zcl::ZclStatus;
 //!
 //! // A device asks for a new image (Legrand, captured in a zigpy log) ...
 //! let request = OtaFrame::decode_request(&[
@@ -19,7 +18,7 @@
 //!
 //! // ... and the server answers that it has none, with the request's TSN.
 //! let answer = request.reply(OtaCommand::QueryNextImageResponse(
-//!     QueryNextImageResponse::OtherStatus { status: ZclStatus::NO_IMAGE_AVAILABLE },
+//!     QueryNextImageResponse::NO_IMAGE_AVAILABLE,
 //! ));
 //! let mut bytes = Vec::new();
 //! answer.encode(&mut bytes);
@@ -341,6 +340,11 @@ fn encode_query_response(offer: Result<OfferedImage, ZclStatus>, out: &mut Vec<u
 macro_rules! query_response_codec {
     ($name:ident) => {
         impl $name {
+            /// The usual answer when the server has nothing for the client.
+            pub const NO_IMAGE_AVAILABLE: Self = Self::OtherStatus {
+                status: ZclStatus::NO_IMAGE_AVAILABLE,
+            };
+
             /// The status byte.
             pub fn status(&self) -> ZclStatus {
                 match self {
