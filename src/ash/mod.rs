@@ -5,6 +5,7 @@
 //! - [`link`]: the sans-IO link state machine (UG101 §5–§6): RST/RSTACK, sequence numbers,
 //!   ACK/NAK, the reject condition, the sliding window and adaptive retransmission, usable as the
 //!   host (the gateway) or as the NCP (the simulated coordinator).
+//! - [`fault`]: a seeded lossy line to put between two links in tests and the simulator.
 //!
 //! ```
 //! use zigbee_otad::ash::{Deframer, Frame, encode_frame};
@@ -20,6 +21,7 @@
 //! assert_eq!(decoded, [Ok(frame)]);
 //! ```
 
+pub mod fault;
 pub mod frame;
 pub mod link;
 
