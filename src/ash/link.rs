@@ -711,3 +711,389 @@ impl Link {
         discarded
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ash::frame::encode_frame;
+
+    #[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    fn wire(frame: &Frame) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(frame, &mut out);
+        out
+    }
+
+    fn data(frm_num: u8, re_tx: bool, ack_num: u8, payload: &[u8]) -> Vec<u8> {
+        wire(&Frame::Data {
+            frm_num,
+            re_tx,
+            ack_num,
+            payload: payload.to_vec(),
+        })
+    }
+
+    /// A host link that has completed the RST/RSTACK handshake.
+    fn connected_host(config: LinkConfig, now: Instant) -> Link {
+        let mut host = Link::new(Role::Host, config).unwrap();
+        host.reset(now);
+        assert!(host.poll_transmit(now).is_some());
+        host.handle_input(
+            &wire(&Frame::RstAck {
+                version: ASH_VERSION,
+                reset_code: NcpResetCode::RESET_POWER_ON,
+            }),
+            now,
+        );
+        assert_eq!(
+            host.poll_event(),
+            Some(LinkEvent::Connected {
+                reset_code: NcpResetCode::RESET_POWER_ON
+            })
+        );
+        host
+    }
+
+    fn transmitted(link: &mut Link, now: Instant) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        let mut deframer = Deframer::new();
+        while let Some(bytes) = link.poll_transmit(now) {
+            frames.extend(deframer.push(&bytes).map(|r| r.unwrap()));
+        }
+        frames
+    }
+
+    fn events(link: &mut Link) -> Vec<LinkEvent> {
+        std::iter::from_fn(|| link.poll_event()).collect()
+    }
+
+    #[test]
+    fn reject_condition_sends_exactly_one_nak_until_a_good_frame() {
+        let now = epoch();
+        let mut host = connected_host(LinkConfig::default(), now);
+        // Frames 1, 2 and 3 arrive while 0 is missing: one NAK(0) only.
+        for frm in 1..=3 {
+            host.handle_input(&data(frm, false, 0, &[frm; 4]), now);
+        }
+        // A corrupt DATA frame while rejecting: still no second NAK.
+        let mut corrupt = data(0, false, 0, &[7; 4]);
+        corrupt[2] ^= 0x01;
+        host.handle_input(&corrupt, now);
+        assert_eq!(
+            transmitted(&mut host, now),
+            vec![Frame::Nak {
+                ack_num: 0,
+                n_rdy: false
+            }]
+        );
+        assert_eq!(host.stats().naks_sent, 1);
+        assert!(events(&mut host).is_empty());
+        // The retransmission of frame 0 is in sequence: delivered, ACKed, reject cleared.
+        host.handle_input(&data(0, true, 0, &[0; 4]), now);
+        assert_eq!(events(&mut host), vec![LinkEvent::Received(vec![0; 4])]);
+        assert_eq!(
+            transmitted(&mut host, now),
+            vec![Frame::Ack {
+                ack_num: 1,
+                n_rdy: false
+            }]
+        );
+        // A new error gets a new NAK.
+        host.handle_input(&corrupt, now);
+        assert_eq!(
+            transmitted(&mut host, now),
+            vec![Frame::Nak {
+                ack_num: 1,
+                n_rdy: false
+            }]
+        );
+    }
+
+    #[test]
+    fn corrupt_non_data_frames_are_dropped_without_nak() {
+        let now = epoch();
+        let mut host = connected_host(LinkConfig::default(), now);
+        let mut ack = wire(&Frame::Ack {
+            ack_num: 0,
+            n_rdy: false,
+        });
+        ack[1] ^= 0x40;
+        host.handle_input(&ack, now);
+        assert!(transmitted(&mut host, now).is_empty());
+        assert_eq!(host.stats().bad_frames, 1);
+    }
+
+    #[test]
+    fn retransmitted_duplicate_is_acked_not_delivered() {
+        let now = epoch();
+        let mut host = connected_host(LinkConfig::default(), now);
+        host.handle_input(&data(0, false, 0, b"abc"), now);
+        host.handle_input(&data(0, true, 0, b"abc"), now);
+        assert_eq!(
+            events(&mut host),
+            vec![LinkEvent::Received(b"abc".to_vec())]
+        );
+        let ack = Frame::Ack {
+            ack_num: 1,
+            n_rdy: false,
+        };
+        assert_eq!(transmitted(&mut host, now), vec![ack.clone(), ack]);
+        assert_eq!(host.stats().duplicates, 1);
+        assert_eq!(host.stats().naks_sent, 0);
+    }
+
+    #[test]
+    fn window_limits_frames_in_flight_and_acks_are_cumulative() {
+        let now = epoch();
+        let config = LinkConfig {
+            window: 3,
+            ..LinkConfig::default()
+        };
+        let mut host = connected_host(config, now);
+        for i in 0..5u8 {
+            host.send(vec![i]).unwrap();
+        }
+        let sent = transmitted(&mut host, now);
+        let numbers: Vec<u8> = sent
+            .iter()
+            .map(|f| match f {
+                Frame::Data { frm_num, .. } => *frm_num,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(numbers, [0, 1, 2]);
+        // One ACK for two frames frees two slots.
+        host.handle_input(
+            &wire(&Frame::Ack {
+                ack_num: 2,
+                n_rdy: false,
+            }),
+            now,
+        );
+        assert_eq!(transmitted(&mut host, now).len(), 2);
+        assert_eq!(host.unacknowledged(), 3);
+        // An ACK naming a frame that was never sent is ignored.
+        host.handle_input(
+            &wire(&Frame::Ack {
+                ack_num: 7,
+                n_rdy: false,
+            }),
+            now,
+        );
+        assert_eq!(host.stats().invalid_acks, 1);
+        assert_eq!(host.unacknowledged(), 3);
+    }
+
+    #[test]
+    fn nak_resends_from_the_named_frame_with_re_tx() {
+        let now = epoch();
+        let config = LinkConfig {
+            window: 3,
+            ..LinkConfig::default()
+        };
+        let mut host = connected_host(config, now);
+        for i in 0..3u8 {
+            host.send(vec![i; 3]).unwrap();
+        }
+        assert_eq!(transmitted(&mut host, now).len(), 3);
+        host.handle_input(
+            &wire(&Frame::Nak {
+                ack_num: 1,
+                n_rdy: false,
+            }),
+            now,
+        );
+        let resent = transmitted(&mut host, now);
+        assert_eq!(
+            resent,
+            vec![
+                Frame::Data {
+                    frm_num: 1,
+                    re_tx: true,
+                    ack_num: 0,
+                    payload: vec![1; 3]
+                },
+                Frame::Data {
+                    frm_num: 2,
+                    re_tx: true,
+                    ack_num: 0,
+                    payload: vec![2; 3]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn ack_timeout_adapts_within_bounds() {
+        let start = epoch();
+        let mut host = connected_host(LinkConfig::default(), start);
+        assert_eq!(host.ack_timeout(), Duration::from_millis(1600));
+        host.send(vec![1]).unwrap();
+        transmitted(&mut host, start);
+        assert_eq!(
+            host.poll_timeout(),
+            Some(start + Duration::from_millis(1600))
+        );
+        let acked_at = start + Duration::from_millis(100);
+        host.handle_input(
+            &wire(&Frame::Ack {
+                ack_num: 1,
+                n_rdy: false,
+            }),
+            acked_at,
+        );
+        // 7/8 · 1600 + 1/2 · 100
+        assert_eq!(host.ack_timeout(), Duration::from_millis(1450));
+        assert_eq!(host.poll_timeout(), None);
+        // Quick ACKs drive it down to the 400 ms floor.
+        let mut now = acked_at;
+        for i in 1..40u8 {
+            host.send(vec![i]).unwrap();
+            transmitted(&mut host, now);
+            now += Duration::from_millis(1);
+            host.handle_input(
+                &wire(&Frame::Ack {
+                    ack_num: (i + 1) % 8,
+                    n_rdy: false,
+                }),
+                now,
+            );
+        }
+        assert_eq!(host.ack_timeout(), Duration::from_millis(400));
+        // A timeout doubles it.
+        host.send(vec![0]).unwrap();
+        transmitted(&mut host, now);
+        now += Duration::from_millis(400);
+        host.handle_timeout(now - Duration::from_millis(1));
+        assert_eq!(
+            host.ack_timeout(),
+            Duration::from_millis(400),
+            "not due yet"
+        );
+        host.handle_timeout(now);
+        assert_eq!(host.ack_timeout(), Duration::from_millis(800));
+        assert_eq!(host.stats().ack_timeouts, 1);
+        let resent = transmitted(&mut host, now);
+        assert!(matches!(resent[..], [Frame::Data { re_tx: true, .. }]));
+    }
+
+    #[test]
+    fn send_errors_name_the_problem() {
+        let now = epoch();
+        let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
+        assert_eq!(
+            host.send(vec![1]),
+            Err(LinkError::NotConnected {
+                state: LinkState::Disconnected
+            })
+        );
+        let config = LinkConfig {
+            send_queue_capacity: 2,
+            ..LinkConfig::default()
+        };
+        let mut host = connected_host(config, now);
+        assert_eq!(
+            host.send(vec![0; MAX_DATA_LEN + 1]),
+            Err(LinkError::PayloadTooLong {
+                len: MAX_DATA_LEN + 1,
+                max: MAX_DATA_LEN
+            })
+        );
+        host.send(vec![1]).unwrap();
+        host.send(vec![2]).unwrap();
+        assert_eq!(
+            host.send(vec![3]),
+            Err(LinkError::QueueFull { capacity: 2 })
+        );
+    }
+
+    #[test]
+    fn config_is_validated() {
+        for (config, field) in [
+            (
+                LinkConfig {
+                    window: 0,
+                    ..LinkConfig::default()
+                },
+                "window",
+            ),
+            (
+                LinkConfig {
+                    window: 8,
+                    ..LinkConfig::default()
+                },
+                "window",
+            ),
+            (
+                LinkConfig {
+                    t_rx_ack_min: Duration::from_secs(5),
+                    ..LinkConfig::default()
+                },
+                "t_rx_ack_min",
+            ),
+            (
+                LinkConfig {
+                    max_ack_timeouts: 0,
+                    ..LinkConfig::default()
+                },
+                "max_ack_timeouts",
+            ),
+        ] {
+            match Link::new(Role::Host, config) {
+                Err(LinkError::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ncp_ignores_everything_before_rst_then_answers_with_rstack() {
+        let now = epoch();
+        let config = LinkConfig {
+            reset_code: NcpResetCode::RESET_EXTERNAL,
+            ..LinkConfig::default()
+        };
+        let mut ncp = Link::new(Role::Ncp, config).unwrap();
+        ncp.handle_input(&data(0, false, 0, b"early"), now);
+        assert!(events(&mut ncp).is_empty());
+        assert!(transmitted(&mut ncp, now).is_empty());
+        let mut rst = vec![CANCEL; 32];
+        rst.extend(wire(&Frame::Rst));
+        ncp.handle_input(&rst, now);
+        assert_eq!(
+            events(&mut ncp),
+            vec![LinkEvent::Connected {
+                reset_code: NcpResetCode::RESET_EXTERNAL
+            }]
+        );
+        assert_eq!(
+            transmitted(&mut ncp, now),
+            vec![Frame::RstAck {
+                version: ASH_VERSION,
+                reset_code: NcpResetCode::RESET_EXTERNAL
+            }]
+        );
+        assert_eq!(ncp.state(), LinkState::Connected);
+    }
+
+    #[test]
+    fn rstack_with_wrong_version_is_ignored() {
+        let now = epoch();
+        let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
+        host.reset(now);
+        host.poll_transmit(now);
+        host.handle_input(
+            &wire(&Frame::RstAck {
+                version: 1,
+                reset_code: NcpResetCode::RESET_SOFTWARE,
+            }),
+            now,
+        );
+        assert_eq!(host.state(), LinkState::Resetting);
+        assert!(events(&mut host).is_empty());
+    }
+}
