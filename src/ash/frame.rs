@@ -1,16 +1,18 @@
-//! ASH frames on the wire (UG101 §2–§4): the six frame types, data randomisation, the
-//! CRC-16/CCITT-FALSE check, byte stuffing and the flag byte, and a [`Deframer`] that turns an
-//! arbitrary byte stream back into frames.
+//! ASH frames on the wire (UG101 "ASH Frame Formats" and "Data Randomization", as bellows
+//! 1.2.1 implements them): the six frame types, data randomisation, the CRC-16/CCITT-FALSE
+//! check, byte stuffing and the Flag byte, and a [`Deframer`] that turns an arbitrary byte
+//! stream back into frames.
 //!
-//! Encoding order (UG101 §4): randomise the DATA field only, append the CRC of control byte plus
-//! (randomised) data, big-endian, stuff every reserved byte, then append the Flag byte.
-//! The deframer reverses this and resynchronises at the next Flag after anything bad
-//! (CANCEL, SUBSTITUTE, bad escape, bad CRC, oversized frame), counting the bytes it drops.
+//! Encoding order (UG101; bellows `DataFrame.to_bytes`, `_write_frame`): randomise the DATA
+//! field only, append the CRC of control byte plus (randomised) data, big-endian, stuff every
+//! reserved byte, then append the Flag byte. The deframer reverses this and resynchronises at
+//! the next Flag after anything bad (CANCEL, SUBSTITUTE, bad escape, bad CRC, oversized frame),
+//! counting the bytes it drops.
 
 use std::collections::VecDeque;
 use std::fmt;
 
-/// Flag byte: ends every frame (UG101 §4.2).
+/// Flag byte: ends every frame (UG101 reserved bytes).
 pub const FLAG: u8 = 0x7E;
 /// Escape byte: the next byte has bit 5 inverted.
 pub const ESCAPE: u8 = 0x7D;
@@ -33,7 +35,7 @@ pub const MAX_DATA_LEN: usize = 220;
 /// Largest unstuffed frame: control byte, DATA field, two CRC bytes.
 pub const MAX_FRAME_LEN: usize = 1 + MAX_DATA_LEN + 2;
 
-/// Seed of the DATA-field pseudo-random sequence (UG101 §4.3).
+/// Seed of the DATA-field pseudo-random sequence (UG101 "Data Randomization").
 const RANDOM_SEED: u8 = 0x42;
 /// Feedback applied when the LFSR shifts out a one.
 const RANDOM_FEEDBACK: u8 = 0xB8;
@@ -42,7 +44,7 @@ const STUFF_MASK: u8 = 0x20;
 
 const ASH_CRC: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740);
 
-/// Control-byte values and masks (UG101 §3).
+/// Control-byte values and masks (UG101 "ASH Frame Formats").
 const CONTROL_RST: u8 = 0xC0;
 const CONTROL_RSTACK: u8 = 0xC1;
 const CONTROL_ERROR: u8 = 0xC2;
@@ -337,7 +339,7 @@ pub fn is_reserved(byte: u8) -> bool {
     matches!(byte, FLAG | ESCAPE | XON | XOFF | SUBSTITUTE | CANCEL)
 }
 
-/// XORs `data` in place with the ASH pseudo-random sequence (UG101 §4.3: seed 0x42; shift
+/// XORs `data` in place with the ASH pseudo-random sequence (UG101 "Data Randomization": seed 0x42; shift
 /// right, XOR 0xB8 when a one is shifted out). Applying it twice restores the input.
 pub fn randomise(data: &mut [u8]) {
     let mut rand = RANDOM_SEED;
