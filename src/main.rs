@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 use zigbee_otad::config::{Config, DEFAULT_CONFIG_PATH};
 use zigbee_otad::daemon::socket::{self, Request};
 use zigbee_otad::daemon::status::render_snapshot;
+use zigbee_otad::ota::{InspectReport, OtaFile};
+use zigbee_otad::zcl::ZclStatus;
+use zigbee_otad::zcl::ota::OtaFrame;
 
 /// zigbee-otad: a Zigbee OTA Upgrade server daemon for home gateways.
 #[derive(Debug, Parser)]
@@ -26,6 +29,19 @@ enum Command {
         /// The configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
+    },
+    /// Parse an OTA upgrade file: header, sub-elements, container, payload check.
+    Inspect {
+        /// The OTA file.
+        file: PathBuf,
+        /// Print JSON (field names as in the OTA header, snake_case).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode captured bytes (hex), for troubleshooting logs.
+    Decode {
+        #[command(subcommand)]
+        layer: DecodeLayer,
     },
     /// Ask the running daemon for coordinator state and every transfer's progress.
     Status {
@@ -56,6 +72,37 @@ enum Command {
         /// How long, in seconds (0 closes the network; at most 254).
         #[arg(default_value_t = 60, value_parser = clap::value_parser!(u8).range(0..=254))]
         seconds: u8,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DecodeLayer {
+    /// A ZCL frame (ZCL header + OTA Upgrade cluster command).
+    Zcl {
+        /// The frame as hex (spaces, `:` and `0x` allowed).
+        hex: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One or more ASH frames as they appear on the serial line (flag-terminated).
+    Ash {
+        /// The bytes as hex.
+        hex: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An EZSP frame (the payload of an ASH DATA frame, de-randomised).
+    Ezsp {
+        /// The frame as hex.
+        hex: String,
+        /// The negotiated EZSP protocol version (13..=17).
+        #[arg(long, default_value_t = 13)]
+        ezsp_version: u8,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -100,6 +147,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}: OK", config.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Inspect { file, json } => inspect(&file, json),
+        Command::Decode { layer } => decode(layer),
         Command::Status {
             socket,
             json,
@@ -111,6 +160,102 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::PermitJoin { socket, seconds } => {
             runtime()?.block_on(control(socket.path()?, Request::PermitJoin { seconds }))
         }
+    }
+}
+
+fn inspect(path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = OtaFile::parse(bytes)
+        .with_context(|| format!("{} is not a usable OTA file", path.display()))?;
+    let report = InspectReport::from(&file);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}\n{report}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decode(layer: DecodeLayer) -> anyhow::Result<ExitCode> {
+    let hex_of = |text: &str| {
+        zigbee_otad::wire::parse_hex(text).map_err(|e| anyhow::anyhow!("not hex: {e}"))
+    };
+    match layer {
+        DecodeLayer::Zcl { hex, json } => {
+            let bytes = hex_of(&hex)?;
+            let frame = OtaFrame::decode(&bytes).map_err(|e| {
+                let status = ZclStatus::from(&e);
+                anyhow::anyhow!("{e} (a server answers {status:?})")
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&frame)?);
+            } else {
+                println!("{frame}");
+            }
+        }
+        DecodeLayer::Ash { hex, json } => {
+            let bytes = hex_of(&hex)?;
+            let mut deframer = zigbee_otad::ash::Deframer::new();
+            let mut frames = Vec::new();
+            // A capture may omit the final flag: end it so the last frame is decoded.
+            let mut input = bytes;
+            if input.last() != Some(&0x7E) {
+                input.push(0x7E);
+            }
+            frames.extend(deframer.push(&input));
+            if frames.is_empty() {
+                anyhow::bail!("no ASH frame in the input");
+            }
+            let mut failed = false;
+            for frame in &frames {
+                match frame {
+                    Ok(frame) if json => println!("{}", serde_json::to_string(&ash_json(frame))?),
+                    Ok(frame) => println!("{frame:?}"),
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("zigbee-otad: bad ASH frame: {e}");
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        DecodeLayer::Ezsp {
+            hex,
+            ezsp_version,
+            json,
+        } => {
+            let bytes = hex_of(&hex)?;
+            let version = zigbee_otad::ezsp::EzspVersion::new(ezsp_version)?;
+            let frame = zigbee_otad::ezsp::command::Frame::decode(version, &bytes)
+                .with_context(|| format!("not an EZSP {version} frame"))?;
+            if json {
+                let value = serde_json::json!({
+                    "ezsp_version": version.get(),
+                    "frame": format!("{frame:?}"),
+                });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!("EZSP {version}: {frame:#?}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ash_json(frame: &zigbee_otad::ash::Frame) -> serde_json::Value {
+    use zigbee_otad::ash::Frame;
+    use zigbee_otad::wire::hex_spaced;
+    match frame {
+        Frame::Data {
+            frm_num,
+            re_tx,
+            ack_num,
+            payload,
+        } => serde_json::json!({"type": "DATA", "frm_num": frm_num, "re_tx": re_tx,
+            "ack_num": ack_num, "ezsp": hex_spaced(payload)}),
+        other => serde_json::json!({"type": "control", "frame": format!("{other:?}")}),
     }
 }
 

@@ -47,3 +47,105 @@ fn missing_config_file_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/nonexistent/zigbee-otad.toml: cannot read"));
 }
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zigbee-otad-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn inspect_json_reports_a_synthetic_file() {
+    use zigbee_otad::ota::{
+        FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId,
+        payload::GblBuilder,
+    };
+    let header = OtaHeader::new(
+        ManufacturerCode(0x1189),
+        ImageType(0x00CD),
+        FileVersion(0x0348_3712),
+    );
+    let gbl = GblBuilder::new()
+        .tag([0xFE, 0x01, 0x01, 0xFE], vec![0x5A; 300])
+        .build();
+    let bytes = OtaFileBuilder::new(header)
+        .sub_element(TagId::UPGRADE_IMAGE, gbl)
+        .trailing(vec![0xFF; 3])
+        .build();
+    let dir = scratch_dir("inspect");
+    let path = dir.join("synthetic.ota");
+    std::fs::write(&path, &bytes).unwrap();
+
+    let out = zigbee_otad(&["inspect", "--json", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["manufacturer_code"], 0x1189);
+    assert_eq!(json["image_type"], 0x00CD);
+    assert_eq!(json["file_version"], 0x0348_3712);
+    assert_eq!(json["magic_offset"], 0);
+    assert_eq!(json["trailing_bytes"], 3);
+    assert_eq!(json["payload"], "gbl");
+    assert_eq!(json["payload_check"], "valid");
+    assert_eq!(json["sub_elements"][0]["tag"], 0);
+    assert_eq!(json["image_size"], bytes.len() - 3);
+
+    let human = zigbee_otad(&["inspect", path.to_str().unwrap()]);
+    assert!(human.status.success());
+    let human = text(&human.stdout);
+    assert!(
+        human.contains("0x1189") && human.contains("LEDVANCE"),
+        "{human}"
+    );
+
+    // Not an OTA file: refused on stderr with exit 1, nothing on stdout.
+    let html = dir.join("page.ota");
+    std::fs::write(&html, b"<!DOCTYPE html><html><body>Not found</body></html>").unwrap();
+    let out = zigbee_otad(&["inspect", html.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("no OTA magic"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn decode_zcl_prints_every_field_and_maps_errors_to_a_status() {
+    // A Legrand Query Next Image Request captured in a zigpy log.
+    let out = zigbee_otad(&["decode", "zcl", "01 87 01 00 21 10 11 00 ff 43 53 00"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    for expected in ["tsn=135", "0x1021", "Legrand", "0x0011", "0x005343FF"] {
+        assert!(line.contains(expected), "{expected} missing in {line}");
+    }
+    let out = zigbee_otad(&["decode", "zcl", "--json", "0187010021101100ff435300"]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json.to_string().contains("4129"), "{json}");
+
+    let out = zigbee_otad(&["decode", "zcl", "01 06 03 00"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("MALFORMED_COMMAND"));
+
+    let out = zigbee_otad(&["decode", "zcl", "zz"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not hex"));
+}
+
+#[test]
+fn decode_ash_and_ezsp() {
+    // UG101's example DATA frame carrying EZSP `version`.
+    let out = zigbee_otad(&["decode", "ash", "25 42 21 A8 56 A6 09 7E"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("frm_num: 2"));
+    let out = zigbee_otad(&["decode", "ash", "25 42 21 A8 56 A6 0A 7E"]);
+    assert_eq!(out.status.code(), Some(1), "a bad CRC must fail");
+
+    let out = zigbee_otad(&["decode", "ezsp", "--ezsp-version", "13", "02 00 01 18 00"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("NetworkState"));
+    let out = zigbee_otad(&["decode", "ezsp", "--ezsp-version", "12", "02 00 01 18 00"]);
+    assert_eq!(out.status.code(), Some(1));
+}
