@@ -10,6 +10,7 @@
 pub mod ash;
 pub mod ezsp;
 pub mod ota;
+pub mod server;
 pub mod wire;
 pub mod zcl;
 
