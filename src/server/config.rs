@@ -117,7 +117,6 @@ pub struct DeviceOverride {
 
 /// The server's configuration. [`ServerConfig::default`] is a sane, field-tested starting point.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ServerConfig {
     /// Our endpoint: the source endpoint of every frame we send.
     pub endpoint: u8,

@@ -12,4 +12,5 @@ mod ash;
 mod common;
 mod ezsp;
 mod ota;
+mod server;
 mod zcl;

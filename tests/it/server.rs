@@ -1,0 +1,932 @@
+//! Virtual-clock scenario tests for the OTA server: simulated devices speak ZCL (encoded with
+//! the `zcl` module) to the real `OtaServer`; time only moves when the next deadline says so.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use zigbee_otad::server::{
+    Destination, DeviceAddr, DeviceKey, ImageKey, NotifyTarget, OtaImage, OtaServer, Outgoing,
+    ServerConfig, ServerEvent, TransferState, UpgradeTimePolicy,
+};
+use zigbee_otad::zcl::ota::{
+    ImageBlockRequest, ImageBlockResponse, ImagePageRequest, OtaCommand, OtaFrame,
+    QueryNextImageRequest, QueryNextImageResponse, UpgradeEndRequest,
+};
+use zigbee_otad::zcl::{Direction, FrameType, Ieee, ZclHeader, ZclStatus};
+
+const MFR: u16 = 0x1189;
+const IMAGE_TYPE: u16 = 0x0042;
+const OLD: u32 = 0x0100_0000;
+const NEW: u32 = 0x0200_0000;
+
+#[allow(clippy::disallowed_methods)]
+fn start_of_time() -> Instant {
+    // The only clock read: an arbitrary origin. Everything after is virtual.
+    Instant::now()
+}
+
+/// Deterministic pseudo-random bytes (an image the server must serve exactly).
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+pub fn image(version: u32, len: usize, seed: u32) -> Arc<OtaImage> {
+    OtaImage::new(
+        ImageKey {
+            manufacturer_code: MFR,
+            image_type: IMAGE_TYPE,
+            file_version: version,
+        },
+        Bytes::from(pattern(len, seed)),
+    )
+    .unwrap()
+    .shared()
+}
+
+fn client_header(tsn: u8, command_id: u8) -> ZclHeader {
+    ZclHeader {
+        frame_type: FrameType::CLUSTER_SPECIFIC,
+        manufacturer_code: None,
+        direction: Direction::CLIENT_TO_SERVER,
+        disable_default_response: false,
+        reserved_bits: 0,
+        tsn,
+        command_id: command_id.into(),
+    }
+}
+
+pub fn frame_bytes(tsn: u8, command: OtaCommand) -> Vec<u8> {
+    let frame = OtaFrame::new(client_header(tsn, 0), command);
+    let mut out = Vec::new();
+    frame.encode(&mut out);
+    out
+}
+
+pub fn query(tsn: u8, version: u32, hardware_version: Option<u16>) -> Vec<u8> {
+    frame_bytes(
+        tsn,
+        OtaCommand::QueryNextImageRequest(QueryNextImageRequest {
+            field_control: u8::from(hardware_version.is_some()),
+            manufacturer_code: MFR,
+            image_type: IMAGE_TYPE,
+            current_file_version: version,
+            hardware_version,
+        }),
+    )
+}
+
+pub fn block_request(
+    tsn: u8,
+    file: ImageKey,
+    offset: u32,
+    max: u8,
+    period: Option<u16>,
+) -> Vec<u8> {
+    frame_bytes(
+        tsn,
+        OtaCommand::ImageBlockRequest(ImageBlockRequest {
+            field_control: if period.is_some() { 0b10 } else { 0 },
+            manufacturer_code: file.manufacturer_code,
+            image_type: file.image_type,
+            file_version: file.file_version,
+            file_offset: offset,
+            maximum_data_size: max,
+            request_node_address: None,
+            minimum_block_period: period,
+        }),
+    )
+}
+
+pub fn upgrade_end(tsn: u8, status: ZclStatus, file: ImageKey) -> Vec<u8> {
+    frame_bytes(
+        tsn,
+        OtaCommand::UpgradeEndRequest(UpgradeEndRequest {
+            status,
+            manufacturer_code: file.manufacturer_code,
+            image_type: file.image_type,
+            file_version: file.file_version,
+        }),
+    )
+}
+
+/// Compares two byte strings without printing kilobytes on failure.
+pub fn assert_same_bytes(got: &[u8], want: &[u8]) {
+    if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
+        panic!("bytes differ first at offset {i}");
+    }
+    assert_eq!(got.len(), want.len(), "lengths differ");
+}
+
+fn decode(out: &Outgoing) -> OtaFrame {
+    OtaFrame::decode(&out.zcl_bytes).expect("the server sends decodable frames")
+}
+
+/// How a simulated device fetches its image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    Blocks,
+    /// Image Page Requests of this size and response spacing (ms).
+    Pages {
+        page_size: u16,
+        spacing_ms: u16,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevState {
+    Idle,
+    Querying,
+    Downloading,
+    /// Told to apply at this time.
+    Applying(Instant),
+    /// Told to wait for the upgrade command.
+    AwaitingCommand,
+}
+
+/// A simulated OTA client.
+#[derive(Debug)]
+pub struct Device {
+    pub addr: DeviceAddr,
+    pub version: u32,
+    pub hardware_version: Option<u16>,
+    pub max_data_size: u8,
+    pub minimum_block_period: Option<u16>,
+    pub fetch: Fetch,
+    /// Gap between receiving a block and asking for the next (a sleepy device's poll period).
+    pub request_delay: Duration,
+    pub query_interval: Duration,
+    pub state: DevState,
+    pub target: Option<(ImageKey, u32)>,
+    pub received: Vec<u8>,
+    /// The image it applied last.
+    pub installed: Vec<u8>,
+    pub next_wake: Option<Instant>,
+    pub tsn: u8,
+    /// Frames to and from the device are lost, and it sleeps, until then.
+    pub offline_until: Option<Instant>,
+    /// Goes offline for `.1` once it holds at least `.0` bytes.
+    pub vanish_at: Option<(usize, Duration)>,
+    /// Reports this status instead of SUCCESS in its Upgrade End Request.
+    pub end_status: ZclStatus,
+    /// Every image block received: (time, offset, len).
+    pub blocks: Vec<(Instant, u32, usize)>,
+    pub upgrade_times: Vec<u32>,
+    pub default_responses: Vec<ZclStatus>,
+    pub wait_for_data: Vec<u32>,
+    pub block_requests: usize,
+    pub page_requests: usize,
+    /// Page blocks that arrived after a gap, by offset: the device fills the gap first.
+    early: std::collections::BTreeMap<u32, Vec<u8>>,
+    page_end: u32,
+}
+
+impl Device {
+    pub fn new(nwk: u16, ieee: u64) -> Self {
+        Device {
+            addr: DeviceAddr {
+                nwk,
+                ieee: Some(Ieee(ieee)),
+                endpoint: 1,
+            },
+            version: OLD,
+            hardware_version: None,
+            max_data_size: 64,
+            minimum_block_period: None,
+            fetch: Fetch::Blocks,
+            request_delay: Duration::from_millis(20),
+            query_interval: Duration::from_secs(300),
+            state: DevState::Idle,
+            target: None,
+            received: Vec::new(),
+            installed: Vec::new(),
+            next_wake: None,
+            tsn: 0,
+            offline_until: None,
+            vanish_at: None,
+            end_status: ZclStatus::SUCCESS,
+            blocks: Vec::new(),
+            upgrade_times: Vec::new(),
+            default_responses: Vec::new(),
+            wait_for_data: Vec::new(),
+            block_requests: 0,
+            page_requests: 0,
+            early: std::collections::BTreeMap::new(),
+            page_end: 0,
+        }
+    }
+
+    fn next_tsn(&mut self) -> u8 {
+        self.tsn = self.tsn.wrapping_add(1);
+        self.tsn
+    }
+
+    fn offline(&self, now: Instant) -> bool {
+        self.offline_until.is_some_and(|until| now < until)
+    }
+
+    /// The device's own action when it wakes: the frame it sends, if any.
+    fn wake(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.next_wake = None;
+        if let Some(until) = self.offline_until {
+            if now < until {
+                self.next_wake = Some(until);
+                return None;
+            }
+            self.offline_until = None;
+        }
+        match self.state {
+            DevState::Idle | DevState::Querying => {
+                self.state = DevState::Querying;
+                self.next_wake = Some(now + self.query_interval);
+                let tsn = self.next_tsn();
+                Some(query(tsn, self.version, self.hardware_version))
+            }
+            DevState::Downloading => {
+                let (file, _) = self.target?;
+                let offset = self.received.len() as u32;
+                let tsn = self.next_tsn();
+                // Ask again if the answer is lost.
+                self.next_wake = Some(now + Duration::from_secs(10).max(self.request_delay));
+                match self.fetch {
+                    Fetch::Pages {
+                        page_size,
+                        spacing_ms,
+                    } if self.early.is_empty() => {
+                        self.page_end = offset + u32::from(page_size);
+                        self.page_requests += 1;
+                        Some(frame_bytes(
+                            tsn,
+                            OtaCommand::ImagePageRequest(ImagePageRequest {
+                                field_control: 0,
+                                manufacturer_code: file.manufacturer_code,
+                                image_type: file.image_type,
+                                file_version: file.file_version,
+                                file_offset: offset,
+                                maximum_data_size: self.max_data_size,
+                                page_size,
+                                response_spacing: spacing_ms,
+                                request_node_address: None,
+                            }),
+                        ))
+                    }
+                    _ => {
+                        self.block_requests += 1;
+                        Some(block_request(
+                            tsn,
+                            file,
+                            offset,
+                            self.max_data_size,
+                            self.minimum_block_period,
+                        ))
+                    }
+                }
+            }
+            DevState::Applying(at) if now >= at => {
+                if let Some((file, _)) = self.target.take() {
+                    self.version = file.file_version;
+                }
+                self.installed = std::mem::take(&mut self.received);
+                self.state = DevState::Querying;
+                self.next_wake = Some(now + self.query_interval);
+                let tsn = self.next_tsn();
+                Some(query(tsn, self.version, self.hardware_version))
+            }
+            DevState::Applying(at) => {
+                self.next_wake = Some(at);
+                None
+            }
+            DevState::AwaitingCommand => None,
+        }
+    }
+
+    /// Handles a frame from the server; returns a frame to send at once, if any.
+    fn receive(&mut self, frame: &OtaFrame, now: Instant) -> Option<Vec<u8>> {
+        match &frame.command {
+            OtaCommand::QueryNextImageResponse(QueryNextImageResponse::Success {
+                manufacturer_code,
+                image_type,
+                file_version,
+                image_size,
+            }) if self.state == DevState::Querying => {
+                let file = ImageKey {
+                    manufacturer_code: *manufacturer_code,
+                    image_type: *image_type,
+                    file_version: *file_version,
+                };
+                if self.target.map(|t| t.0) != Some(file) {
+                    self.received.clear();
+                }
+                self.target = Some((file, *image_size));
+                self.state = DevState::Downloading;
+                self.next_wake = Some(now + self.request_delay);
+                None
+            }
+            OtaCommand::QueryNextImageResponse(QueryNextImageResponse::OtherStatus { .. }) => {
+                self.state = DevState::Idle;
+                self.next_wake = Some(now + self.query_interval);
+                None
+            }
+            OtaCommand::ImageBlockResponse(ImageBlockResponse::Success {
+                file_offset,
+                data,
+                ..
+            }) if self.state == DevState::Downloading => {
+                let (file, size) = self.target?;
+                self.blocks.push((now, *file_offset, data.len()));
+                let offset = *file_offset as usize;
+                if offset == self.received.len() {
+                    self.received.extend_from_slice(data);
+                    // Blocks that arrived early now fit.
+                    while let Some(early) = self.early.remove(&(self.received.len() as u32)) {
+                        self.received.extend_from_slice(&early);
+                    }
+                } else if offset > self.received.len() {
+                    self.early.insert(*file_offset, data.to_vec());
+                }
+                if self.received.len() as u32 >= size {
+                    self.next_wake = None;
+                    let tsn = self.next_tsn();
+                    return Some(upgrade_end(tsn, self.end_status, file));
+                }
+                if let Some((bytes, away)) = self.vanish_at
+                    && self.received.len() >= bytes
+                {
+                    self.vanish_at = None;
+                    self.offline_until = Some(now + away);
+                    self.next_wake = Some(now + away);
+                    return None;
+                }
+                let page_running = matches!(self.fetch, Fetch::Pages { .. })
+                    && (*file_offset + data.len() as u32) < self.page_end.min(size);
+                self.next_wake = Some(if page_running {
+                    // Wait for the rest of the page; fill gaps if it stalls.
+                    now + Duration::from_secs(2)
+                } else {
+                    now + self.request_delay
+                });
+                None
+            }
+            OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData {
+                request_time,
+                ..
+            }) => {
+                self.wait_for_data.push(*request_time);
+                self.next_wake = Some(now + Duration::from_secs(u64::from(*request_time)));
+                None
+            }
+            OtaCommand::ImageBlockResponse(ImageBlockResponse::Abort) => {
+                self.state = DevState::Idle;
+                self.next_wake = Some(now + self.query_interval);
+                None
+            }
+            OtaCommand::UpgradeEndResponse(response) => {
+                self.upgrade_times.push(response.upgrade_time);
+                if response.upgrade_time == u32::MAX {
+                    self.state = DevState::AwaitingCommand;
+                    self.next_wake = None;
+                } else {
+                    let at = now + Duration::from_secs(u64::from(response.upgrade_time));
+                    self.state = DevState::Applying(at);
+                    self.next_wake = Some(at);
+                }
+                None
+            }
+            OtaCommand::DefaultResponse(response) => {
+                self.default_responses.push(response.status);
+                if self.state == DevState::Downloading && self.end_status != ZclStatus::SUCCESS {
+                    self.state = DevState::Idle;
+                    self.target = None;
+                    self.received.clear();
+                    self.next_wake = Some(now + self.query_interval);
+                }
+                None
+            }
+            OtaCommand::ImageNotify(_) if self.state == DevState::Idle => {
+                self.next_wake = Some(now);
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+enum Delivery {
+    ToServer(DeviceAddr, Vec<u8>),
+    ToDevice(usize, Bytes),
+}
+
+/// The server, the devices and a virtual clock.
+pub struct Sim {
+    pub server: OtaServer,
+    pub t0: Instant,
+    pub now: Instant,
+    pub devices: Vec<Device>,
+    pub events: Vec<(Duration, ServerEvent)>,
+    pub sent: Vec<(Instant, Outgoing)>,
+    pub latency: Duration,
+    in_flight: Vec<(Instant, Delivery)>,
+    /// Most transfers seen downloading at once.
+    pub peak_downloading: usize,
+}
+
+impl Sim {
+    pub fn new(config: ServerConfig, images: Vec<Arc<OtaImage>>) -> Self {
+        let t0 = start_of_time();
+        let mut server = OtaServer::new(config);
+        server.set_images(images, t0);
+        Sim {
+            server,
+            t0,
+            now: t0,
+            devices: Vec::new(),
+            events: Vec::new(),
+            sent: Vec::new(),
+            latency: Duration::from_millis(10),
+            in_flight: Vec::new(),
+            peak_downloading: 0,
+        }
+    }
+
+    pub fn add(&mut self, mut device: Device) -> usize {
+        device.next_wake = Some(self.now);
+        self.devices.push(device);
+        self.devices.len() - 1
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    fn send_to_server(&mut self, index: usize, bytes: Vec<u8>) {
+        let device = &self.devices[index];
+        if device.offline(self.now) {
+            return;
+        }
+        let at = self.now + self.latency;
+        self.in_flight
+            .push((at, Delivery::ToServer(device.addr, bytes)));
+    }
+
+    /// Moves the outputs of the server into flight and the event log.
+    fn collect(&mut self) {
+        while let Some(out) = self.server.poll_transmit() {
+            let at = self.now + self.latency;
+            match out.destination {
+                Destination::Unicast(addr) => {
+                    if let Some(i) = self.devices.iter().position(|d| d.addr.nwk == addr.nwk) {
+                        self.in_flight
+                            .push((at, Delivery::ToDevice(i, out.zcl_bytes.clone())));
+                    }
+                }
+                Destination::Broadcast(_) => {
+                    for i in 0..self.devices.len() {
+                        self.in_flight
+                            .push((at, Delivery::ToDevice(i, out.zcl_bytes.clone())));
+                    }
+                }
+            }
+            self.sent.push((self.now, out));
+        }
+        while let Some(event) = self.server.poll_event() {
+            self.events.push((self.elapsed(), event));
+        }
+        let downloading = self
+            .server
+            .progress()
+            .iter()
+            .filter(|t| t.state == TransferState::Downloading)
+            .count();
+        self.peak_downloading = self.peak_downloading.max(downloading);
+    }
+
+    /// Runs until `done` holds (true) or `limit` of virtual time passes (false).
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        for _ in 0..5_000_000 {
+            self.collect();
+            if done(self) {
+                return true;
+            }
+            let mut next = self.server.poll_timeout();
+            let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            for device in &self.devices {
+                if let Some(t) = device.next_wake {
+                    consider(t);
+                }
+            }
+            for (t, _) in &self.in_flight {
+                consider(*t);
+            }
+            let Some(next) = next else {
+                return false;
+            };
+            if next > self.t0 + limit {
+                self.now = self.t0 + limit;
+                return false;
+            }
+            self.now = self.now.max(next);
+            let now = self.now;
+            // Deliveries due.
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.in_flight)
+                .into_iter()
+                .partition(|(t, _)| *t <= now);
+            self.in_flight = later;
+            for (_, delivery) in due {
+                match delivery {
+                    Delivery::ToServer(addr, bytes) => self.server.handle_frame(addr, &bytes, now),
+                    Delivery::ToDevice(i, bytes) => {
+                        if self.devices[i].offline(now) {
+                            continue;
+                        }
+                        let frame = OtaFrame::decode(&bytes).expect("server frames decode");
+                        if let Some(reply) = self.devices[i].receive(&frame, now) {
+                            self.send_to_server(i, reply);
+                        }
+                    }
+                }
+            }
+            // Devices that wake.
+            for i in 0..self.devices.len() {
+                if self.devices[i].next_wake.is_some_and(|t| t <= now)
+                    && let Some(frame) = self.devices[i].wake(now)
+                {
+                    self.send_to_server(i, frame);
+                }
+            }
+            if self.server.poll_timeout().is_some_and(|t| t <= now) {
+                self.server.handle_timeout(now);
+            }
+        }
+        panic!("simulation did not settle");
+    }
+
+    pub fn all_upgraded(&self, version: u32) -> bool {
+        self.devices.iter().all(|d| d.version == version)
+    }
+
+    pub fn count_events(&self, f: impl Fn(&ServerEvent) -> bool) -> usize {
+        self.events.iter().filter(|(_, e)| f(e)).count()
+    }
+}
+
+fn new_key() -> ImageKey {
+    ImageKey {
+        manufacturer_code: MFR,
+        image_type: IMAGE_TYPE,
+        file_version: NEW,
+    }
+}
+
+#[test]
+fn whole_upgrade_is_byte_exact_and_confirmed() {
+    let img = image(NEW, 10_000, 1);
+    let mut sim = Sim::new(ServerConfig::default(), vec![img.clone()]);
+    let d = sim.add(Device::new(0x1001, 0xAA01));
+    assert!(sim.run_until(Duration::from_secs(3600), |s| {
+        s.count_events(|e| matches!(e, ServerEvent::UpgradeConfirmed { .. })) == 1
+    }));
+    let device = &sim.devices[d];
+    assert_eq!(device.version, NEW);
+    assert_same_bytes(&device.installed, img.bytes());
+    // Every block was 50 bytes (the default cap; the device accepts 64) but the last.
+    assert!(device.blocks.iter().all(|(_, _, len)| *len <= 50));
+    assert_eq!(device.blocks.len(), 10_000usize.div_ceil(50));
+    let history: Vec<_> = sim.server.history().cloned().collect();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].state, TransferState::Finished);
+    assert_eq!(history[0].confirmed, Some(true));
+    assert_eq!(history[0].offset, 10_000);
+    assert!(sim.server.progress().is_empty());
+    // Milestones: started, ten progress reports at most, download complete, scheduled.
+    assert_eq!(
+        sim.count_events(|e| matches!(e, ServerEvent::TransferStarted { offset: 0, .. })),
+        1
+    );
+    let progress = sim.count_events(|e| matches!(e, ServerEvent::Progress(_)));
+    assert!((1..=10).contains(&progress), "{progress} progress events");
+}
+
+#[test]
+fn ten_devices_under_a_cap_of_three_all_finish() {
+    let img = image(NEW, 3_000, 2);
+    let config = ServerConfig {
+        max_concurrent_transfers: 3,
+        ..ServerConfig::default()
+    };
+    let mut sim = Sim::new(config, vec![img.clone()]);
+    for i in 0..10u16 {
+        sim.add(Device::new(0x2000 + i, 0xBB00 + u64::from(i)));
+    }
+    assert!(sim.run_until(Duration::from_secs(6 * 3600), |s| {
+        s.count_events(|e| matches!(e, ServerEvent::UpgradeConfirmed { .. })) == 10
+    }));
+    assert_eq!(sim.peak_downloading, 3);
+    for device in &sim.devices {
+        assert_same_bytes(&device.installed, img.bytes());
+    }
+    let waited = sim
+        .devices
+        .iter()
+        .filter(|d| !d.wait_for_data.is_empty())
+        .count();
+    assert!(waited >= 7, "{waited} devices were told to wait");
+    // Every WAIT_FOR_DATA carried a sensible request time, never 0.
+    assert!(
+        sim.devices
+            .iter()
+            .flat_map(|d| &d.wait_for_data)
+            .all(|t| (10..=600).contains(t))
+    );
+}
+
+#[test]
+fn vanished_device_resumes_an_hour_later_at_its_old_offset() {
+    let img = image(NEW, 8_000, 3);
+    let mut sim = Sim::new(ServerConfig::default(), vec![img.clone()]);
+    let mut device = Device::new(0x3001, 0xCC01);
+    device.vanish_at = Some((3_000, Duration::from_secs(3600)));
+    let d = sim.add(device);
+    assert!(sim.run_until(Duration::from_secs(3 * 3600), |s| s.all_upgraded(NEW)));
+    let device = &sim.devices[d];
+    assert_same_bytes(&device.installed, img.bytes());
+    // The first transfer was ended by the idle timeout; the second resumed where it stopped.
+    let history: Vec<_> = sim.server.history().cloned().collect();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].state, TransferState::Failed);
+    assert_eq!(history[0].offset, 3_000);
+    assert_eq!(history[1].state, TransferState::Finished);
+    let resumed: Vec<u32> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            ServerEvent::TransferStarted { offset, .. } => Some(*offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resumed, vec![0, 3_000]);
+    // No byte before the old offset was sent twice.
+    let resent = device
+        .blocks
+        .iter()
+        .filter(|(t, offset, _)| *t > sim.t0 + Duration::from_secs(3600) && *offset < 3_000)
+        .count();
+    assert_eq!(resent, 0);
+}
+
+#[test]
+fn sleepy_device_polling_every_seven_seconds_finishes() {
+    let img = image(NEW, 1_000, 4);
+    let mut sim = Sim::new(ServerConfig::default(), vec![img.clone()]);
+    let mut device = Device::new(0x4001, 0xDD01);
+    device.request_delay = Duration::from_secs(7);
+    let d = sim.add(device);
+    assert!(sim.run_until(Duration::from_secs(3600), |s| s.all_upgraded(NEW)));
+    assert_same_bytes(&sim.devices[d].installed, img.bytes());
+    assert_eq!(
+        sim.count_events(|e| matches!(e, ServerEvent::TransferFailed { .. })),
+        0
+    );
+    // 20 blocks, 7 s apart: about 140 s.
+    assert!(sim.elapsed() >= Duration::from_secs(133));
+}
+
+#[test]
+fn page_requests_are_streamed_at_the_requested_spacing() {
+    let img = image(NEW, 2_000, 5);
+    let mut sim = Sim::new(ServerConfig::default(), vec![img.clone()]);
+    let mut device = Device::new(0x5001, 0xEE01);
+    device.fetch = Fetch::Pages {
+        page_size: 500,
+        spacing_ms: 100,
+    };
+    let d = sim.add(device);
+    assert!(sim.run_until(Duration::from_secs(3600), |s| s.all_upgraded(NEW)));
+    let device = &sim.devices[d];
+    assert_same_bytes(&device.installed, img.bytes());
+    // Blocks within a page arrive at least 100 ms apart.
+    for pair in device.blocks.windows(2) {
+        let same_page = pair[0].1 / 500 == pair[1].1 / 500;
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            !same_page || gap >= Duration::from_millis(100),
+            "blocks {gap:?} apart"
+        );
+    }
+    assert_eq!(device.blocks.len(), 2_000usize.div_ceil(50));
+}
+
+#[test]
+fn lost_page_block_is_fetched_with_a_block_request() {
+    let img = image(NEW, 1_000, 6);
+    let mut sim = Sim::new(ServerConfig::default(), vec![img.clone()]);
+    let mut device = Device::new(0x5101, 0xEE11);
+    device.fetch = Fetch::Pages {
+        page_size: 1_000,
+        spacing_ms: 50,
+    };
+    let d = sim.add(device);
+    // Run until the third page block has been sent, then lose it in the air.
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.devices[0].blocks.len() == 2));
+    let lost = loop {
+        assert!(sim.run_until(Duration::from_secs(60), |s| !s.in_flight.is_empty()));
+        if let Some(i) = sim
+            .in_flight
+            .iter()
+            .position(|(_, d)| matches!(d, Delivery::ToDevice(..)))
+        {
+            break sim.in_flight.remove(i);
+        }
+        sim.run_until(Duration::from_secs(60), |s| s.in_flight.is_empty());
+    };
+    drop(lost);
+    assert!(sim.run_until(Duration::from_secs(600), |s| s.all_upgraded(NEW)));
+    assert_same_bytes(&sim.devices[d].installed, img.bytes());
+    // The page ran on after the loss; the device then asked for the missing block alone.
+    assert_eq!(sim.devices[d].block_requests, 1);
+    assert_eq!(sim.devices[d].page_requests, 1);
+}
+
+fn upgrade_time_under(policy: UpgradeTimePolicy, wall_clock: Option<u64>) -> (Sim, usize) {
+    let img = image(NEW, 500, 7);
+    let config = ServerConfig {
+        upgrade_time: policy,
+        ..ServerConfig::default()
+    };
+    let mut sim = Sim::new(config, vec![img]);
+    if let Some(unix) = wall_clock {
+        let now = sim.now;
+        sim.server.set_wall_clock(now, unix);
+    }
+    let d = sim.add(Device::new(0x6001, 0xF001));
+    assert!(sim.run_until(Duration::from_secs(600), |s| {
+        !s.devices[0].upgrade_times.is_empty()
+    }));
+    (sim, d)
+}
+
+#[test]
+fn upgrade_time_immediately() {
+    let (mut sim, d) = upgrade_time_under(UpgradeTimePolicy::Immediately, None);
+    assert_eq!(sim.devices[d].upgrade_times, vec![0]);
+    assert!(sim.run_until(Duration::from_secs(600), |s| s.all_upgraded(NEW)));
+}
+
+#[test]
+fn upgrade_time_after_a_delay() {
+    let (mut sim, d) = upgrade_time_under(
+        UpgradeTimePolicy::AfterDelay(Duration::from_secs(120)),
+        None,
+    );
+    assert_eq!(sim.devices[d].upgrade_times, vec![120]);
+    let told = sim.now;
+    assert!(sim.run_until(Duration::from_secs(600), |s| s.all_upgraded(NEW)));
+    assert!(sim.now - told >= Duration::from_secs(120));
+}
+
+#[test]
+fn upgrade_time_waits_for_the_command() {
+    let (mut sim, d) = upgrade_time_under(UpgradeTimePolicy::WaitForCommand, None);
+    assert_eq!(sim.devices[d].upgrade_times, vec![u32::MAX]);
+    assert!(!sim.run_until(Duration::from_secs(1200), |s| s.all_upgraded(NEW)));
+    let key = DeviceKey::Ieee(Ieee(0xF001));
+    let now = sim.now;
+    assert!(sim.server.upgrade_now(key, now));
+    assert!(!sim.server.upgrade_now(key, now), "only once");
+    assert!(sim.run_until(Duration::from_secs(1800), |s| s.all_upgraded(NEW)));
+    assert_eq!(sim.devices[d].upgrade_times, vec![u32::MAX, 0]);
+}
+
+#[test]
+fn upgrade_time_in_a_maintenance_window() {
+    // 2026-01-01 01:00:00 UTC; window 03:00-04:00: two hours to wait.
+    let one_am = 1_767_229_200;
+    let window = UpgradeTimePolicy::MaintenanceWindow {
+        start_seconds_utc: 3 * 3600,
+        end_seconds_utc: 4 * 3600,
+    };
+    let (sim, d) = upgrade_time_under(window.clone(), Some(one_am));
+    let told = sim.devices[d].upgrade_times[0];
+    let elapsed = sim.elapsed().as_secs() as u32;
+    assert_eq!(told, 2 * 3600 - elapsed);
+    // Inside the window: now.
+    let (sim, d) = upgrade_time_under(window.clone(), Some(one_am + 2 * 3600 + 60));
+    assert_eq!(sim.devices[d].upgrade_times, vec![0]);
+    // Without a wall clock the device waits for the command.
+    let (sim, d) = upgrade_time_under(window, None);
+    assert_eq!(sim.devices[d].upgrade_times, vec![u32::MAX]);
+}
+
+#[test]
+fn catalog_refresh_mid_transfer_keeps_the_offered_bytes() {
+    let original = image(NEW, 6_000, 8);
+    let mut sim = Sim::new(ServerConfig::default(), vec![original.clone()]);
+    let d = sim.add(Device::new(0x7001, 0x7701));
+    assert!(
+        sim.run_until(Duration::from_secs(600), |s| s.devices[0].received.len()
+            >= 2_000)
+    );
+    // The same version with other bytes, and a newer version, replace the catalog.
+    let replacement = image(NEW, 6_000, 99);
+    let newer = image(NEW + 1, 7_000, 100);
+    let now = sim.now;
+    sim.server.set_images(vec![replacement, newer], now);
+    assert!(sim.run_until(Duration::from_secs(3600), |s| s.devices[0].version == NEW));
+    assert_same_bytes(&sim.devices[d].installed, original.bytes());
+    // The next query is offered the newer image.
+    assert!(
+        sim.run_until(Duration::from_secs(7200), |s| s.devices[0].version
+            == NEW + 1)
+    );
+}
+
+#[test]
+fn failed_upgrade_end_gets_a_default_response_and_is_recorded() {
+    let img = image(NEW, 300, 9);
+    let mut sim = Sim::new(ServerConfig::default(), vec![img]);
+    let mut device = Device::new(0x8001, 0x8801);
+    device.end_status = ZclStatus::INVALID_IMAGE;
+    let d = sim.add(device);
+    assert!(sim.run_until(Duration::from_secs(600), |s| {
+        !s.devices[0].default_responses.is_empty()
+    }));
+    assert_eq!(sim.devices[d].default_responses, vec![ZclStatus::SUCCESS]);
+    let history: Vec<_> = sim.server.history().cloned().collect();
+    assert_eq!(history[0].state, TransferState::Failed);
+    assert!(
+        sim.count_events(|e| matches!(
+            e,
+            ServerEvent::TransferFailed {
+                reason: zigbee_otad::server::FailureReason::DeviceReported(
+                    ZclStatus::INVALID_IMAGE
+                ),
+                ..
+            }
+        )) == 1
+    );
+}
+
+#[test]
+fn new_image_notifies_known_devices() {
+    let mut sim = Sim::new(ServerConfig::default(), vec![]);
+    sim.add(Device::new(0x9001, 0x9901));
+    // The device queries, hears NO_IMAGE_AVAILABLE and goes idle for 5 minutes.
+    assert!(
+        sim.run_until(Duration::from_secs(10), |s| !s.sent.is_empty()
+            && s.devices[0].state == DevState::Idle)
+    );
+    let img = image(NEW, 400, 10);
+    let now = sim.now;
+    sim.server.set_images(vec![img], now);
+    // The notify makes it query at once rather than after its 5-minute interval.
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.all_upgraded(NEW)));
+    let notifies: Vec<_> = sim
+        .sent
+        .iter()
+        .filter(|(_, o)| matches!(decode(o).command, OtaCommand::ImageNotify(_)))
+        .collect();
+    assert_eq!(notifies.len(), 1);
+    assert!(matches!(notifies[0].1.destination, Destination::Unicast(_)));
+}
+
+#[test]
+fn broadcast_notify_jitter_scales_with_the_number_of_devices() {
+    let mut sim = Sim::new(ServerConfig::default(), vec![]);
+    for i in 0..60u16 {
+        sim.add(Device::new(0xA000 + i, 0xA000 + u64::from(i)));
+    }
+    assert!(
+        sim.run_until(Duration::from_secs(10), |s| s.sent.len() == 60
+            && s.devices.iter().all(|d| d.state == DevState::Idle))
+    );
+    let now = sim.now;
+    sim.server.set_images(vec![image(NEW, 400, 11)], now);
+    let out = sim.server.poll_transmit().unwrap();
+    assert_eq!(out.destination, Destination::Broadcast(0xFFFF));
+    assert_eq!(out.destination_endpoint, 0xFF);
+    let OtaCommand::ImageNotify(notify) = decode(&out).command else {
+        panic!("not a notify")
+    };
+    // 100 · 15 / 60 = 25.
+    assert_eq!(notify.query_jitter, 25);
+    assert!(
+        sim.server.poll_transmit().is_none(),
+        "one broadcast, not 60 unicasts"
+    );
+    // On request, a unicast notify with jitter 100.
+    let addr = sim.devices[0].addr;
+    sim.server.notify(NotifyTarget::Device(addr), now);
+    let out = sim.server.poll_transmit().unwrap();
+    assert_eq!(out.destination, Destination::Unicast(addr));
+    let OtaCommand::ImageNotify(notify) = decode(&out).command else {
+        panic!("not a notify")
+    };
+    assert_eq!(notify.query_jitter, 100);
+}
