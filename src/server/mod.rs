@@ -1233,30 +1233,31 @@ impl OtaServer {
             self.pump_page(&mut session, key, now);
             if let Some(transfer) = session.transfer.take() {
                 let idle_deadline = after(transfer.last_request_at, self.idle_timeout(&session));
-                let outcome = match transfer.state {
-                    TransferState::Queued | TransferState::Downloading
-                        if now >= idle_deadline && session.page.is_none() =>
-                    {
-                        Some(FailureReason::IdleTimeout)
+                let idle = now >= idle_deadline && session.page.is_none();
+                let upgrade_end_overdue = transfer
+                    .downloaded_at
+                    .is_some_and(|at| now >= after(at, self.config.upgrade_end_timeout));
+                match transfer.state {
+                    TransferState::Queued if idle => {
+                        // It never started: dropped without a history entry.
+                        debug!(device = %session.addr, "queued device did not come back");
+                        self.admission.release(&key);
                     }
-                    TransferState::Waiting
-                        if transfer.downloaded_at.is_some_and(|at| {
-                            now >= after(at, self.config.upgrade_end_timeout)
-                        }) =>
-                    {
-                        Some(FailureReason::NoUpgradeEnd)
-                    }
-                    _ => None,
-                };
-                match outcome {
-                    Some(reason) => self.end_transfer(
+                    TransferState::Downloading if idle => self.end_transfer(
                         &mut session,
                         key,
                         transfer,
                         TransferState::Failed,
-                        Some(reason),
+                        Some(FailureReason::IdleTimeout),
                     ),
-                    None => session.transfer = Some(transfer),
+                    TransferState::Waiting if upgrade_end_overdue => self.end_transfer(
+                        &mut session,
+                        key,
+                        transfer,
+                        TransferState::Failed,
+                        Some(FailureReason::NoUpgradeEnd),
+                    ),
+                    _ => session.transfer = Some(transfer),
                 }
             }
             let forget = session.transfer.is_none()

@@ -256,6 +256,10 @@ pub fn choose_image(
         if !disagree {
             return Ok(Arc::clone(first));
         }
+        tracing::warn!(
+            image = %first.key(),
+            "sources disagree on the bytes of this version; offering neither"
+        );
         if conflict.is_none() {
             let mut sources: Vec<String> = Vec::new();
             for image in group {
@@ -280,5 +284,277 @@ pub fn choose_image(
             rejection,
         }),
         None => Err(NoImageReason::NoImageForDevice),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::config::{DeviceOverride, VersionPin};
+    use crate::server::image::{CatalogRestrictions, ImageKey, Provenance};
+    use bytes::Bytes;
+
+    const MFR: u16 = 0x1189;
+    const TYPE: u16 = 0x0042;
+
+    fn image(manufacturer_code: u16, image_type: u16, file_version: u32, fill: u8) -> OtaImage {
+        OtaImage::new(
+            ImageKey {
+                manufacturer_code,
+                image_type,
+                file_version,
+            },
+            Bytes::from(vec![fill; 64]),
+        )
+        .unwrap()
+    }
+
+    fn device(current_file_version: u32) -> DeviceQuery<'static> {
+        DeviceQuery {
+            ieee: Some(Ieee(0x0011_2233_4455_6677)),
+            manufacturer_code: MFR,
+            image_type: TYPE,
+            current_file_version,
+            hardware_version: None,
+            model: None,
+        }
+    }
+
+    fn choose(
+        images: Vec<OtaImage>,
+        query: &DeviceQuery<'_>,
+        config: &ServerConfig,
+    ) -> Result<u32, NoImageReason> {
+        let images: Vec<_> = images.into_iter().map(Arc::new).collect();
+        choose_image(&images, query, config).map(|i| i.key().file_version)
+    }
+
+    #[test]
+    fn newest_matching_image_wins() {
+        let config = ServerConfig::default();
+        let images = vec![
+            image(MFR, TYPE, 2, 0),
+            image(MFR, TYPE, 5, 0),
+            image(MFR, TYPE, 4, 0),
+            image(MFR, TYPE + 1, 9, 0),
+            image(MFR + 1, TYPE, 9, 0),
+        ];
+        assert_eq!(choose(images, &device(3), &config), Ok(5));
+    }
+
+    #[test]
+    fn wildcard_manufacturer_and_type_match_everyone() {
+        let config = ServerConfig::default();
+        assert_eq!(
+            choose(vec![image(WILDCARD, TYPE, 5, 0)], &device(3), &config),
+            Ok(5)
+        );
+        assert_eq!(
+            choose(vec![image(MFR, WILDCARD, 5, 0)], &device(3), &config),
+            Ok(5)
+        );
+    }
+
+    #[test]
+    fn nothing_for_the_device_says_so() {
+        let config = ServerConfig::default();
+        assert_eq!(
+            choose(vec![image(MFR + 1, TYPE, 5, 0)], &device(3), &config),
+            Err(NoImageReason::NoImageForDevice)
+        );
+        assert_eq!(
+            choose(vec![image(MFR, TYPE, 3, 0)], &device(3), &config),
+            Err(NoImageReason::Rejected {
+                file_version: 3,
+                rejection: Rejection::SameVersion
+            })
+        );
+    }
+
+    #[test]
+    fn downgrade_and_reinstall_only_when_allowed() {
+        let mut config = ServerConfig::default();
+        assert_eq!(
+            choose(vec![image(MFR, TYPE, 2, 0)], &device(3), &config),
+            Err(NoImageReason::Rejected {
+                file_version: 2,
+                rejection: Rejection::Downgrade
+            })
+        );
+        config.allow_downgrade = true;
+        assert_eq!(
+            choose(vec![image(MFR, TYPE, 2, 0)], &device(3), &config),
+            Ok(2)
+        );
+        assert!(choose(vec![image(MFR, TYPE, 3, 0)], &device(3), &config).is_err());
+        config.allow_reinstall = true;
+        assert_eq!(
+            choose(vec![image(MFR, TYPE, 3, 0)], &device(3), &config),
+            Ok(3)
+        );
+    }
+
+    #[test]
+    fn hardware_range_of_header_and_catalog() {
+        let config = ServerConfig::default();
+        let ranged = || image(MFR, TYPE, 5, 0).with_hardware_versions(0x0100, 0x01FF);
+        let mut query = device(3);
+        // A device that does not say its hardware version cannot prove it fits.
+        assert!(matches!(
+            choose(vec![ranged()], &query, &config),
+            Err(NoImageReason::Rejected {
+                rejection: Rejection::HardwareVersion { device: None, .. },
+                ..
+            })
+        ));
+        query.hardware_version = Some(0x0150);
+        assert_eq!(choose(vec![ranged()], &query, &config), Ok(5));
+        query.hardware_version = Some(0x0200);
+        assert!(choose(vec![ranged()], &query, &config).is_err());
+        let catalog_ranged = image(MFR, TYPE, 5, 0).with_restrictions(CatalogRestrictions {
+            max_hardware_version: Some(0x0100),
+            ..CatalogRestrictions::default()
+        });
+        assert!(choose(vec![catalog_ranged], &query, &config).is_err());
+    }
+
+    #[test]
+    fn upgrade_file_destination_limits_the_image_to_one_device() {
+        let config = ServerConfig::default();
+        let mine = image(MFR, TYPE, 5, 1).with_destination(Ieee(0x0011_2233_4455_6677));
+        let theirs = image(MFR, TYPE, 6, 2).with_destination(Ieee(0x99));
+        assert_eq!(
+            choose(vec![mine.clone(), theirs], &device(3), &config),
+            Ok(5)
+        );
+        // At equal versions the device-specific image is preferred.
+        let generic = image(MFR, TYPE, 5, 1);
+        let images: Vec<_> = vec![generic, mine].into_iter().map(Arc::new).collect();
+        let chosen = choose_image(&images, &device(3), &config).unwrap();
+        assert!(chosen.destination().is_some());
+    }
+
+    #[test]
+    fn deny_list_blocks_known_bricking_images_by_default() {
+        let config = ServerConfig::default();
+        let ikea = DeviceQuery {
+            manufacturer_code: 0x117C,
+            image_type: 0x2200,
+            ..device(1)
+        };
+        let result = choose(vec![image(0x117C, 0x2200, 5, 0)], &ikea, &config);
+        assert!(matches!(
+            result,
+            Err(NoImageReason::Rejected {
+                rejection: Rejection::Denied(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn pins_and_overrides() {
+        let mut config = ServerConfig::default();
+        config.pins.push(VersionPin {
+            manufacturer_code: MFR,
+            image_type: TYPE,
+            file_version: 4,
+        });
+        let images = || vec![image(MFR, TYPE, 4, 0), image(MFR, TYPE, 5, 0)];
+        assert_eq!(choose(images(), &device(3), &config), Ok(4));
+        let ieee = Ieee(0x0011_2233_4455_6677);
+        config.device_overrides.insert(
+            ieee,
+            DeviceOverride {
+                pinned_version: Some(5),
+                ..DeviceOverride::default()
+            },
+        );
+        assert_eq!(choose(images(), &device(3), &config), Ok(5));
+        config.device_overrides.insert(
+            ieee,
+            DeviceOverride {
+                disabled: true,
+                ..DeviceOverride::default()
+            },
+        );
+        assert_eq!(
+            choose(images(), &device(3), &config),
+            Err(NoImageReason::DeviceDisabled)
+        );
+    }
+
+    #[test]
+    fn catalog_restrictions_on_current_version_and_model() {
+        let config = ServerConfig::default();
+        let restricted = |min, max, models: &[&str]| {
+            image(MFR, TYPE, 9, 0).with_restrictions(CatalogRestrictions {
+                min_current_version: min,
+                max_current_version: max,
+                models: models.iter().map(|m| m.to_string()).collect(),
+                ..CatalogRestrictions::default()
+            })
+        };
+        assert!(choose(vec![restricted(Some(4), None, &[])], &device(3), &config).is_err());
+        assert!(choose(vec![restricted(None, Some(2), &[])], &device(3), &config).is_err());
+        assert_eq!(
+            choose(vec![restricted(Some(3), Some(3), &[])], &device(3), &config),
+            Ok(9)
+        );
+        // A model restriction needs the device's model to be known and listed.
+        assert!(choose(vec![restricted(None, None, &["A19"])], &device(3), &config).is_err());
+        let a19 = DeviceQuery {
+            model: Some("A19"),
+            ..device(3)
+        };
+        assert_eq!(
+            choose(vec![restricted(None, None, &["A19"])], &a19, &config),
+            Ok(9)
+        );
+    }
+
+    #[test]
+    fn same_version_with_different_bytes_is_refused_and_an_older_agreeing_one_offered() {
+        let config = ServerConfig::default();
+        let from = |source: &str, fill| {
+            image(MFR, TYPE, 5, fill).with_provenance(Provenance {
+                source: source.into(),
+                location: format!("{source}.ota"),
+            })
+        };
+        let conflict = choose(
+            vec![from("ledvance", 1), from("index", 2)],
+            &device(3),
+            &config,
+        );
+        match conflict {
+            Err(NoImageReason::Conflict {
+                file_version,
+                sources,
+            }) => {
+                assert_eq!(file_version, 5);
+                assert_eq!(sources, vec!["ledvance ledvance.ota", "index index.ota"]);
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        // The same bytes from two sources are fine.
+        assert_eq!(
+            choose(
+                vec![from("ledvance", 1), from("index", 1)],
+                &device(3),
+                &config
+            ),
+            Ok(5)
+        );
+        // An older version both agree on is still an upgrade.
+        let older = image(MFR, TYPE, 4, 7);
+        assert_eq!(
+            choose(
+                vec![from("ledvance", 1), from("index", 2), older],
+                &device(3),
+                &config
+            ),
+            Ok(4)
+        );
     }
 }
