@@ -1,0 +1,315 @@
+//! Wire newtypes of the OTA upgrade file header and sub-elements (ZCL8 §11.4.2, §11.4.3).
+//!
+//! Each is a transparent newtype in rustls style: unknown values round-trip, named constants cover
+//! the values the spec (or the field) gives a name, and `Debug` prints hex plus the name when known.
+
+use std::fmt;
+
+/// Declares a `Copy + Ord + Hash` wire newtype with named constants, `name()` and a hex `Debug`.
+macro_rules! wire_newtype {
+    (
+        $(#[$meta:meta])*
+        $name:ident($inner:ty), width $width:literal {
+            $( $(#[$cmeta:meta])* $const:ident = $value:literal => $text:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub $inner);
+
+        impl $name {
+            $( $(#[$cmeta])* pub const $const: Self = Self($value); )*
+
+            /// The constant's name when the value has one.
+            pub fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $( $value => Some($text), )*
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.name() {
+                    Some(name) => write!(f, "{}(0x{:0w$X} {})", stringify!($name), self.0, name, w = $width),
+                    None => write!(f, "{}(0x{:0w$X})", stringify!($name), self.0, w = $width),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.name() {
+                    Some(name) => write!(f, "0x{:0w$X} ({})", self.0, name, w = $width),
+                    None => write!(f, "0x{:0w$X}", self.0, w = $width),
+                }
+            }
+        }
+
+        impl From<$inner> for $name {
+            fn from(value: $inner) -> Self {
+                Self(value)
+            }
+        }
+    };
+}
+
+wire_newtype! {
+    /// Zigbee manufacturer code (header offset 10). `0xFFFF` is the wildcard.
+    ManufacturerCode(u16), width 4 {
+        /// Philips / Signify (Hue).
+        PHILIPS = 0x100B => "Philips/Signify",
+        /// Legrand.
+        LEGRAND = 0x1021 => "Legrand",
+        /// Silicon Labs (Ember).
+        SILICON_LABS = 0x1002 => "Silicon Labs",
+        /// Salus Controls.
+        SALUS = 0x1078 => "Salus",
+        /// Schneider Electric.
+        SCHNEIDER = 0x105E => "Schneider Electric",
+        /// Danfoss.
+        DANFOSS = 0x1246 => "Danfoss",
+        /// OSRAM.
+        OSRAM = 0x110C => "OSRAM",
+        /// dresden elektronik.
+        DRESDEN_ELEKTRONIK = 0x1135 => "dresden elektronik",
+        /// ubisys.
+        UBISYS = 0x10F2 => "ubisys",
+        /// Lumi / Aqara (Xiaomi).
+        LUMI = 0x115F => "Lumi",
+        /// IKEA of Sweden.
+        IKEA = 0x117C => "IKEA",
+        /// LEDVANCE.
+        LEDVANCE = 0x1189 => "LEDVANCE",
+        /// Develco Products.
+        DEVELCO = 0x1015 => "Develco",
+        /// Telink Micro.
+        TELINK = 0x1141 => "Telink",
+        /// Third Reality.
+        THIRD_REALITY = 0x1233 => "Third Reality",
+        /// SONOFF / eWeLink.
+        SONOFF = 0x1286 => "SONOFF",
+        /// Inovelli.
+        INOVELLI = 0x122F => "Inovelli",
+        /// Wildcard: matches any manufacturer.
+        WILDCARD = 0xFFFF => "wildcard",
+    }
+}
+
+wire_newtype! {
+    /// Image type (header offset 12): manufacturer-specific up to `0xFFBF`, then the spec's types.
+    ImageType(u16), width 4 {
+        /// Security credential image.
+        SECURITY_CREDENTIAL = 0xFFC0 => "security credential",
+        /// Configuration image.
+        CONFIGURATION = 0xFFC1 => "configuration",
+        /// Log file.
+        LOG = 0xFFC2 => "log",
+        /// Picture.
+        PICTURE = 0xFFC3 => "picture",
+        /// Wildcard: matches any image type.
+        WILDCARD = 0xFFFF => "wildcard",
+    }
+}
+
+wire_newtype! {
+    /// Sub-element tag identifier (ZCL8 §11.4.4); `0xF000..=0xFFFF` is manufacturer-specific.
+    TagId(u16), width 4 {
+        /// The firmware image the device installs.
+        UPGRADE_IMAGE = 0x0000 => "UPGRADE_IMAGE",
+        /// ECDSA signature, crypto suite 1 (signer IEEE + 42 bytes).
+        ECDSA_SIGNATURE_CS1 = 0x0001 => "ECDSA_SIGNATURE_CS1",
+        /// ECDSA signing certificate, crypto suite 1 (48 bytes).
+        ECDSA_SIGNING_CERTIFICATE_CS1 = 0x0002 => "ECDSA_SIGNING_CERTIFICATE_CS1",
+        /// Image integrity code (16-byte hash).
+        IMAGE_INTEGRITY_CODE = 0x0003 => "IMAGE_INTEGRITY_CODE",
+        /// Picture data.
+        PICTURE_DATA = 0x0004 => "PICTURE_DATA",
+        /// ECDSA signature, crypto suite 2 (signer IEEE + 72 bytes).
+        ECDSA_SIGNATURE_CS2 = 0x0005 => "ECDSA_SIGNATURE_CS2",
+        /// ECDSA signing certificate, crypto suite 2 (74 bytes).
+        ECDSA_SIGNING_CERTIFICATE_CS2 = 0x0006 => "ECDSA_SIGNING_CERTIFICATE_CS2",
+        /// Telink's encrypted image: in Telink files it carries 2 extra "tag info" bytes.
+        TELINK_ENCRYPTED = 0xF000 => "manufacturer-specific (Telink encrypted)",
+    }
+}
+
+impl TagId {
+    /// First tag of the manufacturer-specific range.
+    pub const MANUFACTURER_SPECIFIC_FIRST: Self = Self(0xF000);
+
+    /// True for `0xF000..=0xFFFF`.
+    pub fn is_manufacturer_specific(self) -> bool {
+        self >= Self::MANUFACTURER_SPECIFIC_FIRST
+    }
+}
+
+/// File version (header offset 14). The spec recommends the layout application release, application
+/// build, stack release, stack build (one byte each, most significant first).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct FileVersion(pub u32);
+
+impl FileVersion {
+    /// The four recommended bytes: application release, application build, stack release, stack build.
+    pub fn parts(self) -> [u8; 4] {
+        self.0.to_be_bytes()
+    }
+}
+
+impl fmt::Debug for FileVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileVersion(0x{:08X})", self.0)
+    }
+}
+
+impl fmt::Display for FileVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:08X}", self.0)
+    }
+}
+
+impl From<u32> for FileVersion {
+    fn from(value: u32) -> Self {
+        Self(value)
+    }
+}
+
+wire_newtype! {
+    /// Zigbee stack version (header offset 18).
+    StackVersion(u16), width 4 {
+        /// ZigBee 2006.
+        ZIGBEE_2006 = 0x0000 => "ZigBee 2006",
+        /// ZigBee 2007.
+        ZIGBEE_2007 = 0x0001 => "ZigBee 2007",
+        /// ZigBee PRO.
+        ZIGBEE_PRO = 0x0002 => "ZigBee PRO",
+        /// ZigBee IP.
+        ZIGBEE_IP = 0x0003 => "ZigBee IP",
+    }
+}
+
+wire_newtype! {
+    /// OTA header version (header offset 4).
+    HeaderVersion(u16), width 4 {
+        /// The Zigbee OTA header version.
+        ZIGBEE = 0x0100 => "Zigbee",
+        /// Used by Silicon Labs' Thread OTA files.
+        THREAD = 0x0200 => "Thread",
+    }
+}
+
+wire_newtype! {
+    /// Security credential version (optional header field, field control bit 0).
+    SecurityCredentialVersion(u8), width 2 {
+        /// Smart Energy 1.0.
+        SE_1_0 = 0x00 => "SE 1.0",
+        /// Smart Energy 1.1.
+        SE_1_1 = 0x01 => "SE 1.1",
+        /// Smart Energy 2.0.
+        SE_2_0 = 0x02 => "SE 2.0",
+        /// Smart Energy 1.2.
+        SE_1_2 = 0x03 => "SE 1.2",
+    }
+}
+
+/// Hardware version (optional header fields, field control bit 2): version in the high byte,
+/// revision in the low byte.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct HardwareVersion(pub u16);
+
+impl HardwareVersion {
+    /// The version (high byte).
+    pub fn version(self) -> u8 {
+        self.0.to_be_bytes()[0]
+    }
+
+    /// The revision (low byte).
+    pub fn revision(self) -> u8 {
+        self.0.to_be_bytes()[1]
+    }
+}
+
+impl fmt::Debug for HardwareVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "HardwareVersion(0x{:04X} v{} r{})",
+            self.0,
+            self.version(),
+            self.revision()
+        )
+    }
+}
+
+impl fmt::Display for HardwareVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:04X}", self.0)
+    }
+}
+
+/// A 64-bit IEEE address (the upgrade file destination), stored as the number it encodes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Eui64(pub u64);
+
+impl fmt::Debug for Eui64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Eui64({self})")
+    }
+}
+
+impl fmt::Display for Eui64 {
+    /// Most significant byte first, colon-separated, as IEEE addresses are usually written.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = self.0.to_be_bytes();
+        for (i, b) in bytes.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_prints_hex_and_name() {
+        assert_eq!(
+            format!("{:?}", ManufacturerCode::IKEA),
+            "ManufacturerCode(0x117C IKEA)"
+        );
+        assert_eq!(
+            format!("{:?}", ManufacturerCode(0x4703)),
+            "ManufacturerCode(0x4703)"
+        );
+        assert_eq!(
+            format!("{}", TagId(0x0003)),
+            "0x0003 (IMAGE_INTEGRITY_CODE)"
+        );
+        assert_eq!(
+            format!("{:?}", FileVersion(0x23093631)),
+            "FileVersion(0x23093631)"
+        );
+        assert_eq!(
+            format!("{:?}", SecurityCredentialVersion(7)),
+            "SecurityCredentialVersion(0x07)"
+        );
+    }
+
+    #[test]
+    fn tag_ranges_and_parts() {
+        assert!(TagId(0xF7BD).is_manufacturer_specific());
+        assert!(!TagId::ECDSA_SIGNATURE_CS2.is_manufacturer_specific());
+        assert_eq!(FileVersion(0x01020304).parts(), [1, 2, 3, 4]);
+        let hw = HardwareVersion(0x0205);
+        assert_eq!((hw.version(), hw.revision()), (2, 5));
+        assert_eq!(
+            Eui64(0x000D_6F00_0019_8B36).to_string(),
+            "00:0d:6f:00:00:19:8b:36"
+        );
+    }
+}
