@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Ieee;
+use crate::ota::OtaFile;
 
 /// The triple that names an OTA file on the air (every block request and response carries it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -100,6 +101,26 @@ impl OtaImage {
             provenance: Provenance::default(),
             restrictions: CatalogRestrictions::default(),
         })
+    }
+
+    /// The image an OTA file serves: its bytes from the magic for `image_size` bytes (a cheap
+    /// slice of the parsed buffer, never a re-serialisation), and the header's manufacturer,
+    /// type, version, hardware range and upgrade file destination.
+    pub fn from_file(file: &OtaFile) -> Result<Self, ImageTooLarge> {
+        let header = file.header();
+        let key = ImageKey {
+            manufacturer_code: header.manufacturer_code.0,
+            image_type: header.image_type.0,
+            file_version: header.file_version.0,
+        };
+        let mut image = OtaImage::new(key, file.image())?;
+        if let Some(range) = header.hardware_versions {
+            image = image.with_hardware_versions(range.minimum.0, range.maximum.0);
+        }
+        if let Some(destination) = header.upgrade_file_destination {
+            image = image.with_destination(Ieee(destination.0));
+        }
+        Ok(image)
     }
 
     /// Sets the header's hardware version range (`minimum..=maximum`).

@@ -660,11 +660,15 @@ impl OtaServer {
         if let Some(image) = session.offered(file) {
             return Some(Arc::clone(image));
         }
+        let hardware_version = session.last_query.and_then(|q| q.hardware_version);
         let mut matches = self.images.iter().filter(|image| {
             image.key() == file
                 && image
                     .destination()
                     .is_none_or(|d| session.addr.ieee == Some(d))
+                && image.hardware_versions().is_none_or(|(min, max)| {
+                    hardware_version.is_none_or(|hw| (min..=max).contains(&hw))
+                })
                 && !self.config.deny.iter().any(|rule| {
                     rule.matches(file.manufacturer_code, file.image_type, file.file_version)
                 })
