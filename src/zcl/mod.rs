@@ -240,8 +240,8 @@ impl From<Truncated> for DecodeError {
 
 /// The status a server answers a request with when it fails to decode (ZCL8 §2.5.12: the
 /// Default Response carries it). Truncation is MALFORMED_COMMAND; a reserved or forbidden value
-/// is INVALID_VALUE; a command the server does not handle is UNSUP_COMMAND (ZCL8 folded the
-/// older 0x82–0x84 codes into 0x81).
+/// is INVALID_VALUE (ZCL8 deprecates INVALID_FIELD in its favour); a command the server does
+/// not handle is UNSUP_COMMAND (ZCL8 folded the older 0x82–0x84 codes into 0x81).
 impl From<&DecodeError> for ZclStatus {
     fn from(error: &DecodeError) -> Self {
         match error {

@@ -8,7 +8,6 @@
 //!
 //! ```
 //! use zigbee_otad::zcl::ota::{OtaCommand, OtaFrame, QueryNextImageResponse};
-//! use zigbee_otad::zcl::ZclStatus;
 //!
 //! // A device asks for a new image (Legrand, captured in a zigpy log) ...
 //! let request = OtaFrame::decode_request(&[
@@ -19,7 +18,7 @@
 //!
 //! // ... and the server answers that it has none, with the request's TSN.
 //! let answer = request.reply(OtaCommand::QueryNextImageResponse(
-//!     QueryNextImageResponse::OtherStatus { status: ZclStatus::NO_IMAGE_AVAILABLE },
+//!     QueryNextImageResponse::NO_IMAGE_AVAILABLE,
 //! ));
 //! let mut bytes = Vec::new();
 //! answer.encode(&mut bytes);
@@ -341,6 +340,11 @@ fn encode_query_response(offer: Result<OfferedImage, ZclStatus>, out: &mut Vec<u
 macro_rules! query_response_codec {
     ($name:ident) => {
         impl $name {
+            /// The usual answer when the server has nothing for the client.
+            pub const NO_IMAGE_AVAILABLE: Self = Self::OtherStatus {
+                status: ZclStatus::NO_IMAGE_AVAILABLE,
+            };
+
             /// The status byte.
             pub fn status(&self) -> ZclStatus {
                 match self {
@@ -1007,7 +1011,7 @@ pub enum OtaCommand {
     /// Global command 0x0B.
     DefaultResponse(DefaultResponse),
     /// Anything else: another global command, an id this cluster does not define for the
-    /// frame's direction, a manufacturer-specific command, or a reserved frame type.
+    /// frame's direction, a manufacturer-specific cluster command, or a reserved frame type.
     Unknown {
         /// The command id from the header.
         command_id: CommandId,
@@ -1019,62 +1023,66 @@ pub enum OtaCommand {
 
 impl OtaCommand {
     /// Decodes `payload` as the command `header` names. Which command an id means depends on
-    /// the frame type and direction; manufacturer-specific frames and ids this cluster does
-    /// not define decode as [`OtaCommand::Unknown`]. Trailing bytes are ignored (compare
+    /// the frame type and direction; manufacturer-specific cluster commands and ids this
+    /// cluster does not define decode as [`OtaCommand::Unknown`]. A Default Response decodes
+    /// with or without a manufacturer code (it carries the code of the manufacturer-specific
+    /// command it answers). Trailing bytes are ignored (compare
     /// `encoded_len()` with the payload length to find them).
     pub fn decode(header: &ZclHeader, payload: &[u8]) -> Result<Self, DecodeError> {
         let unknown = || OtaCommand::Unknown {
             command_id: header.command_id,
             payload: payload.to_vec(),
         };
-        if header.manufacturer_code.is_some() {
-            return Ok(unknown());
-        }
         let id = header.command_id.0;
+        let standard = header.manufacturer_code.is_none();
         Ok(match (header.frame_type, header.direction) {
             (FrameType::GLOBAL, _) if id == GeneralCommandId::DEFAULT_RESPONSE.0 => {
                 OtaCommand::DefaultResponse(DefaultResponse::decode(payload)?)
             }
-            (FrameType::CLUSTER_SPECIFIC, Direction::CLIENT_TO_SERVER) => match OtaCommandId(id) {
-                OtaCommandId::QUERY_NEXT_IMAGE_REQUEST => {
-                    OtaCommand::QueryNextImageRequest(QueryNextImageRequest::decode(payload)?)
+            (FrameType::CLUSTER_SPECIFIC, Direction::CLIENT_TO_SERVER) if standard => {
+                match OtaCommandId(id) {
+                    OtaCommandId::QUERY_NEXT_IMAGE_REQUEST => {
+                        OtaCommand::QueryNextImageRequest(QueryNextImageRequest::decode(payload)?)
+                    }
+                    OtaCommandId::IMAGE_BLOCK_REQUEST => {
+                        OtaCommand::ImageBlockRequest(ImageBlockRequest::decode(payload)?)
+                    }
+                    OtaCommandId::IMAGE_PAGE_REQUEST => {
+                        OtaCommand::ImagePageRequest(ImagePageRequest::decode(payload)?)
+                    }
+                    OtaCommandId::UPGRADE_END_REQUEST => {
+                        OtaCommand::UpgradeEndRequest(UpgradeEndRequest::decode(payload)?)
+                    }
+                    OtaCommandId::QUERY_DEVICE_SPECIFIC_FILE_REQUEST => {
+                        OtaCommand::QueryDeviceSpecificFileRequest(
+                            QueryDeviceSpecificFileRequest::decode(payload)?,
+                        )
+                    }
+                    _ => unknown(),
                 }
-                OtaCommandId::IMAGE_BLOCK_REQUEST => {
-                    OtaCommand::ImageBlockRequest(ImageBlockRequest::decode(payload)?)
+            }
+            (FrameType::CLUSTER_SPECIFIC, Direction::SERVER_TO_CLIENT) if standard => {
+                match OtaCommandId(id) {
+                    OtaCommandId::IMAGE_NOTIFY => {
+                        OtaCommand::ImageNotify(ImageNotify::decode(payload)?)
+                    }
+                    OtaCommandId::QUERY_NEXT_IMAGE_RESPONSE => {
+                        OtaCommand::QueryNextImageResponse(QueryNextImageResponse::decode(payload)?)
+                    }
+                    OtaCommandId::IMAGE_BLOCK_RESPONSE => {
+                        OtaCommand::ImageBlockResponse(ImageBlockResponse::decode(payload)?)
+                    }
+                    OtaCommandId::UPGRADE_END_RESPONSE => {
+                        OtaCommand::UpgradeEndResponse(UpgradeEndResponse::decode(payload)?)
+                    }
+                    OtaCommandId::QUERY_DEVICE_SPECIFIC_FILE_RESPONSE => {
+                        OtaCommand::QueryDeviceSpecificFileResponse(
+                            QueryDeviceSpecificFileResponse::decode(payload)?,
+                        )
+                    }
+                    _ => unknown(),
                 }
-                OtaCommandId::IMAGE_PAGE_REQUEST => {
-                    OtaCommand::ImagePageRequest(ImagePageRequest::decode(payload)?)
-                }
-                OtaCommandId::UPGRADE_END_REQUEST => {
-                    OtaCommand::UpgradeEndRequest(UpgradeEndRequest::decode(payload)?)
-                }
-                OtaCommandId::QUERY_DEVICE_SPECIFIC_FILE_REQUEST => {
-                    OtaCommand::QueryDeviceSpecificFileRequest(
-                        QueryDeviceSpecificFileRequest::decode(payload)?,
-                    )
-                }
-                _ => unknown(),
-            },
-            (FrameType::CLUSTER_SPECIFIC, Direction::SERVER_TO_CLIENT) => match OtaCommandId(id) {
-                OtaCommandId::IMAGE_NOTIFY => {
-                    OtaCommand::ImageNotify(ImageNotify::decode(payload)?)
-                }
-                OtaCommandId::QUERY_NEXT_IMAGE_RESPONSE => {
-                    OtaCommand::QueryNextImageResponse(QueryNextImageResponse::decode(payload)?)
-                }
-                OtaCommandId::IMAGE_BLOCK_RESPONSE => {
-                    OtaCommand::ImageBlockResponse(ImageBlockResponse::decode(payload)?)
-                }
-                OtaCommandId::UPGRADE_END_RESPONSE => {
-                    OtaCommand::UpgradeEndResponse(UpgradeEndResponse::decode(payload)?)
-                }
-                OtaCommandId::QUERY_DEVICE_SPECIFIC_FILE_RESPONSE => {
-                    OtaCommand::QueryDeviceSpecificFileResponse(
-                        QueryDeviceSpecificFileResponse::decode(payload)?,
-                    )
-                }
-                _ => unknown(),
-            },
+            }
             _ => unknown(),
         })
     }

@@ -146,8 +146,11 @@ fn request_side_rejects_what_the_server_does_not_handle() {
         encoded(&err.default_response().unwrap()),
         hex("1C 7C 11 03 0B 01 81")
     );
-    // A Default Response from the device is accepted and never answered.
+    // A Default Response from the device is accepted and never answered, with or without a
+    // manufacturer code; the one built above decodes as a Default Response too.
     let frame = OtaFrame::decode_request(&hex("00 09 0B 05 00")).unwrap();
+    assert!(matches!(frame.command, OtaCommand::DefaultResponse(_)));
+    let frame = OtaFrame::decode(&hex("1C 7C 11 03 0B 01 81")).unwrap();
     assert!(matches!(frame.command, OtaCommand::DefaultResponse(_)));
     // No header, no reply.
     let err = OtaFrame::decode_request(&[0x01, 0x02]).unwrap_err();
