@@ -396,7 +396,8 @@ impl OtaServer {
                     let wait = session.next_block_at.saturating_duration_since(now);
                     let message = Message::ImageBlockResponse(BlockReply::WaitForData {
                         request_time: whole_seconds_at_least_one(wait),
-                        minimum_block_period: session.minimum_block_period,
+                        // zigpy and ZCL8 always carry the field; 0 is its default.
+                        minimum_block_period: Some(session.minimum_block_period.unwrap_or(0)),
                     });
                     self.reply(session, key, header, raw, message, now);
                     return;
@@ -855,7 +856,8 @@ impl OtaServer {
                 });
                 return Err(BlockReply::WaitForData {
                     request_time: whole_seconds_at_least_one(request_time),
-                    minimum_block_period: session.minimum_block_period,
+                    // zigpy and ZCL8 always carry the field; 0 is its default.
+                    minimum_block_period: Some(session.minimum_block_period.unwrap_or(0)),
                 });
             }
         }
