@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod ezsp;
 pub mod ota;
+pub mod server;
 pub mod wire;
 pub mod zcl;
 

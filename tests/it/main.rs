@@ -13,4 +13,5 @@ mod cli;
 mod common;
 mod ezsp;
 mod ota;
+mod server;
 mod zcl;

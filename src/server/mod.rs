@@ -1,0 +1,1436 @@
+//! The OTA Upgrade server (ZCL8 §11.13, PROTOCOLS.md §8 and §10), sans-IO: decoded requests,
+//! the catalog's view and `now` in; frames to send, events and the next deadline out. It never
+//! touches a socket, a file or a clock, and works with any coordinator that can carry ZCL
+//! frames of cluster 0x0019 and report its maximum APS payload.
+//!
+//! - [`policy`]: which image a device gets (or why none);
+//! - [`session`]: per-device state: offers, request FIFO, retries, pacing, the transfer;
+//! - [`pacing`]: block size and the concurrency cap;
+//! - [`progress`]: transfer snapshots, events and history;
+//! - [`config`]: [`ServerConfig`] and its field-tested defaults.
+//!
+//! Driving it follows quinn's verbs: feed [`OtaServer::handle_frame`] and
+//! [`OtaServer::handle_timeout`], then drain [`OtaServer::poll_transmit`] and
+//! [`OtaServer::poll_event`], and sleep until [`OtaServer::poll_timeout`].
+
+pub mod config;
+mod frame;
+pub mod image;
+pub mod pacing;
+pub mod policy;
+pub mod progress;
+mod request;
+pub mod session;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{debug, info, warn};
+
+pub use config::{
+    BlockPeriodUnit, DenyRule, DeviceOverride, ServerConfig, UpgradeTimePolicy, VersionPin,
+};
+pub use image::{CatalogRestrictions, ImageKey, OtaImage, Provenance};
+pub use policy::{DeviceQuery, NoImageReason, Rejection};
+pub use progress::{FailureReason, ServerEvent, TransferProgress, TransferState};
+
+pub use crate::zcl::{Ieee, ZclStatus};
+
+use pacing::{Admission, BlockSizeLimits};
+use progress::TransferStats;
+use request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
+use session::{LastQuery, PageStream, Pending, Session, Transfer, after};
+
+/// The OTA Upgrade cluster.
+pub const OTA_CLUSTER_ID: u16 = 0x0019;
+/// The broadcast address used for Image Notify (all devices, sleepy ones via their parents).
+pub const BROADCAST_ALL_DEVICES: u16 = 0xFFFF;
+/// A broadcast's destination endpoint.
+pub const BROADCAST_ENDPOINT: u8 = 0xFF;
+/// `upgrade_time` meaning "wait for the server's command".
+pub const UPGRADE_TIME_WAIT_FOR_COMMAND: u32 = 0xFFFF_FFFF;
+/// The maximum APS payload assumed until the coordinator reports its own (EZSP's usual value).
+pub const DEFAULT_MAX_APS_PAYLOAD: u8 = 82;
+/// Finished and failed transfers kept for the status socket.
+pub const HISTORY_LEN: usize = 256;
+
+/// A device as the coordinator saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeviceAddr {
+    /// Network (short) address.
+    pub nwk: u16,
+    /// IEEE address, when the coordinator knows it.
+    pub ieee: Option<Ieee>,
+    /// The device's OTA client endpoint.
+    pub endpoint: u8,
+}
+
+impl fmt::Display for DeviceAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ieee {
+            Some(ieee) => write!(f, "{ieee} (0x{:04x})", self.nwk),
+            None => write!(f, "0x{:04x}", self.nwk),
+        }
+    }
+}
+
+/// How sessions are keyed: by IEEE address when known (it survives a rejoin with a new
+/// network address), else by network address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeviceKey {
+    /// By IEEE address.
+    Ieee(Ieee),
+    /// By network address.
+    Nwk(u16),
+}
+
+impl DeviceAddr {
+    /// The session key for this device.
+    pub fn key(&self) -> DeviceKey {
+        match self.ieee {
+            Some(ieee) => DeviceKey::Ieee(ieee),
+            None => DeviceKey::Nwk(self.nwk),
+        }
+    }
+}
+
+/// Where a frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// One device.
+    Unicast(DeviceAddr),
+    /// A broadcast address (0xFFFF, 0xFFFD, ...), to endpoint 0xFF.
+    Broadcast(u16),
+}
+
+/// A frame for the coordinator to send: cluster 0x0019, from [`ServerConfig::endpoint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Where to.
+    pub destination: Destination,
+    /// Source endpoint (ours).
+    pub source_endpoint: u8,
+    /// Destination endpoint (the device's, or 0xFF for a broadcast).
+    pub destination_endpoint: u8,
+    /// The ZCL frame (header + payload).
+    pub zcl_bytes: Bytes,
+}
+
+/// Whom an Image Notify goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyTarget {
+    /// One device (unicast, query jitter 100: it should query now).
+    Device(DeviceAddr),
+    /// Every device (broadcast, query jitter scaled to the number of known devices).
+    Broadcast,
+}
+
+#[derive(Debug)]
+struct Queued {
+    key: Option<DeviceKey>,
+    destination: Destination,
+    reply_to: ReplyTo,
+    message: Message,
+}
+
+/// The OTA server. See the module docs for how to drive it.
+#[derive(Debug)]
+pub struct OtaServer {
+    config: ServerConfig,
+    images: Vec<Arc<OtaImage>>,
+    sessions: HashMap<DeviceKey, Session>,
+    models: HashMap<Ieee, String>,
+    admission: Admission,
+    transmit: VecDeque<Queued>,
+    events: VecDeque<ServerEvent>,
+    history: VecDeque<TransferProgress>,
+    max_aps_payload: u8,
+    wall_clock: Option<(Instant, u64)>,
+    next_tsn: u8,
+}
+
+impl OtaServer {
+    /// A server with no images yet.
+    pub fn new(config: ServerConfig) -> Self {
+        OtaServer {
+            config,
+            images: Vec::new(),
+            sessions: HashMap::new(),
+            models: HashMap::new(),
+            admission: Admission::default(),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            history: VecDeque::new(),
+            max_aps_payload: DEFAULT_MAX_APS_PAYLOAD,
+            wall_clock: None,
+            next_tsn: 0,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The coordinator's maximum APS payload (EZSP `maximumPayloadLength`, ...).
+    pub fn set_max_aps_payload(&mut self, max_aps_payload: u8) {
+        self.max_aps_payload = max_aps_payload;
+    }
+
+    /// Ties `now` to the wall clock (seconds since the Unix epoch), for maintenance windows.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_seconds: u64) {
+        self.wall_clock = Some((now, unix_seconds));
+    }
+
+    /// Records a device's model identifier (Basic cluster), for catalog model restrictions.
+    pub fn set_device_model(&mut self, ieee: Ieee, model: String) {
+        self.models.insert(ieee, model);
+    }
+
+    /// The images currently offered (the catalog's view).
+    pub fn images(&self) -> &[Arc<OtaImage>] {
+        &self.images
+    }
+
+    /// Replaces the catalog's view. Transfers in progress keep the exact image they were
+    /// offered. Known devices for which a new image appears are notified: unicast when few,
+    /// else one broadcast with a scaled query jitter.
+    pub fn set_images(&mut self, images: Vec<Arc<OtaImage>>, now: Instant) {
+        self.images = images;
+        let mut concerned = Vec::new();
+        for session in self.sessions.values() {
+            let Some(last) = session.last_query else {
+                continue;
+            };
+            let query = self.device_query(session, &last);
+            if let Ok(image) = policy::choose_image(&self.images, &query, &self.config)
+                && last.offered != Some(image.key())
+            {
+                concerned.push(session.addr);
+            }
+        }
+        if concerned.is_empty() {
+            return;
+        }
+        info!(
+            devices = concerned.len(),
+            "new images for known devices; notifying"
+        );
+        if concerned.len() <= self.config.notify_unicast_limit {
+            for addr in concerned {
+                self.notify(NotifyTarget::Device(addr), now);
+            }
+        } else {
+            self.notify(NotifyTarget::Broadcast, now);
+        }
+    }
+
+    /// Sends an Image Notify (payload type 0: query jitter only).
+    pub fn notify(&mut self, target: NotifyTarget, _now: Instant) {
+        let tsn = self.take_tsn();
+        let (destination, query_jitter, key) = match target {
+            NotifyTarget::Device(addr) => (Destination::Unicast(addr), 100, Some(addr.key())),
+            NotifyTarget::Broadcast => {
+                let known = self
+                    .sessions
+                    .values()
+                    .filter(|s| s.last_query.is_some())
+                    .count();
+                (
+                    Destination::Broadcast(BROADCAST_ALL_DEVICES),
+                    broadcast_jitter(self.config.notify_target_responders, known),
+                    None,
+                )
+            }
+        };
+        info!(?destination, query_jitter, "image notify");
+        self.enqueue(
+            key,
+            destination,
+            ReplyTo::Unsolicited { tsn },
+            Message::ImageNotify { query_jitter },
+        );
+    }
+
+    /// Tells a device that was told to wait for a command (upgrade time 0xFFFFFFFF, or a
+    /// maintenance window without a wall clock) to apply its image now. False when the device
+    /// is not waiting.
+    pub fn upgrade_now(&mut self, device: DeviceKey, _now: Instant) -> bool {
+        let Some(session) = self.sessions.get_mut(&device) else {
+            return false;
+        };
+        let Some(file) = session.awaiting_upgrade_command.take() else {
+            return false;
+        };
+        let addr = session.addr;
+        info!(device = %addr, image = %file, "upgrade command");
+        let tsn = self.take_tsn();
+        self.enqueue(
+            Some(device),
+            Destination::Unicast(addr),
+            ReplyTo::Unsolicited { tsn },
+            Message::UpgradeEndResponse {
+                file,
+                upgrade_time: 0,
+            },
+        );
+        true
+    }
+
+    /// Handles one ZCL frame of cluster 0x0019 received from `source` (unicast to us).
+    pub fn handle_frame(&mut self, source: DeviceAddr, zcl_bytes: &[u8], now: Instant) {
+        match frame::decode_request(zcl_bytes) {
+            frame::Decoded::Request(header, request) => {
+                self.handle_request(
+                    source,
+                    header,
+                    request,
+                    Bytes::copy_from_slice(zcl_bytes),
+                    now,
+                );
+            }
+            frame::Decoded::Reply(header, status) => {
+                debug!(device = %source, ?status, "refusing request");
+                self.send_default_response(source, header, status);
+            }
+            frame::Decoded::Ignore(reason) => {
+                debug!(device = %source, reason, "ignoring frame");
+            }
+        }
+    }
+
+    fn send_default_response(
+        &mut self,
+        source: DeviceAddr,
+        header: RequestHeader,
+        status: ZclStatus,
+    ) {
+        if status == ZclStatus::SUCCESS && header.disable_default_response {
+            return;
+        }
+        self.enqueue(
+            Some(source.key()),
+            Destination::Unicast(source),
+            ReplyTo::Request(header),
+            Message::DefaultResponse {
+                command_id: header.command_id,
+                status,
+            },
+        );
+    }
+
+    pub(crate) fn handle_request(
+        &mut self,
+        source: DeviceAddr,
+        header: RequestHeader,
+        request: Request,
+        raw: Bytes,
+        now: Instant,
+    ) {
+        let source = match (source.ieee, &request) {
+            (
+                None,
+                Request::ImageBlock {
+                    requester: Some(ieee),
+                    ..
+                },
+            )
+            | (
+                None,
+                Request::ImagePage {
+                    requester: Some(ieee),
+                    ..
+                },
+            ) => DeviceAddr {
+                ieee: Some(*ieee),
+                ..source
+            },
+            _ => source,
+        };
+        let key = source.key();
+        let mut session = self
+            .sessions
+            .remove(&key)
+            .unwrap_or_else(|| Session::new(source, now));
+        session.addr = source;
+        session.last_heard = now;
+        if session.model.is_none() {
+            session.model = source.ieee.and_then(|ieee| self.models.get(&ieee).cloned());
+        }
+        self.process_request(&mut session, key, header, request, raw, now);
+        self.sessions.insert(key, session);
+    }
+
+    fn process_request(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: RequestHeader,
+        request: Request,
+        raw: Bytes,
+        now: Instant,
+    ) {
+        if let Some((reply_to, message)) =
+            session.remembered_answer(&raw, now, self.config.retry_window)
+        {
+            debug!(device = %session.addr, tsn = header.tsn, "retry: answering again");
+            session.unpolled += 1;
+            self.transmit.push_back(Queued {
+                key: Some(key),
+                destination: Destination::Unicast(session.addr),
+                reply_to,
+                message,
+            });
+            return;
+        }
+        if session.is_pending(&raw) {
+            debug!(device = %session.addr, tsn = header.tsn, "retry of a queued request");
+            return;
+        }
+        match request {
+            Request::ImageBlock { .. } => {
+                if session.pending.len() >= self.config.max_pending_per_device {
+                    let wait = session.next_block_at.saturating_duration_since(now);
+                    let message = Message::ImageBlockResponse(BlockReply::WaitForData {
+                        request_time: whole_seconds_at_least_one(wait),
+                        // zigpy and ZCL8 always carry the field; 0 is its default.
+                        minimum_block_period: Some(session.minimum_block_period.unwrap_or(0)),
+                    });
+                    self.reply(session, key, header, raw, message, now);
+                    return;
+                }
+                session.pending.push_back(Pending {
+                    header,
+                    request,
+                    raw,
+                });
+                self.drain(session, key, now);
+            }
+            Request::ImagePage {
+                file,
+                offset,
+                maximum_data_size,
+                page_size,
+                response_spacing_ms,
+                ..
+            } => {
+                if session
+                    .page
+                    .as_ref()
+                    .is_some_and(|page| page.raw_request == raw)
+                {
+                    debug!(device = %session.addr, "retry of the page being streamed");
+                    return;
+                }
+                let spacing = Duration::from_millis(u64::from(response_spacing_ms));
+                if let Some(message) = self.start_page(
+                    session,
+                    key,
+                    header,
+                    raw.clone(),
+                    PageAsk {
+                        wanted: Wanted {
+                            file,
+                            offset,
+                            maximum_data_size,
+                        },
+                        page_size,
+                        spacing,
+                    },
+                    now,
+                ) {
+                    self.reply(session, key, header, raw, message, now);
+                }
+                self.pump_page(session, key, now);
+            }
+            Request::QueryNextImage {
+                manufacturer_code,
+                image_type,
+                current_file_version,
+                hardware_version,
+            } => {
+                let message = self.answer_query(
+                    session,
+                    LastQuery {
+                        manufacturer_code,
+                        image_type,
+                        current_file_version,
+                        hardware_version,
+                        offered: None,
+                    },
+                );
+                self.reply(session, key, header, raw, message, now);
+            }
+            Request::UpgradeEnd { status, file } => {
+                if let Some(message) =
+                    self.answer_upgrade_end(session, key, header, status, file, now)
+                {
+                    self.reply(session, key, header, raw, message, now);
+                }
+            }
+            Request::QueryDeviceSpecificFile {
+                requester,
+                manufacturer_code,
+                image_type,
+                current_file_version,
+            } => {
+                let message = self.answer_device_specific(
+                    session,
+                    requester,
+                    manufacturer_code,
+                    image_type,
+                    current_file_version,
+                );
+                self.reply(session, key, header, raw, message, now);
+            }
+        }
+    }
+
+    /// Queues an answer and remembers it for retries.
+    fn reply(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: RequestHeader,
+        raw: Bytes,
+        message: Message,
+        now: Instant,
+    ) {
+        let reply_to = ReplyTo::Request(header);
+        session.remember_answer(raw, reply_to, message.clone(), now);
+        session.unpolled += 1;
+        self.transmit.push_back(Queued {
+            key: Some(key),
+            destination: Destination::Unicast(session.addr),
+            reply_to,
+            message,
+        });
+    }
+
+    fn enqueue(
+        &mut self,
+        key: Option<DeviceKey>,
+        destination: Destination,
+        reply_to: ReplyTo,
+        message: Message,
+    ) {
+        if let Some(session) = key.and_then(|k| self.sessions.get_mut(&k)) {
+            session.unpolled += 1;
+        }
+        self.transmit.push_back(Queued {
+            key,
+            destination,
+            reply_to,
+            message,
+        });
+    }
+
+    fn take_tsn(&mut self) -> u8 {
+        let tsn = self.next_tsn;
+        self.next_tsn = self.next_tsn.wrapping_add(1);
+        tsn
+    }
+
+    fn device_query<'a>(&'a self, session: &'a Session, last: &LastQuery) -> DeviceQuery<'a> {
+        DeviceQuery {
+            ieee: session.addr.ieee,
+            manufacturer_code: last.manufacturer_code,
+            image_type: last.image_type,
+            current_file_version: last.current_file_version,
+            hardware_version: last.hardware_version,
+            model: session.model.as_deref(),
+        }
+    }
+
+    fn answer_query(&mut self, session: &mut Session, mut query: LastQuery) -> Message {
+        if let Some(expected) = session.awaiting_confirmation.take() {
+            let confirmed = query.current_file_version == expected.file_version;
+            self.confirm_in_history(session.addr, expected, confirmed);
+            if confirmed {
+                info!(device = %session.addr, image = %expected, "upgrade confirmed");
+                self.events.push_back(ServerEvent::UpgradeConfirmed {
+                    device: session.addr,
+                    image: expected,
+                });
+            } else {
+                warn!(
+                    device = %session.addr,
+                    image = %expected,
+                    running = query.current_file_version,
+                    "device did not apply its new image"
+                );
+                self.events.push_back(ServerEvent::UpgradeNotApplied {
+                    device: session.addr,
+                    image: expected,
+                    running_version: query.current_file_version,
+                });
+            }
+        }
+        let decision = {
+            let device_query = self.device_query(session, &query);
+            policy::choose_image(&self.images, &device_query, &self.config)
+        };
+        let previous = session.last_query.and_then(|q| q.offered);
+        let message = match decision {
+            Ok(image) => {
+                let key = image.key();
+                let size = image.size();
+                query.offered = Some(key);
+                session.last_withheld = None;
+                if previous != Some(key) {
+                    info!(device = %session.addr, image = %key, size, "offering image");
+                    self.events.push_back(ServerEvent::ImageOffered {
+                        device: session.addr,
+                        image: key,
+                        image_size: size,
+                    });
+                }
+                session.remember_offer(image);
+                Message::QueryNextImageResponse(Ok((key, size)))
+            }
+            Err(reason) => {
+                let text = reason.to_string();
+                if session.last_withheld.as_deref() != Some(text.as_str()) {
+                    if reason == NoImageReason::NoImageForDevice {
+                        debug!(device = %session.addr, %reason, "no image");
+                    } else {
+                        info!(device = %session.addr, %reason, "no image offered");
+                        self.events.push_back(ServerEvent::ImageWithheld {
+                            device: session.addr,
+                            reason,
+                        });
+                    }
+                    session.last_withheld = Some(text);
+                }
+                Message::QueryNextImageResponse(Err(ZclStatus::NO_IMAGE_AVAILABLE))
+            }
+        };
+        session.last_query = Some(query);
+        message
+    }
+
+    fn answer_device_specific(
+        &mut self,
+        session: &mut Session,
+        requester: Ieee,
+        manufacturer_code: u16,
+        image_type: u16,
+        current_file_version: u32,
+    ) -> Message {
+        let for_device: Vec<Arc<OtaImage>> = self
+            .images
+            .iter()
+            .filter(|image| image.destination() == Some(requester))
+            .cloned()
+            .collect();
+        let query = DeviceQuery {
+            ieee: Some(requester),
+            manufacturer_code,
+            image_type,
+            current_file_version,
+            hardware_version: None,
+            model: session.model.as_deref(),
+        };
+        match policy::choose_image(&for_device, &query, &self.config) {
+            Ok(image) => {
+                let key = image.key();
+                let size = image.size();
+                info!(device = %session.addr, image = %key, size, "offering device-specific file");
+                session.remember_offer(image);
+                Message::QueryDeviceSpecificFileResponse(Ok((key, size)))
+            }
+            Err(reason) => {
+                debug!(device = %session.addr, %reason, "no device-specific file");
+                Message::QueryDeviceSpecificFileResponse(Err(ZclStatus::NO_IMAGE_AVAILABLE))
+            }
+        }
+    }
+
+    /// The image a block or page request names: the one offered to this device, the one its
+    /// transfer is on, or (stateless resume, e.g. after a restart of the daemon) the catalog's
+    /// single image with exactly that key when the device may have it.
+    fn resolve_file(&self, session: &mut Session, file: ImageKey) -> Option<Arc<OtaImage>> {
+        if let Some(transfer) = &session.transfer
+            && transfer.image.key() == file
+        {
+            return Some(Arc::clone(&transfer.image));
+        }
+        if let Some(image) = session.offered(file) {
+            return Some(Arc::clone(image));
+        }
+        let hardware_version = session.last_query.and_then(|q| q.hardware_version);
+        let mut matches = self.images.iter().filter(|image| {
+            image.key() == file
+                && image
+                    .destination()
+                    .is_none_or(|d| session.addr.ieee == Some(d))
+                && image.hardware_versions().is_none_or(|(min, max)| {
+                    hardware_version.is_none_or(|hw| (min..=max).contains(&hw))
+                })
+                && !self.config.deny.iter().any(|rule| {
+                    rule.matches(file.manufacturer_code, file.image_type, file.file_version)
+                })
+        });
+        let first = matches.next()?;
+        if matches.any(|other| other.bytes() != first.bytes()) {
+            warn!(image = %file, "requested image has conflicting sources; refusing");
+            return None;
+        }
+        info!(device = %session.addr, image = %file, "serving a request for an image not offered in this run (resume)");
+        let image = Arc::clone(first);
+        session.remember_offer(Arc::clone(&image));
+        Some(image)
+    }
+
+    fn block_size(&self, session: &Session, header: &RequestHeader, device_maximum: u8) -> u8 {
+        let manufacturer_code = session
+            .last_query
+            .map(|q| q.manufacturer_code)
+            .or_else(|| {
+                session
+                    .transfer
+                    .as_ref()
+                    .map(|t| t.image.key().manufacturer_code)
+            })
+            .unwrap_or(0);
+        BlockSizeLimits {
+            device_maximum,
+            configured_cap: self
+                .config
+                .block_cap_for(manufacturer_code, session.addr.ieee),
+            max_aps_payload: self.max_aps_payload,
+            zcl_header_len: if header.manufacturer_code.is_some() {
+                5
+            } else {
+                3
+            },
+            reserve: usize::from(self.config.aps_encryption_reserve)
+                + usize::from(self.config.source_route_reserve),
+        }
+        .block_size()
+    }
+
+    fn idle_timeout(&self, session: &Session) -> Duration {
+        let manufacturer_code = session
+            .last_query
+            .map(|q| q.manufacturer_code)
+            .or_else(|| {
+                session
+                    .transfer
+                    .as_ref()
+                    .map(|t| t.image.key().manufacturer_code)
+            })
+            .unwrap_or(0);
+        self.config
+            .idle_timeout_for(manufacturer_code, session.addr.ieee)
+    }
+
+    /// Answers FIFO requests whose turn has come (block requests wait for the pacing gap).
+    fn drain(&mut self, session: &mut Session, key: DeviceKey, now: Instant) {
+        while !session.pending.is_empty() {
+            if now < session.next_block_at {
+                break;
+            }
+            let Some(Pending {
+                header,
+                request,
+                raw,
+            }) = session.pending.pop_front()
+            else {
+                break;
+            };
+            if let Request::ImageBlock {
+                file,
+                offset,
+                maximum_data_size,
+                minimum_block_period,
+                ..
+            } = request
+            {
+                let message = self.answer_block(
+                    session,
+                    key,
+                    &header,
+                    BlockAsk {
+                        wanted: Wanted {
+                            file,
+                            offset,
+                            maximum_data_size,
+                        },
+                        minimum_block_period,
+                    },
+                    now,
+                );
+                self.reply(session, key, header, raw, message, now);
+            }
+        }
+    }
+
+    /// Checks a block or page request and makes sure the device holds a slot; `Err` is the
+    /// Image Block Response that refuses it.
+    fn admit_transfer(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: &RequestHeader,
+        wanted: Wanted,
+        now: Instant,
+    ) -> Result<(Arc<OtaImage>, u8), BlockReply> {
+        let Wanted {
+            file,
+            offset,
+            maximum_data_size,
+        } = wanted;
+        let Some(image) = self.resolve_file(session, file) else {
+            info!(device = %session.addr, image = %file, "request for an image not offered: ABORT");
+            return Err(BlockReply::Status(ZclStatus::ABORT));
+        };
+        if offset >= image.size() {
+            info!(device = %session.addr, image = %file, offset, size = image.size(), "offset past the end");
+            return Err(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
+        }
+        let block_size = self.block_size(session, header, maximum_data_size);
+        if block_size == 0 {
+            if maximum_data_size == 0 {
+                return Err(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
+            }
+            warn!(
+                max_aps_payload = self.max_aps_payload,
+                "the coordinator's APS payload leaves no room for image data"
+            );
+            return Err(BlockReply::Status(ZclStatus::ABORT));
+        }
+        let same_transfer = session.transfer_key() == Some(file)
+            && session
+                .transfer
+                .as_ref()
+                .is_some_and(|t| t.state != TransferState::Failed);
+        if !same_transfer {
+            if let Some(old) = session.transfer.take() {
+                self.end_transfer(
+                    session,
+                    key,
+                    old,
+                    TransferState::Failed,
+                    Some(FailureReason::Superseded),
+                );
+            }
+            let span = tracing::info_span!(
+                "ota_transfer",
+                device = %session.addr,
+                image = %file,
+                size = image.size()
+            );
+            session.transfer = Some(Transfer {
+                image: Arc::clone(&image),
+                state: TransferState::Queued,
+                stats: TransferStats::new(now, offset),
+                last_request_at: now,
+                downloaded_at: None,
+                span,
+            });
+        }
+        let needs_slot = session
+            .transfer
+            .as_ref()
+            .is_some_and(|t| matches!(t.state, TransferState::Queued | TransferState::Downloading));
+        if needs_slot {
+            let request_time = self.busy_request_time();
+            let keep_place = request_time.saturating_mul(3) + Duration::from_secs(60);
+            if !self
+                .admission
+                .try_admit(key, self.config.max_concurrent_transfers, now, keep_place)
+            {
+                if let Some(transfer) = &mut session.transfer {
+                    transfer.last_request_at = now;
+                    let _entered = transfer.span.enter();
+                    info!(retry_after = ?request_time, "over the concurrency cap: WAIT_FOR_DATA");
+                }
+                self.events.push_back(ServerEvent::TransferQueued {
+                    device: session.addr,
+                    image: file,
+                    retry_after: request_time,
+                });
+                return Err(BlockReply::WaitForData {
+                    request_time: whole_seconds_at_least_one(request_time),
+                    // zigpy and ZCL8 always carry the field; 0 is its default.
+                    minimum_block_period: Some(session.minimum_block_period.unwrap_or(0)),
+                });
+            }
+        }
+        if let Some(transfer) = &mut session.transfer {
+            transfer.last_request_at = now;
+            if transfer.state == TransferState::Queued {
+                transfer.state = TransferState::Downloading;
+                transfer.stats = TransferStats::new(now, offset);
+                let _entered = transfer.span.enter();
+                info!(offset, block_size, "transfer started");
+                self.events.push_back(ServerEvent::TransferStarted {
+                    device: session.addr,
+                    image: file,
+                    offset,
+                });
+            }
+        }
+        Ok((image, block_size))
+    }
+
+    fn answer_block(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: &RequestHeader,
+        ask: BlockAsk,
+        now: Instant,
+    ) -> Message {
+        if ask.minimum_block_period.is_some() {
+            session.minimum_block_period = ask.minimum_block_period;
+        }
+        let (image, block_size) = match self.admit_transfer(session, key, header, ask.wanted, now) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return Message::ImageBlockResponse(refusal),
+        };
+        let Some(data) = image.block(ask.wanted.offset, block_size) else {
+            return Message::ImageBlockResponse(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
+        };
+        self.record_served(session, key, &image, ask.wanted.offset, &data, now);
+        session.next_block_at = after(now, self.block_gap(session));
+        Message::ImageBlockResponse(BlockReply::Data {
+            file: image.key(),
+            offset: ask.wanted.offset,
+            data,
+        })
+    }
+
+    /// The gap the device asked for between blocks (its MinimumBlockPeriod) or the configured
+    /// one, whichever is longer.
+    fn block_gap(&self, session: &Session) -> Duration {
+        let device = session
+            .minimum_block_period
+            .map(|p| self.config.minimum_block_period_unit.duration(p))
+            .unwrap_or_default();
+        device.max(self.config.min_block_interval)
+    }
+
+    fn record_served(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        image: &Arc<OtaImage>,
+        offset: u32,
+        data: &Bytes,
+        now: Instant,
+    ) {
+        let Some(transfer) = &mut session.transfer else {
+            return;
+        };
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let end = offset.saturating_add(len);
+        let size = image.size();
+        let milestone = transfer.stats.record_block(now, len, end, size);
+        {
+            let _entered = transfer.span.enter();
+            debug!(offset, len, "block");
+        }
+        if milestone && transfer.state == TransferState::Downloading {
+            let snapshot = snapshot(session.addr, transfer, None, None);
+            {
+                let _entered = transfer.span.enter();
+                info!(
+                    percent = snapshot.percent,
+                    bytes_per_second = snapshot.bytes_per_second,
+                    eta_seconds = snapshot.eta_seconds,
+                    "progress"
+                );
+            }
+            self.events.push_back(ServerEvent::Progress(snapshot));
+        }
+        if end >= size && transfer.state == TransferState::Downloading {
+            transfer.state = TransferState::Waiting;
+            transfer.downloaded_at = Some(now);
+            {
+                let _entered = transfer.span.enter();
+                info!("every byte served; waiting for Upgrade End Request");
+            }
+            self.admission.release(&key);
+            self.events.push_back(ServerEvent::DownloadComplete {
+                device: session.addr,
+                image: image.key(),
+            });
+        }
+    }
+
+    /// When a device over the cap should come back: the soonest a running transfer is
+    /// expected to end, within bounds, or the configured default.
+    fn busy_request_time(&self) -> Duration {
+        let (low, high) = self.config.busy_retry_bounds;
+        let soonest = self
+            .admission
+            .active()
+            .iter()
+            .filter_map(|key| self.sessions.get(key))
+            .filter_map(|session| session.transfer.as_ref())
+            .filter_map(|t| t.stats.rate_and_eta(t.image.size()).1)
+            .min();
+        match soonest {
+            Some(eta) => Duration::from_secs(eta).clamp(low, high.max(low)),
+            None => self.config.busy_retry_after,
+        }
+    }
+
+    fn start_page(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: RequestHeader,
+        raw: Bytes,
+        ask: PageAsk,
+        now: Instant,
+    ) -> Option<Message> {
+        let (image, block_size) = match self.admit_transfer(session, key, &header, ask.wanted, now)
+        {
+            Ok(admitted) => admitted,
+            Err(refusal) => return Some(Message::ImageBlockResponse(refusal)),
+        };
+        let end_offset = ask
+            .wanted
+            .offset
+            .saturating_add(u32::from(ask.page_size))
+            .min(image.size());
+        let spacing = ask
+            .spacing
+            .max(self.block_gap(session))
+            .max(self.config.min_page_spacing);
+        if let Some(transfer) = &session.transfer {
+            let _entered = transfer.span.enter();
+            info!(
+                offset = ask.wanted.offset,
+                page_size = ask.page_size,
+                ?spacing,
+                "streaming page"
+            );
+        }
+        session.page = Some(PageStream {
+            header,
+            raw_request: raw,
+            image,
+            next_offset: ask.wanted.offset,
+            end_offset,
+            block_size,
+            spacing,
+            next_due: session.next_block_at.max(now),
+        });
+        None
+    }
+
+    /// Sends the page's next block when it is due and the coordinator took the previous one.
+    fn pump_page(&mut self, session: &mut Session, key: DeviceKey, now: Instant) {
+        let Some(page) = &session.page else {
+            return;
+        };
+        if now < page.next_due || session.unpolled > 0 {
+            return;
+        }
+        let image = Arc::clone(&page.image);
+        let offset = page.next_offset;
+        let header = page.header;
+        let room = page.end_offset.saturating_sub(offset);
+        let len = u8::try_from(room).unwrap_or(u8::MAX).min(page.block_size);
+        let Some(data) = image.block(offset, len) else {
+            session.page = None;
+            return;
+        };
+        let served = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        self.record_served(session, key, &image, offset, &data, now);
+        if let Some(transfer) = &mut session.transfer {
+            transfer.last_request_at = now;
+        }
+        let gap = self.block_gap(session);
+        if let Some(page) = &mut session.page {
+            page.next_offset = offset.saturating_add(served);
+            page.next_due = after(now, page.spacing);
+            if page.next_offset >= page.end_offset {
+                session.page = None;
+            }
+        }
+        session.next_block_at = after(now, gap);
+        session.unpolled += 1;
+        self.transmit.push_back(Queued {
+            key: Some(key),
+            destination: Destination::Unicast(session.addr),
+            reply_to: ReplyTo::Request(header),
+            message: Message::ImageBlockResponse(BlockReply::Data {
+                file: image.key(),
+                offset,
+                data,
+            }),
+        });
+    }
+
+    fn answer_upgrade_end(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: RequestHeader,
+        status: ZclStatus,
+        file: ImageKey,
+        now: Instant,
+    ) -> Option<Message> {
+        session.page = None;
+        if status != ZclStatus::SUCCESS {
+            let reason = FailureReason::DeviceReported(status);
+            match session.transfer.take() {
+                Some(transfer) => {
+                    self.end_transfer(session, key, transfer, TransferState::Failed, Some(reason))
+                }
+                None => {
+                    warn!(device = %session.addr, image = %file, ?status, "upgrade failed on the device");
+                    self.events.push_back(ServerEvent::TransferFailed {
+                        device: session.addr,
+                        image: file,
+                        reason,
+                    });
+                }
+            }
+            self.admission.release(&key);
+            // ZCL8 §11.13.9: a non-SUCCESS Upgrade End Request gets a Default Response
+            // (SUCCESS), and the device starts over by itself.
+            return (!header.disable_default_response).then_some(Message::DefaultResponse {
+                command_id: header.command_id,
+                status: ZclStatus::SUCCESS,
+            });
+        }
+        let Some(image) = self.resolve_file(session, file) else {
+            info!(device = %session.addr, image = %file, "Upgrade End for an image we do not hold: ABORT");
+            return Some(Message::DefaultResponse {
+                command_id: header.command_id,
+                status: ZclStatus::ABORT,
+            });
+        };
+        let upgrade_time = self.upgrade_time(session.addr.ieee, now);
+        session.awaiting_upgrade_command =
+            (upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND).then_some(file);
+        session.awaiting_confirmation = Some(file);
+        let transfer = match session.transfer.take() {
+            Some(transfer) if transfer.image.key() == file => transfer,
+            other => {
+                if let Some(other) = other {
+                    self.end_transfer(
+                        session,
+                        key,
+                        other,
+                        TransferState::Failed,
+                        Some(FailureReason::Superseded),
+                    );
+                }
+                // A device finishing a download this run never saw (daemon restart).
+                let size = image.size();
+                let mut stats = TransferStats::new(now, size);
+                stats.offset = size;
+                Transfer {
+                    span: tracing::info_span!("ota_transfer", device = %session.addr, image = %file, size),
+                    image,
+                    state: TransferState::Waiting,
+                    stats,
+                    last_request_at: now,
+                    downloaded_at: Some(now),
+                }
+            }
+        };
+        {
+            let _entered = transfer.span.enter();
+            info!(upgrade_time, "Upgrade End: SUCCESS; upgrade scheduled");
+        }
+        self.events.push_back(ServerEvent::UpgradeScheduled {
+            device: session.addr,
+            image: file,
+            upgrade_time,
+        });
+        self.end_transfer(session, key, transfer, TransferState::Finished, None);
+        Some(Message::UpgradeEndResponse { file, upgrade_time })
+    }
+
+    /// The `upgrade_time` (relative seconds) for a device under the upgrade-time policy.
+    fn upgrade_time(&self, ieee: Option<Ieee>, now: Instant) -> u32 {
+        match self.config.upgrade_time_for(ieee) {
+            UpgradeTimePolicy::Immediately => 0,
+            UpgradeTimePolicy::AfterDelay(delay) => {
+                u32::try_from(delay.as_secs()).unwrap_or(UPGRADE_TIME_WAIT_FOR_COMMAND - 1)
+            }
+            UpgradeTimePolicy::WaitForCommand => UPGRADE_TIME_WAIT_FOR_COMMAND,
+            UpgradeTimePolicy::MaintenanceWindow {
+                start_seconds_utc,
+                end_seconds_utc,
+            } => match self.wall_clock {
+                None => UPGRADE_TIME_WAIT_FOR_COMMAND,
+                Some((at, unix)) => {
+                    let elapsed = if now >= at {
+                        now.duration_since(at).as_secs()
+                    } else {
+                        0
+                    };
+                    let second_of_day = unix.saturating_add(elapsed) % 86_400;
+                    seconds_until_window(second_of_day, *start_seconds_utc, *end_seconds_utc)
+                }
+            },
+        }
+    }
+
+    /// Moves a transfer to the history.
+    fn end_transfer(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        mut transfer: Transfer,
+        state: TransferState,
+        failure: Option<FailureReason>,
+    ) {
+        transfer.state = state;
+        if let Some(reason) = &failure {
+            let _entered = transfer.span.enter();
+            warn!(%reason, offset = transfer.stats.offset, "transfer failed");
+            self.events.push_back(ServerEvent::TransferFailed {
+                device: session.addr,
+                image: transfer.image.key(),
+                reason: reason.clone(),
+            });
+        }
+        if session
+            .page
+            .as_ref()
+            .is_some_and(|p| p.image.key() == transfer.image.key())
+        {
+            session.page = None;
+        }
+        self.admission.release(&key);
+        self.history
+            .push_back(snapshot(session.addr, &transfer, failure, None));
+        while self.history.len() > HISTORY_LEN {
+            self.history.pop_front();
+        }
+    }
+
+    fn confirm_in_history(&mut self, device: DeviceAddr, image: ImageKey, confirmed: bool) {
+        if let Some(entry) = self.history.iter_mut().rev().find(|entry| {
+            entry.ieee == device.ieee
+                && (device.ieee.is_some() || entry.nwk == device.nwk)
+                && entry.manufacturer_code == image.manufacturer_code
+                && entry.image_type == image.image_type
+                && entry.file_version == image.file_version
+                && entry.state == TransferState::Finished
+        }) {
+            entry.confirmed = Some(confirmed);
+        }
+    }
+
+    /// Handles every deadline that has passed: paced block requests, page blocks, idle and
+    /// Upgrade End timeouts, forgotten devices.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.admission.expire(now);
+        let keys: Vec<DeviceKey> = self.sessions.keys().copied().collect();
+        for key in keys {
+            let Some(mut session) = self.sessions.remove(&key) else {
+                continue;
+            };
+            self.drain(&mut session, key, now);
+            self.pump_page(&mut session, key, now);
+            if let Some(transfer) = session.transfer.take() {
+                let idle_deadline = after(transfer.last_request_at, self.idle_timeout(&session));
+                let idle = now >= idle_deadline && session.page.is_none();
+                let upgrade_end_overdue = transfer
+                    .downloaded_at
+                    .is_some_and(|at| now >= after(at, self.config.upgrade_end_timeout));
+                match transfer.state {
+                    TransferState::Queued if idle => {
+                        // It never started: dropped without a history entry.
+                        debug!(device = %session.addr, "queued device did not come back");
+                        self.admission.release(&key);
+                    }
+                    TransferState::Downloading if idle => self.end_transfer(
+                        &mut session,
+                        key,
+                        transfer,
+                        TransferState::Failed,
+                        Some(FailureReason::IdleTimeout),
+                    ),
+                    TransferState::Waiting if upgrade_end_overdue => self.end_transfer(
+                        &mut session,
+                        key,
+                        transfer,
+                        TransferState::Failed,
+                        Some(FailureReason::NoUpgradeEnd),
+                    ),
+                    _ => session.transfer = Some(transfer),
+                }
+            }
+            let forget = session.transfer.is_none()
+                && session.pending.is_empty()
+                && session.page.is_none()
+                && session.unpolled == 0
+                && session.awaiting_upgrade_command.is_none()
+                && now >= after(session.last_heard, self.config.forget_device_after);
+            if forget {
+                debug!(device = %session.addr, "forgetting device");
+            } else {
+                self.sessions.insert(key, session);
+            }
+        }
+    }
+
+    /// The next deadline at which [`OtaServer::handle_timeout`] has work, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.admission.next_expiry();
+        let mut consider = |t: Instant| {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        };
+        for session in self.sessions.values() {
+            if !session.pending.is_empty() {
+                consider(session.next_block_at);
+            }
+            if let Some(page) = &session.page
+                && session.unpolled == 0
+            {
+                consider(page.next_due);
+            }
+            match &session.transfer {
+                Some(t)
+                    if matches!(t.state, TransferState::Queued | TransferState::Downloading) =>
+                {
+                    if session.page.is_none() {
+                        consider(after(t.last_request_at, self.idle_timeout(session)));
+                    }
+                }
+                Some(t) if t.state == TransferState::Waiting => {
+                    if let Some(at) = t.downloaded_at {
+                        consider(after(at, self.config.upgrade_end_timeout));
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    if session.awaiting_upgrade_command.is_none() {
+                        consider(after(session.last_heard, self.config.forget_device_after));
+                    }
+                }
+            }
+        }
+        next
+    }
+
+    /// The next frame for the coordinator to send.
+    pub fn poll_transmit(&mut self) -> Option<Outgoing> {
+        let queued = self.transmit.pop_front()?;
+        if let Some(session) = queued.key.and_then(|k| self.sessions.get_mut(&k)) {
+            session.unpolled = session.unpolled.saturating_sub(1);
+        }
+        let (destination_endpoint, destination) = match queued.destination {
+            Destination::Unicast(addr) => (addr.endpoint, Destination::Unicast(addr)),
+            Destination::Broadcast(address) => {
+                (BROADCAST_ENDPOINT, Destination::Broadcast(address))
+            }
+        };
+        Some(Outgoing {
+            destination,
+            source_endpoint: self.config.endpoint,
+            destination_endpoint,
+            zcl_bytes: frame::encode_message(&queued.reply_to, &queued.message),
+        })
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Every transfer in progress (queued, downloading, or waiting for its Upgrade End).
+    pub fn progress(&self) -> Vec<TransferProgress> {
+        let mut transfers: Vec<TransferProgress> = self
+            .sessions
+            .values()
+            .filter_map(|s| s.transfer.as_ref().map(|t| snapshot(s.addr, t, None, None)))
+            .collect();
+        transfers.sort_by_key(|t| (t.ieee, t.nwk));
+        transfers
+    }
+
+    /// Finished and failed transfers, oldest first (the last [`HISTORY_LEN`]).
+    pub fn history(&self) -> impl Iterator<Item = &TransferProgress> {
+        self.history.iter()
+    }
+}
+
+/// The part of the OTA file a block or page request asks for.
+#[derive(Debug, Clone, Copy)]
+struct Wanted {
+    file: ImageKey,
+    offset: u32,
+    maximum_data_size: u8,
+}
+
+struct BlockAsk {
+    wanted: Wanted,
+    minimum_block_period: Option<u16>,
+}
+
+struct PageAsk {
+    wanted: Wanted,
+    page_size: u16,
+    spacing: Duration,
+}
+
+fn snapshot(
+    addr: DeviceAddr,
+    transfer: &Transfer,
+    failure: Option<FailureReason>,
+    confirmed: Option<bool>,
+) -> TransferProgress {
+    let key = transfer.image.key();
+    let size = transfer.image.size();
+    let (bytes_per_second, eta_seconds) = transfer.stats.rate_and_eta(size);
+    let downloading = transfer.state == TransferState::Downloading;
+    TransferProgress {
+        ieee: addr.ieee,
+        nwk: addr.nwk,
+        manufacturer_code: key.manufacturer_code,
+        image_type: key.image_type,
+        file_version: key.file_version,
+        offset: transfer.stats.offset,
+        image_size: size,
+        state: transfer.state,
+        bytes_per_second,
+        eta_seconds: eta_seconds.filter(|_| downloading),
+        percent: progress::percent(transfer.stats.offset, size),
+        failure,
+        confirmed,
+    }
+}
+
+/// `100 · min(target / devices, 1)`, at least 1.
+fn broadcast_jitter(target_responders: u32, known_devices: usize) -> u8 {
+    let devices = u64::try_from(known_devices.max(1)).unwrap_or(u64::MAX);
+    let jitter = (100 * u64::from(target_responders) / devices).clamp(1, 100);
+    u8::try_from(jitter).unwrap_or(100)
+}
+
+/// Whole seconds, rounded up, at least 1 (a WAIT_FOR_DATA of 0 would invite a busy loop).
+fn whole_seconds_at_least_one(d: Duration) -> u32 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+}
+
+/// Seconds from `second_of_day` until the window `start..end` opens (0 inside it).
+fn seconds_until_window(second_of_day: u64, start: u32, end: u32) -> u32 {
+    let (start, end) = (u64::from(start) % 86_400, u64::from(end) % 86_400);
+    let inside = if start <= end {
+        (start..end).contains(&second_of_day)
+    } else {
+        second_of_day >= start || second_of_day < end
+    };
+    if inside {
+        return 0;
+    }
+    let wait = (start + 86_400 - second_of_day) % 86_400;
+    u32::try_from(wait).unwrap_or(0)
+}

@@ -1,0 +1,185 @@
+//! Block sizing and the concurrency cap (ZCL8 §11.13.6; PROTOCOLS.md §8 "Block size" and
+//! "WAIT_FOR_DATA"): how many image bytes fit one Image Block Response on this coordinator for
+//! this device, and which devices may download now while the others are told to wait.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::DeviceKey;
+
+/// Bytes of an Image Block Response (SUCCESS) before its data: status, manufacturer code,
+/// image type, file version, file offset, data size.
+pub const BLOCK_RESPONSE_FIXED_LEN: usize = 1 + 2 + 2 + 4 + 4 + 1;
+
+/// Inputs of the block-size decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockSizeLimits {
+    /// The device's `maximum_data_size`.
+    pub device_maximum: u8,
+    /// The configured cap for this device (global, manufacturer or per-device).
+    pub configured_cap: u8,
+    /// The coordinator's maximum APS payload.
+    pub max_aps_payload: u8,
+    /// Length of the ZCL header of the response (3, or 5 when manufacturer-specific).
+    pub zcl_header_len: usize,
+    /// Bytes kept free for APS encryption and source routes.
+    pub reserve: usize,
+}
+
+impl BlockSizeLimits {
+    /// Room for data in one APS frame.
+    pub fn aps_room(&self) -> usize {
+        usize::from(self.max_aps_payload)
+            .saturating_sub(self.zcl_header_len + BLOCK_RESPONSE_FIXED_LEN + self.reserve)
+    }
+
+    /// The block size: the smallest of the device's maximum, the APS room and the cap.
+    /// 0 means no block can be served (the device asked for 0 bytes, or the coordinator's
+    /// payload is too small for anything).
+    pub fn block_size(&self) -> u8 {
+        let room = u8::try_from(self.aps_room()).unwrap_or(u8::MAX);
+        self.device_maximum.min(self.configured_cap).min(room)
+    }
+}
+
+/// Admission to the capped set of concurrent downloads. Devices that find the set full join a
+/// FIFO; a freed slot goes to the longest-waiting device that is still around, so a device
+/// retrying often cannot starve one retrying rarely. A waiting device that does not come back
+/// before its entry expires loses its place.
+#[derive(Debug, Default)]
+pub struct Admission {
+    active: Vec<DeviceKey>,
+    waiting: VecDeque<(DeviceKey, Instant)>,
+}
+
+impl Admission {
+    /// True when `key` holds a slot.
+    pub fn is_active(&self, key: &DeviceKey) -> bool {
+        self.active.contains(key)
+    }
+
+    /// Devices holding a slot.
+    pub fn active(&self) -> &[DeviceKey] {
+        &self.active
+    }
+
+    /// Tries to give `key` a slot. On refusal the device is (re)queued, its place kept until
+    /// `now + keep_place_for`.
+    pub fn try_admit(
+        &mut self,
+        key: DeviceKey,
+        cap: usize,
+        now: Instant,
+        keep_place_for: Duration,
+    ) -> bool {
+        if self.is_active(&key) {
+            return true;
+        }
+        self.expire(now);
+        let free = cap.saturating_sub(self.active.len());
+        let position = self.waiting.iter().position(|(k, _)| *k == key);
+        let admitted = match position {
+            Some(position) => position < free,
+            None => self.waiting.len() < free,
+        };
+        if admitted {
+            if let Some(position) = position {
+                self.waiting.remove(position);
+            }
+            self.active.push(key);
+            return true;
+        }
+        let until = now.checked_add(keep_place_for).unwrap_or(now);
+        match position.and_then(|p| self.waiting.get_mut(p)) {
+            Some(entry) => entry.1 = until,
+            None => self.waiting.push_back((key, until)),
+        }
+        false
+    }
+
+    /// Frees `key`'s slot (or its place in the queue).
+    pub fn release(&mut self, key: &DeviceKey) {
+        self.active.retain(|k| k != key);
+        self.waiting.retain(|(k, _)| k != key);
+    }
+
+    /// Drops queue entries whose devices did not come back in time.
+    pub fn expire(&mut self, now: Instant) {
+        self.waiting.retain(|(_, until)| *until > now);
+    }
+
+    /// The earliest queue-entry expiry.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.waiting.iter().map(|(_, until)| *until).min()
+    }
+
+    /// Devices waiting for a slot.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_size_is_the_smallest_limit() {
+        let limits = BlockSizeLimits {
+            device_maximum: 63,
+            configured_cap: 50,
+            max_aps_payload: 82,
+            zcl_header_len: 3,
+            reserve: 15,
+        };
+        assert_eq!(limits.aps_room(), 82 - 3 - 14 - 15);
+        assert_eq!(limits.block_size(), 50);
+        let small_coordinator = BlockSizeLimits {
+            max_aps_payload: 70,
+            ..limits
+        };
+        assert_eq!(small_coordinator.block_size(), 70 - 3 - 14 - 15);
+        let manufacturer_specific = BlockSizeLimits {
+            zcl_header_len: 5,
+            max_aps_payload: 70,
+            ..limits
+        };
+        assert_eq!(manufacturer_specific.block_size(), 70 - 5 - 14 - 15);
+        let tiny = BlockSizeLimits {
+            max_aps_payload: 20,
+            ..limits
+        };
+        assert_eq!(tiny.block_size(), 0);
+        let shy_device = BlockSizeLimits {
+            device_maximum: 12,
+            ..limits
+        };
+        assert_eq!(shy_device.block_size(), 12);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn freed_slot_goes_to_the_longest_waiting_device() {
+        let t0 = Instant::now();
+        let keep = Duration::from_secs(180);
+        let mut admission = Admission::default();
+        let [a, b, c, d] = [1, 2, 3, 4].map(DeviceKey::Nwk);
+        assert!(admission.try_admit(a, 2, t0, keep));
+        assert!(admission.try_admit(b, 2, t0, keep));
+        assert!(!admission.try_admit(c, 2, t0, keep));
+        assert!(!admission.try_admit(d, 2, t0, keep));
+        admission.release(&a);
+        // d retries first but c has waited longer.
+        assert!(!admission.try_admit(d, 2, t0, keep));
+        assert!(admission.try_admit(c, 2, t0, keep));
+        assert!(admission.is_active(&c));
+        // c's place was its own; d is now first in line but no slot is free.
+        assert!(!admission.try_admit(d, 2, t0, keep));
+        // A waiting device that never comes back loses its place.
+        admission.release(&b);
+        let later = t0 + keep + Duration::from_secs(1);
+        let e = DeviceKey::Nwk(5);
+        assert!(admission.try_admit(e, 2, later, keep));
+        assert_eq!(admission.waiting_len(), 0);
+    }
+}
