@@ -8,8 +8,10 @@
 #![warn(missing_docs)]
 
 pub mod ash;
+pub mod coordinator;
 pub mod ezsp;
 pub mod ota;
+pub mod sim;
 pub mod wire;
 pub mod zcl;
 

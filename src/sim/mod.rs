@@ -1,0 +1,1 @@
+//! Simulated EZSP coordinator and OTA client devices (in progress).
