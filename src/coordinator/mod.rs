@@ -10,7 +10,7 @@
 //! NCP, lost to an NCP reset, or timed out). That keeps the OTA server sans-IO: it emits sends and
 //! consumes events.
 //!
-//! The first driver is `ezsp::EzspCoordinator` (Silicon Labs EZSP over ASH, UG100/UG101) on a
+//! The first driver is [`ezsp::EzspCoordinator`] (Silicon Labs EZSP over ASH, UG100/UG101) on a
 //! serial port opened by [`serial`].
 //!
 //! ```
@@ -22,7 +22,7 @@
 //! ```
 
 pub mod device_table;
-// pub mod ezsp;
+pub mod ezsp;
 pub mod network;
 pub mod serial;
 
@@ -32,9 +32,8 @@ use std::path::PathBuf;
 pub use device_table::DeviceTable;
 pub use serial::{FlowControl, SerialConfig};
 
-/// A device's IEEE (EUI-64) address. TEMPORARY: replaced by `crate::zcl::Ieee` once zcl lands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Ieee(pub u64);
+/// A device's IEEE (EUI-64) address: the zcl module's newtype, shared across the crate.
+pub use crate::zcl::Ieee;
 
 /// The Home Automation profile (0x0104), which the OTA Upgrade cluster lives in.
 pub const PROFILE_HOME_AUTOMATION: u16 = 0x0104;

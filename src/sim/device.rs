@@ -80,10 +80,7 @@ pub struct SpecError {
 }
 
 fn parse_number(text: &str) -> Result<u64, String> {
-    let parsed = match text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-    {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => text.parse::<u64>(),
     };
@@ -113,7 +110,7 @@ impl FromStr for SimDeviceSpec {
             Ok(Some(value))
         };
         let max_data_size = field(4, "max data size", u64::from(u8::MAX))?
-            .map_or(Ok(Self::DEFAULT_MAX_DATA_SIZE), |v| u8::try_from(v))
+            .map_or(Ok(Self::DEFAULT_MAX_DATA_SIZE), u8::try_from)
             .map_err(|e| error(e.to_string()))?;
         if max_data_size == 0 {
             return Err(error("max data size must be at least 1".into()));
@@ -252,7 +249,11 @@ impl fmt::Display for UpgradeReport {
             self.from_version,
             self.to_version,
             self.outcome,
-            if self.verified { "verified" } else { "NOT verified" },
+            if self.verified {
+                "verified"
+            } else {
+                "NOT verified"
+            },
             self.image_size,
             self.block_requests,
             self.retries,
@@ -322,7 +323,6 @@ enum State {
     /// The Upgrade End Request is out.
     Ending {
         offer: Offer,
-        tsn: u8,
         deadline: Option<Instant>,
         attempts: u32,
     },
@@ -391,7 +391,9 @@ impl SimDevice {
                     *next_query = (*next_query).min(now);
                 }
             }
-            OtaCommand::QueryNextImageResponse(response) => self.on_query_response(tsn, response, now),
+            OtaCommand::QueryNextImageResponse(response) => {
+                self.on_query_response(tsn, response, now)
+            }
             OtaCommand::ImageBlockResponse(response) => self.on_block_response(tsn, response, now),
             OtaCommand::UpgradeEndResponse(response) => self.on_end_response(response, now),
             _ => {}
@@ -570,7 +572,10 @@ impl SimDevice {
     /// Sends the Image Block Request for the next missing offset (again, when `retry`).
     fn request_block(&mut self, now: Instant, retry: bool) {
         let State::Downloading {
-            offer, data, attempts, ..
+            offer,
+            data,
+            attempts,
+            ..
         } = &self.state
         else {
             return;
@@ -637,7 +642,11 @@ impl SimDevice {
                 data: block,
             } => {
                 let right_image = (manufacturer_code, image_type, file_version)
-                    == (offer.manufacturer_code, offer.image_type, offer.file_version);
+                    == (
+                        offer.manufacturer_code,
+                        offer.image_type,
+                        offer.file_version,
+                    );
                 let right_place = usize::try_from(file_offset).ok() == Some(data.len());
                 let remaining = usize::try_from(offer.image_size)
                     .unwrap_or(usize::MAX)
@@ -735,7 +744,6 @@ impl SimDevice {
         if valid {
             self.state = State::Ending {
                 offer,
-                tsn,
                 deadline: Some(now + self.config.response_timeout),
                 attempts,
             };
@@ -756,15 +764,17 @@ impl SimDevice {
             response.manufacturer_code,
             response.image_type,
             response.file_version,
-        ) != (offer.manufacturer_code, offer.image_type, offer.file_version)
-        {
+        ) != (
+            offer.manufacturer_code,
+            offer.image_type,
+            offer.file_version,
+        ) {
             return;
         }
         if response.upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND {
             // Wait, without a deadline, for the Upgrade End Response that says when.
             self.state = State::Ending {
                 offer,
-                tsn: 0,
                 deadline: None,
                 attempts: 0,
             };
@@ -791,25 +801,26 @@ impl SimDevice {
 
     fn finish(&mut self, offer: Offer, verified: bool, outcome: UpgradeOutcome, now: Instant) {
         let counters = self.counters;
-        self.events.push_back(DeviceEvent::UpgradeEnded(UpgradeReport {
-            nwk: self.config.nwk,
-            ieee: self.config.ieee,
-            manufacturer_code: offer.manufacturer_code,
-            image_type: offer.image_type,
-            from_version: self.config.spec.file_version,
-            to_version: offer.file_version,
-            image_size: offer.image_size,
-            verified,
-            outcome,
-            block_requests: counters.block_requests,
-            retries: counters.retries,
-            waits: counters.waits,
-            protocol_violations: counters.protocol_violations,
-            elapsed: self
-                .started
-                .map(|start| now.saturating_duration_since(start))
-                .unwrap_or_default(),
-        }));
+        self.events
+            .push_back(DeviceEvent::UpgradeEnded(UpgradeReport {
+                nwk: self.config.nwk,
+                ieee: self.config.ieee,
+                manufacturer_code: offer.manufacturer_code,
+                image_type: offer.image_type,
+                from_version: self.config.spec.file_version,
+                to_version: offer.file_version,
+                image_size: offer.image_size,
+                verified,
+                outcome,
+                block_requests: counters.block_requests,
+                retries: counters.retries,
+                waits: counters.waits,
+                protocol_violations: counters.protocol_violations,
+                elapsed: self
+                    .started
+                    .map(|start| now.saturating_duration_since(start))
+                    .unwrap_or_default(),
+            }));
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod ash;
 mod common;
+mod coordinator;
 mod ezsp;
 mod ota;
 mod zcl;
