@@ -9,10 +9,12 @@
 
 pub mod ash;
 pub mod config;
+pub mod coordinator;
 pub mod daemon;
 pub mod ezsp;
 pub mod ota;
 pub mod server;
+pub mod sim;
 pub mod wire;
 pub mod zcl;
 

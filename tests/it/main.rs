@@ -11,6 +11,7 @@
 mod ash;
 mod cli;
 mod common;
+mod coordinator;
 mod ezsp;
 mod ota;
 mod server;

@@ -1,0 +1,1254 @@
+//! The EZSP coordinator driver: the sans-IO [`crate::ash::Link`] and [`crate::ezsp::Session`]
+//! run over a serial port by one tokio task (STYLE.md rules 9 and 11; UG100 for EZSP, UG101 for
+//! ASH).
+//!
+//! Start-up, after every (re)connection and every NCP reset: ASH RST/RSTACK, EZSP version
+//! negotiation, configuration values and policies, `addEndpoint` for our endpoint with the OTA
+//! Upgrade cluster 0x0019 as an input (server) cluster (endpoints vanish on every NCP reset, and
+//! must be registered before `networkInit`), then `networkInit` to resume the network the NCP
+//! holds; when it holds none (`NOT_JOINED`) the network from [`super::network::NetworkSettings`]
+//! is formed (`setInitialSecurityState`, `formNetwork`). The driver then waits for
+//! `stackStatusHandler(NETWORK_UP)` and reads the network parameters, the NCP's EUI-64 and its
+//! maximum APS payload.
+//!
+//! Up, it turns [`EzspCoordinator`] calls into `sendUnicast`/`sendBroadcast`/`permitJoining` and
+//! callbacks into [`CoordinatorEvent`]s: `incomingMessageHandler` → `Incoming` (and a device
+//! announce → `DeviceJoined`), `messageSentHandler` → one `DeliveryReport` per send,
+//! `trustCenterJoinHandler`/`childJoinHandler` → the device table.
+//!
+//! Recovery: an unsolicited RSTACK, an ASH ERROR or a failed link restarts start-up on the same
+//! port; a read of `Ok(0)` or an I/O error means the port is gone, and it is reopened. Both
+//! wait for the capped exponential [`Backoff`] first, so a dead stick never causes a busy loop.
+//! Sends still in flight get `DeliveryReport { outcome: LinkLost }`.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use zigbee_otad::coordinator::{Coordinator, CoordinatorConfig, FlowControl, SerialConfig};
+//! use zigbee_otad::coordinator::ezsp::EzspCoordinator;
+//! let (coordinator, mut events) = EzspCoordinator::start(CoordinatorConfig {
+//!     serial: SerialConfig { path: "/dev/ttyUSB0".into(), baudrate: 115_200, flow_control: FlowControl::Software },
+//!     state_dir: "/var/lib/zigbee-otad".into(),
+//!     network: Default::default(),
+//!     endpoint: 1,
+//! });
+//! while let Some(event) = events.recv().await {
+//!     println!("{event:?} (state {:?})", coordinator.state());
+//! }
+//! # }
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, warn};
+
+use super::network::{NetworkFileError, NetworkSettings};
+use super::serial::{self, Backoff};
+use super::{
+    BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorState,
+    DeliveryOutcome, DeviceTable, Ieee, IncomingMessage, MessageTag, NetworkInfo, Nwk, SendError,
+    UnicastMessage,
+};
+use crate::ash::{Link, LinkConfig, LinkEvent, Role};
+use crate::ezsp::command::{
+    AddEndpoint, Callback, Command, FormNetwork, IncomingMessageHandler, MessageSentHandler,
+    NetworkInit, PermitJoining, Response, SendBroadcast, SendUnicast, SetConfigurationValue,
+    SetInitialSecurityState, SetPolicy,
+};
+use crate::ezsp::status::{SlStatus, Status};
+use crate::ezsp::types::{
+    ApsFrame, ApsOptions, ConfigId, DecisionId, DeviceUpdate, Eui64, IncomingMessageType,
+    InitialSecurityBitmask, InitialSecurityState, JoinMethod, KeyData, NetworkInitBitmask,
+    NetworkParameters, NodeId, OutgoingMessageType, PolicyId,
+};
+use crate::ezsp::{self as ezsp_core, EzspVersion, Session, SessionConfig};
+
+/// The file in the state directory that keeps the device table.
+pub const DEVICE_TABLE_FILE: &str = "devices.txt";
+
+/// The Zigbee 3.0 well-known trust-center link key, "ZigBeeAlliance09".
+const WELL_KNOWN_LINK_KEY: [u8; 16] = *b"ZigBeeAlliance09";
+
+/// Configuration values set before `networkInit` (bellows' defaults, PROTOCOLS.md §2), with
+/// PACKET_BUFFER_COUNT last because it takes the RAM the others leave.
+const CONFIGURATION: &[(ConfigId, u16)] = &[
+    (ConfigId::STACK_PROFILE, 2),
+    (ConfigId::SECURITY_LEVEL, 5),
+    (ConfigId::SUPPORTED_NETWORKS, 1),
+    // The stack answers ZDO requests (Match_Desc from our endpoint table) and passes the
+    // supported ones (device announces) up to us.
+    (ConfigId::APPLICATION_ZDO_FLAGS, 0x01),
+    (ConfigId::INDIRECT_TRANSMISSION_TIMEOUT, 7680),
+    (ConfigId::MAX_HOPS, 30),
+    (ConfigId::MAX_END_DEVICE_CHILDREN, 32),
+    (ConfigId::ADDRESS_TABLE_SIZE, 16),
+    (ConfigId::SOURCE_ROUTE_TABLE_SIZE, 200),
+    (ConfigId::KEY_TABLE_SIZE, 4),
+    (ConfigId::TRUST_CENTER_ADDRESS_CACHE_SIZE, 2),
+    (ConfigId::MULTICAST_TABLE_SIZE, 16),
+    (ConfigId::PACKET_BUFFER_COUNT, 255),
+];
+
+/// Sends awaiting their `messageSentHandler` at most (below the 255 tags of EZSP v13); the
+/// command queue waits beyond that.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Trust-center policy bitmask: allow joins and unsecured rejoins (bellows' choice).
+const TRUST_CENTER_ALLOW_JOINS_AND_REJOINS: u8 = 0x03;
+
+/// Tuning knobs of the driver; [`EzspTuning::default`] suits real sticks.
+#[derive(Debug, Clone)]
+pub struct EzspTuning {
+    /// ASH link parameters (window, timers).
+    pub link: LinkConfig,
+    /// EZSP session parameters (version asked for first, command timeout, pending limit).
+    pub session: SessionConfig,
+    /// How long to wait for `NETWORK_UP` after `networkInit` or `formNetwork`.
+    pub network_up_timeout: Duration,
+    /// How long a send may wait for its `messageSentHandler` before it is reported timed out.
+    pub delivery_timeout: Duration,
+    /// Delay before reopening a vanished port or restarting a reset NCP.
+    pub backoff: Backoff,
+    /// Capacity of the command queue between the handle and the driver task.
+    pub command_queue: usize,
+    /// Capacity of the event channel.
+    pub event_queue: usize,
+}
+
+impl Default for EzspTuning {
+    fn default() -> Self {
+        EzspTuning {
+            link: LinkConfig::default(),
+            session: SessionConfig::default(),
+            network_up_timeout: Duration::from_secs(15),
+            delivery_timeout: Duration::from_secs(30),
+            backoff: Backoff::default(),
+            command_queue: 64,
+            event_queue: 1024,
+        }
+    }
+}
+
+/// What the handle asks the driver task to do.
+#[derive(Debug)]
+enum DriverCommand {
+    Unicast {
+        tag: MessageTag,
+        message: UnicastMessage,
+    },
+    Broadcast {
+        tag: MessageTag,
+        message: BroadcastMessage,
+    },
+    PermitJoining {
+        seconds: u8,
+    },
+}
+
+impl DriverCommand {
+    fn tag(&self) -> Option<MessageTag> {
+        match self {
+            DriverCommand::Unicast { tag, .. } | DriverCommand::Broadcast { tag, .. } => Some(*tag),
+            DriverCommand::PermitJoining { .. } => None,
+        }
+    }
+}
+
+/// What the handle and the task share.
+#[derive(Debug)]
+struct SharedState {
+    state: CoordinatorState,
+    max_payload: Option<usize>,
+    network: Option<NetworkInfo>,
+    devices: DeviceTable,
+}
+
+#[derive(Debug)]
+struct Shared {
+    inner: Mutex<SharedState>,
+    next_tag: AtomicU32,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, SharedState> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The handle of a running EZSP driver; implements [`Coordinator`].
+#[derive(Debug)]
+pub struct EzspCoordinator {
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<DriverCommand>,
+    cancel: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EzspCoordinator {
+    /// Starts the driver task on the current tokio runtime with default tuning. Events arrive
+    /// on the returned receiver; the first is `StateChanged(Starting)`.
+    pub fn start(config: CoordinatorConfig) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
+        Self::start_with(config, EzspTuning::default())
+    }
+
+    /// Like [`EzspCoordinator::start`] with explicit tuning.
+    pub fn start_with(
+        config: CoordinatorConfig,
+        tuning: EzspTuning,
+    ) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
+        let devices = load_device_table(&config.state_dir);
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(SharedState {
+                state: CoordinatorState::Starting,
+                max_payload: None,
+                network: None,
+                devices,
+            }),
+            next_tag: AtomicU32::new(1),
+        });
+        let (command_tx, command_rx) = mpsc::channel(tuning.command_queue.max(1));
+        let (event_tx, event_rx) = mpsc::channel(tuning.event_queue.max(1));
+        let cancel = CancellationToken::new();
+        let span = tracing::info_span!(
+            "ncp",
+            port = %config.serial.path,
+            ezsp_version = tracing::field::Empty
+        );
+        let driver = Driver {
+            config,
+            tuning,
+            shared: Arc::clone(&shared),
+            events: event_tx,
+            commands: command_rx,
+            cancel: cancel.clone(),
+            reported_state: None,
+        };
+        let task = tokio::spawn(driver.run().instrument(span));
+        (
+            EzspCoordinator {
+                shared,
+                commands: command_tx,
+                cancel,
+                task: Mutex::new(Some(task)),
+            },
+            event_rx,
+        )
+    }
+
+    /// Stops the driver and waits for its task to end (the port is closed).
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            warn!("coordinator task ended abnormally: {e}");
+        }
+    }
+
+    fn queue(&self, command: DriverCommand) -> Result<(), SendError> {
+        self.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
+        })
+    }
+
+    fn check_up_and_size(&self, len: usize) -> Result<(), SendError> {
+        let shared = self.shared.lock();
+        if shared.state != CoordinatorState::Up {
+            return Err(SendError::NotUp(shared.state));
+        }
+        if let Some(max) = shared.max_payload
+            && len > max
+        {
+            return Err(SendError::PayloadTooLarge { len, max });
+        }
+        Ok(())
+    }
+
+    fn next_tag(&self) -> MessageTag {
+        MessageTag(self.shared.next_tag.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl Drop for EzspCoordinator {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Coordinator for EzspCoordinator {
+    fn send_unicast(&self, message: UnicastMessage) -> Result<MessageTag, SendError> {
+        if message.destination.is_broadcast() {
+            return Err(SendError::BadDestination(message.destination));
+        }
+        self.check_up_and_size(message.payload.len())?;
+        let tag = self.next_tag();
+        self.queue(DriverCommand::Unicast { tag, message })?;
+        Ok(tag)
+    }
+
+    fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError> {
+        if !message.destination.is_broadcast() {
+            return Err(SendError::BadDestination(message.destination));
+        }
+        self.check_up_and_size(message.payload.len())?;
+        let tag = self.next_tag();
+        self.queue(DriverCommand::Broadcast { tag, message })?;
+        Ok(tag)
+    }
+
+    fn max_aps_payload(&self) -> Option<usize> {
+        self.shared.lock().max_payload
+    }
+
+    fn permit_joining(&self, seconds: u8) -> Result<(), SendError> {
+        self.check_up_and_size(0)?;
+        self.queue(DriverCommand::PermitJoining { seconds })
+    }
+
+    fn device_table(&self) -> DeviceTable {
+        self.shared.lock().devices.clone()
+    }
+
+    fn state(&self) -> CoordinatorState {
+        self.shared.lock().state
+    }
+
+    fn network_info(&self) -> Option<NetworkInfo> {
+        self.shared.lock().network
+    }
+}
+
+/// Why the driver left the port or restarted the NCP.
+#[derive(Debug, thiserror::Error)]
+enum Trouble {
+    #[error("serial port gone: {0}")]
+    PortGone(String),
+    #[error("NCP reset by itself (reset code {0})")]
+    NcpReset(String),
+    #[error("NCP reported ASH error {0}")]
+    NcpError(String),
+    #[error("ASH link failed: {0}")]
+    LinkFailed(String),
+    #[error("start-up failed: {0}")]
+    Startup(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// A send waiting for its `messageSentHandler`.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    tag: MessageTag,
+    deadline: Instant,
+}
+
+/// One open port: the link, the session and what is in flight on them.
+#[derive(Debug)]
+struct Port<P> {
+    io: P,
+    link: Link,
+    session: Session,
+    /// Session frames waiting for room in the link's send queue.
+    link_backlog: VecDeque<Vec<u8>>,
+    session_events: VecDeque<ezsp_core::Event>,
+    link_connected: bool,
+    version: Option<EzspVersion>,
+    network_up: bool,
+    /// EZSP message tag → the send it belongs to.
+    in_flight: HashMap<u16, InFlight>,
+    /// EZSP sequence of a `sendUnicast`/`sendBroadcast` → its EZSP message tag.
+    send_sequences: HashMap<u8, u16>,
+    next_ezsp_tag: u16,
+    next_aps_sequence: u8,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+fn status_code(status: Status) -> u32 {
+    match status.to_sl() {
+        Some(sl) => sl.0,
+        None => match status {
+            Status::Ember(s) => u32::from(s.0),
+            Status::Ezsp(s) => u32::from(s.0),
+            Status::Sl(s) => s.0,
+        },
+    }
+}
+
+struct Driver {
+    config: CoordinatorConfig,
+    tuning: EzspTuning,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<CoordinatorEvent>,
+    commands: mpsc::Receiver<DriverCommand>,
+    cancel: CancellationToken,
+    reported_state: Option<CoordinatorState>,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let mut backoff = self.tuning.backoff.clone();
+        self.set_state(CoordinatorState::Starting).await;
+        loop {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let trouble = match serial::open(&self.config.serial) {
+                Ok(io) => self.serve(io, &mut backoff).await,
+                Err(e) => Trouble::PortGone(e.to_string()),
+            };
+            if matches!(trouble, Trouble::Cancelled) {
+                break;
+            }
+            warn!("{trouble}; reopening the port");
+            self.fail_queued_commands().await;
+            self.set_state(CoordinatorState::Disconnected).await;
+            if !self.pause(backoff.next_delay()).await {
+                break;
+            }
+            self.set_state(CoordinatorState::Starting).await;
+        }
+        self.shared.lock().max_payload = None;
+        self.set_state(CoordinatorState::Stopped).await;
+    }
+
+    /// Runs start-up and the up state on one open port until the port goes or the driver is
+    /// cancelled; NCP resets restart start-up here, after a backoff delay.
+    async fn serve<P: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: P,
+        backoff: &mut Backoff,
+    ) -> Trouble {
+        let mut port = match Link::new(Role::Host, self.tuning.link.clone()) {
+            Ok(link) => Port {
+                io,
+                link,
+                session: Session::new(self.tuning.session),
+                link_backlog: VecDeque::new(),
+                session_events: VecDeque::new(),
+                link_connected: false,
+                version: None,
+                network_up: false,
+                in_flight: HashMap::new(),
+                send_sequences: HashMap::new(),
+                next_ezsp_tag: 1,
+                next_aps_sequence: 0,
+            },
+            Err(e) => return Trouble::Startup(format!("ASH link configuration: {e}")),
+        };
+        loop {
+            let trouble = match self.start_up(&mut port).await {
+                Ok(()) => {
+                    backoff.reset();
+                    self.run_up(&mut port).await
+                }
+                Err(trouble) => trouble,
+            };
+            self.shared.lock().max_payload = None;
+            self.fail_in_flight(&mut port).await;
+            match trouble {
+                Trouble::PortGone(_) | Trouble::Cancelled => return trouble,
+                other => {
+                    warn!("{other}; restarting the NCP");
+                    self.set_state(CoordinatorState::Resetting).await;
+                    self.fail_queued_commands().await;
+                    if !self.pause(backoff.next_delay()).await {
+                        return Trouble::Cancelled;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps for `delay` unless cancelled first; false when cancelled.
+    async fn pause(&self, delay: Duration) -> bool {
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            _ = tokio::time::sleep(delay) => true,
+        }
+    }
+
+    async fn set_state(&mut self, state: CoordinatorState) {
+        self.shared.lock().state = state;
+        if self.reported_state != Some(state) {
+            self.reported_state = Some(state);
+            info!("coordinator {state:?}");
+            self.emit(CoordinatorEvent::StateChanged(state)).await;
+        }
+    }
+
+    async fn emit(&self, event: CoordinatorEvent) {
+        // A dropped receiver means nobody listens any more; the driver keeps the NCP running.
+        let _ = self.events.send(event).await;
+    }
+
+    /// Reports every send of the port as lost.
+    async fn fail_in_flight<P>(&mut self, port: &mut Port<P>) {
+        port.send_sequences.clear();
+        let mut lost: Vec<InFlight> = port.in_flight.drain().map(|(_, f)| f).collect();
+        lost.sort_by_key(|f| f.tag);
+        for flight in lost {
+            self.emit(CoordinatorEvent::DeliveryReport {
+                tag: flight.tag,
+                outcome: DeliveryOutcome::LinkLost,
+            })
+            .await;
+        }
+    }
+
+    /// Reports every queued, not yet sent command as lost.
+    async fn fail_queued_commands(&mut self) {
+        while let Ok(command) = self.commands.try_recv() {
+            if let Some(tag) = command.tag() {
+                self.emit(CoordinatorEvent::DeliveryReport {
+                    tag,
+                    outcome: DeliveryOutcome::LinkLost,
+                })
+                .await;
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // I/O pump
+
+    /// Writes what the cores want written, then waits for input, a timer, a command (when
+    /// `accept_commands`) or cancellation, and feeds what came to the cores.
+    async fn pump<P: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        port: &mut Port<P>,
+        accept_commands: bool,
+        wake_at: Option<Instant>,
+    ) -> Result<Option<DriverCommand>, Trouble> {
+        self.flush(port).await?;
+        let deadline = [
+            port.link.poll_timeout(),
+            port.session.poll_timeout(),
+            port.in_flight.values().map(|f| f.deadline).min(),
+            wake_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut buffer = [0u8; 512];
+        let mut received = None;
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Err(Trouble::Cancelled),
+            read = port.io.read(&mut buffer) => match read {
+                Ok(0) => return Err(Trouble::PortGone("end of file".into())),
+                Ok(n) => port.link.handle_input(buffer.get(..n).unwrap_or_default(), now()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Trouble::PortGone(e.to_string())),
+            },
+            _ = sleep => {
+                let at = now();
+                port.link.handle_timeout(at);
+                port.session.handle_timeout(at);
+            }
+            command = self.commands.recv(), if accept_commands => received = command,
+        }
+        self.drain_link(port)?;
+        Ok(received)
+    }
+
+    /// Moves session frames into the link and link bytes onto the port.
+    async fn flush<P: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        port: &mut Port<P>,
+    ) -> Result<(), Trouble> {
+        while let Some(frame) = port.session.poll_transmit() {
+            port.link_backlog.push_back(frame);
+        }
+        while let Some(frame) = port.link_backlog.pop_front() {
+            if let Err(e) = port.link.send(frame.clone()) {
+                debug!("ASH send queue: {e}");
+                port.link_backlog.push_front(frame);
+                break;
+            }
+        }
+        while let Some(bytes) = port.link.poll_transmit(now()) {
+            if let Err(e) = port.io.write_all(&bytes).await {
+                return Err(Trouble::PortGone(e.to_string()));
+            }
+        }
+        port.io
+            .flush()
+            .await
+            .map_err(|e| Trouble::PortGone(e.to_string()))
+    }
+
+    /// Hands link events to the session; link trouble ends the current start-up or up state.
+    fn drain_link<P>(&mut self, port: &mut Port<P>) -> Result<(), Trouble> {
+        let at = now();
+        while let Some(event) = port.link.poll_event() {
+            match event {
+                LinkEvent::Connected { reset_code } => {
+                    debug!("ASH connected, NCP reset code {reset_code:?}");
+                    port.link_connected = true;
+                }
+                LinkEvent::Received(frame) => {
+                    if let Err(e) = port.session.handle_input(&frame, at) {
+                        debug!("EZSP frame ignored: {e}");
+                    }
+                }
+                LinkEvent::Reset { reset_code, .. } => {
+                    return Err(Trouble::NcpReset(format!("{reset_code:?}")));
+                }
+                LinkEvent::NcpError { code } => return Err(Trouble::NcpError(format!("{code:?}"))),
+                LinkEvent::Failed { reason } => {
+                    return Err(Trouble::LinkFailed(format!("{reason:?}")));
+                }
+            }
+        }
+        while let Some(event) = port.session.poll_event() {
+            port.session_events.push_back(event);
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Start-up
+
+    async fn start_up<P: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        port: &mut Port<P>,
+    ) -> Result<(), Trouble> {
+        self.set_state(CoordinatorState::Starting).await;
+        port.network_up = false;
+        port.version = None;
+        port.session_events.clear();
+        port.link_backlog.clear();
+
+        // ASH reset.
+        port.link_connected = false;
+        port.link.reset(now());
+        while !port.link_connected {
+            match self.pump(port, false, None).await {
+                Ok(_) => {}
+                // An RSTACK racing our RST is still the answer we wait for.
+                Err(Trouble::NcpReset(_)) => port.link_connected = true,
+                Err(other) => return Err(other),
+            }
+        }
+
+        // EZSP version negotiation.
+        port.session.start(now());
+        let version = loop {
+            self.pump(port, false, None).await?;
+            let mut outcome = None;
+            while let Some(event) = port.session_events.pop_front() {
+                match event {
+                    ezsp_core::Event::Negotiated {
+                        version,
+                        stack_version,
+                        ..
+                    } => {
+                        info!("EZSP {version} negotiated, stack version {stack_version:#06X}");
+                        outcome = Some(Ok(version));
+                    }
+                    ezsp_core::Event::NegotiationFailed(e) => {
+                        outcome = Some(Err(Trouble::Startup(format!("EZSP negotiation: {e}"))));
+                    }
+                    other => debug!("ignored during negotiation: {other:?}"),
+                }
+            }
+            if let Some(outcome) = outcome {
+                break outcome?;
+            }
+        };
+        port.version = Some(version);
+        tracing::Span::current().record("ezsp_version", version.get());
+
+        // Configuration and policies: a value the firmware refuses is logged, not fatal.
+        for (config_id, value) in CONFIGURATION {
+            let response = self
+                .request(
+                    port,
+                    Command::SetConfigurationValue(SetConfigurationValue {
+                        config_id: *config_id,
+                        value: *value,
+                    }),
+                )
+                .await?;
+            if let Some(status) = response.status().filter(|s| !s.is_success()) {
+                debug!("setConfigurationValue({config_id:?}, {value}) refused: {status:?}");
+            }
+        }
+        for (policy_id, decision_id) in [
+            (
+                PolicyId::TRUST_CENTER_POLICY,
+                DecisionId(TRUST_CENTER_ALLOW_JOINS_AND_REJOINS),
+            ),
+            (
+                PolicyId::MESSAGE_CONTENTS_IN_CALLBACK_POLICY,
+                DecisionId::MESSAGE_TAG_ONLY_IN_CALLBACK,
+            ),
+            (
+                PolicyId::TC_KEY_REQUEST_POLICY,
+                DecisionId::ALLOW_TC_KEY_REQUESTS_AND_SEND_CURRENT_KEY,
+            ),
+            (
+                PolicyId::APP_KEY_REQUEST_POLICY,
+                DecisionId::DENY_APP_KEY_REQUESTS,
+            ),
+        ] {
+            let response = self
+                .request(
+                    port,
+                    Command::SetPolicy(SetPolicy {
+                        policy_id,
+                        decision_id,
+                    }),
+                )
+                .await?;
+            if let Some(status) = response.status().filter(|s| !s.is_success()) {
+                debug!("setPolicy({policy_id:?}) refused: {status:?}");
+            }
+        }
+
+        // Our endpoint, with the OTA Upgrade cluster as a server cluster, before networkInit.
+        let endpoint = self.config.endpoint;
+        let response = self
+            .request(
+                port,
+                Command::AddEndpoint(AddEndpoint {
+                    endpoint,
+                    profile_id: super::PROFILE_HOME_AUTOMATION,
+                    device_id: 0x0005,
+                    device_version: 0,
+                    input_clusters: vec![0x0000, super::CLUSTER_OTA_UPGRADE],
+                    output_clusters: vec![],
+                }),
+            )
+            .await?;
+        expect_success("addEndpoint", &response)?;
+        info!("endpoint {endpoint} registered with the OTA Upgrade cluster");
+
+        // Resume the network the NCP holds, or form one.
+        let response = self
+            .request(
+                port,
+                Command::NetworkInit(NetworkInit {
+                    bitmask: NetworkInitBitmask::NO_OPTIONS,
+                }),
+            )
+            .await?;
+        match response.status() {
+            Some(status) if status.is_success() => info!("resuming the NCP's network"),
+            Some(status) if status.means(SlStatus::NOT_JOINED) => {
+                self.form_network(port).await?;
+            }
+            _ => return Err(unexpected("networkInit", &response)),
+        }
+        let deadline = now() + self.tuning.network_up_timeout;
+        while !port.network_up {
+            if now() >= deadline {
+                return Err(Trouble::Startup("no NETWORK_UP in time".into()));
+            }
+            self.pump(port, false, Some(deadline)).await?;
+            self.handle_session_events(port).await;
+        }
+
+        // What the network is.
+        let Response::GetNetworkParameters(parameters) =
+            self.request(port, Command::GetNetworkParameters).await?
+        else {
+            return Err(Trouble::Startup(
+                "getNetworkParameters: wrong response".into(),
+            ));
+        };
+        let Response::GetEui64 { eui64 } = self.request(port, Command::GetEui64).await? else {
+            return Err(Trouble::Startup("getEui64: wrong response".into()));
+        };
+        let Response::GetNodeId { node_id } = self.request(port, Command::GetNodeId).await? else {
+            return Err(Trouble::Startup("getNodeId: wrong response".into()));
+        };
+        let Response::MaximumPayloadLength { aps_length } =
+            self.request(port, Command::MaximumPayloadLength).await?
+        else {
+            return Err(Trouble::Startup(
+                "maximumPayloadLength: wrong response".into(),
+            ));
+        };
+        let info = NetworkInfo {
+            ieee: Ieee(eui64.to_u64()),
+            nwk: Nwk(node_id.0),
+            channel: parameters.parameters.radio_channel,
+            pan_id: parameters.parameters.pan_id,
+            extended_pan_id: parameters.parameters.extended_pan_id.to_u64(),
+            protocol_version: version.get(),
+        };
+        info!(
+            "network up: channel {}, PAN 0x{:04X}, extended PAN {:016X}, coordinator {}, max APS payload {aps_length}",
+            info.channel, info.pan_id, info.extended_pan_id, info.ieee
+        );
+        {
+            let mut shared = self.shared.lock();
+            shared.network = Some(info);
+            shared.max_payload = Some(usize::from(aps_length));
+        }
+        self.set_state(CoordinatorState::Up).await;
+        Ok(())
+    }
+
+    async fn form_network<P: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        port: &mut Port<P>,
+    ) -> Result<(), Trouble> {
+        let settings =
+            NetworkSettings::load_or_create(&self.config.state_dir, &self.config.network).map_err(
+                |e: NetworkFileError| Trouble::Startup(format!("network settings: {e}")),
+            )?;
+        info!("the NCP holds no network; forming {settings:?}");
+        let security = InitialSecurityState {
+            bitmask: InitialSecurityBitmask::TRUST_CENTER_GLOBAL_LINK_KEY
+                | InitialSecurityBitmask::HAVE_PRECONFIGURED_KEY
+                | InitialSecurityBitmask::HAVE_NETWORK_KEY
+                | InitialSecurityBitmask::REQUIRE_ENCRYPTED_KEY,
+            preconfigured_key: KeyData(WELL_KNOWN_LINK_KEY),
+            network_key: KeyData(settings.network_key),
+            network_key_sequence_number: 0,
+            preconfigured_trust_center_eui64: Eui64::default(),
+        };
+        let response = self
+            .request(
+                port,
+                Command::SetInitialSecurityState(SetInitialSecurityState { state: security }),
+            )
+            .await?;
+        expect_success("setInitialSecurityState", &response)?;
+        let parameters = NetworkParameters {
+            extended_pan_id: Eui64::from_u64(settings.extended_pan_id),
+            pan_id: settings.pan_id,
+            radio_tx_power: 8,
+            radio_channel: settings.channel,
+            join_method: JoinMethod::USE_MAC_ASSOCIATION,
+            nwk_manager_id: NodeId::COORDINATOR,
+            nwk_update_id: 0,
+            channels: 1u32.checked_shl(u32::from(settings.channel)).unwrap_or(0),
+        };
+        let response = self
+            .request(port, Command::FormNetwork(FormNetwork { parameters }))
+            .await?;
+        expect_success("formNetwork", &response)
+    }
+
+    /// Sends one command and pumps until its response; callbacks meanwhile are handled.
+    async fn request<P: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        port: &mut Port<P>,
+        command: Command,
+    ) -> Result<Response, Trouble> {
+        let name = crate::ezsp::command::command_name(command.frame_id());
+        let sequence = port
+            .session
+            .send(&command, now())
+            .map_err(|e| Trouble::Startup(format!("{name}: {e}")))?;
+        loop {
+            self.pump(port, false, None).await?;
+            while let Some(event) = port.session_events.pop_front() {
+                match event {
+                    ezsp_core::Event::Response {
+                        sequence: s,
+                        response,
+                    } if s == sequence => {
+                        // Let the rest be handled by whoever pumps next.
+                        self.handle_session_events(port).await;
+                        return Ok(response);
+                    }
+                    ezsp_core::Event::TimedOut { sequence: s, .. } if s == sequence => {
+                        return Err(Trouble::Startup(format!("{name}: no response")));
+                    }
+                    ezsp_core::Event::Aborted { sequence: s, .. } if s == sequence => {
+                        return Err(Trouble::Startup(format!("{name}: aborted")));
+                    }
+                    other => self.handle_session_event(port, other).await,
+                }
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Up
+
+    async fn run_up<P: AsyncRead + AsyncWrite + Unpin>(&mut self, port: &mut Port<P>) -> Trouble {
+        loop {
+            let accept = port.session.pending_count() < self.tuning.session.max_pending.max(1)
+                && port.in_flight.len() < MAX_IN_FLIGHT;
+            let command = match self.pump(port, accept, None).await {
+                Ok(command) => command,
+                Err(trouble) => return trouble,
+            };
+            if let Some(command) = command {
+                self.dispatch(port, command).await;
+            }
+            self.handle_session_events(port).await;
+            self.expire_deliveries(port).await;
+        }
+    }
+
+    async fn dispatch<P>(&mut self, port: &mut Port<P>, command: DriverCommand) {
+        let Some(version) = port.version else {
+            return;
+        };
+        let at = now();
+        match command {
+            DriverCommand::PermitJoining { seconds } => {
+                let command = Command::PermitJoining(PermitJoining { duration: seconds });
+                if let Err(e) = port.session.send(&command, at) {
+                    warn!("permitJoining({seconds}) not sent: {e}");
+                }
+            }
+            DriverCommand::Unicast { tag, message } => {
+                let ezsp_tag = allocate_ezsp_tag(port, version);
+                let options = if message.aps_ack {
+                    ApsOptions(ApsOptions::RETRY.0 | ApsOptions::ENABLE_ROUTE_DISCOVERY.0)
+                } else {
+                    ApsOptions::ENABLE_ROUTE_DISCOVERY
+                };
+                let aps_frame = ApsFrame {
+                    profile_id: message.profile,
+                    cluster_id: message.cluster,
+                    source_endpoint: message.src_endpoint,
+                    destination_endpoint: message.dst_endpoint,
+                    options,
+                    group_id: 0,
+                    sequence: take_aps_sequence(port),
+                };
+                let command = Command::SendUnicast(SendUnicast {
+                    message_type: OutgoingMessageType::DIRECT,
+                    index_or_destination: NodeId(message.destination.0),
+                    aps_frame,
+                    message_tag: ezsp_tag,
+                    message_contents: message.payload,
+                });
+                self.send_tracked(port, tag, ezsp_tag, &command, at).await;
+            }
+            DriverCommand::Broadcast { tag, message } => {
+                let ezsp_tag = allocate_ezsp_tag(port, version);
+                let aps_frame = ApsFrame {
+                    profile_id: message.profile,
+                    cluster_id: message.cluster,
+                    source_endpoint: message.src_endpoint,
+                    destination_endpoint: message.dst_endpoint,
+                    options: ApsOptions::NONE,
+                    group_id: 0,
+                    sequence: take_aps_sequence(port),
+                };
+                let command = Command::SendBroadcast(SendBroadcast {
+                    alias: NodeId::NULL,
+                    destination: NodeId(message.destination.0),
+                    nwk_sequence: 0,
+                    aps_frame,
+                    radius: message.radius,
+                    message_tag: ezsp_tag,
+                    message_contents: message.payload,
+                });
+                self.send_tracked(port, tag, ezsp_tag, &command, at).await;
+            }
+        }
+    }
+
+    async fn send_tracked<P>(
+        &mut self,
+        port: &mut Port<P>,
+        tag: MessageTag,
+        ezsp_tag: u16,
+        command: &Command,
+        at: Instant,
+    ) {
+        match port.session.send(command, at) {
+            Ok(sequence) => {
+                port.send_sequences.insert(sequence, ezsp_tag);
+                port.in_flight.insert(
+                    ezsp_tag,
+                    InFlight {
+                        tag,
+                        deadline: at + self.tuning.delivery_timeout,
+                    },
+                );
+            }
+            Err(e) => {
+                warn!("send {tag:?} not queued: {e}");
+                self.emit(CoordinatorEvent::DeliveryReport {
+                    tag,
+                    outcome: DeliveryOutcome::Refused {
+                        ncp_status: SlStatus::NO_MORE_RESOURCE.0,
+                    },
+                })
+                .await;
+            }
+        }
+    }
+
+    async fn expire_deliveries<P>(&mut self, port: &mut Port<P>) {
+        let at = now();
+        let mut expired: Vec<(u16, InFlight)> = port
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.deadline <= at)
+            .map(|(t, f)| (*t, *f))
+            .collect();
+        expired.sort_by_key(|(_, f)| f.tag);
+        for (ezsp_tag, flight) in expired {
+            port.in_flight.remove(&ezsp_tag);
+            port.send_sequences.retain(|_, t| *t != ezsp_tag);
+            self.emit(CoordinatorEvent::DeliveryReport {
+                tag: flight.tag,
+                outcome: DeliveryOutcome::TimedOut,
+            })
+            .await;
+        }
+    }
+
+    async fn handle_session_events<P>(&mut self, port: &mut Port<P>) {
+        while let Some(event) = port.session_events.pop_front() {
+            self.handle_session_event(port, event).await;
+        }
+    }
+
+    async fn handle_session_event<P>(&mut self, port: &mut Port<P>, event: ezsp_core::Event) {
+        match event {
+            ezsp_core::Event::Callback(callback) => self.handle_callback(port, callback).await,
+            ezsp_core::Event::Response { sequence, response } => {
+                self.handle_late_response(port, sequence, response).await;
+            }
+            ezsp_core::Event::TimedOut { sequence, frame_id }
+            | ezsp_core::Event::Aborted { sequence, frame_id } => {
+                debug!("EZSP command {frame_id:?} (sequence {sequence}) got no response");
+                if let Some(ezsp_tag) = port.send_sequences.remove(&sequence)
+                    && let Some(flight) = port.in_flight.remove(&ezsp_tag)
+                {
+                    self.emit(CoordinatorEvent::DeliveryReport {
+                        tag: flight.tag,
+                        outcome: DeliveryOutcome::TimedOut,
+                    })
+                    .await;
+                }
+            }
+            other => debug!("EZSP event ignored: {other:?}"),
+        }
+    }
+
+    /// Responses of commands sent while up (sends, permitJoining).
+    async fn handle_late_response<P>(
+        &mut self,
+        port: &mut Port<P>,
+        sequence: u8,
+        response: Response,
+    ) {
+        let Some(ezsp_tag) = port.send_sequences.remove(&sequence) else {
+            if let Some(status) = response.status().filter(|s| !s.is_success()) {
+                warn!("{:?} failed: {status:?}", response.frame_id());
+            }
+            return;
+        };
+        let status = match &response {
+            Response::SendUnicast(r) | Response::SendBroadcast(r) => r.status,
+            Response::InvalidCommand { status } => *status,
+            other => {
+                debug!("unexpected response to a send: {other:?}");
+                return;
+            }
+        };
+        if status.is_success() {
+            return; // messageSentHandler will tell how it went.
+        }
+        if let Some(flight) = port.in_flight.remove(&ezsp_tag) {
+            self.emit(CoordinatorEvent::DeliveryReport {
+                tag: flight.tag,
+                outcome: DeliveryOutcome::Refused {
+                    ncp_status: status_code(status),
+                },
+            })
+            .await;
+        }
+    }
+
+    async fn handle_callback<P>(&mut self, port: &mut Port<P>, callback: Callback) {
+        match callback {
+            Callback::StackStatusHandler { status } => {
+                if status.means(SlStatus::ZIGBEE_NETWORK_UP) {
+                    port.network_up = true;
+                    if self.reported_state == Some(CoordinatorState::NetworkDown) {
+                        self.set_state(CoordinatorState::Up).await;
+                    }
+                } else if status.means(SlStatus::ZIGBEE_NETWORK_DOWN) {
+                    port.network_up = false;
+                    if self.reported_state == Some(CoordinatorState::Up) {
+                        self.set_state(CoordinatorState::NetworkDown).await;
+                    }
+                } else {
+                    debug!("stack status {status:?}");
+                }
+            }
+            Callback::MessageSentHandler(sent) => self.handle_message_sent(port, sent).await,
+            Callback::IncomingMessageHandler(incoming) => self.handle_incoming(incoming).await,
+            Callback::TrustCenterJoinHandler(join) => {
+                let ieee = Ieee(join.new_node_eui64.to_u64());
+                if join.status == DeviceUpdate::DEVICE_LEFT {
+                    let forgotten = self.shared.lock().devices.forget(ieee);
+                    if forgotten.is_some() {
+                        self.save_device_table();
+                    }
+                } else {
+                    self.device_joined(Nwk(join.new_node_id.0), ieee).await;
+                }
+            }
+            Callback::ChildJoinHandler(child) => {
+                if child.joining {
+                    self.device_joined(Nwk(child.child_id.0), Ieee(child.child_eui64.to_u64()))
+                        .await;
+                }
+            }
+            other => debug!("callback ignored: {:?}", other.frame_id()),
+        }
+    }
+
+    async fn handle_message_sent<P>(&mut self, port: &mut Port<P>, sent: MessageSentHandler) {
+        let Some(flight) = port.in_flight.remove(&sent.message_tag) else {
+            debug!("messageSentHandler for unknown tag {}", sent.message_tag);
+            return;
+        };
+        port.send_sequences.retain(|_, t| *t != sent.message_tag);
+        let outcome = if sent.status.is_success() {
+            DeliveryOutcome::Delivered
+        } else {
+            DeliveryOutcome::Failed {
+                ncp_status: status_code(sent.status),
+            }
+        };
+        self.emit(CoordinatorEvent::DeliveryReport {
+            tag: flight.tag,
+            outcome,
+        })
+        .await;
+    }
+
+    async fn handle_incoming(&mut self, incoming: IncomingMessageHandler) {
+        if let Some(announce) = incoming.device_announce() {
+            self.device_joined(Nwk(announce.node_id.0), Ieee(announce.eui64.to_u64()))
+                .await;
+        }
+        let source = Nwk(incoming.sender.0);
+        let ieee = match incoming.sender_eui64 {
+            Some(eui64) if eui64 != Eui64::default() => {
+                let ieee = Ieee(eui64.to_u64());
+                let learned = self.shared.lock().devices.learn(source, ieee);
+                if learned != super::device_table::Learned::Unchanged {
+                    self.save_device_table();
+                }
+                Some(ieee)
+            }
+            _ => self.shared.lock().devices.ieee(source),
+        };
+        let broadcast = !matches!(
+            incoming.message_type,
+            IncomingMessageType::UNICAST | IncomingMessageType::UNICAST_REPLY
+        );
+        let aps = incoming.aps_frame;
+        self.emit(CoordinatorEvent::Incoming(IncomingMessage {
+            source,
+            ieee,
+            src_endpoint: aps.source_endpoint,
+            dst_endpoint: aps.destination_endpoint,
+            profile: aps.profile_id,
+            cluster: aps.cluster_id,
+            aps_sequence: aps.sequence,
+            payload: incoming.message_contents,
+            lqi: incoming.last_hop_lqi,
+            rssi: incoming.last_hop_rssi,
+            broadcast,
+        }))
+        .await;
+    }
+
+    async fn device_joined(&mut self, nwk: Nwk, ieee: Ieee) {
+        let learned = self.shared.lock().devices.learn(nwk, ieee);
+        if learned != super::device_table::Learned::Unchanged {
+            self.save_device_table();
+        }
+        info!("device {ieee} is {nwk}");
+        self.emit(CoordinatorEvent::DeviceJoined { nwk, ieee })
+            .await;
+    }
+
+    fn save_device_table(&self) {
+        let text = self.shared.lock().devices.to_text();
+        let path = self.config.state_dir.join(DEVICE_TABLE_FILE);
+        let temporary = path.with_extension("txt.tmp");
+        let written = std::fs::create_dir_all(&self.config.state_dir)
+            .and_then(|()| std::fs::write(&temporary, text))
+            .and_then(|()| std::fs::rename(&temporary, &path));
+        if let Err(e) = written {
+            warn!("cannot save the device table to {}: {e}", path.display());
+        }
+    }
+}
+
+fn load_device_table(state_dir: &std::path::Path) -> DeviceTable {
+    let path: PathBuf = state_dir.join(DEVICE_TABLE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => DeviceTable::from_text(&text).unwrap_or_else(|e| {
+            warn!("ignoring {}: {e}", path.display());
+            DeviceTable::default()
+        }),
+        Err(_) => DeviceTable::default(),
+    }
+}
+
+fn expect_success(name: &str, response: &Response) -> Result<(), Trouble> {
+    match response.status() {
+        Some(status) if status.is_success() => Ok(()),
+        _ => Err(unexpected(name, response)),
+    }
+}
+
+fn unexpected(name: &str, response: &Response) -> Trouble {
+    Trouble::Startup(format!("{name} answered {response:?}"))
+}
+
+/// A message tag not in flight: 1..=255 before v14 (u8 tags), 1..=0xFFFF from v14.
+fn allocate_ezsp_tag<P>(port: &mut Port<P>, version: EzspVersion) -> u16 {
+    let max: u16 = if version.uses_sl_status() {
+        u16::MAX
+    } else {
+        u16::from(u8::MAX)
+    };
+    loop {
+        let candidate = port.next_ezsp_tag;
+        port.next_ezsp_tag = if candidate >= max { 1 } else { candidate + 1 };
+        if !port.in_flight.contains_key(&candidate) {
+            return candidate;
+        }
+    }
+}
+
+fn take_aps_sequence<P>(port: &mut Port<P>) -> u8 {
+    let sequence = port.next_aps_sequence;
+    port.next_aps_sequence = sequence.wrapping_add(1);
+    sequence
+}

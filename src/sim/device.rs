@@ -1,0 +1,858 @@
+//! A simulated OTA Upgrade client (ZCL8 §11.5 and §11.13, client side), sans-IO.
+//!
+//! A [`SimDevice`] performs a real upgrade over ZCL frames: it sends a Query Next Image Request
+//! with its manufacturer code, image type, file version and (optionally) hardware version; when
+//! offered an image it fetches every block with Image Block Requests of at most its
+//! `max_data_size`, honouring WAIT_FOR_DATA (and a minimum block period, taken as milliseconds),
+//! retrying a request whose answer does not come in time; it then checks the whole file (against
+//! the expected bytes when it has them, otherwise against the OTA header: magic, manufacturer code,
+//! image type, version and total size must match what the server offered), sends an Upgrade End
+//! Request with SUCCESS or INVALID_IMAGE, and on the Upgrade End Response waits the indicated time,
+//! switches to the new version and queries again, so the server sees the new version.
+//!
+//! Quinn-style verbs: [`SimDevice::handle_frame`] (a ZCL frame from the server),
+//! [`SimDevice::handle_timeout`], [`SimDevice::poll_transmit`] (ZCL frames for the server),
+//! [`SimDevice::poll_event`] and [`SimDevice::poll_timeout`]. Time is always an argument.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use zigbee_otad::coordinator::{Ieee, Nwk};
+//! use zigbee_otad::sim::device::{SimDevice, SimDeviceConfig, SimDeviceSpec};
+//! use zigbee_otad::zcl::ota::{OtaCommand, OtaFrame};
+//!
+//! let spec: SimDeviceSpec = "0x1189:0x0005:0x100".parse().unwrap();
+//! let now = Instant::now();
+//! let mut device = SimDevice::new(SimDeviceConfig::new(Nwk(0x1234), Ieee(0xAB), spec), now);
+//! device.handle_timeout(now + Duration::from_secs(1));
+//! let frame = OtaFrame::decode(&device.poll_transmit().unwrap()).unwrap();
+//! let OtaCommand::QueryNextImageRequest(query) = frame.command else { panic!() };
+//! assert_eq!((query.manufacturer_code, query.image_type, query.current_file_version), (0x1189, 5, 0x100));
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::coordinator::{Ieee, Nwk};
+use crate::wire::Reader;
+use crate::zcl::ota::{
+    ImageBlockRequest, ImageBlockResponse, OtaCommand, OtaFrame, QueryNextImageRequest,
+    QueryNextImageResponse, UpgradeEndRequest, UpgradeEndResponse,
+};
+use crate::zcl::{CommandId, Direction, FrameType, ZclHeader, ZclStatus};
+
+/// The OTA file identifier, little-endian at offset 0 (ZCL8 §11.4.2.1).
+const OTA_FILE_IDENTIFIER: u32 = 0x0BEE_F11E;
+/// `upgrade_time` value meaning "wait for another Upgrade End Response".
+const UPGRADE_TIME_WAIT_FOR_COMMAND: u32 = 0xFFFF_FFFF;
+
+/// What a simulated device is, as the CLI writes it: `MFR:TYPE:VERSION[:HW[:MAXDATA]]`, each
+/// number decimal or `0x` hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimDeviceSpec {
+    /// Manufacturer code.
+    pub manufacturer_code: u16,
+    /// Image type.
+    pub image_type: u16,
+    /// The file version it runs.
+    pub file_version: u32,
+    /// Hardware version, sent in the Query Next Image Request when given.
+    pub hardware_version: Option<u16>,
+    /// The most data bytes it asks for per block.
+    pub max_data_size: u8,
+}
+
+impl SimDeviceSpec {
+    /// The block size devices commonly ask for when the spec does not say (zigpy's cap, 50).
+    pub const DEFAULT_MAX_DATA_SIZE: u8 = 50;
+}
+
+/// A `--device` spec could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("device spec `{spec}`: {reason} (expected MFR:TYPE:VERSION[:HW[:MAXDATA]])")]
+pub struct SpecError {
+    /// The text given.
+    pub spec: String,
+    /// What was wrong.
+    pub reason: String,
+}
+
+fn parse_number(text: &str) -> Result<u64, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse::<u64>(),
+    };
+    parsed.map_err(|e| format!("`{text}`: {e}"))
+}
+
+impl FromStr for SimDeviceSpec {
+    type Err = SpecError;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let error = |reason: String| SpecError {
+            spec: spec.to_string(),
+            reason,
+        };
+        let fields: Vec<&str> = spec.split(':').collect();
+        if !(3..=5).contains(&fields.len()) {
+            return Err(error(format!("{} fields", fields.len())));
+        }
+        let field = |index: usize, name: &str, max: u64| -> Result<Option<u64>, SpecError> {
+            let Some(text) = fields.get(index) else {
+                return Ok(None);
+            };
+            let value = parse_number(text).map_err(|e| error(format!("{name} {e}")))?;
+            if value > max {
+                return Err(error(format!("{name} {value:#X} exceeds {max:#X}")));
+            }
+            Ok(Some(value))
+        };
+        let max_data_size = field(4, "max data size", u64::from(u8::MAX))?
+            .map_or(Ok(Self::DEFAULT_MAX_DATA_SIZE), u8::try_from)
+            .map_err(|e| error(e.to_string()))?;
+        if max_data_size == 0 {
+            return Err(error("max data size must be at least 1".into()));
+        }
+        // `field` bounds every value, so the narrowing conversions below cannot fail.
+        let narrow = |value: Option<u64>| value.unwrap_or_default();
+        Ok(SimDeviceSpec {
+            manufacturer_code: u16::try_from(narrow(field(0, "manufacturer code", 0xFFFF)?))
+                .unwrap_or_default(),
+            image_type: u16::try_from(narrow(field(1, "image type", 0xFFFF)?)).unwrap_or_default(),
+            file_version: u32::try_from(narrow(field(2, "file version", 0xFFFF_FFFF)?))
+                .unwrap_or_default(),
+            hardware_version: field(3, "hardware version", 0xFFFF)?
+                .map(|v| u16::try_from(v).unwrap_or_default()),
+            max_data_size,
+        })
+    }
+}
+
+impl fmt::Display for SimDeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "0x{:04X}:0x{:04X}:0x{:08X}",
+            self.manufacturer_code, self.image_type, self.file_version
+        )?;
+        if let Some(hw) = self.hardware_version {
+            write!(f, ":0x{hw:04X}:{}", self.max_data_size)?;
+        } else if self.max_data_size != Self::DEFAULT_MAX_DATA_SIZE {
+            // The grammar has no way to skip HW, so this form is for display only.
+            write!(f, ":-:{}", self.max_data_size)?;
+        }
+        Ok(())
+    }
+}
+
+/// One simulated device: its addresses, what it runs, and how it behaves.
+#[derive(Debug, Clone)]
+pub struct SimDeviceConfig {
+    /// Network address.
+    pub nwk: Nwk,
+    /// IEEE address.
+    pub ieee: Ieee,
+    /// The endpoint its OTA client cluster lives on.
+    pub endpoint: u8,
+    /// Manufacturer, image type, version, hardware version, block size.
+    pub spec: SimDeviceSpec,
+    /// When it first queries, after it is created.
+    pub first_query_after: Duration,
+    /// How often it queries when it has nothing to do.
+    pub query_interval: Duration,
+    /// How long it waits for an answer before asking again.
+    pub response_timeout: Duration,
+    /// Unanswered requests in a row after which it gives up the download.
+    pub max_retries: u32,
+    /// The exact file it expects, when known; otherwise it checks the OTA header only.
+    pub expected_image: Option<Arc<Vec<u8>>>,
+}
+
+impl SimDeviceConfig {
+    /// A device with the given addresses and spec, endpoint 1, first query after 1 s, queries
+    /// every 5 min, 5 s answer timeout, 10 retries, header-only check.
+    pub fn new(nwk: Nwk, ieee: Ieee, spec: SimDeviceSpec) -> Self {
+        SimDeviceConfig {
+            nwk,
+            ieee,
+            endpoint: 1,
+            spec,
+            first_query_after: Duration::from_secs(1),
+            query_interval: Duration::from_secs(300),
+            response_timeout: Duration::from_secs(5),
+            max_retries: 10,
+            expected_image: None,
+        }
+    }
+}
+
+/// How an upgrade attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeOutcome {
+    /// The image checked out and the device now runs it.
+    Upgraded,
+    /// The downloaded image did not match (INVALID_IMAGE was sent).
+    InvalidImage,
+    /// The server answered a block request with ABORT or another error status.
+    Aborted {
+        /// The status.
+        status: ZclStatus,
+    },
+    /// Too many requests went unanswered.
+    GaveUp,
+}
+
+/// The end of one upgrade attempt, for the simulator's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeReport {
+    /// The device's network address.
+    pub nwk: Nwk,
+    /// The device's IEEE address.
+    pub ieee: Ieee,
+    /// Manufacturer code.
+    pub manufacturer_code: u16,
+    /// Image type.
+    pub image_type: u16,
+    /// The version it ran before.
+    pub from_version: u32,
+    /// The version it was offered.
+    pub to_version: u32,
+    /// Size of the offered file.
+    pub image_size: u32,
+    /// True when the received file was checked and matched.
+    pub verified: bool,
+    /// How it ended.
+    pub outcome: UpgradeOutcome,
+    /// Image Block Requests sent (retries included).
+    pub block_requests: u32,
+    /// Requests sent again because no answer came in time.
+    pub retries: u32,
+    /// WAIT_FOR_DATA answers received.
+    pub waits: u32,
+    /// Answers that broke the protocol (a block at the wrong offset or larger than asked).
+    pub protocol_violations: u32,
+    /// From the Query Next Image Response to the end.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for UpgradeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "device {} ({}) {:04X}:{:04X} 0x{:08X} -> 0x{:08X}: {:?}, {} ({} bytes, {} block requests, {} retries, {} waits, {:.1} s)",
+            self.ieee,
+            self.nwk,
+            self.manufacturer_code,
+            self.image_type,
+            self.from_version,
+            self.to_version,
+            self.outcome,
+            if self.verified {
+                "verified"
+            } else {
+                "NOT verified"
+            },
+            self.image_size,
+            self.block_requests,
+            self.retries,
+            self.waits,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// What a device tells the simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// The server offered an image and the download starts.
+    DownloadStarted {
+        /// Its version.
+        file_version: u32,
+        /// Its size.
+        image_size: u32,
+    },
+    /// An upgrade attempt ended.
+    UpgradeEnded(UpgradeReport),
+    /// The server answered a query with NO_IMAGE_AVAILABLE (or another status).
+    NoImage {
+        /// The version the device reported.
+        current_version: u32,
+        /// The server's status.
+        status: ZclStatus,
+    },
+}
+
+/// The image being downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Offer {
+    manufacturer_code: u16,
+    image_type: u16,
+    file_version: u32,
+    image_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    block_requests: u32,
+    retries: u32,
+    waits: u32,
+    protocol_violations: u32,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Nothing to do until the next query.
+    Idle { next_query: Instant },
+    /// A Query Next Image Request is out.
+    Querying {
+        tsn: u8,
+        deadline: Instant,
+        attempts: u32,
+    },
+    /// Fetching blocks. `awaiting` is the outstanding request's TSN and deadline; otherwise the
+    /// next request goes out at `next_request`.
+    Downloading {
+        offer: Offer,
+        data: Vec<u8>,
+        awaiting: Option<(u8, Instant)>,
+        next_request: Instant,
+        attempts: u32,
+    },
+    /// The Upgrade End Request is out.
+    Ending {
+        offer: Offer,
+        deadline: Option<Instant>,
+        attempts: u32,
+    },
+    /// Told when to switch to the new image.
+    Applying { offer: Offer, at: Instant },
+}
+
+/// A simulated OTA client. See the module docs.
+#[derive(Debug)]
+pub struct SimDevice {
+    config: SimDeviceConfig,
+    current_version: u32,
+    state: State,
+    next_tsn: u8,
+    min_block_period: Duration,
+    started: Option<Instant>,
+    counters: Counters,
+    outbox: VecDeque<Vec<u8>>,
+    events: VecDeque<DeviceEvent>,
+}
+
+impl SimDevice {
+    /// A device that first queries `config.first_query_after` from `now`.
+    pub fn new(config: SimDeviceConfig, now: Instant) -> Self {
+        let next_query = now + config.first_query_after;
+        SimDevice {
+            current_version: config.spec.file_version,
+            config,
+            state: State::Idle { next_query },
+            next_tsn: 0,
+            min_block_period: Duration::ZERO,
+            started: None,
+            counters: Counters::default(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The device's configuration.
+    pub fn config(&self) -> &SimDeviceConfig {
+        &self.config
+    }
+
+    /// The file version it runs now.
+    pub fn current_version(&self) -> u32 {
+        self.current_version
+    }
+
+    /// True while a download or upgrade is under way.
+    pub fn is_busy(&self) -> bool {
+        !matches!(self.state, State::Idle { .. })
+    }
+
+    /// Handles a ZCL frame of the OTA cluster that the server sent this device.
+    pub fn handle_frame(&mut self, frame: &[u8], now: Instant) {
+        let Ok(frame) = OtaFrame::decode(frame) else {
+            return;
+        };
+        if frame.header.direction != Direction::SERVER_TO_CLIENT {
+            return;
+        }
+        let tsn = frame.header.tsn;
+        match frame.command {
+            OtaCommand::ImageNotify(_) => {
+                if let State::Idle { next_query } = &mut self.state {
+                    *next_query = (*next_query).min(now);
+                }
+            }
+            OtaCommand::QueryNextImageResponse(response) => {
+                self.on_query_response(tsn, response, now)
+            }
+            OtaCommand::ImageBlockResponse(response) => self.on_block_response(tsn, response, now),
+            OtaCommand::UpgradeEndResponse(response) => self.on_end_response(response, now),
+            _ => {}
+        }
+    }
+
+    /// Fires what is due at `now`: queries, block requests, retries, applying the image.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &mut self.state {
+            State::Idle { next_query } if *next_query <= now => {
+                self.send_query(now, 0);
+            }
+            State::Querying {
+                deadline, attempts, ..
+            } if *deadline <= now => {
+                let attempts = *attempts + 1;
+                self.counters.retries += 1;
+                if attempts > self.config.max_retries {
+                    self.state = State::Idle {
+                        next_query: now + self.config.query_interval,
+                    };
+                } else {
+                    self.send_query(now, attempts);
+                }
+            }
+            State::Downloading {
+                awaiting: Some((_, deadline)),
+                ..
+            } if *deadline <= now => {
+                self.counters.retries += 1;
+                self.request_block(now, true);
+            }
+            State::Downloading {
+                awaiting: None,
+                next_request,
+                ..
+            } if *next_request <= now => {
+                self.request_block(now, false);
+            }
+            State::Ending {
+                deadline: Some(deadline),
+                ..
+            } if *deadline <= now => {
+                self.counters.retries += 1;
+                self.send_end_request(now, true);
+            }
+            State::Applying { at, .. } if *at <= now => {
+                if let State::Applying { offer, .. } = std::mem::replace(
+                    &mut self.state,
+                    State::Idle {
+                        next_query: now + self.config.first_query_after,
+                    },
+                ) {
+                    self.current_version = offer.file_version;
+                    self.finish(offer, true, UpgradeOutcome::Upgraded, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The next ZCL frame for the server.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.outbox.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<DeviceEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`SimDevice::handle_timeout`] must run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Idle { next_query } => Some(*next_query),
+            State::Querying { deadline, .. } => Some(*deadline),
+            State::Downloading {
+                awaiting: Some((_, deadline)),
+                ..
+            } => Some(*deadline),
+            State::Downloading { next_request, .. } => Some(*next_request),
+            State::Ending { deadline, .. } => *deadline,
+            State::Applying { at, .. } => Some(*at),
+        }
+    }
+
+    fn take_tsn(&mut self) -> u8 {
+        let tsn = self.next_tsn;
+        self.next_tsn = self.next_tsn.wrapping_add(1);
+        tsn
+    }
+
+    fn send(&mut self, tsn: u8, command: OtaCommand) {
+        let header = ZclHeader {
+            frame_type: FrameType::CLUSTER_SPECIFIC,
+            manufacturer_code: None,
+            direction: Direction::CLIENT_TO_SERVER,
+            disable_default_response: false,
+            reserved_bits: 0,
+            tsn,
+            command_id: CommandId(0),
+        };
+        let mut bytes = Vec::new();
+        OtaFrame::new(header, command).encode(&mut bytes);
+        self.outbox.push_back(bytes);
+    }
+
+    fn send_query(&mut self, now: Instant, attempts: u32) {
+        let tsn = self.take_tsn();
+        let spec = self.config.spec;
+        self.send(
+            tsn,
+            OtaCommand::QueryNextImageRequest(QueryNextImageRequest {
+                field_control: 0,
+                manufacturer_code: spec.manufacturer_code,
+                image_type: spec.image_type,
+                current_file_version: self.current_version,
+                hardware_version: spec.hardware_version,
+            }),
+        );
+        self.state = State::Querying {
+            tsn,
+            deadline: now + self.config.response_timeout,
+            attempts,
+        };
+    }
+
+    fn on_query_response(&mut self, tsn: u8, response: QueryNextImageResponse, now: Instant) {
+        let State::Querying { tsn: expected, .. } = self.state else {
+            return;
+        };
+        if tsn != expected {
+            return;
+        }
+        match response {
+            QueryNextImageResponse::Success {
+                manufacturer_code,
+                image_type,
+                file_version,
+                image_size,
+            } => {
+                let offer = Offer {
+                    manufacturer_code,
+                    image_type,
+                    file_version,
+                    image_size,
+                };
+                self.started = Some(now);
+                self.counters = Counters::default();
+                self.min_block_period = Duration::ZERO;
+                self.events.push_back(DeviceEvent::DownloadStarted {
+                    file_version,
+                    image_size,
+                });
+                self.state = State::Downloading {
+                    offer,
+                    data: Vec::new(),
+                    awaiting: None,
+                    next_request: now,
+                    attempts: 0,
+                };
+                self.request_block(now, false);
+            }
+            QueryNextImageResponse::OtherStatus { status } => {
+                self.events.push_back(DeviceEvent::NoImage {
+                    current_version: self.current_version,
+                    status,
+                });
+                self.state = State::Idle {
+                    next_query: now + self.config.query_interval,
+                };
+            }
+        }
+    }
+
+    /// Sends the Image Block Request for the next missing offset (again, when `retry`).
+    fn request_block(&mut self, now: Instant, retry: bool) {
+        let State::Downloading {
+            offer,
+            data,
+            attempts,
+            ..
+        } = &self.state
+        else {
+            return;
+        };
+        let (offer, offset, attempts) = (*offer, data.len(), *attempts);
+        let attempts = if retry { attempts + 1 } else { 0 };
+        if attempts > self.config.max_retries {
+            self.finish(offer, false, UpgradeOutcome::GaveUp, now);
+            self.state = State::Idle {
+                next_query: now + self.config.query_interval,
+            };
+            return;
+        }
+        let tsn = self.take_tsn();
+        self.counters.block_requests += 1;
+        self.send(
+            tsn,
+            OtaCommand::ImageBlockRequest(ImageBlockRequest {
+                field_control: 0,
+                manufacturer_code: offer.manufacturer_code,
+                image_type: offer.image_type,
+                file_version: offer.file_version,
+                file_offset: u32::try_from(offset).unwrap_or(u32::MAX),
+                maximum_data_size: self.config.spec.max_data_size,
+                request_node_address: None,
+                minimum_block_period: None,
+            }),
+        );
+        let deadline = now + self.config.response_timeout;
+        if let State::Downloading {
+            awaiting,
+            attempts: stored,
+            ..
+        } = &mut self.state
+        {
+            *awaiting = Some((tsn, deadline));
+            *stored = attempts;
+        }
+    }
+
+    fn on_block_response(&mut self, tsn: u8, response: ImageBlockResponse, now: Instant) {
+        let max_data_size = usize::from(self.config.spec.max_data_size);
+        let min_block_period = self.min_block_period;
+        let State::Downloading {
+            offer,
+            data,
+            awaiting,
+            next_request,
+            attempts,
+        } = &mut self.state
+        else {
+            return;
+        };
+        if awaiting.map(|(expected, _)| expected) != Some(tsn) {
+            return; // A late answer to a request already retried.
+        }
+        let offer = *offer;
+        match response {
+            ImageBlockResponse::Success {
+                manufacturer_code,
+                image_type,
+                file_version,
+                file_offset,
+                data: block,
+            } => {
+                let right_image = (manufacturer_code, image_type, file_version)
+                    == (
+                        offer.manufacturer_code,
+                        offer.image_type,
+                        offer.file_version,
+                    );
+                let right_place = usize::try_from(file_offset).ok() == Some(data.len());
+                let remaining = usize::try_from(offer.image_size)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(data.len());
+                if !right_image
+                    || !right_place
+                    || block.is_empty()
+                    || block.len() > max_data_size
+                    || block.len() > remaining
+                {
+                    self.counters.protocol_violations += 1;
+                    *awaiting = None;
+                    *next_request = now;
+                    return;
+                }
+                data.extend_from_slice(block.as_slice());
+                *awaiting = None;
+                *attempts = 0;
+                *next_request = now + min_block_period;
+                if u32::try_from(data.len()).ok() == Some(offer.image_size) {
+                    self.send_end_request(now, false);
+                } else if min_block_period.is_zero() {
+                    self.request_block(now, false);
+                }
+            }
+            ImageBlockResponse::WaitForData {
+                current_time,
+                request_time,
+                minimum_block_period,
+            } => {
+                self.counters.waits += 1;
+                let wait_seconds = if current_time == 0 {
+                    request_time
+                } else {
+                    request_time.saturating_sub(current_time)
+                };
+                *awaiting = None;
+                *next_request = now + Duration::from_secs(u64::from(wait_seconds));
+                if let Some(period) = minimum_block_period {
+                    self.min_block_period = Duration::from_millis(u64::from(period));
+                }
+            }
+            ImageBlockResponse::Abort => {
+                self.finish(
+                    offer,
+                    false,
+                    UpgradeOutcome::Aborted {
+                        status: ZclStatus::ABORT,
+                    },
+                    now,
+                );
+                self.state = State::Idle {
+                    next_query: now + self.config.query_interval,
+                };
+            }
+            ImageBlockResponse::OtherStatus { status } => {
+                self.finish(offer, false, UpgradeOutcome::Aborted { status }, now);
+                self.state = State::Idle {
+                    next_query: now + self.config.query_interval,
+                };
+            }
+        }
+    }
+
+    /// Checks the downloaded file and sends the Upgrade End Request (again, when `retry`).
+    fn send_end_request(&mut self, now: Instant, retry: bool) {
+        let (offer, valid, attempts) = match &self.state {
+            State::Downloading { offer, data, .. } => (*offer, self.image_is_valid(offer, data), 0),
+            State::Ending {
+                offer, attempts, ..
+            } => (*offer, true, attempts + u32::from(retry)),
+            _ => return,
+        };
+        if attempts > self.config.max_retries {
+            self.finish(offer, true, UpgradeOutcome::GaveUp, now);
+            self.state = State::Idle {
+                next_query: now + self.config.query_interval,
+            };
+            return;
+        }
+        let tsn = self.take_tsn();
+        self.send(
+            tsn,
+            OtaCommand::UpgradeEndRequest(UpgradeEndRequest {
+                status: if valid {
+                    ZclStatus::SUCCESS
+                } else {
+                    ZclStatus::INVALID_IMAGE
+                },
+                manufacturer_code: offer.manufacturer_code,
+                image_type: offer.image_type,
+                file_version: offer.file_version,
+            }),
+        );
+        if valid {
+            self.state = State::Ending {
+                offer,
+                deadline: Some(now + self.config.response_timeout),
+                attempts,
+            };
+        } else {
+            // The server answers INVALID_IMAGE with a Default Response; nothing more to wait for.
+            self.finish(offer, false, UpgradeOutcome::InvalidImage, now);
+            self.state = State::Idle {
+                next_query: now + self.config.query_interval,
+            };
+        }
+    }
+
+    fn on_end_response(&mut self, response: UpgradeEndResponse, now: Instant) {
+        let State::Ending { offer, .. } = self.state else {
+            return;
+        };
+        if (
+            response.manufacturer_code,
+            response.image_type,
+            response.file_version,
+        ) != (
+            offer.manufacturer_code,
+            offer.image_type,
+            offer.file_version,
+        ) {
+            return;
+        }
+        if response.upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND {
+            // Wait, without a deadline, for the Upgrade End Response that says when.
+            self.state = State::Ending {
+                offer,
+                deadline: None,
+                attempts: 0,
+            };
+            return;
+        }
+        let delay_seconds = if response.current_time == 0 {
+            response.upgrade_time
+        } else {
+            response.upgrade_time.saturating_sub(response.current_time)
+        };
+        self.state = State::Applying {
+            offer,
+            at: now + Duration::from_secs(u64::from(delay_seconds)),
+        };
+        self.handle_timeout(now);
+    }
+
+    fn image_is_valid(&self, offer: &Offer, data: &[u8]) -> bool {
+        if let Some(expected) = &self.config.expected_image {
+            return expected.as_slice() == data;
+        }
+        header_matches(offer, data)
+    }
+
+    fn finish(&mut self, offer: Offer, verified: bool, outcome: UpgradeOutcome, now: Instant) {
+        let counters = self.counters;
+        self.events
+            .push_back(DeviceEvent::UpgradeEnded(UpgradeReport {
+                nwk: self.config.nwk,
+                ieee: self.config.ieee,
+                manufacturer_code: offer.manufacturer_code,
+                image_type: offer.image_type,
+                from_version: self.config.spec.file_version,
+                to_version: offer.file_version,
+                image_size: offer.image_size,
+                verified,
+                outcome,
+                block_requests: counters.block_requests,
+                retries: counters.retries,
+                waits: counters.waits,
+                protocol_violations: counters.protocol_violations,
+                elapsed: self
+                    .started
+                    .map(|start| now.saturating_duration_since(start))
+                    .unwrap_or_default(),
+            }));
+    }
+}
+
+/// The OTA header of `data` names the offered image and declares exactly `data.len()` bytes.
+fn header_matches(offer: &Offer, data: &[u8]) -> bool {
+    let mut reader = Reader::new(data);
+    let parsed = (|| {
+        let identifier = reader.u32("file_identifier")?;
+        let _header_version = reader.u16("header_version")?;
+        let _header_length = reader.u16("header_length")?;
+        let _field_control = reader.u16("header_field_control")?;
+        let manufacturer_code = reader.u16("manufacturer_code")?;
+        let image_type = reader.u16("image_type")?;
+        let file_version = reader.u32("file_version")?;
+        let _stack_version = reader.u16("zigbee_stack_version")?;
+        let _header_string = reader.take("header_string", 32)?;
+        let total_size = reader.u32("total_image_size")?;
+        Ok::<_, crate::wire::Truncated>((
+            identifier,
+            manufacturer_code,
+            image_type,
+            file_version,
+            total_size,
+        ))
+    })();
+    let Ok((identifier, manufacturer_code, image_type, file_version, total_size)) = parsed else {
+        return false;
+    };
+    identifier == OTA_FILE_IDENTIFIER
+        && manufacturer_code == offer.manufacturer_code
+        && image_type == offer.image_type
+        && file_version == offer.file_version
+        && total_size == offer.image_size
+        && usize::try_from(total_size).ok() == Some(data.len())
+}

@@ -1,0 +1,1035 @@
+//! A simulated Silicon Labs NCP, sans-IO: the ASH link in the NCP role ([`crate::ash::Link`],
+//! UG101) carrying EZSP (UG100) in a chosen protocol version, a Zigbee network that is resumed
+//! or formed, the host's endpoints (forgotten on every reset, like a real NCP), and simulated OTA
+//! client devices ([`SimDevice`]) reached over a radio with a delay.
+//!
+//! What it answers: `version` (legacy and extended headers), configuration values, values
+//! (`VERSION_INFO`), policies, `addEndpoint` (refused once the network is up),
+//! `networkInit` (`NOT_JOINED` until a network was formed), `networkState`,
+//! `setInitialSecurityState`, `formNetwork`, `permitJoining`, `getNetworkParameters`,
+//! `getEui64`, `getNodeId`, `maximumPayloadLength`, `sendUnicast`, `sendBroadcast`, the address
+//! lookups and `nop`; any other command gets `invalidCommand`. Callbacks: `stackStatusHandler`,
+//! `incomingMessageHandler` (a device's message reaches the host only when the host registered
+//! an endpoint with that cluster as an input cluster), `messageSentHandler`, and a ZDO device
+//! announce per device when the network first comes up.
+//!
+//! [`Faults`] injects lost and damaged ASH frames both ways, failed, late or missing delivery
+//! reports, a full transmit queue, and one unsolicited NCP reset at a chosen moment.
+//!
+//! ```
+//! use std::time::Instant;
+//! use zigbee_otad::ash::{Link, LinkConfig, LinkEvent, Role};
+//! use zigbee_otad::sim::ncp::{SimNcp, SimNcpConfig};
+//! let now = Instant::now();
+//! let mut ncp = SimNcp::new(SimNcpConfig::default(), Vec::new()).unwrap();
+//! let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
+//! host.reset(now);
+//! while let Some(bytes) = host.poll_transmit(now) { ncp.handle_input(&bytes, now); }
+//! while let Some(bytes) = ncp.poll_transmit(now) { host.handle_input(&bytes, now); }
+//! assert!(matches!(host.poll_event(), Some(LinkEvent::Connected { .. })));
+//! ```
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::device::{DeviceEvent, SimDevice};
+use super::faults::{Faults, SplitMix64};
+use crate::ash::{Link, LinkConfig, LinkError, LinkEvent, Role};
+use crate::coordinator::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
+use crate::ezsp::command::{
+    AddEndpoint, Body, Callback, Command, Frame, GetConfigurationValueResponse,
+    GetNetworkParametersResponse, GetValueResponse, IncomingMessageHandler,
+    LookupEui64ByNodeIdResponse, LookupNodeIdByEui64Response, MessageSentHandler, Response,
+    SendResponse, VersionResponse,
+};
+use crate::ezsp::frame::{FrameFormat, FrameHeader, FrameId};
+use crate::ezsp::status::{EmberStatus, EzspStatus, SlStatus, Status};
+use crate::ezsp::types::{
+    ApsFrame, ApsOptions, ConfigId, DeviceAnnounce, Eui64, IncomingMessageType, NetworkParameters,
+    NetworkStatus, NodeId, NodeType, OutgoingMessageType, ValueId,
+};
+use crate::ezsp::{EzspVersion, UnsupportedVersion};
+
+/// ASH frames are at most this long on the wire (stuffed); longer input is a broken frame.
+const MAX_WIRE_FRAME: usize = 512;
+/// How long after `networkInit`/`formNetwork` the network comes up.
+const NETWORK_UP_DELAY: Duration = Duration::from_millis(20);
+
+/// How the simulated NCP presents itself.
+#[derive(Debug, Clone)]
+pub struct SimNcpConfig {
+    /// The EZSP protocol version it speaks (13..=17).
+    pub ezsp_version: u8,
+    /// Its EUI-64.
+    pub ieee: Ieee,
+    /// The largest APS payload it reports (`maximumPayloadLength`).
+    pub max_aps_payload: u8,
+    /// One-way radio delay between the NCP and each device.
+    pub radio_delay: Duration,
+    /// ASH parameters of its side of the link.
+    pub link: LinkConfig,
+    /// The network it holds at power-on (`None`: the host must form one).
+    pub network: Option<NetworkParameters>,
+    /// What goes wrong.
+    pub faults: Faults,
+}
+
+impl Default for SimNcpConfig {
+    /// EZSP v13, no network held, 82-byte APS payload, 10 ms radio delay, no faults.
+    fn default() -> Self {
+        SimNcpConfig {
+            ezsp_version: 13,
+            ieee: Ieee(0x00_0D_6F_FF_FE_00_00_01),
+            max_aps_payload: 82,
+            radio_delay: Duration::from_millis(10),
+            link: LinkConfig::default(),
+            network: None,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// What the simulated NCP reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SimEvent {
+    /// A simulated device reported something (an upgrade's end, most importantly).
+    Device {
+        /// Which device.
+        nwk: Nwk,
+        /// What.
+        event: DeviceEvent,
+    },
+    /// The host registered an endpoint.
+    EndpointRegistered {
+        /// The endpoint.
+        endpoint: u8,
+        /// Its input (server) clusters.
+        input_clusters: Vec<u16>,
+    },
+    /// The NCP rebooted: on the host's RST, or by itself (an injected fault).
+    Reset {
+        /// True for an injected, unsolicited reset.
+        unsolicited: bool,
+    },
+    /// The network came up.
+    NetworkUp,
+    /// A device message was handed to the host (queued on the ASH link).
+    MessageToHost {
+        /// The sender.
+        nwk: Nwk,
+        /// Its cluster.
+        cluster: u16,
+        /// The APS payload.
+        payload: Vec<u8>,
+    },
+    /// A unicast or broadcast from the host reached a device.
+    MessageToDevice {
+        /// The receiver.
+        nwk: Nwk,
+        /// The APS payload.
+        payload: Vec<u8>,
+    },
+}
+
+/// Something that happens on the simulated radio at a given time.
+#[derive(Debug, Clone)]
+enum Scheduled {
+    /// The stack reports the network up.
+    NetworkUp,
+    /// A host message reaches a device.
+    ToDevice {
+        nwk: Nwk,
+        aps_frame: ApsFrame,
+        payload: Vec<u8>,
+    },
+    /// A device's message reaches the NCP.
+    FromDevice {
+        nwk: Nwk,
+        endpoint: u8,
+        payload: Vec<u8>,
+    },
+    /// A device's ZDO announce reaches the NCP.
+    Announce { nwk: Nwk, ieee: Ieee },
+    /// The delivery report of a send.
+    MessageSent {
+        message_type: OutgoingMessageType,
+        destination: NodeId,
+        aps_frame: ApsFrame,
+        message_tag: u16,
+        delivered: bool,
+        unicast: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Negotiation {
+    /// Nothing since the last reset.
+    None,
+    /// The host asked in the legacy header and got our version.
+    Answered,
+}
+
+/// The simulated NCP. See the module docs.
+#[derive(Debug)]
+pub struct SimNcp {
+    config: SimNcpConfig,
+    version: EzspVersion,
+    link: Link,
+    rng: SplitMix64,
+    /// Host bytes since the last flag (so faults apply per frame).
+    rx_frame: Vec<u8>,
+    /// EZSP frames waiting for room in the ASH send queue.
+    tx_backlog: VecDeque<Vec<u8>>,
+    negotiation: Negotiation,
+    last_sequence: u8,
+    configuration: Vec<(ConfigId, u16)>,
+    endpoints: Vec<AddEndpoint>,
+    stored_network: Option<NetworkParameters>,
+    network_up: bool,
+    announced: bool,
+    devices: Vec<SimDevice>,
+    schedule: Vec<(Instant, Scheduled)>,
+    pending_unicasts: usize,
+    next_aps_sequence: u8,
+    messages_to_host: u64,
+    reset_done: bool,
+    events: VecDeque<SimEvent>,
+}
+
+impl SimNcp {
+    /// A powered-on NCP with `devices` on its network.
+    pub fn new(config: SimNcpConfig, devices: Vec<SimDevice>) -> Result<Self, SimNcpError> {
+        let version = EzspVersion::new(config.ezsp_version)?;
+        let link = Link::new(Role::Ncp, config.link.clone())?;
+        Ok(SimNcp {
+            rng: SplitMix64::new(config.faults.seed),
+            stored_network: config.network,
+            version,
+            link,
+            rx_frame: Vec::new(),
+            tx_backlog: VecDeque::new(),
+            negotiation: Negotiation::None,
+            last_sequence: 0,
+            configuration: Vec::new(),
+            endpoints: Vec::new(),
+            network_up: false,
+            announced: false,
+            devices,
+            schedule: Vec::new(),
+            pending_unicasts: 0,
+            next_aps_sequence: 0,
+            messages_to_host: 0,
+            reset_done: false,
+            events: VecDeque::new(),
+            config,
+        })
+    }
+
+    /// The EZSP version it speaks.
+    pub fn version(&self) -> EzspVersion {
+        self.version
+    }
+
+    /// The simulated devices.
+    pub fn devices(&self) -> &[SimDevice] {
+        &self.devices
+    }
+
+    /// The endpoints registered since the last reset.
+    pub fn endpoints(&self) -> &[AddEndpoint] {
+        &self.endpoints
+    }
+
+    /// True while the network is up.
+    pub fn network_up(&self) -> bool {
+        self.network_up
+    }
+
+    /// Bytes read from the serial port.
+    pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        for &byte in bytes {
+            self.rx_frame.push(byte);
+            if byte == crate::ash::frame::FLAG || self.rx_frame.len() >= MAX_WIRE_FRAME {
+                let mut frame = std::mem::take(&mut self.rx_frame);
+                let faults = &self.config.faults;
+                if self.rng.chance(faults.drop_from_host) {
+                    continue;
+                }
+                if self.rng.chance(faults.corrupt_from_host) {
+                    corrupt(&mut frame, &mut self.rng);
+                }
+                self.link.handle_input(&frame, now);
+            }
+        }
+        self.process_link_events(now);
+    }
+
+    /// Fires what is due: link timers, radio deliveries, delivery reports, device timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.link.handle_timeout(now);
+        self.process_link_events(now);
+        loop {
+            let due = self
+                .schedule
+                .iter()
+                .enumerate()
+                .filter(|(_, (at, _))| *at <= now)
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(index, _)| index);
+            let Some(index) = due else { break };
+            let (_, item) = self.schedule.swap_remove(index);
+            self.run_scheduled(item, now);
+        }
+        for index in 0..self.devices.len() {
+            if let Some(device) = self.devices.get_mut(index)
+                && device.poll_timeout().is_some_and(|at| at <= now)
+            {
+                device.handle_timeout(now);
+            }
+            self.collect_device_output(index, now);
+        }
+        self.maybe_reset_by_itself(now);
+    }
+
+    /// Bytes to write to the serial port.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.feed_link();
+        loop {
+            let mut bytes = self.link.poll_transmit(now)?;
+            let faults = &self.config.faults;
+            if self.rng.chance(faults.drop_to_host) {
+                continue;
+            }
+            if self.rng.chance(faults.corrupt_to_host) {
+                corrupt(&mut bytes, &mut self.rng);
+            }
+            return Some(bytes);
+        }
+    }
+
+    /// When [`SimNcp::handle_timeout`] must run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let scheduled = self.schedule.iter().map(|(at, _)| *at).min();
+        let devices = self
+            .devices
+            .iter()
+            .filter_map(SimDevice::poll_timeout)
+            .min();
+        [self.link.poll_timeout(), scheduled, devices]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<SimEvent> {
+        self.events.pop_front()
+    }
+
+    /// Reboots now, as after a watchdog reset: an unsolicited RSTACK, endpoints and network
+    /// state forgotten (the stored network is kept), everything in flight lost.
+    pub fn reset(&mut self, now: Instant) {
+        self.reboot_state();
+        self.link.reset(now);
+        self.events.push_back(SimEvent::Reset { unsolicited: true });
+    }
+
+    fn reboot_state(&mut self) {
+        self.negotiation = Negotiation::None;
+        self.configuration.clear();
+        self.endpoints.clear();
+        self.network_up = false;
+        self.tx_backlog.clear();
+        // The radio keeps going, but the NCP forgets what it was sending and reporting.
+        self.schedule
+            .retain(|(_, item)| matches!(item, Scheduled::ToDevice { .. }));
+        self.pending_unicasts = 0;
+    }
+
+    fn maybe_reset_by_itself(&mut self, now: Instant) {
+        let Some(threshold) = self.config.faults.reset_after_messages else {
+            return;
+        };
+        if !self.reset_done
+            && self.messages_to_host >= threshold
+            && self.link.unacknowledged() == 0
+            && self.tx_backlog.is_empty()
+        {
+            self.reset_done = true;
+            self.reset(now);
+        }
+    }
+
+    fn process_link_events(&mut self, now: Instant) {
+        while let Some(event) = self.link.poll_event() {
+            match event {
+                LinkEvent::Connected { .. } => {
+                    // The host's RST reboots the NCP.
+                    self.reboot_state();
+                    self.events
+                        .push_back(SimEvent::Reset { unsolicited: false });
+                }
+                LinkEvent::Received(frame) => self.handle_ezsp(&frame, now),
+                LinkEvent::Reset { .. } | LinkEvent::NcpError { .. } | LinkEvent::Failed { .. } => {
+                    self.reboot_state();
+                }
+            }
+        }
+    }
+
+    /// Moves backlogged EZSP frames into the ASH send queue while it has room.
+    fn feed_link(&mut self) {
+        while let Some(frame) = self.tx_backlog.front() {
+            if self.link.send(frame.clone()).is_err() {
+                break;
+            }
+            self.tx_backlog.pop_front();
+        }
+    }
+
+    fn queue_frame(&mut self, frame: Vec<u8>) {
+        if self.tx_backlog.is_empty() && self.link.send(frame.clone()).is_ok() {
+            return;
+        }
+        self.tx_backlog.push_back(frame);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // EZSP
+
+    fn handle_ezsp(&mut self, frame: &[u8], now: Instant) {
+        if FrameFormat::detect(frame) == FrameFormat::Legacy {
+            self.handle_legacy(frame);
+            return;
+        }
+        match Frame::decode(self.version, frame) {
+            Ok(Frame {
+                header,
+                body: Body::Command(command),
+            }) => {
+                self.last_sequence = header.sequence;
+                let response = self.answer(command, now);
+                let mut out = Vec::new();
+                if response
+                    .encode_frame(self.version, header.sequence, &mut out)
+                    .is_ok()
+                {
+                    self.queue_frame(out);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                if let Some(&sequence) = frame.first() {
+                    self.respond_invalid(sequence, EzspStatus::ERROR_INVALID_FRAME_ID);
+                }
+            }
+        }
+    }
+
+    /// The host's first `version`, in the legacy header: answer ours in the same header.
+    fn handle_legacy(&mut self, frame: &[u8]) {
+        let Ok((header, parameters)) = FrameHeader::decode(FrameFormat::Legacy, frame) else {
+            return;
+        };
+        if header.frame_id != FrameId::VERSION || parameters.is_empty() {
+            return;
+        }
+        self.last_sequence = header.sequence;
+        self.negotiation = Negotiation::Answered;
+        let mut out = Vec::new();
+        self.version_response()
+            .encode_legacy_frame(header.sequence, &mut out);
+        self.queue_frame(out);
+    }
+
+    fn version_response(&self) -> VersionResponse {
+        VersionResponse {
+            protocol_version: self.version.get(),
+            stack_type: 2,
+            stack_version: stack_version(self.version),
+        }
+    }
+
+    fn respond_invalid(&mut self, sequence: u8, status: EzspStatus) {
+        let response = Response::InvalidCommand {
+            status: self.ezsp_status(status, SlStatus::INVALID_PARAMETER),
+        };
+        let mut out = Vec::new();
+        if response
+            .encode_frame(self.version, sequence, &mut out)
+            .is_ok()
+        {
+            self.queue_frame(out);
+        }
+    }
+
+    fn ok(&self) -> Status {
+        Status::Sl(SlStatus::OK)
+    }
+
+    fn ember_status(&self, ember: EmberStatus, sl: SlStatus) -> Status {
+        if self.version.uses_sl_status() {
+            Status::Sl(sl)
+        } else {
+            Status::Ember(ember)
+        }
+    }
+
+    fn ezsp_status(&self, ezsp: EzspStatus, sl: SlStatus) -> Status {
+        if self.version.uses_sl_status() {
+            Status::Sl(sl)
+        } else {
+            Status::Ezsp(ezsp)
+        }
+    }
+
+    fn answer(&mut self, command: Command, now: Instant) -> Response {
+        let invalid_call =
+            self.ezsp_status(EzspStatus::ERROR_INVALID_CALL, SlStatus::INVALID_STATE);
+        match command {
+            Command::Version(_) => Response::Version(self.version_response()),
+            Command::GetConfigurationValue(get) => {
+                let value = self
+                    .configuration
+                    .iter()
+                    .rev()
+                    .find(|(id, _)| *id == get.config_id)
+                    .map_or(0, |(_, v)| *v);
+                Response::GetConfigurationValue(GetConfigurationValueResponse {
+                    status: self.ok(),
+                    value,
+                })
+            }
+            Command::SetConfigurationValue(set) => {
+                if self.network_up {
+                    return Response::SetConfigurationValue {
+                        status: invalid_call,
+                    };
+                }
+                self.configuration.push((set.config_id, set.value));
+                Response::SetConfigurationValue { status: self.ok() }
+            }
+            Command::GetValue(get) => {
+                if get.value_id == ValueId::VERSION_INFO {
+                    let build = 0x0100u16.to_le_bytes();
+                    let [major, minor, patch] = match self.version.get() {
+                        13 => [7, 4, 4],
+                        14 => [8, 0, 0],
+                        15 | 16 => [8, 1, 0],
+                        _ => [8, 2, 0],
+                    };
+                    Response::GetValue(GetValueResponse {
+                        status: self.ok(),
+                        value: vec![build[0], build[1], major, minor, patch, 0, 0xAA],
+                    })
+                } else {
+                    Response::GetValue(GetValueResponse {
+                        status: self
+                            .ezsp_status(EzspStatus::ERROR_INVALID_ID, SlStatus::INVALID_PARAMETER),
+                        value: Vec::new(),
+                    })
+                }
+            }
+            Command::SetValue(_) => Response::SetValue { status: self.ok() },
+            Command::SetPolicy(_) => Response::SetPolicy { status: self.ok() },
+            Command::AddEndpoint(endpoint) => {
+                let duplicate = self
+                    .endpoints
+                    .iter()
+                    .any(|e| e.endpoint == endpoint.endpoint);
+                if self.network_up || duplicate {
+                    return Response::AddEndpoint {
+                        status: invalid_call,
+                    };
+                }
+                self.events.push_back(SimEvent::EndpointRegistered {
+                    endpoint: endpoint.endpoint,
+                    input_clusters: endpoint.input_clusters.clone(),
+                });
+                self.endpoints.push(endpoint);
+                Response::AddEndpoint { status: self.ok() }
+            }
+            Command::NetworkInit(_) => {
+                if self.stored_network.is_some() && !self.network_up {
+                    self.schedule
+                        .push((now + NETWORK_UP_DELAY, Scheduled::NetworkUp));
+                    Response::NetworkInit { status: self.ok() }
+                } else if self.network_up {
+                    Response::NetworkInit {
+                        status: self
+                            .ember_status(EmberStatus::INVALID_CALL, SlStatus::INVALID_STATE),
+                    }
+                } else {
+                    Response::NetworkInit {
+                        status: self.ember_status(EmberStatus::NOT_JOINED, SlStatus::NOT_JOINED),
+                    }
+                }
+            }
+            Command::NetworkState => Response::NetworkState {
+                status: if self.network_up {
+                    NetworkStatus::JOINED_NETWORK
+                } else {
+                    NetworkStatus::NO_NETWORK
+                },
+            },
+            Command::SetInitialSecurityState(_) => {
+                Response::SetInitialSecurityState { status: self.ok() }
+            }
+            Command::FormNetwork(form) => {
+                if self.network_up {
+                    return Response::FormNetwork {
+                        status: self
+                            .ember_status(EmberStatus::INVALID_CALL, SlStatus::INVALID_STATE),
+                    };
+                }
+                self.stored_network = Some(form.parameters);
+                self.schedule
+                    .push((now + NETWORK_UP_DELAY, Scheduled::NetworkUp));
+                Response::FormNetwork { status: self.ok() }
+            }
+            Command::PermitJoining(_) => Response::PermitJoining {
+                status: if self.network_up {
+                    self.ok()
+                } else {
+                    self.ember_status(EmberStatus::INVALID_CALL, SlStatus::INVALID_STATE)
+                },
+            },
+            Command::GetNetworkParameters => match (self.network_up, self.stored_network) {
+                (true, Some(parameters)) => {
+                    Response::GetNetworkParameters(GetNetworkParametersResponse {
+                        status: self.ok(),
+                        node_type: NodeType::COORDINATOR,
+                        parameters,
+                    })
+                }
+                _ => Response::GetNetworkParameters(GetNetworkParametersResponse {
+                    status: self.ember_status(EmberStatus::NOT_JOINED, SlStatus::NOT_JOINED),
+                    node_type: NodeType::UNKNOWN_DEVICE,
+                    parameters: empty_network(),
+                }),
+            },
+            Command::GetEui64 => Response::GetEui64 {
+                eui64: Eui64::from_u64(self.config.ieee.0),
+            },
+            Command::GetNodeId => Response::GetNodeId {
+                node_id: NodeId::COORDINATOR,
+            },
+            Command::MaximumPayloadLength => Response::MaximumPayloadLength {
+                aps_length: self.config.max_aps_payload,
+            },
+            Command::SendUnicast(send) => {
+                let status = self.accept_unicast(
+                    send.message_type,
+                    send.index_or_destination,
+                    send.aps_frame,
+                    send.message_tag,
+                    send.message_contents,
+                    now,
+                );
+                let sequence = self.take_aps_sequence();
+                Response::SendUnicast(SendResponse { status, sequence })
+            }
+            Command::SendBroadcast(send) => {
+                let status = self.accept_broadcast(
+                    send.destination,
+                    send.aps_frame,
+                    send.message_tag,
+                    send.message_contents,
+                    now,
+                );
+                let sequence = self.take_aps_sequence();
+                Response::SendBroadcast(SendResponse { status, sequence })
+            }
+            Command::LookupNodeIdByEui64(lookup) => {
+                let found = self
+                    .devices
+                    .iter()
+                    .find(|d| d.config().ieee.0 == lookup.eui64.to_u64())
+                    .map(|d| NodeId(d.config().nwk.0));
+                Response::LookupNodeIdByEui64(LookupNodeIdByEui64Response {
+                    status: self.version.uses_sl_status().then_some(match found {
+                        Some(_) => Status::Sl(SlStatus::OK),
+                        None => Status::Sl(SlStatus::NOT_FOUND),
+                    }),
+                    node_id: found.unwrap_or(NodeId::NULL),
+                })
+            }
+            Command::LookupEui64ByNodeId(lookup) => {
+                let found = self
+                    .devices
+                    .iter()
+                    .find(|d| d.config().nwk.0 == lookup.node_id.0)
+                    .map(|d| Eui64::from_u64(d.config().ieee.0));
+                Response::LookupEui64ByNodeId(LookupEui64ByNodeIdResponse {
+                    status: match found {
+                        Some(_) => self.ok(),
+                        None => self.ember_status(EmberStatus::ERR_FATAL, SlStatus::NOT_FOUND),
+                    },
+                    eui64: found.unwrap_or_default(),
+                })
+            }
+            Command::Nop => Response::Nop,
+            _ => Response::InvalidCommand {
+                status: self.ezsp_status(
+                    EzspStatus::ERROR_INVALID_FRAME_ID,
+                    SlStatus::INVALID_PARAMETER,
+                ),
+            },
+        }
+    }
+
+    fn take_aps_sequence(&mut self) -> u8 {
+        let sequence = self.next_aps_sequence;
+        self.next_aps_sequence = sequence.wrapping_add(1);
+        sequence
+    }
+
+    fn accept_unicast(
+        &mut self,
+        message_type: OutgoingMessageType,
+        destination: NodeId,
+        aps_frame: ApsFrame,
+        message_tag: u16,
+        payload: Vec<u8>,
+        now: Instant,
+    ) -> Status {
+        if !self.network_up {
+            return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
+        }
+        if payload.len() > usize::from(self.config.max_aps_payload) {
+            return self.ember_status(EmberStatus::MESSAGE_TOO_LONG, SlStatus::MESSAGE_TOO_LONG);
+        }
+        if self.pending_unicasts >= self.config.faults.transmit_queue {
+            return self.ember_status(
+                EmberStatus::MAX_MESSAGE_LIMIT_REACHED,
+                SlStatus::ZIGBEE_MAX_MESSAGE_LIMIT_REACHED,
+            );
+        }
+        self.pending_unicasts += 1;
+        let nwk = Nwk(destination.0);
+        let known = self.devices.iter().any(|d| d.config().nwk == nwk);
+        let delivered = known && !self.rng.chance(self.config.faults.delivery_failure);
+        let delay = self.config.radio_delay;
+        if delivered {
+            self.schedule.push((
+                now + delay,
+                Scheduled::ToDevice {
+                    nwk,
+                    aps_frame,
+                    payload,
+                },
+            ));
+        }
+        if !self.rng.chance(self.config.faults.lost_delivery_report) {
+            // An APS ACK comes back over the radio; a failure is known after the retries.
+            let report_after = if delivered { delay * 2 } else { delay * 4 };
+            self.schedule.push((
+                now + report_after + self.config.faults.delivery_report_delay,
+                Scheduled::MessageSent {
+                    message_type,
+                    destination,
+                    aps_frame,
+                    message_tag,
+                    delivered,
+                    unicast: true,
+                },
+            ));
+        } else {
+            // The report is lost, but the NCP frees the queue slot after its retries.
+            self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
+        }
+        self.ok()
+    }
+
+    fn accept_broadcast(
+        &mut self,
+        destination: NodeId,
+        aps_frame: ApsFrame,
+        message_tag: u16,
+        payload: Vec<u8>,
+        now: Instant,
+    ) -> Status {
+        if !self.network_up {
+            return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
+        }
+        let delay = self.config.radio_delay;
+        let receivers: Vec<Nwk> = self.devices.iter().map(|d| d.config().nwk).collect();
+        for nwk in receivers {
+            self.schedule.push((
+                now + delay,
+                Scheduled::ToDevice {
+                    nwk,
+                    aps_frame,
+                    payload: payload.clone(),
+                },
+            ));
+        }
+        self.schedule.push((
+            now + delay + self.config.faults.delivery_report_delay,
+            Scheduled::MessageSent {
+                message_type: OutgoingMessageType::BROADCAST,
+                destination,
+                aps_frame,
+                message_tag,
+                delivered: true,
+                unicast: false,
+            },
+        ));
+        self.ok()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The radio
+
+    fn run_scheduled(&mut self, item: Scheduled, now: Instant) {
+        match item {
+            Scheduled::NetworkUp => {
+                self.network_up = true;
+                self.events.push_back(SimEvent::NetworkUp);
+                self.send_callback(Callback::StackStatusHandler {
+                    status: self.ember_status(EmberStatus::NETWORK_UP, SlStatus::ZIGBEE_NETWORK_UP),
+                });
+                if !self.announced {
+                    self.announced = true;
+                    let delay = self.config.radio_delay;
+                    let announces: Vec<(Nwk, Ieee)> = self
+                        .devices
+                        .iter()
+                        .map(|d| (d.config().nwk, d.config().ieee))
+                        .collect();
+                    for (nwk, ieee) in announces {
+                        self.schedule
+                            .push((now + delay, Scheduled::Announce { nwk, ieee }));
+                    }
+                }
+            }
+            Scheduled::ToDevice {
+                nwk,
+                aps_frame,
+                payload,
+            } => {
+                let Some(index) = self.devices.iter().position(|d| d.config().nwk == nwk) else {
+                    return;
+                };
+                self.events.push_back(SimEvent::MessageToDevice {
+                    nwk,
+                    payload: payload.clone(),
+                });
+                if let Some(device) = self.devices.get_mut(index) {
+                    let endpoint = device.config().endpoint;
+                    let addressed = aps_frame.destination_endpoint == endpoint
+                        || aps_frame.destination_endpoint == 0xFF;
+                    if addressed && aps_frame.cluster_id == CLUSTER_OTA_UPGRADE {
+                        device.handle_frame(&payload, now);
+                    }
+                }
+                self.collect_device_output(index, now);
+            }
+            Scheduled::FromDevice {
+                nwk,
+                endpoint,
+                payload,
+            } => self.deliver_to_host(nwk, endpoint, payload),
+            Scheduled::Announce { nwk, ieee } => self.announce_to_host(nwk, ieee),
+            Scheduled::MessageSent {
+                message_type,
+                destination,
+                aps_frame,
+                message_tag,
+                delivered,
+                unicast,
+            } => {
+                if unicast {
+                    self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
+                }
+                let status = if delivered {
+                    self.ok()
+                } else {
+                    self.ember_status(
+                        EmberStatus::DELIVERY_FAILED,
+                        SlStatus::ZIGBEE_DELIVERY_FAILED,
+                    )
+                };
+                self.send_callback(Callback::MessageSentHandler(MessageSentHandler {
+                    message_type,
+                    index_or_destination: destination,
+                    aps_frame,
+                    message_tag,
+                    status,
+                    message_contents: Vec::new(),
+                }));
+            }
+        }
+    }
+
+    /// Puts what the device wants to send on the radio, and its events in the queue.
+    fn collect_device_output(&mut self, index: usize, now: Instant) {
+        let Some(device) = self.devices.get_mut(index) else {
+            return;
+        };
+        let nwk = device.config().nwk;
+        let endpoint = device.config().endpoint;
+        let delay = self.config.radio_delay;
+        while let Some(payload) = device.poll_transmit() {
+            self.schedule.push((
+                now + delay,
+                Scheduled::FromDevice {
+                    nwk,
+                    endpoint,
+                    payload,
+                },
+            ));
+        }
+        while let Some(event) = device.poll_event() {
+            self.events.push_back(SimEvent::Device { nwk, event });
+        }
+    }
+
+    /// A device's OTA frame reaches the NCP: up to the host if an endpoint takes the cluster.
+    fn deliver_to_host(&mut self, nwk: Nwk, source_endpoint: u8, payload: Vec<u8>) {
+        if !self.network_up {
+            return;
+        }
+        let Some(endpoint) = self
+            .endpoints
+            .iter()
+            .find(|e| e.input_clusters.contains(&CLUSTER_OTA_UPGRADE))
+            .map(|e| e.endpoint)
+        else {
+            return; // No endpoint serves the OTA cluster: the stack drops the message.
+        };
+        let ieee = self
+            .devices
+            .iter()
+            .find(|d| d.config().nwk == nwk)
+            .map(|d| d.config().ieee);
+        let aps_frame = ApsFrame {
+            profile_id: PROFILE_HOME_AUTOMATION,
+            cluster_id: CLUSTER_OTA_UPGRADE,
+            source_endpoint,
+            destination_endpoint: endpoint,
+            options: ApsOptions::RETRY,
+            group_id: 0,
+            sequence: self.take_aps_sequence(),
+        };
+        self.messages_to_host += 1;
+        self.events.push_back(SimEvent::MessageToHost {
+            nwk,
+            cluster: CLUSTER_OTA_UPGRADE,
+            payload: payload.clone(),
+        });
+        self.send_incoming(aps_frame, nwk, ieee, payload);
+    }
+
+    fn announce_to_host(&mut self, nwk: Nwk, ieee: Ieee) {
+        if !self.network_up {
+            return;
+        }
+        let mut payload = Vec::new();
+        DeviceAnnounce {
+            transaction_sequence: self.take_aps_sequence(),
+            node_id: NodeId(nwk.0),
+            eui64: Eui64::from_u64(ieee.0),
+            capability: 0x8E,
+        }
+        .encode(&mut payload);
+        let aps_frame = ApsFrame {
+            profile_id: DeviceAnnounce::PROFILE_ID,
+            cluster_id: DeviceAnnounce::CLUSTER_ID,
+            source_endpoint: 0,
+            destination_endpoint: 0,
+            options: ApsOptions::NONE,
+            group_id: 0,
+            sequence: self.take_aps_sequence(),
+        };
+        self.send_incoming(aps_frame, nwk, Some(ieee), payload);
+    }
+
+    fn send_incoming(
+        &mut self,
+        aps_frame: ApsFrame,
+        nwk: Nwk,
+        ieee: Option<Ieee>,
+        payload: Vec<u8>,
+    ) {
+        let v14 = self.version.uses_sl_status();
+        let broadcast = aps_frame.profile_id == DeviceAnnounce::PROFILE_ID;
+        self.send_callback(Callback::IncomingMessageHandler(IncomingMessageHandler {
+            message_type: if broadcast {
+                IncomingMessageType::BROADCAST
+            } else {
+                IncomingMessageType::UNICAST
+            },
+            aps_frame,
+            last_hop_lqi: 0xFF,
+            last_hop_rssi: -40,
+            sender: NodeId(nwk.0),
+            sender_eui64: v14.then(|| Eui64::from_u64(ieee.map_or(0, |i| i.0))),
+            binding_index: 0xFF,
+            address_index: 0xFF,
+            timestamp: v14.then_some(0),
+            message_contents: payload,
+        }));
+    }
+
+    fn send_callback(&mut self, callback: Callback) {
+        let mut out = Vec::new();
+        // Callbacks reuse the last answered command's sequence number, which no pending
+        // command holds.
+        if callback
+            .encode_frame(self.version, self.last_sequence, &mut out)
+            .is_ok()
+        {
+            self.queue_frame(out);
+        }
+    }
+}
+
+/// Why a simulated NCP could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimNcpError {
+    /// The EZSP version is outside 13..=17.
+    #[error(transparent)]
+    Version(#[from] UnsupportedVersion),
+    /// The ASH configuration is invalid.
+    #[error("ASH link: {0}")]
+    Link(#[from] LinkError),
+}
+
+/// A plausible stack version for each protocol version (7.4.4.0 for v13, 8.x for v14+).
+fn stack_version(version: EzspVersion) -> u16 {
+    match version.get() {
+        13 => 0x7440,
+        14 => 0x8000,
+        15 | 16 => 0x8100,
+        _ => 0x8200,
+    }
+}
+
+fn empty_network() -> NetworkParameters {
+    NetworkParameters {
+        extended_pan_id: Eui64::default(),
+        pan_id: 0xFFFF,
+        radio_tx_power: 0,
+        radio_channel: 0,
+        join_method: crate::ezsp::types::JoinMethod::USE_MAC_ASSOCIATION,
+        nwk_manager_id: NodeId::COORDINATOR,
+        nwk_update_id: 0,
+        channels: 0,
+    }
+}
+
+/// Flips one random bit of a random byte, the final flag excepted.
+fn corrupt(frame: &mut [u8], rng: &mut SplitMix64) {
+    let body = frame.len().saturating_sub(1);
+    if body == 0 {
+        return;
+    }
+    let index = rng.below(body);
+    let bit = 1u8 << rng.below(8);
+    if let Some(byte) = frame.get_mut(index) {
+        *byte ^= bit;
+    }
+}

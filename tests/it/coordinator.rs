@@ -1,0 +1,481 @@
+//! The EZSP coordinator driver against the simulated NCP over a real pseudo-terminal: start-up,
+//! whole OTA upgrades through a minimal test OTA responder, 5 % frame loss with an NCP reset
+//! mid-way, delivery faults, and a vanished port. Real time with generous timeouts (the paused
+//! clock does not work with fd I/O); no sleeps as synchronisation.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use zigbee_otad::ash::LinkConfig;
+use zigbee_otad::coordinator::ezsp::{EzspCoordinator, EzspTuning};
+use zigbee_otad::coordinator::serial::Backoff;
+use zigbee_otad::coordinator::{
+    CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorState,
+    DeliveryOutcome, FlowControl, IncomingMessage, MessageTag, Nwk, SendError, SerialConfig,
+    UnicastMessage,
+};
+use zigbee_otad::sim::{
+    Faults, SimConfig, SimDeviceSpec, SimEvent, Simulator, UpgradeOutcome, UpgradeReport,
+    run_simulator,
+};
+use zigbee_otad::zcl::ZclStatus;
+use zigbee_otad::zcl::ota::{
+    BlockData, ImageBlockResponse, OtaCommand, OtaFrame, QueryNextImageResponse, UpgradeEndResponse,
+};
+
+/// A synthetic OTA file: a valid 56-byte header and one Upgrade Image sub-element of
+/// pseudo-random bytes.
+pub fn synthetic_ota_file(
+    manufacturer: u16,
+    image_type: u16,
+    version: u32,
+    payload: usize,
+) -> Vec<u8> {
+    let total = 56 + 6 + payload;
+    let mut file = Vec::with_capacity(total);
+    file.extend_from_slice(&0x0BEE_F11Eu32.to_le_bytes());
+    file.extend_from_slice(&0x0100u16.to_le_bytes());
+    file.extend_from_slice(&56u16.to_le_bytes());
+    file.extend_from_slice(&0u16.to_le_bytes());
+    file.extend_from_slice(&manufacturer.to_le_bytes());
+    file.extend_from_slice(&image_type.to_le_bytes());
+    file.extend_from_slice(&version.to_le_bytes());
+    file.extend_from_slice(&2u16.to_le_bytes());
+    let mut name = [0u8; 32];
+    name[..15].copy_from_slice(b"zigbee-otad sim");
+    file.extend_from_slice(&name);
+    file.extend_from_slice(&u32::try_from(total).unwrap().to_le_bytes());
+    file.extend_from_slice(&0u16.to_le_bytes());
+    file.extend_from_slice(&u32::try_from(payload).unwrap().to_le_bytes());
+    let mut x = u32::from(manufacturer) << 16 | u32::from(image_type) | 1;
+    for _ in 0..payload {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        file.push(x as u8);
+    }
+    assert_eq!(file.len(), total);
+    file
+}
+
+/// Offered images by (manufacturer code, image type): file version and file.
+pub type Images = HashMap<(u16, u16), (u32, Arc<Vec<u8>>)>;
+
+/// The least an OTA server does, for these tests: offer a newer image, serve blocks, confirm
+/// the upgrade end. (The real server is the `server` module.)
+#[derive(Debug)]
+pub struct TestResponder {
+    pub images: Images,
+    pub endpoint: u8,
+    pub block_cap: usize,
+}
+
+impl TestResponder {
+    /// The reply to a device's OTA request, if any.
+    pub fn answer(&self, message: &IncomingMessage) -> Option<UnicastMessage> {
+        if message.cluster != CLUSTER_OTA_UPGRADE {
+            return None;
+        }
+        let request = OtaFrame::decode_request(&message.payload).ok()?;
+        let command = match &request.command {
+            OtaCommand::QueryNextImageRequest(query) => {
+                match self
+                    .images
+                    .get(&(query.manufacturer_code, query.image_type))
+                {
+                    Some((version, file)) if *version > query.current_file_version => {
+                        OtaCommand::QueryNextImageResponse(QueryNextImageResponse::Success {
+                            manufacturer_code: query.manufacturer_code,
+                            image_type: query.image_type,
+                            file_version: *version,
+                            image_size: u32::try_from(file.len()).unwrap(),
+                        })
+                    }
+                    _ => OtaCommand::QueryNextImageResponse(QueryNextImageResponse::OtherStatus {
+                        status: ZclStatus::NO_IMAGE_AVAILABLE,
+                    }),
+                }
+            }
+            OtaCommand::ImageBlockRequest(block) => {
+                let (_, file) = self
+                    .images
+                    .get(&(block.manufacturer_code, block.image_type))?;
+                let start = usize::try_from(block.file_offset).unwrap().min(file.len());
+                let len = usize::from(block.maximum_data_size)
+                    .min(self.block_cap)
+                    .min(file.len() - start);
+                OtaCommand::ImageBlockResponse(ImageBlockResponse::Success {
+                    manufacturer_code: block.manufacturer_code,
+                    image_type: block.image_type,
+                    file_version: block.file_version,
+                    file_offset: block.file_offset,
+                    data: BlockData::new(&file[start..start + len]).unwrap(),
+                })
+            }
+            OtaCommand::UpgradeEndRequest(end) if end.status == ZclStatus::SUCCESS => {
+                OtaCommand::UpgradeEndResponse(UpgradeEndResponse {
+                    manufacturer_code: end.manufacturer_code,
+                    image_type: end.image_type,
+                    file_version: end.file_version,
+                    current_time: 0,
+                    upgrade_time: 0,
+                })
+            }
+            _ => return None,
+        };
+        let mut payload = Vec::new();
+        request.reply(command).encode(&mut payload);
+        Some(UnicastMessage {
+            destination: message.source,
+            src_endpoint: self.endpoint,
+            dst_endpoint: message.src_endpoint,
+            profile: message.profile,
+            cluster: CLUSTER_OTA_UPGRADE,
+            payload,
+            aps_ack: true,
+        })
+    }
+}
+
+/// Short ASH timers so lost frames cost milliseconds, not seconds (same protocol).
+pub fn fast_link() -> LinkConfig {
+    LinkConfig {
+        t_rx_ack_init: Duration::from_millis(200),
+        t_rx_ack_min: Duration::from_millis(100),
+        t_rx_ack_max: Duration::from_millis(800),
+        rst_timeout: Duration::from_millis(500),
+        ..LinkConfig::default()
+    }
+}
+
+pub fn fast_tuning() -> EzspTuning {
+    EzspTuning {
+        link: fast_link(),
+        network_up_timeout: Duration::from_secs(5),
+        delivery_timeout: Duration::from_secs(5),
+        backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(400)),
+        ..EzspTuning::default()
+    }
+}
+
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("otad-coord-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn driver_config(path: &str, state_dir: PathBuf) -> CoordinatorConfig {
+    CoordinatorConfig {
+        serial: SerialConfig {
+            path: path.to_string(),
+            baudrate: 115_200,
+            flow_control: FlowControl::None,
+        },
+        state_dir,
+        network: Default::default(),
+        endpoint: 1,
+    }
+}
+
+/// What one end-to-end run saw.
+#[derive(Debug, Default)]
+struct Transcript {
+    states: Vec<CoordinatorState>,
+    incoming_ota: Vec<(Nwk, Vec<u8>)>,
+    sent_tags: Vec<MessageTag>,
+    reports: HashMap<MessageTag, Vec<DeliveryOutcome>>,
+    joined: HashSet<Nwk>,
+    to_host: Vec<(Nwk, Vec<u8>)>,
+    endpoint_registrations: Vec<Vec<u16>>,
+    unsolicited_resets: usize,
+    upgrades: Vec<UpgradeReport>,
+}
+
+/// Runs the responder on the driver's events until every device reported an upgrade end, then
+/// until the driver has seen every message the NCP handed it.
+async fn run_upgrades(
+    coordinator: &EzspCoordinator,
+    events: &mut mpsc::Receiver<CoordinatorEvent>,
+    sim: &mut Simulator,
+    responder: &TestResponder,
+    devices: usize,
+    limit: Duration,
+) -> Transcript {
+    let mut t = Transcript::default();
+    let deadline = Instant::now() + limit;
+    let mut settled_since: Option<Instant> = None;
+    loop {
+        let done = t.upgrades.len() >= devices;
+        if done {
+            // Settle: every message the NCP queued has reached us and every send is reported.
+            let all_reported = t.sent_tags.iter().all(|tag| t.reports.contains_key(tag));
+            if t.to_host.len() == t.incoming_ota.len() && all_reported {
+                let since = *settled_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_millis(300) {
+                    return t;
+                }
+            } else {
+                settled_since = None;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {} of {devices} upgrades; transcript {:?}",
+            t.upgrades.len(),
+            (
+                t.states.clone(),
+                t.endpoint_registrations.clone(),
+                t.upgrades.clone()
+            )
+        );
+        tokio::select! {
+            event = events.recv() => match event.expect("driver stopped") {
+                CoordinatorEvent::StateChanged(state) => t.states.push(state),
+                CoordinatorEvent::Incoming(message) => {
+                    if message.cluster == CLUSTER_OTA_UPGRADE {
+                        t.incoming_ota.push((message.source, message.payload.clone()));
+                    }
+                    if let Some(reply) = responder.answer(&message) {
+                        match coordinator.send_unicast(reply) {
+                            Ok(tag) => t.sent_tags.push(tag),
+                            // The device asks again after its timeout.
+                            Err(SendError::QueueFull | SendError::NotUp(_)) => {}
+                            Err(e) => panic!("send refused: {e}"),
+                        }
+                    }
+                }
+                CoordinatorEvent::DeliveryReport { tag, outcome } => {
+                    t.reports.entry(tag).or_default().push(outcome);
+                }
+                CoordinatorEvent::DeviceJoined { nwk, .. } => {
+                    t.joined.insert(nwk);
+                }
+                other => panic!("unexpected event {other:?}"),
+            },
+            event = sim.events.recv() => match event.expect("simulator stopped") {
+                SimEvent::Device { event: zigbee_otad::sim::device::DeviceEvent::UpgradeEnded(report), .. } => {
+                    t.upgrades.push(report);
+                }
+                SimEvent::MessageToHost { nwk, cluster, payload } => {
+                    assert_eq!(cluster, CLUSTER_OTA_UPGRADE);
+                    t.to_host.push((nwk, payload));
+                }
+                SimEvent::EndpointRegistered { input_clusters, .. } => {
+                    t.endpoint_registrations.push(input_clusters);
+                }
+                SimEvent::Reset { unsolicited: true } => t.unsolicited_resets += 1,
+                _ => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+fn sim_config(version: u8, specs: &[&str], images: &Images) -> SimConfig {
+    let mut config = SimConfig::default();
+    config.ncp.ezsp_version = version;
+    config.ncp.link = fast_link();
+    config.devices = specs
+        .iter()
+        .map(|s| s.parse::<SimDeviceSpec>().unwrap())
+        .collect();
+    config.images = images
+        .iter()
+        .map(|(key, (_, file))| (*key, Arc::clone(file)))
+        .collect();
+    config.first_query_after = Duration::from_millis(200);
+    config.response_timeout = Duration::from_millis(1500);
+    config.trace_messages = true;
+    config
+}
+
+fn images() -> Images {
+    let mut images = HashMap::new();
+    images.insert(
+        (0x1189, 0x0005),
+        (
+            0x0000_0200,
+            Arc::new(synthetic_ota_file(0x1189, 0x0005, 0x0000_0200, 1800)),
+        ),
+    );
+    images.insert(
+        (0x117C, 0x2101),
+        (
+            0x0102_0304,
+            Arc::new(synthetic_ota_file(0x117C, 0x2101, 0x0102_0304, 1200)),
+        ),
+    );
+    images
+}
+
+fn assert_every_send_reported_once(t: &Transcript) {
+    assert!(!t.sent_tags.is_empty());
+    for tag in &t.sent_tags {
+        let outcomes = t.reports.get(tag).map_or(0, Vec::len);
+        assert_eq!(outcomes, 1, "{tag:?} got {outcomes} delivery reports");
+    }
+    assert_eq!(
+        t.reports.len(),
+        t.sent_tags.len(),
+        "reports for unknown tags"
+    );
+}
+
+fn assert_upgraded(t: &Transcript, devices: usize) {
+    assert_eq!(t.upgrades.len(), devices, "{:?}", t.upgrades);
+    for report in &t.upgrades {
+        assert_eq!(report.outcome, UpgradeOutcome::Upgraded, "{report}");
+        assert!(report.verified, "{report}");
+        assert!(report.to_version > report.from_version, "{report}");
+    }
+}
+
+async fn clean_upgrade(version: u8) {
+    let images = images();
+    let mut sim = run_simulator(sim_config(
+        version,
+        &["0x1189:0x0005:0x100", "0x117C:0x2101:0x01000000:1:40"],
+        &images,
+    ))
+    .await
+    .unwrap();
+    let state_dir = scratch_dir(&format!("clean-v{version}"));
+    let (coordinator, mut events) =
+        EzspCoordinator::start_with(driver_config(sim.path(), state_dir.clone()), fast_tuning());
+    let responder = TestResponder {
+        images: images.clone(),
+        endpoint: 1,
+        block_cap: 50,
+    };
+    let t = run_upgrades(
+        &coordinator,
+        &mut events,
+        &mut sim,
+        &responder,
+        2,
+        Duration::from_secs(60),
+    )
+    .await;
+
+    assert_upgraded(&t, 2);
+    assert_every_send_reported_once(&t);
+    assert_eq!(
+        t.incoming_ota, t.to_host,
+        "every device message delivered once, in order"
+    );
+    assert_eq!(t.states.first(), Some(&CoordinatorState::Starting));
+    assert!(t.states.contains(&CoordinatorState::Up));
+    assert_eq!(
+        t.endpoint_registrations,
+        vec![vec![0x0000, CLUSTER_OTA_UPGRADE]]
+    );
+    // The NCP held no network: one was formed from generated settings, kept in the state dir.
+    assert!(state_dir.join("network.json").is_file());
+    let info = coordinator.network_info().unwrap();
+    assert_eq!(info.protocol_version, version);
+    assert_eq!(coordinator.max_aps_payload(), Some(82));
+    // Device announces filled the table.
+    assert_eq!(coordinator.device_table().len(), 2);
+    assert_eq!(t.joined.len(), 2);
+
+    coordinator.shutdown().await;
+    assert_eq!(coordinator.state(), CoordinatorState::Stopped);
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&state_dir).unwrap();
+}
+
+#[tokio::test]
+async fn whole_upgrades_over_ezsp_v13() {
+    clean_upgrade(13).await;
+}
+
+#[tokio::test]
+async fn whole_upgrades_over_ezsp_v14() {
+    clean_upgrade(14).await;
+}
+
+/// The proof: 5 % of ASH frames lost in each direction and one NCP reset mid-way;
+/// every device message reaches the driver exactly once, every send gets exactly one report,
+/// the endpoint is registered again after the reset, and the upgrades complete and verify.
+async fn lossy_upgrade_with_reset(version: u8) {
+    let images = images();
+    let mut config = sim_config(
+        version,
+        &["0x1189:0x0005:0x100", "0x117C:0x2101:0x01000000:1:40"],
+        &images,
+    );
+    config.ncp.faults = Faults {
+        seed: 0xC0FFEE + u64::from(version),
+        drop_to_host: 0.05,
+        drop_from_host: 0.05,
+        reset_after_messages: Some(30),
+        ..Faults::default()
+    };
+    let mut sim = run_simulator(config).await.unwrap();
+    let state_dir = scratch_dir(&format!("lossy-v{version}"));
+    let (coordinator, mut events) =
+        EzspCoordinator::start_with(driver_config(sim.path(), state_dir.clone()), fast_tuning());
+    let responder = TestResponder {
+        images: images.clone(),
+        endpoint: 1,
+        block_cap: 50,
+    };
+    let t = run_upgrades(
+        &coordinator,
+        &mut events,
+        &mut sim,
+        &responder,
+        2,
+        Duration::from_secs(120),
+    )
+    .await;
+
+    assert_upgraded(&t, 2);
+    assert_eq!(t.unsolicited_resets, 1);
+    assert_eq!(
+        t.endpoint_registrations,
+        vec![vec![0x0000, CLUSTER_OTA_UPGRADE]; 2],
+        "the endpoint is registered after power-on and again after the reset"
+    );
+    assert!(
+        t.states.contains(&CoordinatorState::Resetting),
+        "{:?}",
+        t.states
+    );
+    assert_eq!(
+        t.states.last(),
+        Some(&CoordinatorState::Up),
+        "{:?}",
+        t.states
+    );
+    let unique: HashSet<_> = t.to_host.iter().collect();
+    assert_eq!(
+        unique.len(),
+        t.to_host.len(),
+        "the NCP sent no message twice"
+    );
+    assert_eq!(
+        t.incoming_ota, t.to_host,
+        "every device message delivered once, in order"
+    );
+    assert_every_send_reported_once(&t);
+
+    coordinator.shutdown().await;
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&state_dir).unwrap();
+}
+
+#[tokio::test]
+async fn lossy_link_and_ncp_reset_v13() {
+    lossy_upgrade_with_reset(13).await;
+}
+
+#[tokio::test]
+async fn lossy_link_and_ncp_reset_v14() {
+    lossy_upgrade_with_reset(14).await;
+}
