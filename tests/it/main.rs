@@ -9,6 +9,7 @@
 )]
 
 mod ash;
+mod catalog;
 mod common;
 mod ezsp;
 mod ota;

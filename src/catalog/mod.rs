@@ -1,0 +1,28 @@
+//! Firmware catalogs: where images come from and which one a device should get.
+//!
+//! Follows CATALOGS.md (the LEDVANCE API and the zigbee-OTA `index.json`) and ZCL §11 (OTA
+//! Upgrade cluster: manufacturer code, image type, file version, wildcards).
+//!
+//! * [`model`]: a catalog entry with provenance, digest, locator and restrictions (sans-IO).
+//! * [`provider`]: parsers for each source's catalog (sans-IO).
+//!
+//! ```
+//! use zigbee_otad::catalog::model::{Provenance, SourceKind};
+//! use zigbee_otad::catalog::provider::ledvance::{self, LedvanceVersion};
+//!
+//! let version = LedvanceVersion { major: 0, minor: 16, build: 36, revision: 40 };
+//! assert_eq!(version.file_version(), 0x0010_2428);
+//! assert_eq!(LedvanceVersion::from_file_version(0x0010_2428), version);
+//!
+//! let body = br#"{"firmwares":[{"identity":{"company":4489,"product":25,
+//!   "version":{"major":0,"minor":16,"build":36,"revision":40}},
+//!   "shA256":"ffe0298312f63fa0be5e568886e419d714146652ff4747a8afed2de221ad43ee",
+//!   "fullName":"A19 RGBW/00102428/A19_RGBW_IMG0019_00102428-encrypted.ota","length":180052}]}"#;
+//! let source = Provenance { source: "ledvance".into(), kind: SourceKind::Ledvance };
+//! let catalog = ledvance::parse(body, "https://api.update.ledvance.com/v1/zigbee/firmwares", &source)?;
+//! assert_eq!(catalog.entries[0].file_version, version.file_version());
+//! # Ok::<(), zigbee_otad::catalog::provider::CatalogParseError>(())
+//! ```
+
+pub mod model;
+pub mod provider;
