@@ -5,6 +5,7 @@
 //!
 //! * [`model`]: a catalog entry with provenance, digest, locator and restrictions (sans-IO).
 //! * [`provider`]: parsers for each source's catalog (sans-IO).
+//! * [`limiter`]: per-source call interval, monthly quotas, `Retry-After` and backoff (sans-IO).
 //!
 //! ```
 //! use zigbee_otad::catalog::model::{Provenance, SourceKind};
@@ -24,5 +25,6 @@
 //! # Ok::<(), zigbee_otad::catalog::provider::CatalogParseError>(())
 //! ```
 
+pub mod limiter;
 pub mod model;
 pub mod provider;
