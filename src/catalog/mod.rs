@@ -6,6 +6,7 @@
 //! * [`model`]: a catalog entry with provenance, digest, locator and restrictions (sans-IO).
 //! * [`provider`]: parsers for each source's catalog (sans-IO).
 //! * [`limiter`]: per-source call interval, monthly quotas, `Retry-After` and backoff (sans-IO).
+//! * [`merged`]: all sources merged; the best image for a device, restrictions applied (sans-IO).
 //!
 //! ```
 //! use zigbee_otad::catalog::model::{Provenance, SourceKind};
@@ -26,5 +27,6 @@
 //! ```
 
 pub mod limiter;
+pub mod merged;
 pub mod model;
 pub mod provider;

@@ -341,3 +341,75 @@ mod limiter_month {
         );
     }
 }
+
+/// The real manifest merged with both real LEDVANCE responses: the ubisys image shipped for two
+/// hardware ranges at one version gives each device its own file, and every LEDVANCE product
+/// offers its newest version to a device at version 0.
+#[test]
+fn merged_real_catalogs() {
+    use zigbee_otad::catalog::merged::MergedCatalog;
+    use zigbee_otad::catalog::model::DeviceQuery;
+    use zigbee_otad::catalog::provider::SourceCatalog;
+
+    let Some(testdata) = shared_testdata() else {
+        return;
+    };
+    let index_source = Provenance {
+        source: "zigbee-ota".into(),
+        kind: SourceKind::ZigbeeOtaIndex,
+    };
+    let index = zigbee_ota_index::parse(
+        &std::fs::read(testdata.join("catalogs/index.json")).unwrap(),
+        &index_source,
+    )
+    .unwrap();
+    let ledvance_bytes =
+        std::fs::read(testdata.join("catalogs/ledvance-zigbee-OTA-cache.json")).unwrap();
+    let ledvance = ledvance::parse(&ledvance_bytes, LEDVANCE_URL, &ledvance_source()).unwrap();
+    let merged = MergedCatalog::new([
+        SourceCatalog {
+            provenance: ledvance_source(),
+            entries: ledvance.entries.clone(),
+        },
+        SourceCatalog {
+            provenance: index_source,
+            entries: index.entries,
+        },
+    ]);
+
+    let mut ubisys = DeviceQuery {
+        manufacturer_code: 0x10F2,
+        image_type: 0x7B32,
+        current_file_version: 0,
+        hardware_version: Some(1),
+        ..DeviceQuery::default()
+    };
+    let low = merged.best_image(&ubisys).unwrap();
+    ubisys.hardware_version = Some(2);
+    let high = merged.best_image(&ubisys).unwrap();
+    assert_eq!(low.file_version, high.file_version);
+    assert_ne!(low.hash, high.hash);
+    assert!(low.display_name.as_deref().unwrap().contains("rev0-1"));
+
+    for entry in &ledvance.entries {
+        let device = DeviceQuery {
+            manufacturer_code: entry.manufacturer_code,
+            image_type: entry.image_type,
+            current_file_version: 0,
+            ..DeviceQuery::default()
+        };
+        let newest = ledvance
+            .entries
+            .iter()
+            .filter(|e| {
+                (e.manufacturer_code, e.image_type) == (entry.manufacturer_code, entry.image_type)
+            })
+            .map(|e| e.file_version)
+            .max()
+            .unwrap();
+        match merged.best_image(&device) {
+            Ok(chosen) => assert!(chosen.file_version >= newest),
+            Err(reason) => panic!("{device:?}: {reason}"),
+        }
+    }
+}
