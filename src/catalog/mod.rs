@@ -7,6 +7,7 @@
 //! * [`provider`]: parsers for each source's catalog (sans-IO).
 //! * [`limiter`]: per-source call interval, monthly quotas, `Retry-After` and backoff (sans-IO).
 //! * [`merged`]: all sources merged; the best image for a device, restrictions applied (sans-IO).
+//! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
 //!
 //! ```
 //! use zigbee_otad::catalog::model::{Provenance, SourceKind};
@@ -26,6 +27,7 @@
 //! # Ok::<(), zigbee_otad::catalog::provider::CatalogParseError>(())
 //! ```
 
+pub mod cache;
 pub mod limiter;
 pub mod merged;
 pub mod model;
