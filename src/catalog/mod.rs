@@ -4,7 +4,8 @@
 //! Upgrade cluster: manufacturer code, image type, file version, wildcards).
 //!
 //! * [`model`]: a catalog entry with provenance, digest, locator and restrictions (sans-IO).
-//! * [`provider`]: parsers for each source's catalog (sans-IO).
+//! * [`provider`]: parsers for each source's catalog (sans-IO), and [`provider::http`], the
+//!   HTTP edge that fetches catalogs and images within the limits (IO).
 //! * [`limiter`]: per-source call interval, monthly quotas, `Retry-After` and backoff (sans-IO).
 //! * [`merged`]: all sources merged; the best image for a device, restrictions applied (sans-IO).
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.

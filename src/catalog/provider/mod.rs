@@ -14,11 +14,12 @@
 //! range-checked, and an entry that fails is reported in [`ParsedCatalog::rejected`] (naming
 //! the entry index and field) without spoiling the others.
 
+pub mod http;
 mod json;
 pub mod ledvance;
 pub mod zigbee_ota_index;
 
-use super::model::{CatalogEntry, Provenance};
+use super::model::{CatalogEntry, Provenance, SourceKind};
 
 /// Most entries accepted from one catalog (the real ones hold a few hundred to a thousand).
 pub const MAX_ENTRIES: usize = 20_000;
@@ -181,5 +182,22 @@ fn entries_array<'a>(
             max: MAX_ENTRIES,
         }),
         _ => Err(CatalogParseError::Shape { expected }),
+    }
+}
+
+/// Parses a catalog body with the parser for its source kind. `url` is where it was fetched
+/// (LEDVANCE download URLs are built on it). A `directory` source has no catalog document.
+pub fn parse_catalog(
+    kind: SourceKind,
+    body: &[u8],
+    url: &str,
+    provenance: &Provenance,
+) -> Result<ParsedCatalog, CatalogParseError> {
+    match kind {
+        SourceKind::Ledvance => ledvance::parse(body, url, provenance),
+        SourceKind::ZigbeeOtaIndex => zigbee_ota_index::parse(body, provenance),
+        SourceKind::Directory => Err(CatalogParseError::Shape {
+            expected: "no catalog document: a directory source lists its folder",
+        }),
     }
 }
