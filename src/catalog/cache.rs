@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::model::{CatalogEntry, HashAlgorithm, ImageHash, ImageSize, SourceKind};
+use super::model::{CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Provenance, SourceKind};
+use super::provider::{CatalogParseError, ParsedCatalog, SourceCatalog, parse_catalog};
 
 const CATALOG_DIR: &str = "catalogs";
 const IMAGE_DIR: &str = "images";
@@ -99,6 +100,30 @@ pub struct StoredCatalog {
     pub fetched_at: SystemTime,
     /// The response body, unmodified.
     pub body: Vec<u8>,
+}
+
+impl StoredCatalog {
+    /// The source's provenance.
+    pub fn provenance(&self) -> Provenance {
+        Provenance {
+            source: self.source.clone(),
+            kind: self.kind,
+        }
+    }
+
+    /// Parses the stored body with its kind's parser: how the daemon starts serving from the
+    /// cache with no network.
+    pub fn parse(&self) -> Result<ParsedCatalog, CatalogParseError> {
+        parse_catalog(self.kind, &self.body, &self.url, &self.provenance())
+    }
+
+    /// The parsed entries, ready for [`MergedCatalog::new`](super::merged::MergedCatalog::new).
+    pub fn source_catalog(&self) -> Result<SourceCatalog, CatalogParseError> {
+        Ok(SourceCatalog {
+            provenance: self.provenance(),
+            entries: self.parse()?.entries,
+        })
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -297,6 +297,19 @@ impl Limiter {
         Ok(())
     }
 
+    /// Would a call needing at least `needed_bytes` fit the month's byte budget? A download
+    /// that could only be cut short is better not started.
+    pub fn check_budget(&self, now: SystemTime, needed_bytes: u64) -> Result<(), RetryAt> {
+        let (_, bytes) = self.usage(now);
+        if bytes.saturating_add(needed_bytes) > self.config.monthly_bytes {
+            return Err(RetryAt {
+                at: Month::containing(now).next_start(),
+                reason: LimitReason::MonthlyBytes,
+            });
+        }
+        Ok(())
+    }
+
     /// Starts a call that wants up to `wanted_bytes` of response: counts the call and returns
     /// the byte allowance (`wanted_bytes` capped at what the month has left). The caller must
     /// not read more than the allowance, then reports with [`Limiter::record_bytes`] and
@@ -537,6 +550,11 @@ mod tests {
         assert_eq!(refused.at, at(NOV_26_2026 + 5 * 86_400));
         assert!(limiter.check(refused.at).is_ok());
         assert_eq!(limiter.usage(refused.at), (0, 0));
+        assert!(limiter.check_budget(refused.at, 1000).is_ok());
+        assert_eq!(
+            limiter.check_budget(refused.at, 1001).unwrap_err().reason,
+            LimitReason::MonthlyBytes
+        );
     }
 
     #[test]

@@ -25,7 +25,17 @@
 //! let source = Provenance { source: "ledvance".into(), kind: SourceKind::Ledvance };
 //! let catalog = ledvance::parse(body, "https://api.update.ledvance.com/v1/zigbee/firmwares", &source)?;
 //! assert_eq!(catalog.entries[0].file_version, version.file_version());
-//! # Ok::<(), zigbee_otad::catalog::provider::CatalogParseError>(())
+//!
+//! // The limiter's ledger encodes to JSON for the state directory and decodes back.
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use zigbee_otad::catalog::limiter::{Ledger, Limiter, LimiterConfig};
+//! let now = UNIX_EPOCH + Duration::from_secs(1_795_651_200);
+//! let mut limiter = Limiter::new(LimiterConfig::ledvance(), now);
+//! let permit = limiter.begin_call(now, 150_000).expect("the first call is allowed");
+//! limiter.record_bytes(now, permit.byte_allowance);
+//! let saved = limiter.ledger().to_json();
+//! assert_eq!(&Ledger::from_json(saved.as_bytes())?, limiter.ledger());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod cache;

@@ -813,7 +813,16 @@ mod http_edge {
         drop(cache);
         let reopened = open_cache(dir.path());
         assert!(reopened.image_path(wanted[0]).is_some());
-        assert!(reopened.catalog("ledvance").is_some());
+        let from_disk = reopened
+            .catalog("ledvance")
+            .unwrap()
+            .source_catalog()
+            .unwrap();
+        let offline = MergedCatalog::new([from_disk]);
+        assert_eq!(
+            offline.best_image(&device(25)),
+            merged.best_image(&device(25))
+        );
     }
 
     #[tokio::test]
@@ -994,6 +1003,43 @@ mod http_edge {
             .await
             .unwrap();
         assert_eq!(cache.read_image(&entry.hash).unwrap(), image_b);
+    }
+
+    /// A download that the month's byte budget could only cut short is not started.
+    #[tokio::test]
+    async fn download_that_would_not_fit_the_budget_is_not_started() {
+        let (api, image_a, _) = synthetic_api();
+        let url = serve(api.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = open_cache(dir.path());
+        let client = CatalogClient::new(HttpSettings::default()).unwrap();
+        let config = LimiterConfig {
+            monthly_bytes: api.catalog.len() as u64 + image_a.len() as u64 - 1,
+            ..LimiterConfig::ledvance()
+        };
+        let mut limiter = Limiter::new(config, start());
+        let refreshed = client
+            .refresh_source(&source(&url), &mut cache, &mut limiter, start())
+            .await
+            .unwrap();
+        let entry = refreshed
+            .catalog
+            .entries
+            .iter()
+            .find(|e| e.image_type == 25)
+            .unwrap();
+        let later = start() + Duration::from_secs(60);
+        let refused = client
+            .ensure_image(entry, &mut cache, &mut limiter, later)
+            .await;
+        match refused {
+            Err(CatalogError::RateLimited { retry, .. }) => {
+                assert_eq!(retry.reason, LimitReason::MonthlyBytes)
+            }
+            other => panic!("expected a budget refusal, got {other:?}"),
+        }
+        assert_eq!(api.hits(), 1);
+        assert_eq!(limiter.usage(later).0, 1);
     }
 
     #[tokio::test]

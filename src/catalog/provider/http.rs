@@ -275,12 +275,16 @@ impl CatalogClient {
             Locator::CacheKey(hash) => return Err(CatalogError::NotDownloadable(hash.to_string())),
         };
         let url = check_url(url_text)?;
+        let rate_limited = |retry| CatalogError::RateLimited {
+            source_name: entry.provenance.source.clone(),
+            retry,
+        };
+        limiter
+            .check_budget(now, entry.size.bytes())
+            .map_err(rate_limited)?;
         let permit = limiter
             .begin_call(now, entry.size.download_limit())
-            .map_err(|retry| CatalogError::RateLimited {
-                source_name: entry.provenance.source.clone(),
-                retry,
-            })?;
+            .map_err(rate_limited)?;
         let request = self.client.get(url.clone());
         match self
             .exchange(request, url.as_str(), permit.byte_allowance, limiter, now)
