@@ -1,11 +1,23 @@
-//! Fuzz entry points for the `catalog` module: both catalog parsers on arbitrary bytes.
+//! Fuzz entry points for the `catalog` module: both catalog parsers and the limiter's ledger
+//! loader on arbitrary bytes.
 
+use crate::catalog::limiter::{Ledger, Limiter, LimiterConfig};
 use crate::catalog::model::{ImageSize, Locator, Provenance, SourceKind};
 use crate::catalog::provider::{ledvance, zigbee_ota_index};
 
-/// Runs the LEDVANCE and zigbee-OTA index parsers on `data`. Neither may panic; every entry
-/// accepted must respect the documented bounds.
+/// Runs the LEDVANCE and zigbee-OTA index parsers and the ledger loader on `data`. None may
+/// panic; every entry accepted must respect the documented bounds, and a loaded ledger must
+/// drive a limiter without panicking.
 pub fn parse_json(data: &[u8]) {
+    if let Ok(ledger) = Ledger::from_json(data) {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_651_200);
+        let mut limiter = Limiter::with_ledger(LimiterConfig::ledvance(), ledger);
+        let _ = limiter.check(now);
+        let _ = limiter.poll_timeout(now);
+        if let Ok(permit) = limiter.begin_call(now, 1000) {
+            assert!(permit.byte_allowance <= 1000);
+        }
+    }
     let ledvance_source = Provenance {
         source: "fuzz-ledvance".into(),
         kind: SourceKind::Ledvance,
