@@ -3,6 +3,7 @@
 //! are one-line calls into these functions, as in rustls and quinn.
 
 pub mod ash;
+pub mod catalog;
 pub mod ezsp;
 pub mod ota;
 pub mod zcl;

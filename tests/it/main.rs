@@ -9,6 +9,7 @@
 )]
 
 mod ash;
+mod catalog;
 mod cli;
 mod common;
 mod coordinator;

@@ -1,0 +1,587 @@
+//! The on-disk cache (`cache_dir`, ARCHITECTURE.md "Configuration"; STYLE.md rule 29): each
+//! source's last catalog and every image, stored by digest, so the daemon serves with no
+//! network at all.
+//!
+//! Layout (every name is made here, never taken from a catalog):
+//!
+//! ```text
+//! cache_dir/catalogs/<source name>.json     envelope: validators, fetch time, body + its sha256
+//! cache_dir/images/sha256-<hex>             image bytes (or sha512-<hex>)
+//! cache_dir/*/.tmp-…                        files being written; never read, removed at open
+//! ```
+//!
+//! Every write is atomic: a temp file in the same directory, `fsync`, `rename`, `fsync` of the
+//! directory. At open every file is re-verified (images against the digest in their name,
+//! catalogs against the digest in their envelope); corrupt, partial or foreign files are removed
+//! and reported. A byte cap is kept by pruning images no catalog references any more.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::model::{CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Provenance, SourceKind};
+use super::provider::{CatalogParseError, ParsedCatalog, SourceCatalog, parse_catalog};
+
+const CATALOG_DIR: &str = "catalogs";
+const IMAGE_DIR: &str = "images";
+const TEMP_PREFIX: &str = ".tmp-";
+/// Longest source name accepted as a file name.
+const MAX_SOURCE_NAME: usize = 64;
+/// Largest catalog envelope read back (the catalogs' own caps plus room for escaping).
+const MAX_ENVELOPE_BYTES: u64 = 80 * 1024 * 1024;
+
+/// A cache operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// A file system call failed.
+    #[error("{operation} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`create`, `write`, `rename`, …).
+        operation: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Image bytes do not have the published digest.
+    #[error("image does not match its published digest {expected}")]
+    HashMismatch {
+        /// The digest the catalog published.
+        expected: ImageHash,
+    },
+    /// Image bytes do not have the published size.
+    #[error("image is {actual} bytes, which does not fit the published size {expected:?}")]
+    SizeMismatch {
+        /// The size the catalog published.
+        expected: ImageSize,
+        /// The bytes received.
+        actual: u64,
+    },
+    /// A source name that cannot be a file name (`[A-Za-z0-9_-]`, at most 64 characters,
+    /// not starting with `.`).
+    #[error("source name {name:?} must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'")]
+    BadSourceName {
+        /// The name given.
+        name: String,
+    },
+    /// A catalog body that is not UTF-8 (catalogs are JSON).
+    #[error("catalog body for source {source_name:?} is not UTF-8")]
+    NotUtf8 {
+        /// The source.
+        source_name: String,
+    },
+}
+
+/// HTTP validators kept per source for conditional requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Validators {
+    /// The last `ETag`, sent back as `If-None-Match`.
+    pub etag: Option<String>,
+    /// The last `Last-Modified`, sent back as `If-Modified-Since`.
+    pub last_modified: Option<String>,
+}
+
+/// One source's last catalog as fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCatalog {
+    /// The configured source name.
+    pub source: String,
+    /// Its kind, to pick the parser.
+    pub kind: SourceKind,
+    /// The URL it was fetched from (LEDVANCE download URLs are built on it).
+    pub url: String,
+    /// Validators for the next conditional request.
+    pub validators: Validators,
+    /// When it was fetched (or last confirmed unchanged).
+    pub fetched_at: SystemTime,
+    /// The response body, unmodified.
+    pub body: Vec<u8>,
+}
+
+impl StoredCatalog {
+    /// The source's provenance.
+    pub fn provenance(&self) -> Provenance {
+        Provenance {
+            source: self.source.clone(),
+            kind: self.kind,
+        }
+    }
+
+    /// Parses the stored body with its kind's parser: how the daemon starts serving from the
+    /// cache with no network.
+    pub fn parse(&self) -> Result<ParsedCatalog, CatalogParseError> {
+        parse_catalog(self.kind, &self.body, &self.url, &self.provenance())
+    }
+
+    /// The parsed entries, ready for [`MergedCatalog::new`](super::merged::MergedCatalog::new).
+    pub fn source_catalog(&self) -> Result<SourceCatalog, CatalogParseError> {
+        Ok(SourceCatalog {
+            provenance: self.provenance(),
+            entries: self.parse()?.entries,
+        })
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    source: String,
+    kind: SourceKind,
+    url: String,
+    validators: Validators,
+    fetched_unix_ms: u64,
+    body_sha256: String,
+    body: String,
+}
+
+/// Something found at open and removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it went.
+    pub reason: RemovalReason,
+}
+
+/// Why a file was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemovalReason {
+    /// A temp file left by an interrupted write.
+    PartialWrite,
+    /// Contents do not match the digest.
+    Corrupt,
+    /// A name this cache never writes.
+    Foreign,
+    /// Pruned: no catalog references it and the cache was over its cap.
+    Unreferenced,
+}
+
+/// The outcome of [`Cache::prune`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PruneReport {
+    /// Images removed.
+    pub removed: Vec<Removed>,
+    /// Bytes still above the cap (referenced images are never removed).
+    pub over_cap_by: u64,
+}
+
+/// The cache directory, with what it held when opened and what was stored since.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    max_image_bytes: u64,
+    images: HashMap<ImageHash, u64>,
+    catalogs: HashMap<String, StoredCatalog>,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Cache {
+    /// Opens (creating if needed) the cache in `dir`, keeping at most `max_image_bytes` of
+    /// images beyond those still referenced. Every file is re-verified; what fails is removed
+    /// and listed in the returned report.
+    pub fn open(dir: &Path, max_image_bytes: u64) -> Result<(Self, Vec<Removed>), CacheError> {
+        let mut removed = Vec::new();
+        for sub in [CATALOG_DIR, IMAGE_DIR] {
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).map_err(|source| CacheError::Io {
+                operation: "create directory",
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let mut images = HashMap::new();
+        for (path, name) in list_files(&dir.join(IMAGE_DIR))? {
+            let verdict = if name.starts_with(TEMP_PREFIX) {
+                Err(RemovalReason::PartialWrite)
+            } else if let Some(hash) = ImageHash::from_cache_key(&name) {
+                match fs::read(&path) {
+                    Ok(bytes) if hash.matches(&bytes) => Ok((hash, len_u64(&bytes))),
+                    _ => Err(RemovalReason::Corrupt),
+                }
+            } else {
+                Err(RemovalReason::Foreign)
+            };
+            match verdict {
+                Ok((hash, length)) => {
+                    images.insert(hash, length);
+                }
+                Err(reason) => removed.push(remove(path, reason)?),
+            }
+        }
+        let mut catalogs = HashMap::new();
+        for (path, name) in list_files(&dir.join(CATALOG_DIR))? {
+            let verdict = if name.starts_with(TEMP_PREFIX) {
+                Err(RemovalReason::PartialWrite)
+            } else {
+                match name.strip_suffix(".json") {
+                    Some(source) if valid_source_name(source) => {
+                        read_envelope(&path, source).ok_or(RemovalReason::Corrupt)
+                    }
+                    _ => Err(RemovalReason::Foreign),
+                }
+            };
+            match verdict {
+                Ok(catalog) => {
+                    catalogs.insert(catalog.source.clone(), catalog);
+                }
+                Err(reason) => removed.push(remove(path, reason)?),
+            }
+        }
+        let cache = Cache {
+            dir: dir.to_owned(),
+            max_image_bytes,
+            images,
+            catalogs,
+        };
+        Ok((cache, removed))
+    }
+
+    /// The last catalog stored for `source`.
+    pub fn catalog(&self, source: &str) -> Option<&StoredCatalog> {
+        self.catalogs.get(source)
+    }
+
+    /// Every stored catalog.
+    pub fn catalogs(&self) -> impl Iterator<Item = &StoredCatalog> {
+        self.catalogs.values()
+    }
+
+    /// Stores a source's catalog atomically, replacing the previous one.
+    pub fn store_catalog(&mut self, catalog: StoredCatalog) -> Result<(), CacheError> {
+        if !valid_source_name(&catalog.source) {
+            return Err(CacheError::BadSourceName {
+                name: catalog.source,
+            });
+        }
+        let body = String::from_utf8(catalog.body.clone()).map_err(|_| CacheError::NotUtf8 {
+            source_name: catalog.source.clone(),
+        })?;
+        let envelope = Envelope {
+            source: catalog.source.clone(),
+            kind: catalog.kind,
+            url: catalog.url.clone(),
+            validators: catalog.validators.clone(),
+            fetched_unix_ms: unix_millis(catalog.fetched_at),
+            body_sha256: ImageHash::compute(HashAlgorithm::Sha256, &catalog.body).to_hex(),
+            body,
+        };
+        let json = serde_json::to_vec(&envelope).unwrap_or_default();
+        let name = format!("{}.json", catalog.source);
+        write_atomically(&self.dir.join(CATALOG_DIR), &name, &json)?;
+        self.catalogs.insert(catalog.source.clone(), catalog);
+        Ok(())
+    }
+
+    /// Verifies `bytes` against the entry's digest and size, then stores them atomically under
+    /// the digest. Nothing unverified is ever written under an image name.
+    pub fn store_image(&mut self, entry: &CatalogEntry, bytes: &[u8]) -> Result<(), CacheError> {
+        let length = len_u64(bytes);
+        if !entry.size.accepts_length(length) {
+            return Err(CacheError::SizeMismatch {
+                expected: entry.size,
+                actual: length,
+            });
+        }
+        if !entry.hash.matches(bytes) {
+            return Err(CacheError::HashMismatch {
+                expected: entry.hash,
+            });
+        }
+        write_atomically(&self.dir.join(IMAGE_DIR), &entry.hash.cache_key(), bytes)?;
+        self.images.insert(entry.hash, length);
+        Ok(())
+    }
+
+    /// True when the image with this digest is in the cache.
+    pub fn has_image(&self, hash: &ImageHash) -> bool {
+        self.images.contains_key(hash)
+    }
+
+    /// The file holding `entry`'s image, when it is cached and fits the entry's size.
+    pub fn image_path(&self, entry: &CatalogEntry) -> Option<PathBuf> {
+        let length = *self.images.get(&entry.hash)?;
+        entry
+            .size
+            .accepts_length(length)
+            .then(|| self.dir.join(IMAGE_DIR).join(entry.hash.cache_key()))
+    }
+
+    /// Reads a cached image and checks its digest again (a disk can rot after open).
+    pub fn read_image(&self, hash: &ImageHash) -> Result<Vec<u8>, CacheError> {
+        let path = self.dir.join(IMAGE_DIR).join(hash.cache_key());
+        let bytes = fs::read(&path).map_err(|source| CacheError::Io {
+            operation: "read",
+            path,
+            source,
+        })?;
+        if hash.matches(&bytes) {
+            Ok(bytes)
+        } else {
+            Err(CacheError::HashMismatch { expected: *hash })
+        }
+    }
+
+    /// Bytes of images in the cache.
+    pub fn image_bytes(&self) -> u64 {
+        self.images.values().sum()
+    }
+
+    /// Removes images not in `referenced`, largest first, until the images fit the cap.
+    /// Referenced images are never removed; the report says by how much the cap is still
+    /// exceeded.
+    pub fn prune(&mut self, referenced: &HashSet<ImageHash>) -> Result<PruneReport, CacheError> {
+        let mut report = PruneReport::default();
+        let mut total = self.image_bytes();
+        let mut unreferenced: Vec<(ImageHash, u64)> = self
+            .images
+            .iter()
+            .filter(|(hash, _)| !referenced.contains(hash))
+            .map(|(hash, length)| (*hash, *length))
+            .collect();
+        unreferenced.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (hash, length) in unreferenced {
+            if total <= self.max_image_bytes {
+                break;
+            }
+            let path = self.dir.join(IMAGE_DIR).join(hash.cache_key());
+            report
+                .removed
+                .push(remove(path, RemovalReason::Unreferenced)?);
+            self.images.remove(&hash);
+            total = total.saturating_sub(length);
+        }
+        report.over_cap_by = total.saturating_sub(self.max_image_bytes);
+        Ok(report)
+    }
+}
+
+fn valid_source_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_SOURCE_NAME
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn read_envelope(path: &Path, source: &str) -> Option<StoredCatalog> {
+    let length = fs::metadata(path).ok()?.len();
+    if length > MAX_ENVELOPE_BYTES {
+        return None;
+    }
+    let bytes = fs::read(path).ok()?;
+    let envelope: Envelope = serde_json::from_slice(&bytes).ok()?;
+    let body = envelope.body.into_bytes();
+    let body_hash = ImageHash::from_hex(HashAlgorithm::Sha256, &envelope.body_sha256)?;
+    if envelope.source != source || !body_hash.matches(&body) {
+        return None;
+    }
+    Some(StoredCatalog {
+        source: envelope.source,
+        kind: envelope.kind,
+        url: envelope.url,
+        validators: envelope.validators,
+        fetched_at: UNIX_EPOCH + Duration::from_millis(envelope.fetched_unix_ms),
+        body,
+    })
+}
+
+/// Regular files in `dir` with their names (non-UTF-8 names are reported as foreign).
+fn list_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, CacheError> {
+    let read_error = |source| CacheError::Io {
+        operation: "list",
+        path: dir.to_owned(),
+        source,
+    };
+    let mut files = Vec::new();
+    for item in fs::read_dir(dir).map_err(read_error)? {
+        let item = item.map_err(read_error)?;
+        if item.file_type().map_err(read_error)?.is_file() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            files.push((item.path(), name));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn remove(path: PathBuf, reason: RemovalReason) -> Result<Removed, CacheError> {
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(Removed { path, reason }),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Removed { path, reason }),
+        Err(source) => Err(CacheError::Io {
+            operation: "remove",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Writes `data` to `dir/name` so that a reader sees either the old file or the whole new
+/// one: temp file in the same directory, fsync, rename over the target, fsync the directory.
+fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), CacheError> {
+    let counter = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!(
+        "{TEMP_PREFIX}{name}-{}-{counter}",
+        std::process::id()
+    ));
+    let target = dir.join(name);
+    let io_error = |operation: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| CacheError::Io {
+            operation,
+            path,
+            source,
+        }
+    };
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(io_error("create", &temp))?;
+        file.write_all(data).map_err(io_error("write", &temp))?;
+        file.sync_all().map_err(io_error("fsync", &temp))?;
+        fs::rename(&temp, &target).map_err(io_error("rename", &temp))
+    })();
+    if written.is_err() {
+        // Best effort: the temp name is never read, and open() sweeps leftovers.
+        let _ = fs::remove_file(&temp);
+    }
+    written?;
+    File::open(dir)
+        .and_then(|directory| directory.sync_all())
+        .map_err(io_error("fsync directory", dir))
+}
+
+fn len_u64(bytes: &[u8]) -> u64 {
+    u64::try_from(bytes.len()).unwrap_or(u64::MAX)
+}
+
+fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::model::{Locator, Provenance, Restrictions};
+
+    fn entry_for(bytes: &[u8]) -> CatalogEntry {
+        CatalogEntry {
+            provenance: Provenance {
+                source: "test".into(),
+                kind: SourceKind::ZigbeeOtaIndex,
+            },
+            manufacturer_code: 1,
+            image_type: 2,
+            file_version: 3,
+            size: ImageSize::FileLength(bytes.len() as u64),
+            hash: ImageHash::compute(HashAlgorithm::Sha256, bytes),
+            locator: Locator::Url("https://example.org/x".into()),
+            restrictions: Restrictions::default(),
+            display_name: None,
+            release_notes: None,
+        }
+    }
+
+    fn catalog(source: &str, body: &[u8]) -> StoredCatalog {
+        StoredCatalog {
+            source: source.into(),
+            kind: SourceKind::Ledvance,
+            url: "https://example.org/firmwares".into(),
+            validators: Validators {
+                etag: Some("\"v1\"".into()),
+                last_modified: None,
+            },
+            fetched_at: UNIX_EPOCH + Duration::from_millis(1_795_651_200_123),
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn images_and_catalogs_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cache, removed) = Cache::open(dir.path(), 1 << 20).unwrap();
+        assert!(removed.is_empty());
+        let image = b"an OTA image".to_vec();
+        let entry = entry_for(&image);
+        cache.store_image(&entry, &image).unwrap();
+        cache
+            .store_catalog(catalog("ledvance", b"{\"firmwares\":[]}"))
+            .unwrap();
+
+        let (cache, removed) = Cache::open(dir.path(), 1 << 20).unwrap();
+        assert!(removed.is_empty());
+        assert!(cache.has_image(&entry.hash));
+        assert_eq!(cache.read_image(&entry.hash).unwrap(), image);
+        assert_eq!(fs::read(cache.image_path(&entry).unwrap()).unwrap(), image);
+        assert_eq!(
+            cache.catalog("ledvance"),
+            Some(&catalog("ledvance", b"{\"firmwares\":[]}"))
+        );
+    }
+
+    #[test]
+    fn unverified_bytes_are_never_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cache, _) = Cache::open(dir.path(), 1 << 20).unwrap();
+        let entry = entry_for(b"the real image");
+        assert!(matches!(
+            cache.store_image(&entry, b"the fake image"),
+            Err(CacheError::HashMismatch { .. })
+        ));
+        assert!(matches!(
+            cache.store_image(&entry, b"short"),
+            Err(CacheError::SizeMismatch { actual: 5, .. })
+        ));
+        assert!(!cache.has_image(&entry.hash));
+        assert_eq!(fs::read_dir(dir.path().join(IMAGE_DIR)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn source_names_cannot_escape() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cache, _) = Cache::open(dir.path(), 1 << 20).unwrap();
+        for name in ["../evil", ".hidden", "", "a/b", &"x".repeat(65)] {
+            assert!(matches!(
+                cache.store_catalog(catalog(name, b"{}")),
+                Err(CacheError::BadSourceName { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn prune_removes_only_unreferenced_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cache, _) = Cache::open(dir.path(), 25).unwrap();
+        let kept = entry_for(&[1u8; 20]);
+        let stale = entry_for(&[2u8; 10]);
+        let stale_small = entry_for(&[3u8; 4]);
+        cache.store_image(&kept, &[1u8; 20]).unwrap();
+        cache.store_image(&stale, &[2u8; 10]).unwrap();
+        cache.store_image(&stale_small, &[3u8; 4]).unwrap();
+        let referenced: HashSet<ImageHash> = [kept.hash].into();
+        let report = cache.prune(&referenced).unwrap();
+        // 34 bytes, cap 25: dropping the 10-byte stale image is enough.
+        assert_eq!(report.removed.len(), 1);
+        assert_eq!(report.over_cap_by, 0);
+        assert!(cache.has_image(&kept.hash));
+        assert!(!cache.has_image(&stale.hash));
+        assert!(cache.has_image(&stale_small.hash));
+
+        let (mut tight, _) = Cache::open(dir.path(), 5).unwrap();
+        let report = tight.prune(&referenced).unwrap();
+        assert!(tight.has_image(&kept.hash));
+        assert!(!tight.has_image(&stale_small.hash));
+        assert_eq!(report.over_cap_by, 15);
+    }
+}

@@ -1,0 +1,203 @@
+//! Catalog providers: the sans-IO parsers that turn a source's catalog bytes into
+//! [`CatalogEntry`] values, and the HTTP edge that fetches them within the rate limits.
+//!
+//! * [`ledvance`]: the LEDVANCE cloud API (`{"firmwares":[…]}`), CATALOGS.md "The LEDVANCE API".
+//! * [`zigbee_ota_index`]: the zigbee-OTA `index.json` manifest, CATALOGS.md "zigbee-OTA index.json".
+//! * [`http`]: the IO edge (reqwest + rustls): HTTPS only, size caps, timeouts, conditional
+//!   requests, digests checked before anything is stored.
+//!
+//! A local folder of `.ota` files (kind `directory`) needs no parser here: its provider parses
+//! each file with the `ota` module, stores it in the cache by digest, and lists it with
+//! [`Locator::CacheKey`](super::model::Locator::CacheKey), producing the same [`SourceCatalog`].
+//!
+//! Parsers take hostile input: the document is size-capped, every field is type- and
+//! range-checked, and an entry that fails is reported in [`ParsedCatalog::rejected`] (naming
+//! the entry index and field) without spoiling the others.
+
+pub mod http;
+mod json;
+pub mod ledvance;
+pub mod zigbee_ota_index;
+
+use super::model::{CatalogEntry, Provenance, SourceKind};
+
+/// Most entries accepted from one catalog (the real ones hold a few hundred to a thousand).
+pub const MAX_ENTRIES: usize = 20_000;
+
+/// A catalog document could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogParseError {
+    /// The document is larger than the cap.
+    #[error("catalog is {length} bytes, more than the {max}-byte cap")]
+    TooLarge {
+        /// Bytes received.
+        length: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// Not JSON.
+    #[error("catalog is not valid JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// serde_json's description.
+        message: String,
+    },
+    /// JSON, but not the expected top-level shape.
+    #[error("catalog top level: expected {expected}")]
+    Shape {
+        /// What the parser expected, e.g. `an object with a "firmwares" array`.
+        expected: &'static str,
+    },
+    /// More entries than [`MAX_ENTRIES`].
+    #[error("catalog lists {count} entries, more than the {max} accepted")]
+    TooManyEntries {
+        /// Entries listed.
+        count: usize,
+        /// The cap.
+        max: usize,
+    },
+}
+
+/// One catalog entry was refused; the others still count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// A required field is absent or null.
+    #[error("entry {index}: field `{field}` is missing")]
+    Missing {
+        /// Position of the entry in the catalog's array (0-based).
+        index: usize,
+        /// The field's JSON path within the entry.
+        field: &'static str,
+    },
+    /// A field has the wrong JSON type.
+    #[error("entry {index}: field `{field}` must be {expected}")]
+    WrongType {
+        /// Position of the entry (0-based).
+        index: usize,
+        /// The field's JSON path within the entry.
+        field: &'static str,
+        /// The type it must have.
+        expected: &'static str,
+    },
+    /// A number is negative, fractional or too large for the field.
+    #[error("entry {index}: field `{field}` = {value} is outside 0..={max}")]
+    OutOfRange {
+        /// Position of the entry (0-based).
+        index: usize,
+        /// The field's JSON path within the entry.
+        field: &'static str,
+        /// The value as written.
+        value: String,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// A string or list is longer than accepted.
+    #[error("entry {index}: field `{field}` is longer than {max}")]
+    TooLong {
+        /// Position of the entry (0-based).
+        index: usize,
+        /// The field's JSON path within the entry.
+        field: &'static str,
+        /// The cap (bytes for strings, items for lists).
+        max: usize,
+    },
+    /// A digest is not the right number of hex digits.
+    #[error("entry {index}: field `{field}` is not a {algorithm} digest ({hex_len} hex digits)")]
+    BadHash {
+        /// Position of the entry (0-based).
+        index: usize,
+        /// The field's JSON path within the entry.
+        field: &'static str,
+        /// The algorithm expected.
+        algorithm: &'static str,
+        /// Hex digits expected.
+        hex_len: usize,
+    },
+    /// A URL is not an absolute http(s) URL.
+    #[error("entry {index}: field `{field}` is not an absolute http(s) URL")]
+    BadUrl {
+        /// Position of the entry (0-based).
+        index: usize,
+        /// The field's JSON path within the entry.
+        field: &'static str,
+    },
+    /// The hex version in a LEDVANCE `fullName` disagrees with the packed identity version.
+    #[error(
+        "entry {index}: `fullName` says version {full_name:#010x} but `identity.version` packs to {identity:#010x}"
+    )]
+    VersionMismatch {
+        /// Position of the entry (0-based).
+        index: usize,
+        /// The version read from `fullName`.
+        full_name: u32,
+        /// `major<<24 | minor<<16 | build<<8 | revision`.
+        identity: u32,
+    },
+    /// `minFileVersion` > `maxFileVersion` or `hardwareVersionMin` > `hardwareVersionMax`.
+    #[error("entry {index}: `{field}` range is empty (min {min} > max {max})")]
+    EmptyRange {
+        /// Position of the entry (0-based).
+        index: usize,
+        /// Which range.
+        field: &'static str,
+        /// Its minimum.
+        min: u64,
+        /// Its maximum.
+        max: u64,
+    },
+}
+
+/// The entries a source offers, after parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedCatalog {
+    /// Accepted entries.
+    pub entries: Vec<CatalogEntry>,
+    /// Entries refused, each naming its index and field.
+    pub rejected: Vec<EntryError>,
+}
+
+/// One source's entries, ready for the merged catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceCatalog {
+    /// The source.
+    pub provenance: Provenance,
+    /// Its entries (each also carries the provenance).
+    pub entries: Vec<CatalogEntry>,
+}
+
+/// Splits a top-level JSON array into entries, applying [`MAX_ENTRIES`].
+fn entries_array<'a>(
+    value: Option<&'a serde_json::Value>,
+    expected: &'static str,
+) -> Result<&'a [serde_json::Value], CatalogParseError> {
+    match value {
+        Some(serde_json::Value::Array(items)) if items.len() <= MAX_ENTRIES => Ok(items),
+        Some(serde_json::Value::Array(items)) => Err(CatalogParseError::TooManyEntries {
+            count: items.len(),
+            max: MAX_ENTRIES,
+        }),
+        _ => Err(CatalogParseError::Shape { expected }),
+    }
+}
+
+/// Parses a catalog body with the parser for its source kind. `url` is where it was fetched
+/// (LEDVANCE download URLs are built on it). A `directory` source has no catalog document.
+pub fn parse_catalog(
+    kind: SourceKind,
+    body: &[u8],
+    url: &str,
+    provenance: &Provenance,
+) -> Result<ParsedCatalog, CatalogParseError> {
+    match kind {
+        SourceKind::Ledvance => ledvance::parse(body, url, provenance),
+        SourceKind::ZigbeeOtaIndex => zigbee_ota_index::parse(body, provenance),
+        SourceKind::Directory => Err(CatalogParseError::Shape {
+            expected: "no catalog document: a directory source lists its folder",
+        }),
+    }
+}
