@@ -990,6 +990,12 @@ impl OtaServer {
         ask: PageAsk,
         now: Instant,
     ) -> Option<Message> {
+        if ask.page_size == 0 {
+            // An empty page asks for nothing: malformed, as zigpy answers it.
+            return Some(Message::ImageBlockResponse(BlockReply::Status(
+                ZclStatus::MALFORMED_COMMAND,
+            )));
+        }
         let (image, block_size) = match self.admit_transfer(session, key, &header, ask.wanted, now)
         {
             Ok(admitted) => admitted,
@@ -1039,7 +1045,7 @@ impl OtaServer {
         let header = page.header;
         let room = page.end_offset.saturating_sub(offset);
         let len = u8::try_from(room).unwrap_or(u8::MAX).min(page.block_size);
-        let Some(data) = image.block(offset, len) else {
+        let Some(data) = image.block(offset, len).filter(|data| !data.is_empty()) else {
             session.page = None;
             return;
         };
