@@ -5,4 +5,5 @@
 pub mod ash;
 pub mod ezsp;
 pub mod ota;
+pub mod server;
 pub mod zcl;
