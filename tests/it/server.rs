@@ -605,6 +605,10 @@ fn whole_upgrade_is_byte_exact_and_confirmed() {
     assert_eq!(history[0].confirmed, Some(true));
     assert_eq!(history[0].offset, 10_000);
     assert!(sim.server.progress().is_empty());
+    let devices = sim.server.devices();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].current_file_version, Some(NEW));
+    assert_eq!(devices[0].offered_file_version, None);
     // Milestones: started, ten progress reports at most, download complete, scheduled.
     assert_eq!(
         sim.count_events(|e| matches!(e, ServerEvent::TransferStarted { offset: 0, .. })),
@@ -1668,4 +1672,31 @@ mod properties {
         }
         Ok(())
     }
+}
+
+#[test]
+fn progress_serialises_with_the_status_socket_field_names() {
+    let img = image(NEW, 1_000, 29);
+    let (mut server, t0) = server_with(ServerConfig::default(), vec![img]);
+    server.handle_frame(DEV, &query(1, OLD, None), t0);
+    server.handle_frame(DEV, &block_request(2, new_key(), 0, 50, None), t0);
+    server.handle_frame(
+        DEV,
+        &block_request(3, new_key(), 50, 50, None),
+        t0 + Duration::from_millis(500),
+    );
+    let progress = server.progress();
+    let json = serde_json::to_value(&progress[0]).unwrap();
+    assert_eq!(json["ieee"], "00:11:22:33:44:55:66:77");
+    assert_eq!(json["nwk"], 0x1234);
+    assert_eq!(json["manufacturer_code"], MFR);
+    assert_eq!(json["image_type"], IMAGE_TYPE);
+    assert_eq!(json["file_version"], NEW);
+    assert_eq!(json["offset"], 100);
+    assert_eq!(json["image_size"], 1_000);
+    assert_eq!(json["state"], "downloading");
+    // 50 bytes beyond the start in 0.5 s.
+    assert_eq!(json["bytes_per_second"], 100);
+    assert_eq!(json["eta_seconds"], 9);
+    assert_eq!(json["percent"], 10);
 }
