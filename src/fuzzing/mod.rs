@@ -6,4 +6,5 @@ pub mod ash;
 pub mod catalog;
 pub mod ezsp;
 pub mod ota;
+pub mod server;
 pub mod zcl;

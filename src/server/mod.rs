@@ -12,6 +12,37 @@
 //! Driving it follows quinn's verbs: feed [`OtaServer::handle_frame`] and
 //! [`OtaServer::handle_timeout`], then drain [`OtaServer::poll_transmit`] and
 //! [`OtaServer::poll_event`], and sleep until [`OtaServer::poll_timeout`].
+//!
+//! ```
+//! use std::time::Instant;
+//! use bytes::Bytes;
+//! use zigbee_otad::server::{DeviceAddr, ImageKey, OtaImage, OtaServer, ServerConfig};
+//! use zigbee_otad::zcl::ota::{OtaCommand, OtaFrame, QueryNextImageResponse};
+//! use zigbee_otad::zcl::Ieee;
+//!
+//! # #[allow(clippy::disallowed_methods)]
+//! let now = Instant::now(); // the daemon's clock; the server never reads one
+//! let key = ImageKey { manufacturer_code: 0x1189, image_type: 0x0042, file_version: 2 };
+//! let image = OtaImage::new(key, Bytes::from(vec![0u8; 1000])).unwrap().shared();
+//! let mut server = OtaServer::new(ServerConfig::default());
+//! server.set_images(vec![image], now);
+//!
+//! // A Query Next Image Request (TSN 7) from a device running version 1.
+//! let device = DeviceAddr { nwk: 0x1234, ieee: Some(Ieee(0x0011_2233_4455_6677)), endpoint: 1 };
+//! let query = [0x01, 0x07, 0x01, 0x00, 0x89, 0x11, 0x42, 0x00, 0x01, 0x00, 0x00, 0x00];
+//! server.handle_frame(device, &query, now);
+//!
+//! let reply = server.poll_transmit().unwrap();
+//! assert_eq!(
+//!     reply.zcl_bytes.as_ref(),
+//!     [0x19, 0x07, 0x02, 0x00, 0x89, 0x11, 0x42, 0x00, 0x02, 0x00, 0x00, 0x00, 0xE8, 0x03, 0x00, 0x00]
+//! );
+//! let frame = OtaFrame::decode(&reply.zcl_bytes).unwrap();
+//! assert!(matches!(
+//!     frame.command,
+//!     OtaCommand::QueryNextImageResponse(QueryNextImageResponse::Success { image_size: 1000, .. })
+//! ));
+//! ```
 
 pub mod config;
 mod frame;
@@ -35,7 +66,7 @@ pub use config::{
 };
 pub use image::{CatalogRestrictions, ImageKey, OtaImage, Provenance};
 pub use policy::{DeviceQuery, NoImageReason, Rejection};
-pub use progress::{FailureReason, ServerEvent, TransferProgress, TransferState};
+pub use progress::{DeviceStatus, FailureReason, ServerEvent, TransferProgress, TransferState};
 
 pub use crate::zcl::{Ieee, ZclStatus};
 
@@ -280,7 +311,11 @@ impl OtaServer {
         true
     }
 
-    /// Handles one ZCL frame of cluster 0x0019 received from `source` (unicast to us).
+    /// Handles one ZCL frame of cluster 0x0019 received from `source`, unicast to us (OTA
+    /// requests are unicast; a broadcast request must not be passed in, since ZCL answers no
+    /// broadcast with a Default Response). Undecodable requests get the Default Response ZCL
+    /// asks for (MALFORMED_COMMAND, UNSUP_COMMAND; errors are reported even when the request
+    /// disabled default responses); frames without a readable header are dropped.
     pub fn handle_frame(&mut self, source: DeviceAddr, zcl_bytes: &[u8], now: Instant) {
         match frame::decode_request(zcl_bytes) {
             frame::Decoded::Request(header, request) => {
@@ -847,13 +882,19 @@ impl OtaServer {
                 if let Some(transfer) = &mut session.transfer {
                     transfer.last_request_at = now;
                     let _entered = transfer.span.enter();
-                    info!(retry_after = ?request_time, "over the concurrency cap: WAIT_FOR_DATA");
+                    if same_transfer {
+                        debug!(retry_after = ?request_time, "still over the concurrency cap");
+                    } else {
+                        info!(retry_after = ?request_time, "over the concurrency cap: WAIT_FOR_DATA");
+                    }
                 }
-                self.events.push_back(ServerEvent::TransferQueued {
-                    device: session.addr,
-                    image: file,
-                    retry_after: request_time,
-                });
+                if !same_transfer {
+                    self.events.push_back(ServerEvent::TransferQueued {
+                        device: session.addr,
+                        image: file,
+                        retry_after: request_time,
+                    });
+                }
                 return Err(BlockReply::WaitForData {
                     request_time: whole_seconds_at_least_one(request_time),
                     // zigpy and ZCL8 always carry the field; 0 is its default.
@@ -990,6 +1031,12 @@ impl OtaServer {
         ask: PageAsk,
         now: Instant,
     ) -> Option<Message> {
+        if ask.page_size == 0 {
+            // An empty page asks for nothing: malformed, as zigpy answers it.
+            return Some(Message::ImageBlockResponse(BlockReply::Status(
+                ZclStatus::MALFORMED_COMMAND,
+            )));
+        }
         let (image, block_size) = match self.admit_transfer(session, key, &header, ask.wanted, now)
         {
             Ok(admitted) => admitted,
@@ -1039,7 +1086,7 @@ impl OtaServer {
         let header = page.header;
         let room = page.end_offset.saturating_sub(offset);
         let len = u8::try_from(room).unwrap_or(u8::MAX).min(page.block_size);
-        let Some(data) = image.block(offset, len) else {
+        let Some(data) = image.block(offset, len).filter(|data| !data.is_empty()) else {
             session.page = None;
             return;
         };
@@ -1353,6 +1400,26 @@ impl OtaServer {
             .collect();
         transfers.sort_by_key(|t| (t.ieee, t.nwk));
         transfers
+    }
+
+    /// Every device heard from (and not yet forgotten), with what it last asked and got.
+    pub fn devices(&self) -> Vec<DeviceStatus> {
+        let mut devices: Vec<DeviceStatus> = self
+            .sessions
+            .values()
+            .map(|s| DeviceStatus {
+                ieee: s.addr.ieee,
+                nwk: s.addr.nwk,
+                manufacturer_code: s.last_query.map(|q| q.manufacturer_code),
+                image_type: s.last_query.map(|q| q.image_type),
+                current_file_version: s.last_query.map(|q| q.current_file_version),
+                hardware_version: s.last_query.and_then(|q| q.hardware_version),
+                offered_file_version: s.last_query.and_then(|q| q.offered).map(|k| k.file_version),
+                withheld: s.last_withheld.clone(),
+            })
+            .collect();
+        devices.sort_by_key(|d| (d.ieee, d.nwk));
+        devices
     }
 
     /// Finished and failed transfers, oldest first (the last [`HISTORY_LEN`]).

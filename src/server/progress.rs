@@ -104,6 +104,28 @@ pub struct TransferProgress {
     pub confirmed: Option<bool>,
 }
 
+/// What the server knows of one device (`status --json` `devices[]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceStatus {
+    /// Its IEEE address, when known.
+    #[serde(serialize_with = "serialize_ieee")]
+    pub ieee: Option<Ieee>,
+    /// Its network address when last heard.
+    pub nwk: u16,
+    /// Manufacturer code from its last Query Next Image Request.
+    pub manufacturer_code: Option<u16>,
+    /// Image type from that query.
+    pub image_type: Option<u16>,
+    /// The file version it reported running.
+    pub current_file_version: Option<u32>,
+    /// Its hardware version, if it sent one.
+    pub hardware_version: Option<u16>,
+    /// The version it was offered in answer, if any.
+    pub offered_file_version: Option<u32>,
+    /// Why nothing was offered, when nothing was.
+    pub withheld: Option<String>,
+}
+
 /// Bytes per second and ETA from what was served over `elapsed`.
 pub(crate) fn rate_and_eta(
     served: u64,
@@ -150,7 +172,8 @@ pub enum ServerEvent {
         /// Why.
         reason: NoImageReason,
     },
-    /// A device over the concurrency cap was told to come back later.
+    /// A device over the concurrency cap was told to come back later (once per transfer; later
+    /// refusals are only logged, at debug).
     TransferQueued {
         /// The device.
         device: DeviceAddr,
@@ -238,6 +261,12 @@ impl TransferStats {
 
     /// Records a served block ending at `end`; returns true when a 10 % milestone was crossed.
     pub(crate) fn record_block(&mut self, now: Instant, len: u32, end: u32, size: u32) -> bool {
+        if self.served == 0 {
+            // The rate is measured from the first block on: the time before it (a query, a
+            // wait for a slot) says nothing about the link.
+            self.started_at = now;
+            self.start_offset = end;
+        }
         self.served += u64::from(len);
         self.offset = self.offset.max(end);
         self.last_block_at = now;
