@@ -1,4 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data; // wired to zigbee_otad::fuzzing when the module lands
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| zigbee_otad::fuzzing::ash::fuzz_deframer(data));

@@ -1,4 +1,4 @@
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data; // wired to zigbee_otad::fuzzing when the module lands
+    zigbee_otad::fuzzing::ezsp::decode_frame(data);
 });

@@ -1,16 +1,18 @@
-//! ASH frames on the wire (UG101 §2–§4): the six frame types, data randomisation, the
-//! CRC-16/CCITT-FALSE check, byte stuffing and the flag byte, and a [`Deframer`] that turns an
-//! arbitrary byte stream back into frames.
+//! ASH frames on the wire (UG101 "ASH Frame Formats" and "Data Randomization", as bellows
+//! 1.2.1 implements them): the six frame types, data randomisation, the CRC-16/CCITT-FALSE
+//! check, byte stuffing and the Flag byte, and a [`Deframer`] that turns an arbitrary byte
+//! stream back into frames.
 //!
-//! Encoding order (UG101 §4): randomise the DATA field only, append the CRC of control byte plus
-//! (randomised) data, big-endian, stuff every reserved byte, then append the Flag byte.
-//! The deframer reverses this and resynchronises at the next Flag after anything bad
-//! (CANCEL, SUBSTITUTE, bad escape, bad CRC, oversized frame), counting the bytes it drops.
+//! Encoding order (UG101; bellows `DataFrame.to_bytes`, `_write_frame`): randomise the DATA
+//! field only, append the CRC of control byte plus (randomised) data, big-endian, stuff every
+//! reserved byte, then append the Flag byte. The deframer reverses this and resynchronises at
+//! the next Flag after anything bad (CANCEL, SUBSTITUTE, bad escape, bad CRC, oversized frame),
+//! counting the bytes it drops.
 
 use std::collections::VecDeque;
 use std::fmt;
 
-/// Flag byte: ends every frame (UG101 §4.2).
+/// Flag byte: ends every frame (UG101 reserved bytes).
 pub const FLAG: u8 = 0x7E;
 /// Escape byte: the next byte has bit 5 inverted.
 pub const ESCAPE: u8 = 0x7D;
@@ -33,7 +35,7 @@ pub const MAX_DATA_LEN: usize = 220;
 /// Largest unstuffed frame: control byte, DATA field, two CRC bytes.
 pub const MAX_FRAME_LEN: usize = 1 + MAX_DATA_LEN + 2;
 
-/// Seed of the DATA-field pseudo-random sequence (UG101 §4.3).
+/// Seed of the DATA-field pseudo-random sequence (UG101 "Data Randomization").
 const RANDOM_SEED: u8 = 0x42;
 /// Feedback applied when the LFSR shifts out a one.
 const RANDOM_FEEDBACK: u8 = 0xB8;
@@ -42,7 +44,7 @@ const STUFF_MASK: u8 = 0x20;
 
 const ASH_CRC: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740);
 
-/// Control-byte values and masks (UG101 §3).
+/// Control-byte values and masks (UG101 "ASH Frame Formats").
 const CONTROL_RST: u8 = 0xC0;
 const CONTROL_RSTACK: u8 = 0xC1;
 const CONTROL_ERROR: u8 = 0xC2;
@@ -186,31 +188,44 @@ impl Frame {
         }
     }
 
-    /// Appends the unstuffed frame (control byte, randomised data, big-endian CRC) to `out`,
-    /// without the Flag byte.
-    pub fn encode_unstuffed(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.push(self.control());
+    /// Calls `sink` with the unstuffed frame in pieces: control byte, randomised data (in
+    /// chunks), then the big-endian CRC over everything before it. No allocation.
+    fn for_each_unstuffed_piece(&self, mut sink: impl FnMut(&[u8])) {
+        let mut digest = ASH_CRC.digest();
+        let mut emit = |piece: &[u8]| {
+            digest.update(piece);
+            sink(piece);
+        };
+        emit(&[self.control()]);
         match self {
             Frame::Data { payload, .. } => {
-                let data_start = out.len();
-                out.extend_from_slice(payload);
-                if let Some(data) = out.get_mut(data_start..) {
-                    randomise(data);
+                let mut randomiser = Randomiser::new();
+                let mut chunk = [0u8; 32];
+                for data in payload.chunks(chunk.len()) {
+                    let piece = chunk.get_mut(..data.len()).unwrap_or_default();
+                    piece.copy_from_slice(data);
+                    randomiser.apply(piece);
+                    emit(piece);
                 }
             }
             Frame::RstAck {
                 version,
                 reset_code,
-            } => out.extend_from_slice(&[*version, reset_code.0]),
+            } => emit(&[*version, reset_code.0]),
             Frame::Error {
                 version,
                 error_code,
-            } => out.extend_from_slice(&[*version, error_code.0]),
+            } => emit(&[*version, error_code.0]),
             Frame::Ack { .. } | Frame::Nak { .. } | Frame::Rst => {}
         }
-        let crc = ASH_CRC.checksum(out.get(start..).unwrap_or_default());
-        out.extend_from_slice(&crc.to_be_bytes());
+        sink(&digest.finalize().to_be_bytes());
+    }
+
+    /// Appends the unstuffed frame (control byte, randomised data, big-endian CRC) to `out`,
+    /// without the Flag byte.
+    pub fn encode_unstuffed(&self, out: &mut Vec<u8>) {
+        out.reserve(self.unstuffed_len());
+        self.for_each_unstuffed_piece(|piece| out.extend_from_slice(piece));
     }
 
     /// Length of the unstuffed frame (control, data, CRC), without the Flag byte.
@@ -224,18 +239,19 @@ impl Frame {
 
     /// Appends the frame as it goes on the wire: stuffed, followed by the Flag byte.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut unstuffed = Vec::with_capacity(self.unstuffed_len());
-        self.encode_unstuffed(&mut unstuffed);
-        out.reserve(unstuffed.len() + unstuffed.len() / 8 + 1);
-        stuff(&unstuffed, out);
+        let len = self.unstuffed_len();
+        out.reserve(len + len / 8 + 1);
+        self.for_each_unstuffed_piece(|piece| stuff(piece, out));
         out.push(FLAG);
     }
 
     /// Length of [`Frame::encode`]'s output: stuffed frame plus Flag byte.
     pub fn encoded_len(&self) -> usize {
-        let mut unstuffed = Vec::with_capacity(self.unstuffed_len());
-        self.encode_unstuffed(&mut unstuffed);
-        unstuffed.len() + unstuffed.iter().filter(|b| is_reserved(**b)).count() + 1
+        let mut len = 1;
+        self.for_each_unstuffed_piece(|piece| {
+            len += piece.len() + piece.iter().filter(|b| is_reserved(**b)).count();
+        });
+        len
     }
 
     /// Decodes one unstuffed frame (control byte, data, CRC; no Flag byte), checking the CRC and
@@ -337,17 +353,30 @@ pub fn is_reserved(byte: u8) -> bool {
     matches!(byte, FLAG | ESCAPE | XON | XOFF | SUBSTITUTE | CANCEL)
 }
 
-/// XORs `data` in place with the ASH pseudo-random sequence (UG101 §4.3: seed 0x42; shift
-/// right, XOR 0xB8 when a one is shifted out). Applying it twice restores the input.
+/// XORs `data` in place with the ASH pseudo-random sequence (UG101 "Data Randomization": seed
+/// 0x42; shift right, XOR 0xB8 when a one is shifted out). Applying it twice restores the input.
 pub fn randomise(data: &mut [u8]) {
-    let mut rand = RANDOM_SEED;
-    for byte in data {
-        *byte ^= rand;
-        rand = if rand & 1 == 0 {
-            rand >> 1
-        } else {
-            (rand >> 1) ^ RANDOM_FEEDBACK
-        };
+    Randomiser::new().apply(data);
+}
+
+/// The randomisation LFSR, resumable across chunks of one DATA field.
+#[derive(Debug, Clone, Copy)]
+struct Randomiser(u8);
+
+impl Randomiser {
+    fn new() -> Self {
+        Randomiser(RANDOM_SEED)
+    }
+
+    fn apply(&mut self, data: &mut [u8]) {
+        for byte in data {
+            *byte ^= self.0;
+            self.0 = if self.0 & 1 == 0 {
+                self.0 >> 1
+            } else {
+                (self.0 >> 1) ^ RANDOM_FEEDBACK
+            };
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The ASH link state machine (UG101 §5–§6), sans-IO, for either end of the serial line.
+//! The ASH link state machine (UG101 "ASH Protocol": reset, sequencing, acknowledgement,
+//! retransmission), sans-IO, for either end of the serial line.
 //!
 //! [`Role::Host`] is the gateway: [`Link::reset`] sends RST (preceded by CANCEL bytes, as bellows
 //! 1.2.1 does) and waits for RSTACK. [`Role::Ncp`] is the coordinator side, used by the simulated
@@ -10,7 +11,7 @@
 //! ACK (never piggybacked), a retransmitted duplicate is ACKed but not delivered again, and an
 //! out-of-sequence or corrupt DATA frame sends one NAK and enters the reject condition, which lasts
 //! until a good in-sequence frame arrives. A NAK or an ACK timeout resends every outstanding frame
-//! (go-back-N) with reTx set. The ACK timeout adapts as UG101 §5.4 says: `t = 7/8·t + 1/2·measured`
+//! (go-back-N) with reTx set. The ACK timeout adapts as UG101 and bellows do: `t = 7/8·t + 1/2·measured`
 //! on each acknowledgement (measured only on frames sent once), doubled on each timeout, clamped
 //! to `[t_rx_ack_min, t_rx_ack_max]`; `max_ack_timeouts` consecutive timeouts fail the link.
 //!
@@ -600,7 +601,7 @@ impl Link {
                 // RST to a host, RSTACK/ERROR to an NCP: not for this role.
                 Frame::Rst | Frame::RstAck { .. } | Frame::Error { .. } => {}
             },
-            // Anything else while not connected is ignored (UG101 §6).
+            // Anything else while not connected is ignored (as UG101 has the NCP do before RST).
             _ => {}
         }
     }

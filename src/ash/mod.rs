@@ -1,8 +1,8 @@
 //! ASH, the Asynchronous Serial Host protocol that carries EZSP over a UART (Silicon Labs UG101).
 //!
-//! - [`frame`]: the frames on the wire (UG101 §2–§4): DATA/ACK/NAK/RST/RSTACK/ERROR, data
+//! - [`frame`]: the frames on the wire (UG101 frame formats): DATA/ACK/NAK/RST/RSTACK/ERROR, data
 //!   randomisation, CRC-16/CCITT-FALSE, byte stuffing, and an incremental [`Deframer`].
-//! - [`link`]: the sans-IO link state machine (UG101 §5–§6): RST/RSTACK, sequence numbers,
+//! - [`link`]: the sans-IO link state machine (UG101 protocol): RST/RSTACK, sequence numbers,
 //!   ACK/NAK, the reject condition, the sliding window and adaptive retransmission, usable as the
 //!   host (the gateway) or as the NCP (the simulated coordinator).
 //! - [`fault`]: a seeded lossy line to put between two links in tests and the simulator.

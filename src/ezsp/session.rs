@@ -465,3 +465,395 @@ impl Session {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ezsp::command::{Body, Frame, SendResponse};
+    use crate::ezsp::status::{EmberStatus, EzspStatus, SlStatus, Status};
+    use crate::ezsp::types::NodeId;
+
+    /// A fixed starting point; the session only ever compares and adds to it.
+    fn start_time() -> Instant {
+        #[allow(clippy::disallowed_methods)] // tests need some Instant to start from
+        Instant::now()
+    }
+
+    fn version_answer_legacy(sequence: u8, protocol_version: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        VersionResponse {
+            protocol_version,
+            stack_type: 2,
+            stack_version: 0x8020,
+        }
+        .encode_legacy_frame(sequence, &mut out);
+        out
+    }
+
+    fn negotiated(version: u8) -> (Session, Instant) {
+        let now = start_time();
+        let mut session = Session::new(SessionConfig {
+            desired_version: version,
+            ..SessionConfig::default()
+        });
+        session.start(now);
+        let request = session.poll_transmit().unwrap();
+        session
+            .handle_input(&version_answer_legacy(request[0], version), now)
+            .unwrap();
+        assert!(matches!(
+            session.poll_event(),
+            Some(Event::Negotiated { .. })
+        ));
+        (session, now)
+    }
+
+    /// Plays the NCP: decodes the host's command frame and answers it.
+    fn answer(session: &mut Session, version: EzspVersion, response: Response, now: Instant) -> u8 {
+        let request = session.poll_transmit().unwrap();
+        let command = Frame::decode(version, &request).unwrap();
+        assert!(matches!(command.body, Body::Command(_)));
+        let mut out = Vec::new();
+        response
+            .encode_frame(version, command.header.sequence, &mut out)
+            .unwrap();
+        session.handle_input(&out, now).unwrap();
+        command.header.sequence
+    }
+
+    #[test]
+    fn negotiation_resends_version_in_the_ncp_format() {
+        let now = start_time();
+        let mut session = Session::new(SessionConfig::default());
+        session.start(now);
+        assert_eq!(session.poll_transmit().unwrap(), [0x00, 0x00, 0x00, 13]);
+        // A v14 NCP answers the legacy request in the legacy header.
+        session
+            .handle_input(&version_answer_legacy(0, 14), now)
+            .unwrap();
+        assert_eq!(session.version(), None);
+        // The host asks again, in the extended header: seq 1, FC 00 01, id 0000, 14.
+        assert_eq!(
+            session.poll_transmit().unwrap(),
+            [0x01, 0x00, 0x01, 0x00, 0x00, 14]
+        );
+        let mut out = Vec::new();
+        Response::Version(VersionResponse {
+            protocol_version: 14,
+            stack_type: 2,
+            stack_version: 0x8020,
+        })
+        .encode_frame(EzspVersion::V14, 1, &mut out)
+        .unwrap();
+        session.handle_input(&out, now).unwrap();
+        assert_eq!(
+            session.poll_event(),
+            Some(Event::Negotiated {
+                version: EzspVersion::V14,
+                stack_type: 2,
+                stack_version: 0x8020
+            })
+        );
+        assert_eq!(session.pending_count(), 0);
+    }
+
+    #[test]
+    fn negotiation_refuses_versions_outside_13_to_17() {
+        for ncp in [4, 8, 12, 18, 19] {
+            let now = start_time();
+            let mut session = Session::new(SessionConfig::default());
+            session.start(now);
+            session.poll_transmit();
+            session
+                .handle_input(&version_answer_legacy(0, ncp), now)
+                .unwrap();
+            let Some(Event::NegotiationFailed(error)) = session.poll_event() else {
+                panic!("v{ncp} was not refused");
+            };
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "EZSP protocol version {ncp} is not supported (this host speaks versions 13 to 17)"
+                )
+            );
+            assert!(session.poll_transmit().is_none(), "nothing more is sent");
+            assert_eq!(
+                session.send(&Command::Nop, now),
+                Err(SessionError::NotNegotiated)
+            );
+        }
+    }
+
+    #[test]
+    fn negotiation_fails_when_the_ncp_changes_its_mind() {
+        let now = start_time();
+        let mut session = Session::new(SessionConfig::default());
+        session.start(now);
+        session.poll_transmit();
+        session
+            .handle_input(&version_answer_legacy(0, 16), now)
+            .unwrap();
+        session.poll_transmit();
+        let mut out = Vec::new();
+        Response::Version(VersionResponse {
+            protocol_version: 17,
+            stack_type: 2,
+            stack_version: 0,
+        })
+        .encode_frame(EzspVersion::V16, 1, &mut out)
+        .unwrap();
+        session.handle_input(&out, now).unwrap();
+        assert_eq!(
+            session.poll_event(),
+            Some(Event::NegotiationFailed(SessionError::VersionChanged {
+                first: 16,
+                second: 17
+            }))
+        );
+    }
+
+    #[test]
+    fn negotiation_times_out() {
+        let now = start_time();
+        let mut session = Session::new(SessionConfig::default());
+        session.start(now);
+        let deadline = session.poll_timeout().unwrap();
+        assert_eq!(deadline, now + Duration::from_secs(5));
+        session.handle_timeout(deadline - Duration::from_millis(1));
+        assert!(session.poll_event().is_none());
+        session.handle_timeout(deadline);
+        assert_eq!(
+            session.poll_event(),
+            Some(Event::NegotiationFailed(SessionError::VersionTimedOut))
+        );
+        assert_eq!(session.poll_timeout(), None);
+    }
+
+    #[test]
+    fn responses_are_matched_by_sequence_number() {
+        let (mut session, now) = negotiated(13);
+        let first = session.send(&Command::GetNodeId, now).unwrap();
+        let second = session.send(&Command::NetworkState, now).unwrap();
+        assert_ne!(first, second);
+        let first_frame = session.poll_transmit().unwrap();
+        let second_frame = session.poll_transmit().unwrap();
+        // Answer the second command first.
+        for (frame, response) in [
+            (
+                second_frame,
+                Response::NetworkState {
+                    status: crate::ezsp::types::NetworkStatus::JOINED_NETWORK,
+                },
+            ),
+            (first_frame, Response::GetNodeId { node_id: NodeId(0) }),
+        ] {
+            let mut out = Vec::new();
+            response
+                .encode_frame(EzspVersion::V13, frame[0], &mut out)
+                .unwrap();
+            session.handle_input(&out, now).unwrap();
+        }
+        assert!(matches!(
+            session.poll_event(),
+            Some(Event::Response { sequence, response: Response::NetworkState { .. } }) if sequence == second
+        ));
+        assert!(matches!(
+            session.poll_event(),
+            Some(Event::Response { sequence, response: Response::GetNodeId { .. } }) if sequence == first
+        ));
+        assert_eq!(session.pending_count(), 0);
+    }
+
+    #[test]
+    fn a_response_nobody_waits_for_is_an_error() {
+        let (mut session, now) = negotiated(14);
+        let mut out = Vec::new();
+        Response::GetNodeId { node_id: NodeId(0) }
+            .encode_frame(EzspVersion::V14, 42, &mut out)
+            .unwrap();
+        let err = session.handle_input(&out, now).unwrap_err();
+        assert!(matches!(
+            err,
+            SessionError::UnexpectedFrame { sequence: 42, .. }
+        ));
+        // A response with the right sequence but another command's frame id, too.
+        session.send(&Command::GetEui64, now).unwrap();
+        let request = session.poll_transmit().unwrap();
+        out.clear();
+        Response::GetNodeId { node_id: NodeId(0) }
+            .encode_frame(EzspVersion::V14, request[0], &mut out)
+            .unwrap();
+        assert!(session.handle_input(&out, now).is_err());
+        assert_eq!(session.pending_count(), 1);
+    }
+
+    #[test]
+    fn invalid_command_answers_the_pending_command() {
+        let (mut session, now) = negotiated(13);
+        session.send(&Command::GetEui64, now).unwrap();
+        let sequence = answer(
+            &mut session,
+            EzspVersion::V13,
+            Response::InvalidCommand {
+                status: Status::Ezsp(EzspStatus::ERROR_INVALID_FRAME_ID),
+            },
+            now,
+        );
+        assert_eq!(
+            session.poll_event(),
+            Some(Event::Response {
+                sequence,
+                response: Response::InvalidCommand {
+                    status: Status::Ezsp(EzspStatus::ERROR_INVALID_FRAME_ID)
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn callbacks_are_told_apart_from_responses() {
+        let (mut session, now) = negotiated(14);
+        let sequence = session.send(&Command::GetNodeId, now).unwrap();
+        let up = Callback::StackStatusHandler {
+            status: Status::Sl(SlStatus::ZIGBEE_NETWORK_UP),
+        };
+        // Even with the pending command's sequence number, the async bit makes it a callback.
+        let mut out = Vec::new();
+        up.encode_frame(EzspVersion::V14, sequence, &mut out)
+            .unwrap();
+        session.handle_input(&out, now).unwrap();
+        assert_eq!(session.poll_event(), Some(Event::Callback(up.clone())));
+        assert_eq!(session.pending_count(), 1);
+        // A callback id without the async bit (FC 0x80, as a synchronous NCP sends) too.
+        out[1] = 0x80;
+        session.handle_input(&out, now).unwrap();
+        assert_eq!(session.poll_event(), Some(Event::Callback(up)));
+        assert_eq!(session.pending_count(), 1);
+    }
+
+    #[test]
+    fn undecodable_response_completes_the_command_with_an_error() {
+        let (mut session, now) = negotiated(13);
+        let sequence = session
+            .send(&Command::SendUnicast(sample_unicast()), now)
+            .unwrap();
+        session.poll_transmit();
+        // Status only, the APS sequence byte missing.
+        session
+            .handle_input(&[sequence, 0x80, 0x01, 0x34, 0x00, 0x00], now)
+            .unwrap();
+        assert!(matches!(
+            session.poll_event(),
+            Some(Event::ResponseUndecodable { sequence: s, .. }) if s == sequence
+        ));
+        assert_eq!(session.pending_count(), 0);
+    }
+
+    fn sample_unicast() -> crate::ezsp::command::SendUnicast {
+        crate::ezsp::command::SendUnicast {
+            message_type: crate::ezsp::types::OutgoingMessageType::DIRECT,
+            index_or_destination: NodeId(0x1234),
+            aps_frame: crate::ezsp::types::ApsFrame {
+                profile_id: 0x0104,
+                cluster_id: 0x0019,
+                source_endpoint: 1,
+                destination_endpoint: 1,
+                options: crate::ezsp::types::ApsOptions::RETRY,
+                group_id: 0,
+                sequence: 1,
+            },
+            message_tag: 7,
+            message_contents: vec![0x19, 0x10, 0x00, 0x00, 0x64],
+        }
+    }
+
+    #[test]
+    fn pending_commands_are_bounded_and_time_out() {
+        let (mut session, now) = negotiated(13);
+        let limit = SessionConfig::default().max_pending;
+        for i in 0..limit {
+            session
+                .send(&Command::Nop, now + Duration::from_millis(i as u64))
+                .unwrap();
+        }
+        assert_eq!(
+            session.send(&Command::Nop, now),
+            Err(SessionError::TooManyPending { limit })
+        );
+        assert_eq!(session.poll_timeout(), Some(now + Duration::from_secs(5)));
+        session.handle_timeout(now + Duration::from_secs(5) + Duration::from_millis(1));
+        let mut timed_out = Vec::new();
+        while let Some(event) = session.poll_event() {
+            let Event::TimedOut { sequence, frame_id } = event else {
+                panic!("{event:?}");
+            };
+            assert_eq!(frame_id, FrameId::NOP);
+            timed_out.push(sequence);
+        }
+        assert_eq!(timed_out.len(), 2, "the first two commands expired");
+        assert_eq!(session.pending_count(), limit - 2);
+        assert!(session.send(&Command::Nop, now).is_ok());
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_and_skip_pending_ones() {
+        let (mut session, now) = negotiated(13);
+        let stuck = session.send(&Command::Nop, now).unwrap();
+        session.poll_transmit();
+        let mut seen = Vec::new();
+        for _ in 0..600 {
+            let sequence = session.send(&Command::Nop, now).unwrap();
+            assert_ne!(sequence, stuck);
+            seen.push(sequence);
+            answer(&mut session, EzspVersion::V13, Response::Nop, now);
+            assert!(matches!(session.poll_event(), Some(Event::Response { .. })));
+        }
+        assert!(seen.windows(2).any(|w| w[1] < w[0]), "wrapped around");
+        assert_eq!(session.pending_count(), 1);
+    }
+
+    #[test]
+    fn reset_aborts_pending_commands() {
+        let (mut session, now) = negotiated(13);
+        let sequence = session.send(&Command::GetEui64, now).unwrap();
+        session.reset();
+        assert_eq!(
+            session.poll_event(),
+            Some(Event::Aborted {
+                sequence,
+                frame_id: FrameId::GET_EUI64
+            })
+        );
+        assert_eq!(session.version(), None);
+        assert!(session.poll_transmit().is_none());
+        assert!(
+            session
+                .handle_input(&[0, 0x80, 0x00, 13, 2, 0, 0], now)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_send_response_reads_status_in_each_width() {
+        for (version, status) in [
+            (13, Status::Ember(EmberStatus::NETWORK_BUSY)),
+            (14, Status::Sl(SlStatus::BUSY)),
+        ] {
+            let (mut session, now) = negotiated(version);
+            let version = EzspVersion::new(version).unwrap();
+            session
+                .send(&Command::SendUnicast(sample_unicast()), now)
+                .unwrap();
+            let sent = SendResponse {
+                status,
+                sequence: 9,
+            };
+            answer(&mut session, version, Response::SendUnicast(sent), now);
+            let Some(Event::Response { response, .. }) = session.poll_event() else {
+                panic!("no response");
+            };
+            assert_eq!(response.status(), Some(status));
+            assert!(response.status().unwrap().means(SlStatus::BUSY));
+        }
+    }
+}

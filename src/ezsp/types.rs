@@ -95,6 +95,33 @@ impl fmt::Display for Eui64 {
     }
 }
 
+/// `"00:11:22:33:44:55:66:77"` (most significant byte first) is not a valid EUI-64.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an EUI-64 (expected eight hex bytes like 00:11:22:33:44:55:66:77)")]
+pub struct ParseEui64Error(String);
+
+impl std::str::FromStr for Eui64 {
+    type Err = ParseEui64Error;
+
+    /// Parses the display form: eight hex bytes, most significant first, separated by `:`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || ParseEui64Error(text.to_owned());
+        let mut bytes = [0u8; 8];
+        let mut parts = text.split(':');
+        for slot in bytes.iter_mut().rev() {
+            let part = parts.next().ok_or_else(error)?;
+            if part.len() != 2 {
+                return Err(error());
+            }
+            *slot = u8::from_str_radix(part, 16).map_err(|_| error())?;
+        }
+        if parts.next().is_some() {
+            return Err(error());
+        }
+        Ok(Self(bytes))
+    }
+}
+
 impl fmt::Debug for Eui64 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Eui64({self})")
@@ -603,6 +630,15 @@ mod tests {
         assert_eq!(eui.to_string(), "00:11:22:33:44:55:66:77");
         assert_eq!(eui.to_u64(), 0x0011_2233_4455_6677);
         assert_eq!(Eui64::from_u64(0x0011_2233_4455_6677), eui);
+        assert_eq!("00:11:22:33:44:55:66:77".parse::<Eui64>().unwrap(), eui);
+        for bad in [
+            "00:11:22:33:44:55:66",
+            "00:11:22:33:44:55:66:77:88",
+            "0:11:22:33:44:55:66:777",
+            "zz:11:22:33:44:55:66:77",
+        ] {
+            assert!(bad.parse::<Eui64>().is_err(), "{bad}");
+        }
     }
 
     #[test]

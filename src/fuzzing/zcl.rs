@@ -1,1 +1,61 @@
 //! Fuzz entry points for the `zcl` module.
+
+use crate::zcl::ota::{OtaCommand, OtaFrame};
+use crate::zcl::{ZclHeader, ZclStatus};
+
+/// Decodes `data` as an OTA-cluster frame, both as a tool would ([`OtaFrame::decode`]) and as
+/// the server does ([`OtaFrame::decode_request`]), and checks the invariants:
+/// - a decoded frame re-encodes to exactly `data`, and `encoded_len` agrees;
+/// - `Display` and the JSON report never fail;
+/// - the server side accepts a subset of what the tool side accepts, with the same result;
+/// - a refused request that gets a Default Response gets one that decodes as such, with the
+///   request's TSN and the error's status.
+#[allow(clippy::panic)] // a broken invariant must crash the fuzzer
+pub fn decode_frame(data: &[u8]) {
+    let decoded = OtaFrame::decode(data);
+    if let Ok(frame) = &decoded {
+        let mut out = Vec::with_capacity(data.len());
+        frame.encode(&mut out);
+        if out != data {
+            panic!("re-encoding changed the frame: {data:02X?} -> {out:02X?}");
+        }
+        if frame.encoded_len() != data.len() {
+            panic!(
+                "encoded_len {} for {} bytes",
+                frame.encoded_len(),
+                data.len()
+            );
+        }
+        let _ = frame.to_string();
+        if serde_json::to_string(frame).is_err() {
+            panic!("JSON report failed for {frame:?}");
+        }
+    }
+    match OtaFrame::decode_request(data) {
+        Ok(request) => {
+            if decoded.as_ref().ok() != Some(&request) {
+                panic!("decode_request accepted what decode did not: {data:02X?}");
+            }
+        }
+        Err(refused) => {
+            let status = refused.status();
+            if let Some(reply) = refused.default_response() {
+                let mut out = Vec::new();
+                reply.encode(&mut out);
+                let parsed = OtaFrame::decode(&out).ok();
+                let header = ZclHeader::decode(data).ok().map(|(h, _)| h);
+                match (parsed, header) {
+                    (Some(parsed), Some(header))
+                        if parsed.header.tsn == header.tsn
+                            && matches!(
+                                parsed.command,
+                                OtaCommand::DefaultResponse(r) if r.status == status
+                                    && r.command_id == header.command_id
+                            )
+                            && status != ZclStatus::SUCCESS => {}
+                    other => panic!("bad Default Response {other:?} for {data:02X?}"),
+                }
+            }
+        }
+    }
+}

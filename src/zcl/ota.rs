@@ -1,6 +1,6 @@
-//! OTA Upgrade cluster 0x0019 commands (ZCL8 §11.13; PROTOCOLS.md §8), every command 0x00–0x09
-//! in both directions with its optional fields, and [`OtaFrame`], a whole ZCL frame of this
-//! cluster.
+//! OTA Upgrade cluster 0x0019 commands (ZCL8 chapter 11, the OTA Upgrade cluster's command
+//! frames; PROTOCOLS.md §8): every command 0x00–0x09 in both directions with its optional
+//! fields, and [`OtaFrame`], a whole ZCL frame of this cluster.
 //!
 //! Each command has `decode(payload)`, `encode(&self, &mut Vec<u8>)` and `encoded_len()`;
 //! payloads are little-endian. Decoders ignore bytes after the last known field (see the
@@ -8,7 +8,6 @@
 //!
 //! ```
 //! use zigbee_otad::zcl::ota::{OtaCommand, OtaFrame, QueryNextImageResponse};
-//! use zigbee_otad::zcl::ZclStatus;
 //!
 //! // A device asks for a new image (Legrand, captured in a zigpy log) ...
 //! let request = OtaFrame::decode_request(&[
@@ -19,7 +18,7 @@
 //!
 //! // ... and the server answers that it has none, with the request's TSN.
 //! let answer = request.reply(OtaCommand::QueryNextImageResponse(
-//!     QueryNextImageResponse::OtherStatus { status: ZclStatus::NO_IMAGE_AVAILABLE },
+//!     QueryNextImageResponse::NO_IMAGE_AVAILABLE,
 //! ));
 //! let mut bytes = Vec::new();
 //! answer.encode(&mut bytes);
@@ -41,7 +40,7 @@ use crate::wire::{PutLe, Reader, hex_spaced};
 pub const CLUSTER_ID: u16 = 0x0019;
 
 wire_enum! {
-    /// OTA Upgrade cluster command ids (ZCL8 §11.13, Table 11-12). Ids 0x00, 0x02, 0x05,
+    /// OTA Upgrade cluster command ids (ZCL8 chapter 11, OTA Upgrade cluster commands). Ids 0x00, 0x02, 0x05,
     /// 0x07 and 0x09 are sent by the server, the others by the client.
     OtaCommandId {
         /// Image Notify (server to client).
@@ -92,7 +91,7 @@ fn read_ieee(reader: &mut Reader<'_>, field: &'static str) -> Result<Ieee, Decod
 // ---------------------------------------------------------------------------------------------
 // 0x00 Image Notify
 
-/// Image Notify (0x00, server to client, ZCL8 §11.13.3): asks clients to query for a new image.
+/// Image Notify (0x00, server to client): asks clients to query for a new image.
 ///
 /// The payload type (0–3) is not stored: it is the number of the optional fields present,
 /// which must be filled in order (`manufacturer_code`, then `image_type`, then
@@ -191,7 +190,7 @@ impl ImageNotify {
 // ---------------------------------------------------------------------------------------------
 // 0x01 Query Next Image Request
 
-/// Query Next Image Request (0x01, client to server, ZCL8 §11.13.4).
+/// Query Next Image Request (0x01, client to server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueryNextImageRequest {
     /// The field control byte as received. Bit 0 (hardware version present) is rewritten from
@@ -264,7 +263,7 @@ impl QueryNextImageRequest {
 // ---------------------------------------------------------------------------------------------
 // 0x02 Query Next Image Response and 0x09 Query Device Specific File Response
 
-/// Query Next Image Response (0x02, server to client, ZCL8 §11.13.5).
+/// Query Next Image Response (0x02, server to client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum QueryNextImageResponse {
     /// Status SUCCESS: the image the client should download.
@@ -286,7 +285,7 @@ pub enum QueryNextImageResponse {
     },
 }
 
-/// Query Device Specific File Response (0x09, server to client, ZCL8 §11.13.10): laid out
+/// Query Device Specific File Response (0x09, server to client): laid out
 /// like [`QueryNextImageResponse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum QueryDeviceSpecificFileResponse {
@@ -341,6 +340,11 @@ fn encode_query_response(offer: Result<OfferedImage, ZclStatus>, out: &mut Vec<u
 macro_rules! query_response_codec {
     ($name:ident) => {
         impl $name {
+            /// The usual answer when the server has nothing for the client.
+            pub const NO_IMAGE_AVAILABLE: Self = Self::OtherStatus {
+                status: ZclStatus::NO_IMAGE_AVAILABLE,
+            };
+
             /// The status byte.
             pub fn status(&self) -> ZclStatus {
                 match self {
@@ -394,7 +398,7 @@ query_response_codec!(QueryDeviceSpecificFileResponse);
 // ---------------------------------------------------------------------------------------------
 // 0x03 Image Block Request
 
-/// Image Block Request (0x03, client to server, ZCL8 §11.13.6).
+/// Image Block Request (0x03, client to server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageBlockRequest {
     /// The field control byte as received. On encode, bit 0 follows `request_node_address`,
@@ -511,7 +515,7 @@ impl ImageBlockRequest {
 // ---------------------------------------------------------------------------------------------
 // 0x04 Image Page Request
 
-/// Image Page Request (0x04, client to server, ZCL8 §11.13.7): asks for `page_size` bytes sent
+/// Image Page Request (0x04, client to server): asks for `page_size` bytes sent
 /// as unsolicited Image Block Responses `response_spacing` milliseconds apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImagePageRequest {
@@ -666,7 +670,7 @@ impl Serialize for BlockData {
     }
 }
 
-/// Image Block Response (0x05, server to client, ZCL8 §11.13.8). Its layout depends on the
+/// Image Block Response (0x05, server to client). Its layout depends on the
 /// status, so it is an enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ImageBlockResponse {
@@ -801,7 +805,7 @@ impl ImageBlockResponse {
 // ---------------------------------------------------------------------------------------------
 // 0x06 Upgrade End Request, 0x07 Upgrade End Response
 
-/// Upgrade End Request (0x06, client to server, ZCL8 §11.13.9): the client finished (or gave
+/// Upgrade End Request (0x06, client to server): the client finished (or gave
 /// up) downloading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UpgradeEndRequest {
@@ -862,7 +866,7 @@ impl UpgradeEndRequest {
     }
 }
 
-/// Upgrade End Response (0x07, server to client, ZCL8 §11.13.9.6): when to switch to the new
+/// Upgrade End Response (0x07, server to client): when to switch to the new
 /// image. It has no status byte.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UpgradeEndResponse {
@@ -913,7 +917,7 @@ impl UpgradeEndResponse {
 // ---------------------------------------------------------------------------------------------
 // 0x08 Query Device Specific File Request
 
-/// Query Device Specific File Request (0x08, client to server, ZCL8 §11.13.10): asks for a
+/// Query Device Specific File Request (0x08, client to server): asks for a
 /// file such as a security credential or log configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueryDeviceSpecificFileRequest {
@@ -1007,7 +1011,7 @@ pub enum OtaCommand {
     /// Global command 0x0B.
     DefaultResponse(DefaultResponse),
     /// Anything else: another global command, an id this cluster does not define for the
-    /// frame's direction, a manufacturer-specific command, or a reserved frame type.
+    /// frame's direction, a manufacturer-specific cluster command, or a reserved frame type.
     Unknown {
         /// The command id from the header.
         command_id: CommandId,
@@ -1019,62 +1023,66 @@ pub enum OtaCommand {
 
 impl OtaCommand {
     /// Decodes `payload` as the command `header` names. Which command an id means depends on
-    /// the frame type and direction; manufacturer-specific frames and ids this cluster does
-    /// not define decode as [`OtaCommand::Unknown`]. Trailing bytes are ignored (compare
+    /// the frame type and direction; manufacturer-specific cluster commands and ids this
+    /// cluster does not define decode as [`OtaCommand::Unknown`]. A Default Response decodes
+    /// with or without a manufacturer code (it carries the code of the manufacturer-specific
+    /// command it answers). Trailing bytes are ignored (compare
     /// `encoded_len()` with the payload length to find them).
     pub fn decode(header: &ZclHeader, payload: &[u8]) -> Result<Self, DecodeError> {
         let unknown = || OtaCommand::Unknown {
             command_id: header.command_id,
             payload: payload.to_vec(),
         };
-        if header.manufacturer_code.is_some() {
-            return Ok(unknown());
-        }
         let id = header.command_id.0;
+        let standard = header.manufacturer_code.is_none();
         Ok(match (header.frame_type, header.direction) {
             (FrameType::GLOBAL, _) if id == GeneralCommandId::DEFAULT_RESPONSE.0 => {
                 OtaCommand::DefaultResponse(DefaultResponse::decode(payload)?)
             }
-            (FrameType::CLUSTER_SPECIFIC, Direction::CLIENT_TO_SERVER) => match OtaCommandId(id) {
-                OtaCommandId::QUERY_NEXT_IMAGE_REQUEST => {
-                    OtaCommand::QueryNextImageRequest(QueryNextImageRequest::decode(payload)?)
+            (FrameType::CLUSTER_SPECIFIC, Direction::CLIENT_TO_SERVER) if standard => {
+                match OtaCommandId(id) {
+                    OtaCommandId::QUERY_NEXT_IMAGE_REQUEST => {
+                        OtaCommand::QueryNextImageRequest(QueryNextImageRequest::decode(payload)?)
+                    }
+                    OtaCommandId::IMAGE_BLOCK_REQUEST => {
+                        OtaCommand::ImageBlockRequest(ImageBlockRequest::decode(payload)?)
+                    }
+                    OtaCommandId::IMAGE_PAGE_REQUEST => {
+                        OtaCommand::ImagePageRequest(ImagePageRequest::decode(payload)?)
+                    }
+                    OtaCommandId::UPGRADE_END_REQUEST => {
+                        OtaCommand::UpgradeEndRequest(UpgradeEndRequest::decode(payload)?)
+                    }
+                    OtaCommandId::QUERY_DEVICE_SPECIFIC_FILE_REQUEST => {
+                        OtaCommand::QueryDeviceSpecificFileRequest(
+                            QueryDeviceSpecificFileRequest::decode(payload)?,
+                        )
+                    }
+                    _ => unknown(),
                 }
-                OtaCommandId::IMAGE_BLOCK_REQUEST => {
-                    OtaCommand::ImageBlockRequest(ImageBlockRequest::decode(payload)?)
+            }
+            (FrameType::CLUSTER_SPECIFIC, Direction::SERVER_TO_CLIENT) if standard => {
+                match OtaCommandId(id) {
+                    OtaCommandId::IMAGE_NOTIFY => {
+                        OtaCommand::ImageNotify(ImageNotify::decode(payload)?)
+                    }
+                    OtaCommandId::QUERY_NEXT_IMAGE_RESPONSE => {
+                        OtaCommand::QueryNextImageResponse(QueryNextImageResponse::decode(payload)?)
+                    }
+                    OtaCommandId::IMAGE_BLOCK_RESPONSE => {
+                        OtaCommand::ImageBlockResponse(ImageBlockResponse::decode(payload)?)
+                    }
+                    OtaCommandId::UPGRADE_END_RESPONSE => {
+                        OtaCommand::UpgradeEndResponse(UpgradeEndResponse::decode(payload)?)
+                    }
+                    OtaCommandId::QUERY_DEVICE_SPECIFIC_FILE_RESPONSE => {
+                        OtaCommand::QueryDeviceSpecificFileResponse(
+                            QueryDeviceSpecificFileResponse::decode(payload)?,
+                        )
+                    }
+                    _ => unknown(),
                 }
-                OtaCommandId::IMAGE_PAGE_REQUEST => {
-                    OtaCommand::ImagePageRequest(ImagePageRequest::decode(payload)?)
-                }
-                OtaCommandId::UPGRADE_END_REQUEST => {
-                    OtaCommand::UpgradeEndRequest(UpgradeEndRequest::decode(payload)?)
-                }
-                OtaCommandId::QUERY_DEVICE_SPECIFIC_FILE_REQUEST => {
-                    OtaCommand::QueryDeviceSpecificFileRequest(
-                        QueryDeviceSpecificFileRequest::decode(payload)?,
-                    )
-                }
-                _ => unknown(),
-            },
-            (FrameType::CLUSTER_SPECIFIC, Direction::SERVER_TO_CLIENT) => match OtaCommandId(id) {
-                OtaCommandId::IMAGE_NOTIFY => {
-                    OtaCommand::ImageNotify(ImageNotify::decode(payload)?)
-                }
-                OtaCommandId::QUERY_NEXT_IMAGE_RESPONSE => {
-                    OtaCommand::QueryNextImageResponse(QueryNextImageResponse::decode(payload)?)
-                }
-                OtaCommandId::IMAGE_BLOCK_RESPONSE => {
-                    OtaCommand::ImageBlockResponse(ImageBlockResponse::decode(payload)?)
-                }
-                OtaCommandId::UPGRADE_END_RESPONSE => {
-                    OtaCommand::UpgradeEndResponse(UpgradeEndResponse::decode(payload)?)
-                }
-                OtaCommandId::QUERY_DEVICE_SPECIFIC_FILE_RESPONSE => {
-                    OtaCommand::QueryDeviceSpecificFileResponse(
-                        QueryDeviceSpecificFileResponse::decode(payload)?,
-                    )
-                }
-                _ => unknown(),
-            },
+            }
             _ => unknown(),
         })
     }
@@ -1160,7 +1168,9 @@ pub struct OtaFrame {
     /// The command, chosen by frame type, direction and command id.
     pub command: OtaCommand,
     /// Bytes after the command's last known field (a newer spec revision's additions, or a
-    /// device's padding). Empty in frames this crate builds.
+    /// device's padding). Empty in frames this crate builds. A WAIT_FOR_DATA Image Block
+    /// Response without a minimum block period cannot carry any: its optional field is
+    /// recognised by position, so they would be read back as that field.
     #[serde(serialize_with = "serialize_hex")]
     pub trailing: Vec<u8>,
 }
