@@ -13,4 +13,5 @@ mod common;
 mod coordinator;
 mod ezsp;
 mod ota;
+mod sim;
 mod zcl;
