@@ -860,6 +860,11 @@ mod tests {
     use super::*;
     use crate::zcl::ota::BlockData;
 
+    #[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
     const MFR: u16 = 0x1189;
     const TYPE: u16 = 0x0005;
     const NEW: u32 = 0x0000_0200;
@@ -965,7 +970,7 @@ mod tests {
     /// the device asks for, Upgrade End, a delayed upgrade time, then the new version queried.
     #[test]
     fn performs_a_whole_upgrade_honouring_wait_for_data() {
-        let start = Instant::now();
+        let start = origin();
         let mut now = start;
         let file = ota_file(NEW, 300);
         let mut dev = device("0x1189:0x0005:0x100:0x0001:40", now);
@@ -1079,7 +1084,7 @@ mod tests {
 
     #[test]
     fn a_wrong_image_is_refused_with_invalid_image() {
-        let now = Instant::now();
+        let now = origin();
         let mut file = ota_file(NEW, 200);
         file[20] ^= 0xFF; // the header string: the header check cannot see it ...
         let mut dev = device("0x1189:0x0005:0x100", now);
@@ -1098,7 +1103,7 @@ mod tests {
 
     #[test]
     fn a_header_that_disagrees_with_the_offer_is_invalid() {
-        let now = Instant::now();
+        let now = origin();
         let file = ota_file(NEW + 1, 200); // the file says another version than offered
         let mut dev = device("0x1189:0x0005:0x100", now);
         let end = download(&mut dev, &file, now);
@@ -1110,7 +1115,7 @@ mod tests {
 
     #[test]
     fn abort_and_silence_end_the_attempt() {
-        let mut now = Instant::now();
+        let mut now = origin();
         let mut dev = device("0x1189:0x0005:0x100", now);
         dev.handle_timeout(now);
         let query = next_request(&mut dev);
@@ -1157,7 +1162,7 @@ mod tests {
 
     #[test]
     fn oversized_or_misplaced_blocks_are_not_taken() {
-        let now = Instant::now();
+        let now = origin();
         let file = ota_file(NEW, 200);
         let mut dev = device("0x1189:0x0005:0x100:1:20", now);
         dev.handle_timeout(now);

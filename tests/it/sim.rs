@@ -13,6 +13,11 @@ use zigbee_otad::sim::{Faults, SimConfig, SimEvent, SimNcp, SimNcpConfig};
 
 use super::coordinator::fast_link;
 
+#[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
+fn origin() -> Instant {
+    Instant::now()
+}
+
 /// A host (ASH link + EZSP session) and the simulated NCP, on a virtual clock.
 struct Pair {
     now: Instant,
@@ -27,7 +32,7 @@ struct Pair {
 impl Pair {
     fn new(ncp_config: SimNcpConfig, devices: Vec<SimDevice>) -> Self {
         Pair {
-            now: Instant::now(),
+            now: origin(),
             host_link: Link::new(Role::Host, fast_link()).unwrap(),
             session: Session::new(SessionConfig::default()),
             ncp: SimNcp::new(ncp_config, devices).unwrap(),
@@ -259,7 +264,7 @@ fn devices_talk_once_the_endpoint_and_network_are_up() {
     let mut config = SimConfig::default();
     config.add_default_devices(2);
     config.first_query_after = Duration::from_millis(10);
-    let now = Instant::now();
+    let now = origin();
     let devices = config
         .device_configs()
         .into_iter()
