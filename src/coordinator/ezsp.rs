@@ -113,6 +113,9 @@ pub struct EzspTuning {
     pub session: SessionConfig,
     /// How long to wait for `NETWORK_UP` after `networkInit` or `formNetwork`.
     pub network_up_timeout: Duration,
+    /// After this long without a frame from the NCP, a `nop` checks that it is still there and
+    /// still negotiated (an NCP whose unsolicited RSTACK was lost answers `invalidCommand`).
+    pub keepalive_interval: Duration,
     /// How long a send may wait for its `messageSentHandler` before it is reported timed out.
     pub delivery_timeout: Duration,
     /// Delay before reopening a vanished port or restarting a reset NCP.
@@ -129,6 +132,7 @@ impl Default for EzspTuning {
             link: LinkConfig::default(),
             session: SessionConfig::default(),
             network_up_timeout: Duration::from_secs(15),
+            keepalive_interval: Duration::from_secs(10),
             delivery_timeout: Duration::from_secs(30),
             backoff: Backoff::default(),
             command_queue: 64,
@@ -374,6 +378,12 @@ struct Port<P> {
     send_sequences: HashMap<u8, u16>,
     next_ezsp_tag: u16,
     next_aps_sequence: u8,
+    /// When the NCP last sent a frame.
+    last_heard: Instant,
+    /// The sequence of an outstanding keepalive `nop`.
+    keepalive: Option<u8>,
+    /// Trouble found while handling events, acted on by the up loop.
+    trouble: Option<Trouble>,
 }
 
 fn now() -> Instant {
@@ -449,6 +459,9 @@ impl Driver {
                 send_sequences: HashMap::new(),
                 next_ezsp_tag: 1,
                 next_aps_sequence: 0,
+                last_heard: now(),
+                keepalive: None,
+                trouble: None,
             },
             Err(e) => return Trouble::Startup(format!("ASH link configuration: {e}")),
         };
@@ -610,6 +623,7 @@ impl Driver {
                     port.link_connected = true;
                 }
                 LinkEvent::Received(frame) => {
+                    port.last_heard = at;
                     if let Err(e) = port.session.handle_input(&frame, at) {
                         debug!("EZSP frame ignored: {e}");
                     }
@@ -895,10 +909,17 @@ impl Driver {
     // Up
 
     async fn run_up<P: AsyncRead + AsyncWrite + Unpin>(&mut self, port: &mut Port<P>) -> Trouble {
+        port.keepalive = None;
+        port.trouble = None;
+        port.last_heard = now();
         loop {
             let accept = port.session.pending_count() < self.tuning.session.max_pending.max(1)
                 && port.in_flight.len() < MAX_IN_FLIGHT;
-            let command = match self.pump(port, accept, None).await {
+            let keepalive_at = port
+                .keepalive
+                .is_none()
+                .then(|| port.last_heard + self.tuning.keepalive_interval);
+            let command = match self.pump(port, accept, keepalive_at).await {
                 Ok(command) => command,
                 Err(trouble) => return trouble,
             };
@@ -907,6 +928,15 @@ impl Driver {
             }
             self.handle_session_events(port).await;
             self.expire_deliveries(port).await;
+            if let Some(trouble) = port.trouble.take() {
+                return trouble;
+            }
+            if keepalive_at.is_some_and(|at| at <= now()) {
+                match port.session.send(&Command::Nop, now()) {
+                    Ok(sequence) => port.keepalive = Some(sequence),
+                    Err(e) => debug!("keepalive not sent: {e}"),
+                }
+            }
         }
     }
 
@@ -1039,6 +1069,10 @@ impl Driver {
             ezsp_core::Event::TimedOut { sequence, frame_id }
             | ezsp_core::Event::Aborted { sequence, frame_id } => {
                 debug!("EZSP command {frame_id:?} (sequence {sequence}) got no response");
+                if port.keepalive == Some(sequence) {
+                    port.keepalive = None;
+                    port.trouble = Some(Trouble::LinkFailed("keepalive nop unanswered".into()));
+                }
                 if let Some(ezsp_tag) = port.send_sequences.remove(&sequence)
                     && let Some(flight) = port.in_flight.remove(&ezsp_tag)
                 {
@@ -1060,6 +1094,16 @@ impl Driver {
         sequence: u8,
         response: Response,
     ) {
+        if port.keepalive == Some(sequence) {
+            port.keepalive = None;
+            if let Response::InvalidCommand { status } = response {
+                // Typically VERSION_NOT_SET: the NCP rebooted and we missed its RSTACK.
+                port.trouble = Some(Trouble::NcpReset(format!(
+                    "keepalive nop answered with invalidCommand {status:?}"
+                )));
+            }
+            return;
+        }
         let Some(ezsp_tag) = port.send_sequences.remove(&sequence) else {
             if let Some(status) = response.status().filter(|s| !s.is_success()) {
                 warn!("{:?} failed: {status:?}", response.frame_id());

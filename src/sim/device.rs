@@ -134,16 +134,13 @@ impl fmt::Display for SimDeviceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "0x{:04X}:0x{:04X}:0x{:08X}",
+            "manufacturer 0x{:04X}, image type 0x{:04X}, version 0x{:08X}",
             self.manufacturer_code, self.image_type, self.file_version
         )?;
         if let Some(hw) = self.hardware_version {
-            write!(f, ":0x{hw:04X}:{}", self.max_data_size)?;
-        } else if self.max_data_size != Self::DEFAULT_MAX_DATA_SIZE {
-            // The grammar has no way to skip HW, so this form is for display only.
-            write!(f, ":-:{}", self.max_data_size)?;
+            write!(f, ", hardware 0x{hw:04X}")?;
         }
-        Ok(())
+        write!(f, ", blocks of at most {} bytes", self.max_data_size)
     }
 }
 
@@ -657,9 +654,10 @@ impl SimDevice {
                     || block.len() > max_data_size
                     || block.len() > remaining
                 {
+                    // Not taken; ask for the same offset again (counted as a retry, so a server
+                    // that keeps sending garbage ends the attempt).
                     self.counters.protocol_violations += 1;
-                    *awaiting = None;
-                    *next_request = now;
+                    self.request_block(now, true);
                     return;
                 }
                 data.extend_from_slice(block.as_slice());
@@ -855,4 +853,334 @@ fn header_matches(offer: &Offer, data: &[u8]) -> bool {
         && file_version == offer.file_version
         && total_size == offer.image_size
         && usize::try_from(total_size).ok() == Some(data.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zcl::ota::BlockData;
+
+    #[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    const MFR: u16 = 0x1189;
+    const TYPE: u16 = 0x0005;
+    const NEW: u32 = 0x0000_0200;
+
+    /// A minimal valid OTA file of `total` bytes.
+    fn ota_file(version: u32, total: usize) -> Vec<u8> {
+        let mut file = Vec::new();
+        file.extend_from_slice(&OTA_FILE_IDENTIFIER.to_le_bytes());
+        file.extend_from_slice(&0x0100u16.to_le_bytes());
+        file.extend_from_slice(&56u16.to_le_bytes());
+        file.extend_from_slice(&0u16.to_le_bytes());
+        file.extend_from_slice(&MFR.to_le_bytes());
+        file.extend_from_slice(&TYPE.to_le_bytes());
+        file.extend_from_slice(&version.to_le_bytes());
+        file.extend_from_slice(&2u16.to_le_bytes());
+        file.extend_from_slice(&[b'x'; 32]);
+        file.extend_from_slice(&u32::try_from(total).unwrap().to_le_bytes());
+        file.extend((0..total - file.len()).map(|i| (i * 7) as u8));
+        file
+    }
+
+    fn device(spec: &str, now: Instant) -> SimDevice {
+        let mut config = SimDeviceConfig::new(Nwk(0x1234), Ieee(0xAB), spec.parse().unwrap());
+        config.first_query_after = Duration::ZERO;
+        config.response_timeout = Duration::from_secs(2);
+        config.max_retries = 3;
+        SimDevice::new(config, now)
+    }
+
+    /// The device's next frame, decoded.
+    fn next_request(device: &mut SimDevice) -> OtaFrame {
+        OtaFrame::decode(&device.poll_transmit().expect("a request")).unwrap()
+    }
+
+    fn reply(device: &mut SimDevice, request: &OtaFrame, command: OtaCommand, now: Instant) {
+        let mut bytes = Vec::new();
+        request.reply(command).encode(&mut bytes);
+        device.handle_frame(&bytes, now);
+    }
+
+    fn offer(image_size: usize) -> OtaCommand {
+        OtaCommand::QueryNextImageResponse(QueryNextImageResponse::Success {
+            manufacturer_code: MFR,
+            image_type: TYPE,
+            file_version: NEW,
+            image_size: u32::try_from(image_size).unwrap(),
+        })
+    }
+
+    fn block(request: &ImageBlockRequest, file: &[u8], cap: usize) -> OtaCommand {
+        let start = request.file_offset as usize;
+        let len = cap.min(file.len() - start);
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::Success {
+            manufacturer_code: MFR,
+            image_type: TYPE,
+            file_version: request.file_version,
+            file_offset: request.file_offset,
+            data: BlockData::new(&file[start..start + len]).unwrap(),
+        })
+    }
+
+    fn ended(device: &mut SimDevice) -> UpgradeReport {
+        loop {
+            match device.poll_event() {
+                Some(DeviceEvent::UpgradeEnded(report)) => return report,
+                Some(_) => {}
+                None => panic!("no report"),
+            }
+        }
+    }
+
+    #[test]
+    fn spec_parses_decimal_and_hex_and_names_bad_fields() {
+        let spec: SimDeviceSpec = "4489:0x0005:256:0x0102:64".parse().unwrap();
+        assert_eq!(
+            spec,
+            SimDeviceSpec {
+                manufacturer_code: 0x1189,
+                image_type: 5,
+                file_version: 256,
+                hardware_version: Some(0x0102),
+                max_data_size: 64,
+            }
+        );
+        let short: SimDeviceSpec = "1:2:3".parse().unwrap();
+        assert_eq!(short.hardware_version, None);
+        assert_eq!(short.max_data_size, SimDeviceSpec::DEFAULT_MAX_DATA_SIZE);
+        for (bad, needle) in [
+            ("1:2", "2 fields"),
+            ("1:2:3:4:5:6", "6 fields"),
+            ("0x10000:1:1", "manufacturer code"),
+            ("1:1:0x100000000", "file version"),
+            ("1:1:1:1:256", "max data size"),
+            ("1:1:1:1:0", "at least 1"),
+            ("1:zz:1", "image type"),
+        ] {
+            let err = bad.parse::<SimDeviceSpec>().unwrap_err();
+            assert!(err.to_string().contains(needle), "{bad}: {err}");
+        }
+    }
+
+    /// A whole upgrade: query, a WAIT_FOR_DATA honoured to the second, blocks no larger than
+    /// the device asks for, Upgrade End, a delayed upgrade time, then the new version queried.
+    #[test]
+    fn performs_a_whole_upgrade_honouring_wait_for_data() {
+        let start = origin();
+        let mut now = start;
+        let file = ota_file(NEW, 300);
+        let mut dev = device("0x1189:0x0005:0x100:0x0001:40", now);
+        dev.handle_timeout(now);
+        let query = next_request(&mut dev);
+        let OtaCommand::QueryNextImageRequest(q) = &query.command else {
+            panic!("{query:?}")
+        };
+        assert_eq!(
+            (q.current_file_version, q.hardware_version),
+            (0x100, Some(1))
+        );
+        reply(&mut dev, &query, offer(file.len()), now);
+
+        // First block request: told to wait 3 s, with a minimum block period of 100 ms.
+        let first = next_request(&mut dev);
+        reply(
+            &mut dev,
+            &first,
+            OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData {
+                current_time: 0,
+                request_time: 3,
+                minimum_block_period: Some(100),
+            }),
+            now,
+        );
+        assert!(dev.poll_transmit().is_none());
+        assert_eq!(dev.poll_timeout(), Some(now + Duration::from_secs(3)));
+        dev.handle_timeout(now + Duration::from_millis(2999));
+        assert!(dev.poll_transmit().is_none(), "asked again too early");
+        now += Duration::from_secs(3);
+        dev.handle_timeout(now);
+
+        let mut blocks = 0;
+        let end = loop {
+            let request = next_request(&mut dev);
+            match &request.command {
+                OtaCommand::ImageBlockRequest(b) => {
+                    assert_eq!(b.maximum_data_size, 40);
+                    blocks += 1;
+                    reply(&mut dev, &request, block(b, &file, 40), now);
+                    // The minimum block period paces the next request; the end request
+                    // follows the last block at once.
+                    match dev.poll_transmit() {
+                        None => {
+                            let next = dev.poll_timeout().unwrap();
+                            assert_eq!(next, now + Duration::from_millis(100));
+                            now = next;
+                            dev.handle_timeout(now);
+                        }
+                        Some(bytes) => {
+                            let frame = OtaFrame::decode(&bytes).unwrap();
+                            let OtaCommand::UpgradeEndRequest(end) = &frame.command else {
+                                panic!("request sent inside the minimum block period")
+                            };
+                            break (frame.clone(), end.clone());
+                        }
+                    }
+                }
+                OtaCommand::UpgradeEndRequest(end) => break (request.clone(), end.clone()),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(blocks, 300usize.div_ceil(40));
+        assert_eq!(end.1.status, ZclStatus::SUCCESS);
+        reply(
+            &mut dev,
+            &end.0,
+            OtaCommand::UpgradeEndResponse(UpgradeEndResponse {
+                manufacturer_code: MFR,
+                image_type: TYPE,
+                file_version: NEW,
+                current_time: 1000,
+                upgrade_time: 1005,
+            }),
+            now,
+        );
+        assert_eq!(dev.current_version(), 0x100, "not before the upgrade time");
+        now += Duration::from_secs(5);
+        dev.handle_timeout(now);
+        assert_eq!(dev.current_version(), NEW);
+        let report = ended(&mut dev);
+        assert_eq!(report.outcome, UpgradeOutcome::Upgraded);
+        assert!(report.verified);
+        assert_eq!((report.waits, report.retries), (1, 0));
+        // Its next query reports the new version.
+        now += Duration::from_secs(1);
+        dev.handle_timeout(now);
+        let again = next_request(&mut dev);
+        let OtaCommand::QueryNextImageRequest(q) = &again.command else {
+            panic!("{again:?}")
+        };
+        assert_eq!(q.current_file_version, NEW);
+    }
+
+    fn download(dev: &mut SimDevice, file: &[u8], now: Instant) -> OtaFrame {
+        dev.handle_timeout(now);
+        let query = next_request(dev);
+        reply(dev, &query, offer(file.len()), now);
+        loop {
+            let request = next_request(dev);
+            match &request.command {
+                OtaCommand::ImageBlockRequest(b) => {
+                    let answer = block(b, file, usize::from(b.maximum_data_size));
+                    reply(dev, &request, answer, now);
+                }
+                _ => return request,
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_image_is_refused_with_invalid_image() {
+        let now = origin();
+        let mut file = ota_file(NEW, 200);
+        file[20] ^= 0xFF; // the header string: the header check cannot see it ...
+        let mut dev = device("0x1189:0x0005:0x100", now);
+        dev.config.expected_image = Some(Arc::new(ota_file(NEW, 200)));
+        let end = download(&mut dev, &file, now);
+        let OtaCommand::UpgradeEndRequest(end) = end.command else {
+            panic!("{end:?}")
+        };
+        // ... but the comparison with the expected bytes does.
+        assert_eq!(end.status, ZclStatus::INVALID_IMAGE);
+        let report = ended(&mut dev);
+        assert_eq!(report.outcome, UpgradeOutcome::InvalidImage);
+        assert!(!report.verified);
+        assert_eq!(dev.current_version(), 0x100);
+    }
+
+    #[test]
+    fn a_header_that_disagrees_with_the_offer_is_invalid() {
+        let now = origin();
+        let file = ota_file(NEW + 1, 200); // the file says another version than offered
+        let mut dev = device("0x1189:0x0005:0x100", now);
+        let end = download(&mut dev, &file, now);
+        let OtaCommand::UpgradeEndRequest(end) = end.command else {
+            panic!("{end:?}")
+        };
+        assert_eq!(end.status, ZclStatus::INVALID_IMAGE);
+    }
+
+    #[test]
+    fn abort_and_silence_end_the_attempt() {
+        let mut now = origin();
+        let mut dev = device("0x1189:0x0005:0x100", now);
+        dev.handle_timeout(now);
+        let query = next_request(&mut dev);
+        reply(&mut dev, &query, offer(500), now);
+        let request = next_request(&mut dev);
+        reply(
+            &mut dev,
+            &request,
+            OtaCommand::ImageBlockResponse(ImageBlockResponse::Abort),
+            now,
+        );
+        let report = ended(&mut dev);
+        assert_eq!(
+            report.outcome,
+            UpgradeOutcome::Aborted {
+                status: ZclStatus::ABORT
+            }
+        );
+
+        // Next attempt: the server goes silent; the device retries the same offset, then gives up.
+        now += dev.config.query_interval;
+        dev.handle_timeout(now);
+        let query = next_request(&mut dev);
+        reply(&mut dev, &query, offer(500), now);
+        let first = next_request(&mut dev);
+        for _ in 0..3 {
+            now = dev.poll_timeout().unwrap();
+            dev.handle_timeout(now);
+            let retry = next_request(&mut dev);
+            let (OtaCommand::ImageBlockRequest(a), OtaCommand::ImageBlockRequest(b)) =
+                (&first.command, &retry.command)
+            else {
+                panic!()
+            };
+            assert_eq!(a.file_offset, b.file_offset);
+            assert_ne!(first.header.tsn, retry.header.tsn);
+        }
+        now = dev.poll_timeout().unwrap();
+        dev.handle_timeout(now);
+        let report = ended(&mut dev);
+        assert_eq!(report.outcome, UpgradeOutcome::GaveUp);
+        assert_eq!(report.retries, 4);
+    }
+
+    #[test]
+    fn oversized_or_misplaced_blocks_are_not_taken() {
+        let now = origin();
+        let file = ota_file(NEW, 200);
+        let mut dev = device("0x1189:0x0005:0x100:1:20", now);
+        dev.handle_timeout(now);
+        let query = next_request(&mut dev);
+        reply(&mut dev, &query, offer(file.len()), now);
+        let request = next_request(&mut dev);
+        let OtaCommand::ImageBlockRequest(b) = &request.command else {
+            panic!()
+        };
+        reply(&mut dev, &request, block(b, &file, 30), now); // larger than asked
+        let again = next_request(&mut dev);
+        let OtaCommand::ImageBlockRequest(b2) = &again.command else {
+            panic!()
+        };
+        assert_eq!(b2.file_offset, 0, "the oversized block was not taken");
+        // A late answer to the first request (old TSN) is ignored too.
+        reply(&mut dev, &request, block(b, &file, 20), now);
+        assert!(dev.poll_transmit().is_none());
+        assert_eq!(dev.counters.protocol_violations, 1);
+    }
 }

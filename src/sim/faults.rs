@@ -35,6 +35,8 @@ pub struct Faults {
     /// The NCP resets by itself (unsolicited RSTACK) once, after handing this many device
     /// messages to the host, at the first moment when none is still unacknowledged.
     pub reset_after_messages: Option<u64>,
+    /// The injected reset's RSTACK is lost, so the host must notice the reset by itself.
+    pub silent_reset: bool,
 }
 
 impl Default for Faults {
@@ -51,6 +53,7 @@ impl Default for Faults {
             delivery_report_delay: Duration::ZERO,
             transmit_queue: 16,
             reset_after_messages: None,
+            silent_reset: false,
         }
     }
 }

@@ -166,7 +166,7 @@ enum Scheduled {
 enum Negotiation {
     /// Nothing since the last reset.
     None,
-    /// The host asked in the legacy header and got our version.
+    /// The host asked for our version (in the legacy or the extended header).
     Answered,
 }
 
@@ -332,6 +332,9 @@ impl SimNcp {
     pub fn reset(&mut self, now: Instant) {
         self.reboot_state();
         self.link.reset(now);
+        if self.config.faults.silent_reset {
+            while self.link.poll_transmit(now).is_some() {}
+        }
         self.events.push_back(SimEvent::Reset { unsolicited: true });
     }
 
@@ -409,6 +412,13 @@ impl SimNcp {
                 body: Body::Command(command),
             }) => {
                 self.last_sequence = header.sequence;
+                if let Command::Version(_) = command {
+                    self.negotiation = Negotiation::Answered;
+                } else if self.negotiation == Negotiation::None {
+                    // After a reboot nothing works until the host negotiates again.
+                    self.respond_invalid(header.sequence, EzspStatus::ERROR_VERSION_NOT_SET);
+                    return;
+                }
                 let response = self.answer(command, now);
                 let mut out = Vec::new();
                 if response
@@ -452,8 +462,13 @@ impl SimNcp {
     }
 
     fn respond_invalid(&mut self, sequence: u8, status: EzspStatus) {
+        let sl = if status == EzspStatus::ERROR_VERSION_NOT_SET {
+            SlStatus::INVALID_STATE
+        } else {
+            SlStatus::INVALID_PARAMETER
+        };
         let response = Response::InvalidCommand {
-            status: self.ezsp_status(status, SlStatus::INVALID_PARAMETER),
+            status: self.ezsp_status(status, sl),
         };
         let mut out = Vec::new();
         if response

@@ -156,6 +156,7 @@ pub fn fast_tuning() -> EzspTuning {
     EzspTuning {
         link: fast_link(),
         network_up_timeout: Duration::from_secs(5),
+        keepalive_interval: Duration::from_millis(700),
         delivery_timeout: Duration::from_secs(5),
         backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(400)),
         ..EzspTuning::default()
@@ -478,4 +479,286 @@ async fn lossy_link_and_ncp_reset_v13() {
 #[tokio::test]
 async fn lossy_link_and_ncp_reset_v14() {
     lossy_upgrade_with_reset(14).await;
+}
+
+/// Waits for the driver to reach `state`, returning the states seen on the way.
+async fn wait_for_state(
+    events: &mut mpsc::Receiver<CoordinatorEvent>,
+    state: CoordinatorState,
+    limit: Duration,
+) -> Vec<CoordinatorState> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + limit;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {state:?} within {limit:?}; saw {seen:?}"))
+            .expect("driver stopped");
+        if let CoordinatorEvent::StateChanged(s) = event {
+            seen.push(s);
+            if s == state {
+                return seen;
+            }
+        }
+    }
+}
+
+/// Unplugging the stick (the pty vanishes) makes the driver reopen the port with capped
+/// exponential backoff, never in a busy loop, and come back up on the new port.
+#[tokio::test]
+async fn vanished_port_is_reopened_with_backoff() {
+    let dir = scratch_dir("vanish");
+    let link = dir.join("ttyNCP");
+    let mut config = SimConfig::default();
+    config.ncp.link = fast_link();
+    config.link_path = Some(link.clone());
+    let first = run_simulator(config.clone()).await.unwrap();
+    let (coordinator, mut events) = EzspCoordinator::start_with(
+        driver_config(link.to_str().unwrap(), dir.clone()),
+        fast_tuning(),
+    );
+    wait_for_state(&mut events, CoordinatorState::Up, Duration::from_secs(20)).await;
+
+    first.shutdown().await;
+    wait_for_state(
+        &mut events,
+        CoordinatorState::Disconnected,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        coordinator.send_unicast(UnicastMessage {
+            destination: Nwk(0x1234),
+            src_endpoint: 1,
+            dst_endpoint: 1,
+            profile: 0x0104,
+            cluster: CLUSTER_OTA_UPGRADE,
+            payload: vec![0x19, 0x00, 0x00, 0x00, 0x64],
+            aps_ack: true,
+        }),
+        Err(SendError::NotUp(CoordinatorState::Disconnected))
+    );
+    // Let the driver fail to reopen for a while, then plug a new stick in at the same path.
+    let down = Instant::now();
+    let mut attempts = 0;
+    while down.elapsed() < Duration::from_millis(1500) {
+        if let Ok(Some(CoordinatorEvent::StateChanged(CoordinatorState::Starting))) =
+            tokio::time::timeout(Duration::from_millis(100), events.recv()).await
+        {
+            attempts += 1;
+        }
+    }
+    // Backoff 50 ms doubling to 400 ms: about 5 attempts in 1.5 s; a busy loop makes thousands.
+    assert!(
+        (2..=10).contains(&attempts),
+        "{attempts} reopen attempts in 1.5 s"
+    );
+    let second = run_simulator(config).await.unwrap();
+    wait_for_state(&mut events, CoordinatorState::Up, Duration::from_secs(20)).await;
+    assert_eq!(coordinator.state(), CoordinatorState::Up);
+
+    coordinator.shutdown().await;
+    second.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An NCP that already holds a network is resumed, not re-formed.
+#[tokio::test]
+async fn held_network_is_resumed() {
+    use zigbee_otad::ezsp::types::{Eui64, JoinMethod, NetworkParameters, NodeId};
+    let mut config = SimConfig::default();
+    config.ncp.ezsp_version = 14;
+    config.ncp.link = fast_link();
+    config.ncp.network = Some(NetworkParameters {
+        extended_pan_id: Eui64::from_u64(0xDDDD_EEEE_0000_1111),
+        pan_id: 0x1A62,
+        radio_tx_power: 8,
+        radio_channel: 20,
+        join_method: JoinMethod::USE_MAC_ASSOCIATION,
+        nwk_manager_id: NodeId::COORDINATOR,
+        nwk_update_id: 0,
+        channels: 1 << 20,
+    });
+    let sim = run_simulator(config).await.unwrap();
+    let dir = scratch_dir("resume");
+    let (coordinator, mut events) =
+        EzspCoordinator::start_with(driver_config(sim.path(), dir.clone()), fast_tuning());
+    wait_for_state(&mut events, CoordinatorState::Up, Duration::from_secs(20)).await;
+    let info = coordinator.network_info().unwrap();
+    assert_eq!((info.channel, info.pan_id), (20, 0x1A62));
+    assert_eq!(info.extended_pan_id, 0xDDDD_EEEE_0000_1111);
+    assert!(!dir.join("network.json").exists(), "nothing was formed");
+    coordinator.shutdown().await;
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Failed, missing and late delivery reports and a full NCP transmit queue: every send still
+/// gets exactly one report, with the NCP's status where it gave one.
+#[tokio::test]
+async fn delivery_faults_give_one_report_per_send() {
+    let mut config = SimConfig::default();
+    config.ncp.ezsp_version = 14;
+    config.ncp.link = fast_link();
+    config.devices = vec!["0x1189:0x0005:0x100".parse().unwrap()];
+    config.first_query_after = Duration::from_secs(3600);
+    config.trace_messages = true;
+    config.ncp.faults = Faults {
+        seed: 42,
+        delivery_failure: 0.25,
+        lost_delivery_report: 0.15,
+        delivery_report_delay: Duration::from_millis(50),
+        transmit_queue: 3,
+        ..Faults::default()
+    };
+    let mut sim = run_simulator(config).await.unwrap();
+    let dir = scratch_dir("delivery");
+    let tuning = EzspTuning {
+        delivery_timeout: Duration::from_secs(1),
+        ..fast_tuning()
+    };
+    let (coordinator, mut events) =
+        EzspCoordinator::start_with(driver_config(sim.path(), dir.clone()), tuning);
+    wait_for_state(&mut events, CoordinatorState::Up, Duration::from_secs(20)).await;
+    let device = coordinator
+        .device_table()
+        .entries()
+        .first()
+        .map(|(nwk, _)| *nwk)
+        .unwrap_or(Nwk(0x1001));
+
+    // Ten waves of four sends: the NCP queue holds three, so the fourth of a wave is refused.
+    let mut tags = Vec::new();
+    let mut reports: HashMap<MessageTag, Vec<DeliveryOutcome>> = HashMap::new();
+    let mut reached_device = 0;
+    for wave in 0..10u8 {
+        for i in 0..4u8 {
+            // An Image Notify; every fourth wave goes to an address nobody has.
+            let destination = if wave % 4 == 3 { Nwk(0x7777) } else { device };
+            let message = UnicastMessage {
+                destination,
+                src_endpoint: 1,
+                dst_endpoint: 1,
+                profile: 0x0104,
+                cluster: CLUSTER_OTA_UPGRADE,
+                payload: vec![0x19, wave * 4 + i, 0x00, 0x00, 0x64],
+                aps_ack: true,
+            };
+            tags.push(coordinator.send_unicast(message).unwrap());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reports.len() < tags.len() {
+            tokio::select! {
+                event = events.recv() => {
+                    if let Some(CoordinatorEvent::DeliveryReport { tag, outcome }) = event {
+                        reports.entry(tag).or_default().push(outcome);
+                    }
+                }
+                event = sim.events.recv() => {
+                    if let Some(SimEvent::MessageToDevice { .. }) = event {
+                        reached_device += 1;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    panic!("only {} of {} reports", reports.len(), tags.len())
+                }
+            }
+        }
+    }
+    // No late duplicates either.
+    let settle = Instant::now() + Duration::from_millis(1500);
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                if let Some(CoordinatorEvent::DeliveryReport { tag, outcome }) = event {
+                    reports.entry(tag).or_default().push(outcome);
+                }
+            }
+            event = sim.events.recv() => {
+                if let Some(SimEvent::MessageToDevice { .. }) = event {
+                    reached_device += 1;
+                }
+            }
+            _ = tokio::time::sleep_until(settle) => break,
+        }
+    }
+    let mut kinds = HashSet::new();
+    for tag in &tags {
+        let outcomes = &reports[tag];
+        assert_eq!(outcomes.len(), 1, "{tag:?}: {outcomes:?}");
+        kinds.insert(match outcomes[0] {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Failed { ncp_status } => {
+                assert_eq!(ncp_status, 0x0C02, "DELIVERY_FAILED");
+                "failed"
+            }
+            DeliveryOutcome::Refused { ncp_status } => {
+                assert_eq!(ncp_status, 0x0C03, "MAX_MESSAGE_LIMIT_REACHED");
+                "refused"
+            }
+            DeliveryOutcome::TimedOut => "timed out",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(
+        kinds,
+        HashSet::from(["delivered", "failed", "refused", "timed out"]),
+        "{reports:?}"
+    );
+    let delivered = tags
+        .iter()
+        .filter(|tag| reports[*tag][0].is_delivered())
+        .count();
+    assert!(
+        reached_device >= delivered,
+        "{reached_device} < {delivered}"
+    );
+
+    coordinator.shutdown().await;
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The NCP reboots and its RSTACK is lost: the driver's keepalive finds the NCP no longer
+/// negotiated, restarts it (endpoint registered again) and the upgrade completes.
+#[tokio::test]
+async fn silent_ncp_reset_is_found_by_the_keepalive() {
+    let images = images();
+    let mut config = sim_config(13, &["0x1189:0x0005:0x100"], &images);
+    config.ncp.faults = Faults {
+        reset_after_messages: Some(10),
+        silent_reset: true,
+        ..Faults::default()
+    };
+    let mut sim = run_simulator(config).await.unwrap();
+    let state_dir = scratch_dir("silent");
+    let (coordinator, mut events) =
+        EzspCoordinator::start_with(driver_config(sim.path(), state_dir.clone()), fast_tuning());
+    let responder = TestResponder {
+        images: images.clone(),
+        endpoint: 1,
+        block_cap: 50,
+    };
+    let t = run_upgrades(
+        &coordinator,
+        &mut events,
+        &mut sim,
+        &responder,
+        1,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_upgraded(&t, 1);
+    assert_eq!(t.unsolicited_resets, 1);
+    assert_eq!(t.endpoint_registrations.len(), 2);
+    assert!(
+        t.states.contains(&CoordinatorState::Resetting),
+        "{:?}",
+        t.states
+    );
+    assert_eq!(t.incoming_ota, t.to_host);
+    assert_every_send_reported_once(&t);
+    coordinator.shutdown().await;
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&state_dir).unwrap();
 }

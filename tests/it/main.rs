@@ -16,4 +16,5 @@ mod coordinator;
 mod ezsp;
 mod ota;
 mod server;
+mod sim;
 mod zcl;
