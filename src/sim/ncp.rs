@@ -52,6 +52,17 @@ use crate::ezsp::{EzspVersion, UnsupportedVersion};
 
 /// ASH frames are at most this long on the wire (stuffed); longer input is a broken frame.
 const MAX_WIRE_FRAME: usize = 512;
+/// `getMfgToken` (UG100), answered for hosts that print board information.
+const GET_MFG_TOKEN: FrameId = FrameId(0x000B);
+/// `getCurrentSecurityState` (UG100).
+const GET_CURRENT_SECURITY_STATE: FrameId = FrameId(0x0069);
+/// EzspMfgTokenId MFG_STRING.
+const MFG_STRING: u8 = 0x01;
+/// EzspMfgTokenId MFG_BOARD_NAME.
+const MFG_BOARD_NAME: u8 = 0x02;
+/// EmberCurrentSecurityBitmask: TRUST_CENTER_USES_HASHED_LINK_KEY clear, GLOBAL_LINK_KEY and
+/// HAVE_TRUST_CENTER_LINK_KEY set.
+const TRUST_CENTER_GLOBAL_LINK_KEY_BITMASK: u16 = 0x0004 | 0x0010;
 /// How long after `networkInit`/`formNetwork` the network comes up.
 const NETWORK_UP_DELAY: Duration = Duration::from_millis(20);
 
@@ -567,6 +578,8 @@ impl SimNcp {
             }
             Command::NetworkInit(_) => {
                 if self.stored_network.is_some() && !self.network_up {
+                    // Up at once for queries; the stack status callback follows.
+                    self.network_up = true;
                     self.schedule
                         .push((now + NETWORK_UP_DELAY, Scheduled::NetworkUp));
                     Response::NetworkInit { status: self.ok() }
@@ -599,6 +612,7 @@ impl SimNcp {
                     };
                 }
                 self.stored_network = Some(form.parameters);
+                self.network_up = true;
                 self.schedule
                     .push((now + NETWORK_UP_DELAY, Scheduled::NetworkUp));
                 Response::FormNetwork { status: self.ok() }
@@ -685,12 +699,58 @@ impl SimNcp {
                 })
             }
             Command::Nop => Response::Nop,
+            Command::Other {
+                frame_id,
+                parameters,
+            } => self.answer_other(frame_id, &parameters),
+            // Commands the ezsp module may learn later are refused until the NCP learns them.
+            #[allow(unreachable_patterns)]
             _ => Response::InvalidCommand {
                 status: self.ezsp_status(
                     EzspStatus::ERROR_INVALID_FRAME_ID,
                     SlStatus::INVALID_PARAMETER,
                 ),
             },
+        }
+    }
+
+    /// Commands outside the ezsp module's set that common hosts send during start-up
+    /// (bellows `info`), answered from raw layouts; anything else is `invalidCommand`.
+    fn answer_other(&self, frame_id: FrameId, parameters: &[u8]) -> Response {
+        let mut out = Vec::new();
+        match frame_id {
+            // getMfgToken(tokenId) -> LV tokenData
+            GET_MFG_TOKEN => {
+                let token: &[u8] = match parameters.first() {
+                    Some(&MFG_STRING) => b"zigbee-otad",
+                    Some(&MFG_BOARD_NAME) => b"simulated NCP",
+                    _ => &[],
+                };
+                out.push(u8::try_from(token.len()).unwrap_or(0));
+                out.extend_from_slice(token);
+            }
+            // getCurrentSecurityState -> status, u16 bitmask, EUI-64 of the trust center
+            GET_CURRENT_SECURITY_STATE => {
+                if self.version.uses_sl_status() {
+                    out.extend_from_slice(&SlStatus::OK.0.to_le_bytes());
+                } else {
+                    out.push(EmberStatus::SUCCESS.0);
+                }
+                out.extend_from_slice(&TRUST_CENTER_GLOBAL_LINK_KEY_BITMASK.to_le_bytes());
+                out.extend_from_slice(&Eui64::from_u64(self.config.ieee.0).0);
+            }
+            _ => {
+                return Response::InvalidCommand {
+                    status: self.ezsp_status(
+                        EzspStatus::ERROR_INVALID_FRAME_ID,
+                        SlStatus::INVALID_PARAMETER,
+                    ),
+                };
+            }
+        }
+        Response::Other {
+            frame_id,
+            parameters: out,
         }
     }
 
