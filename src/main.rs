@@ -8,9 +8,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use zigbee_otad::config::{Config, DEFAULT_CONFIG_PATH};
+use zigbee_otad::daemon::demo::run_demo;
+use zigbee_otad::daemon::logging;
+use zigbee_otad::daemon::service::{Daemon, DaemonOptions};
 use zigbee_otad::daemon::socket::{self, Request};
 use zigbee_otad::daemon::status::render_snapshot;
 use zigbee_otad::ota::{InspectReport, OtaFile};
+use zigbee_otad::sim::device::DeviceEvent;
+use zigbee_otad::sim::{SimConfig, SimDeviceSpec, SimEvent, run_simulator};
 use zigbee_otad::zcl::ZclStatus;
 use zigbee_otad::zcl::ota::OtaFrame;
 
@@ -24,6 +29,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: serve OTA upgrades through the coordinator in the configuration.
+    Run {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// The whole daemon against the built-in simulated coordinator with simulated devices and
+    /// a synthetic catalog; exits 0 once every device has upgraded and verified its image.
+    Demo,
     /// Validate a configuration file; errors name the line and key.
     CheckConfig {
         /// The configuration file.
@@ -42,6 +56,26 @@ enum Command {
     Decode {
         #[command(subcommand)]
         layer: DecodeLayer,
+    },
+    /// Run only the simulated coordinator (EZSP over ASH on a pseudo-terminal) with simulated
+    /// OTA client devices; prints the pty path on the first line so any EZSP host can drive it.
+    Simulate {
+        /// Add N devices of the default kind (LEDVANCE 0x1189, image type 0x0001, version 1).
+        #[arg(long)]
+        devices: Option<usize>,
+        /// One simulated device: MFR:TYPE:VERSION[:HW[:MAXDATA]] (decimal or 0x-hex); repeatable.
+        #[arg(long = "device", value_name = "MFR:TYPE:VERSION[:HW[:MAXDATA]]")]
+        device: Vec<SimDeviceSpec>,
+        /// Also make PATH a symlink to the pty.
+        #[arg(long, value_name = "PATH")]
+        link: Option<PathBuf>,
+        /// The EZSP protocol version the simulated NCP speaks (13..=17).
+        #[arg(long, default_value_t = 13, value_parser = clap::value_parser!(u8).range(13..=17))]
+        ezsp_version: u8,
+        /// An OTA file the devices must receive byte for byte (matched by manufacturer and
+        /// image type); repeatable. Without it devices check the OTA header and size only.
+        #[arg(long, value_name = "FILE")]
+        image: Vec<PathBuf>,
     },
     /// Ask the running daemon for coordinator state and every transfer's progress.
     Status {
@@ -142,6 +176,37 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run { config } => {
+            let config = Config::load(&config).context("the configuration is not valid")?;
+            logging::init(config.log.level);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(async {
+                let daemon = Daemon::start(
+                    config,
+                    DaemonOptions {
+                        status_socket: true,
+                        systemd: true,
+                        events: None,
+                    },
+                )
+                .await?;
+                daemon.wait().await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            logging::init(zigbee_otad::config::LogLevel::Warn);
+            let passed = runtime()?.block_on(run_demo())?;
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::CheckConfig { config } => {
             Config::load(&config).with_context(|| "the configuration is not valid".to_owned())?;
             println!("{}: OK", config.display());
@@ -149,6 +214,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Inspect { file, json } => inspect(&file, json),
         Command::Decode { layer } => decode(layer),
+        Command::Simulate {
+            devices,
+            device,
+            link,
+            ezsp_version,
+            image,
+        } => {
+            let mut config = SimConfig {
+                devices: device,
+                link_path: link,
+                ..SimConfig::default()
+            };
+            config.ncp.ezsp_version = ezsp_version;
+            config.add_default_devices(devices.unwrap_or(0));
+            for path in image {
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let file = OtaFile::parse(bytes)
+                    .with_context(|| format!("{} is not a usable OTA file", path.display()))?;
+                let header = file.header();
+                config.images.insert(
+                    (header.manufacturer_code.0, header.image_type.0),
+                    std::sync::Arc::new(file.image_bytes().to_vec()),
+                );
+            }
+            runtime()?.block_on(simulate(config))
+        }
         Command::Status {
             socket,
             json,
@@ -257,6 +349,38 @@ fn ash_json(frame: &zigbee_otad::ash::Frame) -> serde_json::Value {
             "ack_num": ack_num, "ezsp": hex_spaced(payload)}),
         other => serde_json::json!({"type": "control", "frame": format!("{other:?}")}),
     }
+}
+
+async fn simulate(config: SimConfig) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let device_count = config.devices.len();
+    let mut simulator = run_simulator(config).await?;
+    println!("{}", simulator.path());
+    std::io::stdout().flush()?;
+    eprintln!(
+        "simulated EZSP coordinator with {device_count} device(s) on {}; Ctrl-C stops it",
+        simulator.path()
+    );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            event = simulator.events.recv() => match event {
+                Some(SimEvent::Device { event: DeviceEvent::UpgradeEnded(report), .. }) => {
+                    println!("{report}");
+                    std::io::stdout().flush()?;
+                }
+                Some(SimEvent::Reset { unsolicited }) => {
+                    eprintln!("NCP reset ({})", if unsolicited { "injected" } else { "host RST" });
+                }
+                Some(_) => {}
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    simulator.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

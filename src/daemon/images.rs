@@ -1,0 +1,251 @@
+//! The image library: every verified image the server may offer, gathered from the configured
+//! sources as they are on disk right now — local folders parsed file by file, and the cloud
+//! sources' images that the catalog cache holds (verified by hash when the cache was opened).
+//!
+//! Nothing here touches the network: the daemon serves from this library with no network at
+//! all, and reloads it after a catalog refresh or a SIGHUP.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::catalog::cache::Cache;
+use crate::catalog::model::{CatalogEntry, ImageSize};
+use crate::config::{Config, SourceKind, SourceSection};
+use crate::ota::OtaFile;
+use crate::server::{CatalogRestrictions, OtaImage, Provenance};
+
+use super::status::SourceStatus;
+
+/// Files larger than this in a local folder are not OTA images (the parser's own cap is 16 MiB).
+const MAX_LOCAL_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Most files read from one local folder.
+const MAX_LOCAL_FILES: usize = 4096;
+/// Cache size cap handed to the catalog cache when it is opened.
+pub const DEFAULT_CACHE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// What the library holds after a load.
+#[derive(Debug, Default)]
+pub struct ImageLibrary {
+    /// Verified images, ready for the server.
+    pub images: Vec<Arc<OtaImage>>,
+    /// One line per configured source, for the status socket.
+    pub sources: Vec<SourceStatus>,
+    /// Files or entries that were skipped, with the reason (also logged).
+    pub skipped: Vec<String>,
+}
+
+/// The name a source goes by in logs, status and the cache: its `name`, or its kind.
+pub fn source_name(source: &SourceSection, index: usize) -> String {
+    match &source.name {
+        Some(name) => name.clone(),
+        None => match source.kind {
+            SourceKind::Ledvance => "ledvance".to_owned(),
+            SourceKind::ZigbeeOtaIndex => "zigbee-ota-index".to_owned(),
+            SourceKind::Directory if index == 0 => "directory".to_owned(),
+            SourceKind::Directory => format!("directory-{index}"),
+        },
+    }
+}
+
+fn kind_name(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Ledvance => "ledvance",
+        SourceKind::ZigbeeOtaIndex => "zigbee-ota-index",
+        SourceKind::Directory => "directory",
+    }
+}
+
+/// Loads every source in `config` from disk.
+pub fn load(config: &Config) -> ImageLibrary {
+    let mut library = ImageLibrary::default();
+    let needs_cache = config
+        .catalog
+        .sources
+        .iter()
+        .any(|s| s.kind != SourceKind::Directory);
+    let cache = if needs_cache {
+        match Cache::open(&config.catalog.cache_dir, DEFAULT_CACHE_BYTES) {
+            Ok((cache, removed)) => {
+                for r in removed {
+                    tracing::warn!(removed = ?r, "catalog cache: removed a file that failed verification");
+                }
+                Some(cache)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "catalog cache unavailable; serving local folders only");
+                library
+                    .skipped
+                    .push(format!("catalog cache unavailable: {error}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    for (index, source) in config.catalog.sources.iter().enumerate() {
+        let name = source_name(source, index);
+        let before = library.images.len();
+        let mut status = SourceStatus {
+            name: name.clone(),
+            kind: kind_name(source.kind).to_owned(),
+            ..SourceStatus::default()
+        };
+        match (source.kind, &source.path) {
+            (SourceKind::Directory, Some(path)) => {
+                load_directory(&name, path, &mut library, &mut status);
+            }
+            _ => {
+                if let Some(cache) = &cache {
+                    load_cached(&name, cache, &mut library, &mut status);
+                }
+            }
+        }
+        tracing::info!(
+            source = %name,
+            images = library.images.len() - before,
+            "image source loaded"
+        );
+        library.sources.push(status);
+    }
+    library
+}
+
+fn load_directory(name: &str, dir: &Path, library: &mut ImageLibrary, status: &mut SourceStatus) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            let message = format!("{}: cannot read folder: {error}", dir.display());
+            tracing::warn!(source = %name, "{message}");
+            status.last_error = Some(message.clone());
+            library.skipped.push(message);
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.'))
+        })
+        .take(MAX_LOCAL_FILES)
+        .collect();
+    paths.sort();
+    for path in paths {
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => meta,
+            _ => continue,
+        };
+        if meta.len() > MAX_LOCAL_FILE_BYTES {
+            skip(
+                library,
+                name,
+                format!(
+                    "{}: {} bytes is too large for an OTA image",
+                    path.display(),
+                    meta.len()
+                ),
+            );
+            continue;
+        }
+        let parsed = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| OtaFile::parse(bytes).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(file) => match OtaImage::from_file(&file) {
+                Ok(image) => {
+                    let image = image.with_provenance(Provenance {
+                        source: name.to_owned(),
+                        location: path.display().to_string(),
+                    });
+                    tracing::debug!(source = %name, file = %path.display(), image = %image.key(), "local image");
+                    status.entries += 1;
+                    library.images.push(image.shared());
+                }
+                Err(error) => skip(library, name, format!("{}: {error}", path.display())),
+            },
+            Err(error) => skip(library, name, format!("{}: {error}", path.display())),
+        }
+    }
+}
+
+fn load_cached(name: &str, cache: &Cache, library: &mut ImageLibrary, status: &mut SourceStatus) {
+    let Some(stored) = cache.catalog(name) else {
+        tracing::info!(source = %name, "no cached catalog yet");
+        return;
+    };
+    let catalog = match stored.source_catalog() {
+        Ok(catalog) => catalog,
+        Err(error) => {
+            skip(library, name, format!("cached catalog unreadable: {error}"));
+            return;
+        }
+    };
+    status.entries = catalog.entries.len();
+    let mut seen = HashSet::new();
+    for entry in &catalog.entries {
+        if !cache.has_image(&entry.hash) || !seen.insert(entry.hash) {
+            continue;
+        }
+        match cached_image(name, cache, entry) {
+            Ok(image) => library.images.push(image.shared()),
+            Err(reason) => skip(library, name, reason),
+        }
+    }
+}
+
+/// Reads one cached image (its hash was verified when the cache was opened and is checked
+/// again here), parses it, and checks that it is what the catalog says it is.
+fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaImage, String> {
+    let label = format!(
+        "{:04x}/{:04x}/{:08x}",
+        entry.manufacturer_code, entry.image_type, entry.file_version
+    );
+    let bytes = cache
+        .read_image(&entry.hash)
+        .map_err(|e| format!("{label}: {e}"))?;
+    if !entry.hash.matches(&bytes) {
+        return Err(format!("{label}: cached bytes no longer match their hash"));
+    }
+    let file = OtaFile::parse(bytes).map_err(|e| format!("{label}: {e}"))?;
+    let header = file.header();
+    if header.manufacturer_code.0 != entry.manufacturer_code
+        || header.image_type.0 != entry.image_type
+        || header.file_version.0 != entry.file_version
+    {
+        return Err(format!(
+            "{label}: the file's header says {:04x}/{:04x}/{:08x}",
+            header.manufacturer_code.0, header.image_type.0, header.file_version.0
+        ));
+    }
+    if let ImageSize::HeaderImageSize(size) = entry.size
+        && u64::from(header.image_size) != size
+    {
+        return Err(format!(
+            "{label}: the catalog says image_size {size}, the header {}",
+            header.image_size
+        ));
+    }
+    let r = &entry.restrictions;
+    let image = OtaImage::from_file(&file)
+        .map_err(|e| format!("{label}: {e}"))?
+        .with_provenance(Provenance {
+            source: name.to_owned(),
+            location: entry.hash.to_hex(),
+        })
+        .with_restrictions(CatalogRestrictions {
+            min_current_version: r.min_file_version,
+            max_current_version: r.max_file_version,
+            min_hardware_version: r.hardware_version_min,
+            max_hardware_version: r.hardware_version_max,
+            models: r.model_id.iter().cloned().collect(),
+        });
+    Ok(image)
+}
+
+fn skip(library: &mut ImageLibrary, source: &str, reason: String) {
+    tracing::warn!(source = %source, "skipped: {reason}");
+    library.skipped.push(reason);
+}

@@ -1,0 +1,551 @@
+//! The daemon's main loop: the thin tokio layer over the sans-IO OTA server (STYLE.md rule 9).
+//!
+//! One task owns the [`OtaServer`]. It `select!`s over the coordinator's events, the server's
+//! next deadline, control requests from the status socket, signals and a few timers; after each
+//! wake-up it hands the server's outgoing frames to the coordinator and publishes a status
+//! snapshot. The coordinator driver runs in its own task (one per serial port); the status socket
+//! in another. Every queue between them is bounded.
+//!
+//! `zigbee-otad run` and `zigbee-otad demo` both run this code; the demo only points it at the
+//! simulated coordinator and watches the snapshots.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, FlowControl as ConfigFlowControl, UpgradeTime};
+use crate::coordinator::ezsp::EzspCoordinator;
+use crate::coordinator::network::NetworkOverrides;
+use crate::coordinator::{
+    BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent,
+    CoordinatorState, FlowControl, Nwk, PROFILE_HOME_AUTOMATION, SendError, SerialConfig,
+    UnicastMessage,
+};
+use crate::server::{
+    DenyRule, DeviceAddr, NotifyTarget, OtaServer, Outgoing, ServerConfig, ServerEvent,
+    UpgradeTimePolicy, VersionPin,
+};
+use crate::server::{Destination, Ieee};
+
+use super::images::{self, ImageLibrary};
+use super::socket::{ControlRequest, Request, StatusSocket};
+use super::status::{self, StatusSnapshot};
+use super::systemd::Notifier;
+
+/// Outgoing frames held while the coordinator cannot take them (resetting, queue full).
+const MAX_HELD_FRAMES: usize = 1024;
+/// How often the status snapshot is rebuilt while anything changes.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How the daemon is run.
+#[derive(Debug, Default)]
+pub struct DaemonOptions {
+    /// Bind the status socket named in the config.
+    pub status_socket: bool,
+    /// Talk to systemd (readiness, status text, watchdog).
+    pub systemd: bool,
+    /// Also deliver every server event here (the demo's progress display). Events are dropped
+    /// when the receiver lags; the daemon never waits for it.
+    pub events: Option<mpsc::Sender<ServerEvent>>,
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    /// The latest status snapshot.
+    pub snapshots: watch::Receiver<StatusSnapshot>,
+    cancel: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    /// Starts the daemon on the current runtime: loads the images, opens the coordinator and
+    /// starts serving.
+    pub async fn start(config: Config, options: DaemonOptions) -> anyhow::Result<Daemon> {
+        let server_config = server_config(&config)?;
+        let coordinator_config = coordinator_config(&config);
+        let (snapshot_tx, snapshots) = watch::channel(StatusSnapshot::default());
+        let cancel = CancellationToken::new();
+        let (control_tx, control_rx) = mpsc::channel(16);
+
+        let socket = if options.status_socket {
+            let path = &config.status.socket;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            let socket = StatusSocket::bind(path)
+                .with_context(|| format!("cannot bind the status socket {}", path.display()))?;
+            Some(tokio::spawn(socket.serve(snapshots.clone(), control_tx)))
+        } else {
+            drop(control_tx);
+            None
+        };
+
+        let main = MainLoop {
+            config,
+            server: OtaServer::new(server_config),
+            snapshot_tx,
+            control_rx,
+            cancel: cancel.clone(),
+            notifier: if options.systemd {
+                Notifier::from_environment()
+            } else {
+                Notifier::default()
+            },
+            events: options.events,
+            held: VecDeque::new(),
+            library_sources: Vec::new(),
+            coordinator_up: false,
+            ready_sent: false,
+            dirty: true,
+        };
+        let task = tokio::spawn(async move {
+            let result = main.run(coordinator_config).await;
+            if let Some(socket) = socket {
+                socket.abort();
+            }
+            result
+        });
+        Ok(Daemon {
+            snapshots,
+            cancel,
+            task,
+        })
+    }
+
+    /// Asks the daemon to stop (as SIGTERM does) and waits until it has.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the daemon stops by itself (SIGTERM, SIGINT, or a fatal error).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("the daemon task panicked")?
+    }
+}
+
+/// The server settings the config decides; the rest keep the server's field-tested defaults.
+pub fn server_config(config: &Config) -> anyhow::Result<ServerConfig> {
+    let server = &config.server;
+    let mut out = ServerConfig {
+        endpoint: server.endpoint.get(),
+        block_size_cap: server.max_block_size.get(),
+        max_concurrent_transfers: usize::from(server.max_concurrent_transfers.get()),
+        idle_timeout: server.idle_timeout,
+        upgrade_time: match server.upgrade_time {
+            UpgradeTime::Now => UpgradeTimePolicy::Immediately,
+            UpgradeTime::Delay => UpgradeTimePolicy::AfterDelay(server.upgrade_delay),
+            UpgradeTime::Wait => UpgradeTimePolicy::WaitForCommand,
+        },
+        allow_downgrade: config.policy.allow_downgrade,
+        ..ServerConfig::default()
+    };
+    for rule in &config.policy.deny {
+        out.deny.push(DenyRule {
+            manufacturer_code: rule.manufacturer_code,
+            image_type: rule.image_type,
+            file_version: rule.file_version,
+            reason: "denied by policy.deny in the configuration".to_owned(),
+        });
+    }
+    for (index, pin) in config.policy.pin.iter().enumerate() {
+        let (Some(image_type), Some(file_version)) = (pin.image_type, pin.file_version) else {
+            anyhow::bail!("policy.pin[{index}]: a pin needs `image_type` and `file_version`");
+        };
+        out.pins.push(VersionPin {
+            manufacturer_code: pin.manufacturer_code,
+            image_type,
+            file_version,
+        });
+    }
+    Ok(out)
+}
+
+fn coordinator_config(config: &Config) -> CoordinatorConfig {
+    let c = &config.coordinator;
+    CoordinatorConfig {
+        serial: SerialConfig {
+            path: c.port.display().to_string(),
+            baudrate: c.baudrate.get(),
+            flow_control: match c.flow_control {
+                ConfigFlowControl::None => FlowControl::None,
+                ConfigFlowControl::Software => FlowControl::Software,
+                ConfigFlowControl::Hardware => FlowControl::Hardware,
+            },
+        },
+        state_dir: config.state_dir.clone(),
+        network: NetworkOverrides {
+            channel: c.channel.map(|ch| ch.get()),
+            pan_id: c.pan_id,
+            extended_pan_id: c.extended_pan_id.map(|e| u64::from_be_bytes(e.0)),
+            network_key: c.network_key.map(|k| k.0),
+        },
+        endpoint: config.server.endpoint.get(),
+    }
+}
+
+struct MainLoop {
+    config: Config,
+    server: OtaServer,
+    snapshot_tx: watch::Sender<StatusSnapshot>,
+    control_rx: mpsc::Receiver<ControlRequest>,
+    cancel: CancellationToken,
+    notifier: Notifier,
+    events: Option<mpsc::Sender<ServerEvent>>,
+    held: VecDeque<Outgoing>,
+    library_sources: Vec<status::SourceStatus>,
+    coordinator_up: bool,
+    ready_sent: bool,
+    dirty: bool,
+}
+
+fn now_std() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+#[allow(clippy::disallowed_methods)] // the IO layer reads the wall clock for UTC fields
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl MainLoop {
+    async fn run(mut self, coordinator_config: CoordinatorConfig) -> anyhow::Result<()> {
+        let port = coordinator_config.serial.path.clone();
+        std::fs::create_dir_all(&self.config.state_dir).with_context(|| {
+            format!(
+                "cannot create the state directory {}",
+                self.config.state_dir.display()
+            )
+        })?;
+        self.reload_images();
+        self.notifier.status("starting the coordinator");
+        let (coordinator, mut coordinator_events) = EzspCoordinator::start(coordinator_config);
+        let coordinator = Arc::new(coordinator);
+
+        let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        let mut refresh = tokio::time::interval_at(
+            Instant::now() + self.config.catalog.refresh_interval,
+            self.config.catalog.refresh_interval,
+        );
+        let mut notify = tokio::time::interval_at(
+            Instant::now() + self.config.server.notify_interval,
+            self.config.server.notify_interval,
+        );
+        let mut tick = tokio::time::interval(
+            self.notifier
+                .watchdog_interval()
+                .map_or(SNAPSHOT_INTERVAL, |w| w.min(SNAPSHOT_INTERVAL)),
+        );
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        let result = loop {
+            self.flush(coordinator.as_ref());
+            let deadline = self
+                .server
+                .poll_timeout()
+                .map(Instant::from_std)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                _ = self.cancel.cancelled() => break Ok(()),
+                _ = terminate.recv() => {
+                    tracing::info!("SIGTERM: finishing what is in flight and stopping");
+                    break Ok(());
+                }
+                _ = interrupt.recv() => {
+                    tracing::info!("SIGINT: stopping");
+                    break Ok(());
+                }
+                _ = hangup.recv() => {
+                    tracing::info!("SIGHUP: rescanning image sources");
+                    self.reload_images();
+                }
+                event = coordinator_events.recv() => match event {
+                    Some(event) => self.on_coordinator_event(event, coordinator.as_ref(), &port),
+                    None => break Err(anyhow::anyhow!("the coordinator driver stopped")),
+                },
+                Some(request) = self.control_rx.recv() => {
+                    self.on_control(request, coordinator.as_ref());
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.server.handle_timeout(now_std());
+                    self.dirty = true;
+                }
+                _ = refresh.tick() => {
+                    self.reload_images();
+                }
+                _ = notify.tick() => {
+                    if self.coordinator_up {
+                        self.server.notify(NotifyTarget::Broadcast, now_std());
+                    }
+                }
+                _ = tick.tick() => {
+                    self.notifier.watchdog();
+                    if self.dirty {
+                        self.publish(coordinator.as_ref(), &port);
+                    }
+                }
+            }
+            self.drain_events();
+        };
+
+        // Answer what is already decided, then stop.
+        self.notifier.stopping();
+        self.flush(coordinator.as_ref());
+        self.publish(coordinator.as_ref(), &port);
+        coordinator.shutdown().await;
+        tracing::info!("stopped");
+        result
+    }
+
+    fn reload_images(&mut self) {
+        let ImageLibrary {
+            images, sources, ..
+        } = images::load(&self.config);
+        tracing::info!(images = images.len(), "image library loaded");
+        self.server.set_images(images, now_std());
+        self.library_sources = sources;
+        self.dirty = true;
+    }
+
+    fn on_coordinator_event(
+        &mut self,
+        event: CoordinatorEvent,
+        coordinator: &dyn Coordinator,
+        port: &str,
+    ) {
+        self.dirty = true;
+        match event {
+            CoordinatorEvent::Incoming(message) => {
+                if message.cluster != CLUSTER_OTA_UPGRADE
+                    || message.profile != PROFILE_HOME_AUTOMATION
+                {
+                    tracing::trace!(cluster = message.cluster, "ignoring a non-OTA message");
+                    return;
+                }
+                let source = DeviceAddr {
+                    nwk: message.source.0,
+                    ieee: message.ieee,
+                    endpoint: message.src_endpoint,
+                };
+                self.server
+                    .handle_frame(source, &message.payload, now_std());
+            }
+            CoordinatorEvent::StateChanged(state) => {
+                tracing::info!(?state, port, "coordinator state");
+                self.coordinator_up = state == CoordinatorState::Up;
+                if self.coordinator_up {
+                    if let Some(max) = coordinator.max_aps_payload() {
+                        self.server
+                            .set_max_aps_payload(u8::try_from(max).unwrap_or(u8::MAX));
+                    }
+                    self.server.set_wall_clock(now_std(), unix_seconds());
+                    if !self.ready_sent {
+                        self.ready_sent = true;
+                        self.notifier.ready();
+                    }
+                    self.notifier.status("serving OTA requests");
+                } else {
+                    self.notifier
+                        .status(&format!("coordinator {state:?}; recovering"));
+                }
+            }
+            CoordinatorEvent::DeviceJoined { nwk, ieee } => {
+                tracing::info!(%nwk, %ieee, "device joined or announced");
+            }
+            CoordinatorEvent::DeliveryReport { tag, outcome } => {
+                if !outcome.is_delivered() {
+                    tracing::debug!(
+                        ?tag,
+                        ?outcome,
+                        "a frame was not delivered; the device will ask again"
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_control(&mut self, request: ControlRequest, coordinator: &dyn Coordinator) {
+        let answer = match request.request {
+            Request::Notify { all: true, .. } => {
+                self.server.notify(NotifyTarget::Broadcast, now_std());
+                Ok("Image Notify broadcast to every device".to_owned())
+            }
+            Request::Notify {
+                ieee: Some(text), ..
+            } => match parse_ieee(&text) {
+                Err(_) => Err(format!(
+                    "`{text}` is not an IEEE address like 00:11:22:33:44:55:66:77"
+                )),
+                Ok(ieee) => match coordinator.device_table().nwk(ieee) {
+                    Some(nwk) => {
+                        let device = DeviceAddr {
+                            nwk: nwk.0,
+                            ieee: Some(ieee),
+                            endpoint: 1,
+                        };
+                        self.server.notify(NotifyTarget::Device(device), now_std());
+                        Ok(format!("Image Notify sent to {ieee} ({nwk})"))
+                    }
+                    None => Err(format!("{ieee} is not in the coordinator's device table")),
+                },
+            },
+            Request::Notify { .. } => Err("name a device or --all".to_owned()),
+            Request::PermitJoin { seconds } => coordinator
+                .permit_joining(seconds)
+                .map(|()| format!("joining open for {seconds} s"))
+                .map_err(|e| e.to_string()),
+            Request::Status => Err("status is answered by the socket itself".to_owned()),
+        };
+        let _ = request.reply.send(answer);
+        self.dirty = true;
+    }
+
+    /// Hands the server's frames to the coordinator; frames it cannot take now are held
+    /// (bounded) and retried on the next wake-up.
+    fn flush(&mut self, coordinator: &dyn Coordinator) {
+        while let Some(outgoing) = self.server.poll_transmit() {
+            if self.held.len() >= MAX_HELD_FRAMES {
+                tracing::warn!(
+                    "coordinator backlog full; dropping the oldest held frame (the device will ask again)"
+                );
+                self.held.pop_front();
+            }
+            self.held.push_back(outgoing);
+        }
+        while let Some(outgoing) = self.held.pop_front() {
+            match send(coordinator, &outgoing) {
+                Ok(()) => {}
+                Err(SendError::QueueFull | SendError::NotUp(_)) => {
+                    self.held.push_front(outgoing);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "frame not sent");
+                }
+            }
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.server.poll_event() {
+            self.dirty = true;
+            if let Some(events) = &self.events {
+                let _ = events.try_send(event);
+            }
+        }
+    }
+
+    fn publish(&mut self, coordinator: &dyn Coordinator, port: &str) {
+        self.dirty = false;
+        let network = coordinator.network_info();
+        let coordinator_status = status::CoordinatorStatus {
+            port: port.to_owned(),
+            state: format!("{:?}", coordinator.state()).to_lowercase(),
+            ezsp_version: network.map(|n| n.protocol_version),
+            channel: network.map(|n| n.channel),
+            pan_id: network.map(|n| n.pan_id),
+            extended_pan_id: network.map(|n| format!("{:016X}", n.extended_pan_id)),
+            max_aps_payload: coordinator
+                .max_aps_payload()
+                .map(|m| u8::try_from(m).unwrap_or(u8::MAX)),
+        };
+        let catalog = status::CatalogStatus {
+            sources: self.library_sources.clone(),
+            cached_images: self.server.images().len(),
+        };
+        let devices = self
+            .server
+            .devices()
+            .into_iter()
+            .map(|d| status::DeviceStatus {
+                ieee: d.ieee.map(|i| i.to_string()).unwrap_or_default(),
+                nwk: d.nwk,
+                manufacturer_code: d.manufacturer_code.unwrap_or_default(),
+                image_type: d.image_type.unwrap_or_default(),
+                current_version: d.current_file_version.unwrap_or_default(),
+                available_version: d.offered_file_version,
+            })
+            .collect();
+        let mut latest: HashMap<(Option<Ieee>, u16), status::TransferStatus> = HashMap::new();
+        for t in self.server.history().chain(self.server.progress().iter()) {
+            latest.insert((t.ieee, t.nwk), transfer_status(t));
+        }
+        let mut transfers: Vec<_> = latest.into_values().collect();
+        transfers.sort_by(|a, b| a.ieee.cmp(&b.ieee).then(a.nwk.cmp(&b.nwk)));
+        self.snapshot_tx.send_replace(StatusSnapshot {
+            coordinator: coordinator_status,
+            catalog,
+            devices,
+            transfers,
+        });
+    }
+}
+
+fn transfer_status(t: &crate::server::TransferProgress) -> status::TransferStatus {
+    use crate::server::TransferState as S;
+    status::TransferStatus {
+        ieee: t.ieee.map(|i| i.to_string()).unwrap_or_default(),
+        nwk: t.nwk,
+        manufacturer_code: t.manufacturer_code,
+        image_type: t.image_type,
+        file_version: t.file_version,
+        offset: t.offset,
+        image_size: t.image_size,
+        state: match t.state {
+            S::Queued => status::TransferState::Queued,
+            S::Waiting => status::TransferState::Waiting,
+            S::Downloading => status::TransferState::Downloading,
+            S::Finished => status::TransferState::Finished,
+            S::Failed => status::TransferState::Failed,
+        },
+        bytes_per_second: t.bytes_per_second.map_or(0.0, f64::from),
+        eta_seconds: t.eta_seconds,
+    }
+}
+
+/// `00:11:22:33:44:55:66:77` (or without separators) as displayed by [`Ieee`].
+fn parse_ieee(text: &str) -> Result<Ieee, ()> {
+    let bytes = crate::wire::parse_hex(text).map_err(|_| ())?;
+    let array: [u8; 8] = bytes.try_into().map_err(|_| ())?;
+    Ok(Ieee(u64::from_be_bytes(array)))
+}
+
+fn send(coordinator: &dyn Coordinator, outgoing: &Outgoing) -> Result<(), SendError> {
+    match outgoing.destination {
+        Destination::Unicast(device) => coordinator
+            .send_unicast(UnicastMessage {
+                destination: Nwk(device.nwk),
+                src_endpoint: outgoing.source_endpoint,
+                dst_endpoint: outgoing.destination_endpoint,
+                profile: PROFILE_HOME_AUTOMATION,
+                cluster: CLUSTER_OTA_UPGRADE,
+                payload: outgoing.zcl_bytes.to_vec(),
+                aps_ack: true,
+            })
+            .map(|_| ()),
+        Destination::Broadcast(address) => coordinator
+            .send_broadcast(BroadcastMessage {
+                destination: Nwk(address),
+                src_endpoint: outgoing.source_endpoint,
+                dst_endpoint: outgoing.destination_endpoint,
+                profile: PROFILE_HOME_AUTOMATION,
+                cluster: CLUSTER_OTA_UPGRADE,
+                radius: 0,
+                payload: outgoing.zcl_bytes.to_vec(),
+            })
+            .map(|_| ()),
+    }
+}
