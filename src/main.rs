@@ -239,6 +239,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     std::sync::Arc::new(file.image_bytes().to_vec()),
                 );
             }
+            logging::init(zigbee_otad::config::LogLevel::Warn);
             runtime()?.block_on(simulate(config))
         }
         Command::Status {

@@ -250,6 +250,7 @@ impl MainLoop {
                 .map_or(SNAPSHOT_INTERVAL, |w| w.min(SNAPSHOT_INTERVAL)),
         );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_watchdog = Instant::now();
 
         let result = loop {
             self.flush(coordinator.as_ref());
@@ -292,7 +293,12 @@ impl MainLoop {
                     }
                 }
                 _ = tick.tick() => {
-                    self.notifier.watchdog();
+                    if let Some(interval) = self.notifier.watchdog_interval()
+                        && last_watchdog.elapsed() >= interval
+                    {
+                        self.notifier.watchdog();
+                        last_watchdog = Instant::now();
+                    }
                     if self.dirty {
                         self.publish(coordinator.as_ref(), &port);
                     }

@@ -13,6 +13,7 @@ mod catalog;
 mod cli;
 mod common;
 mod coordinator;
+mod daemon;
 mod ezsp;
 mod ota;
 mod server;

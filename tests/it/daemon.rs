@@ -1,0 +1,315 @@
+//! The daemon as an installer runs it: `zigbee-otad run` against `zigbee-otad simulate` on a
+//! pseudo-terminal, two real processes, with a directory catalog, the status socket, a socket that
+//! plays systemd's NOTIFY_SOCKET, SIGHUP, SIGTERM and a restart.
+//!
+//! These are real processes on a real pty, so they run on real time with generous deadlines.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use zigbee_otad::ota::{
+    FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId, payload::GblBuilder,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zigbee-otad");
+
+/// Kills the child when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn synthetic_ota(manufacturer: u16, image_type: u16, version: u32, len: usize) -> Vec<u8> {
+    let header = OtaHeader::new(
+        ManufacturerCode(manufacturer),
+        ImageType(image_type),
+        FileVersion(version),
+    );
+    let firmware: Vec<u8> = (0..len).map(|i| (i * 7 + version as usize) as u8).collect();
+    let gbl = GblBuilder::new()
+        .tag([0xFE, 0x01, 0x01, 0xFE], firmware)
+        .build();
+    OtaFileBuilder::new(header)
+        .sub_element(TagId::UPGRADE_IMAGE, gbl)
+        .build()
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} failed");
+}
+
+fn status_json(socket: &Path) -> Option<serde_json::Value> {
+    let out = Command::new(BIN)
+        .args(["status", "--json", "--socket", socket.to_str().unwrap()])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Plays systemd's end of NOTIFY_SOCKET: every datagram, read as it arrives, onto a channel.
+fn notify_listener(path: &Path) -> mpsc::Receiver<String> {
+    let socket = UnixDatagram::bind(path).unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = socket.recv(&mut buf) {
+            if tx
+                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a notify message containing `needle`.
+fn wait_notify(messages: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while let Ok(text) = messages.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let found = text.contains(needle);
+        seen.push(text);
+        if found {
+            return seen;
+        }
+    }
+    panic!("no `{needle}` on NOTIFY_SOCKET within {timeout:?}; got {seen:?}");
+}
+
+fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no simulator line containing `{needle}` within {timeout:?}"),
+        }
+    }
+}
+
+fn start_daemon(config: &Path, notify: &Path, log: &Path) -> Guard {
+    let log = std::fs::File::create(log).unwrap();
+    Guard(
+        Command::new(BIN)
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("NOTIFY_SOCKET", notify)
+            .env("WATCHDOG_USEC", "1000000")
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn run_against_simulate_upgrades_reloads_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let images = root.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+
+    // Device 1 has an image from the start; device 2's image is dropped in later (SIGHUP).
+    let first = synthetic_ota(0x1189, 0x00CD, 0x0000_0002, 30_000);
+    let second = synthetic_ota(0x100B, 0x0119, 0x0000_0002, 9_000);
+    std::fs::write(images.join("ledvance.ota"), &first).unwrap();
+    let second_path = root.join("hue.ota.pending");
+    std::fs::write(&second_path, &second).unwrap();
+    std::fs::write(root.join("ledvance.ota"), &first).unwrap();
+
+    let mut simulator = Guard(
+        Command::new(BIN)
+            .args([
+                "simulate",
+                "--device",
+                "0x1189:0x00CD:1",
+                "--device",
+                "0x100B:0x0119:1",
+                "--image",
+                root.join("ledvance.ota").to_str().unwrap(),
+                "--image",
+                second_path.to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(root.join("sim.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let (line_tx, lines) = mpsc::channel();
+    let stdout = simulator.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let pty = lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(pty.starts_with("/dev/pts/"), "first line is the pty: {pty}");
+
+    let socket = root.join("status.sock");
+    let config = root.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{root}/state\"\n\
+             [coordinator]\nport = \"{pty}\"\nflow_control = \"none\"\n\
+             [catalog]\ncache_dir = \"{root}/cache\"\n\
+             [[catalog.source]]\nkind = \"directory\"\npath = \"{images}\"\n\
+             [status]\nsocket = \"{socket}\"\n",
+            root = root.display(),
+            images = images.display(),
+            socket = socket.display(),
+        ),
+    )
+    .unwrap();
+    let notify_path = root.join("notify.sock");
+    let notify = notify_listener(&notify_path);
+
+    let mut daemon = start_daemon(&config, &notify_path, &root.join("run.log"));
+    wait_notify(&notify, "READY=1", Duration::from_secs(30));
+
+    // While device 1 downloads, `status --json` shows the transfer; at the end, finished.
+    let mut states = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut finished_line = None;
+    while Instant::now() < deadline {
+        if let Some(status) = status_json(&socket) {
+            for t in status["transfers"].as_array().unwrap() {
+                let state = t["state"].as_str().unwrap().to_owned();
+                if states.last() != Some(&state) {
+                    states.push(state);
+                }
+            }
+        }
+        if let Ok(line) = lines.try_recv()
+            && line.contains("0x00000001 -> 0x00000002")
+        {
+            finished_line = Some(line);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let finished_line = finished_line.unwrap_or_else(|| {
+        panic!(
+            "device 1 did not finish its upgrade; states {states:?}; log:\n{}",
+            log_text(root)
+        )
+    });
+    assert!(
+        finished_line.contains("Upgraded, verified"),
+        "{finished_line}\nlog:\n{}",
+        log_text(root)
+    );
+    assert!(
+        states.iter().any(|s| s == "downloading"),
+        "status never showed the transfer in progress: {states:?}"
+    );
+    let status = (0..50)
+        .find_map(|_| {
+            let s = status_json(&socket)?;
+            let done = s["transfers"]
+                .as_array()?
+                .iter()
+                .any(|t| t["state"] == "finished");
+            if done {
+                Some(s)
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
+                None
+            }
+        })
+        .expect("status never showed the transfer finished");
+    assert_eq!(status["coordinator"]["state"], "up", "{status}");
+    let devices = status["devices"].as_array().unwrap();
+    assert!(!devices.is_empty(), "{status}");
+
+    // A new image dropped into the folder is picked up on SIGHUP and served.
+    std::fs::rename(&second_path, images.join("hue.ota")).unwrap();
+    signal(&daemon.0, "HUP");
+    let line = wait_line(&lines, "100B:0119", Duration::from_secs(60));
+    assert!(line.contains("Upgraded, verified"), "{line}");
+
+    // The watchdog is pinged from the main loop.
+    wait_notify(&notify, "WATCHDOG=1", Duration::from_secs(5));
+
+    // SIGTERM: exit 0, state persisted.
+    signal(&daemon.0, "TERM");
+    let exit = wait_exit(&mut daemon.0, Duration::from_secs(15));
+    assert_eq!(exit, Some(0), "log:\n{}", log_text(root));
+    assert!(!socket.exists(), "the status socket is removed on exit");
+    let state_files: Vec<PathBuf> = std::fs::read_dir(root.join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        !state_files.is_empty(),
+        "nothing persisted in the state directory"
+    );
+
+    // A restart serves again from what is on disk (no network is configured or needed).
+    let mut daemon = start_daemon(&config, &notify_path, &root.join("run2.log"));
+    wait_notify(&notify, "READY=1", Duration::from_secs(30));
+    let status = status_json(&socket).expect("status after restart");
+    assert_eq!(status["catalog"]["cached_images"], 2, "{status}");
+    signal(&daemon.0, "TERM");
+    assert_eq!(wait_exit(&mut daemon.0, Duration::from_secs(15)), Some(0));
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn log_text(root: &Path) -> String {
+    let tail = |name: &str| {
+        let text = std::fs::read_to_string(root.join(name)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(150)..].join("\n")
+    };
+    format!(
+        "--- run.log (tail)\n{}\n--- sim.log (tail)\n{}",
+        tail("run.log"),
+        tail("sim.log")
+    )
+}
+
+#[test]
+fn demo_upgrades_every_device_and_exits_zero() {
+    let out = Command::new(BIN).arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("demo passed"), "{stdout}");
+    assert_eq!(stdout.matches("upgraded, verified").count(), 4, "{stdout}");
+    assert!(stdout.contains("up to date"), "{stdout}");
+}
