@@ -76,6 +76,8 @@ enum Command {
         /// image type); repeatable. Without it devices check the OTA header and size only.
         #[arg(long, value_name = "FILE")]
         image: Vec<PathBuf>,
+        #[command(flatten)]
+        faults: FaultArgs,
     },
     /// Ask the running daemon for coordinator state and every transfer's progress.
     Status {
@@ -138,6 +140,44 @@ enum DecodeLayer {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Fault injection and timing for `simulate` (probabilities are 0.0..=1.0 per frame or message).
+#[derive(Debug, clap::Args)]
+struct FaultArgs {
+    /// ASH frames lost, in each direction.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    loss: f64,
+    /// ASH frames with one byte damaged, in each direction.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    corrupt: f64,
+    /// Unicasts that never reach the device (DELIVERY_FAILED).
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    delivery_failure: f64,
+    /// Delivery reports that never come.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    lost_report: f64,
+    /// The NCP resets by itself once, after handing this many device messages to the host.
+    #[arg(long, value_name = "MESSAGES")]
+    reset_after: Option<u64>,
+    /// Seed of the fault generator (a failing run replays with the same seed).
+    #[arg(long, default_value_t = 0x5EED)]
+    seed: u64,
+    /// One-way radio delay between the NCP and each device, in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    radio_delay_ms: u64,
+    /// How often idle devices ask for an image, in seconds.
+    #[arg(long, default_value_t = 60)]
+    query_interval: u64,
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a probability in 0.0..=1.0"))
+    }
 }
 
 /// Where to find the daemon's status socket.
@@ -220,13 +260,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             link,
             ezsp_version,
             image,
+            faults,
         } => {
             let mut config = SimConfig {
                 devices: device,
                 link_path: link,
+                query_interval: std::time::Duration::from_secs(faults.query_interval.max(1)),
                 ..SimConfig::default()
             };
             config.ncp.ezsp_version = ezsp_version;
+            config.ncp.radio_delay = std::time::Duration::from_millis(faults.radio_delay_ms);
+            let f = &mut config.ncp.faults;
+            f.seed = faults.seed;
+            f.drop_to_host = faults.loss;
+            f.drop_from_host = faults.loss;
+            f.corrupt_to_host = faults.corrupt;
+            f.corrupt_from_host = faults.corrupt;
+            f.delivery_failure = faults.delivery_failure;
+            f.lost_delivery_report = faults.lost_report;
+            f.reset_after_messages = faults.reset_after;
             config.add_default_devices(devices.unwrap_or(0));
             for path in image {
                 let bytes = std::fs::read(&path)
