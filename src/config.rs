@@ -161,7 +161,7 @@ impl<'de> Deserialize<'de> for Baudrate {
         let value = u32::deserialize(deserializer)?;
         if !Self::ALLOWED.contains(&value) {
             return Err(de::Error::custom(format!(
-                "baud rate {value} is not one of {:?}",
+                "`baudrate` {value} is not one of {:?}",
                 Self::ALLOWED
             )));
         }
@@ -189,7 +189,7 @@ impl<'de> Deserialize<'de> for Channel {
             Ok(Channel(value))
         } else {
             Err(de::Error::custom(format!(
-                "channel {value} is outside 11..=26"
+                "`channel` {value} is outside 11..=26"
             )))
         }
     }
@@ -224,15 +224,19 @@ impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
 /// A duration written like `"24h"`, `"6h 30m"` or `"250ms"`, within a key's bounds.
 fn duration_within<'de, D: Deserializer<'de>>(
     deserializer: D,
+    key: &str,
     min: Duration,
     max: Duration,
 ) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
-    let value = humantime::parse_duration(&text)
-        .map_err(|e| de::Error::custom(format!("`{text}` is not a duration like \"24h\" ({e})")))?;
+    let value = humantime::parse_duration(&text).map_err(|e| {
+        de::Error::custom(format!(
+            "`{key}` = \"{text}\" is not a duration like \"24h\" or \"10m\" ({e})"
+        ))
+    })?;
     if value < min || value > max {
         return Err(de::Error::custom(format!(
-            "{text} is outside {} ..= {}",
+            "`{key}` = \"{text}\" is outside {} ..= {}",
             humantime::format_duration(min),
             humantime::format_duration(max)
         )));
@@ -243,7 +247,7 @@ fn duration_within<'de, D: Deserializer<'de>>(
 macro_rules! bounded_duration {
     ($name:ident, $min:expr, $max:expr) => {
         fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-            duration_within(deserializer, $min, $max)
+            duration_within(deserializer, stringify!($name), $min, $max)
         }
     };
 }
@@ -361,15 +365,15 @@ macro_rules! bounded_integer {
 
 bounded_integer!(
     /// A Zigbee application endpoint (1..=240).
-    Endpoint, u8, 1, 240, "endpoint"
+    Endpoint, u8, 1, 240, "`endpoint`"
 );
 bounded_integer!(
     /// Data bytes per Image Block Response (16..=223).
-    BlockSize, u8, 16, 223, "block size"
+    BlockSize, u8, 16, 223, "`max_block_size`"
 );
 bounded_integer!(
     /// Concurrent transfers (1..=64).
-    ConcurrentTransfers, u16, 1, 64, "concurrent transfers"
+    ConcurrentTransfers, u16, 1, 64, "`max_concurrent_transfers`"
 );
 
 /// When a device is told to apply a downloaded image.

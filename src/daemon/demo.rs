@@ -30,7 +30,7 @@ use crate::sim::device::{DeviceEvent, UpgradeOutcome};
 use crate::sim::{SimConfig, SimDeviceSpec, SimEvent, run_simulator};
 
 use super::service::{Daemon, DaemonOptions};
-use super::status::{TransferState, render_transfer};
+use super::status::render_transfer;
 
 /// The demo gives up after this long.
 pub const DEMO_TIMEOUT: Duration = Duration::from_secs(90);
@@ -302,19 +302,23 @@ pub async fn run_demo() -> anyhow::Result<bool> {
         }
     };
 
-    let final_snapshot = daemon.snapshots.borrow().clone();
+    if interactive {
+        // One last frame after the daemon's next snapshot, so the bars end where the devices did.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let snapshot = daemon.snapshots.borrow().clone();
+        let mut out = std::io::stdout().lock();
+        if drawn_lines > 0 {
+            let _ = write!(out, "\x1b[{drawn_lines}A\x1b[J");
+        }
+        for t in &snapshot.transfers {
+            let _ = writeln!(out, "  {}", render_transfer(t));
+        }
+        let _ = out.flush();
+    }
     daemon.stop().await?;
     simulator.shutdown().await;
     drop(scratch);
 
-    if interactive && drawn_lines > 0 {
-        for t in &final_snapshot.transfers {
-            if t.state == TransferState::Finished {
-                continue;
-            }
-            println!("  {}", render_transfer(t));
-        }
-    }
     println!();
     println!(
         "{:<34} {:<23} {:>23} {:>8} {:>7}  result",

@@ -149,3 +149,36 @@ fn decode_ash_and_ezsp() {
     let out = zigbee_otad(&["decode", "ezsp", "--ezsp-version", "12", "02 00 01 18 00"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Every broken config in tests/vectors/config is refused, and the message (file, line, key,
+/// what is allowed) matches the reviewed snapshot in errors.snapshot. Set UPDATE_SNAPSHOTS=1 to
+/// rewrite the snapshot after a deliberate change, then review the diff.
+#[test]
+fn broken_configs_are_refused_with_the_snapshotted_messages() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/config");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10);
+    let mut rendered = String::new();
+    for name in &names {
+        // Run from the folder so the messages carry the bare file name, not this machine's path.
+        let out = Command::new(env!("CARGO_BIN_EXE_zigbee-otad"))
+            .args(["check-config", "--config", name])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name} was accepted");
+        assert!(out.stdout.is_empty());
+        rendered.push_str(&format!("=== {name}\n{}\n", text(&out.stderr).trim_end()));
+    }
+    let snapshot = dir.join("errors.snapshot");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&snapshot, &rendered).unwrap();
+    }
+    let expected = std::fs::read_to_string(&snapshot).unwrap();
+    assert_eq!(rendered, expected, "config error messages changed");
+}
