@@ -129,7 +129,7 @@ pub fn list(config: &Config, devices: &[KnownDevice]) -> Result<CatalogListing, 
             continue;
         };
         // Ledger files exist only for sources with a safe name; never build a path otherwise.
-        let ledger = if section.url.is_some() && valid_source_name(&name) {
+        let ledger = if valid_source_name(&name) {
             read_ledger(&ledger_path(&config.state_dir, &name))
         } else {
             Ok(None)
@@ -140,10 +140,7 @@ pub fn list(config: &Config, devices: &[KnownDevice]) -> Result<CatalogListing, 
             Ok(Some(ledger)) => {
                 line.usage = Some(Usage::of(&Limiter::with_ledger(limits, ledger), now));
             }
-            Ok(None) if section.url.is_some() => {
-                line.usage = Some(Usage::of(&Limiter::new(limits, now), now));
-            }
-            Ok(None) => {}
+            Ok(None) => line.usage = Some(Usage::of(&Limiter::new(limits, now), now)),
             Err(error) => line.note = Some(format!("ledger unreadable: {error}")),
         }
         match cache

@@ -7,7 +7,8 @@
 //!
 //! 1. a (conditional) catalog call through [`CatalogClient::refresh_source`], if its
 //!    [`Limiter`] allows one now; a source that may not be called yet is skipped and the report
-//!    says until when, it is never waited for;
+//!    says until when, it is never waited for. A `zigbee-ota-index` configured with a local
+//!    `path` is read from that file instead (stored when its bytes changed);
 //! 2. then, over the merged cached catalogs, [`MergedCatalog::images_for`] the known devices,
 //!    and a download of each of those images the cache does not hold yet (so each image is
 //!    fetched at most once ever). Downloads from one source are paced by its minimum call
@@ -57,11 +58,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::cache::{Cache, CacheError};
+use super::cache::{Cache, CacheError, StoredCatalog, Validators};
 use super::limiter::{Ledger, LimitReason, Limiter, LimiterConfig, RetryAt, unix_seconds};
 use super::merged::MergedCatalog;
 use super::model::{CatalogEntry, DeviceQuery, ImageHash, Provenance, SourceKind};
-use super::provider::http::{CatalogClient, CatalogError, HttpSettings, SourceSpec};
+use super::provider::http::{CatalogClient, CatalogError, HttpSettings, Refreshed, SourceSpec};
+use super::provider::parse_catalog;
 use crate::config::{self, Config, SourceSection};
 use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name};
 
@@ -260,10 +262,12 @@ impl VirtualClock {
     }
 }
 
-/// One cloud source with its limiter.
+/// One catalog source with its limiter (for its calls and its image downloads).
 #[derive(Debug)]
 struct CloudSource {
     spec: SourceSpec,
+    /// A `zigbee-ota-index` given as a local file: read from disk, its images downloaded.
+    local_index: Option<PathBuf>,
     limiter: Limiter,
     ledger_path: PathBuf,
     /// Set when the ledger file was corrupt at open; reported by the first refresh.
@@ -277,8 +281,6 @@ pub struct CatalogService {
     cache: Cache,
     client: CatalogClient,
     sources: Vec<CloudSource>,
-    /// Cloud-kind sources configured with a local `path` (not fetched): (name, kind).
-    local_indexes: Vec<(String, SourceKind)>,
     state_dir: PathBuf,
     clock: Clock,
 }
@@ -303,7 +305,6 @@ impl CatalogService {
         }
         let client = CatalogClient::new(HttpSettings::default())?;
         let mut sources: Vec<CloudSource> = Vec::new();
-        let mut local_indexes = Vec::new();
         for (index, section) in config.catalog.sources.iter().enumerate() {
             let Some((kind, limits)) = cloud_kind(section) else {
                 continue;
@@ -312,22 +313,23 @@ impl CatalogService {
             if !valid_source_name(&name) {
                 return Err(ServiceError::BadSourceName { index, name });
             }
-            let taken = sources.iter().any(|s| s.spec.provenance.source == name)
-                || local_indexes.iter().any(|(n, _)| *n == name);
-            if taken {
+            if sources.iter().any(|s| s.spec.provenance.source == name) {
                 return Err(ServiceError::DuplicateSourceName { index, name });
             }
-            let Some(url) = &section.url else {
-                local_indexes.push((name, kind));
-                continue;
+            // The config allows exactly one of `url` and `path` for cloud kinds.
+            let (url, local_index) = match (&section.url, &section.path) {
+                (Some(url), _) => (url.clone(), None),
+                (None, Some(path)) => (path.display().to_string(), Some(path.clone())),
+                (None, None) => continue,
             };
             let ledger_path = ledger_path(&config.state_dir, &name);
             let (limiter, ledger_note) = load_limiter(&ledger_path, limits, now);
             sources.push(CloudSource {
                 spec: SourceSpec {
                     provenance: Provenance { source: name, kind },
-                    url: url.clone(),
+                    url,
                 },
+                local_index,
                 limiter,
                 ledger_path,
                 ledger_note,
@@ -337,7 +339,6 @@ impl CatalogService {
             cache,
             client,
             sources,
-            local_indexes,
             state_dir: config.state_dir.clone(),
             clock,
         })
@@ -376,11 +377,15 @@ impl CatalogService {
                 line.errors.push(note);
             }
             let now = self.clock.now();
-            let outcome = match self
-                .client
-                .refresh_source(&source.spec, &mut self.cache, &mut source.limiter, now)
-                .await
-            {
+            let result = match &source.local_index {
+                Some(path) => refresh_local_index(&source.spec, path, &mut self.cache, now),
+                None => {
+                    self.client
+                        .refresh_source(&source.spec, &mut self.cache, &mut source.limiter, now)
+                        .await
+                }
+            };
+            let outcome = match result {
                 Ok(refreshed) if refreshed.changed => CatalogOutcome::Changed {
                     rejected: refreshed.catalog.rejected.len(),
                 },
@@ -461,11 +466,6 @@ impl CatalogService {
             started_unix: unix_seconds(started),
             finished_unix: 0,
             sources: lines,
-            local_indexes: self
-                .local_indexes
-                .iter()
-                .map(|(name, _)| name.clone())
-                .collect(),
             pruned: Vec::new(),
             cache_over_cap_by: 0,
             errors: Vec::new(),
@@ -515,6 +515,51 @@ impl CatalogService {
         let json = serde_json::to_vec(&KnownDevicesFile { devices }).map_err(io::Error::other)?;
         write_atomically(&self.state_dir.join(KNOWN_DEVICES_FILE), &json)
     }
+}
+
+/// Reads a `zigbee-ota-index` kept as a local file and stores it in the cache when its bytes
+/// differ from the cached ones ("unchanged" otherwise). A file that does not parse is not
+/// stored: the previous catalog stays.
+fn refresh_local_index(
+    spec: &SourceSpec,
+    path: &Path,
+    cache: &mut Cache,
+    now: SystemTime,
+) -> Result<Refreshed, CatalogError> {
+    let name = &spec.provenance.source;
+    let kind = spec.provenance.kind;
+    let unreadable = |message: String| CatalogError::Transport {
+        url: spec.url.clone(),
+        message,
+    };
+    let body = match read_capped(path, HttpSettings::default().max_catalog_bytes) {
+        Ok(Some(body)) => body,
+        Ok(None) => return Err(unreadable("no such file".to_owned())),
+        Err(error) => return Err(unreadable(error.to_string())),
+    };
+    let catalog = parse_catalog(kind, &body, &spec.url, &spec.provenance).map_err(|error| {
+        CatalogError::Decode {
+            source_name: name.clone(),
+            error,
+        }
+    })?;
+    let unchanged = cache
+        .catalog(name)
+        .is_some_and(|stored| stored.kind == kind && stored.url == spec.url && stored.body == body);
+    if !unchanged {
+        cache.store_catalog(StoredCatalog {
+            source: name.clone(),
+            kind,
+            url: spec.url.clone(),
+            validators: Validators::default(),
+            fetched_at: now,
+            body,
+        })?;
+    }
+    Ok(Refreshed {
+        changed: !unchanged,
+        catalog,
+    })
 }
 
 /// Downloads one image, first waiting out the source's minimum call interval when that is
@@ -928,8 +973,6 @@ pub struct RefreshReport {
     pub finished_unix: u64,
     /// One line per cloud source, in config order.
     pub sources: Vec<SourceRefresh>,
-    /// `zigbee-ota-index` sources given as a local `path`: not fetched by the service.
-    pub local_indexes: Vec<String>,
     /// Cache files removed by pruning.
     pub pruned: Vec<String>,
     /// Bytes the cache is still over its cap (referenced images are never pruned).
@@ -979,9 +1022,6 @@ impl fmt::Display for RefreshReport {
             for error in &line.errors {
                 writeln!(f, "  error: {error}")?;
             }
-        }
-        for name in &self.local_indexes {
-            writeln!(f, "{name}: a local index file, not fetched")?;
         }
         if !self.pruned.is_empty() {
             writeln!(f, "pruned {} unreferenced images", self.pruned.len())?;
@@ -1166,7 +1206,6 @@ mod tests {
                     monthly_bytes: 100_000_000,
                 },
             }],
-            local_indexes: Vec::new(),
             pruned: Vec::new(),
             cache_over_cap_by: 0,
             errors: Vec::new(),

@@ -589,3 +589,82 @@ async fn refresh_once_uses_the_saved_devices_and_reports_progress() {
     );
     assert_eq!(api.hits(), (1, 1));
 }
+
+#[tokio::test]
+async fn a_local_index_file_is_read_and_its_images_downloaded() {
+    let (api, image_a, image_b) = synthetic_api();
+    let url = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let index_path = dir.path().join("index.json");
+    let download_b = url.replace("/firmwares", "/firmwares/download")
+        + "?Company=4489&Product=26&Version=1.0.0.3";
+    let index = serde_json::json!([{
+        "fileName": "p26.ota",
+        "fileVersion": VERSION_B,
+        "fileSize": image_b.len(),
+        "url": download_b,
+        "imageType": 26,
+        "manufacturerCode": LEDVANCE,
+        "sha512": ImageHash::compute(HashAlgorithm::Sha512, &image_b).to_hex(),
+        "otaHeaderString": "",
+    }]);
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let text = format!(
+        r#"state_dir = "{state}"
+[coordinator]
+port = "/dev/null"
+[catalog]
+cache_dir = "{cache}"
+[[catalog.source]]
+kind = "zigbee-ota-index"
+name = "local-index"
+path = "{index}"
+[[catalog.source]]
+kind = "ledvance"
+url = "{url}"
+"#,
+        state = dir.path().join("state").display(),
+        cache = dir.path().join("cache").display(),
+        index = index_path.display(),
+    );
+    let config = Config::from_toml_str(&text, "test").unwrap();
+    let clock = VirtualClock::new(start());
+    let devices = vec![device(25), device(26)];
+    let (service, report) = refresh_in_task(open(&config, &clock), devices.clone()).await;
+    assert!(report.is_clean(), "{report}");
+    let [local, ledvance] = &report.sources[..] else {
+        panic!("{report}")
+    };
+    assert_eq!(local.name, "local-index");
+    assert_eq!(local.kind, "zigbee-ota-index");
+    assert_eq!(local.catalog, CatalogOutcome::Changed { rejected: 0 });
+    assert_eq!(local.entries, 1);
+    // Both sources list product 26; digests of different algorithms cannot be compared, so
+    // the earlier-configured source (the local index) gives it, through its own limiter.
+    assert_eq!(local.downloads.len(), 1, "{report}");
+    assert_eq!(local.downloads[0].image_type, 26);
+    assert_eq!(local.usage.calls, 1);
+    assert_eq!(local.usage.bytes, image_b.len() as u64);
+    assert_eq!(ledvance.downloads.len(), 1, "{report}");
+    assert_eq!(ledvance.downloads[0].image_type, 25);
+    let mut expected = vec![
+        sha256_name(&image_a),
+        ImageHash::compute(HashAlgorithm::Sha512, &image_b).cache_key(),
+    ];
+    expected.sort();
+    assert_eq!(cached_image_files(dir.path()), expected);
+    assert_eq!(
+        served_images(&config),
+        [(LEDVANCE, 25, VERSION_A), (LEDVANCE, 26, VERSION_B)]
+    );
+
+    // Reading the unchanged file again changes nothing and calls nothing.
+    clock.advance(Duration::from_secs(3600));
+    let (_, report) = refresh_in_task(service, devices).await;
+    assert_eq!(
+        report.sources[0].catalog,
+        CatalogOutcome::Unchanged,
+        "{report}"
+    );
+    assert_eq!(api.hits(), (2, 2));
+}
