@@ -262,6 +262,28 @@ impl VirtualClock {
     }
 }
 
+/// How [`CatalogService::open_with`] sets the service up.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Where the time comes from.
+    pub clock: Clock,
+    /// Bytes of images kept beyond those a cached catalog references (the daemon's loader
+    /// opens the cache with the same default).
+    pub cache_cap_bytes: u64,
+    /// HTTP timeouts and the catalog size cap.
+    pub http: HttpSettings,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            clock: Clock::System,
+            cache_cap_bytes: DEFAULT_CACHE_BYTES,
+            http: HttpSettings::default(),
+        }
+    }
+}
+
 /// One catalog source with its limiter (for its calls and its image downloads).
 #[derive(Debug)]
 struct CloudSource {
@@ -289,21 +311,26 @@ impl CatalogService {
     /// Opens the cache, loads each cloud source's ledger from `state_dir` and builds the HTTP
     /// client. Uses the wall clock.
     pub fn open(config: &Config) -> Result<Self, ServiceError> {
-        Self::open_with_clock(config, Clock::System)
+        Self::open_with(config, ServiceOptions::default())
     }
 
-    /// [`CatalogService::open`] with a chosen clock (tests use a [`VirtualClock`]).
-    pub fn open_with_clock(config: &Config, clock: Clock) -> Result<Self, ServiceError> {
+    /// [`CatalogService::open`] with chosen options (tests use a [`VirtualClock`]).
+    pub fn open_with(config: &Config, options: ServiceOptions) -> Result<Self, ServiceError> {
+        let ServiceOptions {
+            clock,
+            cache_cap_bytes,
+            http,
+        } = options;
         let now = clock.now();
         fs::create_dir_all(&config.state_dir).map_err(|source| ServiceError::StateDir {
             path: config.state_dir.clone(),
             source,
         })?;
-        let (cache, removed) = Cache::open(&config.catalog.cache_dir, DEFAULT_CACHE_BYTES)?;
+        let (cache, removed) = Cache::open(&config.catalog.cache_dir, cache_cap_bytes)?;
         for file in removed {
             tracing::warn!(removed = ?file, "catalog cache: removed a file that failed verification");
         }
-        let client = CatalogClient::new(HttpSettings::default())?;
+        let client = CatalogClient::new(http)?;
         let mut sources: Vec<CloudSource> = Vec::new();
         for (index, section) in config.catalog.sources.iter().enumerate() {
             let Some((kind, limits)) = cloud_kind(section) else {

@@ -20,7 +20,7 @@ use zigbee_otad::catalog::model::{HashAlgorithm, ImageHash};
 use zigbee_otad::catalog::report;
 use zigbee_otad::catalog::service::{
     CatalogOutcome, CatalogService, Clock, DownloadOutcome, KnownDevice, RefreshReport,
-    SourceRefresh, VirtualClock, load_known_devices,
+    ServiceOptions, SourceRefresh, VirtualClock, load_known_devices,
 };
 use zigbee_otad::config::Config;
 use zigbee_otad::daemon::images;
@@ -28,7 +28,6 @@ use zigbee_otad::ota::{
     FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId, payload::GblBuilder,
 };
 
-const ETAG: &str = "\"catalog-v1\"";
 const LEDVANCE: u16 = 4489;
 /// 0.16.36.40
 const VERSION_A: u32 = 0x0010_2428;
@@ -45,7 +44,8 @@ enum Fault {
 
 #[derive(Clone, Default)]
 struct Api {
-    catalog: Arc<Vec<u8>>,
+    /// The catalog body; its ETag is derived from it.
+    catalog: Arc<Mutex<Vec<u8>>>,
     /// "Company/Product/Version" → image bytes.
     images: Arc<HashMap<String, Vec<u8>>>,
     catalog_faults: Arc<Mutex<VecDeque<Fault>>>,
@@ -55,6 +55,12 @@ struct Api {
 }
 
 impl Api {
+    fn catalog(&self) -> Vec<u8> {
+        self.catalog.lock().unwrap().clone()
+    }
+    fn set_catalog(&self, body: String) {
+        *self.catalog.lock().unwrap() = body.into_bytes();
+    }
     fn hits(&self) -> (usize, usize) {
         (
             self.catalog_hits.load(Ordering::SeqCst),
@@ -99,16 +105,21 @@ fn respond(fault: Option<Fault>, body: &[u8], etag: Option<&str>) -> Response {
 async fn catalog_handler(State(api): State<Api>, headers: HeaderMap) -> Response {
     api.catalog_hits.fetch_add(1, Ordering::SeqCst);
     let fault = api.catalog_faults.lock().unwrap().pop_front();
+    let catalog = api.catalog();
+    let etag = format!(
+        "\"{}\"",
+        ImageHash::compute(HashAlgorithm::Sha256, &catalog).to_hex()
+    );
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
-        .is_some_and(|value| value == ETAG);
+        .is_some_and(|value| *value == *etag);
     if unchanged && fault.is_none() {
         return Response::builder()
             .status(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
             .unwrap();
     }
-    respond(fault, &api.catalog, Some(ETAG))
+    respond(fault, &catalog, Some(&etag))
 }
 
 async fn download_handler(
@@ -192,7 +203,7 @@ fn synthetic_api() -> (Api, Vec<u8>, Vec<u8>) {
         (format!("{LEDVANCE}/26/1.0.0.3"), image_b.clone()),
     ]);
     let api = Api {
-        catalog: Arc::new(catalog.into_bytes()),
+        catalog: Arc::new(Mutex::new(catalog.into_bytes())),
         images: Arc::new(images),
         ..Api::default()
     };
@@ -231,7 +242,14 @@ fn device(product: u16) -> KnownDevice {
 }
 
 fn open(config: &Config, clock: &VirtualClock) -> CatalogService {
-    CatalogService::open_with_clock(config, Clock::Virtual(clock.clone())).unwrap()
+    CatalogService::open_with(
+        config,
+        ServiceOptions {
+            clock: Clock::Virtual(clock.clone()),
+            ..ServiceOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Runs a refresh in a spawned task (as the daemon will: this only compiles if the service
@@ -308,7 +326,10 @@ async fn refresh_stores_the_catalog_and_only_the_image_a_known_device_can_take()
     );
     assert_eq!(api.hits(), (1, 1));
     assert_eq!(line.usage.calls, 2);
-    assert_eq!(line.usage.bytes, (api.catalog.len() + image_a.len()) as u64);
+    assert_eq!(
+        line.usage.bytes,
+        (api.catalog().len() + image_a.len()) as u64
+    );
     assert_eq!(
         line.usage.monthly_bytes,
         LimiterConfig::ledvance().monthly_bytes
@@ -667,4 +688,69 @@ url = "{url}"
         "{report}"
     );
     assert_eq!(api.hits(), (2, 2));
+}
+
+#[tokio::test]
+async fn images_no_catalog_references_are_pruned_down_to_the_cap() {
+    let (api, image_a, image_b) = synthetic_api();
+    let url = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &url);
+    let clock = VirtualClock::new(start());
+    let options = ServiceOptions {
+        clock: Clock::Virtual(clock.clone()),
+        cache_cap_bytes: 1000,
+        ..ServiceOptions::default()
+    };
+    let service = CatalogService::open_with(&config, options).unwrap();
+    let (service, report) = refresh_in_task(service, vec![device(25)]).await;
+    // Over the cap, but the image is referenced: kept, and the report says by how much.
+    assert!(report.pruned.is_empty(), "{report}");
+    assert_eq!(report.cache_over_cap_by, image_a.len() as u64 - 1000);
+    assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_a)]);
+
+    // The catalog drops product 25: its image goes, the new one for product 26 arrives.
+    api.set_catalog(format!(
+        r#"{{"firmwares":[{}]}}"#,
+        ledvance_entry(26, VERSION_B, &image_b)
+    ));
+    clock.advance(Duration::from_secs(3600));
+    let (_, report) = refresh_in_task(service, vec![device(25), device(26)]).await;
+    let line = only_source(&report);
+    assert_eq!(
+        line.catalog,
+        CatalogOutcome::Changed { rejected: 0 },
+        "{report}"
+    );
+    assert_eq!(line.entries, 1);
+    assert_eq!(report.pruned.len(), 1, "{report}");
+    assert!(report.pruned[0].ends_with(&sha256_name(&image_a)));
+    assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_b)]);
+    assert_eq!(served_images(&config), [(LEDVANCE, 26, VERSION_B)]);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_reported_and_backed_off() {
+    // A port with nothing listening.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &format!("http://{address}/v1/zigbee/firmwares"));
+    let clock = VirtualClock::new(start());
+    let (service, report) = refresh_in_task(open(&config, &clock), vec![device(25)]).await;
+    let line = only_source(&report);
+    assert!(
+        matches!(&line.catalog, CatalogOutcome::Failed { error } if error.contains(&address.to_string())),
+        "{report}"
+    );
+    assert_eq!(line.entries, 0);
+    assert_eq!(line.errors.len(), 1);
+    clock.advance(Duration::from_secs(30));
+    let (_, report) = refresh_in_task(service, vec![device(25)]).await;
+    assert!(
+        matches!(&only_source(&report).catalog, CatalogOutcome::Skipped { reason, .. } if reason == "backoff"),
+        "{report}"
+    );
+    assert!(served_images(&config).is_empty());
 }
