@@ -790,12 +790,22 @@ fn reason_name(reason: LimitReason) -> &'static str {
 pub struct Usage {
     /// Calls started this month.
     pub calls: u64,
-    /// The monthly call limit.
+    /// The monthly call limit (`u64::MAX`, `null` in JSON, for none).
+    #[serde(serialize_with = "limit_or_null")]
     pub monthly_calls: u64,
     /// Response bytes received this month.
     pub bytes: u64,
-    /// The monthly byte limit.
+    /// The monthly byte limit (`u64::MAX`, `null` in JSON, for none).
+    #[serde(serialize_with = "limit_or_null")]
     pub monthly_bytes: u64,
+}
+
+fn limit_or_null<S: serde::Serializer>(limit: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    if *limit == u64::MAX {
+        serializer.serialize_none()
+    } else {
+        serializer.serialize_u64(*limit)
+    }
 }
 
 impl Usage {
@@ -1046,7 +1056,13 @@ impl fmt::Display for RefreshReport {
             if downloaded > 0 {
                 writeln!(f, "  {downloaded} image bytes downloaded")?;
             }
-            for error in &line.errors {
+            // Failed downloads already named their error on their own line.
+            let shown = |error: &String| {
+                line.downloads.iter().any(
+                    |d| matches!(&d.outcome, DownloadOutcome::Failed { error: e } if e == error),
+                )
+            };
+            for error in line.errors.iter().filter(|error| !shown(error)) {
                 writeln!(f, "  error: {error}")?;
             }
         }
@@ -1249,6 +1265,7 @@ mod tests {
         assert!(!report.is_clean());
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["sources"][0]["catalog"]["state"], "skipped");
+        assert_eq!(json["sources"][0]["usage"]["monthly_calls"], 100_000);
         assert_eq!(
             json["sources"][0]["downloads"][0]["outcome"]["bytes"],
             180_052

@@ -504,11 +504,10 @@ async fn failures_keep_the_previous_cache_and_are_reported() {
         matches!(&line.downloads[0].outcome, DownloadOutcome::Failed { error } if error.contains("digest")),
         "{report}"
     );
-    assert!(
-        report
-            .to_string()
-            .contains("image 1189/001a/01000003: failed")
-    );
+    let text = report.to_string();
+    assert!(text.contains("image 1189/001a/01000003: failed"), "{text}");
+    // Named once, on the download's own line.
+    assert_eq!(text.matches("digest").count(), 1, "{text}");
     assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_a)]);
 
     clock.advance(Duration::from_secs(24 * 3600));
@@ -666,6 +665,12 @@ url = "{url}"
     assert_eq!(local.downloads[0].image_type, 26);
     assert_eq!(local.usage.calls, 1);
     assert_eq!(local.usage.bytes, image_b.len() as u64);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["sources"][0]["usage"]["monthly_bytes"],
+        serde_json::Value::Null
+    );
+    assert_eq!(json["sources"][1]["usage"]["monthly_bytes"], 100_000_000);
     assert_eq!(ledvance.downloads.len(), 1, "{report}");
     assert_eq!(ledvance.downloads[0].image_type, 25);
     let mut expected = vec![
