@@ -524,7 +524,7 @@ impl CatalogService {
             }
         }
         if !known_devices.is_empty()
-            && let Err(error) = self.save_known_devices(known_devices)
+            && let Err(error) = save_known_devices(&self.state_dir, known_devices)
         {
             report
                 .errors
@@ -533,15 +533,17 @@ impl CatalogService {
         report.finished_unix = unix_seconds(finished);
         report
     }
+}
 
-    fn save_known_devices(&self, devices: &[KnownDevice]) -> io::Result<()> {
-        let mut devices = devices.to_vec();
-        devices.sort_unstable();
-        devices.dedup();
-        devices.truncate(MAX_KNOWN_DEVICES);
-        let json = serde_json::to_vec(&KnownDevicesFile { devices }).map_err(io::Error::other)?;
-        write_atomically(&self.state_dir.join(KNOWN_DEVICES_FILE), &json)
-    }
+/// Writes `state_dir/known-devices.json` atomically: the devices sorted, without duplicates,
+/// at most [`MAX_KNOWN_DEVICES`].
+fn save_known_devices(state_dir: &Path, devices: &[KnownDevice]) -> io::Result<()> {
+    let mut devices = devices.to_vec();
+    devices.sort_unstable();
+    devices.dedup();
+    devices.truncate(MAX_KNOWN_DEVICES);
+    let json = serde_json::to_vec(&KnownDevicesFile { devices }).map_err(io::Error::other)?;
+    write_atomically(&state_dir.join(KNOWN_DEVICES_FILE), &json)
 }
 
 /// Reads a `zigbee-ota-index` kept as a local file and stores it in the cache when its bytes
@@ -1191,6 +1193,29 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, [std::ffi::OsString::from("ledger-ledvance.json")]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn known_devices_file_round_trips(
+            raw in proptest::collection::vec(
+                (proptest::prelude::any::<(u16, u16, u32)>(), proptest::option::of(0u16..4)),
+                0..40,
+            )
+        ) {
+            let devices: Vec<KnownDevice> = raw
+                .iter()
+                .map(|&((manufacturer_code, image_type, current_file_version), hardware_version)| {
+                    KnownDevice { manufacturer_code, image_type, current_file_version, hardware_version }
+                })
+                .collect();
+            let dir = tempfile::tempdir().unwrap();
+            save_known_devices(dir.path(), &devices).unwrap();
+            let mut expected = devices.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            proptest::prop_assert_eq!(load_known_devices(dir.path()).unwrap(), expected);
+        }
     }
 
     #[test]

@@ -759,3 +759,45 @@ async fn an_unreachable_server_is_reported_and_backed_off() {
     );
     assert!(served_images(&config).is_empty());
 }
+
+#[tokio::test]
+async fn real_ledvance_catalog_one_real_image_served_from_the_cache() {
+    let Some(testdata) = crate::common::shared_testdata() else {
+        return;
+    };
+    let catalog = std::fs::read(testdata.join("catalogs/ledvance-zigbee-OTA-cache.json")).unwrap();
+    let image =
+        std::fs::read(testdata.join("ota-corpus/images/A19_RGBW_IMG0019_00102428-encrypted.ota"))
+            .unwrap();
+    let api = Api {
+        catalog: Arc::new(Mutex::new(catalog)),
+        images: Arc::new(HashMap::from([(
+            format!("{LEDVANCE}/25/0.16.36.40"),
+            image.clone(),
+        )])),
+        ..Api::default()
+    };
+    let url = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &url);
+    let clock = VirtualClock::new(start());
+    let a19 = KnownDevice {
+        current_file_version: 0x0010_2427,
+        ..device(25)
+    };
+    let (_, report) = refresh_in_task(open(&config, &clock), vec![a19]).await;
+    assert!(report.is_clean(), "{report}");
+    let line = only_source(&report);
+    assert_eq!(line.entries, 238);
+    assert_eq!(line.downloads.len(), 1, "{report}");
+    assert_eq!(line.downloads[0].file_version, 0x0010_2428);
+    assert_eq!(api.hits(), (1, 1));
+    assert_eq!(cached_image_files(dir.path()), [sha256_name(&image)]);
+    assert_eq!(served_images(&config), [(LEDVANCE, 25, 0x0010_2428)]);
+    let listing = report::list(&config, &[a19]).unwrap();
+    let entries = &listing.sources[0].entries;
+    assert_eq!(entries.len(), 238);
+    assert_eq!(entries.iter().filter(|e| e.downloaded).count(), 1);
+    let offer = listing.devices[0].offer.as_ref().unwrap();
+    assert_eq!((offer.file_version, offer.downloaded), (0x0010_2428, true));
+}
