@@ -15,7 +15,8 @@
 //!    interval (a few seconds); a longer hold (backoff, quota) defers them to a later refresh;
 //! 3. prunes images no cached catalog references, down to the cache's size cap;
 //! 4. writes every source's ledger atomically (`state_dir/ledger-<source>.json`, temp file,
-//!    fsync, rename, fsync of the directory), so a restart does not reset the month.
+//!    fsync, rename, fsync of the directory), so a restart does not reset the month. A ledger
+//!    is also written after each call, so a crash in the middle of a refresh forgets none.
 //!
 //! Every network outcome ends up in the [`RefreshReport`] and the log; the previous cache stays
 //! in service whatever happens. The daemon serves what the cache holds after its next
@@ -296,6 +297,18 @@ struct CloudSource {
     ledger_note: Option<String>,
 }
 
+impl CloudSource {
+    /// Writes the ledger after a call, so a crash mid-refresh does not forget it.
+    fn save_ledger(&self) -> Result<(), String> {
+        let json = self.limiter.ledger().to_json();
+        write_atomically(&self.ledger_path, json.as_bytes()).map_err(|error| {
+            let message = format!("saving the ledger {}: {error}", self.ledger_path.display());
+            tracing::error!(source = %self.spec.provenance.source, "{message}");
+            message
+        })
+    }
+}
+
 /// The catalog service: owns the cache, the HTTP client and one limiter per cloud source.
 /// It is `Send`, so the daemon can move it into a task of its own for each refresh.
 #[derive(Debug)]
@@ -425,6 +438,11 @@ impl CatalogService {
                     CatalogOutcome::Failed { error }
                 }
             };
+            if !matches!(outcome, CatalogOutcome::Skipped { .. })
+                && let Err(error) = source.save_ledger()
+            {
+                line.errors.push(error);
+            }
             tracing::info!(source = %name, outcome = %outcome, "catalog refresh");
             progress(&Progress::Catalog {
                 source: name,
@@ -482,6 +500,11 @@ impl CatalogService {
             if let DownloadOutcome::Failed { error } = &download.outcome {
                 line.errors.push(error.clone());
             }
+            if !matches!(download.outcome, DownloadOutcome::Deferred { .. })
+                && let Err(error) = source.save_ledger()
+            {
+                line.errors.push(error);
+            }
             progress(&Progress::Download {
                 source: line.name.clone(),
                 download: download.clone(),
@@ -513,14 +536,9 @@ impl CatalogService {
         let finished = self.clock.now();
         for (source, line) in self.sources.iter().zip(report.sources.iter_mut()) {
             line.usage = Usage::of(&source.limiter, finished);
-            let json = source.limiter.ledger().to_json();
-            if let Err(error) = write_atomically(&source.ledger_path, json.as_bytes()) {
-                let message = format!(
-                    "saving the ledger {}: {error}",
-                    source.ledger_path.display()
-                );
-                tracing::error!(source = %line.name, "{message}");
-                line.errors.push(message);
+            // Also saves what changed without a call (a held-back ledger after a corrupt one).
+            if let Err(error) = source.save_ledger() {
+                line.errors.push(error);
             }
         }
         if !known_devices.is_empty()

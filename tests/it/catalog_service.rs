@@ -590,12 +590,21 @@ async fn refresh_once_uses_the_saved_devices_and_reports_progress() {
     )
     .unwrap();
     let mut lines = Vec::new();
+    // Calls counted in the ledger on disk as each step is reported: saved after every call.
+    let mut saved_calls = Vec::new();
+    let ledger = config.state_dir.join("ledger-ledvance.json");
     // The wall clock: one catalog call, then a download 6 s later (min interval).
-    let report = report::refresh_once(&config, |progress| lines.push(progress.to_string()))
-        .await
-        .unwrap();
+    let report = report::refresh_once(&config, |progress| {
+        lines.push(progress.to_string());
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&ledger).unwrap()).unwrap();
+        saved_calls.push(saved["calls"].as_u64().unwrap());
+    })
+    .await
+    .unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(saved_calls, [1, 2]);
     assert!(
         lines[0].starts_with("ledvance: catalog new catalog stored"),
         "{lines:?}"
