@@ -3,8 +3,9 @@
 //! what each known device could get, and one refresh within the rate limits.
 //!
 //! `list` makes no network call. The known devices come from the caller; the CLI passes
-//! [`load_known_devices`] (`state_dir/known-devices.json`, written by the daemon's refreshes),
-//! because the coordinator's own `devices.txt` holds addresses only, not what a device runs.
+//! [`load_known_devices`](super::service::load_known_devices)
+//! (`state_dir/known-devices.json`, written by the daemon's refreshes), because the
+//! coordinator's own `devices.txt` holds addresses only, not what a device runs.
 //!
 //! ```
 //! use zigbee_otad::catalog::report::{CatalogListing, DeviceOffer};
@@ -35,7 +36,7 @@ use super::merged::MergedCatalog;
 use super::model::{CatalogEntry, Locator};
 use super::service::{
     CatalogService, Clock, KnownDevice, Progress, RefreshReport, ServiceError, Usage, format_unix,
-    ledger_path, load_known_devices, read_ledger, source_limits, valid_source_name,
+    ledger_path, read_ledger, source_limits, valid_source_name,
 };
 use crate::config::{Config, SourceKind as ConfigKind};
 use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name};
@@ -208,9 +209,9 @@ pub async fn refresh_once<F>(config: &Config, progress: F) -> Result<RefreshRepo
 where
     F: FnMut(&Progress) + Send,
 {
-    let devices = load_known_devices(&config.state_dir)?;
     let mut service = CatalogService::open(config)?;
-    Ok(service.refresh_with_progress(&devices, progress).await)
+    // No devices given: the service uses the ones saved by the daemon's last refresh.
+    Ok(service.refresh_with_progress(&[], progress).await)
 }
 
 fn is_cached(cache: &Cache, entry: &CatalogEntry) -> bool {

@@ -395,6 +395,9 @@ impl CatalogService {
 
     /// One refresh (see the module docs). Never waits for a source that may not be called
     /// yet, never panics on a network outcome; everything that happened is in the report.
+    ///
+    /// `known_devices` are the devices heard from; when the list is empty (a daemon that just
+    /// started), the devices saved by the last refresh that had some are used.
     pub async fn refresh(&mut self, known_devices: &[KnownDevice]) -> RefreshReport {
         self.refresh_with_progress(known_devices, |_| {}).await
     }
@@ -403,18 +406,52 @@ impl CatalogService {
     pub async fn refresh_with_progress<F>(
         &mut self,
         known_devices: &[KnownDevice],
+        progress: F,
+    ) -> RefreshReport
+    where
+        F: FnMut(&Progress) + Send,
+    {
+        self.run(known_devices, true, progress).await
+    }
+
+    /// Only the image downloads of a refresh, from the cached catalogs, with no catalog call:
+    /// for a device heard for the first time between two scheduled refreshes (the catalog
+    /// outcome is [`CatalogOutcome::NotRequested`]).
+    pub async fn fetch_images(&mut self, known_devices: &[KnownDevice]) -> RefreshReport {
+        self.run(known_devices, false, |_| {}).await
+    }
+
+    async fn run<F>(
+        &mut self,
+        known_devices: &[KnownDevice],
+        fetch_catalogs: bool,
         mut progress: F,
     ) -> RefreshReport
     where
         F: FnMut(&Progress) + Send,
     {
         let started = self.clock.now();
+        let mut general_errors = Vec::new();
+        let known_devices = if known_devices.is_empty() {
+            load_known_devices(&self.state_dir).unwrap_or_else(|error| {
+                tracing::warn!(%error, "saved devices unreadable; downloading for none");
+                general_errors.push(error.to_string());
+                Vec::new()
+            })
+        } else {
+            known_devices.to_vec()
+        };
         let mut lines: Vec<SourceRefresh> = Vec::with_capacity(self.sources.len());
         for source in &mut self.sources {
             let name = source.spec.provenance.source.clone();
             let mut line = SourceRefresh::new(&name, source.spec.provenance.kind);
             if let Some(note) = source.ledger_note.take() {
                 line.errors.push(note);
+            }
+            if !fetch_catalogs {
+                line.catalog = CatalogOutcome::NotRequested;
+                lines.push(line);
+                continue;
             }
             let now = self.clock.now();
             let result = match &source.local_index {
@@ -518,7 +555,7 @@ impl CatalogService {
             sources: lines,
             pruned: Vec::new(),
             cache_over_cap_by: 0,
-            errors: Vec::new(),
+            errors: general_errors,
         };
         let referenced: HashSet<ImageHash> = merged.entries().iter().map(|e| e.hash).collect();
         match self.cache.prune(&referenced) {
@@ -542,7 +579,7 @@ impl CatalogService {
             }
         }
         if !known_devices.is_empty()
-            && let Err(error) = save_known_devices(&self.state_dir, known_devices)
+            && let Err(error) = save_known_devices(&self.state_dir, &known_devices)
         {
             report
                 .errors
@@ -885,6 +922,8 @@ pub enum CatalogOutcome {
         /// What went wrong.
         error: String,
     },
+    /// No call was asked for ([`CatalogService::fetch_images`]); the cached catalog was used.
+    NotRequested,
 }
 
 impl CatalogOutcome {
@@ -912,6 +951,7 @@ impl fmt::Display for CatalogOutcome {
                 )
             }
             CatalogOutcome::Failed { error } => write!(f, "failed: {error}"),
+            CatalogOutcome::NotRequested => f.write_str("not requested (cached copy used)"),
         }
     }
 }

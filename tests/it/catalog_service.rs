@@ -810,3 +810,43 @@ async fn real_ledvance_catalog_one_real_image_served_from_the_cache() {
     let offer = listing.devices[0].offer.as_ref().unwrap();
     assert_eq!((offer.file_version, offer.downloaded), (0x0010_2428, true));
 }
+
+#[tokio::test]
+async fn a_new_device_gets_its_image_without_a_catalog_call_and_a_restart_remembers_devices() {
+    let (api, image_a, image_b) = synthetic_api();
+    let url = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &url);
+    let clock = VirtualClock::new(start());
+    let (service, _) = refresh_in_task(open(&config, &clock), vec![device(25)]).await;
+    assert_eq!(api.hits(), (1, 1));
+
+    // Device 26 is heard between two scheduled refreshes: images only, no catalog call.
+    clock.advance(Duration::from_secs(60));
+    let mut service = service;
+    let report = service.fetch_images(&[device(25), device(26)]).await;
+    let line = only_source(&report);
+    assert_eq!(line.catalog, CatalogOutcome::NotRequested, "{report}");
+    assert_eq!(line.downloads.len(), 1, "{report}");
+    assert_eq!(line.downloads[0].image_type, 26);
+    assert_eq!(api.hits(), (1, 2));
+    drop(service);
+
+    // A restart: the first refresh has no devices yet and uses the saved ones, which shows in
+    // the image for device 26, removed from the cache here, being fetched again.
+    let mut expected = vec![sha256_name(&image_a), sha256_name(&image_b)];
+    expected.sort();
+    assert_eq!(cached_image_files(dir.path()), expected);
+    std::fs::remove_file(
+        dir.path()
+            .join(format!("cache/images/{}", sha256_name(&image_b))),
+    )
+    .unwrap();
+    clock.advance(Duration::from_secs(3600));
+    let (_, report) = refresh_in_task(open(&config, &clock), Vec::new()).await;
+    let line = only_source(&report);
+    assert_eq!(line.catalog, CatalogOutcome::Unchanged, "{report}");
+    assert_eq!(line.downloads.len(), 1, "{report}");
+    assert_eq!(line.downloads[0].image_type, 26);
+    assert_eq!(cached_image_files(dir.path()), expected);
+}
