@@ -9,6 +9,8 @@
 //! * [`limiter`]: per-source call interval, monthly quotas, `Retry-After` and backoff (sans-IO).
 //! * [`merged`]: all sources merged; the best image for a device, restrictions applied (sans-IO).
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
+//! * [`service`]: the scheduled refresh, lazy downloads and the persisted quota ledgers (IO).
+//! * [`report`]: the `catalog list` and `catalog refresh` backends.
 //!
 //! ```
 //! use zigbee_otad::catalog::model::{Provenance, SourceKind};
@@ -43,3 +45,5 @@ pub mod limiter;
 pub mod merged;
 pub mod model;
 pub mod provider;
+pub mod report;
+pub mod service;
