@@ -79,6 +79,11 @@ enum Command {
         #[command(flatten)]
         faults: FaultArgs,
     },
+    /// What the cached firmware catalogs offer, or one refresh within the rate limits.
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogAction,
+    },
     /// Ask the running daemon for coordinator state and every transfer's progress.
     Status {
         #[command(flatten)]
@@ -137,6 +142,29 @@ enum DecodeLayer {
         #[arg(long, default_value_t = 13)]
         ezsp_version: u8,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogAction {
+    /// What is cached per source and what each known device could get (no network).
+    List {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One refresh of every cloud source within its rate limits, downloading what known devices
+    /// could take; a progress line per download on stderr.
+    Refresh {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -294,6 +322,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             logging::init(zigbee_otad::config::LogLevel::Warn);
             runtime()?.block_on(simulate(config))
         }
+        Command::Catalog { action } => catalog(action),
         Command::Status {
             socket,
             json,
@@ -434,6 +463,39 @@ async fn simulate(config: SimConfig) -> anyhow::Result<ExitCode> {
     }
     simulator.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
+    use zigbee_otad::catalog::{report, service};
+    match action {
+        CatalogAction::List { config, json } => {
+            let config = Config::load(&config).context("the configuration is not valid")?;
+            let devices = service::load_known_devices(&config.state_dir)?;
+            let listing = report::list(&config, &devices)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&listing)?);
+            } else {
+                print!("{listing}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogAction::Refresh { config, json } => {
+            let config = Config::load(&config).context("the configuration is not valid")?;
+            logging::init(config.log.level);
+            let report =
+                runtime()?.block_on(report::refresh_once(&config, |step| eprintln!("{step}")))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -39,7 +39,7 @@ use super::service::{
     ledger_path, read_ledger, source_limits, valid_source_name,
 };
 use crate::config::{Config, SourceKind as ConfigKind};
-use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name};
+use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name_in};
 
 /// What the cache holds, per source and per known device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,7 +115,7 @@ pub fn list(config: &Config, devices: &[KnownDevice]) -> Result<CatalogListing, 
     let mut sources = Vec::new();
     let mut catalogs = Vec::new();
     for (index, section) in config.catalog.sources.iter().enumerate() {
-        let name = source_name(section, index);
+        let name = source_name_in(config, index);
         let mut line = SourceListing {
             name: name.clone(),
             kind: kind_name(section.kind).to_owned(),

@@ -66,7 +66,7 @@ use super::model::{CatalogEntry, DeviceQuery, ImageHash, Provenance, SourceKind}
 use super::provider::http::{CatalogClient, CatalogError, HttpSettings, Refreshed, SourceSpec};
 use super::provider::parse_catalog;
 use crate::config::{self, Config, SourceSection};
-use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name};
+use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name_in};
 
 /// Longest wait for a source's minimum call interval between two calls of one refresh; any
 /// longer hold defers the call to a later refresh.
@@ -349,7 +349,7 @@ impl CatalogService {
             let Some((kind, limits)) = cloud_kind(section) else {
                 continue;
             };
-            let name = source_name(section, index);
+            let name = source_name_in(config, index);
             if !valid_source_name(&name) {
                 return Err(ServiceError::BadSourceName { index, name });
             }

@@ -35,16 +35,37 @@ pub struct ImageLibrary {
     pub skipped: Vec<String>,
 }
 
-/// The name a source goes by in logs, status and the cache: its `name`, or its kind.
-pub fn source_name(source: &SourceSection, index: usize) -> String {
-    match &source.name {
-        Some(name) => name.clone(),
-        None => match source.kind {
-            SourceKind::Ledvance => "ledvance".to_owned(),
-            SourceKind::ZigbeeOtaIndex => "zigbee-ota-index".to_owned(),
-            SourceKind::Directory if index == 0 => "directory".to_owned(),
-            SourceKind::Directory => format!("directory-{index}"),
-        },
+/// A source's `name`, or its kind with its position appended unless `index` is 0.
+fn source_name(source: &SourceSection, index: usize) -> String {
+    source.name.clone().unwrap_or_else(|| {
+        let kind = kind_name(source.kind);
+        if index == 0 {
+            kind.to_owned()
+        } else {
+            format!("{kind}-{index}")
+        }
+    })
+}
+
+/// The name the `index`-th source of `config` goes by in logs, status, the cache and the quota
+/// ledger: its `name`, or its kind; a later unnamed source of the same kind gets its position
+/// appended (`directory-3`).
+pub fn source_name_in(config: &Config, index: usize) -> String {
+    let sources = &config.catalog.sources;
+    let Some(source) = sources.get(index) else {
+        return format!("source-{index}");
+    };
+    if source.name.is_some() {
+        return source_name(source, index);
+    }
+    let earlier_same_kind = sources
+        .iter()
+        .take(index)
+        .any(|s| s.kind == source.kind && s.name.is_none());
+    if earlier_same_kind {
+        source_name(source, index)
+    } else {
+        source_name(source, 0)
     }
 }
 
@@ -84,7 +105,7 @@ pub fn load(config: &Config) -> ImageLibrary {
         None
     };
     for (index, source) in config.catalog.sources.iter().enumerate() {
-        let name = source_name(source, index);
+        let name = source_name_in(config, index);
         let before = library.images.len();
         let mut status = SourceStatus {
             name: name.clone(),

@@ -20,7 +20,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, FlowControl as ConfigFlowControl, UpgradeTime};
+use crate::catalog::service::{CatalogService, RefreshReport, known_devices};
+use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, UpgradeTime};
 use crate::coordinator::ezsp::EzspCoordinator;
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
@@ -74,6 +75,7 @@ impl Daemon {
         let (snapshot_tx, snapshots) = watch::channel(StatusSnapshot::default());
         let cancel = CancellationToken::new();
         let (control_tx, control_rx) = mpsc::channel(16);
+        let (refresh_done_tx, refresh_done_rx) = mpsc::channel(1);
 
         let socket = if options.status_socket {
             let path = &config.status.socket;
@@ -103,6 +105,11 @@ impl Daemon {
             events: options.events,
             held: VecDeque::new(),
             library_sources: Vec::new(),
+            catalog: None,
+            last_refresh: None,
+            refresh_done_tx,
+            refresh_done_rx,
+            devices_at_refresh: 0,
             coordinator_up: false,
             ready_sent: false,
             dirty: true,
@@ -203,6 +210,13 @@ struct MainLoop {
     events: Option<mpsc::Sender<ServerEvent>>,
     held: VecDeque<Outgoing>,
     library_sources: Vec<status::SourceStatus>,
+    /// The cloud catalogs; `None` while a refresh runs in its own task (one at a time).
+    catalog: Option<CatalogService>,
+    last_refresh: Option<RefreshReport>,
+    refresh_done_tx: mpsc::Sender<(CatalogService, RefreshReport)>,
+    refresh_done_rx: mpsc::Receiver<(CatalogService, RefreshReport)>,
+    /// Devices heard from at the last refresh: a new one triggers image downloads.
+    devices_at_refresh: usize,
     coordinator_up: bool,
     ready_sent: bool,
     dirty: bool,
@@ -229,6 +243,12 @@ impl MainLoop {
             )
         })?;
         self.reload_images();
+        if self.has_cloud_sources() {
+            self.catalog = CatalogService::open(&self.config)
+                .map_err(|error| tracing::warn!(%error, "catalog refresh disabled"))
+                .ok();
+            self.start_refresh(false);
+        }
         self.notifier.status("starting the coordinator");
         let (coordinator, mut coordinator_events) = EzspCoordinator::start(coordinator_config);
         let coordinator = Arc::new(coordinator);
@@ -286,6 +306,13 @@ impl MainLoop {
                 }
                 _ = refresh.tick() => {
                     self.reload_images();
+                    self.start_refresh(false);
+                }
+                Some((service, report)) = self.refresh_done_rx.recv() => {
+                    tracing::info!("catalog refresh finished:\n{report}");
+                    self.catalog = Some(service);
+                    self.last_refresh = Some(report);
+                    self.reload_images();
                 }
                 _ = notify.tick() => {
                     if self.coordinator_up {
@@ -300,6 +327,7 @@ impl MainLoop {
                         last_watchdog = Instant::now();
                     }
                     if self.dirty {
+                        self.fetch_for_new_devices();
                         self.publish(coordinator.as_ref(), &port);
                     }
                 }
@@ -323,7 +351,37 @@ impl MainLoop {
         tracing::info!(images = images.len(), "image library loaded");
         self.server.set_images(images, now_std());
         self.library_sources = sources;
+        if let Some(report) = &self.last_refresh {
+            report.update_status(&mut self.library_sources);
+        }
         self.dirty = true;
+    }
+
+    fn has_cloud_sources(&self) -> bool {
+        self.config
+            .catalog
+            .sources
+            .iter()
+            .any(|s| s.kind != SourceKind::Directory)
+    }
+
+    /// Starts a catalog refresh in its own task (the main loop never waits on the network).
+    /// `images_only` asks for downloads for newly heard devices without a catalog call.
+    fn start_refresh(&mut self, images_only: bool) {
+        let Some(mut service) = self.catalog.take() else {
+            return; // not configured, or a refresh is already running
+        };
+        let devices = known_devices(&self.server.devices());
+        self.devices_at_refresh = devices.len();
+        let done = self.refresh_done_tx.clone();
+        tokio::spawn(async move {
+            let report = if images_only {
+                service.fetch_images(&devices).await
+            } else {
+                service.refresh(&devices).await
+            };
+            let _ = done.send((service, report)).await;
+        });
     }
 
     fn on_coordinator_event(
@@ -451,6 +509,14 @@ impl MainLoop {
             if let Some(events) = &self.events {
                 let _ = events.try_send(event);
             }
+        }
+    }
+
+    /// A device heard from for the first time may want an image no one wanted before: fetch it
+    /// now (within the limits) rather than at the next scheduled refresh.
+    fn fetch_for_new_devices(&mut self) {
+        if self.catalog.is_some() && self.server.devices().len() > self.devices_at_refresh {
+            self.start_refresh(true);
         }
     }
 
