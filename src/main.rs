@@ -481,6 +481,15 @@ fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
         }
         CatalogAction::Refresh { config, json } => {
             let config = Config::load(&config).context("the configuration is not valid")?;
+            // Two processes refreshing at once would each spend the month's budget without
+            // seeing the other's calls: while the daemon runs, it alone talks to the cloud.
+            if std::os::unix::net::UnixStream::connect(&config.status.socket).is_ok() {
+                anyhow::bail!(
+                    "the daemon is running (status socket {}); it refreshes on its own schedule \
+                     within the limits. Stop it first to refresh by hand.",
+                    config.status.socket.display()
+                );
+            }
             logging::init(config.log.level);
             let report =
                 runtime()?.block_on(report::refresh_once(&config, |step| eprintln!("{step}")))?;
