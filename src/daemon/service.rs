@@ -264,21 +264,24 @@ impl MainLoop {
             Instant::now() + self.config.server.notify_interval,
             self.config.server.notify_interval,
         );
-        let mut tick = tokio::time::interval(
-            self.notifier
-                .watchdog_interval()
-                .map_or(SNAPSHOT_INTERVAL, |w| w.min(SNAPSHOT_INTERVAL)),
-        );
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_watchdog = Instant::now();
+        // Timers run only when they have work: an idle daemon sleeps until a frame, a signal, a
+        // request or its next refresh (plus the watchdog, under systemd).
+        self.publish(coordinator.as_ref(), &port);
+        let mut publish_at: Option<Instant> = None;
+        let watchdog_interval = self.notifier.watchdog_interval();
+        let mut next_watchdog = watchdog_interval.map(|interval| Instant::now() + interval);
 
         let result = loop {
             self.flush(coordinator.as_ref());
+            if self.dirty && publish_at.is_none() {
+                publish_at = Some(Instant::now() + SNAPSHOT_INTERVAL);
+            }
+            let far = Instant::now() + Duration::from_secs(3600);
             let deadline = self
                 .server
                 .poll_timeout()
                 .map(Instant::from_std)
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                .unwrap_or(far);
             tokio::select! {
                 _ = self.cancel.cancelled() => break Ok(()),
                 _ = terminate.recv() => {
@@ -294,6 +297,15 @@ impl MainLoop {
                     self.reload_images();
                 }
                 event = coordinator_events.recv() => match event {
+                    Some(event @ CoordinatorEvent::StateChanged(_)) => {
+                        // State changes are shown at once (status right after READY=1 is current).
+                        self.on_coordinator_event(event, coordinator.as_ref(), &port);
+                        self.publish(coordinator.as_ref(), &port);
+                        if self.coordinator_up && !self.ready_sent {
+                            self.ready_sent = true;
+                            self.notifier.ready();
+                        }
+                    }
                     Some(event) => self.on_coordinator_event(event, coordinator.as_ref(), &port),
                     None => break Err(anyhow::anyhow!("the coordinator driver stopped")),
                 },
@@ -319,17 +331,14 @@ impl MainLoop {
                         self.server.notify(NotifyTarget::Broadcast, now_std());
                     }
                 }
-                _ = tick.tick() => {
-                    if let Some(interval) = self.notifier.watchdog_interval()
-                        && last_watchdog.elapsed() >= interval
-                    {
-                        self.notifier.watchdog();
-                        last_watchdog = Instant::now();
-                    }
-                    if self.dirty {
-                        self.fetch_for_new_devices();
-                        self.publish(coordinator.as_ref(), &port);
-                    }
+                _ = tokio::time::sleep_until(publish_at.unwrap_or(far)), if publish_at.is_some() => {
+                    publish_at = None;
+                    self.fetch_for_new_devices();
+                    self.publish(coordinator.as_ref(), &port);
+                }
+                _ = tokio::time::sleep_until(next_watchdog.unwrap_or(far)), if next_watchdog.is_some() => {
+                    self.notifier.watchdog();
+                    next_watchdog = watchdog_interval.map(|interval| Instant::now() + interval);
                 }
             }
             self.drain_events();
@@ -416,10 +425,6 @@ impl MainLoop {
                             .set_max_aps_payload(u8::try_from(max).unwrap_or(u8::MAX));
                     }
                     self.server.set_wall_clock(now_std(), unix_seconds());
-                    if !self.ready_sent {
-                        self.ready_sent = true;
-                        self.notifier.ready();
-                    }
                     self.notifier.status("serving OTA requests");
                 } else {
                     self.notifier
