@@ -26,8 +26,8 @@ use crate::coordinator::ezsp::EzspCoordinator;
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
     BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent,
-    CoordinatorState, FlowControl, Nwk, PROFILE_HOME_AUTOMATION, SendError, SerialConfig,
-    UnicastMessage,
+    CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk, PROFILE_HOME_AUTOMATION,
+    SendError, SerialConfig, UnicastMessage,
 };
 use crate::server::{
     DenyRule, DeviceAddr, NotifyTarget, OtaServer, Outgoing, ServerConfig, ServerEvent,
@@ -42,6 +42,11 @@ use super::systemd::Notifier;
 
 /// Outgoing frames held while the coordinator cannot take them (resetting, queue full).
 const MAX_HELD_FRAMES: usize = 1024;
+/// Unicasts tracked for a resend on a failed delivery (the coordinator itself allows fewer
+/// in flight; beyond this a failure just waits for the device to ask again).
+const MAX_TRACKED_DELIVERIES: usize = 256;
+/// A frame whose delivery fails is sent at most this many times in all.
+const MAX_SENDS_PER_FRAME: u8 = 2;
 /// How often the status snapshot is rebuilt while anything changes.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -104,6 +109,7 @@ impl Daemon {
             },
             events: options.events,
             held: VecDeque::new(),
+            in_flight: HashMap::new(),
             library_sources: Vec::new(),
             catalog: None,
             last_refresh: None,
@@ -208,7 +214,10 @@ struct MainLoop {
     cancel: CancellationToken,
     notifier: Notifier,
     events: Option<mpsc::Sender<ServerEvent>>,
-    held: VecDeque<Outgoing>,
+    /// Frames waiting for the coordinator, with how many times each was already sent.
+    held: VecDeque<(Outgoing, u8)>,
+    /// Unicasts awaiting their delivery report, so a failed delivery can be sent once more.
+    in_flight: HashMap<MessageTag, (Outgoing, u8)>,
     library_sources: Vec<status::SourceStatus>,
     /// The cloud catalogs; `None` while a refresh runs in its own task (one at a time).
     catalog: Option<CatalogService>,
@@ -435,12 +444,28 @@ impl MainLoop {
                 tracing::info!(%nwk, %ieee, "device joined or announced");
             }
             CoordinatorEvent::DeliveryReport { tag, outcome } => {
-                if !outcome.is_delivered() {
-                    tracing::debug!(
+                let Some((outgoing, times_sent)) = self.in_flight.remove(&tag) else {
+                    return;
+                };
+                match outcome {
+                    DeliveryOutcome::Delivered => {}
+                    // The radio or the NCP said no at once: send it again right away, once,
+                    // instead of leaving the device to time out and ask again (seconds).
+                    DeliveryOutcome::Failed { .. } | DeliveryOutcome::Refused { .. }
+                        if times_sent < MAX_SENDS_PER_FRAME =>
+                    {
+                        tracing::debug!(
+                            ?tag,
+                            ?outcome,
+                            "delivery failed; sending the frame once more"
+                        );
+                        self.held.push_front((outgoing, times_sent));
+                    }
+                    _ => tracing::debug!(
                         ?tag,
                         ?outcome,
                         "a frame was not delivered; the device will ask again"
-                    );
+                    ),
                 }
             }
         }
@@ -492,13 +517,19 @@ impl MainLoop {
                 );
                 self.held.pop_front();
             }
-            self.held.push_back(outgoing);
+            self.held.push_back((outgoing, 0));
         }
-        while let Some(outgoing) = self.held.pop_front() {
+        while let Some((outgoing, sent_before)) = self.held.pop_front() {
             match send(coordinator, &outgoing) {
-                Ok(()) => {}
+                Ok(tag) => {
+                    if matches!(outgoing.destination, Destination::Unicast(_))
+                        && self.in_flight.len() < MAX_TRACKED_DELIVERIES
+                    {
+                        self.in_flight.insert(tag, (outgoing, sent_before + 1));
+                    }
+                }
                 Err(SendError::QueueFull | SendError::NotUp(_)) => {
-                    self.held.push_front(outgoing);
+                    self.held.push_front((outgoing, sent_before));
                     break;
                 }
                 Err(error) => {
@@ -600,29 +631,25 @@ fn parse_ieee(text: &str) -> Result<Ieee, ()> {
     Ok(Ieee(u64::from_be_bytes(array)))
 }
 
-fn send(coordinator: &dyn Coordinator, outgoing: &Outgoing) -> Result<(), SendError> {
+fn send(coordinator: &dyn Coordinator, outgoing: &Outgoing) -> Result<MessageTag, SendError> {
     match outgoing.destination {
-        Destination::Unicast(device) => coordinator
-            .send_unicast(UnicastMessage {
-                destination: Nwk(device.nwk),
-                src_endpoint: outgoing.source_endpoint,
-                dst_endpoint: outgoing.destination_endpoint,
-                profile: PROFILE_HOME_AUTOMATION,
-                cluster: CLUSTER_OTA_UPGRADE,
-                payload: outgoing.zcl_bytes.to_vec(),
-                aps_ack: true,
-            })
-            .map(|_| ()),
-        Destination::Broadcast(address) => coordinator
-            .send_broadcast(BroadcastMessage {
-                destination: Nwk(address),
-                src_endpoint: outgoing.source_endpoint,
-                dst_endpoint: outgoing.destination_endpoint,
-                profile: PROFILE_HOME_AUTOMATION,
-                cluster: CLUSTER_OTA_UPGRADE,
-                radius: 0,
-                payload: outgoing.zcl_bytes.to_vec(),
-            })
-            .map(|_| ()),
+        Destination::Unicast(device) => coordinator.send_unicast(UnicastMessage {
+            destination: Nwk(device.nwk),
+            src_endpoint: outgoing.source_endpoint,
+            dst_endpoint: outgoing.destination_endpoint,
+            profile: PROFILE_HOME_AUTOMATION,
+            cluster: CLUSTER_OTA_UPGRADE,
+            payload: outgoing.zcl_bytes.to_vec(),
+            aps_ack: true,
+        }),
+        Destination::Broadcast(address) => coordinator.send_broadcast(BroadcastMessage {
+            destination: Nwk(address),
+            src_endpoint: outgoing.source_endpoint,
+            dst_endpoint: outgoing.destination_endpoint,
+            profile: PROFILE_HOME_AUTOMATION,
+            cluster: CLUSTER_OTA_UPGRADE,
+            radius: 0,
+            payload: outgoing.zcl_bytes.to_vec(),
+        }),
     }
 }
