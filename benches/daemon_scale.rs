@@ -87,6 +87,12 @@ struct Args {
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Keep the scratch directory (configuration, host logs) and print its path.
+    #[arg(long)]
+    keep: bool,
+    /// Passed to the host as `--debug` (zigpy) or log level `debug` (zigbee-otad).
+    #[arg(long)]
+    debug: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -137,7 +143,7 @@ fn synthetic_ota_file(payload_len: usize) -> Vec<u8> {
         .build()
 }
 
-fn otad_config(root: &Path, port: &str, concurrent: usize) -> String {
+fn otad_config(root: &Path, port: &str, concurrent: usize, log_level: &str) -> String {
     format!(
         r#"state_dir = "{root}/state"
 
@@ -162,7 +168,7 @@ path = "{root}/images"
 socket = "{root}/status.sock"
 
 [log]
-level = "warn"
+level = "{log_level}"
 "#,
         root = root.display()
     )
@@ -177,7 +183,8 @@ fn spawn_host(args: &Args, root: &Path, port: &str) -> anyhow::Result<Child> {
     let mut command = match args.host.as_str() {
         "otad" => {
             let config = root.join("zigbee-otad.toml");
-            std::fs::write(&config, otad_config(root, port, args.concurrent))?;
+            let level = if args.debug { "debug" } else { "warn" };
+            std::fs::write(&config, otad_config(root, port, args.concurrent, level))?;
             let binary = std::env::var_os("OTAD_BIN").map_or_else(
                 || manifest_dir().join("target/release/zigbee-otad"),
                 PathBuf::from,
@@ -207,6 +214,9 @@ fn spawn_host(args: &Args, root: &Path, port: &str) -> anyhow::Result<Child> {
                 .arg(root.join("devices.json"))
                 .arg("--database")
                 .arg(root.join("zigbee.db"));
+            if args.debug {
+                command.arg("--debug");
+            }
             command
         }
         other => bail!("unknown host {other:?} (otad or zigpy)"),
@@ -477,6 +487,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     drop(host_slave);
     simulator.shutdown().await;
 
+    if args.keep {
+        let kept = scratch.keep();
+        eprintln!("scratch directory kept: {}", kept.display());
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
