@@ -455,15 +455,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let load_at_start = load_average();
     let started = Instant::now();
     let mut child = spawn_host(&args, &root, &host_port)?;
-    let pid = child.id();
     let ticks = clock_ticks_per_second();
 
     let report = if let Some(idle_seconds) = args.idle {
-        measure_idle(pid, idle_seconds, ticks, &traffic).await?
+        measure_idle(&mut child, idle_seconds, ticks, &traffic).await
     } else {
         measure_upgrades(
             &args,
-            pid,
+            &mut child,
             devices,
             ota_file.len(),
             ticks,
@@ -471,9 +470,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
             &mut simulator,
             &traffic,
         )
-        .await?
+        .await
     };
-    let mut report = report;
+    let mut report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            let _ = child.kill();
+            print_host_log(&root);
+            return Err(error);
+        }
+    };
     report["host"] = args.host.clone().into();
     report["load_average_start"] = load_at_start.into();
     report["load_average_end"] = load_average().into();
@@ -496,21 +502,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
     }
     if report["all_upgraded"] == false {
-        let log = std::fs::read_to_string(root.join("host.err")).unwrap_or_default();
-        let tail: Vec<_> = log.lines().rev().take(30).collect();
-        eprintln!("host stderr (last lines):");
-        for line in tail.iter().rev() {
-            eprintln!("  {line}");
-        }
+        print_host_log(&root);
         bail!("not every device upgraded");
     }
     Ok(())
 }
 
+fn print_host_log(root: &Path) {
+    let log = std::fs::read_to_string(root.join("host.err")).unwrap_or_default();
+    let tail: Vec<_> = log.lines().rev().take(30).collect();
+    eprintln!("host stderr (last lines):");
+    for line in tail.iter().rev() {
+        eprintln!("  {line}");
+    }
+}
+
+/// Samples the host, failing when it has exited.
+fn sample_running(child: &mut Child) -> anyhow::Result<ProcSample> {
+    if let Some(status) = child.try_wait()? {
+        bail!("the host exited early ({status})");
+    }
+    sample(child.id())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn measure_upgrades(
     args: &Args,
-    pid: u32,
+    child: &mut Child,
     devices: usize,
     file_len: usize,
     ticks: f64,
@@ -542,7 +560,7 @@ async fn measure_upgrades(
                 None => bail!("the simulator stopped"),
             },
             _ = poll.tick() => {
-                let now_sample = sample(pid)?;
+                let now_sample = sample_running(child)?;
                 peak_rss_kib = peak_rss_kib.max(now_sample.vm_rss_kib);
                 if at_first_block.is_none() {
                     let first = traffic.lock().unwrap_or_else(|e| e.into_inner()).first_block_request;
@@ -555,7 +573,7 @@ async fn measure_upgrades(
         }
     }
     let finished = Instant::now();
-    let end = sample(pid)?;
+    let end = sample_running(child)?;
     let begin = at_first_block.unwrap_or_default();
     let t = traffic.lock().unwrap_or_else(|e| e.into_inner());
     let transfer_start = t.first_block_request.unwrap_or(finished);
@@ -595,7 +613,7 @@ async fn measure_upgrades(
 }
 
 async fn measure_idle(
-    pid: u32,
+    child: &mut Child,
     seconds: u64,
     ticks: f64,
     traffic: &Arc<std::sync::Mutex<Traffic>>,
@@ -606,14 +624,14 @@ async fn measure_idle(
         let t = traffic.lock().unwrap_or_else(|e| e.into_inner());
         t.bytes_to_host + t.bytes_from_host
     };
-    let begin = sample(pid)?;
+    let begin = sample_running(child)?;
     let mut peak_rss_kib = begin.vm_rss_kib;
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        peak_rss_kib = peak_rss_kib.max(sample(pid)?.vm_rss_kib);
+        peak_rss_kib = peak_rss_kib.max(sample_running(child)?.vm_rss_kib);
     }
-    let end = sample(pid)?;
+    let end = sample_running(child)?;
     let traffic_after = {
         let t = traffic.lock().unwrap_or_else(|e| e.into_inner());
         t.bytes_to_host + t.bytes_from_host
