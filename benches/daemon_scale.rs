@@ -24,7 +24,7 @@
 
 #![allow(clippy::disallowed_methods, clippy::indexing_slicing)] // a measuring harness: reads the clock, indexes its own buffers and JSON
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -36,7 +36,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 use zigbee_otad::ash::{Deframer, Frame as AshFrame};
 use zigbee_otad::ezsp::EzspVersion;
-use zigbee_otad::ezsp::command::{Body, Callback, Command as EzspCommand, Frame as EzspFrame};
+use zigbee_otad::ezsp::command::{
+    Body, Callback, Command as EzspCommand, Frame as EzspFrame, Response,
+};
 use zigbee_otad::ezsp::types::{Eui64, JoinMethod, NetworkParameters, NodeId};
 use zigbee_otad::ota::{
     FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId,
@@ -272,6 +274,31 @@ fn sample(pid: u32) -> anyhow::Result<ProcSample> {
     })
 }
 
+/// Context switches per thread, keyed by "TID name".
+fn thread_switches(pid: u32) -> HashMap<String, u64> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return HashMap::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+            let name = status
+                .lines()
+                .next()?
+                .strip_prefix("Name:")?
+                .trim()
+                .to_owned();
+            let count = status_field(&status, "voluntary_ctxt_switches")
+                + status_field(&status, "nonvoluntary_ctxt_switches");
+            Some((
+                format!("{} {name}", task.file_name().to_string_lossy()),
+                count,
+            ))
+        })
+        .collect()
+}
+
 fn clock_ticks_per_second() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
@@ -296,10 +323,18 @@ fn load_average() -> String {
 /// What the relay saw.
 #[derive(Debug, Default)]
 struct Traffic {
-    /// Per device node id: when its outstanding OTA request reached the host.
-    pending: HashMap<u16, Instant>,
+    /// Per device node id: when its outstanding OTA request reached the host, and whether the
+    /// host then had EZSP commands awaiting the NCP's response.
+    pending: HashMap<u16, (Instant, bool)>,
     /// Host latencies of answered requests.
     latencies: Vec<Duration>,
+    /// The same, only for requests that arrived while no EZSP command awaited a response (the
+    /// host was free to send at once).
+    latencies_ncp_idle: Vec<Duration>,
+    /// Sequence numbers of host commands awaiting the NCP's response.
+    awaiting_response: HashSet<u8>,
+    /// `sendUnicast` commands the NCP refused (e.g. MAX_MESSAGE_LIMIT_REACHED).
+    sends_refused: u64,
     /// Image Block Requests delivered to the host.
     block_requests: u64,
     first_block_request: Option<Instant>,
@@ -350,8 +385,18 @@ async fn relay(
                 let mut t = traffic.lock().unwrap_or_else(|e| e.into_inner());
                 t.bytes_to_host += n as u64;
                 for frame in frames {
-                    let Body::Callback(Callback::IncomingMessageHandler(message)) = frame.body else {
-                        continue;
+                    let message = match frame.body {
+                        Body::Callback(Callback::IncomingMessageHandler(message)) => message,
+                        Body::Response(response) => {
+                            t.awaiting_response.remove(&frame.header.sequence);
+                            if let Response::SendUnicast(sent) = response
+                                && !sent.status.is_success()
+                            {
+                                t.sends_refused += 1;
+                            }
+                            continue;
+                        }
+                        _ => continue,
                     };
                     if message.aps_frame.cluster_id != CLUSTER_OTA {
                         continue;
@@ -366,7 +411,8 @@ async fn relay(
                         }
                         _ => {}
                     }
-                    t.pending.entry(message.sender.0).or_insert(now);
+                    let ncp_idle = t.awaiting_response.is_empty();
+                    t.pending.entry(message.sender.0).or_insert((now, ncp_idle));
                 }
             }
             read = host_side.read(&mut from_host) => {
@@ -379,14 +425,21 @@ async fn relay(
                 let mut t = traffic.lock().unwrap_or_else(|e| e.into_inner());
                 t.bytes_from_host += n as u64;
                 for frame in frames {
-                    let Body::Command(EzspCommand::SendUnicast(send)) = frame.body else {
+                    let Body::Command(command) = frame.body else {
+                        continue;
+                    };
+                    t.awaiting_response.insert(frame.header.sequence);
+                    let EzspCommand::SendUnicast(send) = command else {
                         continue;
                     };
                     if send.aps_frame.cluster_id != CLUSTER_OTA {
                         continue;
                     }
-                    if let Some(since) = t.pending.remove(&send.index_or_destination.0) {
+                    if let Some((since, ncp_idle)) = t.pending.remove(&send.index_or_destination.0) {
                         t.latencies.push(now - since);
+                        if ncp_idle {
+                            t.latencies_ncp_idle.push(now - since);
+                        }
                     }
                 }
             }
@@ -580,6 +633,8 @@ async fn measure_upgrades(
     let transfer_seconds = (finished - transfer_start).as_secs_f64();
     let mut latencies = t.latencies.clone();
     latencies.sort_unstable();
+    let mut latencies_ncp_idle = t.latencies_ncp_idle.clone();
+    latencies_ncp_idle.sort_unstable();
     let served_bytes = (upgraded * file_len) as f64;
     let transfer_cpu = (end.cpu_ticks.saturating_sub(begin.cpu_ticks)) as f64 / ticks;
     Ok(serde_json::json!({
@@ -607,6 +662,11 @@ async fn measure_upgrades(
         "latency_us_p50": micros(percentile(&latencies, 0.50)),
         "latency_us_p99": micros(percentile(&latencies, 0.99)),
         "latency_us_max": micros(latencies.last().copied().unwrap_or_default()),
+        "requests_answered_ncp_idle": latencies_ncp_idle.len(),
+        "latency_ncp_idle_us_p50": micros(percentile(&latencies_ncp_idle, 0.50)),
+        "latency_ncp_idle_us_p99": micros(percentile(&latencies_ncp_idle, 0.99)),
+        "latency_ncp_idle_us_max": micros(latencies_ncp_idle.last().copied().unwrap_or_default()),
+        "sends_refused_by_ncp": t.sends_refused,
         "bytes_ncp_to_host": t.bytes_to_host,
         "bytes_host_to_ncp": t.bytes_from_host,
     }))
@@ -625,6 +685,7 @@ async fn measure_idle(
         t.bytes_to_host + t.bytes_from_host
     };
     let begin = sample_running(child)?;
+    let begin_threads = thread_switches(child.id());
     let mut peak_rss_kib = begin.vm_rss_kib;
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
@@ -637,10 +698,18 @@ async fn measure_idle(
         t.bytes_to_host + t.bytes_from_host
     };
     let switches = end.context_switches.saturating_sub(begin.context_switches);
+    let per_thread: serde_json::Map<String, serde_json::Value> = thread_switches(child.id())
+        .into_iter()
+        .map(|(thread, count)| {
+            let before = begin_threads.get(&thread).copied().unwrap_or(0);
+            (thread, count.saturating_sub(before).into())
+        })
+        .collect();
     Ok(serde_json::json!({
         "idle_seconds": seconds,
         "context_switches": switches,
         "wakeups_per_s": switches as f64 / seconds as f64,
+        "context_switches_per_thread": per_thread,
         "cpu_s": (end.cpu_ticks.saturating_sub(begin.cpu_ticks)) as f64 / ticks,
         "vm_rss_kib_end": end.vm_rss_kib,
         "vm_rss_kib_peak_sampled": peak_rss_kib,

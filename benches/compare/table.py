@@ -20,6 +20,9 @@ ROWS = [
     ("request latency p50 (us)", "latency_us_p50", "{:.0f}", True),
     ("request latency p99 (us)", "latency_us_p99", "{:.0f}", True),
     ("request latency max (us)", "latency_us_max", "{:.0f}", True),
+    ("latency p50, request arrived with no EZSP command pending (us)", "latency_ncp_idle_us_p50", "{:.0f}", True),
+    ("latency p99, same (us)", "latency_ncp_idle_us_p99", "{:.0f}", True),
+    ("sends refused by the NCP (queue full)", "sends_refused_by_ncp", "{:.0f}", None),
     ("device retries (timeouts)", "device_retries", "{:.0f}", None),
 ]
 
