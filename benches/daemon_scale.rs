@@ -570,6 +570,14 @@ fn print_host_log(root: &Path) {
     }
 }
 
+/// Sleeps, failing on Ctrl-C so that the caller stops the host.
+async fn sleep_or_interrupt(duration: Duration) -> anyhow::Result<()> {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => Ok(()),
+        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+    }
+}
+
 /// Samples the host, failing when it has exited.
 fn sample_running(child: &mut Child) -> anyhow::Result<ProcSample> {
     if let Some(status) = child.try_wait()? {
@@ -623,6 +631,7 @@ async fn measure_upgrades(
                 }
             }
             _ = tokio::time::sleep_until(deadline) => break,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
         }
     }
     let finished = Instant::now();
@@ -679,7 +688,7 @@ async fn measure_idle(
     traffic: &Arc<std::sync::Mutex<Traffic>>,
 ) -> anyhow::Result<serde_json::Value> {
     // Start-up: let the host connect and settle before counting.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    sleep_or_interrupt(Duration::from_secs(10)).await?;
     let traffic_before = {
         let t = traffic.lock().unwrap_or_else(|e| e.into_inner());
         t.bytes_to_host + t.bytes_from_host
@@ -689,7 +698,7 @@ async fn measure_idle(
     let mut peak_rss_kib = begin.vm_rss_kib;
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        sleep_or_interrupt(Duration::from_millis(500)).await?;
         peak_rss_kib = peak_rss_kib.max(sample_running(child)?.vm_rss_kib);
     }
     let end = sample_running(child)?;
