@@ -258,19 +258,11 @@ fn sample(pid: u32) -> anyhow::Result<ProcSample> {
         .collect();
     let cpu_ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let mut context_switches = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let Ok(task) = task else { continue };
-        if let Ok(task_status) = std::fs::read_to_string(task.path().join("status")) {
-            context_switches += status_field(&task_status, "voluntary_ctxt_switches")
-                + status_field(&task_status, "nonvoluntary_ctxt_switches");
-        }
-    }
     Ok(ProcSample {
         cpu_ticks,
         vm_hwm_kib: status_field(&status, "VmHWM"),
         vm_rss_kib: status_field(&status, "VmRSS"),
-        context_switches,
+        context_switches: thread_switches(pid).values().sum(),
     })
 }
 
