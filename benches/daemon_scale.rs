@@ -234,6 +234,7 @@ fn spawn_host(args: &Args, root: &Path, port: &str) -> anyhow::Result<Child> {
 #[derive(Debug, Clone, Copy, Default)]
 struct ProcSample {
     cpu_ticks: u64,
+    system_ticks: u64,
     vm_hwm_kib: u64,
     vm_rss_kib: u64,
     context_switches: u64,
@@ -256,10 +257,12 @@ fn sample(pid: u32) -> anyhow::Result<ProcSample> {
         .split_whitespace()
         .map(|f| f.parse().unwrap_or(0))
         .collect();
-    let cpu_ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    let system_ticks = fields.get(12).copied().unwrap_or(0);
+    let cpu_ticks = fields.get(11).copied().unwrap_or(0) + system_ticks;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     Ok(ProcSample {
         cpu_ticks,
+        system_ticks,
         vm_hwm_kib: status_field(&status, "VmHWM"),
         vm_rss_kib: status_field(&status, "VmRSS"),
         context_switches: thread_switches(pid).values().sum(),
@@ -638,6 +641,8 @@ async fn measure_upgrades(
     latencies_ncp_idle.sort_unstable();
     let served_bytes = (upgraded * file_len) as f64;
     let transfer_cpu = (end.cpu_ticks.saturating_sub(begin.cpu_ticks)) as f64 / ticks;
+    let transfer_system = (end.system_ticks.saturating_sub(begin.system_ticks)) as f64 / ticks;
+    let transfer_switches = end.context_switches.saturating_sub(begin.context_switches);
     Ok(serde_json::json!({
         "devices": devices,
         "all_upgraded": upgraded == devices,
@@ -656,6 +661,10 @@ async fn measure_upgrades(
         "cpu_s_total": end.cpu_ticks as f64 / ticks,
         "cpu_s_transfer": transfer_cpu,
         "cpu_s_per_mb_served": transfer_cpu / (served_bytes / 1e6).max(1e-9),
+        "cpu_system_s_transfer": transfer_system,
+        "cpu_us_per_block": transfer_cpu * 1e6 / (t.block_requests as f64).max(1.0),
+        "context_switches_transfer": transfer_switches,
+        "context_switches_per_block": transfer_switches as f64 / (t.block_requests as f64).max(1.0),
         "vm_hwm_kib": end.vm_hwm_kib,
         "vm_rss_kib_end": end.vm_rss_kib,
         "vm_rss_kib_peak_sampled": peak_rss_kib,

@@ -16,6 +16,9 @@ ROWS = [
     ("host CPU during the transfer (s)", "cpu_s_transfer", "{:.2f}", True),
     ("host CPU incl. start-up (s)", "cpu_s_total", "{:.2f}", True),
     ("host CPU s per MB served", "cpu_s_per_mb_served", "{:.3f}", True),
+    ("host CPU per block (us)", "cpu_us_per_block", "{:.0f}", True),
+    ("of which in the kernel (s)", "cpu_system_s_transfer", "{:.2f}", True),
+    ("host context switches per block", "context_switches_per_block", "{:.2f}", True),
     ("peak RSS, VmHWM (MiB)", "vm_hwm_kib", "{:.1f}", True),
     ("request latency p50 (us)", "latency_us_p50", "{:.0f}", True),
     ("request latency p99 (us)", "latency_us_p99", "{:.0f}", True),
@@ -39,6 +42,8 @@ def main() -> None:
     print("| | zigbee-otad | zigpy + bellows | zigbee-otad better by |")
     print("|---|---:|---:|---:|")
     for label, key, fmt, lower_is_better in ROWS:
+        if key not in ours or key not in theirs:
+            continue
         a, b = float(ours[key]), float(theirs[key])
         if key == "vm_hwm_kib":
             a, b = a / 1024, b / 1024

@@ -8,6 +8,7 @@ cargo build --release --quiet --bin zigbee-otad >&2
 cargo build --release --quiet --bench daemon_scale --message-format=json \
     | python3 -c '
 import json, sys
+path = None
 for line in sys.stdin:
     message = json.loads(line)
     if message.get("reason") == "compiler-artifact" and message["target"]["name"] == "daemon_scale":
