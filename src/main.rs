@@ -247,11 +247,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config } => {
             let config = Config::load(&config).context("the configuration is not valid")?;
             logging::init(config.log.level);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
+            // One thread: every request crosses the serial driver and the OTA server on the same
+            // thread, without a cross-thread wake-up per frame (docs/PERFORMANCE.md).
+            let runtime = runtime()?;
             runtime.block_on(async {
                 let daemon = Daemon::start(
                     config,

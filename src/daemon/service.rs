@@ -110,6 +110,7 @@ impl Daemon {
             events: options.events,
             held: VecDeque::new(),
             in_flight: HashMap::new(),
+            refused: VecDeque::new(),
             library_sources: Vec::new(),
             catalog: None,
             last_refresh: None,
@@ -218,6 +219,9 @@ struct MainLoop {
     held: VecDeque<(Outgoing, u8)>,
     /// Unicasts awaiting their delivery report, so a failed delivery can be sent once more.
     in_flight: HashMap<MessageTag, (Outgoing, u8)>,
+    /// Unicasts the NCP refused (its transmit queue was full): each goes again as soon as a
+    /// delivery report says a slot came free.
+    refused: VecDeque<(Outgoing, u8)>,
     library_sources: Vec<status::SourceStatus>,
     /// The cloud catalogs; `None` while a refresh runs in its own task (one at a time).
     catalog: Option<CatalogService>,
@@ -447,13 +451,31 @@ impl MainLoop {
                 let Some((outgoing, times_sent)) = self.in_flight.remove(&tag) else {
                     return;
                 };
+                if !matches!(outcome, DeliveryOutcome::Refused { .. })
+                    && let Some(waiting) = self.refused.pop_front()
+                {
+                    // A report means the NCP has a free slot again.
+                    self.held.push_back(waiting);
+                }
                 match outcome {
                     DeliveryOutcome::Delivered => {}
-                    // The radio or the NCP said no at once: send it again right away, once,
-                    // instead of leaving the device to time out and ask again (seconds).
-                    DeliveryOutcome::Failed { .. } | DeliveryOutcome::Refused { .. }
-                        if times_sent < MAX_SENDS_PER_FRAME =>
+                    // The NCP's queue was full: not sent at all; wait for a free slot.
+                    DeliveryOutcome::Refused { .. }
+                        if self.refused.len() < MAX_TRACKED_DELIVERIES =>
                     {
+                        tracing::debug!(?tag, "NCP queue full; the frame waits for a free slot");
+                        self.refused
+                            .push_back((outgoing, times_sent.saturating_sub(1)));
+                        if self.in_flight.is_empty()
+                            && let Some(waiting) = self.refused.pop_front()
+                        {
+                            // Nothing in flight will report back: try again now.
+                            self.held.push_back(waiting);
+                        }
+                    }
+                    // The radio failed to deliver: send it again right away, once, instead of
+                    // leaving the device to time out and ask again (seconds).
+                    DeliveryOutcome::Failed { .. } if times_sent < MAX_SENDS_PER_FRAME => {
                         tracing::debug!(
                             ?tag,
                             ?outcome,
