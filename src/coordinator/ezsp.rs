@@ -507,8 +507,13 @@ impl Driver {
     }
 
     async fn emit(&self, event: CoordinatorEvent) {
-        // A dropped receiver means nobody listens any more; the driver keeps the NCP running.
-        let _ = self.events.send(event).await;
+        // A full channel holds the driver back (the NCP's ASH retransmissions wait meanwhile);
+        // cancellation wins, so a stalled listener cannot block shutdown. A dropped receiver
+        // means nobody listens any more; the driver keeps the NCP running.
+        tokio::select! {
+            _ = self.events.send(event) => {}
+            _ = self.cancel.cancelled() => {}
+        }
     }
 
     /// Reports every send of the port as lost.

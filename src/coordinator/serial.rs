@@ -23,8 +23,12 @@ use tokio_serial::SerialPortBuilderExt;
 
 pub use tokio_serial::SerialStream;
 
-/// Flow control on the serial line (the `flow_control` config key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Flow control on the serial line (the `flow_control` config key: `none`, `software` or
+/// `hardware`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum FlowControl {
     /// No flow control.
     None,

@@ -125,6 +125,11 @@ pub enum SimEvent {
     },
     /// The network came up.
     NetworkUp,
+    /// The host opened (or closed, with 0) the network for joining.
+    PermitJoining {
+        /// Seconds (0xFF: until closed).
+        duration: u8,
+    },
     /// A device message was handed to the host (queued on the ASH link).
     MessageToHost {
         /// The sender.
@@ -617,13 +622,18 @@ impl SimNcp {
                     .push((now + NETWORK_UP_DELAY, Scheduled::NetworkUp));
                 Response::FormNetwork { status: self.ok() }
             }
-            Command::PermitJoining(_) => Response::PermitJoining {
-                status: if self.network_up {
-                    self.ok()
-                } else {
-                    self.ember_status(EmberStatus::INVALID_CALL, SlStatus::INVALID_STATE)
-                },
-            },
+            Command::PermitJoining(permit) => {
+                if !self.network_up {
+                    return Response::PermitJoining {
+                        status: self
+                            .ember_status(EmberStatus::INVALID_CALL, SlStatus::INVALID_STATE),
+                    };
+                }
+                self.events.push_back(SimEvent::PermitJoining {
+                    duration: permit.duration,
+                });
+                Response::PermitJoining { status: self.ok() }
+            }
             Command::GetNetworkParameters => match (self.network_up, self.stored_network) {
                 (true, Some(parameters)) => {
                     Response::GetNetworkParameters(GetNetworkParametersResponse {

@@ -387,6 +387,14 @@ async fn clean_upgrade(version: u8) {
     coordinator.shutdown().await;
     assert_eq!(coordinator.state(), CoordinatorState::Stopped);
     sim.shutdown().await;
+    // The device table was kept in the state directory: a restarted driver knows the devices
+    // before any of them announces again.
+    let (restarted, _events) = EzspCoordinator::start_with(
+        driver_config("/dev/otad-no-such-port", state_dir.clone()),
+        fast_tuning(),
+    );
+    assert_eq!(restarted.device_table(), coordinator.device_table());
+    restarted.shutdown().await;
     std::fs::remove_dir_all(&state_dir).unwrap();
 }
 
@@ -562,7 +570,8 @@ async fn vanished_port_is_reopened_with_backoff() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// An NCP that already holds a network is resumed, not re-formed.
+/// An NCP that already holds a network is resumed, not re-formed; joining can be permitted and
+/// a broadcast (Image Notify) reaches every device and is reported sent.
 #[tokio::test]
 async fn held_network_is_resumed() {
     use zigbee_otad::ezsp::types::{Eui64, JoinMethod, NetworkParameters, NodeId};
@@ -579,7 +588,13 @@ async fn held_network_is_resumed() {
         nwk_update_id: 0,
         channels: 1 << 20,
     });
-    let sim = run_simulator(config).await.unwrap();
+    config.devices = vec![
+        "0x1189:0x0005:0x100".parse().unwrap(),
+        "0x117C:0x2101:0x01000000".parse().unwrap(),
+    ];
+    config.first_query_after = Duration::from_secs(3600);
+    config.trace_messages = true;
+    let mut sim = run_simulator(config).await.unwrap();
     let dir = scratch_dir("resume");
     let (coordinator, mut events) =
         EzspCoordinator::start_with(driver_config(sim.path(), dir.clone()), fast_tuning());
@@ -588,6 +603,56 @@ async fn held_network_is_resumed() {
     assert_eq!((info.channel, info.pan_id), (20, 0x1A62));
     assert_eq!(info.extended_pan_id, 0xDDDD_EEEE_0000_1111);
     assert!(!dir.join("network.json").exists(), "nothing was formed");
+
+    coordinator.permit_joining(60).unwrap();
+    let notify = zigbee_otad::coordinator::BroadcastMessage {
+        destination: Nwk::BROADCAST_RX_ON_WHEN_IDLE,
+        src_endpoint: 1,
+        dst_endpoint: 0xFF,
+        profile: 0x0104,
+        cluster: CLUSTER_OTA_UPGRADE,
+        radius: 0,
+        payload: vec![0x19, 0x01, 0x00, 0x00, 0x64],
+    };
+    assert_eq!(
+        coordinator.send_unicast(UnicastMessage {
+            destination: Nwk::BROADCAST_ALL,
+            src_endpoint: 1,
+            dst_endpoint: 1,
+            profile: 0x0104,
+            cluster: CLUSTER_OTA_UPGRADE,
+            payload: vec![],
+            aps_ack: false,
+        }),
+        Err(SendError::BadDestination(Nwk::BROADCAST_ALL))
+    );
+    let tag = coordinator.send_broadcast(notify).unwrap();
+    let (mut permitted, mut notified, mut reported) = (false, HashSet::new(), false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(permitted && notified.len() == 2 && reported) {
+        tokio::select! {
+            Some(event) = events.recv() => {
+                if let CoordinatorEvent::DeliveryReport { tag: t, outcome } = event {
+                    assert_eq!((t, outcome), (tag, DeliveryOutcome::Delivered));
+                    reported = true;
+                }
+            }
+            Some(event) = sim.events.recv() => match event {
+                SimEvent::PermitJoining { duration } => {
+                    assert_eq!(duration, 60);
+                    permitted = true;
+                }
+                SimEvent::MessageToDevice { nwk, payload } => {
+                    assert_eq!(payload, [0x19, 0x01, 0x00, 0x00, 0x64]);
+                    notified.insert(nwk);
+                }
+                _ => {}
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                panic!("permitted {permitted}, notified {notified:?}, reported {reported}")
+            }
+        }
+    }
     coordinator.shutdown().await;
     sim.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
