@@ -936,6 +936,54 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Every spec written in the CLI grammar, hex or decimal, parses back to itself.
+        #[test]
+        fn spec_text_round_trips(
+            mfr in 0u16.., image_type in 0u16.., version in 0u32.., hw: Option<u16>,
+            max in 1u8.., hex: bool,
+        ) {
+            let number = |v: u64| if hex { format!("0x{v:X}") } else { v.to_string() };
+            let mut text = format!("{}:{}:{}", number(mfr.into()), number(image_type.into()), number(version.into()));
+            if let Some(hw) = hw {
+                text.push_str(&format!(":{}:{}", number(hw.into()), number(max.into())));
+            }
+            let spec: SimDeviceSpec = text.parse().unwrap();
+            proptest::prop_assert_eq!(spec, SimDeviceSpec {
+                manufacturer_code: mfr,
+                image_type,
+                file_version: version,
+                hardware_version: hw,
+                max_data_size: if hw.is_some() { max } else { SimDeviceSpec::DEFAULT_MAX_DATA_SIZE },
+            });
+        }
+
+        /// Whatever the server sends, in whatever state, the device neither panics nor sends
+        /// anything but well-formed client requests.
+        #[test]
+        fn hostile_frames_never_break_the_device(frames in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 0..30)) {
+            let mut now = origin();
+            let mut dev = device("0x1189:0x0005:0x100", now);
+            dev.handle_timeout(now);
+            let query = next_request(&mut dev);
+            reply(&mut dev, &query, offer(100), now);
+            for (i, frame) in frames.iter().enumerate() {
+                // Give some frames a valid server-to-client header so they reach the commands.
+                let mut bytes = frame.clone();
+                if i % 2 == 0 && bytes.len() >= 3 {
+                    bytes[0] = 0x19;
+                }
+                dev.handle_frame(&bytes, now);
+                now += Duration::from_millis(500);
+                dev.handle_timeout(now);
+                while let Some(out) = dev.poll_transmit() {
+                    let decoded = OtaFrame::decode_request(&out).unwrap();
+                    proptest::prop_assert!(decoded.command.is_client_request());
+                }
+            }
+        }
+    }
+
     #[test]
     fn spec_parses_decimal_and_hex_and_names_bad_fields() {
         let spec: SimDeviceSpec = "4489:0x0005:256:0x0102:64".parse().unwrap();

@@ -1118,3 +1118,75 @@ fn corrupt(frame: &mut [u8], rng: &mut SplitMix64) {
         *byte ^= bit;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::SimConfig;
+
+    #[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes from the host, and the timers they start, never panic the NCP.
+        #[test]
+        fn hostile_host_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..80), 0..40)) {
+            let mut config = SimConfig::default();
+            config.add_default_devices(1);
+            let mut now = origin();
+            let devices = config.device_configs().into_iter().map(|d| SimDevice::new(d, now)).collect();
+            let mut ncp = SimNcp::new(SimNcpConfig::default(), devices).unwrap();
+            for chunk in &chunks {
+                ncp.handle_input(chunk, now);
+                while ncp.poll_transmit(now).is_some() {}
+                while ncp.poll_event().is_some() {}
+                now += Duration::from_millis(300);
+                ncp.handle_timeout(now);
+            }
+        }
+
+        /// Arbitrary EZSP frames inside valid ASH DATA frames (so they reach the EZSP decoder
+        /// and the command handlers) never panic the NCP, before or after negotiation.
+        #[test]
+        fn hostile_ezsp_frames_never_panic(
+            frames in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..60), 0..30),
+            negotiate: bool,
+        ) {
+            let mut now = origin();
+            let mut ncp = SimNcp::new(SimNcpConfig::default(), Vec::new()).unwrap();
+            let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
+            host.reset(now);
+            let exchange = |host: &mut Link, ncp: &mut SimNcp, now: Instant| {
+                for _ in 0..4 {
+                    while let Some(bytes) = host.poll_transmit(now) {
+                        ncp.handle_input(&bytes, now);
+                    }
+                    while let Some(bytes) = ncp.poll_transmit(now) {
+                        host.handle_input(&bytes, now);
+                    }
+                    while host.poll_event().is_some() {}
+                    while ncp.poll_event().is_some() {}
+                }
+            };
+            exchange(&mut host, &mut ncp, now);
+            if negotiate {
+                let _ = host.send(vec![0, 0, 0, 13]);
+            }
+            for frame in frames {
+                let mut frame = frame;
+                // Half the frames get the extended header's format bits, to reach decoders.
+                if frame.len() >= 5 && frame[0] % 2 == 0 {
+                    frame[1] = 0x00;
+                    frame[2] = 0x01;
+                }
+                let _ = host.send(frame);
+                exchange(&mut host, &mut ncp, now);
+                now += Duration::from_millis(50);
+                host.handle_timeout(now);
+                ncp.handle_timeout(now);
+            }
+        }
+    }
+}
