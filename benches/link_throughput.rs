@@ -95,6 +95,7 @@ fn upgrade(file: &[u8], version: u8) -> u32 {
     let mut config = SimConfig::default();
     config.devices = vec!["0x1189:0x0005:0x100:1:64".parse::<SimDeviceSpec>().unwrap()];
     config.first_query_after = Duration::ZERO;
+    config.radio_delay = Duration::ZERO;
     let devices = config
         .device_configs()
         .into_iter()
@@ -103,7 +104,6 @@ fn upgrade(file: &[u8], version: u8) -> u32 {
     let mut ncp = SimNcp::new(
         SimNcpConfig {
             ezsp_version: version,
-            radio_delay: Duration::ZERO,
             link: LinkConfig {
                 window: 1,
                 ..LinkConfig::default()

@@ -155,6 +155,8 @@ pub struct SimDeviceConfig {
     pub endpoint: u8,
     /// Manufacturer, image type, version, hardware version, block size.
     pub spec: SimDeviceSpec,
+    /// One-way radio delay between the NCP and this device (hops, a parent's poll interval).
+    pub radio_delay: Duration,
     /// When it first queries, after it is created.
     pub first_query_after: Duration,
     /// How often it queries when it has nothing to do.
@@ -168,14 +170,15 @@ pub struct SimDeviceConfig {
 }
 
 impl SimDeviceConfig {
-    /// A device with the given addresses and spec, endpoint 1, first query after 1 s, queries
-    /// every 5 min, 5 s answer timeout, 10 retries, header-only check.
+    /// A device with the given addresses and spec, endpoint 1, 10 ms radio delay, first query
+    /// after 1 s, queries every 5 min, 5 s answer timeout, 10 retries, header-only check.
     pub fn new(nwk: Nwk, ieee: Ieee, spec: SimDeviceSpec) -> Self {
         SimDeviceConfig {
             nwk,
             ieee,
             endpoint: 1,
             spec,
+            radio_delay: Duration::from_millis(10),
             first_query_after: Duration::from_secs(1),
             query_interval: Duration::from_secs(300),
             response_timeout: Duration::from_secs(5),

@@ -67,6 +67,8 @@ pub struct SimConfig {
     pub images: HashMap<(u16, u16), Arc<Vec<u8>>>,
     /// Also make this path a symlink to the pty (like socat's `link=`).
     pub link_path: Option<PathBuf>,
+    /// One-way radio delay between the NCP and every device.
+    pub radio_delay: Duration,
     /// When devices first query after start.
     pub first_query_after: Duration,
     /// How often idle devices query.
@@ -81,13 +83,15 @@ pub struct SimConfig {
 }
 
 impl Default for SimConfig {
-    /// EZSP v13, no devices, devices query 2 s after start and every 60 s, 5 s answer timeout.
+    /// EZSP v13, no devices, 10 ms radio delay, devices query 2 s after start and every 60 s,
+    /// 5 s answer timeout.
     fn default() -> Self {
         SimConfig {
             ncp: SimNcpConfig::default(),
             devices: Vec::new(),
             images: HashMap::new(),
             link_path: None,
+            radio_delay: Duration::from_millis(10),
             first_query_after: Duration::from_secs(2),
             query_interval: Duration::from_secs(60),
             response_timeout: Duration::from_secs(5),
@@ -118,6 +122,7 @@ impl SimConfig {
                     Ieee(0x0012_4B00_0000_0000 | (u64::from(i) + 1)),
                     *spec,
                 );
+                device.radio_delay = self.radio_delay;
                 device.first_query_after = self.first_query_after;
                 device.query_interval = self.query_interval;
                 device.response_timeout = self.response_timeout;

@@ -63,6 +63,10 @@ const MFG_BOARD_NAME: u8 = 0x02;
 /// EmberCurrentSecurityBitmask: TRUST_CENTER_USES_HASHED_LINK_KEY clear, GLOBAL_LINK_KEY and
 /// HAVE_TRUST_CENTER_LINK_KEY set.
 const TRUST_CENTER_GLOBAL_LINK_KEY_BITMASK: u16 = 0x0004 | 0x0010;
+/// How long the NCP takes to give up on a node it has no route to.
+const NO_ROUTE_DELAY: Duration = Duration::from_millis(40);
+/// How long the NCP takes to send a broadcast.
+const BROADCAST_DELAY: Duration = Duration::from_millis(5);
 /// How long after `networkInit`/`formNetwork` the network comes up.
 const NETWORK_UP_DELAY: Duration = Duration::from_millis(20);
 
@@ -75,8 +79,6 @@ pub struct SimNcpConfig {
     pub ieee: Ieee,
     /// The largest APS payload it reports (`maximumPayloadLength`).
     pub max_aps_payload: u8,
-    /// One-way radio delay between the NCP and each device.
-    pub radio_delay: Duration,
     /// ASH parameters of its side of the link.
     pub link: LinkConfig,
     /// The network it holds at power-on (`None`: the host must form one).
@@ -86,13 +88,12 @@ pub struct SimNcpConfig {
 }
 
 impl Default for SimNcpConfig {
-    /// EZSP v13, no network held, 82-byte APS payload, 10 ms radio delay, no faults.
+    /// EZSP v13, no network held, 82-byte APS payload, no faults.
     fn default() -> Self {
         SimNcpConfig {
             ezsp_version: 13,
             ieee: Ieee(0x00_0D_6F_FF_FE_00_00_01),
             max_aps_payload: 82,
-            radio_delay: Duration::from_millis(10),
             link: LinkConfig::default(),
             network: None,
             faults: Faults::default(),
@@ -764,6 +765,14 @@ impl SimNcp {
         }
     }
 
+    /// The one-way radio delay to a device, `None` for an address nobody has.
+    fn radio_delay(&self, nwk: Nwk) -> Option<Duration> {
+        self.devices
+            .iter()
+            .find(|d| d.config().nwk == nwk)
+            .map(|d| d.config().radio_delay)
+    }
+
     fn take_aps_sequence(&mut self) -> u8 {
         let sequence = self.next_aps_sequence;
         self.next_aps_sequence = sequence.wrapping_add(1);
@@ -793,9 +802,10 @@ impl SimNcp {
         }
         self.pending_unicasts += 1;
         let nwk = Nwk(destination.0);
-        let known = self.devices.iter().any(|d| d.config().nwk == nwk);
-        let delivered = known && !self.rng.chance(self.config.faults.delivery_failure);
-        let delay = self.config.radio_delay;
+        let radio_delay = self.radio_delay(nwk);
+        let delivered =
+            radio_delay.is_some() && !self.rng.chance(self.config.faults.delivery_failure);
+        let delay = radio_delay.unwrap_or(NO_ROUTE_DELAY / 4);
         if delivered {
             self.schedule.push((
                 now + delay,
@@ -838,9 +848,12 @@ impl SimNcp {
         if !self.network_up {
             return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
         }
-        let delay = self.config.radio_delay;
-        let receivers: Vec<Nwk> = self.devices.iter().map(|d| d.config().nwk).collect();
-        for nwk in receivers {
+        let receivers: Vec<(Nwk, Duration)> = self
+            .devices
+            .iter()
+            .map(|d| (d.config().nwk, d.config().radio_delay))
+            .collect();
+        for (nwk, delay) in receivers {
             self.schedule.push((
                 now + delay,
                 Scheduled::ToDevice {
@@ -851,7 +864,7 @@ impl SimNcp {
             ));
         }
         self.schedule.push((
-            now + delay + self.config.faults.delivery_report_delay,
+            now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
             Scheduled::MessageSent {
                 message_type: OutgoingMessageType::BROADCAST,
                 destination,
@@ -877,13 +890,12 @@ impl SimNcp {
                 });
                 if !self.announced {
                     self.announced = true;
-                    let delay = self.config.radio_delay;
-                    let announces: Vec<(Nwk, Ieee)> = self
+                    let announces: Vec<(Nwk, Ieee, Duration)> = self
                         .devices
                         .iter()
-                        .map(|d| (d.config().nwk, d.config().ieee))
+                        .map(|d| (d.config().nwk, d.config().ieee, d.config().radio_delay))
                         .collect();
-                    for (nwk, ieee) in announces {
+                    for (nwk, ieee, delay) in announces {
                         self.schedule
                             .push((now + delay, Scheduled::Announce { nwk, ieee }));
                     }
@@ -955,7 +967,7 @@ impl SimNcp {
         };
         let nwk = device.config().nwk;
         let endpoint = device.config().endpoint;
-        let delay = self.config.radio_delay;
+        let delay = device.config().radio_delay;
         while let Some(payload) = device.poll_transmit() {
             self.schedule.push((
                 now + delay,
