@@ -210,7 +210,7 @@ pub struct LinkStats {
     pub retransmissions: u64,
     /// Payloads delivered as [`LinkEvent::Received`].
     pub delivered: u64,
-    /// Retransmitted DATA frames already delivered, ACKed and dropped.
+    /// Retransmitted DATA frames not in sequence (usually already delivered): ACKed, dropped.
     pub duplicates: u64,
     /// ACK frames sent.
     pub acks_sent: u64,

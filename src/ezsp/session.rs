@@ -84,6 +84,17 @@ pub enum Event {
     },
     /// An unsolicited callback.
     Callback(Callback),
+    /// The NCP flagged, in the frame control of the frame with `sequence`, that it ran out of
+    /// memory since its last response (`overflow`) or cut this frame short (`truncated`).
+    /// Reported before the frame's own event.
+    NcpFrameFlags {
+        /// Sequence number of the flagged frame.
+        sequence: u8,
+        /// FC bit 0: the NCP dropped something for lack of memory.
+        overflow: bool,
+        /// FC bit 1: the NCP truncated this frame.
+        truncated: bool,
+    },
     /// No response arrived in time for the command sent with `sequence`.
     TimedOut {
         /// The command's sequence number.
@@ -432,6 +443,13 @@ impl Session {
                 reason: "the NCP sent a frame in the host-to-NCP direction",
             });
         }
+        if header.control.is_overflow() || header.control.is_truncated() {
+            self.events.push_back(Event::NcpFrameFlags {
+                sequence: header.sequence,
+                overflow: header.control.is_overflow(),
+                truncated: header.control.is_truncated(),
+            });
+        }
         if header.control.is_async_callback() || header.frame_id.is_callback() {
             let callback =
                 Callback::decode_parameters(version, header.frame_id, parameters, offset)?;
@@ -729,6 +747,29 @@ mod tests {
         session.handle_input(&out, now).unwrap();
         assert_eq!(session.poll_event(), Some(Event::Callback(up)));
         assert_eq!(session.pending_count(), 1);
+    }
+
+    #[test]
+    fn ncp_overflow_and_truncation_flags_are_reported() {
+        let (mut session, now) = negotiated(14);
+        let up = Callback::StackStatusHandler {
+            status: Status::Sl(SlStatus::ZIGBEE_NETWORK_UP),
+        };
+        let mut out = Vec::new();
+        up.encode_frame(EzspVersion::V14, 3, &mut out).unwrap();
+        session.handle_input(&out, now).unwrap();
+        assert_eq!(session.poll_event(), Some(Event::Callback(up.clone())));
+        out[1] |= 0x01; // overflow
+        session.handle_input(&out, now).unwrap();
+        assert_eq!(
+            session.poll_event(),
+            Some(Event::NcpFrameFlags {
+                sequence: 3,
+                overflow: true,
+                truncated: false
+            })
+        );
+        assert_eq!(session.poll_event(), Some(Event::Callback(up)));
     }
 
     #[test]

@@ -162,17 +162,16 @@ impl ImageNotify {
 
     /// Appends the payload.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let payload_type = self.payload_type();
-        out.put_u8_le(payload_type);
+        out.put_u8_le(self.payload_type());
         out.put_u8_le(self.query_jitter);
-        if let (true, Some(code)) = (payload_type >= 1, self.manufacturer_code) {
+        if let Some(code) = self.manufacturer_code {
             out.put_u16_le(code);
-        }
-        if let (true, Some(image_type)) = (payload_type >= 2, self.image_type) {
-            out.put_u16_le(image_type);
-        }
-        if let (true, Some(version)) = (payload_type >= 3, self.new_file_version) {
-            out.put_u32_le(version);
+            if let Some(image_type) = self.image_type {
+                out.put_u16_le(image_type);
+                if let Some(version) = self.new_file_version {
+                    out.put_u32_le(version);
+                }
+            }
         }
     }
 

@@ -251,6 +251,18 @@ fn shared_testdata_ash_vectors() {
     let mut rst = Vec::new();
     Frame::Rst.encode_unstuffed(&mut rst);
     assert_eq!(rst, line("RST to_bytes"));
+    // "1A x32 + C0 38 BC 7E": what the host link writes for reset.
+    let rst_line = text.lines().find(|l| l.starts_with("RST on wire")).unwrap();
+    let (_, rst_spec) = rst_line.split_once(':').unwrap();
+    let (prefix, frame_hex) = rst_spec.split_once('+').unwrap();
+    let (cancel_hex, count) = prefix.trim().split_once(" x").unwrap();
+    let mut expected_rst = parse_hex(cancel_hex)
+        .unwrap()
+        .repeat(count.parse().unwrap());
+    expected_rst.extend(parse_hex(frame_hex).unwrap());
+    let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
+    host.reset(epoch());
+    assert_eq!(host.poll_transmit(epoch()), Some(expected_rst));
     let mut lfsr = [0u8; 8];
     randomise(&mut lfsr);
     assert_eq!(lfsr.to_vec(), line("LFSR first 8 bytes"));

@@ -562,3 +562,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn image_notify_stops_at_the_first_missing_field() {
+    let notify = ImageNotify {
+        query_jitter: 100,
+        manufacturer_code: Some(0x117C),
+        image_type: None,
+        new_file_version: Some(7),
+    };
+    let mut out = Vec::new();
+    notify.encode(&mut out);
+    assert_eq!(out, [0x01, 0x64, 0x7C, 0x11]);
+    assert_eq!(notify.encoded_len(), out.len());
+    assert_eq!(ImageNotify::decode(&out).unwrap().new_file_version, None);
+}
