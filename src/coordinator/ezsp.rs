@@ -67,7 +67,7 @@ use crate::ezsp::status::{SlStatus, Status};
 use crate::ezsp::types::{
     ApsFrame, ApsOptions, ConfigId, DecisionId, DeviceUpdate, Eui64, IncomingMessageType,
     InitialSecurityBitmask, InitialSecurityState, JoinMethod, KeyData, NetworkInitBitmask,
-    NetworkParameters, NodeId, OutgoingMessageType, PolicyId,
+    NetworkParameters, NodeId, NodeType, OutgoingMessageType, PolicyId,
 };
 use crate::ezsp::{self as ezsp_core, EzspVersion, Session, SessionConfig};
 
@@ -812,6 +812,12 @@ impl Driver {
                 "maximumPayloadLength: wrong response".into(),
             ));
         };
+        if parameters.node_type != NodeType::COORDINATOR {
+            warn!(
+                "the NCP's network role is {:?}, not coordinator",
+                parameters.node_type
+            );
+        }
         let info = NetworkInfo {
             ieee: Ieee(eui64.to_u64()),
             nwk: Nwk(node_id.0),

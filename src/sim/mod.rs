@@ -10,6 +10,15 @@
 //! - [`run_simulator`]: the tokio glue: the NCP on the master side of a pty pair; the slave's
 //!   path is what a host opens (`zigbee-otad simulate` prints it).
 //!
+//! `zigbee-otad simulate [--devices N] [--device MFR:TYPE:VERSION[:HW[:MAXDATA]]]...
+//! [--link PATH] [--ezsp-version N]` is a thin wrapper: parse each `--device` with
+//! [`SimDeviceSpec::from_str`](std::str::FromStr), call [`SimConfig::add_default_devices`] for
+//! `--devices`, set [`SimConfig::link_path`] and `ncp.ezsp_version`, then
+//! [`run_simulator`]; print [`Simulator::path`] on the first line and every
+//! [`device::DeviceEvent::UpgradeEnded`] report (its `Display` says verified or not) from
+//! [`Simulator::events`]. Put the images the devices should receive in [`SimConfig::images`]
+//! for a byte-exact check.
+//!
 //! ```
 //! use zigbee_otad::sim::{SimConfig, SimDeviceSpec};
 //! let mut config = SimConfig::default();
