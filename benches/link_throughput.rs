@@ -3,6 +3,10 @@
 //! EZSP NCP role) and a simulated device on the other, on a virtual clock with no radio delay.
 //! The throughput figure is image bytes per second of CPU time; the air (≈ 200–900 B/s in the
 //! field, PROTOCOLS.md §10) is what limits real transfers, not this.
+//!
+//! The second group runs the real tokio driver ([`EzspCoordinator`]) against the simulator
+//! over a pseudo-terminal in real time (no radio delay): the end-to-end rate of the host side,
+//! start-up of both included (the device is told to query by an Image Notify once up).
 #![allow(
     clippy::unwrap_used,
     clippy::panic,
@@ -11,17 +15,24 @@
 )]
 
 use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use zigbee_otad::ash::{Link, LinkConfig, LinkEvent, Role};
+use zigbee_otad::coordinator::ezsp::EzspCoordinator;
+use zigbee_otad::coordinator::{
+    Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorState, FlowControl, SerialConfig,
+    UnicastMessage,
+};
 use zigbee_otad::ezsp::command::{AddEndpoint, Callback, Command, FormNetwork, SendUnicast};
 use zigbee_otad::ezsp::types::{
     ApsFrame, ApsOptions, Eui64, JoinMethod, NetworkParameters, NodeId, OutgoingMessageType,
 };
 use zigbee_otad::ezsp::{Event, Session, SessionConfig};
 use zigbee_otad::sim::device::{DeviceEvent, SimDevice};
-use zigbee_otad::sim::{SimConfig, SimDeviceSpec, SimEvent, SimNcp, SimNcpConfig};
+use zigbee_otad::sim::{SimConfig, SimDeviceSpec, SimEvent, SimNcp, SimNcpConfig, run_simulator};
 use zigbee_otad::zcl::ota::{
     BlockData, ImageBlockResponse, OtaCommand, OtaFrame, QueryNextImageResponse, UpgradeEndResponse,
 };
@@ -224,6 +235,67 @@ fn upgrade(file: &[u8], version: u8) -> u32 {
     panic!("no upgrade");
 }
 
+/// One upgrade of `file` through the driver and the simulator on a pty; returns block requests.
+async fn upgrade_over_pty(file: Arc<Vec<u8>>, state_dir: PathBuf) -> u32 {
+    let mut config = SimConfig::default();
+    config.devices = vec!["0x1189:0x0005:0x100:1:64".parse::<SimDeviceSpec>().unwrap()];
+    // The device queries when notified, once the driver is up.
+    config.first_query_after = Duration::from_secs(3600);
+    config.radio_delay = Duration::ZERO;
+    let device = config.device_configs()[0].nwk;
+    let mut sim = run_simulator(config).await.unwrap();
+    let (coordinator, mut events) = EzspCoordinator::start(CoordinatorConfig {
+        serial: SerialConfig {
+            path: sim.path().to_string(),
+            baudrate: 115_200,
+            flow_control: FlowControl::None,
+        },
+        state_dir,
+        network: Default::default(),
+        endpoint: 1,
+    });
+    let blocks = loop {
+        tokio::select! {
+            Some(event) = events.recv() => {
+                if event == CoordinatorEvent::StateChanged(CoordinatorState::Up) {
+                    // Image Notify, query jitter 100: query now.
+                    coordinator.send_unicast(UnicastMessage {
+                        destination: device,
+                        src_endpoint: 1,
+                        dst_endpoint: 1,
+                        profile: 0x0104,
+                        cluster: 0x0019,
+                        payload: vec![0x19, 0x00, 0x00, 0x00, 0x64],
+                        aps_ack: true,
+                    }).unwrap();
+                }
+                if let CoordinatorEvent::Incoming(message) = event
+                    && let Some(payload) = answer(&message.payload, &file)
+                {
+                    let _ = coordinator.send_unicast(UnicastMessage {
+                        destination: message.source,
+                        src_endpoint: 1,
+                        dst_endpoint: message.src_endpoint,
+                        profile: 0x0104,
+                        cluster: 0x0019,
+                        payload,
+                        aps_ack: true,
+                    });
+                }
+            }
+            Some(event) = sim.events.recv() => {
+                if let SimEvent::Device { event: DeviceEvent::UpgradeEnded(report), .. } = event {
+                    assert!(report.verified, "{report}");
+                    break report.block_requests;
+                }
+            }
+        }
+    };
+    coordinator.shutdown().await;
+    sim.shutdown().await;
+    blocks
+}
+
 fn bench(c: &mut Criterion) {
     let file = image();
     let mut group = c.benchmark_group("ota_transfer_through_ash_ezsp_sim");
@@ -235,6 +307,22 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    const PTY_IMAGE: usize = 16 * 1024;
+    let mut small = image();
+    small.truncate(PTY_IMAGE);
+    small[52..56].copy_from_slice(&(PTY_IMAGE as u32).to_le_bytes());
+    let small = Arc::new(small);
+    let state_dir = std::env::temp_dir().join(format!("otad-bench-{}", std::process::id()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut group = c.benchmark_group("ota_transfer_driver_and_sim_over_pty");
+    group.throughput(Throughput::Bytes(PTY_IMAGE as u64));
+    group.sample_size(10);
+    group.bench_function("16KiB_64B_blocks_ezsp_v13", |b| {
+        b.iter(|| runtime.block_on(upgrade_over_pty(Arc::clone(&small), state_dir.clone())))
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(&state_dir);
 }
 
 criterion_group!(benches, bench);
