@@ -197,8 +197,9 @@ pub struct EzspCoordinator {
 }
 
 impl EzspCoordinator {
-    /// Starts the driver task on the current tokio runtime with default tuning. Events arrive
-    /// on the returned receiver; the first is `StateChanged(Starting)`.
+    /// Starts the driver task on the current tokio runtime (call it from within one) with
+    /// default tuning. Events arrive on the returned receiver; the first is
+    /// `StateChanged(Starting)`. Dropping the handle stops the driver.
     pub fn start(config: CoordinatorConfig) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
         Self::start_with(config, EzspTuning::default())
     }

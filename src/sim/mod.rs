@@ -175,7 +175,7 @@ pub struct Simulator {
     /// What happens: device upgrade reports, NCP resets, endpoint registrations, ...
     pub events: mpsc::Receiver<SimEvent>,
     cancel: CancellationToken,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Simulator {
@@ -189,13 +189,22 @@ impl Simulator {
         self.link_path.as_ref()
     }
 
-    /// Stops the simulator (the pty closes, so a connected host sees the port vanish) and
-    /// removes the symlink.
-    pub async fn shutdown(self) {
+    /// Stops the simulator (the pty closes, so a connected host sees the port vanish), waits
+    /// for its task and removes the symlink. Dropping a `Simulator` stops it too, without
+    /// waiting.
+    pub async fn shutdown(mut self) {
         self.cancel.cancel();
-        if let Err(e) = self.task.await {
+        if let Some(task) = self.task.take()
+            && let Err(e) = task.await
+        {
             warn!("simulator task ended abnormally: {e}");
         }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.cancel.cancel();
         if let Some(link) = &self.link_path {
             let _ = std::fs::remove_file(link);
         }
@@ -246,7 +255,7 @@ pub async fn run_simulator(config: SimConfig) -> Result<Simulator, SimError> {
         link_path: config.link_path,
         events: event_rx,
         cancel,
-        task,
+        task: Some(task),
     })
 }
 
