@@ -216,6 +216,25 @@ mod tests {
         drop(slave);
     }
 
+    /// Every flow-control setting opens (a pty accepts the termios flags).
+    #[tokio::test]
+    async fn every_flow_control_opens_a_pty() {
+        let (_master, slave) = SerialStream::pair().unwrap();
+        let path = tokio_serial::SerialPort::name(&slave).unwrap();
+        for flow_control in [
+            FlowControl::None,
+            FlowControl::Software,
+            FlowControl::Hardware,
+        ] {
+            let port = open(&SerialConfig {
+                path: path.clone(),
+                baudrate: 115_200,
+                flow_control,
+            });
+            assert!(port.is_ok(), "{flow_control}: {:?}", port.err());
+        }
+    }
+
     #[test]
     fn missing_port_names_the_path() {
         let runtime = tokio::runtime::Builder::new_current_thread()

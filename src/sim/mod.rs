@@ -212,7 +212,7 @@ impl Drop for Simulator {
 }
 
 /// Creates the pty pair, puts the simulated NCP and devices on it and returns at once; the
-/// simulator runs on the current tokio runtime until [`Simulator::shutdown`].
+/// simulator runs on the current tokio runtime until [`Simulator::shutdown`] or until dropped.
 pub async fn run_simulator(config: SimConfig) -> Result<Simulator, SimError> {
     let (master, slave) = SerialStream::pair().map_err(SimError::Pty)?;
     let path = tokio_serial::SerialPort::name(&slave).unwrap_or_default();

@@ -170,12 +170,13 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The driver on `path` with XON/XOFF flow control, the daemon's default.
 pub fn driver_config(path: &str, state_dir: PathBuf) -> CoordinatorConfig {
     CoordinatorConfig {
         serial: SerialConfig {
             path: path.to_string(),
             baudrate: 115_200,
-            flow_control: FlowControl::None,
+            flow_control: FlowControl::Software,
         },
         state_dir,
         network: Default::default(),
