@@ -409,7 +409,8 @@ async fn whole_upgrades_over_ezsp_v14() {
     clean_upgrade(14).await;
 }
 
-/// The proof: 5 % of ASH frames lost in each direction and one NCP reset mid-way;
+/// The proof: 5 % of ASH frames lost in each direction (and 2 % damaged, for the
+/// CRC/NAK path) and one NCP reset mid-way;
 /// every device message reaches the driver exactly once, every send gets exactly one report,
 /// the endpoint is registered again after the reset, and the upgrades complete and verify.
 async fn lossy_upgrade_with_reset(version: u8) {
@@ -423,6 +424,8 @@ async fn lossy_upgrade_with_reset(version: u8) {
         seed: 0xC0FFEE + u64::from(version),
         drop_to_host: 0.05,
         drop_from_host: 0.05,
+        corrupt_to_host: 0.02,
+        corrupt_from_host: 0.02,
         reset_after_messages: Some(30),
         ..Faults::default()
     };
@@ -827,4 +830,26 @@ async fn silent_ncp_reset_is_found_by_the_keepalive() {
     coordinator.shutdown().await;
     sim.shutdown().await;
     std::fs::remove_dir_all(&state_dir).unwrap();
+}
+
+/// A real stick, when one is plugged in: `TEST_SERIAL_PORT=/dev/serial/by-id/... cargo test
+/// --test it coordinator::real_stick -- --ignored --nocapture` (state goes to a scratch dir, so
+/// a stick without a network forms a throwaway one).
+#[tokio::test]
+#[ignore = "needs hardware: set TEST_SERIAL_PORT"]
+async fn real_stick_comes_up() {
+    let Ok(port) = std::env::var("TEST_SERIAL_PORT") else {
+        eprintln!("SKIPPED: set TEST_SERIAL_PORT to the stick's path");
+        return;
+    };
+    let dir = scratch_dir("hardware");
+    let (coordinator, mut events) = EzspCoordinator::start(driver_config(&port, dir.clone()));
+    wait_for_state(&mut events, CoordinatorState::Up, Duration::from_secs(60)).await;
+    println!(
+        "{:?}, max APS payload {:?}",
+        coordinator.network_info(),
+        coordinator.max_aps_payload()
+    );
+    coordinator.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
 }
