@@ -83,12 +83,15 @@ pub struct SimNcpConfig {
     pub link: LinkConfig,
     /// The network it holds at power-on (`None`: the host must form one).
     pub network: Option<NetworkParameters>,
+    /// Whether each device announces itself (ZDO Device_annce) when the network first comes
+    /// up; without it a v13 host learns IEEE addresses only by asking (`lookupEui64ByNodeId`).
+    pub announce_devices: bool,
     /// What goes wrong.
     pub faults: Faults,
 }
 
 impl Default for SimNcpConfig {
-    /// EZSP v13, no network held, 82-byte APS payload, no faults.
+    /// EZSP v13, no network held, 82-byte APS payload, devices announce, no faults.
     fn default() -> Self {
         SimNcpConfig {
             ezsp_version: 13,
@@ -96,6 +99,7 @@ impl Default for SimNcpConfig {
             max_aps_payload: 82,
             link: LinkConfig::default(),
             network: None,
+            announce_devices: true,
             faults: Faults::default(),
         }
     }
@@ -888,7 +892,7 @@ impl SimNcp {
                 self.send_callback(Callback::StackStatusHandler {
                     status: self.ember_status(EmberStatus::NETWORK_UP, SlStatus::ZIGBEE_NETWORK_UP),
                 });
-                if !self.announced {
+                if !self.announced && self.config.announce_devices {
                     self.announced = true;
                     let announces: Vec<(Nwk, Ieee, Duration)> = self
                         .devices

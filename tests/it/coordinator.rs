@@ -189,6 +189,7 @@ pub fn driver_config(path: &str, state_dir: PathBuf) -> CoordinatorConfig {
 struct Transcript {
     states: Vec<CoordinatorState>,
     incoming_ota: Vec<(Nwk, Vec<u8>)>,
+    incoming_ieee: Vec<Option<zigbee_otad::coordinator::Ieee>>,
     sent_tags: Vec<MessageTag>,
     reports: HashMap<MessageTag, Vec<DeliveryOutcome>>,
     joined: HashSet<Nwk>,
@@ -241,6 +242,7 @@ async fn run_upgrades(
                 CoordinatorEvent::Incoming(message) => {
                     if message.cluster == CLUSTER_OTA_UPGRADE {
                         t.incoming_ota.push((message.source, message.payload.clone()));
+                        t.incoming_ieee.push(message.ieee);
                     }
                     if let Some(reply) = responder.answer(&message) {
                         match coordinator.send_unicast(reply) {
@@ -369,6 +371,11 @@ async fn clean_upgrade(version: u8) {
     assert_eq!(
         t.incoming_ota, t.to_host,
         "every device message delivered once, in order"
+    );
+    assert!(
+        t.incoming_ieee.iter().all(Option::is_some),
+        "{:?}",
+        t.incoming_ieee
     );
     assert_eq!(t.states.first(), Some(&CoordinatorState::Starting));
     assert!(t.states.contains(&CoordinatorState::Up));
@@ -852,4 +859,50 @@ async fn real_stick_comes_up() {
     );
     coordinator.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Without announces an EZSP v13 host has no IEEE address for a sender: the driver asks the
+/// NCP (`lookupEui64ByNodeId`), holds that sender's messages until the answer, and delivers
+/// them, in order, with the address; the device table learns it.
+#[tokio::test]
+async fn unknown_senders_are_looked_up_before_v14() {
+    let images = images();
+    let mut config = sim_config(13, &["0x1189:0x0005:0x100"], &images);
+    config.ncp.announce_devices = false;
+    let mut sim = run_simulator(config).await.unwrap();
+    let state_dir = scratch_dir("lookup");
+    let (coordinator, mut events) =
+        EzspCoordinator::start_with(driver_config(sim.path(), state_dir.clone()), fast_tuning());
+    let responder = TestResponder {
+        images: images.clone(),
+        endpoint: 1,
+        block_cap: 50,
+    };
+    let t = run_upgrades(
+        &coordinator,
+        &mut events,
+        &mut sim,
+        &responder,
+        1,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_upgraded(&t, 1);
+    assert!(t.joined.is_empty(), "nothing announced");
+    assert!(!t.incoming_ieee.is_empty());
+    assert!(
+        t.incoming_ieee
+            .iter()
+            .all(|ieee| *ieee == Some(t.upgrades[0].ieee)),
+        "{:?}",
+        t.incoming_ieee
+    );
+    assert_eq!(t.incoming_ota, t.to_host);
+    let table = coordinator.device_table();
+    let (nwk, ieee) = table.entries()[0];
+    assert_eq!(ieee, t.upgrades[0].ieee);
+    assert_eq!(nwk, t.upgrades[0].nwk);
+    coordinator.shutdown().await;
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&state_dir).unwrap();
 }
