@@ -14,7 +14,9 @@
 //! Up, it turns [`EzspCoordinator`] calls into `sendUnicast`/`sendBroadcast`/`permitJoining` and
 //! callbacks into [`CoordinatorEvent`]s: `incomingMessageHandler` → `Incoming` (and a device
 //! announce → `DeviceJoined`), `messageSentHandler` → one `DeliveryReport` per send,
-//! `trustCenterJoinHandler`/`childJoinHandler` → the device table.
+//! `trustCenterJoinHandler`/`childJoinHandler` → the device table. Before v14 the incoming
+//! callback carries no EUI-64; for a sender the table does not know, the driver asks the NCP
+//! (`lookupEui64ByNodeId`) and holds that sender's messages, in order, until it answers.
 //!
 //! Recovery: an unsolicited RSTACK, an ASH ERROR or a failed link restarts start-up on the same
 //! port; a read of `Ok(0)` or an I/O error means the port is gone, and it is reopened. Both
