@@ -14,7 +14,9 @@
 //! Up, it turns [`EzspCoordinator`] calls into `sendUnicast`/`sendBroadcast`/`permitJoining` and
 //! callbacks into [`CoordinatorEvent`]s: `incomingMessageHandler` → `Incoming` (and a device
 //! announce → `DeviceJoined`), `messageSentHandler` → one `DeliveryReport` per send,
-//! `trustCenterJoinHandler`/`childJoinHandler` → the device table.
+//! `trustCenterJoinHandler`/`childJoinHandler` → the device table. Before v14 the incoming
+//! callback carries no EUI-64; for a sender the table does not know, the driver asks the NCP
+//! (`lookupEui64ByNodeId`) and holds that sender's messages, in order, until it answers.
 //!
 //! Recovery: an unsolicited RSTACK, an ASH ERROR or a failed link restarts start-up on the same
 //! port; a read of `Ok(0)` or an I/O error means the port is gone, and it is reopened. Both
@@ -59,15 +61,15 @@ use super::{
 };
 use crate::ash::{Link, LinkConfig, LinkEvent, Role};
 use crate::ezsp::command::{
-    AddEndpoint, Callback, Command, FormNetwork, IncomingMessageHandler, MessageSentHandler,
-    NetworkInit, PermitJoining, Response, SendBroadcast, SendUnicast, SetConfigurationValue,
-    SetInitialSecurityState, SetPolicy,
+    AddEndpoint, Callback, Command, FormNetwork, IncomingMessageHandler, LookupEui64ByNodeId,
+    MessageSentHandler, NetworkInit, PermitJoining, Response, SendBroadcast, SendUnicast,
+    SetConfigurationValue, SetInitialSecurityState, SetPolicy,
 };
 use crate::ezsp::status::{SlStatus, Status};
 use crate::ezsp::types::{
     ApsFrame, ApsOptions, ConfigId, DecisionId, DeviceUpdate, Eui64, IncomingMessageType,
     InitialSecurityBitmask, InitialSecurityState, JoinMethod, KeyData, NetworkInitBitmask,
-    NetworkParameters, NodeId, OutgoingMessageType, PolicyId,
+    NetworkParameters, NodeId, NodeType, OutgoingMessageType, PolicyId,
 };
 use crate::ezsp::{self as ezsp_core, EzspVersion, Session, SessionConfig};
 
@@ -197,8 +199,9 @@ pub struct EzspCoordinator {
 }
 
 impl EzspCoordinator {
-    /// Starts the driver task on the current tokio runtime with default tuning. Events arrive
-    /// on the returned receiver; the first is `StateChanged(Starting)`.
+    /// Starts the driver task on the current tokio runtime (call it from within one) with
+    /// default tuning. Events arrive on the returned receiver; the first is
+    /// `StateChanged(Starting)`. Dropping the handle stops the driver.
     pub fn start(config: CoordinatorConfig) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
         Self::start_with(config, EzspTuning::default())
     }
@@ -384,6 +387,10 @@ struct Port<P> {
     keepalive: Option<u8>,
     /// Trouble found while handling events, acted on by the up loop.
     trouble: Option<Trouble>,
+    /// Sequence of a `lookupEui64ByNodeId` → the sender it is for.
+    lookups: HashMap<u8, Nwk>,
+    /// Messages held until their sender's address lookup answers.
+    held: HashMap<Nwk, Vec<IncomingMessage>>,
 }
 
 fn now() -> Instant {
@@ -462,6 +469,8 @@ impl Driver {
                 last_heard: now(),
                 keepalive: None,
                 trouble: None,
+                lookups: HashMap::new(),
+                held: HashMap::new(),
             },
             Err(e) => return Trouble::Startup(format!("ASH link configuration: {e}")),
         };
@@ -507,12 +516,24 @@ impl Driver {
     }
 
     async fn emit(&self, event: CoordinatorEvent) {
-        // A dropped receiver means nobody listens any more; the driver keeps the NCP running.
-        let _ = self.events.send(event).await;
+        // A full channel holds the driver back (the NCP's ASH retransmissions wait meanwhile);
+        // cancellation wins, so a stalled listener cannot block shutdown. A dropped receiver
+        // means nobody listens any more; the driver keeps the NCP running.
+        tokio::select! {
+            _ = self.events.send(event) => {}
+            _ = self.cancel.cancelled() => {}
+        }
     }
 
     /// Reports every send of the port as lost.
     async fn fail_in_flight<P>(&mut self, port: &mut Port<P>) {
+        // Held messages were received: deliver them without the IEEE address.
+        port.lookups.clear();
+        let mut held: Vec<Nwk> = port.held.keys().copied().collect();
+        held.sort();
+        for source in held {
+            self.release_held(port, source, None).await;
+        }
         port.send_sequences.clear();
         let mut lost: Vec<InFlight> = port.in_flight.drain().map(|(_, f)| f).collect();
         lost.sort_by_key(|f| f.tag);
@@ -807,6 +828,12 @@ impl Driver {
                 "maximumPayloadLength: wrong response".into(),
             ));
         };
+        if parameters.node_type != NodeType::COORDINATOR {
+            warn!(
+                "the NCP's network role is {:?}, not coordinator",
+                parameters.node_type
+            );
+        }
         let info = NetworkInfo {
             ieee: Ieee(eui64.to_u64()),
             nwk: Nwk(node_id.0),
@@ -1069,6 +1096,9 @@ impl Driver {
             ezsp_core::Event::TimedOut { sequence, frame_id }
             | ezsp_core::Event::Aborted { sequence, frame_id } => {
                 debug!("EZSP command {frame_id:?} (sequence {sequence}) got no response");
+                if let Some(source) = port.lookups.remove(&sequence) {
+                    self.release_held(port, source, None).await;
+                }
                 if port.keepalive == Some(sequence) {
                     port.keepalive = None;
                     port.trouble = Some(Trouble::LinkFailed("keepalive nop unanswered".into()));
@@ -1094,6 +1124,16 @@ impl Driver {
         sequence: u8,
         response: Response,
     ) {
+        if let Some(source) = port.lookups.remove(&sequence) {
+            let ieee = match response {
+                Response::LookupEui64ByNodeId(found) if found.status.is_success() => {
+                    Some(Ieee(found.eui64.to_u64()))
+                }
+                _ => None,
+            };
+            self.release_held(port, source, ieee).await;
+            return;
+        }
         if port.keepalive == Some(sequence) {
             port.keepalive = None;
             if let Response::InvalidCommand { status } = response {
@@ -1150,7 +1190,9 @@ impl Driver {
                 }
             }
             Callback::MessageSentHandler(sent) => self.handle_message_sent(port, sent).await,
-            Callback::IncomingMessageHandler(incoming) => self.handle_incoming(incoming).await,
+            Callback::IncomingMessageHandler(incoming) => {
+                self.handle_incoming(port, incoming).await;
+            }
             Callback::TrustCenterJoinHandler(join) => {
                 let ieee = Ieee(join.new_node_eui64.to_u64());
                 if join.status == DeviceUpdate::DEVICE_LEFT {
@@ -1192,7 +1234,7 @@ impl Driver {
         .await;
     }
 
-    async fn handle_incoming(&mut self, incoming: IncomingMessageHandler) {
+    async fn handle_incoming<P>(&mut self, port: &mut Port<P>, incoming: IncomingMessageHandler) {
         if let Some(announce) = incoming.device_announce() {
             self.device_joined(Nwk(announce.node_id.0), Ieee(announce.eui64.to_u64()))
                 .await;
@@ -1214,7 +1256,7 @@ impl Driver {
             IncomingMessageType::UNICAST | IncomingMessageType::UNICAST_REPLY
         );
         let aps = incoming.aps_frame;
-        self.emit(CoordinatorEvent::Incoming(IncomingMessage {
+        let message = IncomingMessage {
             source,
             ieee,
             src_endpoint: aps.source_endpoint,
@@ -1226,8 +1268,39 @@ impl Driver {
             lqi: incoming.last_hop_lqi,
             rssi: incoming.last_hop_rssi,
             broadcast,
-        }))
-        .await;
+        };
+        // Before v14 the callback carries no EUI-64: ask the NCP's address table once, and
+        // hold this sender's messages (in order) until it answers, so the server sees the
+        // device under one identity from its first message on.
+        if let Some(held) = port.held.get_mut(&source) {
+            held.push(message);
+            return;
+        }
+        if message.ieee.is_none() && message.profile != super::PROFILE_ZDO {
+            let lookup = Command::LookupEui64ByNodeId(LookupEui64ByNodeId {
+                node_id: NodeId(source.0),
+            });
+            if let Ok(sequence) = port.session.send(&lookup, now()) {
+                port.lookups.insert(sequence, source);
+                port.held.insert(source, vec![message]);
+                return;
+            }
+        }
+        self.emit(CoordinatorEvent::Incoming(message)).await;
+    }
+
+    /// Delivers the messages held for `source`'s address lookup, with `ieee` when found.
+    async fn release_held<P>(&mut self, port: &mut Port<P>, source: Nwk, ieee: Option<Ieee>) {
+        if let Some(ieee) = ieee {
+            let learned = self.shared.lock().devices.learn(source, ieee);
+            if learned != super::device_table::Learned::Unchanged {
+                self.save_device_table();
+            }
+        }
+        for mut message in port.held.remove(&source).unwrap_or_default() {
+            message.ieee = message.ieee.or(ieee);
+            self.emit(CoordinatorEvent::Incoming(message)).await;
+        }
     }
 
     async fn device_joined(&mut self, nwk: Nwk, ieee: Ieee) {

@@ -23,8 +23,12 @@ use tokio_serial::SerialPortBuilderExt;
 
 pub use tokio_serial::SerialStream;
 
-/// Flow control on the serial line (the `flow_control` config key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Flow control on the serial line (the `flow_control` config key: `none`, `software` or
+/// `hardware`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum FlowControl {
     /// No flow control.
     None,
@@ -210,6 +214,25 @@ mod tests {
         port.read_exact(&mut received).await.unwrap();
         assert_eq!(received, [0x7E, 0x11, 0x13, 0x0D, 0x03]);
         drop(slave);
+    }
+
+    /// Every flow-control setting opens (a pty accepts the termios flags).
+    #[tokio::test]
+    async fn every_flow_control_opens_a_pty() {
+        let (_master, slave) = SerialStream::pair().unwrap();
+        let path = tokio_serial::SerialPort::name(&slave).unwrap();
+        for flow_control in [
+            FlowControl::None,
+            FlowControl::Software,
+            FlowControl::Hardware,
+        ] {
+            let port = open(&SerialConfig {
+                path: path.clone(),
+                baudrate: 115_200,
+                flow_control,
+            });
+            assert!(port.is_ok(), "{flow_control}: {:?}", port.err());
+        }
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub struct SimDeviceConfig {
     pub endpoint: u8,
     /// Manufacturer, image type, version, hardware version, block size.
     pub spec: SimDeviceSpec,
+    /// One-way radio delay between the NCP and this device (hops, a parent's poll interval).
+    pub radio_delay: Duration,
     /// When it first queries, after it is created.
     pub first_query_after: Duration,
     /// How often it queries when it has nothing to do.
@@ -168,14 +170,15 @@ pub struct SimDeviceConfig {
 }
 
 impl SimDeviceConfig {
-    /// A device with the given addresses and spec, endpoint 1, first query after 1 s, queries
-    /// every 5 min, 5 s answer timeout, 10 retries, header-only check.
+    /// A device with the given addresses and spec, endpoint 1, 10 ms radio delay, first query
+    /// after 1 s, queries every 5 min, 5 s answer timeout, 10 retries, header-only check.
     pub fn new(nwk: Nwk, ieee: Ieee, spec: SimDeviceSpec) -> Self {
         SimDeviceConfig {
             nwk,
             ieee,
             endpoint: 1,
             spec,
+            radio_delay: Duration::from_millis(10),
             first_query_after: Duration::from_secs(1),
             query_interval: Duration::from_secs(300),
             response_timeout: Duration::from_secs(5),
@@ -932,6 +935,54 @@ mod tests {
                 Some(DeviceEvent::UpgradeEnded(report)) => return report,
                 Some(_) => {}
                 None => panic!("no report"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Every spec written in the CLI grammar, hex or decimal, parses back to itself.
+        #[test]
+        fn spec_text_round_trips(
+            mfr in 0u16.., image_type in 0u16.., version in 0u32.., hw: Option<u16>,
+            max in 1u8.., hex: bool,
+        ) {
+            let number = |v: u64| if hex { format!("0x{v:X}") } else { v.to_string() };
+            let mut text = format!("{}:{}:{}", number(mfr.into()), number(image_type.into()), number(version.into()));
+            if let Some(hw) = hw {
+                text.push_str(&format!(":{}:{}", number(hw.into()), number(max.into())));
+            }
+            let spec: SimDeviceSpec = text.parse().unwrap();
+            proptest::prop_assert_eq!(spec, SimDeviceSpec {
+                manufacturer_code: mfr,
+                image_type,
+                file_version: version,
+                hardware_version: hw,
+                max_data_size: if hw.is_some() { max } else { SimDeviceSpec::DEFAULT_MAX_DATA_SIZE },
+            });
+        }
+
+        /// Whatever the server sends, in whatever state, the device neither panics nor sends
+        /// anything but well-formed client requests.
+        #[test]
+        fn hostile_frames_never_break_the_device(frames in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 0..30)) {
+            let mut now = origin();
+            let mut dev = device("0x1189:0x0005:0x100", now);
+            dev.handle_timeout(now);
+            let query = next_request(&mut dev);
+            reply(&mut dev, &query, offer(100), now);
+            for (i, frame) in frames.iter().enumerate() {
+                // Give some frames a valid server-to-client header so they reach the commands.
+                let mut bytes = frame.clone();
+                if i % 2 == 0 && bytes.len() >= 3 {
+                    bytes[0] = 0x19;
+                }
+                dev.handle_frame(&bytes, now);
+                now += Duration::from_millis(500);
+                dev.handle_timeout(now);
+                while let Some(out) = dev.poll_transmit() {
+                    let decoded = OtaFrame::decode_request(&out).unwrap();
+                    proptest::prop_assert!(decoded.command.is_client_request());
+                }
             }
         }
     }

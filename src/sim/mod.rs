@@ -10,6 +10,15 @@
 //! - [`run_simulator`]: the tokio glue: the NCP on the master side of a pty pair; the slave's
 //!   path is what a host opens (`zigbee-otad simulate` prints it).
 //!
+//! `zigbee-otad simulate [--devices N] [--device MFR:TYPE:VERSION[:HW[:MAXDATA]]]...
+//! [--link PATH] [--ezsp-version N]` is a thin wrapper: parse each `--device` with
+//! [`SimDeviceSpec::from_str`](std::str::FromStr), call [`SimConfig::add_default_devices`] for
+//! `--devices`, set [`SimConfig::link_path`] and `ncp.ezsp_version`, then
+//! [`run_simulator`]; print [`Simulator::path`] on the first line and every
+//! [`device::DeviceEvent::UpgradeEnded`] report (its `Display` says verified or not) from
+//! [`Simulator::events`]. Put the images the devices should receive in [`SimConfig::images`]
+//! for a byte-exact check.
+//!
 //! ```
 //! use zigbee_otad::sim::{SimConfig, SimDeviceSpec};
 //! let mut config = SimConfig::default();
@@ -67,6 +76,8 @@ pub struct SimConfig {
     pub images: HashMap<(u16, u16), Arc<Vec<u8>>>,
     /// Also make this path a symlink to the pty (like socat's `link=`).
     pub link_path: Option<PathBuf>,
+    /// One-way radio delay between the NCP and every device.
+    pub radio_delay: Duration,
     /// When devices first query after start.
     pub first_query_after: Duration,
     /// How often idle devices query.
@@ -81,13 +92,15 @@ pub struct SimConfig {
 }
 
 impl Default for SimConfig {
-    /// EZSP v13, no devices, devices query 2 s after start and every 60 s, 5 s answer timeout.
+    /// EZSP v13, no devices, 10 ms radio delay, devices query 2 s after start and every 60 s,
+    /// 5 s answer timeout.
     fn default() -> Self {
         SimConfig {
             ncp: SimNcpConfig::default(),
             devices: Vec::new(),
             images: HashMap::new(),
             link_path: None,
+            radio_delay: Duration::from_millis(10),
             first_query_after: Duration::from_secs(2),
             query_interval: Duration::from_secs(60),
             response_timeout: Duration::from_secs(5),
@@ -118,6 +131,7 @@ impl SimConfig {
                     Ieee(0x0012_4B00_0000_0000 | (u64::from(i) + 1)),
                     *spec,
                 );
+                device.radio_delay = self.radio_delay;
                 device.first_query_after = self.first_query_after;
                 device.query_interval = self.query_interval;
                 device.response_timeout = self.response_timeout;
@@ -161,7 +175,7 @@ pub struct Simulator {
     /// What happens: device upgrade reports, NCP resets, endpoint registrations, ...
     pub events: mpsc::Receiver<SimEvent>,
     cancel: CancellationToken,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Simulator {
@@ -175,13 +189,22 @@ impl Simulator {
         self.link_path.as_ref()
     }
 
-    /// Stops the simulator (the pty closes, so a connected host sees the port vanish) and
-    /// removes the symlink.
-    pub async fn shutdown(self) {
+    /// Stops the simulator (the pty closes, so a connected host sees the port vanish), waits
+    /// for its task and removes the symlink. Dropping a `Simulator` stops it too, without
+    /// waiting.
+    pub async fn shutdown(mut self) {
         self.cancel.cancel();
-        if let Err(e) = self.task.await {
+        if let Some(task) = self.task.take()
+            && let Err(e) = task.await
+        {
             warn!("simulator task ended abnormally: {e}");
         }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.cancel.cancel();
         if let Some(link) = &self.link_path {
             let _ = std::fs::remove_file(link);
         }
@@ -189,7 +212,7 @@ impl Simulator {
 }
 
 /// Creates the pty pair, puts the simulated NCP and devices on it and returns at once; the
-/// simulator runs on the current tokio runtime until [`Simulator::shutdown`].
+/// simulator runs on the current tokio runtime until [`Simulator::shutdown`] or until dropped.
 pub async fn run_simulator(config: SimConfig) -> Result<Simulator, SimError> {
     let (master, slave) = SerialStream::pair().map_err(SimError::Pty)?;
     let path = tokio_serial::SerialPort::name(&slave).unwrap_or_default();
@@ -232,7 +255,7 @@ pub async fn run_simulator(config: SimConfig) -> Result<Simulator, SimError> {
         link_path: config.link_path,
         events: event_rx,
         cancel,
-        task,
+        task: Some(task),
     })
 }
 

@@ -63,6 +63,10 @@ const MFG_BOARD_NAME: u8 = 0x02;
 /// EmberCurrentSecurityBitmask: TRUST_CENTER_USES_HASHED_LINK_KEY clear, GLOBAL_LINK_KEY and
 /// HAVE_TRUST_CENTER_LINK_KEY set.
 const TRUST_CENTER_GLOBAL_LINK_KEY_BITMASK: u16 = 0x0004 | 0x0010;
+/// How long the NCP takes to give up on a node it has no route to.
+const NO_ROUTE_DELAY: Duration = Duration::from_millis(40);
+/// How long the NCP takes to send a broadcast.
+const BROADCAST_DELAY: Duration = Duration::from_millis(5);
 /// How long after `networkInit`/`formNetwork` the network comes up.
 const NETWORK_UP_DELAY: Duration = Duration::from_millis(20);
 
@@ -75,26 +79,27 @@ pub struct SimNcpConfig {
     pub ieee: Ieee,
     /// The largest APS payload it reports (`maximumPayloadLength`).
     pub max_aps_payload: u8,
-    /// One-way radio delay between the NCP and each device.
-    pub radio_delay: Duration,
     /// ASH parameters of its side of the link.
     pub link: LinkConfig,
     /// The network it holds at power-on (`None`: the host must form one).
     pub network: Option<NetworkParameters>,
+    /// Whether each device announces itself (ZDO Device_annce) when the network first comes
+    /// up; without it a v13 host learns IEEE addresses only by asking (`lookupEui64ByNodeId`).
+    pub announce_devices: bool,
     /// What goes wrong.
     pub faults: Faults,
 }
 
 impl Default for SimNcpConfig {
-    /// EZSP v13, no network held, 82-byte APS payload, 10 ms radio delay, no faults.
+    /// EZSP v13, no network held, 82-byte APS payload, devices announce, no faults.
     fn default() -> Self {
         SimNcpConfig {
             ezsp_version: 13,
             ieee: Ieee(0x00_0D_6F_FF_FE_00_00_01),
             max_aps_payload: 82,
-            radio_delay: Duration::from_millis(10),
             link: LinkConfig::default(),
             network: None,
+            announce_devices: true,
             faults: Faults::default(),
         }
     }
@@ -125,6 +130,11 @@ pub enum SimEvent {
     },
     /// The network came up.
     NetworkUp,
+    /// The host opened (or closed, with 0) the network for joining.
+    PermitJoining {
+        /// Seconds (0xFF: until closed).
+        duration: u8,
+    },
     /// A device message was handed to the host (queued on the ASH link).
     MessageToHost {
         /// The sender.
@@ -617,13 +627,18 @@ impl SimNcp {
                     .push((now + NETWORK_UP_DELAY, Scheduled::NetworkUp));
                 Response::FormNetwork { status: self.ok() }
             }
-            Command::PermitJoining(_) => Response::PermitJoining {
-                status: if self.network_up {
-                    self.ok()
-                } else {
-                    self.ember_status(EmberStatus::INVALID_CALL, SlStatus::INVALID_STATE)
-                },
-            },
+            Command::PermitJoining(permit) => {
+                if !self.network_up {
+                    return Response::PermitJoining {
+                        status: self
+                            .ember_status(EmberStatus::INVALID_CALL, SlStatus::INVALID_STATE),
+                    };
+                }
+                self.events.push_back(SimEvent::PermitJoining {
+                    duration: permit.duration,
+                });
+                Response::PermitJoining { status: self.ok() }
+            }
             Command::GetNetworkParameters => match (self.network_up, self.stored_network) {
                 (true, Some(parameters)) => {
                     Response::GetNetworkParameters(GetNetworkParametersResponse {
@@ -754,6 +769,14 @@ impl SimNcp {
         }
     }
 
+    /// The one-way radio delay to a device, `None` for an address nobody has.
+    fn radio_delay(&self, nwk: Nwk) -> Option<Duration> {
+        self.devices
+            .iter()
+            .find(|d| d.config().nwk == nwk)
+            .map(|d| d.config().radio_delay)
+    }
+
     fn take_aps_sequence(&mut self) -> u8 {
         let sequence = self.next_aps_sequence;
         self.next_aps_sequence = sequence.wrapping_add(1);
@@ -783,9 +806,10 @@ impl SimNcp {
         }
         self.pending_unicasts += 1;
         let nwk = Nwk(destination.0);
-        let known = self.devices.iter().any(|d| d.config().nwk == nwk);
-        let delivered = known && !self.rng.chance(self.config.faults.delivery_failure);
-        let delay = self.config.radio_delay;
+        let radio_delay = self.radio_delay(nwk);
+        let delivered =
+            radio_delay.is_some() && !self.rng.chance(self.config.faults.delivery_failure);
+        let delay = radio_delay.unwrap_or(NO_ROUTE_DELAY / 4);
         if delivered {
             self.schedule.push((
                 now + delay,
@@ -828,9 +852,12 @@ impl SimNcp {
         if !self.network_up {
             return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
         }
-        let delay = self.config.radio_delay;
-        let receivers: Vec<Nwk> = self.devices.iter().map(|d| d.config().nwk).collect();
-        for nwk in receivers {
+        let receivers: Vec<(Nwk, Duration)> = self
+            .devices
+            .iter()
+            .map(|d| (d.config().nwk, d.config().radio_delay))
+            .collect();
+        for (nwk, delay) in receivers {
             self.schedule.push((
                 now + delay,
                 Scheduled::ToDevice {
@@ -841,7 +868,7 @@ impl SimNcp {
             ));
         }
         self.schedule.push((
-            now + delay + self.config.faults.delivery_report_delay,
+            now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
             Scheduled::MessageSent {
                 message_type: OutgoingMessageType::BROADCAST,
                 destination,
@@ -865,15 +892,14 @@ impl SimNcp {
                 self.send_callback(Callback::StackStatusHandler {
                     status: self.ember_status(EmberStatus::NETWORK_UP, SlStatus::ZIGBEE_NETWORK_UP),
                 });
-                if !self.announced {
+                if !self.announced && self.config.announce_devices {
                     self.announced = true;
-                    let delay = self.config.radio_delay;
-                    let announces: Vec<(Nwk, Ieee)> = self
+                    let announces: Vec<(Nwk, Ieee, Duration)> = self
                         .devices
                         .iter()
-                        .map(|d| (d.config().nwk, d.config().ieee))
+                        .map(|d| (d.config().nwk, d.config().ieee, d.config().radio_delay))
                         .collect();
-                    for (nwk, ieee) in announces {
+                    for (nwk, ieee, delay) in announces {
                         self.schedule
                             .push((now + delay, Scheduled::Announce { nwk, ieee }));
                     }
@@ -945,7 +971,7 @@ impl SimNcp {
         };
         let nwk = device.config().nwk;
         let endpoint = device.config().endpoint;
-        let delay = self.config.radio_delay;
+        let delay = device.config().radio_delay;
         while let Some(payload) = device.poll_transmit() {
             self.schedule.push((
                 now + delay,
@@ -1106,5 +1132,77 @@ fn corrupt(frame: &mut [u8], rng: &mut SplitMix64) {
     let bit = 1u8 << rng.below(8);
     if let Some(byte) = frame.get_mut(index) {
         *byte ^= bit;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::SimConfig;
+
+    #[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes from the host, and the timers they start, never panic the NCP.
+        #[test]
+        fn hostile_host_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..80), 0..40)) {
+            let mut config = SimConfig::default();
+            config.add_default_devices(1);
+            let mut now = origin();
+            let devices = config.device_configs().into_iter().map(|d| SimDevice::new(d, now)).collect();
+            let mut ncp = SimNcp::new(SimNcpConfig::default(), devices).unwrap();
+            for chunk in &chunks {
+                ncp.handle_input(chunk, now);
+                while ncp.poll_transmit(now).is_some() {}
+                while ncp.poll_event().is_some() {}
+                now += Duration::from_millis(300);
+                ncp.handle_timeout(now);
+            }
+        }
+
+        /// Arbitrary EZSP frames inside valid ASH DATA frames (so they reach the EZSP decoder
+        /// and the command handlers) never panic the NCP, before or after negotiation.
+        #[test]
+        fn hostile_ezsp_frames_never_panic(
+            frames in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..60), 0..30),
+            negotiate: bool,
+        ) {
+            let mut now = origin();
+            let mut ncp = SimNcp::new(SimNcpConfig::default(), Vec::new()).unwrap();
+            let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
+            host.reset(now);
+            let exchange = |host: &mut Link, ncp: &mut SimNcp, now: Instant| {
+                for _ in 0..4 {
+                    while let Some(bytes) = host.poll_transmit(now) {
+                        ncp.handle_input(&bytes, now);
+                    }
+                    while let Some(bytes) = ncp.poll_transmit(now) {
+                        host.handle_input(&bytes, now);
+                    }
+                    while host.poll_event().is_some() {}
+                    while ncp.poll_event().is_some() {}
+                }
+            };
+            exchange(&mut host, &mut ncp, now);
+            if negotiate {
+                let _ = host.send(vec![0, 0, 0, 13]);
+            }
+            for frame in frames {
+                let mut frame = frame;
+                // Half the frames get the extended header's format bits, to reach decoders.
+                if frame.len() >= 5 && frame[0] % 2 == 0 {
+                    frame[1] = 0x00;
+                    frame[2] = 0x01;
+                }
+                let _ = host.send(frame);
+                exchange(&mut host, &mut ncp, now);
+                now += Duration::from_millis(50);
+                host.handle_timeout(now);
+                ncp.handle_timeout(now);
+            }
+        }
     }
 }

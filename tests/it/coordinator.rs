@@ -170,12 +170,13 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The driver on `path` with XON/XOFF flow control, the daemon's default.
 pub fn driver_config(path: &str, state_dir: PathBuf) -> CoordinatorConfig {
     CoordinatorConfig {
         serial: SerialConfig {
             path: path.to_string(),
             baudrate: 115_200,
-            flow_control: FlowControl::None,
+            flow_control: FlowControl::Software,
         },
         state_dir,
         network: Default::default(),
@@ -188,6 +189,7 @@ pub fn driver_config(path: &str, state_dir: PathBuf) -> CoordinatorConfig {
 struct Transcript {
     states: Vec<CoordinatorState>,
     incoming_ota: Vec<(Nwk, Vec<u8>)>,
+    incoming_ieee: Vec<Option<zigbee_otad::coordinator::Ieee>>,
     sent_tags: Vec<MessageTag>,
     reports: HashMap<MessageTag, Vec<DeliveryOutcome>>,
     joined: HashSet<Nwk>,
@@ -240,6 +242,7 @@ async fn run_upgrades(
                 CoordinatorEvent::Incoming(message) => {
                     if message.cluster == CLUSTER_OTA_UPGRADE {
                         t.incoming_ota.push((message.source, message.payload.clone()));
+                        t.incoming_ieee.push(message.ieee);
                     }
                     if let Some(reply) = responder.answer(&message) {
                         match coordinator.send_unicast(reply) {
@@ -369,6 +372,11 @@ async fn clean_upgrade(version: u8) {
         t.incoming_ota, t.to_host,
         "every device message delivered once, in order"
     );
+    assert!(
+        t.incoming_ieee.iter().all(Option::is_some),
+        "{:?}",
+        t.incoming_ieee
+    );
     assert_eq!(t.states.first(), Some(&CoordinatorState::Starting));
     assert!(t.states.contains(&CoordinatorState::Up));
     assert_eq!(
@@ -387,6 +395,14 @@ async fn clean_upgrade(version: u8) {
     coordinator.shutdown().await;
     assert_eq!(coordinator.state(), CoordinatorState::Stopped);
     sim.shutdown().await;
+    // The device table was kept in the state directory: a restarted driver knows the devices
+    // before any of them announces again.
+    let (restarted, _events) = EzspCoordinator::start_with(
+        driver_config("/dev/otad-no-such-port", state_dir.clone()),
+        fast_tuning(),
+    );
+    assert_eq!(restarted.device_table(), coordinator.device_table());
+    restarted.shutdown().await;
     std::fs::remove_dir_all(&state_dir).unwrap();
 }
 
@@ -400,7 +416,8 @@ async fn whole_upgrades_over_ezsp_v14() {
     clean_upgrade(14).await;
 }
 
-/// The proof: 5 % of ASH frames lost in each direction and one NCP reset mid-way;
+/// The proof: 5 % of ASH frames lost in each direction (and 2 % damaged, for the
+/// CRC/NAK path) and one NCP reset mid-way;
 /// every device message reaches the driver exactly once, every send gets exactly one report,
 /// the endpoint is registered again after the reset, and the upgrades complete and verify.
 async fn lossy_upgrade_with_reset(version: u8) {
@@ -414,6 +431,8 @@ async fn lossy_upgrade_with_reset(version: u8) {
         seed: 0xC0FFEE + u64::from(version),
         drop_to_host: 0.05,
         drop_from_host: 0.05,
+        corrupt_to_host: 0.02,
+        corrupt_from_host: 0.02,
         reset_after_messages: Some(30),
         ..Faults::default()
     };
@@ -562,7 +581,8 @@ async fn vanished_port_is_reopened_with_backoff() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// An NCP that already holds a network is resumed, not re-formed.
+/// An NCP that already holds a network is resumed, not re-formed; joining can be permitted and
+/// a broadcast (Image Notify) reaches every device and is reported sent.
 #[tokio::test]
 async fn held_network_is_resumed() {
     use zigbee_otad::ezsp::types::{Eui64, JoinMethod, NetworkParameters, NodeId};
@@ -579,7 +599,13 @@ async fn held_network_is_resumed() {
         nwk_update_id: 0,
         channels: 1 << 20,
     });
-    let sim = run_simulator(config).await.unwrap();
+    config.devices = vec![
+        "0x1189:0x0005:0x100".parse().unwrap(),
+        "0x117C:0x2101:0x01000000".parse().unwrap(),
+    ];
+    config.first_query_after = Duration::from_secs(3600);
+    config.trace_messages = true;
+    let mut sim = run_simulator(config).await.unwrap();
     let dir = scratch_dir("resume");
     let (coordinator, mut events) =
         EzspCoordinator::start_with(driver_config(sim.path(), dir.clone()), fast_tuning());
@@ -588,6 +614,56 @@ async fn held_network_is_resumed() {
     assert_eq!((info.channel, info.pan_id), (20, 0x1A62));
     assert_eq!(info.extended_pan_id, 0xDDDD_EEEE_0000_1111);
     assert!(!dir.join("network.json").exists(), "nothing was formed");
+
+    coordinator.permit_joining(60).unwrap();
+    let notify = zigbee_otad::coordinator::BroadcastMessage {
+        destination: Nwk::BROADCAST_RX_ON_WHEN_IDLE,
+        src_endpoint: 1,
+        dst_endpoint: 0xFF,
+        profile: 0x0104,
+        cluster: CLUSTER_OTA_UPGRADE,
+        radius: 0,
+        payload: vec![0x19, 0x01, 0x00, 0x00, 0x64],
+    };
+    assert_eq!(
+        coordinator.send_unicast(UnicastMessage {
+            destination: Nwk::BROADCAST_ALL,
+            src_endpoint: 1,
+            dst_endpoint: 1,
+            profile: 0x0104,
+            cluster: CLUSTER_OTA_UPGRADE,
+            payload: vec![],
+            aps_ack: false,
+        }),
+        Err(SendError::BadDestination(Nwk::BROADCAST_ALL))
+    );
+    let tag = coordinator.send_broadcast(notify).unwrap();
+    let (mut permitted, mut notified, mut reported) = (false, HashSet::new(), false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(permitted && notified.len() == 2 && reported) {
+        tokio::select! {
+            Some(event) = events.recv() => {
+                if let CoordinatorEvent::DeliveryReport { tag: t, outcome } = event {
+                    assert_eq!((t, outcome), (tag, DeliveryOutcome::Delivered));
+                    reported = true;
+                }
+            }
+            Some(event) = sim.events.recv() => match event {
+                SimEvent::PermitJoining { duration } => {
+                    assert_eq!(duration, 60);
+                    permitted = true;
+                }
+                SimEvent::MessageToDevice { nwk, payload } => {
+                    assert_eq!(payload, [0x19, 0x01, 0x00, 0x00, 0x64]);
+                    notified.insert(nwk);
+                }
+                _ => {}
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                panic!("permitted {permitted}, notified {notified:?}, reported {reported}")
+            }
+        }
+    }
     coordinator.shutdown().await;
     sim.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
@@ -758,6 +834,74 @@ async fn silent_ncp_reset_is_found_by_the_keepalive() {
     );
     assert_eq!(t.incoming_ota, t.to_host);
     assert_every_send_reported_once(&t);
+    coordinator.shutdown().await;
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&state_dir).unwrap();
+}
+
+/// A real stick, when one is plugged in: `TEST_SERIAL_PORT=/dev/serial/by-id/... cargo test
+/// --test it coordinator::real_stick -- --ignored --nocapture` (state goes to a scratch dir, so
+/// a stick without a network forms a throwaway one).
+#[tokio::test]
+#[ignore = "needs hardware: set TEST_SERIAL_PORT"]
+async fn real_stick_comes_up() {
+    let Ok(port) = std::env::var("TEST_SERIAL_PORT") else {
+        eprintln!("SKIPPED: set TEST_SERIAL_PORT to the stick's path");
+        return;
+    };
+    let dir = scratch_dir("hardware");
+    let (coordinator, mut events) = EzspCoordinator::start(driver_config(&port, dir.clone()));
+    wait_for_state(&mut events, CoordinatorState::Up, Duration::from_secs(60)).await;
+    println!(
+        "{:?}, max APS payload {:?}",
+        coordinator.network_info(),
+        coordinator.max_aps_payload()
+    );
+    coordinator.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Without announces an EZSP v13 host has no IEEE address for a sender: the driver asks the
+/// NCP (`lookupEui64ByNodeId`), holds that sender's messages until the answer, and delivers
+/// them, in order, with the address; the device table learns it.
+#[tokio::test]
+async fn unknown_senders_are_looked_up_before_v14() {
+    let images = images();
+    let mut config = sim_config(13, &["0x1189:0x0005:0x100"], &images);
+    config.ncp.announce_devices = false;
+    let mut sim = run_simulator(config).await.unwrap();
+    let state_dir = scratch_dir("lookup");
+    let (coordinator, mut events) =
+        EzspCoordinator::start_with(driver_config(sim.path(), state_dir.clone()), fast_tuning());
+    let responder = TestResponder {
+        images: images.clone(),
+        endpoint: 1,
+        block_cap: 50,
+    };
+    let t = run_upgrades(
+        &coordinator,
+        &mut events,
+        &mut sim,
+        &responder,
+        1,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_upgraded(&t, 1);
+    assert!(t.joined.is_empty(), "nothing announced");
+    assert!(!t.incoming_ieee.is_empty());
+    assert!(
+        t.incoming_ieee
+            .iter()
+            .all(|ieee| *ieee == Some(t.upgrades[0].ieee)),
+        "{:?}",
+        t.incoming_ieee
+    );
+    assert_eq!(t.incoming_ota, t.to_host);
+    let table = coordinator.device_table();
+    let (nwk, ieee) = table.entries()[0];
+    assert_eq!(ieee, t.upgrades[0].ieee);
+    assert_eq!(nwk, t.upgrades[0].nwk);
     coordinator.shutdown().await;
     sim.shutdown().await;
     std::fs::remove_dir_all(&state_dir).unwrap();
