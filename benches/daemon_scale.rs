@@ -464,7 +464,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut sim = SimConfig::default();
     sim.ncp.network = Some(held_network());
-    sim.ncp.radio_delay = Duration::from_millis(args.radio_delay_ms);
+    sim.radio_delay = Duration::from_millis(args.radio_delay_ms);
     sim.first_query_after = Duration::from_secs(args.first_query_s);
     sim.images
         .insert((MANUFACTURER, IMAGE_TYPE), Arc::new(ota_file.clone()));

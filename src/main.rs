@@ -295,7 +295,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..SimConfig::default()
             };
             config.ncp.ezsp_version = ezsp_version;
-            config.ncp.radio_delay = std::time::Duration::from_millis(faults.radio_delay_ms);
+            config.radio_delay = std::time::Duration::from_millis(faults.radio_delay_ms);
             let f = &mut config.ncp.faults;
             f.seed = faults.seed;
             f.drop_to_host = faults.loss;

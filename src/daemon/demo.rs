@@ -192,7 +192,7 @@ pub async fn run_demo() -> anyhow::Result<bool> {
 
     let devices = demo_devices();
     let mut sim = SimConfig::default();
-    sim.ncp.radio_delay = Duration::from_millis(2);
+    sim.radio_delay = Duration::from_millis(2);
     sim.first_query_after = Duration::from_millis(500);
     sim.query_interval = Duration::from_secs(3);
     sim.response_timeout = Duration::from_secs(2);
