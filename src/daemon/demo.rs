@@ -191,11 +191,13 @@ pub async fn run_demo() -> anyhow::Result<bool> {
         .with_context(|| format!("cannot create {}", images_dir.display()))?;
 
     let devices = demo_devices();
-    let mut sim = SimConfig::default();
-    sim.radio_delay = Duration::from_millis(2);
-    sim.first_query_after = Duration::from_millis(500);
-    sim.query_interval = Duration::from_secs(3);
-    sim.response_timeout = Duration::from_secs(2);
+    let mut sim = SimConfig {
+        radio_delay: Duration::from_millis(2),
+        first_query_after: Duration::from_millis(500),
+        query_interval: Duration::from_secs(3),
+        response_timeout: Duration::from_secs(2),
+        ..SimConfig::default()
+    };
     for (index, device) in devices.iter().enumerate() {
         let bytes = synthetic_image(device, index as u32 + 1);
         let name = format!(
