@@ -623,13 +623,18 @@ impl Driver {
                 break;
             }
         }
+        // Everything due goes out in one write. No `flush()`: the port has no user-space
+        // buffer, and on a serial port tokio-serial's flush is tcdrain(3), which would block the
+        // runtime's thread until the UART has shifted every byte out (~6 ms per frame at 115200).
+        let mut outgoing = Vec::new();
         while let Some(bytes) = port.link.poll_transmit(now()) {
-            if let Err(e) = port.io.write_all(&bytes).await {
-                return Err(Trouble::PortGone(e.to_string()));
-            }
+            outgoing.extend_from_slice(&bytes);
+        }
+        if outgoing.is_empty() {
+            return Ok(());
         }
         port.io
-            .flush()
+            .write_all(&outgoing)
             .await
             .map_err(|e| Trouble::PortGone(e.to_string()))
     }
