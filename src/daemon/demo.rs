@@ -3,7 +3,8 @@
 //!
 //! It generates a local catalog of synthetic OTA images (real GBL and EBL payloads with valid
 //! CRCs, written with the project's own OTA writer), starts the simulated EZSP coordinator on a
-//! pseudo-terminal with a handful of simulated devices, and runs the real daemon code path on it:
+//! pseudo-terminal with six simulated devices (different manufacturers; one sleepy, one asking for
+//! small blocks, one already up to date), and runs the real daemon code path on it:
 //! serial driver, ASH, EZSP, ZCL, OTA server, image library. It shows each device's progress,
 //! ends with a summary table, and succeeds only when every device that should upgrade has
 //! received, verified (byte for byte against the file it should get) and applied its image, and
@@ -46,6 +47,8 @@ struct DemoDevice {
     payload_len: usize,
     /// Silicon Labs GBL (true) or EBL (false) payload.
     gbl: bool,
+    /// A sleepy end device polling its parent this often.
+    sleepy_poll: Option<Duration>,
 }
 
 fn demo_devices() -> Vec<DemoDevice> {
@@ -63,13 +66,23 @@ fn demo_devices() -> Vec<DemoDevice> {
             target_version: 0x0102_0400,
             payload_len: 24_000,
             gbl: true,
+            sleepy_poll: None,
         },
         DemoDevice {
-            label: "Hue motion sensor (small blocks)",
-            spec: spec(0x100B, 0x0119, 0x0200_1A00, Some(0x0100), 32),
+            label: "Hue motion sensor (sleepy)",
+            spec: spec(0x100B, 0x0119, 0x0200_1A00, Some(0x0100), 50),
             target_version: 0x0200_2100,
-            payload_len: 12_000,
+            payload_len: 4_000,
             gbl: true,
+            sleepy_poll: Some(Duration::from_millis(100)),
+        },
+        DemoDevice {
+            label: "dresden FLS-PP (32-byte blocks)",
+            spec: spec(0x1135, 0x0000, 0x2010_00F0, None, 32),
+            target_version: 0x2010_00F8,
+            payload_len: 12_000,
+            gbl: false,
+            sleepy_poll: None,
         },
         DemoDevice {
             label: "ubisys S1 (hardware 2)",
@@ -77,6 +90,7 @@ fn demo_devices() -> Vec<DemoDevice> {
             target_version: 0x0260_0460,
             payload_len: 16_000,
             gbl: false,
+            sleepy_poll: None,
         },
         DemoDevice {
             label: "Legrand dimmer",
@@ -84,6 +98,7 @@ fn demo_devices() -> Vec<DemoDevice> {
             target_version: 0x0047_45FF,
             payload_len: 14_000,
             gbl: false,
+            sleepy_poll: None,
         },
         DemoDevice {
             label: "IKEA bulb (up to date)",
@@ -91,6 +106,7 @@ fn demo_devices() -> Vec<DemoDevice> {
             target_version: 0x2303_0931,
             payload_len: 10_000,
             gbl: false,
+            sleepy_poll: None,
         },
     ]
 }
@@ -155,7 +171,7 @@ baudrate = 115200
 flow_control = "none"
 
 [server]
-max_concurrent_transfers = 4
+max_concurrent_transfers = 5
 idle_timeout = "2m"
 
 [catalog]
@@ -210,6 +226,9 @@ pub async fn run_demo() -> anyhow::Result<bool> {
             (device.spec.manufacturer_code, device.spec.image_type),
             Arc::new(bytes),
         );
+        if let Some(poll) = device.sleepy_poll {
+            sim.sleepy_devices.insert(index, poll);
+        }
         sim.devices.push(device.spec);
     }
     let addresses: Vec<_> = sim

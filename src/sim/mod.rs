@@ -78,6 +78,10 @@ pub struct SimConfig {
     pub link_path: Option<PathBuf>,
     /// One-way radio delay between the NCP and every device.
     pub radio_delay: Duration,
+    /// Devices (by index in `devices`) that are sleepy end devices polling their parent at the
+    /// given interval: every frame to or from them waits up to one poll more, and they wake
+    /// for their first query later than the others.
+    pub sleepy_devices: HashMap<usize, Duration>,
     /// When devices first query after start.
     pub first_query_after: Duration,
     /// How often idle devices query.
@@ -101,6 +105,7 @@ impl Default for SimConfig {
             images: HashMap::new(),
             link_path: None,
             radio_delay: Duration::from_millis(10),
+            sleepy_devices: HashMap::new(),
             first_query_after: Duration::from_secs(2),
             query_interval: Duration::from_secs(60),
             response_timeout: Duration::from_secs(5),
@@ -133,6 +138,10 @@ impl SimConfig {
                 );
                 device.radio_delay = self.radio_delay;
                 device.first_query_after = self.first_query_after;
+                if let Some(poll) = self.sleepy_devices.get(&index) {
+                    device.radio_delay += *poll;
+                    device.first_query_after += *poll * 4;
+                }
                 device.query_interval = self.query_interval;
                 device.response_timeout = self.response_timeout;
                 device.max_retries = self.max_retries;

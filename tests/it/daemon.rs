@@ -310,7 +310,7 @@ fn demo_upgrades_every_device_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("demo passed"), "{stdout}");
-    assert_eq!(stdout.matches("upgraded, verified").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("upgraded, verified").count(), 5, "{stdout}");
     assert!(stdout.contains("up to date"), "{stdout}");
 }
 
