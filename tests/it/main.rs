@@ -10,6 +10,7 @@
 
 mod ash;
 mod catalog;
+mod catalog_kill;
 mod catalog_service;
 mod cli;
 mod common;
