@@ -25,6 +25,7 @@ Usage (from the crate root, after `cargo build --release`):
 
     python3 benches/reliability/fault_matrix.py            # whole matrix, markdown on stdout
     python3 benches/reliability/fault_matrix.py --rows loss-5,kill-9 --keep
+    RUST_LOG=debug python3 benches/reliability/fault_matrix.py --rows lost-report-5 --keep
 
 The seed fixes the simulator's fault generator and the kill moments; a failing row replays with
 the same seed (timing on a shared machine still varies a little).
@@ -59,10 +60,13 @@ POLL_SECONDS = 0.1
 # The devices of every row: two of one kind and one of another, so the daemon serves two images
 # and three transfers at once (its default `max_concurrent_transfers`).
 IMAGE_SPECS = [
-    # (manufacturer code, image type, new file version, firmware bytes)
-    (0x1189, 0x0001, 0x0000_0002, 24_000),
-    (0x100B, 0x0119, 0x0000_0002, 16_000),
+    # (manufacturer code, image type, new file version)
+    (0x1189, 0x0001, 0x0000_0002),
+    (0x100B, 0x0119, 0x0000_0002),
 ]
+# Firmware bytes of the two images in most rows; the heavy-loss rows use smaller ones so that
+# they finish in minutes (throughput, not size, is what they compare).
+DEFAULT_FIRMWARE_BYTES = (24_000, 16_000)
 DEVICE_SPECS = ["0x1189:0x0001:1", "0x1189:0x0001:1", "0x100B:0x0119:1"]
 
 
@@ -108,10 +112,10 @@ def ota_file(manufacturer: int, image_type: int, version: int, firmware: bytes) 
     return header + element
 
 
-def write_images(directory: Path, seed: int) -> list[Path]:
+def write_images(directory: Path, seed: int, sizes: tuple[int, int]) -> list[Path]:
     generator = random.Random(seed)
     paths = []
-    for manufacturer, image_type, version, size in IMAGE_SPECS:
+    for (manufacturer, image_type, version), size in zip(IMAGE_SPECS, sizes):
         firmware = bytes(generator.getrandbits(8) for _ in range(size))
         path = directory / f"{manufacturer:04x}-{image_type:04x}.ota"
         path.write_bytes(ota_file(manufacturer, image_type, version, firmware))
@@ -137,11 +141,33 @@ def cpu_seconds(pid: int) -> float | None:
 
 @dataclass
 class Report:
+    """One "device ... Upgraded, verified (N bytes, R block requests, X retries, ...)" line."""
+
     at: float
     ieee: str
     verified: bool
+    image_size: int
     retries: int
+    elapsed: float
     line: str
+
+    @staticmethod
+    def parse(at: float, line: str) -> Report:
+        ieee = line.split()[1]
+        counts = line[line.rindex("(") + 1 : line.rindex(")")]
+        numbers = {}
+        for part in counts.split(","):
+            value, _, name = part.strip().partition(" ")
+            numbers[name] = float(value)
+        return Report(
+            at=at,
+            ieee=ieee,
+            verified="Upgraded, verified" in line,
+            image_size=int(numbers.get("bytes", 0)),
+            retries=int(numbers.get("retries", 0)),
+            elapsed=numbers.get("s", 0.0),
+            line=line,
+        )
 
 
 class Simulator:
@@ -172,14 +198,7 @@ class Simulator:
                 first = False
                 continue
             if line.startswith("device "):
-                ieee = line.split()[1]
-                retries = 0
-                for part in line.split(","):
-                    part = part.strip()
-                    if part.endswith(" retries"):
-                        retries = int(part.split()[0])
-                verified = "Upgraded, verified" in line
-                self.reports.append(Report(time.monotonic(), ieee, verified, retries, line))
+                self.reports.append(Report.parse(time.monotonic(), line))
 
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None
@@ -215,7 +234,7 @@ class Daemon:
             [str(binary), "run", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=open(log, "ab"),
-            env={**os.environ, "RUST_LOG": "info"},
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")},
         )
         self.last_cpu = 0.0
 
@@ -283,16 +302,19 @@ class Row:
     title = ""
     sim_faults: list[str] = []
     one_off = False
+    firmware_bytes = DEFAULT_FIRMWARE_BYTES
+    # Seconds the row may take before unfinished devices count as lost.
+    deadline = 120.0
 
-    def __init__(self, binary: Path, seed: int, deadline: float, keep: bool):
+    def __init__(self, binary: Path, seed: int, deadline_scale: float, keep: bool):
         self.binary = binary
         self.seed = seed
-        self.deadline = deadline
+        self.deadline = self.deadline * deadline_scale
         self.keep = keep
         self.dir = Path(tempfile.mkdtemp(prefix=f"otad-fault-{self.key}-"))
         self.images_dir = self.dir / "images"
         self.images_dir.mkdir()
-        self.images = write_images(self.images_dir, seed)
+        self.images = write_images(self.images_dir, seed, self.firmware_bytes)
         self.socket = self.dir / "status.sock"
         self.observation = Observation()
         self.daemons: list[Daemon] = []
@@ -447,6 +469,8 @@ class Row:
             "lost": len(DEVICE_SPECS) - len(verified),
             "failed_attempts": len(failed_attempts),
             "retries": sum(r.retries for r in reports),
+            "firmware_bytes": "/".join(str(size) for size in self.firmware_bytes),
+            "device_bytes_per_s": device_rate(r for r in reports if r.verified),
             "wall_s": round(wall, 1),
             "daemon_cpu_s": round(cpu, 2),
             "daemon_cpu_pct": round(100.0 * cpu / max(ended - started, 1e-9), 1),
@@ -489,6 +513,12 @@ class Row:
         return longest
 
 
+def device_rate(reports) -> int:
+    """Mean download rate of the devices, image bytes over each device's download time."""
+    rates = [r.image_size / r.elapsed for r in reports if r.elapsed > 0]
+    return round(sum(rates) / len(rates)) if rates else 0
+
+
 class Baseline(Row):
     key = "baseline"
     title = "none (baseline)"
@@ -504,12 +534,16 @@ class Loss5(Row):
     key = "loss-5"
     title = "ASH frames lost, 5 % each way"
     sim_faults = ["--loss", "0.05"]
+    firmware_bytes = (6_000, 4_000)
+    deadline = 180.0
 
 
 class Loss10(Row):
     key = "loss-10"
     title = "ASH frames lost, 10 % each way"
     sim_faults = ["--loss", "0.10"]
+    firmware_bytes = (2_000, 1_500)
+    deadline = 240.0
 
 
 class Corruption(Row):
@@ -537,6 +571,8 @@ class Combined(Row):
         "--loss", "0.05", "--corrupt", "0.02",
         "--delivery-failure", "0.01", "--lost-report", "0.02",
     ]
+    firmware_bytes = (4_000, 3_000)
+    deadline = 240.0
 
 
 class NcpReset(Row):
@@ -633,13 +669,15 @@ def load_average() -> str:
 
 def markdown(results: list[dict]) -> str:
     lines = [
-        "| Fault | Byte-exact | Lost | Failed attempts | Retries | Recovery | Daemon CPU | Wall |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Fault | Firmware bytes | Byte-exact | Lost | Failed attempts | Retries | B/s per device "
+        "| Recovery | Daemon CPU | Wall |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['fault']} (`{r['key']}`) | {r['byte_exact']}/{r['devices']} | {r['lost']} "
-            f"| {r['failed_attempts']} | {r['retries']} | {r['recovery']} "
+            f"| {r['fault']} (`{r['key']}`) | {r['firmware_bytes']} "
+            f"| {r['byte_exact']}/{r['devices']} | {r['lost']} "
+            f"| {r['failed_attempts']} | {r['retries']} | {r['device_bytes_per_s']} | {r['recovery']} "
             f"| {r['daemon_cpu_s']:.2f} s ({r['daemon_cpu_pct']:.1f} %) | {r['wall_s']:.1f} s |"
         )
     return "\n".join(lines)
@@ -650,7 +688,9 @@ def main() -> int:
     parser.add_argument("--bin", type=Path, default=DEFAULT_BINARY, help="zigbee-otad binary")
     parser.add_argument("--rows", help="comma-separated row keys (default: all)")
     parser.add_argument("--seed", type=int, default=0x5EED)
-    parser.add_argument("--deadline", type=float, default=120.0, help="seconds per row")
+    parser.add_argument(
+        "--deadline-scale", type=float, default=1.0, help="multiplies every row's deadline"
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep every row's directory")
     args = parser.parse_args()
@@ -671,7 +711,7 @@ def main() -> int:
     load_before = load_average()
     results = []
     for row_type in chosen:
-        row = row_type(args.bin, args.seed, args.deadline, args.keep)
+        row = row_type(args.bin, args.seed, args.deadline_scale, args.keep)
         print(f"running {row.key} ...", file=sys.stderr)
         result = row.run()
         results.append(result)
@@ -688,7 +728,6 @@ def main() -> int:
     print(f"Machine: {machine()}; load average before {load_before}, after {load_average()}.")
     print(
         f"Seed {args.seed:#x}; {len(DEVICE_SPECS)} devices ({', '.join(DEVICE_SPECS)}); "
-        f"firmware of {' and '.join(str(spec[3]) for spec in IMAGE_SPECS)} bytes; "
         f"whole run {time.monotonic() - started:.0f} s.\n"
     )
     print(markdown(results))
