@@ -13,8 +13,10 @@ POLL_SECONDS, and reads the simulator's upgrade reports. Per row it prints:
 - failed attempts: upgrade reports other than "Upgraded, verified" (a device that gave up or
   received a wrong image and started over);
 - retries: the devices' re-sent requests (from the reports);
-- recovery: for a one-off fault, from the fault to the next served block and to the end of the
-  row; for a continuous fault, the longest stall (no transfer progress while a transfer was open);
+- B/s per device: image bytes over each device's download time (from the reports), averaged;
+- recovery: for a one-off fault, from the fault to the coordinator `up` in the status snapshot,
+  to the next served block, and from the last fault to the end of the last download; for a
+  continuous fault, the longest stall (no transfer progress while a transfer was open);
 - daemon CPU: utime+stime of every daemon process of the row (/proc/PID/stat), in seconds and as
   a share of one core over the row's wall time.
 
@@ -28,7 +30,8 @@ Usage (from the crate root, after `cargo build --release`):
     RUST_LOG=debug python3 benches/reliability/fault_matrix.py --rows lost-report-5 --keep
 
 The seed fixes the simulator's fault generator and the kill moments; a failing row replays with
-the same seed (timing on a shared machine still varies a little).
+the same seed (timing on a shared machine still varies a little). docs/RELIABILITY.md holds the
+table, the machine it ran on and what each row shows.
 """
 
 from __future__ import annotations
