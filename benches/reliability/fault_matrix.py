@@ -1,0 +1,744 @@
+#!/usr/bin/env python3
+"""The zigbee-otad fault matrix (issue 7 item 4): one reproducible run per fault, one table.
+
+Each row is independent: a fresh temporary directory, a `zigbee-otad simulate` process (the
+simulated EZSP NCP on a pty, with simulated OTA client devices that check every byte they receive
+against the image file), and a `zigbee-otad run` daemon configured with a directory catalog that
+holds those images. The script injects the row's fault, polls the daemon's status socket every
+POLL_SECONDS, and reads the simulator's upgrade reports. Per row it prints:
+
+- byte-exact: devices whose last report is "Upgraded, verified" (the simulator compared every
+  byte of the received image with the file), out of the devices in the row;
+- lost: devices that did not end byte-exact before the row's deadline;
+- failed attempts: upgrade reports other than "Upgraded, verified" (a device that gave up or
+  received a wrong image and started over);
+- retries: the devices' re-sent requests (from the reports);
+- B/s per device: image bytes over each device's download time (from the reports), averaged;
+- recovery: for a one-off fault, from the fault to the coordinator `up` in the status snapshot,
+  to the next served block, and from the last fault to the end of the last download; for a
+  continuous fault, the longest stall (no transfer progress while a transfer was open);
+- daemon CPU: utime+stime of every daemon process of the row (/proc/PID/stat), in seconds and as
+  a share of one core over the row's wall time.
+
+Only the Python standard library is used. The images are synthetic (GBL payloads with a valid
+CRC), written into each row's temporary directory; no vendor firmware is involved.
+
+Usage (from the crate root, after `cargo build --release`):
+
+    python3 benches/reliability/fault_matrix.py            # whole matrix, markdown on stdout
+    python3 benches/reliability/fault_matrix.py --rows loss-5,kill-9 --keep
+    RUST_LOG=debug python3 benches/reliability/fault_matrix.py --rows lost-report-5 --keep
+
+The seed fixes the simulator's fault generator and the kill moments; a failing row replays with
+the same seed (timing on a shared machine still varies a little). docs/RELIABILITY.md holds the
+table, the machine it ran on and what each row shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import random
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CRATE_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BINARY = CRATE_ROOT / "target" / "release" / "zigbee-otad"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+POLL_SECONDS = 0.1
+
+# The devices of every row: two of one kind and one of another, so the daemon serves two images
+# and three transfers at once (its default `max_concurrent_transfers`).
+IMAGE_SPECS = [
+    # (manufacturer code, image type, new file version)
+    (0x1189, 0x0001, 0x0000_0002),
+    (0x100B, 0x0119, 0x0000_0002),
+]
+# Firmware bytes of the two images in most rows; the heavy-loss rows use smaller ones so that
+# they finish in minutes (throughput, not size, is what they compare).
+DEFAULT_FIRMWARE_BYTES = (24_000, 16_000)
+DEVICE_SPECS = ["0x1189:0x0001:1", "0x1189:0x0001:1", "0x100B:0x0119:1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic OTA files (ZCL8 §11.4; PROTOCOLS.md §9) with a GBL payload (UG266)
+# ---------------------------------------------------------------------------------------------
+
+GBL_HEADER_TAG = bytes.fromhex("EB17A603")
+GBL_PROGRAM_TAG = bytes.fromhex("FE0101FE")
+GBL_END_TAG = bytes.fromhex("FC0404FC")
+OTA_MAGIC = 0x0BEEF11E
+OTA_HEADER_LENGTH = 56
+TAG_UPGRADE_IMAGE = 0x0000
+
+
+def gbl_payload(firmware: bytes) -> bytes:
+    """A GBL image: header tag (version 3.0, type 0), one program tag, end tag with CRC-32."""
+    body = GBL_HEADER_TAG + struct.pack("<III", 8, 0x0300_0000, 0)
+    body += GBL_PROGRAM_TAG + struct.pack("<I", len(firmware)) + firmware
+    body += GBL_END_TAG + struct.pack("<I", 4)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def ota_file(manufacturer: int, image_type: int, version: int, firmware: bytes) -> bytes:
+    """An OTA Upgrade file: the 56-byte header and one Upgrade Image sub-element."""
+    payload = gbl_payload(firmware)
+    element = struct.pack("<HI", TAG_UPGRADE_IMAGE, len(payload)) + payload
+    total = OTA_HEADER_LENGTH + len(element)
+    header_string = b"zigbee-otad fault matrix".ljust(32, b"\0")
+    header = struct.pack(
+        "<IHHHHHIH32sI",
+        OTA_MAGIC,
+        0x0100,  # header version
+        OTA_HEADER_LENGTH,
+        0,  # field control: no optional fields
+        manufacturer,
+        image_type,
+        version,
+        2,  # stack version: ZigBee PRO
+        header_string,
+        total,
+    )
+    return header + element
+
+
+def write_images(directory: Path, seed: int, sizes: tuple[int, int]) -> list[Path]:
+    generator = random.Random(seed)
+    paths = []
+    for (manufacturer, image_type, version), size in zip(IMAGE_SPECS, sizes):
+        firmware = bytes(generator.getrandbits(8) for _ in range(size))
+        path = directory / f"{manufacturer:04x}-{image_type:04x}.ota"
+        path.write_bytes(ota_file(manufacturer, image_type, version, firmware))
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a live process, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may contain spaces; the fields after it are space separated.
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass
+class Report:
+    """One "device ... Upgraded, verified (N bytes, R block requests, X retries, ...)" line."""
+
+    at: float
+    ieee: str
+    verified: bool
+    image_size: int
+    retries: int
+    elapsed: float
+    line: str
+
+    @staticmethod
+    def parse(at: float, line: str) -> Report:
+        ieee = line.split()[1]
+        counts = line[line.rindex("(") + 1 : line.rindex(")")]
+        numbers = {}
+        for part in counts.split(","):
+            value, _, name = part.strip().partition(" ")
+            numbers[name] = float(value)
+        return Report(
+            at=at,
+            ieee=ieee,
+            verified="Upgraded, verified" in line,
+            image_size=int(numbers.get("bytes", 0)),
+            retries=int(numbers.get("retries", 0)),
+            elapsed=numbers.get("s", 0.0),
+            line=line,
+        )
+
+
+class Simulator:
+    """`zigbee-otad simulate`: the pty path on the first stdout line, then upgrade reports."""
+
+    def __init__(self, binary: Path, args: list[str], log: Path):
+        self.log = open(log, "ab")
+        self.process = subprocess.Popen(
+            [str(binary), "simulate", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.reports: list[Report] = []
+        self.resets: list[float] = []
+        self.first_line: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        first = True
+        for raw in self.process.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.log.write(f"[{time.monotonic():.3f} stdout] {line}\n".encode())
+            self.log.flush()
+            if first:
+                self.first_line.put(line)
+                first = False
+                continue
+            if line.startswith("device "):
+                self.reports.append(Report.parse(time.monotonic(), line))
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            line = raw.decode(errors="replace")
+            self.log.write(f"[{time.monotonic():.3f} stderr] {line}".encode())
+            self.log.flush()
+            if "NCP reset (injected)" in line:
+                self.resets.append(time.monotonic())
+
+    def pty(self, timeout: float = 15.0) -> str:
+        return self.first_line.get(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Daemon:
+    """`zigbee-otad run`; its CPU time is sampled while it lives and kept after it ends."""
+
+    def __init__(self, binary: Path, config: Path, log: Path):
+        self.process = subprocess.Popen(
+            [str(binary), "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "ab"),
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")},
+        )
+        self.last_cpu = 0.0
+
+    def sample_cpu(self) -> float:
+        value = cpu_seconds(self.process.pid)
+        if value is not None:
+            self.last_cpu = value
+        return self.last_cpu
+
+    def kill9(self) -> None:
+        self.sample_cpu()
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> int | None:
+        self.sample_cpu()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                return self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                return None
+        return self.process.returncode
+
+
+def query_status(path: Path) -> dict | None:
+    """One `{"request":"status"}` on the daemon's status socket; None when it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(2.0)
+            connection.connect(str(path))
+            connection.sendall(b'{"request":"status"}\n')
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        response = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    return response.get("status") if response.get("ok") else None
+
+
+# ---------------------------------------------------------------------------------------------
+# One row
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Observation:
+    """What the status poller saw: when transfers moved, and when the coordinator was up."""
+
+    progress_at: list[float] = field(default_factory=list)
+    open_transfer_at: list[float] = field(default_factory=list)
+    coordinator_states: list[tuple[float, str]] = field(default_factory=list)
+
+
+class Row:
+    """Fresh directory, images, simulator and daemon; the subclasses inject the fault."""
+
+    key = ""
+    title = ""
+    sim_faults: list[str] = []
+    one_off = False
+    firmware_bytes = DEFAULT_FIRMWARE_BYTES
+    # Seconds the row may take before unfinished devices count as lost.
+    deadline = 120.0
+
+    def __init__(self, binary: Path, seed: int, deadline_scale: float, keep: bool):
+        self.binary = binary
+        self.seed = seed
+        self.deadline = self.deadline * deadline_scale
+        self.keep = keep
+        self.dir = Path(tempfile.mkdtemp(prefix=f"otad-fault-{self.key}-"))
+        self.images_dir = self.dir / "images"
+        self.images_dir.mkdir()
+        self.images = write_images(self.images_dir, seed, self.firmware_bytes)
+        self.socket = self.dir / "status.sock"
+        self.observation = Observation()
+        self.daemons: list[Daemon] = []
+        self.simulators: list[Simulator] = []
+        self.fault_at: list[float] = []
+        self.notes: list[str] = []
+        self._stop_polling = threading.Event()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def sim_args(self) -> list[str]:
+        args = ["--seed", str(self.seed), "--query-interval", "5"]
+        for spec in DEVICE_SPECS:
+            args += ["--device", spec]
+        for image in self.images:
+            args += ["--image", str(image)]
+        return args + self.sim_faults
+
+    def start_simulator(self, link: Path | None = None) -> Simulator:
+        args = self.sim_args() + (["--link", str(link)] if link else [])
+        simulator = Simulator(self.binary, args, self.dir / "sim.log")
+        self.simulators.append(simulator)
+        return simulator
+
+    def write_config(self, port: str) -> Path:
+        config = self.dir / "config.toml"
+        config.write_text(
+            f'state_dir = "{self.dir}/state"\n'
+            f'[coordinator]\nport = "{port}"\nflow_control = "none"\n'
+            f'[catalog]\ncache_dir = "{self.dir}/cache"\n'
+            f'[[catalog.source]]\nkind = "directory"\npath = "{self.images_dir}"\n'
+            f'[status]\nsocket = "{self.socket}"\n'
+        )
+        return config
+
+    def start_daemon(self, config: Path) -> Daemon:
+        daemon = Daemon(self.binary, config, self.dir / "run.log")
+        self.daemons.append(daemon)
+        return daemon
+
+    def poll(self) -> None:
+        """Samples status and CPU. Progress means a transfer's offset moved or it finished, as
+        seen by the daemon that answers (a restarted daemon starts with no transfers)."""
+        offsets: dict[str, int] = {}
+        finished: set[str] = set()
+        generation = 0
+        last_state = None
+        while not self._stop_polling.is_set():
+            now = time.monotonic()
+            if generation != len(self.daemons):
+                generation = len(self.daemons)
+                offsets, finished = {}, set()
+            status = query_status(self.socket)
+            for daemon in self.daemons:
+                daemon.sample_cpu()
+            if status is not None:
+                moved = False
+                for transfer in status.get("transfers", []):
+                    ieee = transfer.get("ieee", "")
+                    offset = transfer.get("offset", 0)
+                    if offsets.get(ieee, 0) != offset:
+                        moved = True
+                    offsets[ieee] = offset
+                    if transfer.get("state") == "finished" and ieee not in finished:
+                        finished.add(ieee)
+                        moved = True
+                    if transfer.get("state") in ("downloading", "waiting", "queued"):
+                        self.observation.open_transfer_at.append(now)
+                if moved:
+                    self.observation.progress_at.append(now)
+                state = status.get("coordinator", {}).get("state")
+                if state != last_state:
+                    self.observation.coordinator_states.append((now, state))
+                    last_state = state
+            self._stop_polling.wait(POLL_SECONDS)
+
+    def coordinator_up_since(self, moment: float) -> float | None:
+        """When the status socket first showed the coordinator up after `moment`."""
+        return next(
+            (t for t, state in self.observation.coordinator_states if t > moment and state == "up"),
+            None,
+        )
+
+    def verified_devices(self) -> set[str]:
+        """Devices whose latest report, in the latest simulator, is "Upgraded, verified"."""
+        latest: dict[str, Report] = {}
+        for report in self.simulators[-1].reports:
+            latest[report.ieee] = report
+        return {ieee for ieee, report in latest.items() if report.verified}
+
+    def all_verified(self) -> bool:
+        return len(self.verified_devices()) == len(DEVICE_SPECS)
+
+    def wait_until(self, condition, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if condition():
+                return True
+            time.sleep(0.05)
+        return condition()
+
+    def progressed_since(self, moment: float) -> float | None:
+        """The first transfer progress seen after `moment`."""
+        return next((t for t in self.observation.progress_at if t > moment), None)
+
+    def served_bytes(self) -> int:
+        status = query_status(self.socket) or {}
+        return sum(t.get("offset", 0) for t in status.get("transfers", []))
+
+    # -- the row -------------------------------------------------------------------------------
+
+    def inject(self, started: float) -> None:
+        """The one-off fault; continuous faults are in `sim_faults` and need nothing here."""
+
+    def run(self) -> dict:
+        started = time.monotonic()
+        simulator = self.start_simulator(self.link_path())
+        pty = simulator.pty()
+        config = self.write_config(str(self.link_path() or pty))
+        self.start_daemon(config)
+        poller = threading.Thread(target=self.poll, daemon=True)
+        poller.start()
+        try:
+            self.inject(started)
+            self.wait_until(self.all_verified, self.deadline - (time.monotonic() - started))
+        finally:
+            ended = time.monotonic()
+            self._stop_polling.set()
+            poller.join()
+            exit_code = self.daemons[-1].stop()
+            for each in self.simulators:
+                each.stop()
+        if exit_code != 0:
+            self.notes.append(f"daemon exit code on SIGTERM: {exit_code}")
+        return self.result(started, ended)
+
+    def link_path(self) -> Path | None:
+        return None
+
+    def result(self, started: float, ended: float) -> dict:
+        verified = self.verified_devices()
+        reports = [r for s in self.simulators for r in s.reports]
+        failed_attempts = [r for r in reports if not r.verified]
+        finished_at = max((r.at for r in reports if r.verified), default=ended)
+        cpu = sum(d.last_cpu for d in self.daemons)
+        wall = (finished_at if len(verified) == len(DEVICE_SPECS) else ended) - started
+        result = {
+            "key": self.key,
+            "fault": self.title,
+            "byte_exact": len(verified),
+            "devices": len(DEVICE_SPECS),
+            "lost": len(DEVICE_SPECS) - len(verified),
+            "failed_attempts": len(failed_attempts),
+            "retries": sum(r.retries for r in reports),
+            "firmware_bytes": "/".join(str(size) for size in self.firmware_bytes),
+            "device_bytes_per_s": device_rate(r for r in reports if r.verified),
+            "wall_s": round(wall, 1),
+            "daemon_cpu_s": round(cpu, 2),
+            "daemon_cpu_pct": round(100.0 * cpu / max(ended - started, 1e-9), 1),
+            "recovery": self.recovery(started, finished_at),
+            "notes": self.notes + [r.line for r in failed_attempts],
+            "dir": str(self.dir),
+        }
+        return result
+
+    def recovery(self, started: float, finished_at: float) -> str:
+        if self.one_off:
+            if not self.fault_at:
+                return "fault not injected"
+            up, served = [], []
+            for moment in self.fault_at:
+                back = self.coordinator_up_since(moment)
+                resumed = self.progressed_since(moment)
+                up.append(f"{back - moment:.1f}" if back is not None else "never")
+                served.append(f"{resumed - moment:.1f}" if resumed is not None else "never")
+            tail = finished_at - self.fault_at[-1]
+            return (
+                f"coordinator up {', '.join(up)} s; next block {', '.join(served)} s; "
+                f"all done {tail:.1f} s after"
+            )
+        stall = self.longest_stall()
+        return f"longest stall {stall:.1f} s"
+
+    def longest_stall(self) -> float:
+        """Longest time with a transfer open and no progress (served block or state change)."""
+        times = sorted(self.observation.progress_at)
+        opened = self.observation.open_transfer_at
+        if not opened:
+            return 0.0
+        longest = 0.0
+        previous = opened[0]
+        for moment in times:
+            if moment >= previous:
+                longest = max(longest, moment - previous)
+                previous = moment
+        return longest
+
+
+def device_rate(reports) -> int:
+    """Mean download rate of the devices, image bytes over each device's download time."""
+    rates = [r.image_size / r.elapsed for r in reports if r.elapsed > 0]
+    return round(sum(rates) / len(rates)) if rates else 0
+
+
+class Baseline(Row):
+    key = "baseline"
+    title = "none (baseline)"
+
+
+class Loss1(Row):
+    key = "loss-1"
+    title = "ASH frames lost, 1 % each way"
+    sim_faults = ["--loss", "0.01"]
+
+
+class Loss5(Row):
+    key = "loss-5"
+    title = "ASH frames lost, 5 % each way"
+    sim_faults = ["--loss", "0.05"]
+    firmware_bytes = (6_000, 4_000)
+    deadline = 180.0
+
+
+class Loss10(Row):
+    key = "loss-10"
+    title = "ASH frames lost, 10 % each way"
+    sim_faults = ["--loss", "0.10"]
+    # 7-12 B/s per device at this loss: 2000-byte images missed a 240 s deadline in one run.
+    firmware_bytes = (1_000, 750)
+    deadline = 300.0
+
+
+class Corruption(Row):
+    key = "corrupt-2"
+    title = "one byte damaged in 2 % of ASH frames each way"
+    sim_faults = ["--corrupt", "0.02"]
+
+
+class DeliveryFailures(Row):
+    key = "delivery-2"
+    title = "2 % of unicasts DELIVERY_FAILED"
+    sim_faults = ["--delivery-failure", "0.02"]
+
+
+class LostReports(Row):
+    key = "lost-report-5"
+    title = "5 % of delivery reports never come"
+    sim_faults = ["--lost-report", "0.05"]
+
+
+class Combined(Row):
+    key = "combined"
+    title = "loss 5 % + corruption 2 % + delivery failures 1 % + lost reports 2 %"
+    sim_faults = [
+        "--loss", "0.05", "--corrupt", "0.02",
+        "--delivery-failure", "0.01", "--lost-report", "0.02",
+    ]
+    firmware_bytes = (4_000, 3_000)
+    deadline = 240.0
+
+
+class NcpReset(Row):
+    key = "ncp-reset"
+    title = "NCP resets by itself once, mid-transfer (after 300 device messages)"
+    sim_faults = ["--reset-after", "300"]
+    one_off = True
+
+    def inject(self, started: float) -> None:
+        simulator = self.simulators[-1]
+        if self.wait_until(lambda: bool(simulator.resets), self.deadline / 2):
+            self.fault_at.append(simulator.resets[0])
+
+
+class PortVanishes(Row):
+    """The simulator is killed mid-transfer (the pty vanishes, the link dangles) and a new one
+    comes back on the same link path 3 s later. The new simulator's devices are new instances
+    that start their downloads from the beginning."""
+
+    key = "port-vanish"
+    title = "serial port vanishes mid-transfer, returns 3 s later"
+    one_off = True
+    gap_seconds = 3.0
+
+    def link_path(self) -> Path | None:
+        return self.dir / "ttyNCP"
+
+    def inject(self, started: float) -> None:
+        if not self.wait_until(lambda: self.served_bytes() >= 8_000, self.deadline / 2):
+            self.notes.append("transfers never reached 8000 bytes before the port vanished")
+        self.simulators[-1].kill()
+        vanished = time.monotonic()
+        time.sleep(self.gap_seconds)
+        self.start_simulator(self.link_path()).pty()
+        returned = time.monotonic()
+        self.fault_at.append(returned)
+        self.notes.append(f"port gone {returned - vanished:.1f} s")
+
+
+class DaemonKill9(Row):
+    """`kill -9` of the daemon at seeded random moments while transfers run; restarted 1 s
+    later. The simulator (and its devices, mid-download) carries on."""
+
+    key = "kill-9"
+    title = "daemon `kill -9` at 3 random moments mid-transfer, restarted 1 s later"
+    one_off = True
+    kills = 3
+
+    def inject(self, started: float) -> None:
+        generator = random.Random(self.seed)
+        config = self.dir / "config.toml"
+        for _ in range(self.kills):
+            if not self.wait_until(lambda: self.served_bytes() > 0, self.deadline / 2):
+                self.notes.append("no transfer in progress to interrupt")
+                return
+            time.sleep(generator.uniform(0.5, 4.0))
+            if self.all_verified():
+                self.notes.append("all devices finished before the next kill")
+                return
+            self.daemons[-1].kill9()
+            killed = time.monotonic()
+            self.fault_at.append(killed)
+            time.sleep(1.0)
+            self.start_daemon(config)
+
+
+ROWS = [
+    Baseline, Loss1, Loss5, Loss10, Corruption, DeliveryFailures, LostReports, Combined,
+    NcpReset, PortVanishes, DaemonKill9,
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.release()}, {cpus} CPUs ({model})"
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def markdown(results: list[dict]) -> str:
+    lines = [
+        "| Fault | Firmware bytes | Byte-exact | Lost | Failed attempts | Retries | B/s per device "
+        "| Recovery | Daemon CPU | Wall |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['fault']} (`{r['key']}`) | {r['firmware_bytes']} "
+            f"| {r['byte_exact']}/{r['devices']} | {r['lost']} "
+            f"| {r['failed_attempts']} | {r['retries']} | {r['device_bytes_per_s']} | {r['recovery']} "
+            f"| {r['daemon_cpu_s']:.2f} s ({r['daemon_cpu_pct']:.1f} %) | {r['wall_s']:.1f} s |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin", type=Path, default=DEFAULT_BINARY, help="zigbee-otad binary")
+    parser.add_argument("--rows", help="comma-separated row keys (default: all)")
+    parser.add_argument("--seed", type=int, default=0x5EED)
+    parser.add_argument(
+        "--deadline-scale", type=float, default=1.0, help="multiplies every row's deadline"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep every row's directory")
+    args = parser.parse_args()
+
+    if not args.bin.is_file():
+        print(f"{args.bin} not found; run `cargo build --release` first", file=sys.stderr)
+        return 2
+    chosen = ROWS
+    if args.rows:
+        wanted = args.rows.split(",")
+        unknown = set(wanted) - {row.key for row in ROWS}
+        if unknown:
+            print(f"unknown rows {sorted(unknown)}; known: {[r.key for r in ROWS]}", file=sys.stderr)
+            return 2
+        chosen = [row for row in ROWS if row.key in wanted]
+
+    started = time.monotonic()
+    load_before = load_average()
+    results = []
+    for row_type in chosen:
+        row = row_type(args.bin, args.seed, args.deadline_scale, args.keep)
+        print(f"running {row.key} ...", file=sys.stderr)
+        result = row.run()
+        results.append(result)
+        print(
+            f"  {result['byte_exact']}/{result['devices']} byte-exact, {result['lost']} lost, "
+            f"{result['recovery']}, {result['wall_s']} s; logs in {result['dir']}",
+            file=sys.stderr,
+        )
+        for note in result["notes"]:
+            print(f"  note: {note}", file=sys.stderr)
+        if result["lost"] == 0 and not args.keep:
+            shutil.rmtree(row.dir, ignore_errors=True)
+
+    print(f"Machine: {machine()}; load average before {load_before}, after {load_average()}.")
+    print(
+        f"Seed {args.seed:#x}; {len(DEVICE_SPECS)} devices ({', '.join(DEVICE_SPECS)}); "
+        f"whole run {time.monotonic() - started:.0f} s.\n"
+    )
+    print(markdown(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0 if all(r["lost"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
