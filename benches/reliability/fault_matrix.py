@@ -370,6 +370,8 @@ class Row:
             if generation != len(self.daemons):
                 generation = len(self.daemons)
                 offsets, finished = {}, set()
+                # A new daemon process: its first "up" counts even if the old one was up.
+                last_state = None
             status = query_status(self.socket)
             for daemon in self.daemons:
                 daemon.sample_cpu()

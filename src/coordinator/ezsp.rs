@@ -102,6 +102,11 @@ const CONFIGURATION: &[(ConfigId, u16)] = &[
 /// Sends awaiting their `messageSentHandler` at most (below the 255 tags of EZSP v13); the
 /// command queue waits beyond that.
 const MAX_IN_FLIGHT: usize = 64;
+/// With every in-flight slot taken, a send still without its `messageSentHandler` after this
+/// long is reported timed out early (a real NCP reports within a few seconds, indirect
+/// transmissions to sleepy devices included: INDIRECT_TX_TIMEOUT is 7.68 s at most, but those
+/// are few; a lost report must not stall every transfer for the full delivery timeout).
+const IN_FLIGHT_PRESSURE_AGE: Duration = Duration::from_secs(8);
 
 /// Trust-center policy bitmask: allow joins and unsecured rejoins (bellows' choice).
 const TRUST_CENTER_ALLOW_JOINS_AND_REJOINS: u8 = 0x03;
@@ -951,7 +956,17 @@ impl Driver {
                 .keepalive
                 .is_none()
                 .then(|| port.last_heard + self.tuning.keepalive_interval);
-            let command = match self.pump(port, accept, keepalive_at).await {
+            // With every slot taken, a send whose report is overdue by the pressure age stops
+            // holding back every other device (a lost messageSentHandler would otherwise stall
+            // all traffic for the whole delivery timeout).
+            let pressure_at = (port.in_flight.len() >= MAX_IN_FLIGHT)
+                .then(|| {
+                    self.oldest_sent(port)
+                        .map(|sent| sent + IN_FLIGHT_PRESSURE_AGE)
+                })
+                .flatten();
+            let wake_at = [keepalive_at, pressure_at].into_iter().flatten().min();
+            let command = match self.pump(port, accept, wake_at).await {
                 Ok(command) => command,
                 Err(trouble) => return trouble,
             };
@@ -960,6 +975,9 @@ impl Driver {
             }
             self.handle_session_events(port).await;
             self.expire_deliveries(port).await;
+            if port.in_flight.len() >= MAX_IN_FLIGHT {
+                self.expire_overdue_under_pressure(port).await;
+            }
             if let Some(trouble) = port.trouble.take() {
                 return trouble;
             }
@@ -1066,8 +1084,32 @@ impl Driver {
         }
     }
 
+    /// When the oldest send went out (its deadline minus the delivery timeout).
+    fn oldest_sent<P>(&self, port: &Port<P>) -> Option<Instant> {
+        port.in_flight
+            .values()
+            .map(|f| f.deadline)
+            .min()
+            .and_then(|deadline| deadline.checked_sub(self.tuning.delivery_timeout))
+    }
+
+    /// With every in-flight slot taken: reports sends older than [`IN_FLIGHT_PRESSURE_AGE`] as
+    /// timed out, freeing their slots.
+    async fn expire_overdue_under_pressure<P>(&mut self, port: &mut Port<P>) {
+        let grace = self
+            .tuning
+            .delivery_timeout
+            .saturating_sub(IN_FLIGHT_PRESSURE_AGE);
+        let cutoff = now() + grace;
+        self.expire_before(port, cutoff).await;
+    }
+
     async fn expire_deliveries<P>(&mut self, port: &mut Port<P>) {
-        let at = now();
+        self.expire_before(port, now()).await;
+    }
+
+    /// Reports every send whose deadline is at or before `at` as timed out.
+    async fn expire_before<P>(&mut self, port: &mut Port<P>, at: Instant) {
         let mut expired: Vec<(u16, InFlight)> = port
             .in_flight
             .iter()
