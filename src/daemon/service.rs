@@ -50,6 +50,13 @@ const MAX_SENDS_PER_FRAME: u8 = 2;
 /// How often the status snapshot is rebuilt while anything changes.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
 
+/// A finished catalog refresh, handed back to the main loop with the service.
+struct RefreshDone {
+    service: CatalogService,
+    report: RefreshReport,
+    images_only: bool,
+}
+
 /// How the daemon is run.
 #[derive(Debug, Default)]
 pub struct DaemonOptions {
@@ -114,6 +121,7 @@ impl Daemon {
             library_sources: Vec::new(),
             catalog: None,
             last_refresh: None,
+            last_fetch: None,
             refresh_done_tx,
             refresh_done_rx,
             devices_at_refresh: 0,
@@ -225,9 +233,11 @@ struct MainLoop {
     library_sources: Vec<status::SourceStatus>,
     /// The cloud catalogs; `None` while a refresh runs in its own task (one at a time).
     catalog: Option<CatalogService>,
+    /// The last full refresh, and the last image-only fetch after it (for the status socket).
     last_refresh: Option<RefreshReport>,
-    refresh_done_tx: mpsc::Sender<(CatalogService, RefreshReport)>,
-    refresh_done_rx: mpsc::Receiver<(CatalogService, RefreshReport)>,
+    last_fetch: Option<RefreshReport>,
+    refresh_done_tx: mpsc::Sender<RefreshDone>,
+    refresh_done_rx: mpsc::Receiver<RefreshDone>,
     /// Devices heard from at the last refresh: a new one triggers image downloads.
     devices_at_refresh: usize,
     coordinator_up: bool,
@@ -333,10 +343,15 @@ impl MainLoop {
                     self.reload_images();
                     self.start_refresh(false);
                 }
-                Some((service, report)) = self.refresh_done_rx.recv() => {
-                    tracing::info!("catalog refresh finished:\n{report}");
-                    self.catalog = Some(service);
-                    self.last_refresh = Some(report);
+                Some(done) = self.refresh_done_rx.recv() => {
+                    tracing::info!("catalog refresh finished:\n{}", done.report);
+                    self.catalog = Some(done.service);
+                    if done.images_only {
+                        self.last_fetch = Some(done.report);
+                    } else {
+                        self.last_refresh = Some(done.report);
+                        self.last_fetch = None;
+                    }
                     self.reload_images();
                 }
                 _ = notify.tick() => {
@@ -373,8 +388,20 @@ impl MainLoop {
         tracing::info!(images = images.len(), "image library loaded");
         self.server.set_images(images, now_std());
         self.library_sources = sources;
-        if let Some(report) = &self.last_refresh {
+        // The full refresh first, then the image fetch after it; an error stays shown until a
+        // later report for that source succeeds.
+        for report in [&self.last_refresh, &self.last_fetch].into_iter().flatten() {
+            let earlier: Vec<Option<String>> = self
+                .library_sources
+                .iter()
+                .map(|s| s.last_error.clone())
+                .collect();
             report.update_status(&mut self.library_sources);
+            for (status, earlier) in self.library_sources.iter_mut().zip(earlier) {
+                if status.last_error.is_none() {
+                    status.last_error = earlier;
+                }
+            }
         }
         self.dirty = true;
     }
@@ -402,7 +429,13 @@ impl MainLoop {
             } else {
                 service.refresh(&devices).await
             };
-            let _ = done.send((service, report)).await;
+            let _ = done
+                .send(RefreshDone {
+                    service,
+                    report,
+                    images_only,
+                })
+                .await;
         });
     }
 

@@ -399,3 +399,145 @@ fn failed_deliveries_are_resent_at_once() {
         "{retries} device retries: failed deliveries were not resent ({line})"
     );
 }
+
+/// The catalog rows of the fault matrix, end to end: one cloud source is down (nothing listens)
+/// and the other lies about its image's hash. The daemon keeps serving, never offers the image
+/// whose bytes do not match, and says what went wrong in `status`.
+#[test]
+fn a_down_catalog_and_a_lying_one_never_stop_serving_and_never_offer_bad_bytes() {
+    use axum::Router;
+    use axum::routing::get;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    // A local image for device 1 (served); a cloud image for device 2 (its index lies).
+    let local = synthetic_ota(0x1189, 0x0001, 2, 6_000);
+    std::fs::write(root.join("images/local.ota"), &local).unwrap();
+    let cloud = synthetic_ota(0x1189, 0x0042, 2, 6_000);
+    std::fs::write(root.join("cloud.ota"), &cloud).unwrap();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let wrong_sha512 = "ab".repeat(64);
+    let index = format!(
+        r#"[{{"fileName":"fw.ota","fileVersion":2,"fileSize":{size},"url":"{base}/fw.ota",
+            "imageType":66,"manufacturerCode":4489,"sha512":"{wrong_sha512}"}}]"#,
+        size = cloud.len(),
+    );
+    let served = cloud.clone();
+    let app = Router::new()
+        .route("/index.json", get(move || async move { index }))
+        .route("/fw.ota", get(move || async move { served }));
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // Nothing listens on port 9 of the loopback address.
+    let down = "http://127.0.0.1:9/v1/zigbee/firmwares";
+
+    let (_simulator, lines, pty) = start_simulator(
+        &[
+            "--device",
+            "0x1189:1:1",
+            "--device",
+            "0x1189:0x42:1",
+            "--image",
+            root.join("images/local.ota").to_str().unwrap(),
+            "--image",
+            root.join("cloud.ota").to_str().unwrap(),
+            "--radio-delay-ms",
+            "2",
+            "--query-interval",
+            "2",
+        ],
+        &root.join("sim.log"),
+    );
+    let socket = root.join("status.sock");
+    let config = root.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{root}/state\"\n\
+             [coordinator]\nport = \"{pty}\"\nflow_control = \"none\"\n\
+             [catalog]\ncache_dir = \"{root}/cache\"\n\
+             [[catalog.source]]\nkind = \"ledvance\"\nurl = \"{down}\"\n\
+             [[catalog.source]]\nkind = \"zigbee-ota-index\"\nurl = \"{base}/index.json\"\n\
+             [[catalog.source]]\nkind = \"directory\"\npath = \"{root}/images\"\n\
+             [status]\nsocket = \"{socket}\"\n",
+            root = root.display(),
+            socket = socket.display(),
+        ),
+    )
+    .unwrap();
+    let notify = root.join("notify.sock");
+    let messages = notify_listener(&notify);
+    let _daemon = start_daemon(&config, &notify, &root.join("run.log"));
+    wait_notify(&messages, "READY=1", Duration::from_secs(30));
+
+    // The local image is served although both cloud sources fail.
+    let line = wait_line(&lines, "1189:0001", Duration::from_secs(60));
+    assert!(line.contains("Upgraded, verified"), "{line}");
+
+    // The lying source: its index is stored, its image is downloaded and refused, and device 2
+    // is never offered it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = serde_json::Value::Null;
+    let refused = loop {
+        if let Some(s) = status_json(&socket) {
+            status = s;
+            let index_error = status["catalog"]["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["kind"] == "zigbee-ota-index")
+                .and_then(|s| s["last_error"].as_str().map(str::to_owned));
+            if let Some(error) = index_error {
+                break error;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bad download was never reported: {status}\n{}",
+            log_text(root)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        refused.contains("sha512") || refused.contains("hash"),
+        "{refused}"
+    );
+    let ledvance_error = status["catalog"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "ledvance")
+        .map(|s| s["last_error"].clone());
+    assert!(
+        ledvance_error.is_some_and(|e| e.is_string()),
+        "the down source shows no error: {status}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        lines.try_iter().all(|l| !l.contains("1189:0042")),
+        "device 2 got an image whose hash did not match"
+    );
+    let status = status_json(&socket).unwrap();
+    let device2 = status["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["image_type"] == 0x42)
+        .cloned()
+        .unwrap_or_default();
+    assert!(device2["available_version"].is_null(), "{status}");
+    let cached: Vec<_> = std::fs::read_dir(root.join("cache/images"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert!(cached.is_empty(), "unverified bytes were stored");
+}
