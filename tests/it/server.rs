@@ -184,6 +184,9 @@ pub struct Device {
     pub wait_for_data: Vec<u32>,
     pub block_requests: usize,
     pub page_requests: usize,
+    /// The block request not yet answered: resent as is (same TSN) when its answer is lost.
+    unanswered: Option<Vec<u8>>,
+    pub retries: usize,
     /// Page blocks that arrived after a gap, by offset: the device fills the gap first.
     early: std::collections::BTreeMap<u32, Vec<u8>>,
     page_end: u32,
@@ -219,6 +222,8 @@ impl Device {
             wait_for_data: Vec::new(),
             block_requests: 0,
             page_requests: 0,
+            unanswered: None,
+            retries: 0,
             early: std::collections::BTreeMap::new(),
             page_end: 0,
         }
@@ -252,10 +257,15 @@ impl Device {
             }
             DevState::Downloading => {
                 let (file, _) = self.target?;
+                if let Some(request) = self.unanswered.clone() {
+                    self.retries += 1;
+                    self.next_wake = Some(now + Duration::from_secs(2).max(self.request_delay));
+                    return Some(request);
+                }
                 let offset = self.received.len() as u32;
                 let tsn = self.next_tsn();
                 // Ask again if the answer is lost.
-                self.next_wake = Some(now + Duration::from_secs(10).max(self.request_delay));
+                self.next_wake = Some(now + Duration::from_secs(2).max(self.request_delay));
                 match self.fetch {
                     Fetch::Pages {
                         page_size,
@@ -280,13 +290,15 @@ impl Device {
                     }
                     _ => {
                         self.block_requests += 1;
-                        Some(block_request(
+                        let request = block_request(
                             tsn,
                             file,
                             offset,
                             self.max_data_size,
                             self.minimum_block_period,
-                        ))
+                        );
+                        self.unanswered = Some(request.clone());
+                        Some(request)
                     }
                 }
             }
@@ -310,6 +322,14 @@ impl Device {
 
     /// Handles a frame from the server; returns a frame to send at once, if any.
     fn receive(&mut self, frame: &OtaFrame, now: Instant) -> Option<Vec<u8>> {
+        if matches!(frame.command, OtaCommand::ImageBlockResponse(_))
+            && self
+                .unanswered
+                .as_ref()
+                .is_some_and(|r| r[1] == frame.header.tsn)
+        {
+            self.unanswered = None;
+        }
         match &frame.command {
             OtaCommand::QueryNextImageResponse(QueryNextImageResponse::Success {
                 manufacturer_code,
@@ -436,6 +456,12 @@ pub struct Sim {
     in_flight: Vec<(Instant, Delivery)>,
     /// Most transfers seen downloading at once.
     pub peak_downloading: usize,
+    /// Every n-th frame from the server is lost.
+    pub drop_every: Option<usize>,
+    /// Every n-th frame from a device arrives twice.
+    pub duplicate_every: Option<usize>,
+    to_devices: usize,
+    to_server: usize,
 }
 
 impl Sim {
@@ -453,6 +479,10 @@ impl Sim {
             latency: Duration::from_millis(10),
             in_flight: Vec::new(),
             peak_downloading: 0,
+            drop_every: None,
+            duplicate_every: None,
+            to_devices: 0,
+            to_server: 0,
         }
     }
 
@@ -472,6 +502,15 @@ impl Sim {
             return;
         }
         let at = self.now + self.latency;
+        self.to_server += 1;
+        if self
+            .duplicate_every
+            .is_some_and(|n| self.to_server.is_multiple_of(n))
+        {
+            let again = at + Duration::from_millis(5);
+            self.in_flight
+                .push((again, Delivery::ToServer(device.addr, bytes.clone())));
+        }
         self.in_flight
             .push((at, Delivery::ToServer(device.addr, bytes)));
     }
@@ -543,7 +582,12 @@ impl Sim {
                 match delivery {
                     Delivery::ToServer(addr, bytes) => self.server.handle_frame(addr, &bytes, now),
                     Delivery::ToDevice(i, bytes) => {
-                        if self.devices[i].offline(now) {
+                        self.to_devices += 1;
+                        if self.devices[i].offline(now)
+                            || self
+                                .drop_every
+                                .is_some_and(|n| self.to_devices.is_multiple_of(n))
+                        {
                             continue;
                         }
                         let frame = OtaFrame::decode(&bytes).expect("server frames decode");
@@ -700,6 +744,33 @@ fn sleepy_device_polling_every_seven_seconds_finishes() {
     );
     // 20 blocks, 7 s apart: about 140 s.
     assert!(sim.elapsed() >= Duration::from_secs(133));
+}
+
+#[test]
+fn lossy_link_with_duplicates_and_retries_stays_byte_exact() {
+    let img = image(NEW, 5_000, 12);
+    let mut sim = Sim::new(ServerConfig::default(), vec![img.clone()]);
+    sim.drop_every = Some(7);
+    sim.duplicate_every = Some(3);
+    let d = sim.add(Device::new(0x4101, 0xDD11));
+    assert!(sim.run_until(Duration::from_secs(3600), |s| {
+        s.count_events(|e| matches!(e, ServerEvent::UpgradeConfirmed { .. })) == 1
+    }));
+    let device = &sim.devices[d];
+    assert_same_bytes(&device.installed, img.bytes());
+    assert!(device.retries > 5, "{} retries", device.retries);
+    // Retries and duplicates were answered again, not started over or counted twice.
+    assert_eq!(
+        sim.count_events(|e| matches!(e, ServerEvent::TransferStarted { .. })),
+        1
+    );
+    assert_eq!(
+        sim.count_events(|e| matches!(e, ServerEvent::TransferFailed { .. })),
+        0
+    );
+    let history: Vec<_> = sim.server.history().cloned().collect();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].offset, 5_000);
 }
 
 #[test]
