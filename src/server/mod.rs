@@ -731,19 +731,21 @@ impl OtaServer {
                     .map(|t| t.image.key().manufacturer_code)
             })
             .unwrap_or(0);
+        let explicit_cap = self
+            .config
+            .explicit_block_cap(manufacturer_code, session.addr.ieee);
+        let reserve = usize::from(self.config.aps_encryption_reserve)
+            + usize::from(self.config.source_route_reserve);
         BlockSizeLimits {
             device_maximum,
-            configured_cap: self
-                .config
-                .block_cap_for(manufacturer_code, session.addr.ieee),
+            configured_cap: explicit_cap.unwrap_or(self.config.block_size_cap),
             max_aps_payload: self.max_aps_payload,
             zcl_header_len: if header.manufacturer_code.is_some() {
                 5
             } else {
                 3
             },
-            reserve: usize::from(self.config.aps_encryption_reserve)
-                + usize::from(self.config.source_route_reserve),
+            reserve: if explicit_cap.is_some() { 0 } else { reserve },
         }
         .block_size()
     }

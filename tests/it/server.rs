@@ -1203,6 +1203,41 @@ fn manufacturer_caps_apply_to_the_device_manufacturer() {
 }
 
 #[test]
+fn legrand_gets_the_64_byte_blocks_it_asks_for() {
+    let legrand = 0x1021;
+    let key = ImageKey {
+        manufacturer_code: legrand,
+        image_type: 0x0011,
+        file_version: NEW,
+    };
+    let img = OtaImage::new(key, Bytes::from(pattern(500, 30)))
+        .unwrap()
+        .shared();
+    let (mut server, t0) = server_with(ServerConfig::default(), vec![img]);
+    let q = frame_bytes(
+        1,
+        OtaCommand::QueryNextImageRequest(QueryNextImageRequest {
+            field_control: 0,
+            manufacturer_code: legrand,
+            image_type: 0x0011,
+            current_file_version: OLD,
+            hardware_version: None,
+        }),
+    );
+    server.handle_frame(DEV, &q, t0);
+    replies(&mut server);
+    server.handle_frame(DEV, &block_request(2, key, 0, 64, None), t0);
+    let out = replies(&mut server);
+    assert_eq!(block_of(&decode(&out[0])).1.len(), 64);
+    // 3 + 14 + 64 = 81 bytes: inside EZSP's 82.
+    assert_eq!(out[0].zcl_bytes.len(), 81);
+    // A coordinator with less room still bounds it.
+    server.set_max_aps_payload(70);
+    server.handle_frame(DEV, &block_request(3, key, 0, 64, None), t0);
+    assert_eq!(block_of(&only_reply(&mut server)).1.len(), 70 - 3 - 14);
+}
+
+#[test]
 fn unknown_and_malformed_requests_get_the_right_default_response() {
     let (mut server, t0) = server_with(ServerConfig::default(), vec![]);
     // Cluster-specific client-to-server command 0x0A: not an OTA command.
