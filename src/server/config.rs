@@ -152,6 +152,10 @@ pub struct ServerConfig {
     pub upgrade_end_timeout: Duration,
     /// A device unheard of for this long is forgotten (default 24 h).
     pub forget_device_after: Duration,
+    /// Devices remembered at most (default 2,000, about 5 MB); beyond it the one heard from
+    /// longest ago is forgotten, so hostile traffic from made-up addresses cannot exhaust
+    /// memory.
+    pub max_sessions: usize,
     /// Extra gap between two block responses to one device (default 0; herdsman uses 250 ms).
     pub min_block_interval: Duration,
     /// Unit of the device's MinimumBlockPeriod.
@@ -209,6 +213,7 @@ impl Default for ServerConfig {
             ]),
             upgrade_end_timeout: Duration::from_secs(2 * 3600),
             forget_device_after: Duration::from_secs(24 * 3600),
+            max_sessions: 2_000,
             min_block_interval: Duration::ZERO,
             minimum_block_period_unit: BlockPeriodUnit::Milliseconds,
             min_page_spacing: Duration::from_millis(20),

@@ -386,10 +386,13 @@ impl OtaServer {
             _ => source,
         };
         let key = source.key();
-        let mut session = self
-            .sessions
-            .remove(&key)
-            .unwrap_or_else(|| Session::new(source, now));
+        let mut session = match self.sessions.remove(&key) {
+            Some(session) => session,
+            None => {
+                self.make_room_for_a_session();
+                Session::new(source, now)
+            }
+        };
         session.addr = source;
         session.last_heard = now;
         if session.model.is_none() {
@@ -397,6 +400,25 @@ impl OtaServer {
         }
         self.process_request(&mut session, key, header, request, raw, now);
         self.sessions.insert(key, session);
+    }
+
+    /// Forgets devices while the table is full: first those without a transfer, then any,
+    /// the one heard from longest ago first.
+    fn make_room_for_a_session(&mut self) {
+        while self.sessions.len() >= self.config.max_sessions.max(1) {
+            let oldest = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, s)| (s.transfer.is_some(), s.last_heard))
+                .map(|(key, _)| *key);
+            let Some(key) = oldest else {
+                return;
+            };
+            if let Some(session) = self.sessions.remove(&key) {
+                warn!(device = %session.addr, "device table full: forgetting the device heard from longest ago");
+            }
+            self.admission.release(&key);
+        }
     }
 
     fn process_request(

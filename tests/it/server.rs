@@ -1806,3 +1806,31 @@ fn progress_serialises_with_the_status_socket_field_names() {
     assert_eq!(json["eta_seconds"], 9);
     assert_eq!(json["percent"], 10);
 }
+
+#[test]
+fn device_table_is_bounded() {
+    let config = ServerConfig {
+        max_sessions: 10,
+        ..ServerConfig::default()
+    };
+    let (mut server, t0) = server_with(config, vec![image(NEW, 1_000, 31)]);
+    // The first device downloads; then 50 made-up addresses query.
+    server.handle_frame(DEV, &query(1, OLD, None), t0);
+    server.handle_frame(DEV, &block_request(2, new_key(), 0, 50, None), t0);
+    for i in 0..50u16 {
+        let stranger = DeviceAddr {
+            nwk: 0x8000 + i,
+            ieee: None,
+            endpoint: 1,
+        };
+        server.handle_frame(
+            stranger,
+            &query(3, OLD, None),
+            t0 + Duration::from_secs(u64::from(i)),
+        );
+    }
+    assert_eq!(server.devices().len(), 10);
+    // Every query was still answered, and the downloading device kept its session.
+    assert_eq!(replies(&mut server).len(), 52);
+    assert_eq!(server.progress().len(), 1);
+}
