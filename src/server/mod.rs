@@ -4,7 +4,7 @@
 //! frames of cluster 0x0019 and report its maximum APS payload.
 //!
 //! - [`policy`]: which image a device gets (or why none);
-//! - [`session`]: per-device state: offers, request FIFO, retries, pacing, the transfer;
+//! - `session`: per-device state: offers, request FIFO, retries, pacing, the transfer;
 //! - [`pacing`]: block size and the concurrency cap;
 //! - `transfer`: serving blocks and pages, Upgrade End, the transfer history;
 //! - [`progress`]: transfer snapshots, events and history;
@@ -52,7 +52,7 @@ pub mod pacing;
 pub mod policy;
 pub mod progress;
 mod request;
-pub mod session;
+mod session;
 mod transfer;
 
 use std::collections::{HashMap, VecDeque};
