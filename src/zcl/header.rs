@@ -1,4 +1,5 @@
-//! The ZCL frame header (ZCL8 §2.4.1) and the global Default Response command (ZCL8 §2.5.12).
+//! The ZCL frame header (ZCL8 §2.4, general frame format) and the global Default Response
+//! command (ZCL8 §2.5.12).
 //!
 //! `frame_control(1) [manufacturer_code(2) if b2] tsn(1) command_id(1)`; frame control bits:
 //! b0–1 frame type, b2 manufacturer-specific, b3 direction (1 = server to client), b4 disable
@@ -55,7 +56,7 @@ impl Direction {
 }
 
 wire_enum! {
-    /// Global (profile-wide) command ids, ZCL8 §2.5, Table 2-3.
+    /// Global (profile-wide) command ids (ZCL8 §2.5).
     GeneralCommandId {
         /// Read Attributes.
         READ_ATTRIBUTES = 0x00,
@@ -136,7 +137,7 @@ const DIRECTION_BIT: u8 = 0b0000_1000;
 const DISABLE_DEFAULT_RESPONSE_BIT: u8 = 0b0001_0000;
 const RESERVED_SHIFT: u32 = 5;
 
-/// The ZCL frame header (ZCL8 §2.4.1).
+/// The ZCL frame header (ZCL8 §2.4, general frame format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct ZclHeader {
     /// Frame control bits 0–1.
@@ -295,7 +296,7 @@ impl DefaultResponse {
 }
 
 /// The Default Response a receiver owes for `request` with outcome `status`, or `None` when
-/// none is due: ZCL8 §2.5.12.2 sends one on error always, on success only when the request
+/// none is due: ZCL8 §2.5.12 sends one on error always, on success only when the request
 /// did not disable it, and never in answer to a Default Response. (Broadcast requests get none
 /// either; the header does not know the addressing, so the caller checks that.) Send it only
 /// when the command produced no other response.

@@ -1,5 +1,5 @@
 //! ZCL frames and the OTA Upgrade cluster 0x0019 (ZCL8 §2.4 general frame format, §2.5.12
-//! Default Response, §11.13 OTA Upgrade cluster commands; PROTOCOLS.md §8).
+//! Default Response, chapter 11 OTA Upgrade cluster commands; PROTOCOLS.md §8).
 //!
 //! Layout follows the data flow:
 //! - [`header`]: the ZCL frame header ([`ZclHeader`]), the global [`DefaultResponse`] and the
@@ -11,10 +11,11 @@
 //! Decoders are bounds-checked and never panic. A malformed request maps to the status the
 //! server answers with through `ZclStatus::from(&DecodeError)`.
 //!
-//! **Trailing bytes.** ZCL (§2.4.2, "forward compatibility") lets newer revisions of a cluster
-//! append fields to a command, and tells receivers to ignore octets they do not understand. So
-//! command decoders accept bytes after the last field they know, and [`ota::OtaFrame`] keeps
-//! them in `trailing` so that a frame re-encodes byte-for-byte. A field that is *started* but
+//! **Trailing bytes.** ZCL lets newer revisions of a cluster append fields to a command, and
+//! a receiver built for an older revision ignores the octets it does not understand (zigpy,
+//! too, logs and ignores data left after a command). So command decoders accept bytes after
+//! the last field they know, and [`ota::OtaFrame`] keeps them in `trailing` so that a frame
+//! re-encodes byte-for-byte. A field that is *started* but
 //! cut short is an error (MALFORMED_COMMAND), with one deliberate exception: the Image Block
 //! Request whose field control announces a minimum block period but omits its two bytes (seen
 //! in the wild; zigbee-herdsman tolerates it too).

@@ -1,6 +1,6 @@
-//! OTA Upgrade cluster 0x0019 commands (ZCL8 §11.13; PROTOCOLS.md §8), every command 0x00–0x09
-//! in both directions with its optional fields, and [`OtaFrame`], a whole ZCL frame of this
-//! cluster.
+//! OTA Upgrade cluster 0x0019 commands (ZCL8 chapter 11, the OTA Upgrade cluster's command
+//! frames; PROTOCOLS.md §8): every command 0x00–0x09 in both directions with its optional
+//! fields, and [`OtaFrame`], a whole ZCL frame of this cluster.
 //!
 //! Each command has `decode(payload)`, `encode(&self, &mut Vec<u8>)` and `encoded_len()`;
 //! payloads are little-endian. Decoders ignore bytes after the last known field (see the
@@ -40,7 +40,7 @@ use crate::wire::{PutLe, Reader, hex_spaced};
 pub const CLUSTER_ID: u16 = 0x0019;
 
 wire_enum! {
-    /// OTA Upgrade cluster command ids (ZCL8 §11.13, Table 11-12). Ids 0x00, 0x02, 0x05,
+    /// OTA Upgrade cluster command ids (ZCL8 chapter 11, OTA Upgrade cluster commands). Ids 0x00, 0x02, 0x05,
     /// 0x07 and 0x09 are sent by the server, the others by the client.
     OtaCommandId {
         /// Image Notify (server to client).
@@ -91,7 +91,7 @@ fn read_ieee(reader: &mut Reader<'_>, field: &'static str) -> Result<Ieee, Decod
 // ---------------------------------------------------------------------------------------------
 // 0x00 Image Notify
 
-/// Image Notify (0x00, server to client, ZCL8 §11.13.3): asks clients to query for a new image.
+/// Image Notify (0x00, server to client): asks clients to query for a new image.
 ///
 /// The payload type (0–3) is not stored: it is the number of the optional fields present,
 /// which must be filled in order (`manufacturer_code`, then `image_type`, then
@@ -162,17 +162,16 @@ impl ImageNotify {
 
     /// Appends the payload.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let payload_type = self.payload_type();
-        out.put_u8_le(payload_type);
+        out.put_u8_le(self.payload_type());
         out.put_u8_le(self.query_jitter);
-        if let (true, Some(code)) = (payload_type >= 1, self.manufacturer_code) {
+        if let Some(code) = self.manufacturer_code {
             out.put_u16_le(code);
-        }
-        if let (true, Some(image_type)) = (payload_type >= 2, self.image_type) {
-            out.put_u16_le(image_type);
-        }
-        if let (true, Some(version)) = (payload_type >= 3, self.new_file_version) {
-            out.put_u32_le(version);
+            if let Some(image_type) = self.image_type {
+                out.put_u16_le(image_type);
+                if let Some(version) = self.new_file_version {
+                    out.put_u32_le(version);
+                }
+            }
         }
     }
 
@@ -190,7 +189,7 @@ impl ImageNotify {
 // ---------------------------------------------------------------------------------------------
 // 0x01 Query Next Image Request
 
-/// Query Next Image Request (0x01, client to server, ZCL8 §11.13.4).
+/// Query Next Image Request (0x01, client to server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueryNextImageRequest {
     /// The field control byte as received. Bit 0 (hardware version present) is rewritten from
@@ -263,7 +262,7 @@ impl QueryNextImageRequest {
 // ---------------------------------------------------------------------------------------------
 // 0x02 Query Next Image Response and 0x09 Query Device Specific File Response
 
-/// Query Next Image Response (0x02, server to client, ZCL8 §11.13.5).
+/// Query Next Image Response (0x02, server to client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum QueryNextImageResponse {
     /// Status SUCCESS: the image the client should download.
@@ -285,7 +284,7 @@ pub enum QueryNextImageResponse {
     },
 }
 
-/// Query Device Specific File Response (0x09, server to client, ZCL8 §11.13.10): laid out
+/// Query Device Specific File Response (0x09, server to client): laid out
 /// like [`QueryNextImageResponse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum QueryDeviceSpecificFileResponse {
@@ -398,7 +397,7 @@ query_response_codec!(QueryDeviceSpecificFileResponse);
 // ---------------------------------------------------------------------------------------------
 // 0x03 Image Block Request
 
-/// Image Block Request (0x03, client to server, ZCL8 §11.13.6).
+/// Image Block Request (0x03, client to server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageBlockRequest {
     /// The field control byte as received. On encode, bit 0 follows `request_node_address`,
@@ -515,7 +514,7 @@ impl ImageBlockRequest {
 // ---------------------------------------------------------------------------------------------
 // 0x04 Image Page Request
 
-/// Image Page Request (0x04, client to server, ZCL8 §11.13.7): asks for `page_size` bytes sent
+/// Image Page Request (0x04, client to server): asks for `page_size` bytes sent
 /// as unsolicited Image Block Responses `response_spacing` milliseconds apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImagePageRequest {
@@ -670,7 +669,7 @@ impl Serialize for BlockData {
     }
 }
 
-/// Image Block Response (0x05, server to client, ZCL8 §11.13.8). Its layout depends on the
+/// Image Block Response (0x05, server to client). Its layout depends on the
 /// status, so it is an enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ImageBlockResponse {
@@ -805,7 +804,7 @@ impl ImageBlockResponse {
 // ---------------------------------------------------------------------------------------------
 // 0x06 Upgrade End Request, 0x07 Upgrade End Response
 
-/// Upgrade End Request (0x06, client to server, ZCL8 §11.13.9): the client finished (or gave
+/// Upgrade End Request (0x06, client to server): the client finished (or gave
 /// up) downloading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UpgradeEndRequest {
@@ -866,7 +865,7 @@ impl UpgradeEndRequest {
     }
 }
 
-/// Upgrade End Response (0x07, server to client, ZCL8 §11.13.9.6): when to switch to the new
+/// Upgrade End Response (0x07, server to client): when to switch to the new
 /// image. It has no status byte.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UpgradeEndResponse {
@@ -917,7 +916,7 @@ impl UpgradeEndResponse {
 // ---------------------------------------------------------------------------------------------
 // 0x08 Query Device Specific File Request
 
-/// Query Device Specific File Request (0x08, client to server, ZCL8 §11.13.10): asks for a
+/// Query Device Specific File Request (0x08, client to server): asks for a
 /// file such as a security credential or log configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueryDeviceSpecificFileRequest {
@@ -1168,7 +1167,9 @@ pub struct OtaFrame {
     /// The command, chosen by frame type, direction and command id.
     pub command: OtaCommand,
     /// Bytes after the command's last known field (a newer spec revision's additions, or a
-    /// device's padding). Empty in frames this crate builds.
+    /// device's padding). Empty in frames this crate builds. A WAIT_FOR_DATA Image Block
+    /// Response without a minimum block period cannot carry any: its optional field is
+    /// recognised by position, so they would be read back as that field.
     #[serde(serialize_with = "serialize_hex")]
     pub trailing: Vec<u8>,
 }

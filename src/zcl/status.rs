@@ -1,4 +1,5 @@
-//! ZCL status codes (ZCL8 §2.6.3, Table 2-12; the OTA codes 0x95–0x9A from §11.13), as a
+//! ZCL status codes (ZCL8 general status enumeration; the OTA codes 0x95–0x9A from chapter 11;
+//! PROTOCOLS.md §8), as a
 //! newtype so that values this crate does not know survive a decode/encode round trip.
 //!
 //! ```
