@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use zigbee_otad::ota::payload::{EblBuilder, GblBuilder};
+use zigbee_otad::ota::payload::{self, EblBuilder, GblBuilder};
 use zigbee_otad::ota::{
     FileVersion, ImageType, ManufacturerCode, OtaFile, OtaFileBuilder, OtaHeader, TagId,
 };
@@ -71,6 +71,32 @@ fn parse_and_check(c: &mut Criterion) {
         b.iter(|| {
             for (_, bytes) in &files {
                 let _ = black_box(OtaFile::parse(bytes.clone()));
+            }
+        })
+    });
+
+    // The floor: checking the upgrade images alone (CRC-32 over every GBL/EBL byte).
+    let upgrade_images: Vec<Bytes> = files
+        .iter()
+        .filter_map(|(_, bytes)| OtaFile::parse(bytes.clone()).ok())
+        .flat_map(|file| {
+            file.sub_elements()
+                .iter()
+                .filter(|e| e.tag == TagId::UPGRADE_IMAGE)
+                .map(|e| Bytes::copy_from_slice(file.sub_element_data(e)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let checked: usize = upgrade_images.iter().map(Bytes::len).sum();
+    eprintln!(
+        "ota_parse: {} upgrade images, {checked} bytes",
+        upgrade_images.len()
+    );
+    group.throughput(Throughput::Bytes(checked as u64));
+    group.bench_function("upgrade_images_payload_check_only", |b| {
+        b.iter(|| {
+            for image in &upgrade_images {
+                let _ = black_box(payload::check(image));
             }
         })
     });

@@ -26,6 +26,10 @@ pub enum Container {
     /// The file starts with the magic.
     None,
     /// IKEA's signed container: a header, one SHA-256 per block, the OTA file, a signature.
+    /// The block hashes and the signature are not verified here. When the container's size is
+    /// larger than the header's `image_size`, zigpy folds the extra bytes into tag 0 and rewrites
+    /// the header; we serve the header's `image_size` bytes unchanged and count the rest as
+    /// trailing bytes (no such file is in the corpus).
     IkeaNgis {
         /// Offset of the OTA file (NGIS bytes 16..20).
         image_offset: u32,

@@ -25,7 +25,7 @@ pub const EBL_ALIGNMENT: usize = 64;
 pub const CRC32_RESIDUE: u32 = 0x2144_DF1C;
 
 /// Slice-by-16 tables: the check runs over every byte of the image, so speed matters here.
-const CRC32: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISO_HDLC);
+static CRC32: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISO_HDLC);
 
 /// The kind of firmware payload in an upgrade image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

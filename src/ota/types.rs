@@ -131,7 +131,7 @@ wire_newtype! {
         /// ECDSA signing certificate, crypto suite 2 (74 bytes).
         ECDSA_SIGNING_CERTIFICATE_CS2 = 0x0006 => "ECDSA_SIGNING_CERTIFICATE_CS2",
         /// Telink's encrypted image: in Telink files it carries 2 extra "tag info" bytes.
-        TELINK_ENCRYPTED = 0xF000 => "manufacturer-specific (Telink encrypted)",
+        TELINK_ENCRYPTED = 0xF000 => "manufacturer-specific/Telink",
     }
 }
 

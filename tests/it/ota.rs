@@ -811,6 +811,12 @@ fn corpus_quirky_containers() {
         }
     );
     assert_eq!(ikea.trailing_bytes(), 512);
+    let raw = read(&dir, "10035515-TRADFRI-bulb-cws-2.3.093.ota.ota.signed");
+    assert_eq!(
+        ikea.image_bytes(),
+        &raw[488..488 + 227_500],
+        "served: the OTA file inside"
+    );
 
     let legrand = OtaFile::parse(read(&dir, "1021-000f-004745ff-NLL.zigbee")).unwrap();
     assert_eq!(
@@ -820,6 +826,19 @@ fn corpus_quirky_containers() {
         }
     );
     assert_eq!(legrand.trailing_bytes(), 17);
+    let raw = read(&dir, "1021-000f-004745ff-NLL.zigbee");
+    assert_eq!(legrand.image_bytes(), &raw[4..4 + 255_143]);
+
+    // Hue .sbl-ota: a valid header, then Hue's own block format. Hue bulbs take these files
+    // from the Hue bridge and from zigpy, so we serve them as they are and report "hue_sbl".
+    let raw = read(&dir, "ConnectedLamp-Atmel-Target_0012.sbl-ota");
+    let hue = OtaFile::parse(raw.clone()).unwrap();
+    assert_eq!(*hue.framing(), Framing::HueSbl);
+    assert_eq!(hue.image_bytes(), &raw[..]);
+    assert_eq!(
+        InspectReport::from(&hue).payload_check_detail.as_deref(),
+        Some("hue_sbl")
+    );
     assert_eq!(
         InspectReport::from(&legrand).header_string,
         " ".repeat(32),
