@@ -74,7 +74,7 @@ pub use crate::zcl::{Ieee, ZclStatus};
 
 use pacing::Admission;
 use request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
-use session::{LastQuery, Pending, Session, after};
+use session::{LastQuery, Pending, PendingUpgrade, Session, after};
 use transfer::{PageAsk, Wanted, snapshot, whole_seconds_at_least_one};
 
 /// The OTA Upgrade cluster.
@@ -291,13 +291,16 @@ impl OtaServer {
     /// Tells a device that was told to wait for a command (upgrade time 0xFFFFFFFF, or a
     /// maintenance window without a wall clock) to apply its image now. False when the device
     /// is not waiting.
-    pub fn upgrade_now(&mut self, device: DeviceKey, _now: Instant) -> bool {
+    pub fn upgrade_now(&mut self, device: DeviceKey, now: Instant) -> bool {
         let Some(session) = self.sessions.get_mut(&device) else {
             return false;
         };
         let Some(file) = session.awaiting_upgrade_command.take() else {
             return false;
         };
+        if let Some(pending) = &mut session.awaiting_confirmation {
+            pending.apply_by = Some(now);
+        }
         let addr = session.addr;
         info!(device = %addr, image = %file, "upgrade command");
         let tsn = self.take_tsn();
@@ -520,6 +523,7 @@ impl OtaServer {
                         hardware_version,
                         offered: None,
                     },
+                    now,
                 );
                 self.reply(session, key, header, raw, message, now);
             }
@@ -604,8 +608,21 @@ impl OtaServer {
         }
     }
 
-    fn answer_query(&mut self, session: &mut Session, mut query: LastQuery) -> Message {
-        if let Some(expected) = session.awaiting_confirmation.take() {
+    fn answer_query(
+        &mut self,
+        session: &mut Session,
+        mut query: LastQuery,
+        now: Instant,
+    ) -> Message {
+        let judged = session.awaiting_confirmation.filter(|pending| {
+            query.current_file_version == pending.image.file_version
+                || pending.apply_by.is_some_and(|by| now >= by)
+        });
+        if let Some(PendingUpgrade {
+            image: expected, ..
+        }) = judged
+        {
+            session.awaiting_confirmation = None;
             let confirmed = query.current_file_version == expected.file_version;
             self.confirm_in_history(session.addr, expected, confirmed);
             if confirmed {

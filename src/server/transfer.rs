@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 use super::pacing::BlockSizeLimits;
 use super::progress::{self, TransferStats};
 use super::request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
-use super::session::{PageStream, Pending, Session, Transfer, after};
+use super::session::{PageStream, Pending, PendingUpgrade, Session, Transfer, after};
 use super::{
     Destination, DeviceAddr, DeviceKey, FailureReason, HISTORY_LEN, Ieee, ImageKey, OtaImage,
     OtaServer, Queued, ServerEvent, TransferProgress, TransferState, UPGRADE_TIME_WAIT_FOR_COMMAND,
@@ -506,7 +506,11 @@ impl OtaServer {
         let upgrade_time = self.upgrade_time(session.addr.ieee, now);
         session.awaiting_upgrade_command =
             (upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND).then_some(file);
-        session.awaiting_confirmation = Some(file);
+        session.awaiting_confirmation = Some(PendingUpgrade {
+            image: file,
+            apply_by: (upgrade_time != UPGRADE_TIME_WAIT_FOR_COMMAND)
+                .then(|| after(now, Duration::from_secs(u64::from(upgrade_time)))),
+        });
         let transfer = match session.transfer.take() {
             Some(transfer) if transfer.image.key() == file => transfer,
             other => {

@@ -1834,3 +1834,43 @@ fn device_table_is_bounded() {
     assert_eq!(replies(&mut server).len(), 52);
     assert_eq!(server.progress().len(), 1);
 }
+
+#[test]
+fn a_query_before_the_upgrade_time_is_not_a_failed_upgrade() {
+    let config = ServerConfig {
+        upgrade_time: UpgradeTimePolicy::AfterDelay(Duration::from_secs(120)),
+        ..ServerConfig::default()
+    };
+    let (mut server, t0) = server_with(config, vec![image(NEW, 100, 32)]);
+    server.handle_frame(DEV, &query(1, OLD, None), t0);
+    server.handle_frame(DEV, &block_request(2, new_key(), 0, 50, None), t0);
+    server.handle_frame(DEV, &block_request(3, new_key(), 50, 50, None), t0);
+    server.handle_frame(DEV, &upgrade_end(4, ZclStatus::SUCCESS, new_key()), t0);
+    replies(&mut server);
+    let judged = |server: &mut OtaServer| {
+        std::iter::from_fn(|| server.poll_event())
+            .filter(|e| {
+                matches!(
+                    e,
+                    ServerEvent::UpgradeConfirmed { .. } | ServerEvent::UpgradeNotApplied { .. }
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    judged(&mut server);
+    // Still running the old version 10 s later: it has two minutes to go.
+    server.handle_frame(DEV, &query(5, OLD, None), t0 + Duration::from_secs(10));
+    assert!(judged(&mut server).is_empty());
+    // After the upgrade time, still the old version: not applied.
+    server.handle_frame(DEV, &query(6, OLD, None), t0 + Duration::from_secs(130));
+    let events = judged(&mut server);
+    assert!(matches!(
+        events.as_slice(),
+        [ServerEvent::UpgradeNotApplied {
+            running_version: OLD,
+            ..
+        }]
+    ));
+    let history: Vec<_> = server.history().cloned().collect();
+    assert_eq!(history[0].confirmed, Some(false));
+}
