@@ -188,6 +188,8 @@ pub struct ServerConfig {
     /// When a new image concerns at most this many known devices they get unicast notifies;
     /// more get one broadcast with a scaled jitter.
     pub notify_unicast_limit: usize,
+    /// Broadcast Image Notifies are at least this far apart (default 60 s).
+    pub min_broadcast_notify_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -240,6 +242,7 @@ impl Default for ServerConfig {
             device_overrides: HashMap::new(),
             notify_target_responders: 15,
             notify_unicast_limit: 3,
+            min_broadcast_notify_interval: Duration::from_secs(60),
         }
     }
 }

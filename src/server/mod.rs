@@ -77,8 +77,6 @@ use request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
 use session::{LastQuery, Pending, PendingUpgrade, Session, after};
 use transfer::{PageAsk, Wanted, snapshot, whole_seconds_at_least_one};
 
-/// The OTA Upgrade cluster.
-pub const OTA_CLUSTER_ID: u16 = 0x0019;
 /// The broadcast address used for Image Notify (all devices, sleepy ones via their parents).
 pub const BROADCAST_ALL_DEVICES: u16 = 0xFFFF;
 /// A broadcast's destination endpoint.
@@ -139,7 +137,8 @@ pub enum Destination {
     Broadcast(u16),
 }
 
-/// A frame for the coordinator to send: cluster 0x0019, from [`ServerConfig::endpoint`].
+/// A frame for the coordinator to send: cluster 0x0019 ([`crate::zcl::ota::CLUSTER_ID`]), from
+/// [`ServerConfig::endpoint`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     /// Where to.
@@ -182,6 +181,7 @@ pub struct OtaServer {
     history: VecDeque<TransferProgress>,
     max_aps_payload: u8,
     wall_clock: Option<(Instant, u64)>,
+    last_broadcast_notify: Option<Instant>,
     next_tsn: u8,
 }
 
@@ -199,6 +199,7 @@ impl OtaServer {
             history: VecDeque::new(),
             max_aps_payload: DEFAULT_MAX_APS_PAYLOAD,
             wall_clock: None,
+            last_broadcast_notify: None,
             next_tsn: 0,
         }
     }
@@ -261,12 +262,21 @@ impl OtaServer {
         }
     }
 
-    /// Sends an Image Notify (payload type 0: query jitter only).
-    pub fn notify(&mut self, target: NotifyTarget, _now: Instant) {
-        let tsn = self.take_tsn();
+    /// Sends an Image Notify (payload type 0: query jitter only). Broadcasts closer together
+    /// than [`ServerConfig::min_broadcast_notify_interval`] are not sent (false), so repeated
+    /// catalog refreshes or requests cannot flood the network.
+    pub fn notify(&mut self, target: NotifyTarget, now: Instant) -> bool {
         let (destination, query_jitter, key) = match target {
             NotifyTarget::Device(addr) => (Destination::Unicast(addr), 100, Some(addr.key())),
             NotifyTarget::Broadcast => {
+                if self
+                    .last_broadcast_notify
+                    .is_some_and(|at| now < after(at, self.config.min_broadcast_notify_interval))
+                {
+                    debug!("broadcast Image Notify suppressed: one was sent recently");
+                    return false;
+                }
+                self.last_broadcast_notify = Some(now);
                 let known = self
                     .sessions
                     .values()
@@ -280,12 +290,14 @@ impl OtaServer {
             }
         };
         info!(?destination, query_jitter, "image notify");
+        let tsn = self.take_tsn();
         self.enqueue(
             key,
             destination,
             ReplyTo::Unsolicited { tsn },
             Message::ImageNotify { query_jitter },
         );
+        true
     }
 
     /// Tells a device that was told to wait for a command (upgrade time 0xFFFFFFFF, or a

@@ -995,9 +995,18 @@ fn broadcast_notify_jitter_scales_with_the_number_of_devices() {
         sim.server.poll_transmit().is_none(),
         "one broadcast, not 60 unicasts"
     );
+    // Another broadcast within a minute is held back; after it, allowed.
+    let soon = now + Duration::from_secs(30);
+    assert!(!sim.server.notify(NotifyTarget::Broadcast, soon));
+    assert!(sim.server.poll_transmit().is_none());
+    assert!(
+        sim.server
+            .notify(NotifyTarget::Broadcast, now + Duration::from_secs(61))
+    );
+    assert!(sim.server.poll_transmit().is_some());
     // On request, a unicast notify with jitter 100.
     let addr = sim.devices[0].addr;
-    sim.server.notify(NotifyTarget::Device(addr), now);
+    assert!(sim.server.notify(NotifyTarget::Device(addr), now));
     let out = sim.server.poll_transmit().unwrap();
     assert_eq!(out.destination, Destination::Unicast(addr));
     let OtaCommand::ImageNotify(notify) = decode(&out).command else {
@@ -1484,7 +1493,7 @@ fn image_notify_matches_captured_frames() {
     let captured = captured_frame(&dir, "image-notify-tuya-z2m");
     // Our TSNs count from 0; the capture's is 3.
     for _ in 0..=3 {
-        server.notify(NotifyTarget::Device(DEV), t0);
+        assert!(server.notify(NotifyTarget::Device(DEV), t0));
     }
     let out = replies(&mut server);
     assert_eq!(out[3].zcl_bytes.as_ref(), captured);
@@ -1617,7 +1626,7 @@ fn responses_match_zigpy_encoding_byte_for_byte() {
         );
         assert_eq!(out[0].destination, Destination::Unicast(device), "{name}");
     }
-    server.notify(NotifyTarget::Device(DEV), t0);
+    assert!(server.notify(NotifyTarget::Device(DEV), t0));
     let out = replies(&mut server);
     assert_eq!(
         hex(&out[0].zcl_bytes),
