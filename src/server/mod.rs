@@ -328,11 +328,14 @@ impl OtaServer {
         true
     }
 
-    /// Handles one ZCL frame of cluster 0x0019 received from `source`, unicast to us (OTA
-    /// requests are unicast; a broadcast request must not be passed in, since ZCL answers no
-    /// broadcast with a Default Response). Undecodable requests get the Default Response ZCL
-    /// asks for (MALFORMED_COMMAND, UNSUP_COMMAND; errors are reported even when the request
-    /// disabled default responses); frames without a readable header are dropped.
+    /// Handles one ZCL frame of cluster 0x0019 received from `source`, unicast to us (a
+    /// broadcast request must not be passed in: ZCL answers no broadcast with a Default
+    /// Response). Give the device's IEEE address whenever the coordinator knows it (EZSP's
+    /// address table, device announces): sessions are keyed by it, so a device keeps its
+    /// transfer across a rejoin with a new network address. Undecodable requests get the
+    /// Default Response ZCL asks for (MALFORMED_COMMAND, UNSUP_COMMAND; errors are reported
+    /// even when the request disabled default responses); frames without a readable header
+    /// are dropped.
     pub fn handle_frame(&mut self, source: DeviceAddr, zcl_bytes: &[u8], now: Instant) {
         match frame::decode_request(zcl_bytes) {
             frame::Decoded::Request(header, request) => {
@@ -374,7 +377,7 @@ impl OtaServer {
         );
     }
 
-    pub(crate) fn handle_request(
+    fn handle_request(
         &mut self,
         source: DeviceAddr,
         header: RequestHeader,
@@ -382,26 +385,9 @@ impl OtaServer {
         raw: Bytes,
         now: Instant,
     ) {
-        let source = match (source.ieee, &request) {
-            (
-                None,
-                Request::ImageBlock {
-                    requester: Some(ieee),
-                    ..
-                },
-            )
-            | (
-                None,
-                Request::ImagePage {
-                    requester: Some(ieee),
-                    ..
-                },
-            ) => DeviceAddr {
-                ieee: Some(*ieee),
-                ..source
-            },
-            _ => source,
-        };
+        // Sessions are keyed by the address the coordinator vouches for, never by the
+        // requester field of a block or page request: keying some frames of one device by a
+        // field it chose and others by its network address would split its session.
         let key = source.key();
         let mut session = match self.sessions.remove(&key) {
             Some(session) => session,

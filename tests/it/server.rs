@@ -1883,3 +1883,23 @@ fn a_query_before_the_upgrade_time_is_not_a_failed_upgrade() {
     let history: Vec<_> = server.history().cloned().collect();
     assert_eq!(history[0].confirmed, Some(false));
 }
+
+#[test]
+fn a_device_that_rejoins_with_a_new_network_address_keeps_its_transfer() {
+    let (mut server, t0) = server_with(ServerConfig::default(), vec![image(NEW, 1_000, 33)]);
+    server.handle_frame(DEV, &query(1, OLD, None), t0);
+    server.handle_frame(DEV, &block_request(2, new_key(), 0, 50, None), t0);
+    replies(&mut server);
+    let rejoined = DeviceAddr { nwk: 0x4321, ..DEV };
+    server.handle_frame(rejoined, &block_request(3, new_key(), 50, 50, None), t0);
+    let out = replies(&mut server);
+    assert_eq!(out[0].destination, Destination::Unicast(rejoined));
+    assert_eq!(block_of(&decode(&out[0])).0, 50);
+    let progress = server.progress();
+    assert_eq!(progress.len(), 1);
+    assert_eq!((progress[0].nwk, progress[0].offset), (0x4321, 100));
+    let started = std::iter::from_fn(|| server.poll_event())
+        .filter(|e| matches!(e, ServerEvent::TransferStarted { .. }))
+        .count();
+    assert_eq!(started, 1);
+}
