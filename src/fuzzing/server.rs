@@ -142,8 +142,12 @@ pub fn drive(data: &[u8]) {
                 let which = usize::from(op & 1);
                 server.set_images(vec![images[which].clone().shared()], now);
             }
-            60..=61 => server.notify(NotifyTarget::Device(who), now),
-            62 => server.notify(NotifyTarget::Broadcast, now),
+            60..=61 => {
+                server.notify(NotifyTarget::Device(who), now);
+            }
+            62 => {
+                server.notify(NotifyTarget::Broadcast, now);
+            }
             _ => {
                 server.upgrade_now(who.key(), now);
                 let _ = server.upgrade_now(DeviceKey::Nwk(who.nwk), now);

@@ -124,12 +124,15 @@ pub struct ServerConfig {
     pub block_size_cap: u8,
     /// Smaller (or larger) caps per manufacturer code, from the field: 40 for Insta,
     /// dresden elektronik and Busch-Jaeger; Legrand is left uncapped (255) as zigpy does.
+    /// These explicit caps are not reduced by the APS reserves below (see
+    /// [`ServerConfig::explicit_block_cap`]).
     pub manufacturer_block_caps: HashMap<u16, u8>,
     /// Bytes kept free in every APS frame for APS encryption (aux header + MIC; 9 as in the
     /// Exegin figures: 66 − 57).
     pub aps_encryption_reserve: u8,
     /// Bytes kept free for a source route (2 + 2 per relay; default 6 = two relays). With the
-    /// usual EZSP maximum payload of 82 this leaves exactly the 50-byte default block.
+    /// usual EZSP maximum payload of 82 this leaves exactly the 50-byte default block. The
+    /// reserves apply to the default cap, not to explicit per-manufacturer or per-device caps.
     pub source_route_reserve: u8,
     /// Transfers allowed to download at the same time (default 3: a rolling update that keeps
     /// the mesh healthy). Devices over the cap get WAIT_FOR_DATA, never silence.
@@ -149,6 +152,10 @@ pub struct ServerConfig {
     pub upgrade_end_timeout: Duration,
     /// A device unheard of for this long is forgotten (default 24 h).
     pub forget_device_after: Duration,
+    /// Devices remembered at most (default 2,000, about 5 MB); beyond it the one heard from
+    /// longest ago is forgotten, so hostile traffic from made-up addresses cannot exhaust
+    /// memory.
+    pub max_sessions: usize,
     /// Extra gap between two block responses to one device (default 0; herdsman uses 250 ms).
     pub min_block_interval: Duration,
     /// Unit of the device's MinimumBlockPeriod.
@@ -181,6 +188,8 @@ pub struct ServerConfig {
     /// When a new image concerns at most this many known devices they get unicast notifies;
     /// more get one broadcast with a scaled jitter.
     pub notify_unicast_limit: usize,
+    /// Broadcast Image Notifies are at least this far apart (default 60 s).
+    pub min_broadcast_notify_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -206,6 +215,7 @@ impl Default for ServerConfig {
             ]),
             upgrade_end_timeout: Duration::from_secs(2 * 3600),
             forget_device_after: Duration::from_secs(24 * 3600),
+            max_sessions: 2_000,
             min_block_interval: Duration::ZERO,
             minimum_block_period_unit: BlockPeriodUnit::Milliseconds,
             min_page_spacing: Duration::from_millis(20),
@@ -232,6 +242,7 @@ impl Default for ServerConfig {
             device_overrides: HashMap::new(),
             notify_target_responders: 15,
             notify_unicast_limit: 3,
+            min_broadcast_notify_interval: Duration::from_secs(60),
         }
     }
 }
@@ -242,8 +253,11 @@ impl ServerConfig {
         ieee.and_then(|ieee| self.device_overrides.get(&ieee))
     }
 
-    /// The block-size cap for a device: its override, else its manufacturer's, else the global.
-    pub fn block_cap_for(&self, manufacturer_code: u16, ieee: Option<Ieee>) -> u8 {
+    /// The explicit block-size cap for a device, if any: its override, else its manufacturer's.
+    /// An explicit cap is a size proven in the field, honoured up to the hard APS limit without
+    /// the reserves (Legrand asks for 64-byte blocks, which zigpy and herdsman send over
+    /// EZSP's 82-byte payload).
+    pub fn explicit_block_cap(&self, manufacturer_code: u16, ieee: Option<Ieee>) -> Option<u8> {
         self.device_override(ieee)
             .and_then(|o| o.block_size_cap)
             .or_else(|| {
@@ -251,7 +265,6 @@ impl ServerConfig {
                     .get(&manufacturer_code)
                     .copied()
             })
-            .unwrap_or(self.block_size_cap)
     }
 
     /// The idle timeout for a device: its override, else its manufacturer's, else the global.

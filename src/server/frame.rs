@@ -54,7 +54,6 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Decoded {
             },
             offset: b.file_offset,
             maximum_data_size: b.maximum_data_size,
-            requester: b.request_node_address,
             minimum_block_period: b.minimum_block_period,
         },
         OtaCommand::ImagePageRequest(p) => Request::ImagePage {
@@ -67,7 +66,6 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Decoded {
             maximum_data_size: p.maximum_data_size,
             page_size: p.page_size,
             response_spacing_ms: p.response_spacing,
-            requester: p.request_node_address,
         },
         OtaCommand::UpgradeEndRequest(u) => Request::UpgradeEnd {
             status: u.status,

@@ -4,8 +4,9 @@
 //! frames of cluster 0x0019 and report its maximum APS payload.
 //!
 //! - [`policy`]: which image a device gets (or why none);
-//! - [`session`]: per-device state: offers, request FIFO, retries, pacing, the transfer;
+//! - `session`: per-device state: offers, request FIFO, retries, pacing, the transfer;
 //! - [`pacing`]: block size and the concurrency cap;
+//! - `transfer`: serving blocks and pages, Upgrade End, the transfer history;
 //! - [`progress`]: transfer snapshots, events and history;
 //! - [`config`]: [`ServerConfig`] and its field-tested defaults.
 //!
@@ -51,7 +52,8 @@ pub mod pacing;
 pub mod policy;
 pub mod progress;
 mod request;
-pub mod session;
+mod session;
+mod transfer;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -70,13 +72,11 @@ pub use progress::{DeviceStatus, FailureReason, ServerEvent, TransferProgress, T
 
 pub use crate::zcl::{Ieee, ZclStatus};
 
-use pacing::{Admission, BlockSizeLimits};
-use progress::TransferStats;
+use pacing::Admission;
 use request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
-use session::{LastQuery, PageStream, Pending, Session, Transfer, after};
+use session::{LastQuery, Pending, PendingUpgrade, Session, after};
+use transfer::{PageAsk, Wanted, snapshot, whole_seconds_at_least_one};
 
-/// The OTA Upgrade cluster.
-pub const OTA_CLUSTER_ID: u16 = 0x0019;
 /// The broadcast address used for Image Notify (all devices, sleepy ones via their parents).
 pub const BROADCAST_ALL_DEVICES: u16 = 0xFFFF;
 /// A broadcast's destination endpoint.
@@ -137,7 +137,8 @@ pub enum Destination {
     Broadcast(u16),
 }
 
-/// A frame for the coordinator to send: cluster 0x0019, from [`ServerConfig::endpoint`].
+/// A frame for the coordinator to send: cluster 0x0019 ([`crate::zcl::ota::CLUSTER_ID`]), from
+/// [`ServerConfig::endpoint`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     /// Where to.
@@ -180,6 +181,7 @@ pub struct OtaServer {
     history: VecDeque<TransferProgress>,
     max_aps_payload: u8,
     wall_clock: Option<(Instant, u64)>,
+    last_broadcast_notify: Option<Instant>,
     next_tsn: u8,
 }
 
@@ -197,6 +199,7 @@ impl OtaServer {
             history: VecDeque::new(),
             max_aps_payload: DEFAULT_MAX_APS_PAYLOAD,
             wall_clock: None,
+            last_broadcast_notify: None,
             next_tsn: 0,
         }
     }
@@ -259,12 +262,21 @@ impl OtaServer {
         }
     }
 
-    /// Sends an Image Notify (payload type 0: query jitter only).
-    pub fn notify(&mut self, target: NotifyTarget, _now: Instant) {
-        let tsn = self.take_tsn();
+    /// Sends an Image Notify (payload type 0: query jitter only). Broadcasts closer together
+    /// than [`ServerConfig::min_broadcast_notify_interval`] are not sent (false), so repeated
+    /// catalog refreshes or requests cannot flood the network.
+    pub fn notify(&mut self, target: NotifyTarget, now: Instant) -> bool {
         let (destination, query_jitter, key) = match target {
             NotifyTarget::Device(addr) => (Destination::Unicast(addr), 100, Some(addr.key())),
             NotifyTarget::Broadcast => {
+                if self
+                    .last_broadcast_notify
+                    .is_some_and(|at| now < after(at, self.config.min_broadcast_notify_interval))
+                {
+                    debug!("broadcast Image Notify suppressed: one was sent recently");
+                    return false;
+                }
+                self.last_broadcast_notify = Some(now);
                 let known = self
                     .sessions
                     .values()
@@ -278,24 +290,29 @@ impl OtaServer {
             }
         };
         info!(?destination, query_jitter, "image notify");
+        let tsn = self.take_tsn();
         self.enqueue(
             key,
             destination,
             ReplyTo::Unsolicited { tsn },
             Message::ImageNotify { query_jitter },
         );
+        true
     }
 
     /// Tells a device that was told to wait for a command (upgrade time 0xFFFFFFFF, or a
     /// maintenance window without a wall clock) to apply its image now. False when the device
     /// is not waiting.
-    pub fn upgrade_now(&mut self, device: DeviceKey, _now: Instant) -> bool {
+    pub fn upgrade_now(&mut self, device: DeviceKey, now: Instant) -> bool {
         let Some(session) = self.sessions.get_mut(&device) else {
             return false;
         };
         let Some(file) = session.awaiting_upgrade_command.take() else {
             return false;
         };
+        if let Some(pending) = &mut session.awaiting_confirmation {
+            pending.apply_by = Some(now);
+        }
         let addr = session.addr;
         info!(device = %addr, image = %file, "upgrade command");
         let tsn = self.take_tsn();
@@ -311,11 +328,14 @@ impl OtaServer {
         true
     }
 
-    /// Handles one ZCL frame of cluster 0x0019 received from `source`, unicast to us (OTA
-    /// requests are unicast; a broadcast request must not be passed in, since ZCL answers no
-    /// broadcast with a Default Response). Undecodable requests get the Default Response ZCL
-    /// asks for (MALFORMED_COMMAND, UNSUP_COMMAND; errors are reported even when the request
-    /// disabled default responses); frames without a readable header are dropped.
+    /// Handles one ZCL frame of cluster 0x0019 received from `source`, unicast to us (a
+    /// broadcast request must not be passed in: ZCL answers no broadcast with a Default
+    /// Response). Give the device's IEEE address whenever the coordinator knows it (EZSP's
+    /// address table, device announces): sessions are keyed by it, so a device keeps its
+    /// transfer across a rejoin with a new network address. Undecodable requests get the
+    /// Default Response ZCL asks for (MALFORMED_COMMAND, UNSUP_COMMAND; errors are reported
+    /// even when the request disabled default responses); frames without a readable header
+    /// are dropped.
     pub fn handle_frame(&mut self, source: DeviceAddr, zcl_bytes: &[u8], now: Instant) {
         match frame::decode_request(zcl_bytes) {
             frame::Decoded::Request(header, request) => {
@@ -357,7 +377,7 @@ impl OtaServer {
         );
     }
 
-    pub(crate) fn handle_request(
+    fn handle_request(
         &mut self,
         source: DeviceAddr,
         header: RequestHeader,
@@ -365,31 +385,17 @@ impl OtaServer {
         raw: Bytes,
         now: Instant,
     ) {
-        let source = match (source.ieee, &request) {
-            (
-                None,
-                Request::ImageBlock {
-                    requester: Some(ieee),
-                    ..
-                },
-            )
-            | (
-                None,
-                Request::ImagePage {
-                    requester: Some(ieee),
-                    ..
-                },
-            ) => DeviceAddr {
-                ieee: Some(*ieee),
-                ..source
-            },
-            _ => source,
-        };
+        // Sessions are keyed by the address the coordinator vouches for, never by the
+        // requester field of a block or page request: keying some frames of one device by a
+        // field it chose and others by its network address would split its session.
         let key = source.key();
-        let mut session = self
-            .sessions
-            .remove(&key)
-            .unwrap_or_else(|| Session::new(source, now));
+        let mut session = match self.sessions.remove(&key) {
+            Some(session) => session,
+            None => {
+                self.make_room_for_a_session();
+                Session::new(source, now)
+            }
+        };
         session.addr = source;
         session.last_heard = now;
         if session.model.is_none() {
@@ -397,6 +403,25 @@ impl OtaServer {
         }
         self.process_request(&mut session, key, header, request, raw, now);
         self.sessions.insert(key, session);
+    }
+
+    /// Forgets devices while the table is full: first those without a transfer, then any,
+    /// the one heard from longest ago first.
+    fn make_room_for_a_session(&mut self) {
+        while self.sessions.len() >= self.config.max_sessions.max(1) {
+            let oldest = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, s)| (s.transfer.is_some(), s.last_heard))
+                .map(|(key, _)| *key);
+            let Some(key) = oldest else {
+                return;
+            };
+            if let Some(session) = self.sessions.remove(&key) {
+                warn!(device = %session.addr, "device table full: forgetting the device heard from longest ago");
+            }
+            self.admission.release(&key);
+        }
     }
 
     fn process_request(
@@ -496,6 +521,7 @@ impl OtaServer {
                         hardware_version,
                         offered: None,
                     },
+                    now,
                 );
                 self.reply(session, key, header, raw, message, now);
             }
@@ -580,8 +606,21 @@ impl OtaServer {
         }
     }
 
-    fn answer_query(&mut self, session: &mut Session, mut query: LastQuery) -> Message {
-        if let Some(expected) = session.awaiting_confirmation.take() {
+    fn answer_query(
+        &mut self,
+        session: &mut Session,
+        mut query: LastQuery,
+        now: Instant,
+    ) -> Message {
+        let judged = session.awaiting_confirmation.filter(|pending| {
+            query.current_file_version == pending.image.file_version
+                || pending.apply_by.is_some_and(|by| now >= by)
+        });
+        if let Some(PendingUpgrade {
+            image: expected, ..
+        }) = judged
+        {
+            session.awaiting_confirmation = None;
             let confirmed = query.current_file_version == expected.file_version;
             self.confirm_in_history(session.addr, expected, confirmed);
             if confirmed {
@@ -681,595 +720,6 @@ impl OtaServer {
                 debug!(device = %session.addr, %reason, "no device-specific file");
                 Message::QueryDeviceSpecificFileResponse(Err(ZclStatus::NO_IMAGE_AVAILABLE))
             }
-        }
-    }
-
-    /// The image a block or page request names: the one offered to this device, the one its
-    /// transfer is on, or (stateless resume, e.g. after a restart of the daemon) the catalog's
-    /// single image with exactly that key when the device may have it.
-    fn resolve_file(&self, session: &mut Session, file: ImageKey) -> Option<Arc<OtaImage>> {
-        if let Some(transfer) = &session.transfer
-            && transfer.image.key() == file
-        {
-            return Some(Arc::clone(&transfer.image));
-        }
-        if let Some(image) = session.offered(file) {
-            return Some(Arc::clone(image));
-        }
-        let hardware_version = session.last_query.and_then(|q| q.hardware_version);
-        let mut matches = self.images.iter().filter(|image| {
-            image.key() == file
-                && image
-                    .destination()
-                    .is_none_or(|d| session.addr.ieee == Some(d))
-                && image.hardware_versions().is_none_or(|(min, max)| {
-                    hardware_version.is_none_or(|hw| (min..=max).contains(&hw))
-                })
-                && !self.config.deny.iter().any(|rule| {
-                    rule.matches(file.manufacturer_code, file.image_type, file.file_version)
-                })
-        });
-        let first = matches.next()?;
-        if matches.any(|other| other.bytes() != first.bytes()) {
-            warn!(image = %file, "requested image has conflicting sources; refusing");
-            return None;
-        }
-        info!(device = %session.addr, image = %file, "serving a request for an image not offered in this run (resume)");
-        let image = Arc::clone(first);
-        session.remember_offer(Arc::clone(&image));
-        Some(image)
-    }
-
-    fn block_size(&self, session: &Session, header: &RequestHeader, device_maximum: u8) -> u8 {
-        let manufacturer_code = session
-            .last_query
-            .map(|q| q.manufacturer_code)
-            .or_else(|| {
-                session
-                    .transfer
-                    .as_ref()
-                    .map(|t| t.image.key().manufacturer_code)
-            })
-            .unwrap_or(0);
-        BlockSizeLimits {
-            device_maximum,
-            configured_cap: self
-                .config
-                .block_cap_for(manufacturer_code, session.addr.ieee),
-            max_aps_payload: self.max_aps_payload,
-            zcl_header_len: if header.manufacturer_code.is_some() {
-                5
-            } else {
-                3
-            },
-            reserve: usize::from(self.config.aps_encryption_reserve)
-                + usize::from(self.config.source_route_reserve),
-        }
-        .block_size()
-    }
-
-    fn idle_timeout(&self, session: &Session) -> Duration {
-        let manufacturer_code = session
-            .last_query
-            .map(|q| q.manufacturer_code)
-            .or_else(|| {
-                session
-                    .transfer
-                    .as_ref()
-                    .map(|t| t.image.key().manufacturer_code)
-            })
-            .unwrap_or(0);
-        self.config
-            .idle_timeout_for(manufacturer_code, session.addr.ieee)
-    }
-
-    /// Answers FIFO requests whose turn has come (block requests wait for the pacing gap).
-    fn drain(&mut self, session: &mut Session, key: DeviceKey, now: Instant) {
-        while !session.pending.is_empty() {
-            if now < session.next_block_at {
-                break;
-            }
-            let Some(Pending {
-                header,
-                request,
-                raw,
-            }) = session.pending.pop_front()
-            else {
-                break;
-            };
-            if let Request::ImageBlock {
-                file,
-                offset,
-                maximum_data_size,
-                minimum_block_period,
-                ..
-            } = request
-            {
-                let message = self.answer_block(
-                    session,
-                    key,
-                    &header,
-                    BlockAsk {
-                        wanted: Wanted {
-                            file,
-                            offset,
-                            maximum_data_size,
-                        },
-                        minimum_block_period,
-                    },
-                    now,
-                );
-                self.reply(session, key, header, raw, message, now);
-            }
-        }
-    }
-
-    /// Checks a block or page request and makes sure the device holds a slot; `Err` is the
-    /// Image Block Response that refuses it.
-    fn admit_transfer(
-        &mut self,
-        session: &mut Session,
-        key: DeviceKey,
-        header: &RequestHeader,
-        wanted: Wanted,
-        now: Instant,
-    ) -> Result<(Arc<OtaImage>, u8), BlockReply> {
-        let Wanted {
-            file,
-            offset,
-            maximum_data_size,
-        } = wanted;
-        let Some(image) = self.resolve_file(session, file) else {
-            info!(device = %session.addr, image = %file, "request for an image not offered: ABORT");
-            return Err(BlockReply::Status(ZclStatus::ABORT));
-        };
-        if offset >= image.size() {
-            info!(device = %session.addr, image = %file, offset, size = image.size(), "offset past the end");
-            return Err(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
-        }
-        let block_size = self.block_size(session, header, maximum_data_size);
-        if block_size == 0 {
-            if maximum_data_size == 0 {
-                return Err(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
-            }
-            warn!(
-                max_aps_payload = self.max_aps_payload,
-                "the coordinator's APS payload leaves no room for image data"
-            );
-            return Err(BlockReply::Status(ZclStatus::ABORT));
-        }
-        let same_transfer = session.transfer_key() == Some(file)
-            && session
-                .transfer
-                .as_ref()
-                .is_some_and(|t| t.state != TransferState::Failed);
-        if !same_transfer {
-            if let Some(old) = session.transfer.take() {
-                self.end_transfer(
-                    session,
-                    key,
-                    old,
-                    TransferState::Failed,
-                    Some(FailureReason::Superseded),
-                );
-            }
-            let span = tracing::info_span!(
-                "ota_transfer",
-                device = %session.addr,
-                image = %file,
-                size = image.size()
-            );
-            session.transfer = Some(Transfer {
-                image: Arc::clone(&image),
-                state: TransferState::Queued,
-                stats: TransferStats::new(now, offset),
-                last_request_at: now,
-                downloaded_at: None,
-                span,
-            });
-        }
-        let needs_slot = session
-            .transfer
-            .as_ref()
-            .is_some_and(|t| matches!(t.state, TransferState::Queued | TransferState::Downloading));
-        if needs_slot {
-            let request_time = self.busy_request_time();
-            let keep_place = request_time.saturating_mul(3) + Duration::from_secs(60);
-            if !self
-                .admission
-                .try_admit(key, self.config.max_concurrent_transfers, now, keep_place)
-            {
-                if let Some(transfer) = &mut session.transfer {
-                    transfer.last_request_at = now;
-                    let _entered = transfer.span.enter();
-                    if same_transfer {
-                        debug!(retry_after = ?request_time, "still over the concurrency cap");
-                    } else {
-                        info!(retry_after = ?request_time, "over the concurrency cap: WAIT_FOR_DATA");
-                    }
-                }
-                if !same_transfer {
-                    self.events.push_back(ServerEvent::TransferQueued {
-                        device: session.addr,
-                        image: file,
-                        retry_after: request_time,
-                    });
-                }
-                return Err(BlockReply::WaitForData {
-                    request_time: whole_seconds_at_least_one(request_time),
-                    // zigpy and ZCL8 always carry the field; 0 is its default.
-                    minimum_block_period: Some(session.minimum_block_period.unwrap_or(0)),
-                });
-            }
-        }
-        if let Some(transfer) = &mut session.transfer {
-            transfer.last_request_at = now;
-            if transfer.state == TransferState::Queued {
-                transfer.state = TransferState::Downloading;
-                transfer.stats = TransferStats::new(now, offset);
-                let _entered = transfer.span.enter();
-                info!(offset, block_size, "transfer started");
-                self.events.push_back(ServerEvent::TransferStarted {
-                    device: session.addr,
-                    image: file,
-                    offset,
-                });
-            }
-        }
-        Ok((image, block_size))
-    }
-
-    fn answer_block(
-        &mut self,
-        session: &mut Session,
-        key: DeviceKey,
-        header: &RequestHeader,
-        ask: BlockAsk,
-        now: Instant,
-    ) -> Message {
-        if ask.minimum_block_period.is_some() {
-            session.minimum_block_period = ask.minimum_block_period;
-        }
-        let (image, block_size) = match self.admit_transfer(session, key, header, ask.wanted, now) {
-            Ok(admitted) => admitted,
-            Err(refusal) => return Message::ImageBlockResponse(refusal),
-        };
-        let Some(data) = image.block(ask.wanted.offset, block_size) else {
-            return Message::ImageBlockResponse(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
-        };
-        self.record_served(session, key, &image, ask.wanted.offset, &data, now);
-        session.next_block_at = after(now, self.block_gap(session));
-        Message::ImageBlockResponse(BlockReply::Data {
-            file: image.key(),
-            offset: ask.wanted.offset,
-            data,
-        })
-    }
-
-    /// The gap the device asked for between blocks (its MinimumBlockPeriod) or the configured
-    /// one, whichever is longer.
-    fn block_gap(&self, session: &Session) -> Duration {
-        let device = session
-            .minimum_block_period
-            .map(|p| self.config.minimum_block_period_unit.duration(p))
-            .unwrap_or_default();
-        device.max(self.config.min_block_interval)
-    }
-
-    fn record_served(
-        &mut self,
-        session: &mut Session,
-        key: DeviceKey,
-        image: &Arc<OtaImage>,
-        offset: u32,
-        data: &Bytes,
-        now: Instant,
-    ) {
-        let Some(transfer) = &mut session.transfer else {
-            return;
-        };
-        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        let end = offset.saturating_add(len);
-        let size = image.size();
-        let milestone = transfer.stats.record_block(now, len, end, size);
-        {
-            let _entered = transfer.span.enter();
-            debug!(offset, len, "block");
-        }
-        if milestone && transfer.state == TransferState::Downloading {
-            let snapshot = snapshot(session.addr, transfer, None, None);
-            {
-                let _entered = transfer.span.enter();
-                info!(
-                    percent = snapshot.percent,
-                    bytes_per_second = snapshot.bytes_per_second,
-                    eta_seconds = snapshot.eta_seconds,
-                    "progress"
-                );
-            }
-            self.events.push_back(ServerEvent::Progress(snapshot));
-        }
-        if end >= size && transfer.state == TransferState::Downloading {
-            transfer.state = TransferState::Waiting;
-            transfer.downloaded_at = Some(now);
-            {
-                let _entered = transfer.span.enter();
-                info!("every byte served; waiting for Upgrade End Request");
-            }
-            self.admission.release(&key);
-            self.events.push_back(ServerEvent::DownloadComplete {
-                device: session.addr,
-                image: image.key(),
-            });
-        }
-    }
-
-    /// When a device over the cap should come back: the soonest a running transfer is
-    /// expected to end, within bounds, or the configured default.
-    fn busy_request_time(&self) -> Duration {
-        let (low, high) = self.config.busy_retry_bounds;
-        let soonest = self
-            .admission
-            .active()
-            .iter()
-            .filter_map(|key| self.sessions.get(key))
-            .filter_map(|session| session.transfer.as_ref())
-            .filter_map(|t| t.stats.rate_and_eta(t.image.size()).1)
-            .min();
-        match soonest {
-            Some(eta) => Duration::from_secs(eta).clamp(low, high.max(low)),
-            None => self.config.busy_retry_after,
-        }
-    }
-
-    fn start_page(
-        &mut self,
-        session: &mut Session,
-        key: DeviceKey,
-        header: RequestHeader,
-        raw: Bytes,
-        ask: PageAsk,
-        now: Instant,
-    ) -> Option<Message> {
-        if ask.page_size == 0 {
-            // An empty page asks for nothing: malformed, as zigpy answers it.
-            return Some(Message::ImageBlockResponse(BlockReply::Status(
-                ZclStatus::MALFORMED_COMMAND,
-            )));
-        }
-        let (image, block_size) = match self.admit_transfer(session, key, &header, ask.wanted, now)
-        {
-            Ok(admitted) => admitted,
-            Err(refusal) => return Some(Message::ImageBlockResponse(refusal)),
-        };
-        let end_offset = ask
-            .wanted
-            .offset
-            .saturating_add(u32::from(ask.page_size))
-            .min(image.size());
-        let spacing = ask
-            .spacing
-            .max(self.block_gap(session))
-            .max(self.config.min_page_spacing);
-        if let Some(transfer) = &session.transfer {
-            let _entered = transfer.span.enter();
-            info!(
-                offset = ask.wanted.offset,
-                page_size = ask.page_size,
-                ?spacing,
-                "streaming page"
-            );
-        }
-        session.page = Some(PageStream {
-            header,
-            raw_request: raw,
-            image,
-            next_offset: ask.wanted.offset,
-            end_offset,
-            block_size,
-            spacing,
-            next_due: session.next_block_at.max(now),
-        });
-        None
-    }
-
-    /// Sends the page's next block when it is due and the coordinator took the previous one.
-    fn pump_page(&mut self, session: &mut Session, key: DeviceKey, now: Instant) {
-        let Some(page) = &session.page else {
-            return;
-        };
-        if now < page.next_due || session.unpolled > 0 {
-            return;
-        }
-        let image = Arc::clone(&page.image);
-        let offset = page.next_offset;
-        let header = page.header;
-        let room = page.end_offset.saturating_sub(offset);
-        let len = u8::try_from(room).unwrap_or(u8::MAX).min(page.block_size);
-        let Some(data) = image.block(offset, len).filter(|data| !data.is_empty()) else {
-            session.page = None;
-            return;
-        };
-        let served = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        self.record_served(session, key, &image, offset, &data, now);
-        if let Some(transfer) = &mut session.transfer {
-            transfer.last_request_at = now;
-        }
-        let gap = self.block_gap(session);
-        if let Some(page) = &mut session.page {
-            page.next_offset = offset.saturating_add(served);
-            page.next_due = after(now, page.spacing);
-            if page.next_offset >= page.end_offset {
-                session.page = None;
-            }
-        }
-        session.next_block_at = after(now, gap);
-        session.unpolled += 1;
-        self.transmit.push_back(Queued {
-            key: Some(key),
-            destination: Destination::Unicast(session.addr),
-            reply_to: ReplyTo::Request(header),
-            message: Message::ImageBlockResponse(BlockReply::Data {
-                file: image.key(),
-                offset,
-                data,
-            }),
-        });
-    }
-
-    fn answer_upgrade_end(
-        &mut self,
-        session: &mut Session,
-        key: DeviceKey,
-        header: RequestHeader,
-        status: ZclStatus,
-        file: ImageKey,
-        now: Instant,
-    ) -> Option<Message> {
-        session.page = None;
-        if status != ZclStatus::SUCCESS {
-            let reason = FailureReason::DeviceReported(status);
-            match session.transfer.take() {
-                Some(transfer) => {
-                    self.end_transfer(session, key, transfer, TransferState::Failed, Some(reason))
-                }
-                None => {
-                    warn!(device = %session.addr, image = %file, ?status, "upgrade failed on the device");
-                    self.events.push_back(ServerEvent::TransferFailed {
-                        device: session.addr,
-                        image: file,
-                        reason,
-                    });
-                }
-            }
-            self.admission.release(&key);
-            // ZCL8 §11.13.9: a non-SUCCESS Upgrade End Request gets a Default Response
-            // (SUCCESS), and the device starts over by itself.
-            return (!header.disable_default_response).then_some(Message::DefaultResponse {
-                command_id: header.command_id,
-                status: ZclStatus::SUCCESS,
-            });
-        }
-        let Some(image) = self.resolve_file(session, file) else {
-            info!(device = %session.addr, image = %file, "Upgrade End for an image we do not hold: ABORT");
-            return Some(Message::DefaultResponse {
-                command_id: header.command_id,
-                status: ZclStatus::ABORT,
-            });
-        };
-        let upgrade_time = self.upgrade_time(session.addr.ieee, now);
-        session.awaiting_upgrade_command =
-            (upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND).then_some(file);
-        session.awaiting_confirmation = Some(file);
-        let transfer = match session.transfer.take() {
-            Some(transfer) if transfer.image.key() == file => transfer,
-            other => {
-                if let Some(other) = other {
-                    self.end_transfer(
-                        session,
-                        key,
-                        other,
-                        TransferState::Failed,
-                        Some(FailureReason::Superseded),
-                    );
-                }
-                // A device finishing a download this run never saw (daemon restart).
-                let size = image.size();
-                let mut stats = TransferStats::new(now, size);
-                stats.offset = size;
-                Transfer {
-                    span: tracing::info_span!("ota_transfer", device = %session.addr, image = %file, size),
-                    image,
-                    state: TransferState::Waiting,
-                    stats,
-                    last_request_at: now,
-                    downloaded_at: Some(now),
-                }
-            }
-        };
-        {
-            let _entered = transfer.span.enter();
-            info!(upgrade_time, "Upgrade End: SUCCESS; upgrade scheduled");
-        }
-        self.events.push_back(ServerEvent::UpgradeScheduled {
-            device: session.addr,
-            image: file,
-            upgrade_time,
-        });
-        self.end_transfer(session, key, transfer, TransferState::Finished, None);
-        Some(Message::UpgradeEndResponse { file, upgrade_time })
-    }
-
-    /// The `upgrade_time` (relative seconds) for a device under the upgrade-time policy.
-    fn upgrade_time(&self, ieee: Option<Ieee>, now: Instant) -> u32 {
-        match self.config.upgrade_time_for(ieee) {
-            UpgradeTimePolicy::Immediately => 0,
-            UpgradeTimePolicy::AfterDelay(delay) => {
-                u32::try_from(delay.as_secs()).unwrap_or(UPGRADE_TIME_WAIT_FOR_COMMAND - 1)
-            }
-            UpgradeTimePolicy::WaitForCommand => UPGRADE_TIME_WAIT_FOR_COMMAND,
-            UpgradeTimePolicy::MaintenanceWindow {
-                start_seconds_utc,
-                end_seconds_utc,
-            } => match self.wall_clock {
-                None => UPGRADE_TIME_WAIT_FOR_COMMAND,
-                Some((at, unix)) => {
-                    let elapsed = if now >= at {
-                        now.duration_since(at).as_secs()
-                    } else {
-                        0
-                    };
-                    let second_of_day = unix.saturating_add(elapsed) % 86_400;
-                    seconds_until_window(second_of_day, *start_seconds_utc, *end_seconds_utc)
-                }
-            },
-        }
-    }
-
-    /// Moves a transfer to the history.
-    fn end_transfer(
-        &mut self,
-        session: &mut Session,
-        key: DeviceKey,
-        mut transfer: Transfer,
-        state: TransferState,
-        failure: Option<FailureReason>,
-    ) {
-        transfer.state = state;
-        if let Some(reason) = &failure {
-            let _entered = transfer.span.enter();
-            warn!(%reason, offset = transfer.stats.offset, "transfer failed");
-            self.events.push_back(ServerEvent::TransferFailed {
-                device: session.addr,
-                image: transfer.image.key(),
-                reason: reason.clone(),
-            });
-        }
-        if session
-            .page
-            .as_ref()
-            .is_some_and(|p| p.image.key() == transfer.image.key())
-        {
-            session.page = None;
-        }
-        self.admission.release(&key);
-        self.history
-            .push_back(snapshot(session.addr, &transfer, failure, None));
-        while self.history.len() > HISTORY_LEN {
-            self.history.pop_front();
-        }
-    }
-
-    fn confirm_in_history(&mut self, device: DeviceAddr, image: ImageKey, confirmed: bool) {
-        if let Some(entry) = self.history.iter_mut().rev().find(|entry| {
-            entry.ieee == device.ieee
-                && (device.ieee.is_some() || entry.nwk == device.nwk)
-                && entry.manufacturer_code == image.manufacturer_code
-                && entry.image_type == image.image_type
-                && entry.file_version == image.file_version
-                && entry.state == TransferState::Finished
-        }) {
-            entry.confirmed = Some(confirmed);
         }
     }
 
@@ -1428,52 +878,6 @@ impl OtaServer {
     }
 }
 
-/// The part of the OTA file a block or page request asks for.
-#[derive(Debug, Clone, Copy)]
-struct Wanted {
-    file: ImageKey,
-    offset: u32,
-    maximum_data_size: u8,
-}
-
-struct BlockAsk {
-    wanted: Wanted,
-    minimum_block_period: Option<u16>,
-}
-
-struct PageAsk {
-    wanted: Wanted,
-    page_size: u16,
-    spacing: Duration,
-}
-
-fn snapshot(
-    addr: DeviceAddr,
-    transfer: &Transfer,
-    failure: Option<FailureReason>,
-    confirmed: Option<bool>,
-) -> TransferProgress {
-    let key = transfer.image.key();
-    let size = transfer.image.size();
-    let (bytes_per_second, eta_seconds) = transfer.stats.rate_and_eta(size);
-    let downloading = transfer.state == TransferState::Downloading;
-    TransferProgress {
-        ieee: addr.ieee,
-        nwk: addr.nwk,
-        manufacturer_code: key.manufacturer_code,
-        image_type: key.image_type,
-        file_version: key.file_version,
-        offset: transfer.stats.offset,
-        image_size: size,
-        state: transfer.state,
-        bytes_per_second,
-        eta_seconds: eta_seconds.filter(|_| downloading),
-        percent: progress::percent(transfer.stats.offset, size),
-        failure,
-        confirmed,
-    }
-}
-
 /// `100 · min(target / devices, 1)`, at least 1.
 fn broadcast_jitter(target_responders: u32, known_devices: usize) -> u8 {
     let devices = u64::try_from(known_devices.max(1)).unwrap_or(u64::MAX);
@@ -1481,23 +885,16 @@ fn broadcast_jitter(target_responders: u32, known_devices: usize) -> u8 {
     u8::try_from(jitter).unwrap_or(100)
 }
 
-/// Whole seconds, rounded up, at least 1 (a WAIT_FOR_DATA of 0 would invite a busy loop).
-fn whole_seconds_at_least_one(d: Duration) -> u32 {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Seconds from `second_of_day` until the window `start..end` opens (0 inside it).
-fn seconds_until_window(second_of_day: u64, start: u32, end: u32) -> u32 {
-    let (start, end) = (u64::from(start) % 86_400, u64::from(end) % 86_400);
-    let inside = if start <= end {
-        (start..end).contains(&second_of_day)
-    } else {
-        second_of_day >= start || second_of_day < end
-    };
-    if inside {
-        return 0;
+    #[test]
+    fn broadcast_jitter_aims_at_the_target_number_of_responders() {
+        assert_eq!(broadcast_jitter(15, 0), 100);
+        assert_eq!(broadcast_jitter(15, 10), 100);
+        assert_eq!(broadcast_jitter(15, 60), 25);
+        assert_eq!(broadcast_jitter(15, 1_500), 1);
+        assert_eq!(broadcast_jitter(15, 100_000), 1);
     }
-    let wait = (start + 86_400 - second_of_day) % 86_400;
-    u32::try_from(wait).unwrap_or(0)
 }

@@ -24,7 +24,6 @@ pub(crate) enum Request {
         file: ImageKey,
         offset: u32,
         maximum_data_size: u8,
-        requester: Option<Ieee>,
         minimum_block_period: Option<u16>,
     },
     ImagePage {
@@ -33,7 +32,6 @@ pub(crate) enum Request {
         maximum_data_size: u8,
         page_size: u16,
         response_spacing_ms: u16,
-        requester: Option<Ieee>,
     },
     UpgradeEnd {
         status: ZclStatus,

@@ -48,6 +48,15 @@ pub(crate) struct LastQuery {
     pub(crate) offered: Option<ImageKey>,
 }
 
+/// An upgrade the device was told to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingUpgrade {
+    pub(crate) image: ImageKey,
+    /// When the device should have applied it; `None` while it waits for the upgrade command.
+    /// A query reporting the old version before then is not a failure.
+    pub(crate) apply_by: Option<Instant>,
+}
+
 /// A transfer: one image going to one device.
 #[derive(Debug)]
 pub(crate) struct Transfer {
@@ -95,8 +104,9 @@ pub(crate) struct Session {
     pub(crate) unpolled: usize,
     /// An image whose Upgrade End Response said "wait for a command" (0xFFFFFFFF).
     pub(crate) awaiting_upgrade_command: Option<ImageKey>,
-    /// An image the device was told to apply; its next query should report that version.
-    pub(crate) awaiting_confirmation: Option<ImageKey>,
+    /// An image the device was told to apply; its first query after the upgrade time should
+    /// report that version.
+    pub(crate) awaiting_confirmation: Option<PendingUpgrade>,
     /// The last reason a query was refused, to log changes only.
     pub(crate) last_withheld: Option<String>,
 }

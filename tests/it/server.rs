@@ -184,6 +184,9 @@ pub struct Device {
     pub wait_for_data: Vec<u32>,
     pub block_requests: usize,
     pub page_requests: usize,
+    /// The block request not yet answered: resent as is (same TSN) when its answer is lost.
+    unanswered: Option<Vec<u8>>,
+    pub retries: usize,
     /// Page blocks that arrived after a gap, by offset: the device fills the gap first.
     early: std::collections::BTreeMap<u32, Vec<u8>>,
     page_end: u32,
@@ -219,6 +222,8 @@ impl Device {
             wait_for_data: Vec::new(),
             block_requests: 0,
             page_requests: 0,
+            unanswered: None,
+            retries: 0,
             early: std::collections::BTreeMap::new(),
             page_end: 0,
         }
@@ -252,10 +257,15 @@ impl Device {
             }
             DevState::Downloading => {
                 let (file, _) = self.target?;
+                if let Some(request) = self.unanswered.clone() {
+                    self.retries += 1;
+                    self.next_wake = Some(now + Duration::from_secs(2).max(self.request_delay));
+                    return Some(request);
+                }
                 let offset = self.received.len() as u32;
                 let tsn = self.next_tsn();
                 // Ask again if the answer is lost.
-                self.next_wake = Some(now + Duration::from_secs(10).max(self.request_delay));
+                self.next_wake = Some(now + Duration::from_secs(2).max(self.request_delay));
                 match self.fetch {
                     Fetch::Pages {
                         page_size,
@@ -280,13 +290,15 @@ impl Device {
                     }
                     _ => {
                         self.block_requests += 1;
-                        Some(block_request(
+                        let request = block_request(
                             tsn,
                             file,
                             offset,
                             self.max_data_size,
                             self.minimum_block_period,
-                        ))
+                        );
+                        self.unanswered = Some(request.clone());
+                        Some(request)
                     }
                 }
             }
@@ -310,6 +322,14 @@ impl Device {
 
     /// Handles a frame from the server; returns a frame to send at once, if any.
     fn receive(&mut self, frame: &OtaFrame, now: Instant) -> Option<Vec<u8>> {
+        if matches!(frame.command, OtaCommand::ImageBlockResponse(_))
+            && self
+                .unanswered
+                .as_ref()
+                .is_some_and(|r| r[1] == frame.header.tsn)
+        {
+            self.unanswered = None;
+        }
         match &frame.command {
             OtaCommand::QueryNextImageResponse(QueryNextImageResponse::Success {
                 manufacturer_code,
@@ -436,6 +456,14 @@ pub struct Sim {
     in_flight: Vec<(Instant, Delivery)>,
     /// Most transfers seen downloading at once.
     pub peak_downloading: usize,
+    /// Every n-th frame from the server is lost.
+    pub drop_every: Option<usize>,
+    /// Every n-th frame from a device arrives twice.
+    pub duplicate_every: Option<usize>,
+    to_devices: usize,
+    to_server: usize,
+    /// Every frame delivered: (time, from the server?, device nwk, bytes).
+    pub transcript: Vec<(Instant, bool, u16, Vec<u8>)>,
 }
 
 impl Sim {
@@ -453,6 +481,11 @@ impl Sim {
             latency: Duration::from_millis(10),
             in_flight: Vec::new(),
             peak_downloading: 0,
+            drop_every: None,
+            duplicate_every: None,
+            to_devices: 0,
+            to_server: 0,
+            transcript: Vec::new(),
         }
     }
 
@@ -472,6 +505,15 @@ impl Sim {
             return;
         }
         let at = self.now + self.latency;
+        self.to_server += 1;
+        if self
+            .duplicate_every
+            .is_some_and(|n| self.to_server.is_multiple_of(n))
+        {
+            let again = at + Duration::from_millis(5);
+            self.in_flight
+                .push((again, Delivery::ToServer(device.addr, bytes.clone())));
+        }
         self.in_flight
             .push((at, Delivery::ToServer(device.addr, bytes)));
     }
@@ -541,11 +583,21 @@ impl Sim {
             self.in_flight = later;
             for (_, delivery) in due {
                 match delivery {
-                    Delivery::ToServer(addr, bytes) => self.server.handle_frame(addr, &bytes, now),
+                    Delivery::ToServer(addr, bytes) => {
+                        self.transcript.push((now, false, addr.nwk, bytes.clone()));
+                        self.server.handle_frame(addr, &bytes, now)
+                    }
                     Delivery::ToDevice(i, bytes) => {
-                        if self.devices[i].offline(now) {
+                        self.to_devices += 1;
+                        if self.devices[i].offline(now)
+                            || self
+                                .drop_every
+                                .is_some_and(|n| self.to_devices.is_multiple_of(n))
+                        {
                             continue;
                         }
+                        self.transcript
+                            .push((now, true, self.devices[i].addr.nwk, bytes.to_vec()));
                         let frame = OtaFrame::decode(&bytes).expect("server frames decode");
                         if let Some(reply) = self.devices[i].receive(&frame, now) {
                             self.send_to_server(i, reply);
@@ -700,6 +752,33 @@ fn sleepy_device_polling_every_seven_seconds_finishes() {
     );
     // 20 blocks, 7 s apart: about 140 s.
     assert!(sim.elapsed() >= Duration::from_secs(133));
+}
+
+#[test]
+fn lossy_link_with_duplicates_and_retries_stays_byte_exact() {
+    let img = image(NEW, 5_000, 12);
+    let mut sim = Sim::new(ServerConfig::default(), vec![img.clone()]);
+    sim.drop_every = Some(7);
+    sim.duplicate_every = Some(3);
+    let d = sim.add(Device::new(0x4101, 0xDD11));
+    assert!(sim.run_until(Duration::from_secs(3600), |s| {
+        s.count_events(|e| matches!(e, ServerEvent::UpgradeConfirmed { .. })) == 1
+    }));
+    let device = &sim.devices[d];
+    assert_same_bytes(&device.installed, img.bytes());
+    assert!(device.retries > 5, "{} retries", device.retries);
+    // Retries and duplicates were answered again, not started over or counted twice.
+    assert_eq!(
+        sim.count_events(|e| matches!(e, ServerEvent::TransferStarted { .. })),
+        1
+    );
+    assert_eq!(
+        sim.count_events(|e| matches!(e, ServerEvent::TransferFailed { .. })),
+        0
+    );
+    let history: Vec<_> = sim.server.history().cloned().collect();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].offset, 5_000);
 }
 
 #[test]
@@ -924,9 +1003,18 @@ fn broadcast_notify_jitter_scales_with_the_number_of_devices() {
         sim.server.poll_transmit().is_none(),
         "one broadcast, not 60 unicasts"
     );
+    // Another broadcast within a minute is held back; after it, allowed.
+    let soon = now + Duration::from_secs(30);
+    assert!(!sim.server.notify(NotifyTarget::Broadcast, soon));
+    assert!(sim.server.poll_transmit().is_none());
+    assert!(
+        sim.server
+            .notify(NotifyTarget::Broadcast, now + Duration::from_secs(61))
+    );
+    assert!(sim.server.poll_transmit().is_some());
     // On request, a unicast notify with jitter 100.
     let addr = sim.devices[0].addr;
-    sim.server.notify(NotifyTarget::Device(addr), now);
+    assert!(sim.server.notify(NotifyTarget::Device(addr), now));
     let out = sim.server.poll_transmit().unwrap();
     assert_eq!(out.destination, Destination::Unicast(addr));
     let OtaCommand::ImageNotify(notify) = decode(&out).command else {
@@ -1129,6 +1217,41 @@ fn manufacturer_caps_apply_to_the_device_manufacturer() {
     replies(&mut server);
     server.handle_frame(DEV, &block_request(2, key, 0, 64, None), t0);
     assert_eq!(block_of(&only_reply(&mut server)).1.len(), 40);
+}
+
+#[test]
+fn legrand_gets_the_64_byte_blocks_it_asks_for() {
+    let legrand = 0x1021;
+    let key = ImageKey {
+        manufacturer_code: legrand,
+        image_type: 0x0011,
+        file_version: NEW,
+    };
+    let img = OtaImage::new(key, Bytes::from(pattern(500, 30)))
+        .unwrap()
+        .shared();
+    let (mut server, t0) = server_with(ServerConfig::default(), vec![img]);
+    let q = frame_bytes(
+        1,
+        OtaCommand::QueryNextImageRequest(QueryNextImageRequest {
+            field_control: 0,
+            manufacturer_code: legrand,
+            image_type: 0x0011,
+            current_file_version: OLD,
+            hardware_version: None,
+        }),
+    );
+    server.handle_frame(DEV, &q, t0);
+    replies(&mut server);
+    server.handle_frame(DEV, &block_request(2, key, 0, 64, None), t0);
+    let out = replies(&mut server);
+    assert_eq!(block_of(&decode(&out[0])).1.len(), 64);
+    // 3 + 14 + 64 = 81 bytes: inside EZSP's 82.
+    assert_eq!(out[0].zcl_bytes.len(), 81);
+    // A coordinator with less room still bounds it.
+    server.set_max_aps_payload(70);
+    server.handle_frame(DEV, &block_request(3, key, 0, 64, None), t0);
+    assert_eq!(block_of(&only_reply(&mut server)).1.len(), 70 - 3 - 14);
 }
 
 #[test]
@@ -1378,7 +1501,7 @@ fn image_notify_matches_captured_frames() {
     let captured = captured_frame(&dir, "image-notify-tuya-z2m");
     // Our TSNs count from 0; the capture's is 3.
     for _ in 0..=3 {
-        server.notify(NotifyTarget::Device(DEV), t0);
+        assert!(server.notify(NotifyTarget::Device(DEV), t0));
     }
     let out = replies(&mut server);
     assert_eq!(out[3].zcl_bytes.as_ref(), captured);
@@ -1511,7 +1634,7 @@ fn responses_match_zigpy_encoding_byte_for_byte() {
         );
         assert_eq!(out[0].destination, Destination::Unicast(device), "{name}");
     }
-    server.notify(NotifyTarget::Device(DEV), t0);
+    assert!(server.notify(NotifyTarget::Device(DEV), t0));
     let out = replies(&mut server);
     assert_eq!(
         hex(&out[0].zcl_bytes),
@@ -1699,4 +1822,208 @@ fn progress_serialises_with_the_status_socket_field_names() {
     assert_eq!(json["bytes_per_second"], 100);
     assert_eq!(json["eta_seconds"], 9);
     assert_eq!(json["percent"], 10);
+}
+
+#[test]
+fn device_table_is_bounded() {
+    let config = ServerConfig {
+        max_sessions: 10,
+        ..ServerConfig::default()
+    };
+    let (mut server, t0) = server_with(config, vec![image(NEW, 1_000, 31)]);
+    // The first device downloads; then 50 made-up addresses query.
+    server.handle_frame(DEV, &query(1, OLD, None), t0);
+    server.handle_frame(DEV, &block_request(2, new_key(), 0, 50, None), t0);
+    for i in 0..50u16 {
+        let stranger = DeviceAddr {
+            nwk: 0x8000 + i,
+            ieee: None,
+            endpoint: 1,
+        };
+        server.handle_frame(
+            stranger,
+            &query(3, OLD, None),
+            t0 + Duration::from_secs(u64::from(i)),
+        );
+    }
+    assert_eq!(server.devices().len(), 10);
+    // Every query was still answered, and the downloading device kept its session.
+    assert_eq!(replies(&mut server).len(), 52);
+    assert_eq!(server.progress().len(), 1);
+}
+
+#[test]
+fn a_query_before_the_upgrade_time_is_not_a_failed_upgrade() {
+    let config = ServerConfig {
+        upgrade_time: UpgradeTimePolicy::AfterDelay(Duration::from_secs(120)),
+        ..ServerConfig::default()
+    };
+    let (mut server, t0) = server_with(config, vec![image(NEW, 100, 32)]);
+    server.handle_frame(DEV, &query(1, OLD, None), t0);
+    server.handle_frame(DEV, &block_request(2, new_key(), 0, 50, None), t0);
+    server.handle_frame(DEV, &block_request(3, new_key(), 50, 50, None), t0);
+    server.handle_frame(DEV, &upgrade_end(4, ZclStatus::SUCCESS, new_key()), t0);
+    replies(&mut server);
+    let judged = |server: &mut OtaServer| {
+        std::iter::from_fn(|| server.poll_event())
+            .filter(|e| {
+                matches!(
+                    e,
+                    ServerEvent::UpgradeConfirmed { .. } | ServerEvent::UpgradeNotApplied { .. }
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    judged(&mut server);
+    // Still running the old version 10 s later: it has two minutes to go.
+    server.handle_frame(DEV, &query(5, OLD, None), t0 + Duration::from_secs(10));
+    assert!(judged(&mut server).is_empty());
+    // After the upgrade time, still the old version: not applied.
+    server.handle_frame(DEV, &query(6, OLD, None), t0 + Duration::from_secs(130));
+    let events = judged(&mut server);
+    assert!(matches!(
+        events.as_slice(),
+        [ServerEvent::UpgradeNotApplied {
+            running_version: OLD,
+            ..
+        }]
+    ));
+    let history: Vec<_> = server.history().cloned().collect();
+    assert_eq!(history[0].confirmed, Some(false));
+}
+
+#[test]
+fn a_device_that_rejoins_with_a_new_network_address_keeps_its_transfer() {
+    let (mut server, t0) = server_with(ServerConfig::default(), vec![image(NEW, 1_000, 33)]);
+    server.handle_frame(DEV, &query(1, OLD, None), t0);
+    server.handle_frame(DEV, &block_request(2, new_key(), 0, 50, None), t0);
+    replies(&mut server);
+    let rejoined = DeviceAddr { nwk: 0x4321, ..DEV };
+    server.handle_frame(rejoined, &block_request(3, new_key(), 50, 50, None), t0);
+    let out = replies(&mut server);
+    assert_eq!(out[0].destination, Destination::Unicast(rejoined));
+    assert_eq!(block_of(&decode(&out[0])).0, 50);
+    let progress = server.progress();
+    assert_eq!(progress.len(), 1);
+    assert_eq!((progress[0].nwk, progress[0].offset), (0x4321, 100));
+    let started = std::iter::from_fn(|| server.poll_event())
+        .filter(|e| matches!(e, ServerEvent::TransferStarted { .. }))
+        .count();
+    assert_eq!(started, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A transcript of one whole session, kept as a reviewed file: any change in what goes over the
+// air shows up as a diff. Regenerate with UPDATE_TRANSCRIPTS=1 after checking the change.
+
+fn label(bytes: &[u8]) -> String {
+    let Ok(frame) = OtaFrame::decode(bytes) else {
+        return "undecodable".into();
+    };
+    match &frame.command {
+        OtaCommand::QueryNextImageRequest(q) => {
+            format!(
+                "QueryNextImageRequest version={:#010x}",
+                q.current_file_version
+            )
+        }
+        OtaCommand::QueryNextImageResponse(QueryNextImageResponse::Success {
+            file_version,
+            image_size,
+            ..
+        }) => {
+            format!("QueryNextImageResponse SUCCESS version={file_version:#010x} size={image_size}")
+        }
+        OtaCommand::QueryNextImageResponse(r) => format!("QueryNextImageResponse {:?}", r.status()),
+        OtaCommand::ImageBlockRequest(b) => format!(
+            "ImageBlockRequest offset={} max={}",
+            b.file_offset, b.maximum_data_size
+        ),
+        OtaCommand::ImagePageRequest(p) => format!(
+            "ImagePageRequest offset={} page={} spacing={}ms",
+            p.file_offset, p.page_size, p.response_spacing
+        ),
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::Success {
+            file_offset, data, ..
+        }) => format!(
+            "ImageBlockResponse SUCCESS offset={file_offset} len={}",
+            data.len()
+        ),
+        OtaCommand::ImageBlockResponse(r) => format!("ImageBlockResponse {:?}", r.status()),
+        OtaCommand::UpgradeEndRequest(u) => format!("UpgradeEndRequest {:?}", u.status),
+        OtaCommand::UpgradeEndResponse(u) => format!(
+            "UpgradeEndResponse current_time={} upgrade_time={}",
+            u.current_time, u.upgrade_time
+        ),
+        OtaCommand::ImageNotify(n) => format!("ImageNotify jitter={}", n.query_jitter),
+        OtaCommand::DefaultResponse(d) => format!("DefaultResponse {:?}", d.status),
+        other => format!("{other:?}"),
+    }
+}
+
+fn render(sim: &Sim) -> String {
+    sim.transcript
+        .iter()
+        .map(|(t, from_server, nwk, bytes)| {
+            let arrow = if *from_server {
+                "server -> "
+            } else {
+                "server <- "
+            };
+            format!(
+                "{:>9.3}s {arrow}0x{nwk:04x}  {}\n           {}\n",
+                (*t - sim.t0).as_secs_f64(),
+                label(bytes),
+                hex(bytes)
+            )
+        })
+        .collect()
+}
+
+fn check_transcript(name: &str, got: &str) {
+    let path = crate::common::vectors_dir().join("server").join(name);
+    if std::env::var_os("UPDATE_TRANSCRIPTS").is_some() {
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    if want != got {
+        let line = want
+            .lines()
+            .zip(got.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(got.lines().count()));
+        panic!(
+            "transcript {name} differs from line {}:\n{}",
+            line + 1,
+            got.lines()
+                .skip(line)
+                .take(6)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[test]
+fn transcript_of_a_small_upgrade_with_a_page_and_a_busy_server() {
+    let img = image(NEW, 180, 40);
+    let config = ServerConfig {
+        max_concurrent_transfers: 1,
+        ..ServerConfig::default()
+    };
+    let mut sim = Sim::new(config, vec![img]);
+    let mut first = Device::new(0x1001, 0xAA01);
+    first.fetch = Fetch::Pages {
+        page_size: 100,
+        spacing_ms: 50,
+    };
+    sim.add(first);
+    let mut second = Device::new(0x1002, 0xAA02);
+    second.request_delay = Duration::from_millis(100);
+    sim.add(second);
+    assert!(sim.run_until(Duration::from_secs(600), |s| {
+        s.count_events(|e| matches!(e, ServerEvent::UpgradeConfirmed { .. })) == 2
+    }));
+    check_transcript("transcript-small-upgrade.txt", &render(&sim));
 }

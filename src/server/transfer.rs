@@ -1,0 +1,726 @@
+//! Serving a transfer (ZCL8 §11.13.6–11.13.9): which image a block or page request names,
+//! admission under the concurrency cap, the block itself and its pacing, page streams, the
+//! Upgrade End exchange under the upgrade-time policy, and the transfer's end in the history.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{debug, info, warn};
+
+use super::pacing::BlockSizeLimits;
+use super::progress::{self, TransferStats};
+use super::request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
+use super::session::{PageStream, Pending, PendingUpgrade, Session, Transfer, after};
+use super::{
+    Destination, DeviceAddr, DeviceKey, FailureReason, HISTORY_LEN, Ieee, ImageKey, OtaImage,
+    OtaServer, Queued, ServerEvent, TransferProgress, TransferState, UPGRADE_TIME_WAIT_FOR_COMMAND,
+    UpgradeTimePolicy, ZclStatus,
+};
+
+impl OtaServer {
+    /// The image a block or page request names: the one offered to this device, the one its
+    /// transfer is on, or (stateless resume, e.g. after a restart of the daemon) the catalog's
+    /// single image with exactly that key when the device may have it.
+    pub(super) fn resolve_file(
+        &self,
+        session: &mut Session,
+        file: ImageKey,
+    ) -> Option<Arc<OtaImage>> {
+        if let Some(transfer) = &session.transfer
+            && transfer.image.key() == file
+        {
+            return Some(Arc::clone(&transfer.image));
+        }
+        if let Some(image) = session.offered(file) {
+            return Some(Arc::clone(image));
+        }
+        let hardware_version = session.last_query.and_then(|q| q.hardware_version);
+        let mut matches = self.images.iter().filter(|image| {
+            image.key() == file
+                && image
+                    .destination()
+                    .is_none_or(|d| session.addr.ieee == Some(d))
+                && image.hardware_versions().is_none_or(|(min, max)| {
+                    hardware_version.is_none_or(|hw| (min..=max).contains(&hw))
+                })
+                && !self.config.deny.iter().any(|rule| {
+                    rule.matches(file.manufacturer_code, file.image_type, file.file_version)
+                })
+        });
+        let first = matches.next()?;
+        if matches.any(|other| other.bytes() != first.bytes()) {
+            warn!(image = %file, "requested image has conflicting sources; refusing");
+            return None;
+        }
+        info!(device = %session.addr, image = %file, "serving a request for an image not offered in this run (resume)");
+        let image = Arc::clone(first);
+        session.remember_offer(Arc::clone(&image));
+        Some(image)
+    }
+
+    pub(super) fn block_size(
+        &self,
+        session: &Session,
+        header: &RequestHeader,
+        device_maximum: u8,
+    ) -> u8 {
+        let manufacturer_code = session
+            .last_query
+            .map(|q| q.manufacturer_code)
+            .or_else(|| {
+                session
+                    .transfer
+                    .as_ref()
+                    .map(|t| t.image.key().manufacturer_code)
+            })
+            .unwrap_or(0);
+        let explicit_cap = self
+            .config
+            .explicit_block_cap(manufacturer_code, session.addr.ieee);
+        let reserve = usize::from(self.config.aps_encryption_reserve)
+            + usize::from(self.config.source_route_reserve);
+        BlockSizeLimits {
+            device_maximum,
+            configured_cap: explicit_cap.unwrap_or(self.config.block_size_cap),
+            max_aps_payload: self.max_aps_payload,
+            zcl_header_len: if header.manufacturer_code.is_some() {
+                5
+            } else {
+                3
+            },
+            reserve: if explicit_cap.is_some() { 0 } else { reserve },
+        }
+        .block_size()
+    }
+
+    pub(super) fn idle_timeout(&self, session: &Session) -> Duration {
+        let manufacturer_code = session
+            .last_query
+            .map(|q| q.manufacturer_code)
+            .or_else(|| {
+                session
+                    .transfer
+                    .as_ref()
+                    .map(|t| t.image.key().manufacturer_code)
+            })
+            .unwrap_or(0);
+        self.config
+            .idle_timeout_for(manufacturer_code, session.addr.ieee)
+    }
+
+    /// Answers FIFO requests whose turn has come (block requests wait for the pacing gap).
+    pub(super) fn drain(&mut self, session: &mut Session, key: DeviceKey, now: Instant) {
+        while !session.pending.is_empty() {
+            if now < session.next_block_at {
+                break;
+            }
+            let Some(Pending {
+                header,
+                request,
+                raw,
+            }) = session.pending.pop_front()
+            else {
+                break;
+            };
+            if let Request::ImageBlock {
+                file,
+                offset,
+                maximum_data_size,
+                minimum_block_period,
+                ..
+            } = request
+            {
+                let message = self.answer_block(
+                    session,
+                    key,
+                    &header,
+                    BlockAsk {
+                        wanted: Wanted {
+                            file,
+                            offset,
+                            maximum_data_size,
+                        },
+                        minimum_block_period,
+                    },
+                    now,
+                );
+                self.reply(session, key, header, raw, message, now);
+            }
+        }
+    }
+
+    /// Checks a block or page request and makes sure the device holds a slot; `Err` is the
+    /// Image Block Response that refuses it.
+    pub(super) fn admit_transfer(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: &RequestHeader,
+        wanted: Wanted,
+        now: Instant,
+    ) -> Result<(Arc<OtaImage>, u8), BlockReply> {
+        let Wanted {
+            file,
+            offset,
+            maximum_data_size,
+        } = wanted;
+        let Some(image) = self.resolve_file(session, file) else {
+            info!(device = %session.addr, image = %file, "request for an image not offered: ABORT");
+            return Err(BlockReply::Status(ZclStatus::ABORT));
+        };
+        if offset >= image.size() {
+            info!(device = %session.addr, image = %file, offset, size = image.size(), "offset past the end");
+            return Err(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
+        }
+        let block_size = self.block_size(session, header, maximum_data_size);
+        if block_size == 0 {
+            if maximum_data_size == 0 {
+                return Err(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
+            }
+            warn!(
+                max_aps_payload = self.max_aps_payload,
+                "the coordinator's APS payload leaves no room for image data"
+            );
+            return Err(BlockReply::Status(ZclStatus::ABORT));
+        }
+        let same_transfer = session.transfer_key() == Some(file)
+            && session
+                .transfer
+                .as_ref()
+                .is_some_and(|t| t.state != TransferState::Failed);
+        if !same_transfer {
+            if let Some(old) = session.transfer.take() {
+                self.end_transfer(
+                    session,
+                    key,
+                    old,
+                    TransferState::Failed,
+                    Some(FailureReason::Superseded),
+                );
+            }
+            let span = tracing::info_span!(
+                "ota_transfer",
+                device = %session.addr,
+                image = %file,
+                size = image.size()
+            );
+            session.transfer = Some(Transfer {
+                image: Arc::clone(&image),
+                state: TransferState::Queued,
+                stats: TransferStats::new(now, offset),
+                last_request_at: now,
+                downloaded_at: None,
+                span,
+            });
+        }
+        let needs_slot = session
+            .transfer
+            .as_ref()
+            .is_some_and(|t| matches!(t.state, TransferState::Queued | TransferState::Downloading));
+        if needs_slot {
+            let request_time = self.busy_request_time();
+            let keep_place = request_time.saturating_mul(3) + Duration::from_secs(60);
+            if !self
+                .admission
+                .try_admit(key, self.config.max_concurrent_transfers, now, keep_place)
+            {
+                if let Some(transfer) = &mut session.transfer {
+                    transfer.last_request_at = now;
+                    let _entered = transfer.span.enter();
+                    if same_transfer {
+                        debug!(retry_after = ?request_time, "still over the concurrency cap");
+                    } else {
+                        info!(retry_after = ?request_time, "over the concurrency cap: WAIT_FOR_DATA");
+                    }
+                }
+                if !same_transfer {
+                    self.events.push_back(ServerEvent::TransferQueued {
+                        device: session.addr,
+                        image: file,
+                        retry_after: request_time,
+                    });
+                }
+                return Err(BlockReply::WaitForData {
+                    request_time: whole_seconds_at_least_one(request_time),
+                    // zigpy and ZCL8 always carry the field; 0 is its default.
+                    minimum_block_period: Some(session.minimum_block_period.unwrap_or(0)),
+                });
+            }
+        }
+        if let Some(transfer) = &mut session.transfer {
+            transfer.last_request_at = now;
+            if transfer.state == TransferState::Queued {
+                transfer.state = TransferState::Downloading;
+                transfer.stats = TransferStats::new(now, offset);
+                let _entered = transfer.span.enter();
+                info!(offset, block_size, "transfer started");
+                self.events.push_back(ServerEvent::TransferStarted {
+                    device: session.addr,
+                    image: file,
+                    offset,
+                });
+            }
+        }
+        Ok((image, block_size))
+    }
+
+    pub(super) fn answer_block(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: &RequestHeader,
+        ask: BlockAsk,
+        now: Instant,
+    ) -> Message {
+        if ask.minimum_block_period.is_some() {
+            session.minimum_block_period = ask.minimum_block_period;
+        }
+        let (image, block_size) = match self.admit_transfer(session, key, header, ask.wanted, now) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return Message::ImageBlockResponse(refusal),
+        };
+        let Some(data) = image.block(ask.wanted.offset, block_size) else {
+            return Message::ImageBlockResponse(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
+        };
+        self.record_served(session, key, &image, ask.wanted.offset, &data, now);
+        session.next_block_at = after(now, self.block_gap(session));
+        Message::ImageBlockResponse(BlockReply::Data {
+            file: image.key(),
+            offset: ask.wanted.offset,
+            data,
+        })
+    }
+
+    /// The gap the device asked for between blocks (its MinimumBlockPeriod) or the configured
+    /// one, whichever is longer.
+    pub(super) fn block_gap(&self, session: &Session) -> Duration {
+        let device = session
+            .minimum_block_period
+            .map(|p| self.config.minimum_block_period_unit.duration(p))
+            .unwrap_or_default();
+        device.max(self.config.min_block_interval)
+    }
+
+    pub(super) fn record_served(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        image: &Arc<OtaImage>,
+        offset: u32,
+        data: &Bytes,
+        now: Instant,
+    ) {
+        let Some(transfer) = &mut session.transfer else {
+            return;
+        };
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let end = offset.saturating_add(len);
+        let size = image.size();
+        let milestone = transfer.stats.record_block(now, len, end, size);
+        {
+            let _entered = transfer.span.enter();
+            debug!(offset, len, "block");
+        }
+        if milestone && transfer.state == TransferState::Downloading {
+            let snapshot = snapshot(session.addr, transfer, None, None);
+            {
+                let _entered = transfer.span.enter();
+                info!(
+                    percent = snapshot.percent,
+                    bytes_per_second = snapshot.bytes_per_second,
+                    eta_seconds = snapshot.eta_seconds,
+                    "progress"
+                );
+            }
+            self.events.push_back(ServerEvent::Progress(snapshot));
+        }
+        if end >= size && transfer.state == TransferState::Downloading {
+            transfer.state = TransferState::Waiting;
+            transfer.downloaded_at = Some(now);
+            {
+                let _entered = transfer.span.enter();
+                info!("every byte served; waiting for Upgrade End Request");
+            }
+            self.admission.release(&key);
+            self.events.push_back(ServerEvent::DownloadComplete {
+                device: session.addr,
+                image: image.key(),
+            });
+        }
+    }
+
+    /// When a device over the cap should come back: the soonest a running transfer is
+    /// expected to end, within bounds, or the configured default.
+    pub(super) fn busy_request_time(&self) -> Duration {
+        let (low, high) = self.config.busy_retry_bounds;
+        let soonest = self
+            .admission
+            .active()
+            .iter()
+            .filter_map(|key| self.sessions.get(key))
+            .filter_map(|session| session.transfer.as_ref())
+            .filter_map(|t| t.stats.rate_and_eta(t.image.size()).1)
+            .min();
+        match soonest {
+            Some(eta) => Duration::from_secs(eta).clamp(low, high.max(low)),
+            None => self.config.busy_retry_after,
+        }
+    }
+
+    pub(super) fn start_page(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: RequestHeader,
+        raw: Bytes,
+        ask: PageAsk,
+        now: Instant,
+    ) -> Option<Message> {
+        if ask.page_size == 0 {
+            // An empty page asks for nothing: malformed, as zigpy answers it.
+            return Some(Message::ImageBlockResponse(BlockReply::Status(
+                ZclStatus::MALFORMED_COMMAND,
+            )));
+        }
+        let (image, block_size) = match self.admit_transfer(session, key, &header, ask.wanted, now)
+        {
+            Ok(admitted) => admitted,
+            Err(refusal) => return Some(Message::ImageBlockResponse(refusal)),
+        };
+        let end_offset = ask
+            .wanted
+            .offset
+            .saturating_add(u32::from(ask.page_size))
+            .min(image.size());
+        let spacing = ask
+            .spacing
+            .max(self.block_gap(session))
+            .max(self.config.min_page_spacing);
+        if let Some(transfer) = &session.transfer {
+            let _entered = transfer.span.enter();
+            info!(
+                offset = ask.wanted.offset,
+                page_size = ask.page_size,
+                ?spacing,
+                "streaming page"
+            );
+        }
+        session.page = Some(PageStream {
+            header,
+            raw_request: raw,
+            image,
+            next_offset: ask.wanted.offset,
+            end_offset,
+            block_size,
+            spacing,
+            next_due: session.next_block_at.max(now),
+        });
+        None
+    }
+
+    /// Sends the page's next block when it is due and the coordinator took the previous one.
+    pub(super) fn pump_page(&mut self, session: &mut Session, key: DeviceKey, now: Instant) {
+        let Some(page) = &session.page else {
+            return;
+        };
+        if now < page.next_due || session.unpolled > 0 {
+            return;
+        }
+        let image = Arc::clone(&page.image);
+        let offset = page.next_offset;
+        let header = page.header;
+        let room = page.end_offset.saturating_sub(offset);
+        let len = u8::try_from(room).unwrap_or(u8::MAX).min(page.block_size);
+        let Some(data) = image.block(offset, len).filter(|data| !data.is_empty()) else {
+            session.page = None;
+            return;
+        };
+        let served = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        self.record_served(session, key, &image, offset, &data, now);
+        if let Some(transfer) = &mut session.transfer {
+            transfer.last_request_at = now;
+        }
+        let gap = self.block_gap(session);
+        if let Some(page) = &mut session.page {
+            page.next_offset = offset.saturating_add(served);
+            page.next_due = after(now, page.spacing);
+            if page.next_offset >= page.end_offset {
+                session.page = None;
+            }
+        }
+        session.next_block_at = after(now, gap);
+        session.unpolled += 1;
+        self.transmit.push_back(Queued {
+            key: Some(key),
+            destination: Destination::Unicast(session.addr),
+            reply_to: ReplyTo::Request(header),
+            message: Message::ImageBlockResponse(BlockReply::Data {
+                file: image.key(),
+                offset,
+                data,
+            }),
+        });
+    }
+
+    pub(super) fn answer_upgrade_end(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        header: RequestHeader,
+        status: ZclStatus,
+        file: ImageKey,
+        now: Instant,
+    ) -> Option<Message> {
+        session.page = None;
+        if status != ZclStatus::SUCCESS {
+            let reason = FailureReason::DeviceReported(status);
+            match session.transfer.take() {
+                Some(transfer) => {
+                    self.end_transfer(session, key, transfer, TransferState::Failed, Some(reason))
+                }
+                None => {
+                    warn!(device = %session.addr, image = %file, ?status, "upgrade failed on the device");
+                    self.events.push_back(ServerEvent::TransferFailed {
+                        device: session.addr,
+                        image: file,
+                        reason,
+                    });
+                }
+            }
+            self.admission.release(&key);
+            // ZCL8 §11.13.9: a non-SUCCESS Upgrade End Request gets a Default Response
+            // (SUCCESS), and the device starts over by itself.
+            return (!header.disable_default_response).then_some(Message::DefaultResponse {
+                command_id: header.command_id,
+                status: ZclStatus::SUCCESS,
+            });
+        }
+        let Some(image) = self.resolve_file(session, file) else {
+            info!(device = %session.addr, image = %file, "Upgrade End for an image we do not hold: ABORT");
+            return Some(Message::DefaultResponse {
+                command_id: header.command_id,
+                status: ZclStatus::ABORT,
+            });
+        };
+        let upgrade_time = self.upgrade_time(session.addr.ieee, now);
+        session.awaiting_upgrade_command =
+            (upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND).then_some(file);
+        session.awaiting_confirmation = Some(PendingUpgrade {
+            image: file,
+            apply_by: (upgrade_time != UPGRADE_TIME_WAIT_FOR_COMMAND)
+                .then(|| after(now, Duration::from_secs(u64::from(upgrade_time)))),
+        });
+        let transfer = match session.transfer.take() {
+            Some(transfer) if transfer.image.key() == file => transfer,
+            other => {
+                if let Some(other) = other {
+                    self.end_transfer(
+                        session,
+                        key,
+                        other,
+                        TransferState::Failed,
+                        Some(FailureReason::Superseded),
+                    );
+                }
+                // A device finishing a download this run never saw (daemon restart).
+                let size = image.size();
+                let mut stats = TransferStats::new(now, size);
+                stats.offset = size;
+                Transfer {
+                    span: tracing::info_span!("ota_transfer", device = %session.addr, image = %file, size),
+                    image,
+                    state: TransferState::Waiting,
+                    stats,
+                    last_request_at: now,
+                    downloaded_at: Some(now),
+                }
+            }
+        };
+        {
+            let _entered = transfer.span.enter();
+            info!(upgrade_time, "Upgrade End: SUCCESS; upgrade scheduled");
+        }
+        self.events.push_back(ServerEvent::UpgradeScheduled {
+            device: session.addr,
+            image: file,
+            upgrade_time,
+        });
+        self.end_transfer(session, key, transfer, TransferState::Finished, None);
+        Some(Message::UpgradeEndResponse { file, upgrade_time })
+    }
+
+    /// The `upgrade_time` (relative seconds) for a device under the upgrade-time policy.
+    pub(super) fn upgrade_time(&self, ieee: Option<Ieee>, now: Instant) -> u32 {
+        match self.config.upgrade_time_for(ieee) {
+            UpgradeTimePolicy::Immediately => 0,
+            UpgradeTimePolicy::AfterDelay(delay) => {
+                u32::try_from(delay.as_secs()).unwrap_or(UPGRADE_TIME_WAIT_FOR_COMMAND - 1)
+            }
+            UpgradeTimePolicy::WaitForCommand => UPGRADE_TIME_WAIT_FOR_COMMAND,
+            UpgradeTimePolicy::MaintenanceWindow {
+                start_seconds_utc,
+                end_seconds_utc,
+            } => match self.wall_clock {
+                None => UPGRADE_TIME_WAIT_FOR_COMMAND,
+                Some((at, unix)) => {
+                    let elapsed = if now >= at {
+                        now.duration_since(at).as_secs()
+                    } else {
+                        0
+                    };
+                    let second_of_day = unix.saturating_add(elapsed) % 86_400;
+                    seconds_until_window(second_of_day, *start_seconds_utc, *end_seconds_utc)
+                }
+            },
+        }
+    }
+
+    /// Moves a transfer to the history.
+    pub(super) fn end_transfer(
+        &mut self,
+        session: &mut Session,
+        key: DeviceKey,
+        mut transfer: Transfer,
+        state: TransferState,
+        failure: Option<FailureReason>,
+    ) {
+        transfer.state = state;
+        if let Some(reason) = &failure {
+            let _entered = transfer.span.enter();
+            warn!(%reason, offset = transfer.stats.offset, "transfer failed");
+            self.events.push_back(ServerEvent::TransferFailed {
+                device: session.addr,
+                image: transfer.image.key(),
+                reason: reason.clone(),
+            });
+        }
+        if session
+            .page
+            .as_ref()
+            .is_some_and(|p| p.image.key() == transfer.image.key())
+        {
+            session.page = None;
+        }
+        self.admission.release(&key);
+        self.history
+            .push_back(snapshot(session.addr, &transfer, failure, None));
+        while self.history.len() > HISTORY_LEN {
+            self.history.pop_front();
+        }
+    }
+
+    pub(super) fn confirm_in_history(
+        &mut self,
+        device: DeviceAddr,
+        image: ImageKey,
+        confirmed: bool,
+    ) {
+        if let Some(entry) = self.history.iter_mut().rev().find(|entry| {
+            entry.ieee == device.ieee
+                && (device.ieee.is_some() || entry.nwk == device.nwk)
+                && entry.manufacturer_code == image.manufacturer_code
+                && entry.image_type == image.image_type
+                && entry.file_version == image.file_version
+                && entry.state == TransferState::Finished
+        }) {
+            entry.confirmed = Some(confirmed);
+        }
+    }
+}
+
+/// The part of the OTA file a block or page request asks for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Wanted {
+    pub(super) file: ImageKey,
+    pub(super) offset: u32,
+    pub(super) maximum_data_size: u8,
+}
+
+/// An Image Block Request, reduced to what serving it needs.
+pub(super) struct BlockAsk {
+    pub(super) wanted: Wanted,
+    pub(super) minimum_block_period: Option<u16>,
+}
+
+/// An Image Page Request, reduced to what streaming it needs.
+pub(super) struct PageAsk {
+    pub(super) wanted: Wanted,
+    pub(super) page_size: u16,
+    pub(super) spacing: Duration,
+}
+
+/// The status-socket view of a transfer.
+pub(super) fn snapshot(
+    addr: DeviceAddr,
+    transfer: &Transfer,
+    failure: Option<FailureReason>,
+    confirmed: Option<bool>,
+) -> TransferProgress {
+    let key = transfer.image.key();
+    let size = transfer.image.size();
+    let (bytes_per_second, eta_seconds) = transfer.stats.rate_and_eta(size);
+    let downloading = transfer.state == TransferState::Downloading;
+    TransferProgress {
+        ieee: addr.ieee,
+        nwk: addr.nwk,
+        manufacturer_code: key.manufacturer_code,
+        image_type: key.image_type,
+        file_version: key.file_version,
+        offset: transfer.stats.offset,
+        image_size: size,
+        state: transfer.state,
+        bytes_per_second,
+        eta_seconds: eta_seconds.filter(|_| downloading),
+        percent: progress::percent(transfer.stats.offset, size),
+        failure,
+        confirmed,
+    }
+}
+
+/// Whole seconds, rounded up, at least 1 (a WAIT_FOR_DATA of 0 would invite a busy loop).
+pub(super) fn whole_seconds_at_least_one(d: Duration) -> u32 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+}
+
+/// Seconds from `second_of_day` until the window `start..end` opens (0 inside it).
+pub(super) fn seconds_until_window(second_of_day: u64, start: u32, end: u32) -> u32 {
+    let (start, end) = (u64::from(start) % 86_400, u64::from(end) % 86_400);
+    let inside = if start <= end {
+        (start..end).contains(&second_of_day)
+    } else {
+        second_of_day >= start || second_of_day < end
+    };
+    if inside {
+        return 0;
+    }
+    let wait = (start + 86_400 - second_of_day) % 86_400;
+    u32::try_from(wait).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maintenance_window_wait() {
+        let (three, four) = (3 * 3600, 4 * 3600);
+        assert_eq!(seconds_until_window(3600, three, four), 7200);
+        assert_eq!(seconds_until_window(3 * 3600 + 5, three, four), 0);
+        assert_eq!(seconds_until_window(4 * 3600, three, four), 23 * 3600);
+        // A window across midnight: 23:00-01:00.
+        let (eleven_pm, one_am) = (23 * 3600, 3600);
+        assert_eq!(seconds_until_window(30, eleven_pm, one_am), 0);
+        assert_eq!(seconds_until_window(23 * 3600 + 30, eleven_pm, one_am), 0);
+        assert_eq!(seconds_until_window(2 * 3600, eleven_pm, one_am), 21 * 3600);
+    }
+
+    #[test]
+    fn request_times_are_whole_seconds_and_never_zero() {
+        assert_eq!(whole_seconds_at_least_one(Duration::ZERO), 1);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1001)), 2);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_secs(60)), 60);
+    }
+}
