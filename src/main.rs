@@ -244,8 +244,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { config } => {
-            let config = Config::load(&config).context("the configuration is not valid")?;
+        Command::Run {
+            config: config_path,
+        } => {
+            let config = Config::load(&config_path).context("the configuration is not valid")?;
             logging::init(config.log.level);
             // One thread: every request crosses the serial driver and the OTA server on the same
             // thread, without a cross-thread wake-up per frame (docs/PERFORMANCE.md).
@@ -257,6 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         status_socket: true,
                         systemd: true,
                         events: None,
+                        config_path: Some(config_path),
                     },
                 )
                 .await?;

@@ -252,6 +252,7 @@ pub async fn run_demo() -> anyhow::Result<bool> {
             status_socket: true,
             systemd: false,
             events: Some(events_tx),
+            config_path: None,
         },
     )
     .await?;

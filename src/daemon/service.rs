@@ -10,6 +10,7 @@
 //! simulated coordinator and watches the snapshots.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +68,8 @@ pub struct DaemonOptions {
     /// Also deliver every server event here (the demo's progress display). Events are dropped
     /// when the receiver lags; the daemon never waits for it.
     pub events: Option<mpsc::Sender<ServerEvent>>,
+    /// The file the configuration came from: SIGHUP reads it again.
+    pub config_path: Option<PathBuf>,
 }
 
 /// A running daemon.
@@ -105,6 +108,7 @@ impl Daemon {
 
         let main = MainLoop {
             config,
+            config_path: options.config_path,
             server: OtaServer::new(server_config),
             snapshot_tx,
             control_rx,
@@ -217,6 +221,7 @@ fn coordinator_config(config: &Config) -> CoordinatorConfig {
 
 struct MainLoop {
     config: Config,
+    config_path: Option<PathBuf>,
     server: OtaServer,
     snapshot_tx: watch::Sender<StatusSnapshot>,
     control_rx: mpsc::Receiver<ControlRequest>,
@@ -316,6 +321,7 @@ impl MainLoop {
                     break Ok(());
                 }
                 _ = hangup.recv() => {
+                    self.reload_config();
                     tracing::info!("SIGHUP: rescanning image sources");
                     self.reload_images();
                 }
@@ -403,6 +409,54 @@ impl MainLoop {
                 }
             }
         }
+        self.dirty = true;
+    }
+
+    /// SIGHUP: reads the configuration file again and applies what can change while running —
+    /// the server's limits and policies, the upgrade-time policy, the catalog sources and
+    /// intervals. The coordinator, the endpoint, the state directory and the status socket
+    /// change on restart only. An invalid file changes nothing.
+    fn reload_config(&mut self) {
+        let Some(path) = &self.config_path else {
+            return;
+        };
+        let mut config = match Config::load(path) {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::error!("configuration not reloaded, the running one stays: {error}");
+                return;
+            }
+        };
+        let server_config = match server_config(&config) {
+            Ok(server_config) => server_config,
+            Err(error) => {
+                tracing::error!("configuration not reloaded, the running one stays: {error:#}");
+                return;
+            }
+        };
+        let restart_only = config.coordinator.port != self.config.coordinator.port
+            || config.server.endpoint != self.config.server.endpoint
+            || config.state_dir != self.config.state_dir
+            || config.status.socket != self.config.status.socket;
+        if restart_only {
+            tracing::warn!(
+                "coordinator, endpoint, state_dir and status socket changes take effect on restart"
+            );
+        }
+        config.coordinator = self.config.coordinator.clone();
+        config.server.endpoint = self.config.server.endpoint;
+        config.state_dir = self.config.state_dir.clone();
+        config.status = self.config.status.clone();
+        let sources_changed =
+            format!("{:?}", config.catalog) != format!("{:?}", self.config.catalog);
+        self.server.set_config(server_config);
+        self.config = config;
+        if sources_changed && self.has_cloud_sources() && self.catalog.is_some() {
+            self.catalog = CatalogService::open(&self.config)
+                .map_err(|error| tracing::warn!(%error, "catalog refresh disabled"))
+                .ok();
+        }
+        tracing::info!(path = %path.display(), "configuration reloaded");
         self.dirty = true;
     }
 

@@ -186,6 +186,14 @@ pub struct OtaServer {
 }
 
 impl OtaServer {
+    /// Replaces the configuration (the daemon's SIGHUP). Transfers in progress keep their image
+    /// and offset; new limits and policies apply from the next request. The endpoint is
+    /// registered with the coordinator and cannot change while running, so it is kept.
+    pub fn set_config(&mut self, mut config: ServerConfig) {
+        config.endpoint = self.config.endpoint;
+        self.config = config;
+    }
+
     /// A server with no images yet.
     pub fn new(config: ServerConfig) -> Self {
         OtaServer {

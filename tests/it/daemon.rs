@@ -541,3 +541,78 @@ fn a_down_catalog_and_a_lying_one_never_stop_serving_and_never_offer_bad_bytes()
         .collect();
     assert!(cached.is_empty(), "unverified bytes were stored");
 }
+
+/// SIGHUP reads the configuration again: a broken file changes nothing (the daemon keeps
+/// serving), a valid one applies at once — here a deny rule that withholds an image.
+#[test]
+fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    let image = synthetic_ota(0x1189, 0x0001, 2, 4_000);
+    std::fs::write(root.join("images/fw.ota"), &image).unwrap();
+    let (_simulator, lines, pty) = start_simulator(
+        &[
+            "--device",
+            "0x1189:1:1",
+            "--image",
+            root.join("images/fw.ota").to_str().unwrap(),
+            "--radio-delay-ms",
+            "2",
+            "--query-interval",
+            "1",
+        ],
+        &root.join("sim.log"),
+    );
+    let config = minimal_config(root, &pty);
+    let good = std::fs::read_to_string(&config).unwrap();
+    // Deny the image before the daemon starts serving it: start with a deny rule in force...
+    let denied =
+        format!("{good}[policy]\n[[policy.deny]]\nmanufacturer_code = 0x1189\nimage_type = 1\n");
+    std::fs::write(&config, &denied).unwrap();
+    let notify = root.join("notify.sock");
+    let messages = notify_listener(&notify);
+    let daemon = start_daemon(&config, &notify, &root.join("run.log"));
+    wait_notify(&messages, "READY=1", Duration::from_secs(30));
+    let socket = root.join("status.sock");
+
+    // ...the device asks and is told there is nothing for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = status_json(&socket);
+        let told = status.as_ref().is_some_and(|s| {
+            s["devices"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["available_version"].is_null()))
+        });
+        if told {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the device never asked: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A broken file: SIGHUP changes nothing and the daemon keeps running.
+    std::fs::write(&config, format!("{denied}bogus_key = 1\n")).unwrap();
+    signal(&daemon.0, "HUP");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        status_json(&socket).is_some(),
+        "the daemon stopped on a broken config"
+    );
+    assert!(
+        lines.try_iter().all(|l| !l.contains("Upgraded")),
+        "the deny rule was dropped by a broken reload"
+    );
+    let log = std::fs::read_to_string(root.join("run.log")).unwrap();
+    assert!(log.contains("configuration not reloaded"), "{log}");
+
+    // The fixed file without the deny rule: applied at once, the device gets its image.
+    std::fs::write(&config, &good).unwrap();
+    signal(&daemon.0, "HUP");
+    let line = wait_line(&lines, "0x00000001 -> 0x00000002", Duration::from_secs(60));
+    assert!(line.contains("Upgraded, verified"), "{line}");
+}
