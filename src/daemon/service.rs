@@ -588,10 +588,8 @@ impl MainLoop {
             }
             Request::Notify {
                 ieee: Some(text), ..
-            } => match parse_ieee(&text) {
-                Err(_) => Err(format!(
-                    "`{text}` is not an IEEE address like 00:11:22:33:44:55:66:77"
-                )),
+            } => match text.parse::<Ieee>() {
+                Err(error) => Err(error.to_string()),
                 Ok(ieee) => match coordinator.device_table().nwk(ieee) {
                     Some(nwk) => {
                         let device = DeviceAddr {
@@ -731,13 +729,6 @@ fn transfer_status(t: &crate::server::TransferProgress) -> status::TransferStatu
         bytes_per_second: t.bytes_per_second.map_or(0.0, f64::from),
         eta_seconds: t.eta_seconds,
     }
-}
-
-/// `00:11:22:33:44:55:66:77` (or without separators) as displayed by [`Ieee`].
-fn parse_ieee(text: &str) -> Result<Ieee, ()> {
-    let bytes = crate::wire::parse_hex(text).map_err(|_| ())?;
-    let array: [u8; 8] = bytes.try_into().map_err(|_| ())?;
-    Ok(Ieee(u64::from_be_bytes(array)))
 }
 
 fn send(coordinator: &dyn Coordinator, outgoing: &Outgoing) -> Result<MessageTag, SendError> {

@@ -156,6 +156,25 @@ impl fmt::Display for Ieee {
     }
 }
 
+/// Text that is not an IEEE address in its display form.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("`{0}` is not an IEEE address like 00:11:22:33:44:55:66:77")]
+pub struct ParseIeeeError(pub String);
+
+impl std::str::FromStr for Ieee {
+    type Err = ParseIeeeError;
+
+    /// The display form, most significant byte first (`00:0d:6f:00:00:19:8b:36`); `:`, `-` and
+    /// spaces between bytes are optional.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bytes = crate::wire::parse_hex(text).map_err(|_| ParseIeeeError(text.to_owned()))?;
+        let array: [u8; 8] = bytes
+            .try_into()
+            .map_err(|_| ParseIeeeError(text.to_owned()))?;
+        Ok(Ieee(u64::from_be_bytes(array)))
+    }
+}
+
 impl fmt::Debug for Ieee {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Ieee({self})")
@@ -255,6 +274,15 @@ impl From<&DecodeError> for ZclStatus {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ieee_text_round_trips() {
+        let ieee = super::Ieee(0x000D_6F00_0019_8B36);
+        assert_eq!(ieee.to_string().parse::<super::Ieee>(), Ok(ieee));
+        assert_eq!("000d6f0000198b36".parse::<super::Ieee>(), Ok(ieee));
+        assert!("00:0d:6f".parse::<super::Ieee>().is_err());
+        assert!("zz:0d:6f:00:00:19:8b:36".parse::<super::Ieee>().is_err());
+    }
+
     use super::*;
 
     #[test]
