@@ -390,7 +390,7 @@ pub enum UpgradeTime {
 }
 
 /// `[catalog]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogSection {
     /// How often catalogs are refreshed (1h ..= 30d).
@@ -422,7 +422,7 @@ fn default_cache_dir() -> PathBuf {
 }
 
 /// `[[catalog.source]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSection {
     /// What kind of source this is.
