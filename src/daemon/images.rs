@@ -173,7 +173,11 @@ fn load_directory(name: &str, dir: &Path, library: &mut ImageLibrary, status: &m
         }
         let parsed = std::fs::read(&path)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| OtaFile::parse(bytes).map_err(|e| e.to_string()));
+            .and_then(|bytes| OtaFile::parse(bytes).map_err(|e| e.to_string()))
+            .and_then(|file| match file.verify_integrity() {
+                Ok(_) => Ok(file),
+                Err(error) => Err(format!("not offered: {error}")),
+            });
         match parsed {
             Ok(file) => match OtaImage::from_file(&file) {
                 Ok(image) => {
@@ -231,6 +235,8 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
         return Err(format!("{label}: cached bytes no longer match their hash"));
     }
     let file = OtaFile::parse(bytes).map_err(|e| format!("{label}: {e}"))?;
+    file.verify_integrity()
+        .map_err(|e| format!("{label}: not offered: {e}"))?;
     let header = file.header();
     if header.manufacturer_code.0 != entry.manufacturer_code
         || header.image_type.0 != entry.image_type

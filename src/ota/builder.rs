@@ -2,6 +2,8 @@
 //! sub-elements, and the quirky layouts of real files on purpose (a prefix before the magic,
 //! bytes after the image, Telink tag info, raw data without framing, IKEA and Legrand wrappers).
 
+use sha2::Digest;
+
 use super::container::{LEGRAND_SUFFIX_LENGTH, NGIS_MAGIC};
 use super::header::OtaHeader;
 use super::types::TagId;
@@ -77,8 +79,8 @@ impl OtaFileBuilder {
         self
     }
 
-    /// Wraps in an IKEA `NGIS` container with the given signature after the image. The block
-    /// hash slots are written as zeros (no SHA-256 here; `parse` does not verify them).
+    /// Wraps in an IKEA `NGIS` container with the given signature after the image, with one
+    /// SHA-256 per 16 KiB block of the contained file (as IKEA's files have).
     pub fn ikea_ngis_wrapper(mut self, signature: Vec<u8>) -> Self {
         self.wrapper = Wrapper::IkeaNgis { signature };
         self
@@ -136,9 +138,9 @@ impl OtaFileBuilder {
             Wrapper::IkeaNgis { signature } => {
                 const BLOCK_SIZE: usize = 16 * 1024;
                 let contained = image.len() + self.trailing.len();
-                let hash_count = (contained + signature.len()).div_ceil(BLOCK_SIZE);
+                let hash_count = contained.div_ceil(BLOCK_SIZE);
                 let image_offset = 40 + 32 * hash_count;
-                let total = image_offset + contained + signature.len();
+                let image_end = image_offset + contained;
                 let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
                 out.extend_from_slice(&NGIS_MAGIC);
                 out.put_u32_le(12);
@@ -146,13 +148,16 @@ impl OtaFileBuilder {
                 out.put_u32_le(0);
                 out.put_u32_le(as_u32(image_offset));
                 out.put_u32_le(as_u32(contained));
-                out.put_u32_le(as_u32(total));
+                out.put_u32_le(as_u32(image_end));
                 out.put_u32_le(0);
                 out.put_u32_le(as_u32(BLOCK_SIZE));
                 out.put_u32_le(as_u32(hash_count));
-                out.resize(image_offset, 0);
-                out.extend_from_slice(&image);
-                out.extend_from_slice(&self.trailing);
+                let mut contained_bytes = image;
+                contained_bytes.extend_from_slice(&self.trailing);
+                for block in contained_bytes.chunks(BLOCK_SIZE) {
+                    out.extend_from_slice(&sha2::Sha256::digest(block));
+                }
+                out.extend_from_slice(&contained_bytes);
                 out.extend_from_slice(signature);
             }
         }

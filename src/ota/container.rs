@@ -11,6 +11,11 @@ use super::OtaError;
 use super::header::OTA_MAGIC;
 use crate::wire::Reader;
 
+/// Bytes before the NGIS hash table (magic, version and the offset/size/block fields).
+const NGIS_HASH_TABLE_OFFSET: usize = 40;
+/// One SHA-256 per block.
+const NGIS_HASH_LENGTH: usize = 32;
+
 /// The IKEA container's magic.
 pub const NGIS_MAGIC: [u8; 4] = *b"NGIS";
 /// Legrand's suffix after the image: 1 + 16 bytes.
@@ -25,8 +30,9 @@ pub const LEGRAND_PREFIX_LENGTH: usize = 4;
 pub enum Container {
     /// The file starts with the magic.
     None,
-    /// IKEA's signed container: a header, one SHA-256 per block, the OTA file, a signature.
-    /// The block hashes and the signature are not verified here. When the container's size is
+    /// IKEA's signed container: a header, one SHA-256 per block of the OTA file, the OTA file,
+    /// a signature. [`check_block_hashes`] verifies the hashes; the signature (IKEA's key) is not
+    /// checked. When the container's size is
     /// larger than the header's `image_size`, zigpy folds the extra bytes into tag 0 and rewrites
     /// the header; we serve the header's `image_size` bytes unchanged and count the rest as
     /// trailing bytes (no such file is in the corpus).
@@ -185,6 +191,92 @@ fn locate_ngis(bytes: &[u8]) -> Result<(Container, usize), OtaError> {
         suffix_length: bytes.len() - end,
     };
     Ok((container, start))
+}
+
+/// Checks a container's own integrity data against the file: for IKEA `NGIS`, every block of
+/// the contained OTA file must hash (SHA-256) to the entry of the container's hash table. Returns
+/// how many blocks were verified, or `None` for containers that carry no integrity data.
+/// `bytes` is the whole file, as [`locate`] saw it.
+pub fn check_block_hashes(bytes: &[u8], container: &Container) -> Result<Option<u32>, OtaError> {
+    let Container::IkeaNgis {
+        image_offset,
+        image_size,
+        block_size,
+        hash_count,
+        ..
+    } = *container
+    else {
+        return Ok(None);
+    };
+    use sha2::Digest;
+    let invalid = |field: &'static str, offset: usize, problem: String| OtaError::Container {
+        container: "IKEA NGIS",
+        field,
+        offset,
+        problem,
+    };
+    let as_usize = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    let (start, size, block) = (
+        as_usize(image_offset),
+        as_usize(image_size),
+        as_usize(block_size),
+    );
+    if block == 0 {
+        return Err(invalid("block_size", 32, "is 0".to_owned()));
+    }
+    let needed = size.div_ceil(block);
+    if as_usize(hash_count) != needed {
+        return Err(invalid(
+            "hash_count",
+            36,
+            format!(
+                "is {hash_count}, but {image_size} bytes in blocks of {block_size} need {needed} hashes"
+            ),
+        ));
+    }
+    let table_end = needed
+        .checked_mul(NGIS_HASH_LENGTH)
+        .and_then(|len| len.checked_add(NGIS_HASH_TABLE_OFFSET))
+        .filter(|end| *end <= start)
+        .ok_or_else(|| {
+            invalid(
+                "hash_count",
+                36,
+                format!("{hash_count} hashes do not fit before the image at offset {image_offset}"),
+            )
+        })?;
+    let past_end = |field: &'static str, offset: usize| {
+        invalid(
+            field,
+            offset,
+            format!("reaches past the file's {} bytes", bytes.len()),
+        )
+    };
+    let table = bytes
+        .get(NGIS_HASH_TABLE_OFFSET..table_end)
+        .ok_or_else(|| past_end("hash_count", 36))?;
+    let image = bytes
+        .get(start..start.saturating_add(size))
+        .ok_or_else(|| past_end("image_size", 20))?;
+    for (index, (expected, data)) in table
+        .chunks(NGIS_HASH_LENGTH)
+        .zip(image.chunks(block))
+        .enumerate()
+    {
+        let actual = sha2::Sha256::digest(data);
+        if actual.as_slice() != expected {
+            let from = index * block;
+            return Err(invalid(
+                "block hash",
+                NGIS_HASH_TABLE_OFFSET + index * NGIS_HASH_LENGTH,
+                format!(
+                    "block {index} (image bytes {from}..{}) does not match its SHA-256",
+                    from + data.len()
+                ),
+            ));
+        }
+    }
+    Ok(Some(hash_count))
 }
 
 #[cfg(test)]

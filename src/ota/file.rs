@@ -198,6 +198,18 @@ impl OtaFile {
         })
     }
 
+    /// What must hold before a server offers this file, beyond what `parse` checks: the upgrade
+    /// image's GBL/EBL structure and CRC are intact, and a container's block hashes (IKEA `NGIS`)
+    /// match the image. Payloads that cannot be checked (vendor formats, encrypted EBL) pass, as
+    /// they do in zigpy. Returns how many container block hashes were verified, if the container
+    /// has any.
+    pub fn verify_integrity(&self) -> Result<Option<u32>, OtaError> {
+        if let PayloadCheck::Invalid(defect) = &self.payload.check {
+            return Err(OtaError::InvalidPayload(defect.clone()));
+        }
+        container::check_block_hashes(&self.bytes, &self.container)
+    }
+
     /// Exactly the bytes the server serves: from the magic, `image_size` bytes.
     pub fn image_bytes(&self) -> &[u8] {
         self.bytes.get(self.image_range()).unwrap_or_default()

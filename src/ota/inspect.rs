@@ -73,6 +73,15 @@ pub struct InspectReport {
     pub container: &'static str,
     /// Bytes after the image that belong to the container (extra).
     pub container_suffix_bytes: usize,
+    /// `none` (no integrity data), `valid` or `invalid`: the container's own block hashes
+    /// (IKEA `NGIS`) against the image (extra).
+    pub container_check: &'static str,
+    /// How many block hashes matched, or which one did not (extra).
+    pub container_check_detail: Option<String>,
+    /// Whether `zigbee-otad run` would offer this file ([`OtaFile::verify_integrity`]) (extra).
+    pub offered: bool,
+    /// Why it would not be offered (extra).
+    pub offer_refusal: Option<String>,
     /// `complete`, `hue_sbl`, `unframed` or `broken` (extra).
     pub framing: &'static str,
     /// Where framing broke (extra).
@@ -113,7 +122,18 @@ impl From<&OtaFile> for InspectReport {
             super::PayloadCheck::Invalid(defect) => Some(defect.to_string()),
             _ => summary.note.map(|note| note.as_str().to_owned()),
         };
+        let (container_check, container_check_detail) =
+            match super::container::check_block_hashes(file.file_bytes(), file.container()) {
+                Ok(None) => ("none", None),
+                Ok(Some(blocks)) => ("valid", Some(format!("{blocks} block hashes match"))),
+                Err(error) => ("invalid", Some(error.to_string())),
+            };
+        let offer_refusal = file.verify_integrity().err().map(|e| e.to_string());
         InspectReport {
+            container_check,
+            container_check_detail,
+            offered: offer_refusal.is_none(),
+            offer_refusal,
             manufacturer_code: header.manufacturer_code.0,
             manufacturer_name: header.manufacturer_code.name(),
             image_type: header.image_type.0,
@@ -204,6 +224,14 @@ impl fmt::Display for InspectReport {
                 write!(f, ", Telink tag info {info}")?;
             }
             writeln!(f)?;
+        }
+        match &self.container_check_detail {
+            Some(detail) => writeln!(f, "container_check     {} ({detail})", self.container_check)?,
+            None => writeln!(f, "container_check     {}", self.container_check)?,
+        }
+        match &self.offer_refusal {
+            Some(reason) => writeln!(f, "offered             no: {reason}")?,
+            None => writeln!(f, "offered             yes")?,
         }
         match &self.payload_check_detail {
             Some(detail) => write!(

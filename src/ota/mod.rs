@@ -15,6 +15,9 @@
 //!   other servers (zigbee-herdsman serves from the magic for `image_size` bytes), so refusing
 //!   them would strand the devices. [`ParseLimits::require_framing`] turns framing errors into
 //!   refusals for callers that want the strict reading.
+//! - checked before serving, by [`OtaFile::verify_integrity`]: a GBL/EBL upgrade image whose
+//!   structure or CRC is broken, and IKEA `NGIS` block hashes (SHA-256 per 16 KiB block) that do
+//!   not match, are never offered. `parse` stays cheap; the daemon's image loader calls both.
 //!
 //! ```
 //! use zigbee_otad::ota::{
@@ -168,6 +171,10 @@ pub enum OtaError {
         /// What is wrong.
         problem: String,
     },
+    /// The upgrade image is a GBL or EBL that fails its structure or CRC check
+    /// ([`OtaFile::verify_integrity`]).
+    #[error("upgrade image payload is invalid: {0}")]
+    InvalidPayload(PayloadDefect),
     /// Sub-element framing is broken and [`ParseLimits::require_framing`] is set.
     #[error("sub-element framing broken: {0}")]
     Framing(FramingBreak),

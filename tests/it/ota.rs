@@ -269,6 +269,77 @@ fn ikea_ngis_container() {
 }
 
 #[test]
+fn ngis_block_hashes_are_verified_before_serving() {
+    // Over 16 KiB, so the container holds two block hashes.
+    let big_ebl = EblBuilder::new()
+        .tag(
+            [0xFE, 0x01],
+            (0..20_000u32).map(|i| (i * 7) as u8).collect(),
+        )
+        .build();
+    let bytes = OtaFileBuilder::new(header())
+        .sub_element(TagId::UPGRADE_IMAGE, big_ebl)
+        .ikea_ngis_wrapper(vec![0x5A; 512])
+        .build();
+    let file = OtaFile::parse(bytes.clone()).unwrap();
+    assert_eq!(file.verify_integrity(), Ok(Some(2)));
+    assert!(InspectReport::from(&file).offered);
+
+    // One bit of the second block's hash: the file still parses, but is not offered.
+    let mut tampered = bytes.clone();
+    tampered[40 + 32 + 5] ^= 0x01;
+    let file = OtaFile::parse(tampered).unwrap();
+    let refusal = file.verify_integrity().unwrap_err();
+    assert_eq!(
+        refusal.to_string(),
+        format!(
+            "IKEA NGIS container: block hash at offset 72: block 1 (image bytes 16384..{}) does not match its SHA-256",
+            file.header().image_size
+        )
+    );
+    let report = InspectReport::from(&file);
+    assert_eq!(report.container_check, "invalid");
+    assert!(!report.offered);
+
+    // A hash count that does not cover the image is a refusal too, naming the field.
+    let mut short_table = bytes;
+    short_table[36] = 1;
+    let file = OtaFile::parse(short_table).unwrap();
+    assert!(matches!(
+        file.verify_integrity(),
+        Err(OtaError::Container {
+            field: "hash_count",
+            offset: 36,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_broken_gbl_is_parsed_and_reported_but_never_offered() {
+    let bytes = OtaFileBuilder::new(header())
+        .sub_element(
+            TagId::UPGRADE_IMAGE,
+            GblBuilder::new().corrupt_crc().build(),
+        )
+        .build();
+    let file = OtaFile::parse(bytes).unwrap();
+    assert!(matches!(file.payload().check, PayloadCheck::Invalid(_)));
+    assert!(matches!(
+        file.verify_integrity(),
+        Err(OtaError::InvalidPayload(PayloadDefect::CrcMismatch {
+            format: "GBL",
+            ..
+        }))
+    ));
+    // Unknown payloads (vendor formats) pass, as in zigpy.
+    let raw = OtaFileBuilder::new(header())
+        .sub_element(TagId::UPGRADE_IMAGE, vec![0x2A; 300])
+        .build();
+    assert_eq!(OtaFile::parse(raw).unwrap().verify_integrity(), Ok(None));
+}
+
+#[test]
 fn trailing_bytes_after_image_size() {
     let bytes = OtaFileBuilder::new(header())
         .sub_element(TagId::UPGRADE_IMAGE, ebl())
@@ -771,6 +842,12 @@ fn corpus_files_zigpy_parses_agree_field_by_field() {
             "{name}"
         );
         compare_with_zigpy(name, &file, entry);
+        assert_eq!(
+            file.verify_integrity().is_ok(),
+            entry["validation"] != "INVALID",
+            "{name}: offered exactly when zigpy would offer it ({:?})",
+            file.verify_integrity()
+        );
         // Every sub-element's first bytes match what zigpy saw.
         if let Some(elements) = entry["subelements"].as_array() {
             for (ours, theirs) in file.sub_elements().iter().zip(elements) {
@@ -811,6 +888,11 @@ fn corpus_quirky_containers() {
         }
     );
     assert_eq!(ikea.trailing_bytes(), 512);
+    assert_eq!(
+        ikea.verify_integrity(),
+        Ok(Some(14)),
+        "all 14 SHA-256 block hashes of the real IKEA file match"
+    );
     let raw = read(&dir, "10035515-TRADFRI-bulb-cws-2.3.093.ota.ota.signed");
     assert_eq!(
         ikea.image_bytes(),
@@ -1062,4 +1144,49 @@ proptest! {
         let end = parsed.magic_offset() + parsed.header().image_size as usize;
         prop_assert_eq!(parsed.image_bytes(), &file[parsed.magic_offset()..end]);
     }
+}
+
+#[test]
+fn the_daemon_library_never_offers_a_file_that_fails_verification() {
+    use zigbee_otad::config::Config;
+    use zigbee_otad::daemon::images;
+
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("images");
+    std::fs::create_dir(&folder).unwrap();
+    let good = OtaFileBuilder::new(header())
+        .sub_element(TagId::UPGRADE_IMAGE, gbl())
+        .build();
+    let mut other = header();
+    other.image_type = ImageType(0x00CE);
+    let broken = OtaFileBuilder::new(other)
+        .sub_element(
+            TagId::UPGRADE_IMAGE,
+            GblBuilder::new().corrupt_crc().build(),
+        )
+        .build();
+    std::fs::write(folder.join("good.ota"), &good).unwrap();
+    std::fs::write(folder.join("broken.ota"), &broken).unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "state_dir = \"{root}/state\"\n\
+             [coordinator]\nport = \"/dev/null\"\n\
+             [catalog]\ncache_dir = \"{root}/cache\"\n\
+             [[catalog.source]]\nkind = \"directory\"\npath = \"{root}/images\"\n\
+             [status]\nsocket = \"{root}/status.sock\"\n",
+            root = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let library = images::load(&Config::load(&path).unwrap());
+    assert_eq!(library.images.len(), 1, "{:?}", library.skipped);
+    assert_eq!(library.images[0].bytes().as_ref(), good.as_slice());
+    assert_eq!(library.skipped.len(), 1);
+    assert!(
+        library.skipped[0].contains("broken.ota: not offered: upgrade image payload is invalid"),
+        "the reason names the file and the defect: {}",
+        library.skipped[0]
+    );
 }
