@@ -4,7 +4,7 @@ use crate::ota::{InspectReport, OtaFile, OtaHeader, payload};
 
 /// Parses `data` as an OTA file and checks the invariants of a successful parse: the served image
 /// is `image_size` bytes from the magic, every sub-element lies inside it, the header re-encodes
-/// to itself, the report renders, and the image alone parses to the same header and elements.
+/// to itself, the report renders (including the integrity checks), and the image alone parses to the same header and elements.
 pub fn parse_file(data: &[u8]) {
     let _ = payload::check(data);
     let Ok(file) = OtaFile::parse(data.to_vec()) else {
@@ -33,6 +33,7 @@ pub fn parse_file(data: &[u8]) {
 
     let report = InspectReport::from(&file);
     let _ = report.to_string();
+    assert_eq!(report.offered, file.verify_integrity().is_ok());
     assert!(serde_json::to_string(&report).is_ok());
 
     let Ok(alone) = OtaFile::parse(image.to_vec()) else {
