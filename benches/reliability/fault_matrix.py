@@ -185,6 +185,8 @@ class Simulator:
         )
         self.reports: list[Report] = []
         self.resets: list[float] = []
+        self.unplugged: list[float] = []
+        self.replugged: list[float] = []
         self.first_line: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
@@ -211,6 +213,10 @@ class Simulator:
             self.log.flush()
             if "NCP reset (injected)" in line:
                 self.resets.append(time.monotonic())
+            elif "serial port unplugged" in line:
+                self.unplugged.append(time.monotonic())
+            elif "serial port plugged in again" in line:
+                self.replugged.append(time.monotonic())
 
     def pty(self, timeout: float = 15.0) -> str:
         return self.first_line.get(timeout=timeout)
@@ -593,6 +599,58 @@ class NcpReset(Row):
             self.fault_at.append(simulator.resets[0])
 
 
+class NcpResetEvery(Row):
+    """The NCP resets by itself every 5 s (counted from its previous reset, so from the host's
+    RST that follows each one), whenever nothing it sent is unacknowledged. Each reset loses
+    the devices' requests and the answers in flight, so each costs every device its 5 s answer
+    timeout: the row uses the small images of the heavy-loss rows (24000/16000 bytes missed a
+    120 s deadline, 2 of 3 devices still downloading)."""
+
+    key = "ncp-reset-every"
+    title = "NCP resets by itself every 5 s"
+    sim_faults = ["--reset-every", "5"]
+    firmware_bytes = (6_000, 4_000)
+    deadline = 180.0
+
+    def recovery(self, started: float, finished_at: float) -> str:
+        resets = [t for t in self.simulators[-1].resets if t < finished_at]
+        ups = [self.coordinator_up_since(t) for t in resets]
+        back = [up - t for t, up in zip(resets, ups) if up is not None]
+        worst = f"{max(back):.1f} s" if back else "never"
+        return (
+            f"{len(resets)} resets; coordinator up again within {worst} "
+            f"({len(resets) - len(back)} never); {super().recovery(started, finished_at)}"
+        )
+
+
+class PortVanishesDevicesResume(Row):
+    """The simulated stick is unplugged 6 s after start (mid-transfer): its pty closes, the
+    link is removed and the NCP loses power; 3 s later a new pty appears at the same link and
+    the NCP boots with its stored network. The same devices carry on, so a byte-exact end with
+    no failed attempt means every device resumed its download where it was."""
+
+    key = "port-vanish-resume"
+    title = "USB stick unplugged mid-transfer for 3 s; devices keep their state and resume"
+    sim_faults = ["--unplug-after", "6", "--unplug-for", "3"]
+    one_off = True
+
+    def link_path(self) -> Path | None:
+        return self.dir / "ttyNCP"
+
+    def inject(self, started: float) -> None:
+        simulator = self.simulators[-1]
+        if not self.wait_until(lambda: bool(simulator.replugged), self.deadline / 2):
+            self.notes.append("the stick was never plugged in again")
+            return
+        self.fault_at.append(simulator.replugged[0])
+        if simulator.unplugged:
+            served = self.served_bytes()
+            self.notes.append(
+                f"port gone {simulator.replugged[0] - simulator.unplugged[0]:.1f} s; "
+                f"{served} bytes served when it returned"
+            )
+
+
 class PortVanishes(Row):
     """The simulator is killed mid-transfer (the pty vanishes, the link dangles) and a new one
     comes back on the same link path 3 s later. The new simulator's devices are new instances
@@ -647,7 +705,7 @@ class DaemonKill9(Row):
 
 ROWS = [
     Baseline, Loss1, Loss5, Loss10, Corruption, DeliveryFailures, LostReports, Combined,
-    NcpReset, PortVanishes, DaemonKill9,
+    NcpReset, NcpResetEvery, PortVanishes, PortVanishesDevicesResume, DaemonKill9,
 ]
 
 
