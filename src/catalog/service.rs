@@ -16,7 +16,9 @@
 //! 3. prunes images no cached catalog references, down to the cache's size cap;
 //! 4. writes every source's ledger atomically (`state_dir/ledger-<source>.json`, temp file,
 //!    fsync, rename, fsync of the directory), so a restart does not reset the month. A ledger
-//!    is also written after each call, so a crash in the middle of a refresh forgets none.
+//!    is also written before each call with that call counted (write-ahead) and after it with
+//!    its outcome, so a crash in the middle of a refresh forgets none; when the write-ahead
+//!    fails (a full disk), the call is not made.
 //!
 //! Every network outcome ends up in the [`RefreshReport`] and the log; the previous cache stays
 //! in service whatever happens. The daemon serves what the cache holds after its next
@@ -322,9 +324,20 @@ pub struct CatalogService {
 
 impl CatalogService {
     /// Opens the cache, loads each cloud source's ledger from `state_dir` and builds the HTTP
-    /// client. Uses the wall clock.
+    /// client with the configured timeouts. Uses the wall clock.
     pub fn open(config: &Config) -> Result<Self, ServiceError> {
-        Self::open_with(config, ServiceOptions::default())
+        let http = HttpSettings {
+            connect_timeout: config.catalog.connect_timeout,
+            request_timeout: config.catalog.request_timeout,
+            ..HttpSettings::default()
+        };
+        Self::open_with(
+            config,
+            ServiceOptions {
+                http,
+                ..ServiceOptions::default()
+            },
+        )
     }
 
     /// [`CatalogService::open`] with chosen options (tests use a [`VirtualClock`]).
@@ -456,11 +469,14 @@ impl CatalogService {
             let now = self.clock.now();
             let result = match &source.local_index {
                 Some(path) => refresh_local_index(&source.spec, path, &mut self.cache, now),
-                None => {
-                    self.client
-                        .refresh_source(&source.spec, &mut self.cache, &mut source.limiter, now)
-                        .await
-                }
+                None => match save_ledger_ahead(&source.limiter, &source.ledger_path, now) {
+                    Ok(()) => {
+                        self.client
+                            .refresh_source(&source.spec, &mut self.cache, &mut source.limiter, now)
+                            .await
+                    }
+                    Err(error) => Err(CatalogError::LedgerNotSaved(error)),
+                },
             };
             let outcome = match result {
                 Ok(refreshed) if refreshed.changed => CatalogOutcome::Changed {
@@ -530,7 +546,7 @@ impl CatalogService {
                 &self.client,
                 &self.clock,
                 &mut self.cache,
-                &mut source.limiter,
+                (&mut source.limiter, &source.ledger_path),
                 &entry,
             )
             .await;
@@ -588,6 +604,19 @@ impl CatalogService {
         report.finished_unix = unix_seconds(finished);
         report
     }
+}
+
+/// Writes the ledger as it will be once the next call has started (write-ahead): a call is
+/// made only when a restart right after it would know about it. When the limiter refuses the
+/// call anyway there is nothing to write. If the call then does not happen (it is deferred),
+/// the file counts one call too many until the next save: the safe side.
+fn save_ledger_ahead(limiter: &Limiter, path: &Path, now: SystemTime) -> Result<(), String> {
+    let mut ahead = limiter.clone();
+    if ahead.begin_call(now, 0).is_err() {
+        return Ok(());
+    }
+    write_atomically(path, ahead.ledger().to_json().as_bytes())
+        .map_err(|error| format!("the ledger {} cannot be saved: {error}", path.display()))
 }
 
 /// Writes `state_dir/known-devices.json` atomically: the devices sorted, without duplicates,
@@ -652,7 +681,7 @@ async fn download(
     client: &CatalogClient,
     clock: &Clock,
     cache: &mut Cache,
-    limiter: &mut Limiter,
+    (limiter, ledger_path): (&mut Limiter, &Path),
     entry: &CatalogEntry,
 ) -> Download {
     if let Err(retry) = limiter.check(clock.now())
@@ -668,7 +697,10 @@ async fn download(
     }
     let now = clock.now();
     let (_, bytes_before) = limiter.usage(now);
-    let result = client.ensure_image(entry, cache, limiter, now).await;
+    let result = match save_ledger_ahead(limiter, ledger_path, now) {
+        Ok(()) => client.ensure_image(entry, cache, limiter, now).await,
+        Err(error) => Err(CatalogError::LedgerNotSaved(error)),
+    };
     let (_, bytes_after) = limiter.usage(now);
     let outcome = match result {
         Ok(()) => DownloadOutcome::Stored {
