@@ -20,12 +20,17 @@ POLL_SECONDS, and reads the simulator's upgrade reports. Per row it prints:
 - daemon CPU: utime+stime of every daemon process of the row (/proc/PID/stat), in seconds and as
   a share of one core over the row's wall time.
 
+The catalog rows (`catalog-*`, `disk-full`) add a fourth device whose only image is listed by a
+zigbee-OTA index served by a small `http.server` on 127.0.0.1 (`IndexServer`), which can be
+down, answer 500 or 429, stall, or lie about the sha512; `disk-full` puts the daemon's state and
+cache directories on a nearly full tmpfs (root only; skipped with a message otherwise).
+
 Only the Python standard library is used. The images are synthetic (GBL payloads with a valid
 CRC), written into each row's temporary directory; no vendor firmware is involved.
 
 Usage (from the crate root, after `cargo build --release`):
 
-    python3 benches/reliability/fault_matrix.py            # whole matrix, markdown on stdout
+    python3 benches/reliability/fault_matrix.py            # whole matrix (~11 min), markdown on stdout
     python3 benches/reliability/fault_matrix.py --rows loss-5,kill-9 --keep
     RUST_LOG=debug python3 benches/reliability/fault_matrix.py --rows lost-report-5 --keep
 

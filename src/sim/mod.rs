@@ -13,7 +13,8 @@
 //!   again) while the devices carry on.
 //!
 //! `zigbee-otad simulate [--devices N] [--device MFR:TYPE:VERSION[:HW[:MAXDATA]]]...
-//! [--link PATH] [--ezsp-version N]` is a thin wrapper: parse each `--device` with
+//! [--link PATH] [--ezsp-version N]` (plus fault flags such as `--loss`, `--reset-every SECS`,
+//! `--unplug-after SECS --unplug-for SECS`) is a thin wrapper: parse each `--device` with
 //! [`SimDeviceSpec::from_str`](std::str::FromStr), call [`SimConfig::add_default_devices`] for
 //! `--devices`, set [`SimConfig::link_path`] and `ncp.ezsp_version`, then
 //! [`run_simulator`]; print [`Simulator::path`] on the first line and every
