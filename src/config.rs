@@ -258,6 +258,16 @@ bounded_duration!(
     Duration::from_secs(30 * 86_400)
 );
 bounded_duration!(
+    connect_timeout,
+    Duration::from_secs(1),
+    Duration::from_secs(300)
+);
+bounded_duration!(
+    request_timeout,
+    Duration::from_secs(1),
+    Duration::from_secs(3600)
+);
+bounded_duration!(
     idle_timeout,
     Duration::from_secs(10),
     Duration::from_secs(7 * 86_400)
@@ -399,6 +409,19 @@ pub struct CatalogSection {
     /// Cached catalogs and images.
     #[serde(default = "default_cache_dir")]
     pub cache_dir: PathBuf,
+    /// Longest wait for a catalog server's TCP and TLS connection (1s ..= 5m).
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "connect_timeout"
+    )]
+    pub connect_timeout: Duration,
+    /// Longest time one catalog or image request may take, body included (1s ..= 1h); a server
+    /// that stalls or trickles is given up after it, and the source backs off.
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "request_timeout"
+    )]
+    pub request_timeout: Duration,
     /// Where firmware comes from, in order of preference.
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceSection>,
@@ -409,6 +432,8 @@ impl Default for CatalogSection {
         CatalogSection {
             refresh_interval: default_refresh(),
             cache_dir: default_cache_dir(),
+            connect_timeout: default_connect_timeout(),
+            request_timeout: default_request_timeout(),
             sources: Vec::new(),
         }
     }
@@ -416,6 +441,12 @@ impl Default for CatalogSection {
 
 fn default_refresh() -> Duration {
     Duration::from_secs(24 * 3600)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(120)
 }
 fn default_cache_dir() -> PathBuf {
     PathBuf::from("/var/cache/zigbee-otad")
@@ -693,6 +724,20 @@ mod tests {
             .to_string();
         assert!(
             err.contains("line 4") && err.contains("outside 1h"),
+            "{err}"
+        );
+
+        let c = parse(
+            "[coordinator]\nport = \"/dev/x\"\n[catalog]\nconnect_timeout = \"3s\"\nrequest_timeout = \"20s\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.catalog.connect_timeout, Duration::from_secs(3));
+        assert_eq!(c.catalog.request_timeout, Duration::from_secs(20));
+        let err = parse("[coordinator]\nport = \"/dev/x\"\n[catalog]\nrequest_timeout = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 4") && err.contains("request_timeout") && err.contains("outside 1s"),
             "{err}"
         );
 

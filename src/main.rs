@@ -188,6 +188,16 @@ struct FaultArgs {
     /// The NCP resets by itself once, after handing this many device messages to the host.
     #[arg(long, value_name = "MESSAGES")]
     reset_after: Option<u64>,
+    /// The NCP resets by itself whenever this many seconds have passed since its last reset.
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    reset_every: Option<std::time::Duration>,
+    /// Unplug the simulated stick this many seconds after start: the pty vanishes (and the
+    /// `--link`), the NCP loses power; the devices keep their state.
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    unplug_after: Option<std::time::Duration>,
+    /// How long the stick stays unplugged before a new pty appears (at the same `--link`).
+    #[arg(long, value_name = "SECS", value_parser = seconds, default_value = "3", requires = "unplug_after")]
+    unplug_for: std::time::Duration,
     /// Seed of the fault generator (a failing run replays with the same seed).
     #[arg(long, default_value_t = 0x5EED)]
     seed: u64,
@@ -197,6 +207,15 @@ struct FaultArgs {
     /// How often idle devices ask for an image, in seconds.
     #[arg(long, default_value_t = 60)]
     query_interval: u64,
+}
+
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+        Ok(std::time::Duration::from_secs_f64(value))
+    } else {
+        Err(format!("{value} is not a number of seconds in (0, 86400]"))
+    }
 }
 
 fn probability(text: &str) -> Result<f64, String> {
@@ -308,6 +327,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             f.delivery_failure = faults.delivery_failure;
             f.lost_delivery_report = faults.lost_report;
             f.reset_after_messages = faults.reset_after;
+            f.reset_every = faults.reset_every;
+            config.unplug = faults.unplug_after.map(|after| zigbee_otad::sim::Unplug {
+                after,
+                gap: faults.unplug_for,
+            });
             config.add_default_devices(devices.unwrap_or(0));
             for path in image {
                 let bytes = std::fs::read(&path)

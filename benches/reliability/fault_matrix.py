@@ -20,12 +20,17 @@ POLL_SECONDS, and reads the simulator's upgrade reports. Per row it prints:
 - daemon CPU: utime+stime of every daemon process of the row (/proc/PID/stat), in seconds and as
   a share of one core over the row's wall time.
 
+The catalog rows (`catalog-*`, `disk-full`) add a fourth device whose only image is listed by a
+zigbee-OTA index served by a small `http.server` on 127.0.0.1 (`IndexServer`), which can be
+down, answer 500 or 429, stall, or lie about the sha512; `disk-full` puts the daemon's state and
+cache directories on a nearly full tmpfs (root only; skipped with a message otherwise).
+
 Only the Python standard library is used. The images are synthetic (GBL payloads with a valid
 CRC), written into each row's temporary directory; no vendor firmware is involved.
 
 Usage (from the crate root, after `cargo build --release`):
 
-    python3 benches/reliability/fault_matrix.py            # whole matrix, markdown on stdout
+    python3 benches/reliability/fault_matrix.py            # whole matrix (~11 min), markdown on stdout
     python3 benches/reliability/fault_matrix.py --rows loss-5,kill-9 --keep
     RUST_LOG=debug python3 benches/reliability/fault_matrix.py --rows lost-report-5 --keep
 
@@ -37,6 +42,8 @@ table, the machine it ran on and what each row shows.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import http.server
 import json
 import os
 import platform
@@ -71,6 +78,9 @@ IMAGE_SPECS = [
 # they finish in minutes (throughput, not size, is what they compare).
 DEFAULT_FIRMWARE_BYTES = (24_000, 16_000)
 DEVICE_SPECS = ["0x1189:0x0001:1", "0x1189:0x0001:1", "0x100B:0x0119:1"]
+# Their IEEE addresses (the simulator numbers devices from 1): the B/s column averages these, so
+# rows with a catalog device compare with the others.
+FOLDER_DEVICE_IEEES = {f"00:12:4b:00:00:00:00:{i:02x}" for i in range(1, len(DEVICE_SPECS) + 1)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,6 +195,8 @@ class Simulator:
         )
         self.reports: list[Report] = []
         self.resets: list[float] = []
+        self.unplugged: list[float] = []
+        self.replugged: list[float] = []
         self.first_line: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
@@ -211,6 +223,10 @@ class Simulator:
             self.log.flush()
             if "NCP reset (injected)" in line:
                 self.resets.append(time.monotonic())
+            elif "serial port unplugged" in line:
+                self.unplugged.append(time.monotonic())
+            elif "serial port plugged in again" in line:
+                self.replugged.append(time.monotonic())
 
     def pty(self, timeout: float = 15.0) -> str:
         return self.first_line.get(timeout=timeout)
@@ -296,6 +312,8 @@ class Observation:
     progress_at: list[float] = field(default_factory=list)
     open_transfer_at: list[float] = field(default_factory=list)
     coordinator_states: list[tuple[float, str]] = field(default_factory=list)
+    # The last error of each catalog source, as the status socket last showed it.
+    source_errors: dict[str, str] = field(default_factory=dict)
 
 
 class Row:
@@ -308,6 +326,9 @@ class Row:
     firmware_bytes = DEFAULT_FIRMWARE_BYTES
     # Seconds the row may take before unfinished devices count as lost.
     deadline = 120.0
+    device_specs = DEVICE_SPECS
+    # Devices that must end byte-exact (a catalog row's fourth device may rightly get nothing).
+    expected_devices = len(DEVICE_SPECS)
 
     def __init__(self, binary: Path, seed: int, deadline_scale: float, keep: bool):
         self.binary = binary
@@ -318,6 +339,8 @@ class Row:
         self.images_dir = self.dir / "images"
         self.images_dir.mkdir()
         self.images = write_images(self.images_dir, seed, self.firmware_bytes)
+        # Images the simulator checks devices against that are not in the images folder.
+        self.extra_sim_images: list[Path] = []
         self.socket = self.dir / "status.sock"
         self.observation = Observation()
         self.daemons: list[Daemon] = []
@@ -330,9 +353,9 @@ class Row:
 
     def sim_args(self) -> list[str]:
         args = ["--seed", str(self.seed), "--query-interval", "5"]
-        for spec in DEVICE_SPECS:
+        for spec in self.device_specs:
             args += ["--device", spec]
-        for image in self.images:
+        for image in self.images + self.extra_sim_images:
             args += ["--image", str(image)]
         return args + self.sim_faults
 
@@ -342,13 +365,23 @@ class Row:
         self.simulators.append(simulator)
         return simulator
 
+    def state_root(self) -> Path:
+        """Where the daemon's state and cache directories are."""
+        return self.dir
+
+    def catalog_config(self) -> str:
+        """Extra `[catalog]` keys and sources before the images folder."""
+        return ""
+
     def write_config(self, port: str) -> Path:
         config = self.dir / "config.toml"
+        root = self.state_root()
         config.write_text(
-            f'state_dir = "{self.dir}/state"\n'
+            f'state_dir = "{root}/state"\n'
             f'[coordinator]\nport = "{port}"\nflow_control = "none"\n'
-            f'[catalog]\ncache_dir = "{self.dir}/cache"\n'
-            f'[[catalog.source]]\nkind = "directory"\npath = "{self.images_dir}"\n'
+            f'[catalog]\ncache_dir = "{root}/cache"\n'
+            + self.catalog_config()
+            + f'[[catalog.source]]\nkind = "directory"\npath = "{self.images_dir}"\n'
             f'[status]\nsocket = "{self.socket}"\n'
         )
         return config
@@ -390,6 +423,11 @@ class Row:
                         self.observation.open_transfer_at.append(now)
                 if moved:
                     self.observation.progress_at.append(now)
+                for source in status.get("catalog", {}).get("sources", []):
+                    if source.get("last_error"):
+                        self.observation.source_errors[source.get("name", "")] = source[
+                            "last_error"
+                        ]
                 state = status.get("coordinator", {}).get("state")
                 if state != last_state:
                     self.observation.coordinator_states.append((now, state))
@@ -411,7 +449,7 @@ class Row:
         return {ieee for ieee, report in latest.items() if report.verified}
 
     def all_verified(self) -> bool:
-        return len(self.verified_devices()) == len(DEVICE_SPECS)
+        return len(self.verified_devices()) == len(self.device_specs)
 
     def wait_until(self, condition, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -434,7 +472,20 @@ class Row:
     def inject(self, started: float) -> None:
         """The one-off fault; continuous faults are in `sim_faults` and need nothing here."""
 
+    def prepare(self) -> None:
+        """Set-up before the simulator starts (servers, file systems)."""
+
+    def cleanup(self) -> None:
+        """Undo `prepare`."""
+
     def run(self) -> dict:
+        self.prepare()
+        try:
+            return self._run()
+        finally:
+            self.cleanup()
+
+    def _run(self) -> dict:
         started = time.monotonic()
         simulator = self.start_simulator(self.link_path())
         pty = simulator.pty()
@@ -465,17 +516,22 @@ class Row:
         failed_attempts = [r for r in reports if not r.verified]
         finished_at = max((r.at for r in reports if r.verified), default=ended)
         cpu = sum(d.last_cpu for d in self.daemons)
-        wall = (finished_at if len(verified) == len(DEVICE_SPECS) else ended) - started
+        expected = self.expected_devices
+        if expected < len(self.device_specs):
+            verified = verified & FOLDER_DEVICE_IEEES
+        wall = (finished_at if len(verified) == expected else ended) - started
         result = {
             "key": self.key,
             "fault": self.title,
             "byte_exact": len(verified),
-            "devices": len(DEVICE_SPECS),
-            "lost": len(DEVICE_SPECS) - len(verified),
+            "devices": expected,
+            "lost": expected - len(verified),
             "failed_attempts": len(failed_attempts),
             "retries": sum(r.retries for r in reports),
             "firmware_bytes": "/".join(str(size) for size in self.firmware_bytes),
-            "device_bytes_per_s": device_rate(r for r in reports if r.verified),
+            "device_bytes_per_s": device_rate(
+                r for r in reports if r.verified and r.ieee in FOLDER_DEVICE_IEEES
+            ),
             "wall_s": round(wall, 1),
             "daemon_cpu_s": round(cpu, 2),
             "daemon_cpu_pct": round(100.0 * cpu / max(ended - started, 1e-9), 1),
@@ -593,6 +649,58 @@ class NcpReset(Row):
             self.fault_at.append(simulator.resets[0])
 
 
+class NcpResetEvery(Row):
+    """The NCP resets by itself every 5 s (counted from its previous reset, so from the host's
+    RST that follows each one), whenever nothing it sent is unacknowledged. Each reset loses
+    the devices' requests and the answers in flight, so each costs every device its 5 s answer
+    timeout. The images are half the usual size (24000/16000 bytes missed a 120 s deadline, 2
+    of 3 devices still downloading; 6000/4000 bytes finished before the first reset)."""
+
+    key = "ncp-reset-every"
+    title = "NCP resets by itself every 5 s"
+    sim_faults = ["--reset-every", "5"]
+    firmware_bytes = (12_000, 8_000)
+    deadline = 180.0
+
+    def recovery(self, started: float, finished_at: float) -> str:
+        resets = [t for t in self.simulators[-1].resets if t < finished_at]
+        ups = [self.coordinator_up_since(t) for t in resets]
+        back = [up - t for t, up in zip(resets, ups) if up is not None]
+        worst = f"{max(back):.1f} s" if back else "never"
+        return (
+            f"{len(resets)} resets; coordinator up again within {worst} "
+            f"({len(resets) - len(back)} never); {super().recovery(started, finished_at)}"
+        )
+
+
+class PortVanishesDevicesResume(Row):
+    """The simulated stick is unplugged 6 s after start (mid-transfer): its pty closes, the
+    link is removed and the NCP loses power; 3 s later a new pty appears at the same link and
+    the NCP boots with its stored network. The same devices carry on, so a byte-exact end with
+    no failed attempt means every device resumed its download where it was."""
+
+    key = "port-vanish-resume"
+    title = "USB stick unplugged mid-transfer for 3 s; devices keep their state and resume"
+    sim_faults = ["--unplug-after", "6", "--unplug-for", "3"]
+    one_off = True
+
+    def link_path(self) -> Path | None:
+        return self.dir / "ttyNCP"
+
+    def inject(self, started: float) -> None:
+        simulator = self.simulators[-1]
+        if not self.wait_until(lambda: bool(simulator.replugged), self.deadline / 2):
+            self.notes.append("the stick was never plugged in again")
+            return
+        self.fault_at.append(simulator.replugged[0])
+        if simulator.unplugged:
+            served = self.served_bytes()
+            self.notes.append(
+                f"port gone {simulator.replugged[0] - simulator.unplugged[0]:.1f} s; "
+                f"{served} bytes served when it returned"
+            )
+
+
 class PortVanishes(Row):
     """The simulator is killed mid-transfer (the pty vanishes, the link dangles) and a new one
     comes back on the same link path 3 s later. The new simulator's devices are new instances
@@ -645,9 +753,333 @@ class DaemonKill9(Row):
             self.start_daemon(config)
 
 
+# ---------------------------------------------------------------------------------------------
+# Catalog rows: a local zigbee-OTA index server and a fourth device only it has an image for
+# ---------------------------------------------------------------------------------------------
+
+CATALOG_DEVICE = "0x1189:0x0042:1"
+CATALOG_DEVICE_IEEE = "00:12:4b:00:00:00:00:04"
+CATALOG_IMAGE = (0x1189, 0x0042, 0x0000_0002)
+CATALOG_FIRMWARE_BYTES = 32_000
+SOURCE_NAME = "zigbee-ota-index"
+
+
+class IndexServer:
+    """A zigbee-OTA index (`/index.json`) and its image (`/fw.ota`) on 127.0.0.1, in one of
+    these modes: `healthy`; `down` (nothing listens on the port until `heal`); `500` (the index
+    answers 500 Internal Server Error); `slow` (the index's headers come, then one body byte a
+    second: longer than the daemon's request timeout); `429` (Too Many Requests with
+    Retry-After); `bad-hash` (the index's sha512 is not the image's). `heal` makes it healthy."""
+
+    def __init__(self, image: bytes, mode: str):
+        self.image = image
+        self.mode = mode
+        self.requests: list[tuple[float, str, int]] = []
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.server: http.server.ThreadingHTTPServer | None = None
+        if mode != "down":
+            self._listen()
+
+    @property
+    def index_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/index.json"
+
+    def _index(self) -> bytes:
+        digest = hashlib.sha512(self.image).hexdigest()
+        if self.mode == "bad-hash":
+            digest = "ab" * 64
+        manufacturer, image_type, version = CATALOG_IMAGE
+        return json.dumps([{
+            "fileName": "fw.ota", "fileVersion": version, "fileSize": len(self.image),
+            "url": f"http://127.0.0.1:{self.port}/fw.ota", "imageType": image_type,
+            "manufacturerCode": manufacturer, "sha512": digest,
+        }]).encode()
+
+    def _listen(self) -> None:
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                mode = owner.mode
+                if self.path == "/fw.ota":
+                    owner.requests.append((time.monotonic(), self.path, 200))
+                    self._send(200, owner.image)
+                elif self.path != "/index.json":
+                    self._send(404, b"")
+                elif mode == "500":
+                    owner.requests.append((time.monotonic(), self.path, 500))
+                    self._send(500, b"internal error")
+                elif mode == "429":
+                    owner.requests.append((time.monotonic(), self.path, 429))
+                    self._send(429, b"slow down", {"Retry-After": "20"})
+                elif mode == "slow":
+                    owner.requests.append((time.monotonic(), self.path, 200))
+                    body = owner._index()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    try:
+                        for byte in body[:60]:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(1.0)
+                    except OSError:
+                        pass  # the client gave up, as it should
+                else:
+                    owner.requests.append((time.monotonic(), self.path, 200))
+                    self._send(200, owner._index())
+
+            def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def heal(self) -> None:
+        self.mode = "healthy"
+        if self.server is None:
+            self._listen()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+class CatalogRow(Row):
+    """The three usual devices served from the images folder, plus a fourth whose only image
+    is in a zigbee-OTA index on a local HTTP server that misbehaves as `mode` says. The daemon
+    has both sources (the index first) and a 5 s request timeout. During the fault the folder
+    devices must be served as in the baseline, the fourth must be offered nothing, and the
+    status must name the error. Then the server is fixed (`recover`): `restart` restarts the
+    daemon at once (its next refresh would otherwise be the scheduled one, hours away);
+    `after-backoff` waits until the source's ledger allows a call, then restarts; `None` stops
+    there (the fourth device then is not expected to upgrade)."""
+
+    mode = "healthy"
+    recover: str | None = None
+    one_off = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        cloud = self.dir / "cloud.ota"
+        generator = random.Random(self.seed + 1)
+        firmware = bytes(generator.getrandbits(8) for _ in range(CATALOG_FIRMWARE_BYTES))
+        cloud.write_bytes(ota_file(*CATALOG_IMAGE, firmware))
+        self.cloud_image = cloud.read_bytes()
+        self.extra_sim_images = [cloud]
+        expects_catalog_device = self.mode == "healthy" or self.recover is not None
+        self.device_specs = DEVICE_SPECS + [CATALOG_DEVICE]
+        self.expected_devices = len(self.device_specs) if expects_catalog_device else 3
+        self.server: IndexServer | None = None
+        self.error_seen_at: float | None = None
+        self.healed_at: float | None = None
+
+    def prepare(self) -> None:
+        self.server = IndexServer(self.cloud_image, self.mode)
+
+    def cleanup(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def catalog_config(self) -> str:
+        assert self.server is not None
+        return (
+            'connect_timeout = "2s"\nrequest_timeout = "5s"\n'
+            f'[[catalog.source]]\nkind = "zigbee-ota-index"\nurl = "{self.server.index_url}"\n'
+        )
+
+    def folder_devices_done(self) -> bool:
+        return FOLDER_DEVICE_IEEES <= self.verified_devices()
+
+    def all_verified(self) -> bool:
+        if self.expected_devices == len(self.device_specs):
+            return super().all_verified()
+        return self.folder_devices_done() and self.error_seen_at is not None
+
+    def catalog_device_reports(self) -> list[Report]:
+        return [r for s in self.simulators for r in s.reports if r.ieee == CATALOG_DEVICE_IEEE]
+
+    def heal(self) -> None:
+        assert self.server is not None
+        self.server.heal()
+
+    def blocked_until(self) -> float | None:
+        """The source ledger's `blocked_until`, in seconds since the epoch."""
+        try:
+            ledger = json.loads((self.state_root() / "state" / f"ledger-{SOURCE_NAME}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        until = ledger.get("blocked_until_unix_ms")
+        return until / 1000.0 if until else None
+
+    def inject(self, started: float) -> None:
+        if self.mode == "healthy":
+            return
+        seen = self.wait_until(
+            lambda: SOURCE_NAME in self.observation.source_errors, self.deadline / 2
+        )
+        if not seen:
+            self.notes.append("the status never named a catalog error")
+            return
+        self.error_seen_at = time.monotonic()
+        self.notes.append(f"status: {self.observation.source_errors[SOURCE_NAME][:160]}")
+        self.wait_until(self.folder_devices_done, self.deadline / 2)
+        blocked = self.blocked_until()
+        if blocked is not None:
+            self.notes.append(f"source held back for {blocked - time.time():.0f} s more")
+        early = self.catalog_device_reports()
+        if early:
+            self.notes.append(f"VIOLATION: the catalog device got a report during the fault: {early[0].line}")
+        if self.recover is None:
+            return
+        self.heal()
+        self.healed_at = time.monotonic()
+        self.fault_at.append(self.healed_at)
+        if self.recover == "after-backoff" and blocked is not None:
+            time.sleep(max(0.0, blocked - time.time()) + 0.5)
+        else:
+            # The source's 1 s minimum interval since its last call (a refresh never waits).
+            time.sleep(1.5)
+        config = self.dir / "config.toml"
+        self.daemons[-1].stop()
+        self.start_daemon(config)
+
+    def recovery(self, started: float, finished_at: float) -> str:
+        requests = len(self.server.requests) if self.server else 0
+        if self.mode == "healthy":
+            done = [r.at for r in self.catalog_device_reports() if r.verified]
+            return (
+                f"catalog device byte-exact {done[0] - started:.1f} s after start; "
+                f"{requests} server requests"
+                if done else "catalog device never upgraded"
+            )
+        shown = (
+            f"error in status {self.error_seen_at - started:.1f} s after start"
+            if self.error_seen_at is not None else "error never shown"
+        )
+        if self.recover is None:
+            offered = "offered nothing" if not self.catalog_device_reports() else "GOT A REPORT"
+            return f"{shown}; catalog device {offered}; {requests} server requests"
+        done = [r.at for r in self.catalog_device_reports() if r.verified]
+        back = (
+            f"catalog device byte-exact {done[0] - self.healed_at:.1f} s after the fix"
+            if done and self.healed_at else "catalog device never upgraded"
+        )
+        return f"{shown}; {back} ({self.recover}); {requests} server requests"
+
+
+class CatalogHealthy(CatalogRow):
+    key = "catalog-ok"
+    title = "catalog server healthy (control: the 4th device's image comes from it)"
+
+
+class CatalogDown(CatalogRow):
+    key = "catalog-down"
+    title = "catalog server down (nothing listening), back after the 60 s backoff"
+    mode = "down"
+    recover = "after-backoff"
+    deadline = 180.0
+
+
+class CatalogServerError(CatalogRow):
+    key = "catalog-500"
+    title = "catalog server answers 500"
+    mode = "500"
+
+
+class CatalogSlow(CatalogRow):
+    key = "catalog-slow"
+    title = "catalog server stalls (1 body byte/s; request timeout 5 s)"
+    mode = "slow"
+
+
+class CatalogTooManyRequests(CatalogRow):
+    key = "catalog-429"
+    title = "catalog server answers 429, Retry-After 20 s"
+    mode = "429"
+
+
+class CatalogBadHash(CatalogRow):
+    key = "catalog-bad-hash"
+    title = "catalog index lies about the image's sha512, then is fixed"
+    mode = "bad-hash"
+    recover = "restart"
+
+
+class CacheDiskFull(CatalogRow):
+    """The state and cache directories on a 256 KiB tmpfs filled to its last few pages: the
+    index, ledger and known devices fit, the 32 KB catalog image does not (ENOSPC). Then the
+    filler is removed and the daemon restarted. Needs root (mount); skipped otherwise."""
+
+    key = "disk-full"
+    title = "cache disk full (tmpfs, ENOSPC on the image), then space freed"
+    mode = "healthy"
+    recover = "restart"
+    free_pages = 6
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.disk = self.dir / "disk"
+        self.filler = self.disk / "filler"
+        self.mounted = False
+
+    @staticmethod
+    def unavailable() -> str | None:
+        if os.geteuid() != 0:
+            return "needs root to mount a tmpfs"
+        return None
+
+    def state_root(self) -> Path:
+        return self.disk
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.disk.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(self.disk)], check=True)
+        self.mounted = True
+        (self.disk / "state").mkdir()
+        (self.disk / "cache").mkdir()
+        stat = os.statvfs(self.disk)
+        keep = self.free_pages * stat.f_frsize
+        self.filler.write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - keep))
+        self.notes.append(f"{os.statvfs(self.disk).f_bavail} pages free before start")
+
+    def cleanup(self) -> None:
+        super().cleanup()
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.disk)], check=False)
+
+    def inject(self, started: float) -> None:
+        # The catalog call succeeds; the error the status shows is the image download's.
+        self.mode = "disk-full"
+        super().inject(started)
+
+    def heal(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+
 ROWS = [
     Baseline, Loss1, Loss5, Loss10, Corruption, DeliveryFailures, LostReports, Combined,
-    NcpReset, PortVanishes, DaemonKill9,
+    NcpReset, NcpResetEvery, PortVanishes, PortVanishesDevicesResume, DaemonKill9,
+    CatalogHealthy, CatalogDown, CatalogServerError, CatalogSlow, CatalogTooManyRequests,
+    CatalogBadHash, CacheDiskFull,
 ]
 
 
@@ -717,6 +1149,10 @@ def main() -> int:
     load_before = load_average()
     results = []
     for row_type in chosen:
+        reason = getattr(row_type, "unavailable", lambda: None)()
+        if reason:
+            print(f"SKIPPED {row_type.key}: {reason}", file=sys.stderr)
+            continue
         row = row_type(args.bin, args.seed, args.deadline_scale, args.keep)
         print(f"running {row.key} ...", file=sys.stderr)
         result = row.run()

@@ -12,11 +12,17 @@
 //! 2. then, over the merged cached catalogs, [`MergedCatalog::images_for`] the known devices,
 //!    and a download of each of those images the cache does not hold yet (so each image is
 //!    fetched at most once ever). Downloads from one source are paced by its minimum call
-//!    interval (a few seconds); a longer hold (backoff, quota) defers them to a later refresh;
+//!    interval (a few seconds); a longer hold (backoff, quota) defers them to a later refresh.
+//!    An image whose download failed (bytes that do not match the published digest, a full
+//!    disk, a cut connection) is not downloaded again for 1 min, doubling per failure up to a
+//!    day (in memory: a restart tries at once); a catalog that corrects the digest names a new
+//!    image, which is fetched at once;
 //! 3. prunes images no cached catalog references, down to the cache's size cap;
 //! 4. writes every source's ledger atomically (`state_dir/ledger-<source>.json`, temp file,
 //!    fsync, rename, fsync of the directory), so a restart does not reset the month. A ledger
-//!    is also written after each call, so a crash in the middle of a refresh forgets none.
+//!    is also written before each call with that call counted (write-ahead) and after it with
+//!    its outcome, so a crash in the middle of a refresh forgets none; when the write-ahead
+//!    fails (a full disk), the call is not made.
 //!
 //! Every network outcome ends up in the [`RefreshReport`] and the log; the previous cache stays
 //! in service whatever happens. The daemon serves what the cache holds after its next
@@ -48,7 +54,7 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -71,6 +77,10 @@ use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name_in};
 /// Longest wait for a source's minimum call interval between two calls of one refresh; any
 /// longer hold defers the call to a later refresh.
 const MAX_PACING_WAIT: Duration = Duration::from_secs(120);
+/// How long an image whose download failed is not downloaded again (doubling per failure).
+const FAILED_IMAGE_HOLD: Duration = Duration::from_secs(60);
+/// The longest such hold.
+const FAILED_IMAGE_HOLD_MAX: Duration = Duration::from_secs(24 * 3600);
 /// Largest ledger file read (the limiter rejects anything bigger than its own cap anyway).
 const MAX_LEDGER_FILE_BYTES: u64 = 64 * 1024;
 /// Largest known-devices file read.
@@ -318,13 +328,52 @@ pub struct CatalogService {
     sources: Vec<CloudSource>,
     state_dir: PathBuf,
     clock: Clock,
+    /// Images whose download failed (bytes that did not verify, a full disk, a dropped
+    /// connection): not downloaded again before the time given, so a lying catalog or a full
+    /// disk cannot make every refresh fetch the same bytes again. A catalog that corrects a
+    /// digest names a different image, which is not held.
+    held_images: HashMap<ImageHash, ImageHold>,
+}
+
+/// A failed image download's hold: until when, after how many failures in a row.
+#[derive(Debug, Clone, Copy)]
+struct ImageHold {
+    until: SystemTime,
+    failures: u32,
+}
+
+impl ImageHold {
+    /// The hold after one more failure at `now`: [`FAILED_IMAGE_HOLD`], doubled for each
+    /// failure before, at most [`FAILED_IMAGE_HOLD_MAX`].
+    fn after_failure(previous: Option<ImageHold>, now: SystemTime) -> Self {
+        let failures = previous.map_or(0, |hold| hold.failures).saturating_add(1);
+        let doublings = failures.saturating_sub(1).min(16);
+        let hold = FAILED_IMAGE_HOLD
+            .saturating_mul(1u32 << doublings)
+            .min(FAILED_IMAGE_HOLD_MAX);
+        ImageHold {
+            until: now + hold,
+            failures,
+        }
+    }
 }
 
 impl CatalogService {
     /// Opens the cache, loads each cloud source's ledger from `state_dir` and builds the HTTP
-    /// client. Uses the wall clock.
+    /// client with the configured timeouts. Uses the wall clock.
     pub fn open(config: &Config) -> Result<Self, ServiceError> {
-        Self::open_with(config, ServiceOptions::default())
+        let http = HttpSettings {
+            connect_timeout: config.catalog.connect_timeout,
+            request_timeout: config.catalog.request_timeout,
+            ..HttpSettings::default()
+        };
+        Self::open_with(
+            config,
+            ServiceOptions {
+                http,
+                ..ServiceOptions::default()
+            },
+        )
     }
 
     /// [`CatalogService::open`] with chosen options (tests use a [`VirtualClock`]).
@@ -381,6 +430,7 @@ impl CatalogService {
             sources,
             state_dir: config.state_dir.clone(),
             clock,
+            held_images: HashMap::new(),
         })
     }
 
@@ -456,11 +506,14 @@ impl CatalogService {
             let now = self.clock.now();
             let result = match &source.local_index {
                 Some(path) => refresh_local_index(&source.spec, path, &mut self.cache, now),
-                None => {
-                    self.client
-                        .refresh_source(&source.spec, &mut self.cache, &mut source.limiter, now)
-                        .await
-                }
+                None => match save_ledger_ahead(&source.limiter, &source.ledger_path, now) {
+                    Ok(()) => {
+                        self.client
+                            .refresh_source(&source.spec, &mut self.cache, &mut source.limiter, now)
+                            .await
+                    }
+                    Err(error) => Err(CatalogError::LedgerNotSaved(error)),
+                },
             };
             let outcome = match result {
                 Ok(refreshed) if refreshed.changed => CatalogOutcome::Changed {
@@ -526,14 +579,37 @@ impl CatalogService {
             else {
                 continue;
             };
-            let download = download(
-                &self.client,
-                &self.clock,
-                &mut self.cache,
-                &mut source.limiter,
-                &entry,
-            )
-            .await;
+            let held = self
+                .held_images
+                .get(&entry.hash)
+                .copied()
+                .filter(|hold| hold.until > self.clock.now());
+            let download = match held {
+                Some(hold) => held_download(&entry, hold),
+                None => {
+                    download(
+                        &self.client,
+                        &self.clock,
+                        &mut self.cache,
+                        (&mut source.limiter, &source.ledger_path),
+                        &entry,
+                    )
+                    .await
+                }
+            };
+            match &download.outcome {
+                DownloadOutcome::Failed { .. } => {
+                    let previous = self.held_images.get(&entry.hash).copied();
+                    self.held_images.insert(
+                        entry.hash,
+                        ImageHold::after_failure(previous, self.clock.now()),
+                    );
+                }
+                DownloadOutcome::Stored { .. } => {
+                    self.held_images.remove(&entry.hash);
+                }
+                DownloadOutcome::Deferred { .. } => {}
+            }
             if let DownloadOutcome::Failed { error } = &download.outcome {
                 line.errors.push(error.clone());
             }
@@ -588,6 +664,19 @@ impl CatalogService {
         report.finished_unix = unix_seconds(finished);
         report
     }
+}
+
+/// Writes the ledger as it will be once the next call has started (write-ahead): a call is
+/// made only when a restart right after it would know about it. When the limiter refuses the
+/// call anyway there is nothing to write. If the call then does not happen (it is deferred),
+/// the file counts one call too many until the next save: the safe side.
+fn save_ledger_ahead(limiter: &Limiter, path: &Path, now: SystemTime) -> Result<(), String> {
+    let mut ahead = limiter.clone();
+    if ahead.begin_call(now, 0).is_err() {
+        return Ok(());
+    }
+    write_atomically(path, ahead.ledger().to_json().as_bytes())
+        .map_err(|error| format!("the ledger {} cannot be saved: {error}", path.display()))
 }
 
 /// Writes `state_dir/known-devices.json` atomically: the devices sorted, without duplicates,
@@ -652,7 +741,7 @@ async fn download(
     client: &CatalogClient,
     clock: &Clock,
     cache: &mut Cache,
-    limiter: &mut Limiter,
+    (limiter, ledger_path): (&mut Limiter, &Path),
     entry: &CatalogEntry,
 ) -> Download {
     if let Err(retry) = limiter.check(clock.now())
@@ -668,7 +757,10 @@ async fn download(
     }
     let now = clock.now();
     let (_, bytes_before) = limiter.usage(now);
-    let result = client.ensure_image(entry, cache, limiter, now).await;
+    let result = match save_ledger_ahead(limiter, ledger_path, now) {
+        Ok(()) => client.ensure_image(entry, cache, limiter, now).await,
+        Err(error) => Err(CatalogError::LedgerNotSaved(error)),
+    };
     let (_, bytes_after) = limiter.usage(now);
     let outcome = match result {
         Ok(()) => DownloadOutcome::Stored {
@@ -700,6 +792,20 @@ async fn download(
         file_version: entry.file_version,
         sha: entry.hash.to_hex(),
         outcome,
+    }
+}
+
+/// The report line of a download not tried because the image failed before.
+fn held_download(entry: &CatalogEntry, hold: ImageHold) -> Download {
+    Download {
+        manufacturer_code: entry.manufacturer_code,
+        image_type: entry.image_type,
+        file_version: entry.file_version,
+        sha: entry.hash.to_hex(),
+        outcome: DownloadOutcome::Deferred {
+            until_unix: unix_seconds(hold.until),
+            reason: format!("failed {} time(s) before", hold.failures),
+        },
     }
 }
 
@@ -970,7 +1076,9 @@ pub enum DownloadOutcome {
     Deferred {
         /// When a call may be made (seconds since the Unix epoch).
         until_unix: u64,
-        /// `min-interval`, `backoff`, `monthly-calls` or `monthly-bytes`.
+        /// `min-interval`, `backoff`, `monthly-calls` or `monthly-bytes` (the limiter held it
+        /// back), or `failed N time(s) before` (this image's download failed, see
+        /// [`CatalogService::refresh`]).
         reason: String,
     },
     /// The download failed or did not verify; nothing was stored.

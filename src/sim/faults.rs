@@ -35,6 +35,10 @@ pub struct Faults {
     /// The NCP resets by itself (unsolicited RSTACK) once, after handing this many device
     /// messages to the host, at the first moment when none is still unacknowledged.
     pub reset_after_messages: Option<u64>,
+    /// The NCP resets by itself (unsolicited RSTACK) whenever this much time has passed since
+    /// its last reset (the host's RST, an injected reset or a power-on), at the first moment
+    /// after that when none of its messages is still unacknowledged.
+    pub reset_every: Option<Duration>,
     /// The injected reset's RSTACK is lost, so the host must notice the reset by itself.
     pub silent_reset: bool,
 }
@@ -53,6 +57,7 @@ impl Default for Faults {
             delivery_report_delay: Duration::ZERO,
             transmit_queue: 16,
             reset_after_messages: None,
+            reset_every: None,
             silent_reset: false,
         }
     }

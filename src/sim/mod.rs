@@ -6,12 +6,15 @@
 //! - [`ncp`]: a sans-IO NCP built from the same [`crate::ash`] and [`crate::ezsp`] code, in the
 //!   NCP role, with the devices behind a radio delay.
 //! - [`faults`]: lost and damaged frames, failed or late delivery reports, a full transmit
-//!   queue, an NCP reset at a chosen moment.
+//!   queue, NCP resets at a chosen moment or periodically.
 //! - [`run_simulator`]: the tokio glue: the NCP on the master side of a pty pair; the slave's
-//!   path is what a host opens (`zigbee-otad simulate` prints it).
+//!   path is what a host opens (`zigbee-otad simulate` prints it). [`SimConfig::unplug`]
+//!   makes that port vanish and come back as a new pty (a USB stick unplugged and plugged in
+//!   again) while the devices carry on.
 //!
 //! `zigbee-otad simulate [--devices N] [--device MFR:TYPE:VERSION[:HW[:MAXDATA]]]...
-//! [--link PATH] [--ezsp-version N]` is a thin wrapper: parse each `--device` with
+//! [--link PATH] [--ezsp-version N]` (plus fault flags such as `--loss`, `--reset-every SECS`,
+//! `--unplug-after SECS --unplug-for SECS`) is a thin wrapper: parse each `--device` with
 //! [`SimDeviceSpec::from_str`](std::str::FromStr), call [`SimConfig::add_default_devices`] for
 //! `--devices`, set [`SimConfig::link_path`] and `ncp.ezsp_version`, then
 //! [`run_simulator`]; print [`Simulator::path`] on the first line and every
@@ -93,6 +96,23 @@ pub struct SimConfig {
     /// Also report every message between the NCP and the host or devices
     /// ([`SimEvent::MessageToHost`], [`SimEvent::MessageToDevice`]).
     pub trace_messages: bool,
+    /// Unplug the simulated stick once, and plug it in again.
+    pub unplug: Option<Unplug>,
+}
+
+/// A USB stick unplugged and plugged in again: `after` the simulator started, the pty closes
+/// (a host holding the port reads an error; the `link_path` symlink is removed) and the NCP
+/// loses power ([`SimNcp::power_off`]); `gap` later a new pty pair appears, `link_path` points
+/// to it, and the NCP boots with its stored network ([`SimNcp::power_on`]). The devices keep
+/// their state throughout, so they resume their downloads. [`Simulator::path`] still names the
+/// first pty: hosts that must follow the stick open `link_path`, as they would open a
+/// `/dev/serial/by-id/` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unplug {
+    /// From the simulator's start to the unplug.
+    pub after: Duration,
+    /// How long the stick stays unplugged.
+    pub gap: Duration,
 }
 
 impl Default for SimConfig {
@@ -111,6 +131,7 @@ impl Default for SimConfig {
             response_timeout: Duration::from_secs(5),
             max_retries: 10,
             trace_messages: false,
+            unplug: None,
         }
     }
 }
@@ -223,17 +244,8 @@ impl Drop for Simulator {
 /// Creates the pty pair, puts the simulated NCP and devices on it and returns at once; the
 /// simulator runs on the current tokio runtime until [`Simulator::shutdown`] or until dropped.
 pub async fn run_simulator(config: SimConfig) -> Result<Simulator, SimError> {
-    let (master, slave) = SerialStream::pair().map_err(SimError::Pty)?;
-    let path = tokio_serial::SerialPort::name(&slave).unwrap_or_default();
-    if let Some(link) = &config.link_path {
-        if std::fs::symlink_metadata(link).is_ok() {
-            let _ = std::fs::remove_file(link);
-        }
-        std::os::unix::fs::symlink(&path, link).map_err(|source| SimError::Link {
-            path: link.clone(),
-            source,
-        })?;
-    }
+    let port = Pty::open(config.link_path.as_deref())?;
+    let path = port.path.clone();
     let start = now();
     let devices = config
         .device_configs()
@@ -248,16 +260,16 @@ pub async fn run_simulator(config: SimConfig) -> Result<Simulator, SimError> {
         pty = %path,
         ezsp_version = config.ncp.ezsp_version
     );
+    let plug = Plug {
+        port: Some(port),
+        unplug: config
+            .unplug
+            .map(|unplug| (start + unplug.after, unplug.gap)),
+        replug_at: None,
+        link_path: config.link_path.clone(),
+    };
     let task = tokio::spawn(
-        serve(
-            ncp,
-            master,
-            slave,
-            event_tx,
-            cancel.clone(),
-            config.trace_messages,
-        )
-        .instrument(span),
+        serve(ncp, plug, event_tx, cancel.clone(), config.trace_messages).instrument(span),
     );
     Ok(Simulator {
         path,
@@ -272,23 +284,130 @@ fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// Runs the NCP on the pty master. The slave stays open here so the master never reads EIO
-/// while no host has the port open.
+/// A pty pair: the NCP talks on the master; the slave stays open here so the master never
+/// reads EIO while no host has the port open.
+struct Pty {
+    master: SerialStream,
+    _slave: SerialStream,
+    path: String,
+}
+
+impl Pty {
+    /// A new pair, with `link` (if any) pointing at its slave.
+    fn open(link: Option<&std::path::Path>) -> Result<Self, SimError> {
+        let (master, slave) = SerialStream::pair().map_err(SimError::Pty)?;
+        let path = tokio_serial::SerialPort::name(&slave).unwrap_or_default();
+        if let Some(link) = link {
+            point_link(link, &path).map_err(|source| SimError::Link {
+                path: link.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(Pty {
+            master,
+            _slave: slave,
+            path,
+        })
+    }
+}
+
+/// Makes `link` a symlink to `target`, replacing what was there in one step (a host polling
+/// the link never sees it missing or half made).
+fn point_link(link: &std::path::Path, target: &str) -> io::Result<()> {
+    let mut temporary = link.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = PathBuf::from(temporary);
+    if std::fs::symlink_metadata(&temporary).is_ok() {
+        std::fs::remove_file(&temporary)?;
+    }
+    std::os::unix::fs::symlink(target, &temporary)?;
+    std::fs::rename(&temporary, link)
+}
+
+/// The port's presence: plugged in (a pty), or unplugged until a moment.
+struct Plug {
+    port: Option<Pty>,
+    /// When to unplug, and for how long; taken when it happens.
+    unplug: Option<(Instant, Duration)>,
+    /// While unplugged: when the stick comes back.
+    replug_at: Option<Instant>,
+    link_path: Option<PathBuf>,
+}
+
+impl Plug {
+    /// The next unplug or replug moment.
+    fn next_change(&self) -> Option<Instant> {
+        match self.port {
+            Some(_) => self.unplug.map(|(at, _)| at),
+            None => self.replug_at,
+        }
+    }
+
+    /// Unplugs or plugs in, whichever is due. False if a new pty could not be made.
+    fn change(&mut self, ncp: &mut SimNcp, now: Instant) -> bool {
+        if let Some(port) = self.port.take() {
+            let gap = self.unplug.take().map_or(Duration::ZERO, |(_, gap)| gap);
+            ncp.power_off();
+            if let Some(link) = &self.link_path {
+                let _ = std::fs::remove_file(link);
+            }
+            warn!(
+                "serial port unplugged (simulated): {} is gone for {gap:?}",
+                port.path
+            );
+            self.replug_at = Some(now + gap);
+            return true;
+        }
+        self.replug_at = None;
+        match Pty::open(self.link_path.as_deref()) {
+            Ok(port) => {
+                warn!(
+                    "serial port plugged in again (simulated) at {}; NCP powered on",
+                    port.path
+                );
+                self.port = Some(port);
+                ncp.power_on(now);
+                true
+            }
+            Err(e) => {
+                warn!("cannot plug the simulated port in again: {e}");
+                false
+            }
+        }
+    }
+}
+
+/// Reads from the port, or waits forever while it is unplugged.
+async fn read_port(port: &mut Option<Pty>, buffer: &mut [u8]) -> io::Result<usize> {
+    match port {
+        Some(port) => port.master.read(buffer).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs the NCP on the pty master, unplugging and plugging it in as `plug` says.
 async fn serve(
     mut ncp: SimNcp,
-    mut master: SerialStream,
-    slave: SerialStream,
+    mut plug: Plug,
     events: mpsc::Sender<SimEvent>,
     cancel: CancellationToken,
     trace_messages: bool,
 ) {
-    let _slave = slave;
     let mut buffer = [0u8; 512];
     loop {
-        while let Some(bytes) = ncp.poll_transmit(now()) {
-            if let Err(e) = master.write_all(&bytes).await {
-                warn!("pty write failed: {e}");
-                return;
+        if let Some(port) = plug.port.as_mut() {
+            while let Some(bytes) = ncp.poll_transmit(now()) {
+                if let Err(e) = port.master.write_all(&bytes).await {
+                    warn!("pty write failed: {e}");
+                    return;
+                }
             }
         }
         while let Some(event) = ncp.poll_event() {
@@ -303,16 +422,16 @@ async fn serve(
             let _ = events.send(event).await;
         }
         let deadline = ncp.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                None => std::future::pending().await,
-            }
-        };
+        let change = plug.next_change();
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return,
-            read = master.read(&mut buffer) => match read {
+            _ = sleep_until(change) => {
+                if !plug.change(&mut ncp, now()) {
+                    return;
+                }
+            }
+            read = read_port(&mut plug.port, &mut buffer) => match read {
                 Ok(0) => {
                     warn!("pty closed");
                     return;
@@ -324,7 +443,7 @@ async fn serve(
                     return;
                 }
             },
-            _ = sleep => ncp.handle_timeout(now()),
+            _ = sleep_until(deadline) => ncp.handle_timeout(now()),
         }
     }
 }

@@ -14,7 +14,9 @@
 //! announce per device when the network first comes up.
 //!
 //! [`Faults`] injects lost and damaged ASH frames both ways, failed, late or missing delivery
-//! reports, a full transmit queue, and one unsolicited NCP reset at a chosen moment.
+//! reports, a full transmit queue, and unsolicited NCP resets (once at a chosen moment, or
+//! periodically). [`SimNcp::power_off`] and [`SimNcp::power_on`] model the stick being
+//! unplugged and plugged in again: its devices carry on, its stored network survives.
 //!
 //! ```
 //! use std::time::Instant;
@@ -215,6 +217,11 @@ pub struct SimNcp {
     next_aps_sequence: u8,
     messages_to_host: u64,
     reset_done: bool,
+    /// When the NCP last rebooted (the host's RST, an injected reset, a power-on); `None`
+    /// until the host first connects.
+    last_reset: Option<Instant>,
+    /// False while unplugged: no serial line, no stack; the devices keep going.
+    powered: bool,
     events: VecDeque<SimEvent>,
 }
 
@@ -242,6 +249,8 @@ impl SimNcp {
             next_aps_sequence: 0,
             messages_to_host: 0,
             reset_done: false,
+            last_reset: None,
+            powered: true,
             events: VecDeque::new(),
             config,
         })
@@ -267,8 +276,16 @@ impl SimNcp {
         self.network_up
     }
 
+    /// True unless unplugged ([`SimNcp::power_off`]).
+    pub fn powered(&self) -> bool {
+        self.powered
+    }
+
     /// Bytes read from the serial port.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        if !self.powered {
+            return;
+        }
         for &byte in bytes {
             self.rx_frame.push(byte);
             if byte == crate::ash::frame::FLAG || self.rx_frame.len() >= MAX_WIRE_FRAME {
@@ -288,8 +305,10 @@ impl SimNcp {
 
     /// Fires what is due: link timers, radio deliveries, delivery reports, device timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.link.handle_timeout(now);
-        self.process_link_events(now);
+        if self.powered {
+            self.link.handle_timeout(now);
+            self.process_link_events(now);
+        }
         loop {
             let due = self
                 .schedule
@@ -315,6 +334,9 @@ impl SimNcp {
 
     /// Bytes to write to the serial port.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if !self.powered {
+            return None;
+        }
         self.feed_link();
         loop {
             let mut bytes = self.link.poll_transmit(now)?;
@@ -337,7 +359,11 @@ impl SimNcp {
             .iter()
             .filter_map(SimDevice::poll_timeout)
             .min();
-        [self.link.poll_timeout(), scheduled, devices]
+        let link = self.link.poll_timeout().filter(|_| self.powered);
+        // A periodic reset waits for a quiet line; until then the link's own timers and input
+        // wake the NCP (a deadline already past would spin).
+        let periodic_reset = self.periodic_reset_due().filter(|_| self.line_quiet());
+        [link, scheduled, devices, periodic_reset]
             .into_iter()
             .flatten()
             .min()
@@ -352,11 +378,33 @@ impl SimNcp {
     /// state forgotten (the stored network is kept), everything in flight lost.
     pub fn reset(&mut self, now: Instant) {
         self.reboot_state();
+        self.last_reset = Some(now);
         self.link.reset(now);
         if self.config.faults.silent_reset {
             while self.link.poll_transmit(now).is_some() {}
         }
         self.events.push_back(SimEvent::Reset { unsolicited: true });
+    }
+
+    /// The stick is unplugged: the NCP loses power with everything it was sending, receiving
+    /// and reporting. The devices keep running (and get no answers); what they send meanwhile
+    /// is lost. Only its stored network (NVM) survives.
+    pub fn power_off(&mut self) {
+        self.reboot_state();
+        self.rx_frame.clear();
+        self.powered = false;
+    }
+
+    /// The stick is plugged in again: the NCP boots as after a reset, with the network it had
+    /// stored. Its power-on RSTACK is lost (no host has the new port open yet), so nothing is
+    /// sent until the host's RST.
+    pub fn power_on(&mut self, now: Instant) {
+        self.reboot_state();
+        self.powered = true;
+        self.last_reset = Some(now);
+        self.link.reset(now);
+        while self.link.poll_transmit(now).is_some() {}
+        while self.link.poll_event().is_some() {}
     }
 
     fn reboot_state(&mut self) {
@@ -372,17 +420,32 @@ impl SimNcp {
     }
 
     fn maybe_reset_by_itself(&mut self, now: Instant) {
-        let Some(threshold) = self.config.faults.reset_after_messages else {
+        if !self.powered || !self.line_quiet() {
             return;
-        };
-        if !self.reset_done
+        }
+        if let Some(threshold) = self.config.faults.reset_after_messages
+            && !self.reset_done
             && self.messages_to_host >= threshold
-            && self.link.unacknowledged() == 0
-            && self.tx_backlog.is_empty()
         {
             self.reset_done = true;
             self.reset(now);
         }
+        if self.periodic_reset_due().is_some_and(|at| at <= now) {
+            self.reset(now);
+        }
+    }
+
+    /// When the next periodic reset ([`Faults::reset_every`]) is due, once the host connected.
+    fn periodic_reset_due(&self) -> Option<Instant> {
+        let period = self.config.faults.reset_every?;
+        self.last_reset
+            .filter(|_| self.powered)
+            .map(|last| last + period)
+    }
+
+    /// Nothing unacknowledged on the link and nothing waiting for it.
+    fn line_quiet(&self) -> bool {
+        self.link.unacknowledged() == 0 && self.tx_backlog.is_empty()
     }
 
     fn process_link_events(&mut self, now: Instant) {
@@ -391,6 +454,7 @@ impl SimNcp {
                 LinkEvent::Connected { .. } => {
                     // The host's RST reboots the NCP.
                     self.reboot_state();
+                    self.last_reset = Some(now);
                     self.events
                         .push_back(SimEvent::Reset { unsolicited: false });
                 }
@@ -1204,5 +1268,138 @@ mod tests {
                 ncp.handle_timeout(now);
             }
         }
+    }
+
+    /// Moves bytes both ways until nothing moves; returns the NCP's events.
+    fn exchange(host: &mut Link, ncp: &mut SimNcp, now: Instant) -> Vec<SimEvent> {
+        let mut events = Vec::new();
+        loop {
+            let mut moved = false;
+            while let Some(bytes) = host.poll_transmit(now) {
+                ncp.handle_input(&bytes, now);
+                moved = true;
+            }
+            while let Some(bytes) = ncp.poll_transmit(now) {
+                host.handle_input(&bytes, now);
+                moved = true;
+            }
+            while host.poll_event().is_some() {}
+            events.extend(std::iter::from_fn(|| ncp.poll_event()));
+            if !moved {
+                return events;
+            }
+        }
+    }
+
+    fn injected_resets(events: &[SimEvent]) -> usize {
+        events
+            .iter()
+            .filter(|e| **e == SimEvent::Reset { unsolicited: true })
+            .count()
+    }
+
+    /// `reset_every`: the period runs from the host's RST, then from each reset; a due reset
+    /// waits while a frame is unacknowledged and happens as soon as the line is quiet.
+    #[test]
+    fn resets_every_period_but_never_with_a_frame_unacknowledged() {
+        let period = Duration::from_secs(5);
+        let config = SimNcpConfig {
+            faults: Faults {
+                reset_every: Some(period),
+                ..Faults::default()
+            },
+            ..SimNcpConfig::default()
+        };
+        let mut ncp = SimNcp::new(config, Vec::new()).unwrap();
+        let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
+        let start = origin();
+        // No host yet: no clock to count from, so no deadline and no reset.
+        assert_eq!(ncp.poll_timeout(), None);
+        ncp.handle_timeout(start + period * 3);
+        assert_eq!(injected_resets(&exchange(&mut host, &mut ncp, start)), 0);
+
+        host.reset(start);
+        let connected = exchange(&mut host, &mut ncp, start);
+        assert!(connected.contains(&SimEvent::Reset { unsolicited: false }));
+        assert_eq!(ncp.poll_timeout(), Some(start + period));
+        ncp.handle_timeout(start + period - Duration::from_millis(1));
+        assert_eq!(injected_resets(&exchange(&mut host, &mut ncp, start)), 0);
+        ncp.handle_timeout(start + period);
+        assert_eq!(
+            injected_resets(&exchange(&mut host, &mut ncp, start + period)),
+            1
+        );
+        assert_eq!(ncp.poll_timeout(), Some(start + period * 2));
+
+        // The host asks for the version; the answer is sent but its ACK held back.
+        let asked = start + period * 2 - Duration::from_millis(100);
+        host.send(vec![0, 0, 0, 13]).unwrap();
+        while let Some(bytes) = host.poll_transmit(asked) {
+            ncp.handle_input(&bytes, asked);
+        }
+        let answer: Vec<Vec<u8>> = std::iter::from_fn(|| ncp.poll_transmit(asked)).collect();
+        assert!(!answer.is_empty());
+        let overdue = start + period * 2 + Duration::from_millis(50);
+        ncp.handle_timeout(overdue);
+        assert_eq!(
+            injected_resets(&std::iter::from_fn(|| ncp.poll_event()).collect::<Vec<_>>()),
+            0
+        );
+        // The ACK comes: the line is quiet, the overdue reset is due at once.
+        for bytes in answer {
+            host.handle_input(&bytes, overdue);
+        }
+        let _ = exchange(&mut host, &mut ncp, overdue);
+        assert!(ncp.poll_timeout().is_some_and(|at| at <= overdue));
+        ncp.handle_timeout(overdue);
+        assert_eq!(injected_resets(&exchange(&mut host, &mut ncp, overdue)), 1);
+        assert_eq!(ncp.poll_timeout(), Some(overdue + period));
+    }
+
+    /// Unplugged, the NCP hears and says nothing; plugged in again, it has forgotten the
+    /// host's endpoints but kept its devices, and waits for the host's RST in silence.
+    #[test]
+    fn power_cycle_forgets_the_host_but_keeps_the_devices() {
+        let mut sim = SimConfig::default();
+        sim.add_default_devices(2);
+        let start = origin();
+        let devices = sim
+            .device_configs()
+            .into_iter()
+            .map(|d| SimDevice::new(d, start))
+            .collect();
+        let mut ncp = SimNcp::new(SimNcpConfig::default(), devices).unwrap();
+        let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
+        host.reset(start);
+        let _ = exchange(&mut host, &mut ncp, start);
+        host.send(vec![0, 0, 0, 13]).unwrap();
+        let _ = exchange(&mut host, &mut ncp, start);
+
+        ncp.power_off();
+        assert!(!ncp.powered());
+        host.send(vec![1, 0, 0, 13]).unwrap();
+        let unplugged: Vec<Vec<u8>> = std::iter::from_fn(|| host.poll_transmit(start)).collect();
+        for bytes in &unplugged {
+            ncp.handle_input(bytes, start);
+        }
+        assert_eq!(ncp.poll_transmit(start), None);
+        // The devices keep their clocks while the NCP is off.
+        let later = start + Duration::from_secs(3);
+        ncp.handle_timeout(later);
+        assert!(ncp.devices().iter().all(SimDevice::is_busy));
+
+        ncp.power_on(later);
+        assert!(ncp.powered());
+        assert_eq!(ncp.devices().len(), 2);
+        assert!(ncp.endpoints().is_empty());
+        assert_eq!(
+            ncp.poll_transmit(later),
+            None,
+            "the power-on RSTACK is lost"
+        );
+        let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
+        host.reset(later);
+        let events = exchange(&mut host, &mut ncp, later);
+        assert!(events.contains(&SimEvent::Reset { unsolicited: false }));
     }
 }

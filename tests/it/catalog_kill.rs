@@ -24,7 +24,7 @@ use zigbee_otad::ota::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_zigbee-otad");
 
-fn image() -> Vec<u8> {
+pub(crate) fn image() -> Vec<u8> {
     let header = OtaHeader::new(ManufacturerCode(0x1189), ImageType(0x0042), FileVersion(7));
     let firmware: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
     let gbl = GblBuilder::new()
@@ -36,7 +36,7 @@ fn image() -> Vec<u8> {
 }
 
 /// Serves `/index.json` and `/fw.ota` (the latter in 16 KiB chunks 25 ms apart).
-fn serve(runtime: &tokio::runtime::Runtime, image: Vec<u8>) -> String {
+pub(crate) fn serve(runtime: &tokio::runtime::Runtime, image: Vec<u8>) -> String {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -117,7 +117,7 @@ mod trickle {
     }
 }
 
-fn config(dir: &std::path::Path, url: &str) -> (Config, std::path::PathBuf) {
+pub(crate) fn config(dir: &std::path::Path, url: &str) -> (Config, std::path::PathBuf) {
     let path = dir.join("config.toml");
     std::fs::write(
         &path,

@@ -850,3 +850,61 @@ async fn a_new_device_gets_its_image_without_a_catalog_call_and_a_restart_rememb
     assert_eq!(line.downloads[0].image_type, 26);
     assert_eq!(cached_image_files(dir.path()), expected);
 }
+
+/// An image whose bytes do not match the published digest is not downloaded again at every
+/// refresh: it is held for 1 min, then 2 min (doubling per failure), while the limiter itself
+/// stays open for the catalog; once the server sends the right bytes it is stored.
+#[tokio::test]
+async fn an_image_that_failed_verification_is_held_back_doubling() {
+    let (api, _, _) = synthetic_api();
+    let url = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &url);
+    let clock = VirtualClock::new(start());
+    for _ in 0..2 {
+        api.image_faults
+            .lock()
+            .unwrap()
+            .push_back(Fault::WrongBytes);
+    }
+    let outcome = |report: &RefreshReport| only_source(report).downloads[0].outcome.clone();
+    let (service, report) = refresh_in_task(open(&config, &clock), vec![device(26)]).await;
+    assert!(
+        matches!(outcome(&report), DownloadOutcome::Failed { error } if error.contains("digest")),
+        "{report}"
+    );
+    assert_eq!(api.hits().1, 1);
+
+    // Within the minute: the catalog is asked again, the image is not.
+    clock.advance(Duration::from_secs(30));
+    let (service, report) = refresh_in_task(service, vec![device(26)]).await;
+    assert!(
+        matches!(outcome(&report), DownloadOutcome::Deferred { reason, .. } if reason == "failed 1 time(s) before"),
+        "{report}"
+    );
+    assert_eq!(api.hits(), (2, 1));
+
+    // After it: fetched, wrong again, now held for two minutes.
+    clock.advance(Duration::from_secs(31));
+    let (service, report) = refresh_in_task(service, vec![device(26)]).await;
+    assert!(
+        matches!(outcome(&report), DownloadOutcome::Failed { .. }),
+        "{report}"
+    );
+    assert_eq!(api.hits().1, 2);
+    clock.advance(Duration::from_secs(90));
+    let (service, report) = refresh_in_task(service, vec![device(26)]).await;
+    assert!(
+        matches!(outcome(&report), DownloadOutcome::Deferred { reason, .. } if reason == "failed 2 time(s) before"),
+        "{report}"
+    );
+    assert_eq!(api.hits().1, 2);
+
+    clock.advance(Duration::from_secs(31));
+    let (_, report) = refresh_in_task(service, vec![device(26)]).await;
+    assert!(
+        matches!(outcome(&report), DownloadOutcome::Stored { .. }),
+        "{report}"
+    );
+    assert_eq!(api.hits().1, 3);
+}

@@ -17,6 +17,7 @@ mod common;
 mod coordinator;
 mod daemon;
 mod ezsp;
+mod faults;
 mod ota;
 mod server;
 mod sim;

@@ -409,3 +409,85 @@ async fn bellows_cli_info_conformance() {
         sim.shutdown().await;
     }
 }
+
+/// Opens `path` raw and sends an ASH RST; true when an RSTACK (0xC1) comes back within 2 s.
+async fn ncp_answers_rst(path: &std::path::Path) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_serial::SerialPortBuilderExt;
+    let mut port = tokio_serial::new(path.to_string_lossy(), 115_200)
+        .open_native_async()
+        .unwrap();
+    // CANCEL, then RST with its CRC and the flag (UG101 §4.1).
+    port.write_all(&[0x1A, 0xC0, 0x38, 0xBC, 0x7E])
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 64];
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !received.contains(&0xC1) {
+        match tokio::time::timeout_at(until, port.read(&mut buffer)).await {
+            Ok(Ok(n)) if n > 0 => received.extend_from_slice(&buffer[..n]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `SimConfig::unplug`: the port vanishes (the link is removed, a host holding the old pty
+/// reads an error or end of file), comes back at the same link as a new pty, and the NCP there
+/// answers the host's RST; the devices were not restarted (no device event in between says
+/// otherwise, and the simulator keeps running).
+#[tokio::test]
+async fn unplugged_port_comes_back_at_the_same_link() {
+    use tokio::io::AsyncReadExt;
+    use tokio_serial::SerialPortBuilderExt;
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyNCP");
+    let mut config = SimConfig::default();
+    config.add_default_devices(1);
+    config.link_path = Some(link.clone());
+    config.unplug = Some(zigbee_otad::sim::Unplug {
+        after: Duration::from_millis(500),
+        gap: Duration::from_millis(500),
+    });
+    let mut sim = zigbee_otad::sim::run_simulator(config).await.unwrap();
+    assert!(ncp_answers_rst(&link).await);
+    let mut old_port = tokio_serial::new(link.to_string_lossy(), 115_200)
+        .open_native_async()
+        .unwrap();
+    // Unplugged: the old port ends, the link is gone.
+    let mut buffer = [0u8; 64];
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match old_port.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the old pty never ended");
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "the link outlived the unplug"
+    );
+    // Plugged in again at the same link.
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while std::fs::metadata(&link).is_err() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the link never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ncp_answers_rst(&link).await);
+    let mut resets = Vec::new();
+    while let Ok(event) = sim.events.try_recv() {
+        if let SimEvent::Reset { unsolicited } = event {
+            resets.push(unsolicited);
+        }
+    }
+    // One RST before the unplug, one after; the power cycle itself says nothing.
+    assert_eq!(resets, [false, false]);
+    sim.shutdown().await;
+}

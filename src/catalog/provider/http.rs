@@ -103,6 +103,10 @@ pub enum CatalogError {
     /// The HTTP client could not be built.
     #[error("HTTP client setup failed: {0}")]
     Setup(String),
+    /// The source's ledger could not be saved with the call counted, so the call was not
+    /// made (a restart would not have known about it).
+    #[error("call not made: {0}")]
+    LedgerNotSaved(String),
 }
 
 /// Timeouts and caps for the HTTP client.
