@@ -867,10 +867,11 @@ class CatalogRow(Row):
     is in a zigbee-OTA index on a local HTTP server that misbehaves as `mode` says. The daemon
     has both sources (the index first) and a 5 s request timeout. During the fault the folder
     devices must be served as in the baseline, the fourth must be offered nothing, and the
-    status must name the error. Then the server is fixed (`recover`): `restart` restarts the
-    daemon at once (its next refresh would otherwise be the scheduled one, hours away);
-    `after-backoff` waits until the source's ledger allows a call, then restarts; `None` stops
-    there (the fourth device then is not expected to upgrade)."""
+    status must name the error. Then the server is fixed (`recover`): `by-itself` leaves the
+    daemon alone (after a failed refresh it tries again 1 min later, doubling, within the
+    limiter's backoff); `restart` restarts the daemon at once; `after-backoff` waits until the
+    source's ledger allows a call, then restarts; `None` stops there (the fourth device then is
+    not expected to upgrade)."""
 
     mode = "healthy"
     recover: str | None = None
@@ -952,6 +953,8 @@ class CatalogRow(Row):
         self.heal()
         self.healed_at = time.monotonic()
         self.fault_at.append(self.healed_at)
+        if self.recover == "by-itself":
+            return
         if self.recover == "after-backoff" and blocked is not None:
             time.sleep(max(0.0, blocked - time.time()) + 0.5)
         else:
@@ -992,9 +995,9 @@ class CatalogHealthy(CatalogRow):
 
 class CatalogDown(CatalogRow):
     key = "catalog-down"
-    title = "catalog server down (nothing listening), back after the 60 s backoff"
+    title = "catalog server down (nothing listening), then back; the daemon is left alone"
     mode = "down"
-    recover = "after-backoff"
+    recover = "by-itself"
     deadline = 180.0
 
 
@@ -1018,20 +1021,22 @@ class CatalogTooManyRequests(CatalogRow):
 
 class CatalogBadHash(CatalogRow):
     key = "catalog-bad-hash"
-    title = "catalog index lies about the image's sha512, then is fixed"
+    title = "catalog index lies about the image's sha512, then is fixed; the daemon is left alone"
     mode = "bad-hash"
-    recover = "restart"
+    recover = "by-itself"
+    deadline = 240.0
 
 
 class CacheDiskFull(CatalogRow):
     """The state and cache directories on a 256 KiB tmpfs filled to its last few pages: the
     index, ledger and known devices fit, the 32 KB catalog image does not (ENOSPC). Then the
-    filler is removed and the daemon restarted. Needs root (mount); skipped otherwise."""
+    filler is removed; the daemon is left alone. Needs root (mount); skipped otherwise."""
 
     key = "disk-full"
-    title = "cache disk full (tmpfs, ENOSPC on the image), then space freed"
+    title = "cache disk full (tmpfs, ENOSPC on the image), then space freed; the daemon is left alone"
     mode = "healthy"
-    recover = "restart"
+    recover = "by-itself"
+    deadline = 240.0
     free_pages = 6
 
     def __init__(self, *args, **kwargs):

@@ -1,6 +1,7 @@
 //! The daemon: wiring of the coordinator, the OTA server and the catalog into one program, with
 //! systemd integration, signals and the status socket (ARCHITECTURE.md, module `daemon`).
 
+pub mod catalog_retry;
 pub mod demo;
 pub mod images;
 pub mod logging;

@@ -36,6 +36,7 @@ use crate::server::{
 };
 use crate::server::{Destination, Ieee};
 
+use super::catalog_retry::CatalogRetry;
 use super::images::{self, ImageLibrary};
 use super::socket::{ControlRequest, Request, StatusSocket};
 use super::status::{self, StatusSnapshot};
@@ -48,6 +49,8 @@ const MAX_HELD_FRAMES: usize = 1024;
 const MAX_TRACKED_DELIVERIES: usize = 256;
 /// A frame whose delivery fails is sent at most this many times in all.
 const MAX_SENDS_PER_FRAME: u8 = 2;
+/// A catalog retry that finds a refresh running waits this long and tries again.
+const RETRY_WHILE_BUSY: Duration = Duration::from_secs(5);
 /// How often the status snapshot is rebuilt while anything changes.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -129,6 +132,8 @@ impl Daemon {
             refresh_done_tx,
             refresh_done_rx,
             devices_at_refresh: 0,
+            catalog_retry: CatalogRetry::default(),
+            catalog_retry_at: None,
             coordinator_up: false,
             ready_sent: false,
             dirty: true,
@@ -245,6 +250,9 @@ struct MainLoop {
     refresh_done_rx: mpsc::Receiver<RefreshDone>,
     /// Devices heard from at the last refresh: a new one triggers image downloads.
     devices_at_refresh: usize,
+    /// When a failed refresh is tried again, sooner than the regular schedule.
+    catalog_retry: CatalogRetry,
+    catalog_retry_at: Option<Instant>,
     coordinator_up: bool,
     ready_sent: bool,
     dirty: bool,
@@ -349,12 +357,32 @@ impl MainLoop {
                     self.reload_images();
                     self.start_refresh(false);
                 }
+                _ = tokio::time::sleep_until(self.catalog_retry_at.unwrap_or(far)), if self.catalog_retry_at.is_some() => {
+                    self.catalog_retry_at = None;
+                    tracing::info!("trying the catalogs again after a failed refresh");
+                    if !self.start_refresh(false) {
+                        // An image fetch for a new device is running: try once it is done.
+                        self.catalog_retry_at = Some(Instant::now() + RETRY_WHILE_BUSY);
+                    }
+                }
                 Some(done) = self.refresh_done_rx.recv() => {
                     tracing::info!("catalog refresh finished:\n{}", done.report);
                     self.catalog = Some(done.service);
                     if done.images_only {
                         self.last_fetch = Some(done.report);
                     } else {
+                        let retry_in = self.catalog_retry.after_refresh(
+                            &done.report,
+                            unix_seconds(),
+                            self.config.catalog.refresh_interval,
+                        );
+                        if let Some(delay) = retry_in {
+                            tracing::info!(
+                                "a catalog refresh failed; trying again in {}",
+                                humantime::format_duration(delay)
+                            );
+                        }
+                        self.catalog_retry_at = retry_in.map(|delay| Instant::now() + delay);
                         self.last_refresh = Some(done.report);
                         self.last_fetch = None;
                     }
@@ -470,12 +498,15 @@ impl MainLoop {
 
     /// Starts a catalog refresh in its own task (the main loop never waits on the network).
     /// `images_only` asks for downloads for newly heard devices without a catalog call.
-    fn start_refresh(&mut self, images_only: bool) {
+    /// Returns false when none was started: not configured, or one is already running.
+    fn start_refresh(&mut self, images_only: bool) -> bool {
         let Some(mut service) = self.catalog.take() else {
-            return; // not configured, or a refresh is already running
+            return false;
         };
-        let devices = known_devices(&self.server.devices());
-        self.devices_at_refresh = devices.len();
+        let heard_from = self.server.devices();
+        // Counted as `fetch_for_new_devices` counts them (every device, not one per image kind).
+        self.devices_at_refresh = heard_from.len();
+        let devices = known_devices(&heard_from);
         let done = self.refresh_done_tx.clone();
         tokio::spawn(async move {
             let report = if images_only {
@@ -491,6 +522,7 @@ impl MainLoop {
                 })
                 .await;
         });
+        true
     }
 
     fn on_coordinator_event(
