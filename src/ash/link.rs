@@ -332,6 +332,11 @@ impl Link {
         self.t_rx_ack
     }
 
+    /// Payloads accepted by [`Link::send`] and not yet transmitted once (they leave in order).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Payloads accepted by [`Link::send`] and not yet acknowledged.
     pub fn unacknowledged(&self) -> usize {
         self.queue.len() + self.in_flight.len()

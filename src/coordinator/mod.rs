@@ -23,11 +23,13 @@
 
 pub mod device_table;
 pub mod ezsp;
+pub mod latency;
 pub mod network;
 pub mod serial;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Instant;
 
 pub use device_table::DeviceTable;
 pub use serial::{FlowControl, SerialConfig};
@@ -164,6 +166,9 @@ pub struct IncomingMessage {
     pub rssi: i8,
     /// True when the message was broadcast or multicast rather than unicast to us.
     pub broadcast: bool,
+    /// When the driver read the bytes that carried it from the port (the start of the answer
+    /// latency, see [`Coordinator::send_answer`]); `None` when the driver does not stamp.
+    pub read_at: Option<Instant>,
 }
 
 /// How one send ended.
@@ -287,6 +292,17 @@ pub enum SendError {
 pub trait Coordinator: Send + Sync + fmt::Debug {
     /// Queues an APS unicast; one [`CoordinatorEvent::DeliveryReport`] with the returned tag follows.
     fn send_unicast(&self, message: UnicastMessage) -> Result<MessageTag, SendError>;
+    /// Like [`Coordinator::send_unicast`], for the answer to a request the driver read at
+    /// `request_read_at` ([`IncomingMessage::read_at`]): the driver measures its answer latency
+    /// from that moment ([`Coordinator::answer_latency`]).
+    fn send_answer(
+        &self,
+        message: UnicastMessage,
+        request_read_at: Instant,
+    ) -> Result<MessageTag, SendError> {
+        let _ = request_read_at;
+        self.send_unicast(message)
+    }
     /// Queues an APS broadcast; one [`CoordinatorEvent::DeliveryReport`] with the returned tag follows.
     fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError>;
     /// The NCP's maximum APS payload in bytes, once the network is up.
@@ -299,4 +315,8 @@ pub trait Coordinator: Send + Sync + fmt::Debug {
     fn state(&self) -> CoordinatorState;
     /// The network, once it is up.
     fn network_info(&self) -> Option<NetworkInfo>;
+    /// The answer latency measured so far, when the driver measures it.
+    fn answer_latency(&self) -> Option<latency::AnswerLatency> {
+        None
+    }
 }

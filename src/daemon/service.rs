@@ -219,6 +219,26 @@ fn coordinator_config(config: &Config) -> CoordinatorConfig {
     }
 }
 
+/// A frame waiting for the coordinator.
+struct HeldFrame {
+    outgoing: Outgoing,
+    /// How many times it was already sent.
+    times_sent: u8,
+    /// When the request it answers was read from the port (for the driver's latency figures);
+    /// `None` for frames that answer nothing (Image Notify) and for resends.
+    request_read_at: Option<std::time::Instant>,
+}
+
+impl HeldFrame {
+    fn resend((outgoing, times_sent): (Outgoing, u8)) -> Self {
+        HeldFrame {
+            outgoing,
+            times_sent,
+            request_read_at: None,
+        }
+    }
+}
+
 struct MainLoop {
     config: Config,
     config_path: Option<PathBuf>,
@@ -228,8 +248,8 @@ struct MainLoop {
     cancel: CancellationToken,
     notifier: Notifier,
     events: Option<mpsc::Sender<ServerEvent>>,
-    /// Frames waiting for the coordinator, with how many times each was already sent.
-    held: VecDeque<(Outgoing, u8)>,
+    /// Frames waiting for the coordinator.
+    held: VecDeque<HeldFrame>,
     /// Unicasts awaiting their delivery report, so a failed delivery can be sent once more.
     in_flight: HashMap<MessageTag, (Outgoing, u8)>,
     /// Unicasts the NCP refused (its transmit queue was full): each goes again as soon as a
@@ -515,6 +535,8 @@ impl MainLoop {
                 };
                 self.server
                     .handle_frame(source, &message.payload, now_std());
+                // What the server answers right away answers this message.
+                self.take_server_frames(message.read_at);
             }
             CoordinatorEvent::StateChanged(state) => {
                 tracing::info!(?state, port, "coordinator state");
@@ -542,7 +564,7 @@ impl MainLoop {
                     && let Some(waiting) = self.refused.pop_front()
                 {
                     // A report means the NCP has a free slot again.
-                    self.held.push_back(waiting);
+                    self.held.push_back(HeldFrame::resend(waiting));
                 }
                 match outcome {
                     DeliveryOutcome::Delivered => {}
@@ -557,7 +579,7 @@ impl MainLoop {
                             && let Some(waiting) = self.refused.pop_front()
                         {
                             // Nothing in flight will report back: try again now.
-                            self.held.push_back(waiting);
+                            self.held.push_back(HeldFrame::resend(waiting));
                         }
                     }
                     // The radio failed to deliver: send it again right away, once, instead of
@@ -568,7 +590,8 @@ impl MainLoop {
                             ?outcome,
                             "delivery failed; sending the frame once more"
                         );
-                        self.held.push_front((outgoing, times_sent));
+                        self.held
+                            .push_front(HeldFrame::resend((outgoing, times_sent)));
                     }
                     _ => tracing::debug!(
                         ?tag,
@@ -617,6 +640,31 @@ impl MainLoop {
     /// Hands the server's frames to the coordinator; frames it cannot take now are held
     /// (bounded) and retried on the next wake-up.
     fn flush(&mut self, coordinator: &dyn Coordinator) {
+        self.take_server_frames(None);
+        while let Some(held) = self.held.pop_front() {
+            match send(coordinator, &held.outgoing, held.request_read_at) {
+                Ok(tag) => {
+                    if matches!(held.outgoing.destination, Destination::Unicast(_))
+                        && self.in_flight.len() < MAX_TRACKED_DELIVERIES
+                    {
+                        self.in_flight
+                            .insert(tag, (held.outgoing, held.times_sent + 1));
+                    }
+                }
+                Err(SendError::QueueFull | SendError::NotUp(_)) => {
+                    self.held.push_front(held);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "frame not sent");
+                }
+            }
+        }
+    }
+
+    /// Moves the server's outgoing frames into the held queue (bounded), stamped with the read
+    /// time of the request they answer, if any.
+    fn take_server_frames(&mut self, request_read_at: Option<std::time::Instant>) {
         while let Some(outgoing) = self.server.poll_transmit() {
             if self.held.len() >= MAX_HELD_FRAMES {
                 tracing::warn!(
@@ -624,25 +672,11 @@ impl MainLoop {
                 );
                 self.held.pop_front();
             }
-            self.held.push_back((outgoing, 0));
-        }
-        while let Some((outgoing, sent_before)) = self.held.pop_front() {
-            match send(coordinator, &outgoing) {
-                Ok(tag) => {
-                    if matches!(outgoing.destination, Destination::Unicast(_))
-                        && self.in_flight.len() < MAX_TRACKED_DELIVERIES
-                    {
-                        self.in_flight.insert(tag, (outgoing, sent_before + 1));
-                    }
-                }
-                Err(SendError::QueueFull | SendError::NotUp(_)) => {
-                    self.held.push_front((outgoing, sent_before));
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "frame not sent");
-                }
-            }
+            self.held.push_back(HeldFrame {
+                outgoing,
+                times_sent: 0,
+                request_read_at,
+            });
         }
     }
 
@@ -705,6 +739,7 @@ impl MainLoop {
             catalog,
             devices,
             transfers,
+            latency_us: coordinator.answer_latency(),
         });
     }
 }
@@ -731,17 +766,27 @@ fn transfer_status(t: &crate::server::TransferProgress) -> status::TransferStatu
     }
 }
 
-fn send(coordinator: &dyn Coordinator, outgoing: &Outgoing) -> Result<MessageTag, SendError> {
+fn send(
+    coordinator: &dyn Coordinator,
+    outgoing: &Outgoing,
+    request_read_at: Option<std::time::Instant>,
+) -> Result<MessageTag, SendError> {
     match outgoing.destination {
-        Destination::Unicast(device) => coordinator.send_unicast(UnicastMessage {
-            destination: Nwk(device.nwk),
-            src_endpoint: outgoing.source_endpoint,
-            dst_endpoint: outgoing.destination_endpoint,
-            profile: PROFILE_HOME_AUTOMATION,
-            cluster: CLUSTER_OTA_UPGRADE,
-            payload: outgoing.zcl_bytes.to_vec(),
-            aps_ack: true,
-        }),
+        Destination::Unicast(device) => {
+            let message = UnicastMessage {
+                destination: Nwk(device.nwk),
+                src_endpoint: outgoing.source_endpoint,
+                dst_endpoint: outgoing.destination_endpoint,
+                profile: PROFILE_HOME_AUTOMATION,
+                cluster: CLUSTER_OTA_UPGRADE,
+                payload: outgoing.zcl_bytes.to_vec(),
+                aps_ack: true,
+            };
+            match request_read_at {
+                Some(read_at) => coordinator.send_answer(message, read_at),
+                None => coordinator.send_unicast(message),
+            }
+        }
         Destination::Broadcast(address) => coordinator.send_broadcast(BroadcastMessage {
             destination: Nwk(address),
             src_endpoint: outgoing.source_endpoint,

@@ -245,7 +245,8 @@ async fn run_upgrades(
                         t.incoming_ieee.push(message.ieee);
                     }
                     if let Some(reply) = responder.answer(&message) {
-                        match coordinator.send_unicast(reply) {
+                        let read_at = message.read_at.expect("the driver stamps every message");
+                        match coordinator.send_answer(reply, read_at) {
                             Ok(tag) => t.sent_tags.push(tag),
                             // The device asks again after its timeout.
                             Err(SendError::QueueFull | SendError::NotUp(_)) => {}
@@ -391,6 +392,21 @@ async fn clean_upgrade(version: u8) {
     // Device announces filled the table.
     assert_eq!(coordinator.device_table().len(), 2);
     assert_eq!(t.joined.len(), 2);
+    // Every answer's latency was measured twice: until it was handed to the EZSP session and
+    // until the write that carried it; per answer the second is the longer.
+    let latency = coordinator.answer_latency().unwrap();
+    assert_eq!(latency.host.count, t.sent_tags.len() as u64);
+    assert_eq!(latency.serial_in_to_out.count, latency.host.count);
+    for (host, serial) in [
+        (latency.host.p50_us, latency.serial_in_to_out.p50_us),
+        (latency.host.p99_us, latency.serial_in_to_out.p99_us),
+        (latency.host.max_us, latency.serial_in_to_out.max_us),
+    ] {
+        assert!(host <= serial, "{latency:?}");
+    }
+    assert!(
+        latency.host.p50_us <= latency.host.p99_us && latency.host.p99_us <= latency.host.max_us
+    );
 
     coordinator.shutdown().await;
     assert_eq!(coordinator.state(), CoordinatorState::Stopped);
