@@ -445,6 +445,8 @@ struct Port<P> {
     link_accepted: u64,
     /// Answers whose `sendUnicast` has not been written yet.
     answer_stamps: VecDeque<AnswerStamp>,
+    /// An incoming message went to the listener since the last write: its answer may follow.
+    incoming_emitted: bool,
 }
 
 fn now() -> Instant {
@@ -528,6 +530,7 @@ impl Driver {
                 last_read_at: now(),
                 link_accepted: 0,
                 answer_stamps: VecDeque::new(),
+                incoming_emitted: false,
             },
             Err(e) => return Trouble::Startup(format!("ASH link configuration: {e}")),
         };
@@ -1047,8 +1050,7 @@ impl Driver {
         port.trouble = None;
         port.last_heard = now();
         loop {
-            let accept = port.session.pending_count() < self.tuning.session.max_pending.max(1)
-                && port.in_flight.len() < MAX_IN_FLIGHT;
+            let accept = self.accepts_commands(port);
             let keepalive_at = port
                 .keepalive
                 .is_none()
@@ -1071,6 +1073,14 @@ impl Driver {
                 self.dispatch(port, command).await;
             }
             self.handle_session_events(port).await;
+            if std::mem::take(&mut port.incoming_emitted) {
+                // Let the listener answer what just arrived before anything is written: the
+                // answer's DATA frame then carries the ASH acknowledgement of the request, and
+                // one write serves both (on the daemon's single-threaded runtime the listener
+                // runs during this yield).
+                tokio::task::yield_now().await;
+            }
+            self.take_ready_commands(port).await;
             self.expire_deliveries(port).await;
             if port.in_flight.len() >= MAX_IN_FLIGHT {
                 self.expire_overdue_under_pressure(port).await;
@@ -1085,6 +1095,23 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Dispatches the commands already queued, as far as the EZSP and in-flight limits allow,
+    /// so that they go out in the next write together.
+    async fn take_ready_commands<P>(&mut self, port: &mut Port<P>) {
+        while self.accepts_commands(port) {
+            let Ok(command) = self.commands.try_recv() else {
+                break;
+            };
+            self.dispatch(port, command).await;
+        }
+    }
+
+    /// True while the EZSP pending limit and the in-flight limit leave room for a command.
+    fn accepts_commands<P>(&self, port: &Port<P>) -> bool {
+        port.session.pending_count() < self.tuning.session.max_pending.max(1)
+            && port.in_flight.len() < MAX_IN_FLIGHT
     }
 
     async fn dispatch<P>(&mut self, port: &mut Port<P>, command: DriverCommand) {
@@ -1452,6 +1479,7 @@ impl Driver {
                 return;
             }
         }
+        port.incoming_emitted = true;
         self.emit(CoordinatorEvent::Incoming(message)).await;
     }
 
@@ -1465,6 +1493,7 @@ impl Driver {
         }
         for mut message in port.held.remove(&source).unwrap_or_default() {
             message.ieee = message.ieee.or(ieee);
+            port.incoming_emitted = true;
             self.emit(CoordinatorEvent::Incoming(message)).await;
         }
     }
