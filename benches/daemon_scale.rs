@@ -22,7 +22,7 @@
 //!
 //! For `--host otad` the report also gives the daemon's own answer latency from inside (the
 //! `latency_us` object of its status snapshot, read over the status socket at the end): request
-//! read from the port -> answer handed to the EZSP session (`inside_host_us_*`), and -> the
+//! read from the port -> the OTA server's answer ready (`inside_host_us_*`), and -> the
 //! `write` carrying its `sendUnicast` returned (`inside_serial_us_*`).
 //!
 //! Prints a report and, with `--json FILE`, writes the figures for `benches/compare/run.sh`.

@@ -26,7 +26,7 @@ ROWS = [
     ("latency p50, request arrived with no EZSP command pending (us)", "latency_ncp_idle_us_p50", "{:.0f}", True),
     ("latency p99, same (us)", "latency_ncp_idle_us_p99", "{:.0f}", True),
     ("answers measured inside the daemon", "inside_serial_us_count", "{:.0f}", None),
-    ("inside: request read -> answer handed to EZSP, p50 (us)", "inside_host_us_p50", "{:.0f}", None),
+    ("inside: request read -> answer ready (host work), p50 (us)", "inside_host_us_p50", "{:.0f}", None),
     ("inside: same, p99 (us)", "inside_host_us_p99", "{:.0f}", None),
     ("inside: request read -> sendUnicast written, p50 (us)", "inside_serial_us_p50", "{:.0f}", None),
     ("inside: same, p99 (us)", "inside_serial_us_p99", "{:.0f}", None),

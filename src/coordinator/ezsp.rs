@@ -56,9 +56,9 @@ use super::latency::{AnswerLatency, AnswerLatencyHistograms};
 use super::network::{NetworkFileError, NetworkSettings};
 use super::serial::{self, Backoff};
 use super::{
-    BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorState,
-    DeliveryOutcome, DeviceTable, Ieee, IncomingMessage, MessageTag, NetworkInfo, Nwk, SendError,
-    UnicastMessage,
+    AnswerTiming, BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent,
+    CoordinatorState, DeliveryOutcome, DeviceTable, Ieee, IncomingMessage, MessageTag, NetworkInfo,
+    Nwk, SendError, UnicastMessage,
 };
 use crate::ash::{Link, LinkConfig, LinkEvent, Role};
 use crate::ezsp::command::{
@@ -155,8 +155,8 @@ enum DriverCommand {
     Unicast {
         tag: MessageTag,
         message: UnicastMessage,
-        /// When the request this unicast answers was read from the port.
-        request_read_at: Option<Instant>,
+        /// When the request this unicast answers was read, and the answer ready.
+        timing: Option<AnswerTiming>,
     },
     Broadcast {
         tag: MessageTag,
@@ -302,7 +302,7 @@ impl EzspCoordinator {
     fn unicast(
         &self,
         message: UnicastMessage,
-        request_read_at: Option<Instant>,
+        timing: Option<AnswerTiming>,
     ) -> Result<MessageTag, SendError> {
         if message.destination.is_broadcast() {
             return Err(SendError::BadDestination(message.destination));
@@ -312,7 +312,7 @@ impl EzspCoordinator {
         self.queue(DriverCommand::Unicast {
             tag,
             message,
-            request_read_at,
+            timing,
         })?;
         Ok(tag)
     }
@@ -332,9 +332,9 @@ impl Coordinator for EzspCoordinator {
     fn send_answer(
         &self,
         message: UnicastMessage,
-        request_read_at: Instant,
+        timing: AnswerTiming,
     ) -> Result<MessageTag, SendError> {
-        self.unicast(message, Some(request_read_at))
+        self.unicast(message, Some(timing))
     }
 
     fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError> {
@@ -1129,7 +1129,7 @@ impl Driver {
             DriverCommand::Unicast {
                 tag,
                 message,
-                request_read_at,
+                timing,
             } => {
                 let ezsp_tag = allocate_ezsp_tag(port, version);
                 let options = if message.aps_ack {
@@ -1154,18 +1154,18 @@ impl Driver {
                     message_contents: message.payload,
                 });
                 let sequence = self.send_tracked(port, tag, ezsp_tag, &command, at).await;
-                if let (Some(sequence), Some(request_read_at)) = (sequence, request_read_at) {
-                    self.shared
-                        .lock()
-                        .latency
-                        .host
-                        .record(at.saturating_duration_since(request_read_at));
+                if let (Some(sequence), Some(timing)) = (sequence, timing) {
+                    self.shared.lock().latency.host.record(
+                        timing
+                            .answer_ready_at
+                            .saturating_duration_since(timing.request_read_at),
+                    );
                     if port.answer_stamps.len() >= MAX_ANSWER_STAMPS {
                         port.answer_stamps.pop_front();
                     }
                     port.answer_stamps.push_back(AnswerStamp {
                         sequence,
-                        request_read_at,
+                        request_read_at: timing.request_read_at,
                         link_ordinal: None,
                     });
                 }

@@ -1,11 +1,12 @@
 //! The driver's own answer latency: a fixed-size log-linear histogram of microseconds
 //! (docs/PERFORMANCE.md, "Latency from inside").
 //!
-//! The coordinator driver stamps the moment it read the bytes of an OTA-cluster request from the
-//! port; the stamp travels with the message through the daemon to the unicast that answers it.
-//! Two spans are recorded: until the answer is handed to the EZSP session (the host's own work),
-//! and until the `write` that carries its `sendUnicast` frame returns (serial-in to serial-out,
-//! including any wait for the ASH window or EZSP flow control towards the NCP).
+//! The coordinator driver stamps the moment it read the bytes of a request from the port; the
+//! stamp travels with the message through the daemon to the unicast that answers it. Two spans
+//! are recorded: until the OTA server had the answer ready (the host's own work: ASH, EZSP, the
+//! hand-over to the daemon, ZCL and the server), and until the `write` that carries its
+//! `sendUnicast` frame returned (serial-in to serial-out, which adds any wait for the driver's
+//! queue, the EZSP pending and in-flight limits and the ASH window towards the NCP).
 //!
 //! Values below 16 us get one bucket each; above, every power of two is split into 16 equal
 //! sub-buckets, so a bucket is at most 1/16 (6.25 %) of its lower bound wide (4 us wide between
@@ -58,7 +59,7 @@ pub struct LatencySummary {
 /// The driver's answer latency, both spans (the status snapshot's `latency_us` object).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AnswerLatency {
-    /// Request read from the port -> its answer handed to the EZSP session (the host's work).
+    /// Request read from the port -> the OTA server's answer ready (the host's own work).
     pub host: LatencySummary,
     /// Request read from the port -> the `write` carrying the answer's `sendUnicast` returned
     /// (adds any wait for the ASH window or EZSP flow control towards the NCP).

@@ -171,6 +171,16 @@ pub struct IncomingMessage {
     pub read_at: Option<Instant>,
 }
 
+/// When an answer's request was read from the port and when the answer was ready, for the
+/// driver's latency figures ([`Coordinator::send_answer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerTiming {
+    /// [`IncomingMessage::read_at`] of the request.
+    pub request_read_at: Instant,
+    /// When the OTA server had produced the answer (before any wait for the coordinator).
+    pub answer_ready_at: Instant,
+}
+
 /// How one send ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -292,15 +302,15 @@ pub enum SendError {
 pub trait Coordinator: Send + Sync + fmt::Debug {
     /// Queues an APS unicast; one [`CoordinatorEvent::DeliveryReport`] with the returned tag follows.
     fn send_unicast(&self, message: UnicastMessage) -> Result<MessageTag, SendError>;
-    /// Like [`Coordinator::send_unicast`], for the answer to a request the driver read at
-    /// `request_read_at` ([`IncomingMessage::read_at`]): the driver measures its answer latency
-    /// from that moment ([`Coordinator::answer_latency`]).
+    /// Like [`Coordinator::send_unicast`], for the answer to a request: the driver records
+    /// the host's share (request read -> answer ready) and serial-in -> serial-out (request read
+    /// -> the write carrying the answer) in [`Coordinator::answer_latency`].
     fn send_answer(
         &self,
         message: UnicastMessage,
-        request_read_at: Instant,
+        timing: AnswerTiming,
     ) -> Result<MessageTag, SendError> {
-        let _ = request_read_at;
+        let _ = timing;
         self.send_unicast(message)
     }
     /// Queues an APS broadcast; one [`CoordinatorEvent::DeliveryReport`] with the returned tag follows.

@@ -26,9 +26,9 @@ use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, Upgrad
 use crate::coordinator::ezsp::EzspCoordinator;
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
-    BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent,
-    CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk, PROFILE_HOME_AUTOMATION,
-    SendError, SerialConfig, UnicastMessage,
+    AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
+    CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk,
+    PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
 };
 use crate::server::{
     DenyRule, DeviceAddr, NotifyTarget, OtaServer, Outgoing, ServerConfig, ServerEvent,
@@ -224,9 +224,10 @@ struct HeldFrame {
     outgoing: Outgoing,
     /// How many times it was already sent.
     times_sent: u8,
-    /// When the request it answers was read from the port (for the driver's latency figures);
-    /// `None` for frames that answer nothing (Image Notify) and for resends.
-    request_read_at: Option<std::time::Instant>,
+    /// When the request it answers was read from the port and the answer was ready (for the
+    /// driver's latency figures); `None` for frames that answer nothing (Image Notify) and for
+    /// resends.
+    timing: Option<AnswerTiming>,
 }
 
 impl HeldFrame {
@@ -234,7 +235,7 @@ impl HeldFrame {
         HeldFrame {
             outgoing,
             times_sent,
-            request_read_at: None,
+            timing: None,
         }
     }
 }
@@ -536,7 +537,11 @@ impl MainLoop {
                 self.server
                     .handle_frame(source, &message.payload, now_std());
                 // What the server answers right away answers this message.
-                self.take_server_frames(message.read_at);
+                let timing = message.read_at.map(|request_read_at| AnswerTiming {
+                    request_read_at,
+                    answer_ready_at: now_std(),
+                });
+                self.take_server_frames(timing);
             }
             CoordinatorEvent::StateChanged(state) => {
                 tracing::info!(?state, port, "coordinator state");
@@ -642,7 +647,7 @@ impl MainLoop {
     fn flush(&mut self, coordinator: &dyn Coordinator) {
         self.take_server_frames(None);
         while let Some(held) = self.held.pop_front() {
-            match send(coordinator, &held.outgoing, held.request_read_at) {
+            match send(coordinator, &held.outgoing, held.timing) {
                 Ok(tag) => {
                     if matches!(held.outgoing.destination, Destination::Unicast(_))
                         && self.in_flight.len() < MAX_TRACKED_DELIVERIES
@@ -662,9 +667,9 @@ impl MainLoop {
         }
     }
 
-    /// Moves the server's outgoing frames into the held queue (bounded), stamped with the read
-    /// time of the request they answer, if any.
-    fn take_server_frames(&mut self, request_read_at: Option<std::time::Instant>) {
+    /// Moves the server's outgoing frames into the held queue (bounded), with the timing of the
+    /// request they answer, if any.
+    fn take_server_frames(&mut self, timing: Option<AnswerTiming>) {
         while let Some(outgoing) = self.server.poll_transmit() {
             if self.held.len() >= MAX_HELD_FRAMES {
                 tracing::warn!(
@@ -675,7 +680,7 @@ impl MainLoop {
             self.held.push_back(HeldFrame {
                 outgoing,
                 times_sent: 0,
-                request_read_at,
+                timing,
             });
         }
     }
@@ -769,7 +774,7 @@ fn transfer_status(t: &crate::server::TransferProgress) -> status::TransferStatu
 fn send(
     coordinator: &dyn Coordinator,
     outgoing: &Outgoing,
-    request_read_at: Option<std::time::Instant>,
+    timing: Option<AnswerTiming>,
 ) -> Result<MessageTag, SendError> {
     match outgoing.destination {
         Destination::Unicast(device) => {
@@ -782,8 +787,8 @@ fn send(
                 payload: outgoing.zcl_bytes.to_vec(),
                 aps_ack: true,
             };
-            match request_read_at {
-                Some(read_at) => coordinator.send_answer(message, read_at),
+            match timing {
+                Some(timing) => coordinator.send_answer(message, timing),
                 None => coordinator.send_unicast(message),
             }
         }

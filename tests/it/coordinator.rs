@@ -14,9 +14,9 @@ use zigbee_otad::ash::LinkConfig;
 use zigbee_otad::coordinator::ezsp::{EzspCoordinator, EzspTuning};
 use zigbee_otad::coordinator::serial::Backoff;
 use zigbee_otad::coordinator::{
-    CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorState,
-    DeliveryOutcome, FlowControl, IncomingMessage, MessageTag, Nwk, SendError, SerialConfig,
-    UnicastMessage,
+    AnswerTiming, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent,
+    CoordinatorState, DeliveryOutcome, FlowControl, IncomingMessage, MessageTag, Nwk, SendError,
+    SerialConfig, UnicastMessage,
 };
 use zigbee_otad::sim::{
     Faults, SimConfig, SimDeviceSpec, SimEvent, Simulator, UpgradeOutcome, UpgradeReport,
@@ -245,8 +245,11 @@ async fn run_upgrades(
                         t.incoming_ieee.push(message.ieee);
                     }
                     if let Some(reply) = responder.answer(&message) {
-                        let read_at = message.read_at.expect("the driver stamps every message");
-                        match coordinator.send_answer(reply, read_at) {
+                        let timing = AnswerTiming {
+                            request_read_at: message.read_at.expect("the driver stamps every message"),
+                            answer_ready_at: tokio::time::Instant::now().into_std(),
+                        };
+                        match coordinator.send_answer(reply, timing) {
                             Ok(tag) => t.sent_tags.push(tag),
                             // The device asks again after its timeout.
                             Err(SendError::QueueFull | SendError::NotUp(_)) => {}
