@@ -688,6 +688,88 @@ async fn held_network_is_resumed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A full NCP transmit queue is learned: after the first refusals the driver keeps no more sends
+/// in flight than the NCP holds, so a burst is not answered by a refusal per extra send.
+#[tokio::test]
+async fn full_ncp_queue_is_learned() {
+    let mut config = SimConfig::default();
+    config.ncp.ezsp_version = 14;
+    config.ncp.link = fast_link();
+    config.devices = vec!["0x1189:0x0005:0x100".parse().unwrap()];
+    config.first_query_after = Duration::from_secs(3600);
+    // Each send occupies the NCP's queue for 2 x 20 ms; it holds four.
+    config.radio_delay = Duration::from_millis(20);
+    config.ncp.faults = Faults {
+        transmit_queue: 4,
+        ..Faults::default()
+    };
+    let mut sim = run_simulator(config).await.unwrap();
+    let dir = scratch_dir("queue-cap");
+    let (coordinator, mut events) =
+        EzspCoordinator::start_with(driver_config(sim.path(), dir.clone()), fast_tuning());
+    wait_for_state(&mut events, CoordinatorState::Up, Duration::from_secs(20)).await;
+    let device = coordinator
+        .device_table()
+        .entries()
+        .first()
+        .map(|(nwk, _)| *nwk)
+        .unwrap_or(Nwk(0x1001));
+
+    let mut tags = Vec::new();
+    let mut refused = 0;
+    let mut reported = 0;
+    let mut next = 0u8;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // 48 sends, queued as fast as the driver takes them (a refusal is sent again, as the
+    // daemon does).
+    let mut to_send = 48usize;
+    while reported < 48 {
+        while to_send > 0 {
+            let message = UnicastMessage {
+                destination: device,
+                src_endpoint: 1,
+                dst_endpoint: 1,
+                profile: 0x0104,
+                cluster: CLUSTER_OTA_UPGRADE,
+                payload: vec![0x19, next, 0x00, 0x00, 0x64],
+                aps_ack: true,
+            };
+            match coordinator.send_unicast(message) {
+                Ok(tag) => {
+                    tags.push(tag);
+                    next = next.wrapping_add(1);
+                    to_send -= 1;
+                }
+                Err(SendError::QueueFull) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        tokio::select! {
+            event = events.recv() => {
+                if let Some(CoordinatorEvent::DeliveryReport { outcome, .. }) = event {
+                    if matches!(outcome, DeliveryOutcome::Refused { .. }) {
+                        refused += 1;
+                        to_send += 1;
+                    } else {
+                        reported += 1;
+                    }
+                }
+            }
+            _ = sim.events.recv() => {}
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+            _ = tokio::time::sleep_until(deadline) => panic!("{reported} of 48 reported, {refused} refused"),
+        }
+    }
+    // Only the sends already on their way when the first refusal came back can be refused
+    // (the EZSP pending limit, 8); without the learned limit every send beyond four while the
+    // queue is busy is refused.
+    assert!((1..=8).contains(&refused), "{refused} refusals");
+
+    coordinator.shutdown().await;
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Failed, missing and late delivery reports and a full NCP transmit queue: every send still
 /// gets exactly one report, with the NCP's status where it gave one.
 #[tokio::test]
