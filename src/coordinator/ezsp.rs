@@ -103,11 +103,6 @@ const CONFIGURATION: &[(ConfigId, u16)] = &[
 /// Sends awaiting their `messageSentHandler` at most (below the 255 tags of EZSP v13); the
 /// command queue waits beyond that.
 const MAX_IN_FLIGHT: usize = 64;
-/// The in-flight limit never shrinks below this when the NCP refuses sends for a full queue.
-const MIN_IN_FLIGHT_CAP: usize = 4;
-/// After this many `messageSentHandler` reports without a refusal, the learned in-flight limit
-/// grows by one (the NCP may have room again; a refusal finds its limit again).
-const DELIVERIES_PER_CAP_STEP: u32 = 64;
 /// With every in-flight slot taken, a send still without its `messageSentHandler` after this
 /// long is reported timed out early (a real NCP reports within a few seconds, indirect
 /// transmissions to sleepy devices included: INDIRECT_TX_TIMEOUT is 7.68 s at most, but those
@@ -452,12 +447,6 @@ struct Port<P> {
     answer_stamps: VecDeque<AnswerStamp>,
     /// An incoming message went to the listener since the last write: its answer may follow.
     incoming_emitted: bool,
-    /// Sends allowed in flight: [`MAX_IN_FLIGHT`], lowered to what the NCP holds when it refuses
-    /// a send with MAX_MESSAGE_LIMIT_REACHED (a refused send costs an EZSP round trip for
-    /// nothing and must be sent again).
-    in_flight_cap: usize,
-    /// `messageSentHandler` reports since the last refusal or cap step.
-    deliveries_since_cap_change: u32,
 }
 
 fn now() -> Instant {
@@ -542,8 +531,6 @@ impl Driver {
                 link_accepted: 0,
                 answer_stamps: VecDeque::new(),
                 incoming_emitted: false,
-                in_flight_cap: MAX_IN_FLIGHT,
-                deliveries_since_cap_change: 0,
             },
             Err(e) => return Trouble::Startup(format!("ASH link configuration: {e}")),
         };
@@ -799,8 +786,6 @@ impl Driver {
         port.session_events.clear();
         port.link_backlog.clear();
         port.answer_stamps.clear();
-        port.in_flight_cap = MAX_IN_FLIGHT;
-        port.deliveries_since_cap_change = 0;
 
         // ASH reset.
         port.link_connected = false;
@@ -1073,7 +1058,7 @@ impl Driver {
             // With every slot taken, a send whose report is overdue by the pressure age stops
             // holding back every other device (a lost messageSentHandler would otherwise stall
             // all traffic for the whole delivery timeout).
-            let pressure_at = (port.in_flight.len() >= port.in_flight_cap)
+            let pressure_at = (port.in_flight.len() >= MAX_IN_FLIGHT)
                 .then(|| {
                     self.oldest_sent(port)
                         .map(|sent| sent + IN_FLIGHT_PRESSURE_AGE)
@@ -1097,7 +1082,7 @@ impl Driver {
             }
             self.take_ready_commands(port).await;
             self.expire_deliveries(port).await;
-            if port.in_flight.len() >= port.in_flight_cap {
+            if port.in_flight.len() >= MAX_IN_FLIGHT {
                 self.expire_overdue_under_pressure(port).await;
             }
             if let Some(trouble) = port.trouble.take() {
@@ -1126,7 +1111,7 @@ impl Driver {
     /// True while the EZSP pending limit and the in-flight limit leave room for a command.
     fn accepts_commands<P>(&self, port: &Port<P>) -> bool {
         port.session.pending_count() < self.tuning.session.max_pending.max(1)
-            && port.in_flight.len() < port.in_flight_cap
+            && port.in_flight.len() < MAX_IN_FLIGHT
     }
 
     async fn dispatch<P>(&mut self, port: &mut Port<P>, command: DriverCommand) {
@@ -1369,15 +1354,6 @@ impl Driver {
             return; // messageSentHandler will tell how it went.
         }
         if let Some(flight) = port.in_flight.remove(&ezsp_tag) {
-            if status.means(SlStatus::ZIGBEE_MAX_MESSAGE_LIMIT_REACHED) {
-                // The NCP holds what is still in flight and no more: wait for its reports.
-                let cap = port.in_flight.len().max(MIN_IN_FLIGHT_CAP);
-                if cap < port.in_flight_cap {
-                    debug!("NCP transmit queue full: at most {cap} sends in flight");
-                }
-                port.in_flight_cap = cap.min(port.in_flight_cap);
-                port.deliveries_since_cap_change = 0;
-            }
             self.emit(CoordinatorEvent::DeliveryReport {
                 tag: flight.tag,
                 outcome: DeliveryOutcome::Refused {
@@ -1436,13 +1412,6 @@ impl Driver {
             return;
         };
         port.send_sequences.retain(|_, t| *t != sent.message_tag);
-        if port.in_flight_cap < MAX_IN_FLIGHT {
-            port.deliveries_since_cap_change += 1;
-            if port.deliveries_since_cap_change >= DELIVERIES_PER_CAP_STEP {
-                port.in_flight_cap += 1;
-                port.deliveries_since_cap_change = 0;
-            }
-        }
         let outcome = if sent.status.is_success() {
             DeliveryOutcome::Delivered
         } else {
