@@ -5,7 +5,7 @@
 //! [`SerialIo`] is registered with the runtime for readability only. A tty registered for
 //! writability too (as tokio-serial's stream is) reports an edge-triggered EPOLLOUT each time the
 //! other end drains the output buffer, i.e. after nearly every frame the host writes, and each
-//! such event wakes the runtime's thread for nothing (docs/PERFORMANCE.md measured 1-2 per
+//! such event wakes the runtime's thread for nothing (docs/PERFORMANCE.md measured 0.6-2.7 per
 //! block). The driver's writes are a few bytes, far below the kernel's output buffer, so they
 //! practically never block; when one would, [`SerialIo`] retries after a short sleep that
 //! doubles up to 64 ms. A read shorter than the buffer drained the port, so the readiness is
