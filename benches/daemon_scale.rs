@@ -20,6 +20,11 @@
 //! `cargo bench --bench daemon_scale -- --host otad --devices 250 --image-size 16384`
 //! `cargo bench --bench daemon_scale -- --host otad --idle 60`
 //!
+//! For `--host otad` the report also gives the daemon's own answer latency from inside (the
+//! `latency_us` object of its status snapshot, read over the status socket at the end): request
+//! read from the port -> the OTA server's answer ready (`inside_host_us_*`), and -> the
+//! `write` carrying its `sendUnicast` returned (`inside_serial_us_*`).
+//!
 //! Prints a report and, with `--json FILE`, writes the figures for `benches/compare/run.sh`.
 
 #![allow(clippy::disallowed_methods, clippy::indexing_slicing)] // a measuring harness: reads the clock, indexes its own buffers and JSON
@@ -520,6 +525,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
         .await
     };
+    let report = match report {
+        Ok(mut report) if args.host == "otad" && args.idle.is_none() => {
+            add_inside_latency(&mut report, &root.join("status.sock")).await;
+            Ok(report)
+        }
+        other => other,
+    };
     let mut report = match report {
         Ok(report) => report,
         Err(error) => {
@@ -680,6 +692,33 @@ async fn measure_upgrades(
         "bytes_ncp_to_host": t.bytes_to_host,
         "bytes_host_to_ncp": t.bytes_from_host,
     }))
+}
+
+/// Adds the daemon's own latency figures (its status snapshot's `latency_us`) to the report.
+async fn add_inside_latency(report: &mut serde_json::Value, socket: &Path) {
+    use zigbee_otad::daemon::socket::{Request, query};
+    // The daemon refreshes its snapshot 250 ms after a change.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let latency = match query(socket, &Request::Status).await {
+        Ok(response) => response.status.and_then(|s| s.latency_us),
+        Err(error) => {
+            eprintln!("status socket: {error}");
+            None
+        }
+    };
+    let Some(latency) = latency else {
+        eprintln!("the daemon reported no latency figures");
+        return;
+    };
+    for (prefix, summary) in [
+        ("inside_host_us", latency.host),
+        ("inside_serial_us", latency.serial_in_to_out),
+    ] {
+        report[format!("{prefix}_count")] = summary.count.into();
+        report[format!("{prefix}_p50")] = summary.p50_us.into();
+        report[format!("{prefix}_p99")] = summary.p99_us.into();
+        report[format!("{prefix}_max")] = summary.max_us.into();
+    }
 }
 
 async fn measure_idle(

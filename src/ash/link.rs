@@ -7,8 +7,8 @@
 //! its own ([`Link::reset`], [`Link::send_error`]).
 //!
 //! Once connected both roles behave alike: DATA frames carry frmNum/ackNum modulo 8, up to
-//! [`LinkConfig::window`] frames are outstanding, every DATA frame received is answered with an
-//! ACK (never piggybacked), a retransmitted duplicate is ACKed but not delivered again, and an
+//! [`LinkConfig::window`] frames are outstanding, every DATA frame received is acknowledged, a
+//! retransmitted duplicate is ACKed but not delivered again, and an
 //! out-of-sequence or corrupt DATA frame sends one NAK and enters the reject condition, which lasts
 //! until a good in-sequence frame arrives. A NAK or an ACK timeout resends every outstanding frame
 //! (go-back-N) with reTx set. The ACK timeout adapts as UG101 and bellows do: `t = 7/8·t + 1/2·measured`
@@ -18,6 +18,13 @@
 //! The caller owns all I/O and time (quinn style): feed received bytes to
 //! [`Link::handle_input`], call [`Link::handle_timeout`] at [`Link::poll_timeout`], write every
 //! [`Link::poll_transmit`] chunk to the port, and drain [`Link::poll_event`].
+//!
+//! Acknowledgement piggybacking (host only): the ackNum of every DATA frame acknowledges what was
+//! received, as UG101 allows, so when a DATA frame goes out in the same [`Link::poll_transmit`]
+//! round as pending ACKs, the standalone ACKs are dropped (counted in
+//! [`LinkStats::acks_piggybacked`]). When no DATA frame can go (nothing queued, or the window is
+//! full) the ACK goes out on its own. The NCP role always sends standalone ACKs, so the
+//! simulated NCP's wire behaviour is unchanged.
 //!
 //! The nRdy flag is sent clear and ignored on receipt (bellows does the same).
 
@@ -212,8 +219,11 @@ pub struct LinkStats {
     pub delivered: u64,
     /// Retransmitted DATA frames not in sequence (usually already delivered): ACKed, dropped.
     pub duplicates: u64,
-    /// ACK frames sent.
+    /// ACK frames sent (or due, and then carried by a DATA frame: see `acks_piggybacked`).
     pub acks_sent: u64,
+    /// Of `acks_sent`, those not sent as a frame because a DATA frame sent at the same moment
+    /// carried the same acknowledgement (host only).
+    pub acks_piggybacked: u64,
     /// NAK frames sent.
     pub naks_sent: u64,
     /// NAK frames received.
@@ -330,6 +340,11 @@ impl Link {
     /// The current adaptive ACK timeout.
     pub fn ack_timeout(&self) -> Duration {
         self.t_rx_ack
+    }
+
+    /// Payloads accepted by [`Link::send`] and not yet transmitted once (they leave in order).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     /// Payloads accepted by [`Link::send`] and not yet acknowledged.
@@ -462,6 +477,13 @@ impl Link {
             frame.encode(&mut out);
             return Some(out);
         }
+        if self.role == Role::Host && self.state == State::Connected && self.data_frame_ready() {
+            // The DATA frame's ackNum (rx_seq) acknowledges everything the queued ACKs would.
+            let queued = self.control_out.len();
+            self.control_out
+                .retain(|frame| !matches!(frame, Frame::Ack { .. }));
+            self.stats.acks_piggybacked += (queued - self.control_out.len()) as u64;
+        }
         if let Some(frame) = self.control_out.pop_front() {
             frame.encode(&mut out);
             return Some(out);
@@ -488,6 +510,16 @@ impl Link {
             State::Resetting { deadline, .. } => Some(deadline),
             State::Connected => self.ack_timer_start.map(|start| start + self.t_rx_ack),
             _ => None,
+        }
+    }
+
+    /// True when [`Link::next_data_frame`] would return a frame.
+    fn data_frame_ready(&self) -> bool {
+        match self.resend_from {
+            Some(index) => index < self.in_flight.len(),
+            None => {
+                self.in_flight.len() < usize::from(self.config.window) && !self.queue.is_empty()
+            }
         }
     }
 
@@ -770,6 +802,78 @@ mod tests {
 
     fn events(link: &mut Link) -> Vec<LinkEvent> {
         std::iter::from_fn(|| link.poll_event()).collect()
+    }
+
+    #[test]
+    fn host_piggybacks_the_ack_on_a_data_frame_sent_with_it() {
+        let now = epoch();
+        let mut host = connected_host(LinkConfig::default(), now);
+        host.handle_input(&data(0, false, 0, b"callback"), now);
+        host.send(b"answer".to_vec()).unwrap();
+        // One DATA frame whose ackNum 1 acknowledges the callback; no ACK frame.
+        assert_eq!(
+            transmitted(&mut host, now),
+            vec![Frame::Data {
+                frm_num: 0,
+                re_tx: false,
+                ack_num: 1,
+                payload: b"answer".to_vec(),
+            }]
+        );
+        assert_eq!(host.stats().acks_piggybacked, 1);
+        assert_eq!(host.stats().acks_sent, 1);
+    }
+
+    #[test]
+    fn host_sends_the_ack_alone_when_no_data_frame_can_go() {
+        let now = epoch();
+        let mut host = connected_host(LinkConfig::default(), now);
+        // Window 1: the first frame is in flight, the second must wait for its ACK.
+        host.send(b"first".to_vec()).unwrap();
+        assert_eq!(transmitted(&mut host, now).len(), 1);
+        host.send(b"second".to_vec()).unwrap();
+        host.handle_input(&data(0, false, 7, b"callback"), now);
+        assert_eq!(
+            transmitted(&mut host, now),
+            vec![Frame::Ack {
+                ack_num: 1,
+                n_rdy: false
+            }]
+        );
+        assert_eq!(host.stats().acks_piggybacked, 0);
+        // Nothing queued at all: a standalone ACK too.
+        let mut idle = connected_host(LinkConfig::default(), now);
+        idle.handle_input(&data(0, false, 0, b"callback"), now);
+        assert_eq!(
+            transmitted(&mut idle, now),
+            vec![Frame::Ack {
+                ack_num: 1,
+                n_rdy: false
+            }]
+        );
+    }
+
+    #[test]
+    fn ncp_keeps_standalone_acks() {
+        let now = epoch();
+        let mut host = connected_host(LinkConfig::default(), now);
+        let mut ncp = Link::new(Role::Ncp, LinkConfig::default()).unwrap();
+        host.reset(now);
+        ncp.handle_input(&host.poll_transmit(now).unwrap(), now);
+        host.handle_input(&ncp.poll_transmit(now).unwrap(), now);
+        host.send(b"command".to_vec()).unwrap();
+        ncp.handle_input(&host.poll_transmit(now).unwrap(), now);
+        ncp.send(b"response".to_vec()).unwrap();
+        let frames = transmitted(&mut ncp, now);
+        assert_eq!(
+            frames.first(),
+            Some(&Frame::Ack {
+                ack_num: 1,
+                n_rdy: false
+            })
+        );
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert_eq!(ncp.stats().acks_piggybacked, 0);
     }
 
     #[test]

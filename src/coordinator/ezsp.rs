@@ -52,12 +52,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, warn};
 
+use super::latency::{AnswerLatency, AnswerLatencyHistograms};
 use super::network::{NetworkFileError, NetworkSettings};
 use super::serial::{self, Backoff};
 use super::{
-    BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorState,
-    DeliveryOutcome, DeviceTable, Ieee, IncomingMessage, MessageTag, NetworkInfo, Nwk, SendError,
-    UnicastMessage,
+    AnswerTiming, BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent,
+    CoordinatorState, DeliveryOutcome, DeviceTable, Ieee, IncomingMessage, MessageTag, NetworkInfo,
+    Nwk, SendError, UnicastMessage,
 };
 use crate::ash::{Link, LinkConfig, LinkEvent, Role};
 use crate::ezsp::command::{
@@ -154,6 +155,8 @@ enum DriverCommand {
     Unicast {
         tag: MessageTag,
         message: UnicastMessage,
+        /// When the request this unicast answers was read, and the answer ready.
+        timing: Option<AnswerTiming>,
     },
     Broadcast {
         tag: MessageTag,
@@ -180,6 +183,7 @@ struct SharedState {
     max_payload: Option<usize>,
     network: Option<NetworkInfo>,
     devices: DeviceTable,
+    latency: AnswerLatencyHistograms,
 }
 
 #[derive(Debug)]
@@ -223,6 +227,7 @@ impl EzspCoordinator {
                 max_payload: None,
                 network: None,
                 devices,
+                latency: AnswerLatencyHistograms::default(),
             }),
             next_tag: AtomicU32::new(1),
         });
@@ -293,6 +298,24 @@ impl EzspCoordinator {
     fn next_tag(&self) -> MessageTag {
         MessageTag(self.shared.next_tag.fetch_add(1, Ordering::Relaxed))
     }
+
+    fn unicast(
+        &self,
+        message: UnicastMessage,
+        timing: Option<AnswerTiming>,
+    ) -> Result<MessageTag, SendError> {
+        if message.destination.is_broadcast() {
+            return Err(SendError::BadDestination(message.destination));
+        }
+        self.check_up_and_size(message.payload.len())?;
+        let tag = self.next_tag();
+        self.queue(DriverCommand::Unicast {
+            tag,
+            message,
+            timing,
+        })?;
+        Ok(tag)
+    }
 }
 
 impl Drop for EzspCoordinator {
@@ -303,13 +326,15 @@ impl Drop for EzspCoordinator {
 
 impl Coordinator for EzspCoordinator {
     fn send_unicast(&self, message: UnicastMessage) -> Result<MessageTag, SendError> {
-        if message.destination.is_broadcast() {
-            return Err(SendError::BadDestination(message.destination));
-        }
-        self.check_up_and_size(message.payload.len())?;
-        let tag = self.next_tag();
-        self.queue(DriverCommand::Unicast { tag, message })?;
-        Ok(tag)
+        self.unicast(message, None)
+    }
+
+    fn send_answer(
+        &self,
+        message: UnicastMessage,
+        timing: AnswerTiming,
+    ) -> Result<MessageTag, SendError> {
+        self.unicast(message, Some(timing))
     }
 
     fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError> {
@@ -342,6 +367,10 @@ impl Coordinator for EzspCoordinator {
     fn network_info(&self) -> Option<NetworkInfo> {
         self.shared.lock().network
     }
+
+    fn answer_latency(&self) -> Option<AnswerLatency> {
+        Some(self.shared.lock().latency.summary())
+    }
 }
 
 /// Why the driver left the port or restarted the NCP.
@@ -367,6 +396,20 @@ struct InFlight {
     tag: MessageTag,
     deadline: Instant,
 }
+
+/// An answer on its way to the port, for the serial-in -> serial-out latency.
+#[derive(Debug, Clone, Copy)]
+struct AnswerStamp {
+    /// The EZSP sequence of its `sendUnicast`.
+    sequence: u8,
+    /// When its request was read from the port.
+    request_read_at: Instant,
+    /// Its place among the payloads the link accepted ([`Port::link_accepted`]), once it has one.
+    link_ordinal: Option<u64>,
+}
+
+/// Answers waiting for their first write at most; older stamps are dropped unrecorded.
+const MAX_ANSWER_STAMPS: usize = 64;
 
 /// One open port: the link, the session and what is in flight on them.
 #[derive(Debug)]
@@ -396,6 +439,14 @@ struct Port<P> {
     lookups: HashMap<u8, Nwk>,
     /// Messages held until their sender's address lookup answers.
     held: HashMap<Nwk, Vec<IncomingMessage>>,
+    /// When the last bytes were read from the port.
+    last_read_at: Instant,
+    /// Payloads the link has accepted since the port opened.
+    link_accepted: u64,
+    /// Answers whose `sendUnicast` has not been written yet.
+    answer_stamps: VecDeque<AnswerStamp>,
+    /// An incoming message went to the listener since the last write: its answer may follow.
+    incoming_emitted: bool,
 }
 
 fn now() -> Instant {
@@ -476,6 +527,10 @@ impl Driver {
                 trouble: None,
                 lookups: HashMap::new(),
                 held: HashMap::new(),
+                last_read_at: now(),
+                link_accepted: 0,
+                answer_stamps: VecDeque::new(),
+                incoming_emitted: false,
             },
             Err(e) => return Trouble::Startup(format!("ASH link configuration: {e}")),
         };
@@ -598,7 +653,11 @@ impl Driver {
             _ = self.cancel.cancelled() => return Err(Trouble::Cancelled),
             read = port.io.read(&mut buffer) => match read {
                 Ok(0) => return Err(Trouble::PortGone("end of file".into())),
-                Ok(n) => port.link.handle_input(buffer.get(..n).unwrap_or_default(), now()),
+                Ok(n) => {
+                    let read_at = now();
+                    port.last_read_at = read_at;
+                    port.link.handle_input(buffer.get(..n).unwrap_or_default(), read_at);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Trouble::PortGone(e.to_string())),
             },
@@ -622,10 +681,20 @@ impl Driver {
             port.link_backlog.push_back(frame);
         }
         while let Some(frame) = port.link_backlog.pop_front() {
+            let sequence = frame.first().copied();
             if let Err(e) = port.link.send(frame.clone()) {
                 debug!("ASH send queue: {e}");
                 port.link_backlog.push_front(frame);
                 break;
+            }
+            let ordinal = port.link_accepted;
+            port.link_accepted += 1;
+            if let Some(stamp) = port
+                .answer_stamps
+                .iter_mut()
+                .find(|s| s.link_ordinal.is_none() && Some(s.sequence) == sequence)
+            {
+                stamp.link_ordinal = Some(ordinal);
             }
         }
         // Everything due goes out in one write. No `flush()`: the port has no user-space
@@ -641,7 +710,37 @@ impl Driver {
         port.io
             .write_all(&outgoing)
             .await
-            .map_err(|e| Trouble::PortGone(e.to_string()))
+            .map_err(|e| Trouble::PortGone(e.to_string()))?;
+        self.record_written_answers(port);
+        Ok(())
+    }
+
+    /// Records serial-in -> serial-out for every answer whose `sendUnicast` frame has now been
+    /// written once (the link sends the payloads it accepted in order).
+    fn record_written_answers<P>(&self, port: &mut Port<P>) {
+        let written_below = port.link_accepted - port.link.queued() as u64;
+        let first_written = port
+            .answer_stamps
+            .front()
+            .and_then(|s| s.link_ordinal)
+            .is_some_and(|ordinal| ordinal < written_below);
+        if !first_written {
+            return;
+        }
+        let at = now();
+        let mut shared = self.shared.lock();
+        while let Some(stamp) = port.answer_stamps.front() {
+            match stamp.link_ordinal {
+                Some(ordinal) if ordinal < written_below => {
+                    shared
+                        .latency
+                        .serial_in_to_out
+                        .record(at.saturating_duration_since(stamp.request_read_at));
+                    port.answer_stamps.pop_front();
+                }
+                _ => break,
+            }
+        }
     }
 
     /// Hands link events to the session; link trouble ends the current start-up or up state.
@@ -686,6 +785,7 @@ impl Driver {
         port.version = None;
         port.session_events.clear();
         port.link_backlog.clear();
+        port.answer_stamps.clear();
 
         // ASH reset.
         port.link_connected = false;
@@ -950,8 +1050,7 @@ impl Driver {
         port.trouble = None;
         port.last_heard = now();
         loop {
-            let accept = port.session.pending_count() < self.tuning.session.max_pending.max(1)
-                && port.in_flight.len() < MAX_IN_FLIGHT;
+            let accept = self.accepts_commands(port);
             let keepalive_at = port
                 .keepalive
                 .is_none()
@@ -974,6 +1073,14 @@ impl Driver {
                 self.dispatch(port, command).await;
             }
             self.handle_session_events(port).await;
+            if std::mem::take(&mut port.incoming_emitted) {
+                // Let the listener answer what just arrived before anything is written: the
+                // answer's DATA frame then carries the ASH acknowledgement of the request, and
+                // one write serves both (on the daemon's single-threaded runtime the listener
+                // runs during this yield).
+                tokio::task::yield_now().await;
+            }
+            self.take_ready_commands(port).await;
             self.expire_deliveries(port).await;
             if port.in_flight.len() >= MAX_IN_FLIGHT {
                 self.expire_overdue_under_pressure(port).await;
@@ -990,6 +1097,23 @@ impl Driver {
         }
     }
 
+    /// Dispatches the commands already queued, as far as the EZSP and in-flight limits allow,
+    /// so that they go out in the next write together.
+    async fn take_ready_commands<P>(&mut self, port: &mut Port<P>) {
+        while self.accepts_commands(port) {
+            let Ok(command) = self.commands.try_recv() else {
+                break;
+            };
+            self.dispatch(port, command).await;
+        }
+    }
+
+    /// True while the EZSP pending limit and the in-flight limit leave room for a command.
+    fn accepts_commands<P>(&self, port: &Port<P>) -> bool {
+        port.session.pending_count() < self.tuning.session.max_pending.max(1)
+            && port.in_flight.len() < MAX_IN_FLIGHT
+    }
+
     async fn dispatch<P>(&mut self, port: &mut Port<P>, command: DriverCommand) {
         let Some(version) = port.version else {
             return;
@@ -1002,7 +1126,11 @@ impl Driver {
                     warn!("permitJoining({seconds}) not sent: {e}");
                 }
             }
-            DriverCommand::Unicast { tag, message } => {
+            DriverCommand::Unicast {
+                tag,
+                message,
+                timing,
+            } => {
                 let ezsp_tag = allocate_ezsp_tag(port, version);
                 let options = if message.aps_ack {
                     ApsOptions(ApsOptions::RETRY.0 | ApsOptions::ENABLE_ROUTE_DISCOVERY.0)
@@ -1025,7 +1153,22 @@ impl Driver {
                     message_tag: ezsp_tag,
                     message_contents: message.payload,
                 });
-                self.send_tracked(port, tag, ezsp_tag, &command, at).await;
+                let sequence = self.send_tracked(port, tag, ezsp_tag, &command, at).await;
+                if let (Some(sequence), Some(timing)) = (sequence, timing) {
+                    self.shared.lock().latency.host.record(
+                        timing
+                            .answer_ready_at
+                            .saturating_duration_since(timing.request_read_at),
+                    );
+                    if port.answer_stamps.len() >= MAX_ANSWER_STAMPS {
+                        port.answer_stamps.pop_front();
+                    }
+                    port.answer_stamps.push_back(AnswerStamp {
+                        sequence,
+                        request_read_at: timing.request_read_at,
+                        link_ordinal: None,
+                    });
+                }
             }
             DriverCommand::Broadcast { tag, message } => {
                 let ezsp_tag = allocate_ezsp_tag(port, version);
@@ -1059,7 +1202,7 @@ impl Driver {
         ezsp_tag: u16,
         command: &Command,
         at: Instant,
-    ) {
+    ) -> Option<u8> {
         match port.session.send(command, at) {
             Ok(sequence) => {
                 port.send_sequences.insert(sequence, ezsp_tag);
@@ -1070,6 +1213,7 @@ impl Driver {
                         deadline: at + self.tuning.delivery_timeout,
                     },
                 );
+                Some(sequence)
             }
             Err(e) => {
                 warn!("send {tag:?} not queued: {e}");
@@ -1080,6 +1224,7 @@ impl Driver {
                     },
                 })
                 .await;
+                None
             }
         }
     }
@@ -1315,6 +1460,7 @@ impl Driver {
             lqi: incoming.last_hop_lqi,
             rssi: incoming.last_hop_rssi,
             broadcast,
+            read_at: Some(port.last_read_at),
         };
         // Before v14 the callback carries no EUI-64: ask the NCP's address table once, and
         // hold this sender's messages (in order) until it answers, so the server sees the
@@ -1333,6 +1479,7 @@ impl Driver {
                 return;
             }
         }
+        port.incoming_emitted = true;
         self.emit(CoordinatorEvent::Incoming(message)).await;
     }
 
@@ -1346,6 +1493,7 @@ impl Driver {
         }
         for mut message in port.held.remove(&source).unwrap_or_default() {
             message.ieee = message.ieee.or(ieee);
+            port.incoming_emitted = true;
             self.emit(CoordinatorEvent::Incoming(message)).await;
         }
     }

@@ -23,11 +23,13 @@
 
 pub mod device_table;
 pub mod ezsp;
+pub mod latency;
 pub mod network;
 pub mod serial;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Instant;
 
 pub use device_table::DeviceTable;
 pub use serial::{FlowControl, SerialConfig};
@@ -164,6 +166,19 @@ pub struct IncomingMessage {
     pub rssi: i8,
     /// True when the message was broadcast or multicast rather than unicast to us.
     pub broadcast: bool,
+    /// When the driver read the bytes that carried it from the port (the start of the answer
+    /// latency, see [`Coordinator::send_answer`]); `None` when the driver does not stamp.
+    pub read_at: Option<Instant>,
+}
+
+/// When an answer's request was read from the port and when the answer was ready, for the
+/// driver's latency figures ([`Coordinator::send_answer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerTiming {
+    /// [`IncomingMessage::read_at`] of the request.
+    pub request_read_at: Instant,
+    /// When the OTA server had produced the answer (before any wait for the coordinator).
+    pub answer_ready_at: Instant,
 }
 
 /// How one send ended.
@@ -287,6 +302,17 @@ pub enum SendError {
 pub trait Coordinator: Send + Sync + fmt::Debug {
     /// Queues an APS unicast; one [`CoordinatorEvent::DeliveryReport`] with the returned tag follows.
     fn send_unicast(&self, message: UnicastMessage) -> Result<MessageTag, SendError>;
+    /// Like [`Coordinator::send_unicast`], for the answer to a request: the driver records
+    /// the host's share (request read -> answer ready) and serial-in -> serial-out (request read
+    /// -> the write carrying the answer) in [`Coordinator::answer_latency`].
+    fn send_answer(
+        &self,
+        message: UnicastMessage,
+        timing: AnswerTiming,
+    ) -> Result<MessageTag, SendError> {
+        let _ = timing;
+        self.send_unicast(message)
+    }
     /// Queues an APS broadcast; one [`CoordinatorEvent::DeliveryReport`] with the returned tag follows.
     fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError>;
     /// The NCP's maximum APS payload in bytes, once the network is up.
@@ -299,4 +325,8 @@ pub trait Coordinator: Send + Sync + fmt::Debug {
     fn state(&self) -> CoordinatorState;
     /// The network, once it is up.
     fn network_info(&self) -> Option<NetworkInfo>;
+    /// The answer latency measured so far, when the driver measures it.
+    fn answer_latency(&self) -> Option<latency::AnswerLatency> {
+        None
+    }
 }

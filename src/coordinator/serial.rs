@@ -1,5 +1,16 @@
 //! The serial port under a coordinator driver: opening it by path with the configured baud rate
-//! and flow control (tokio-serial), and the capped exponential [`Backoff`] used to reopen it.
+//! and flow control (mio-serial's termios set-up), and the capped exponential [`Backoff`] used to
+//! reopen it.
+//!
+//! [`SerialIo`] is registered with the runtime for readability only. A tty registered for
+//! writability too (as tokio-serial's stream is) reports an edge-triggered EPOLLOUT each time the
+//! other end drains the output buffer, i.e. after nearly every frame the host writes, and each
+//! such event wakes the runtime's thread for nothing (docs/PERFORMANCE.md measured 0.6-2.7 per
+//! block). The driver's writes are a few bytes, far below the kernel's output buffer, so they
+//! practically never block; when one would, [`SerialIo`] retries after a short sleep that
+//! doubles up to 64 ms. A read shorter than the buffer drained the port, so the readiness is
+//! cleared then (as tokio does for sockets) and the next read waits for epoll instead of
+//! costing a `read` that fails with EAGAIN.
 //!
 //! A USB stick that is unplugged makes reads return `Ok(0)` or fail with `EIO`; drivers treat
 //! both as "the port is gone", drop it and reopen it after [`Backoff::next_delay`], so a vanished
@@ -16,12 +27,21 @@
 //! ```
 
 use std::fmt;
+use std::io;
+use std::pin::Pin;
 use std::str::FromStr;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio_serial::SerialPortBuilderExt;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
 pub use tokio_serial::SerialStream;
+
+/// First retry delay of a write that would block; it doubles up to [`MAX_WRITE_RETRY_DELAY`].
+const FIRST_WRITE_RETRY_DELAY: Duration = Duration::from_millis(1);
+/// Longest retry delay of a write that would block.
+const MAX_WRITE_RETRY_DELAY: Duration = Duration::from_millis(64);
 
 /// Flow control on the serial line (the `flow_control` config key: `none`, `software` or
 /// `hardware`).
@@ -96,18 +116,108 @@ pub struct OpenError {
     pub source: tokio_serial::Error,
 }
 
-/// Opens the port in raw mode, registered with the current tokio runtime.
-pub fn open(config: &SerialConfig) -> Result<SerialStream, OpenError> {
-    tokio_serial::new(&config.path, config.baudrate)
+/// Opens the port in raw mode, registered with the current tokio runtime for readability.
+pub fn open(config: &SerialConfig) -> Result<SerialIo, OpenError> {
+    let builder = tokio_serial::new(&config.path, config.baudrate)
         .flow_control(config.flow_control.into())
         .data_bits(tokio_serial::DataBits::Eight)
         .parity(tokio_serial::Parity::None)
-        .stop_bits(tokio_serial::StopBits::One)
-        .open_native_async()
-        .map_err(|source| OpenError {
-            path: config.path.clone(),
-            source,
-        })
+        .stop_bits(tokio_serial::StopBits::One);
+    let failed = |source| OpenError {
+        path: config.path.clone(),
+        source,
+    };
+    let port = mio_serial::SerialStream::open(&builder).map_err(failed)?;
+    // Deprecated because an arbitrary `AsRawFd` may close or swap its descriptor while
+    // registered; mio-serial's stream owns its descriptor and closes it only when dropped (as
+    // tokio-serial relies on, registering the same type with `AsyncFd::new`).
+    #[allow(deprecated)]
+    let fd = AsyncFd::with_interest(port, Interest::READABLE)
+        .map_err(|e| failed(tokio_serial::Error::from(e)))?;
+    Ok(SerialIo {
+        fd,
+        write_retry: None,
+    })
+}
+
+/// An open serial port: non-blocking, watched by the runtime for readability only (see the
+/// module docs).
+pub struct SerialIo {
+    fd: AsyncFd<mio_serial::SerialStream>,
+    /// While a write would block: the sleep before the next attempt, and its length.
+    write_retry: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
+}
+
+impl fmt::Debug for SerialIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SerialIo")
+            .field("write_blocked", &self.write_retry.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for SerialIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            let mut guard = ready!(self.fd.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            let wanted = unfilled.len();
+            match guard.try_io(|port| io::Read::read(&mut port.get_ref(), unfilled)) {
+                Ok(Ok(read)) => {
+                    if read > 0 && read < wanted {
+                        // The port is drained: wait for epoll rather than read EAGAIN.
+                        guard.clear_ready();
+                    }
+                    buf.advance(read);
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Err(error)) => return Poll::Ready(Err(error)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SerialIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            if let Some((sleep, _)) = &mut self.write_retry {
+                ready!(sleep.as_mut().poll(cx));
+            }
+            match io::Write::write(&mut self.fd.get_ref(), bytes) {
+                Ok(written) => {
+                    self.write_retry = None;
+                    return Poll::Ready(Ok(written));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    let delay = match &self.write_retry {
+                        Some((_, delay)) => (*delay * 2).min(MAX_WRITE_RETRY_DELAY),
+                        None => FIRST_WRITE_RETRY_DELAY,
+                    };
+                    self.write_retry = Some((Box::pin(tokio::time::sleep(delay)), delay));
+                }
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+
+    /// Nothing is buffered in user space. (A serial port's flush would be tcdrain(3), blocking
+    /// the runtime's thread until the UART has shifted every byte out.)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// Capped exponential backoff: `initial`, `2·initial`, `4·initial`, ... up to `max`.
@@ -213,6 +323,56 @@ mod tests {
         let mut received = [0u8; 5];
         port.read_exact(&mut received).await.unwrap();
         assert_eq!(received, [0x7E, 0x11, 0x13, 0x0D, 0x03]);
+        // A short read cleared the readiness; bytes written later still wake the reader.
+        let reader = tokio::spawn(async move {
+            let mut later = [0u8; 3];
+            port.read_exact(&mut later).await.unwrap();
+            (port, later)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        master.write_all(&[1, 2, 3]).await.unwrap();
+        let (mut port, later) = tokio::time::timeout(std::time::Duration::from_secs(5), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(later, [1, 2, 3]);
+        // And the other way round.
+        port.write_all(b"host").await.unwrap();
+        let mut echoed = [0u8; 4];
+        master.read_exact(&mut echoed).await.unwrap();
+        assert_eq!(&echoed, b"host");
+        drop(slave);
+    }
+
+    /// A write the kernel cannot take yet is retried until the other end drains the port.
+    #[tokio::test]
+    async fn blocked_writes_complete_once_the_port_drains() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut master, slave) = SerialStream::pair().unwrap();
+        let path = tokio_serial::SerialPort::name(&slave).unwrap();
+        let mut port = open(&SerialConfig {
+            path,
+            baudrate: 115_200,
+            flow_control: FlowControl::None,
+        })
+        .unwrap();
+        // Far more than a pty buffers: the writer must wait for the reader.
+        let payload: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
+        let expected = payload.clone();
+        let writer = tokio::spawn(async move {
+            port.write_all(&payload).await.unwrap();
+            port
+        });
+        let mut received = vec![0u8; expected.len()];
+        tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            master.read_exact(&mut received),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(received == expected);
+        drop(writer.await.unwrap());
         drop(slave);
     }
 

@@ -26,9 +26,9 @@ use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, Upgrad
 use crate::coordinator::ezsp::EzspCoordinator;
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
-    BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent,
-    CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk, PROFILE_HOME_AUTOMATION,
-    SendError, SerialConfig, UnicastMessage,
+    AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
+    CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk,
+    PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
 };
 use crate::server::{
     DenyRule, DeviceAddr, NotifyTarget, OtaServer, Outgoing, ServerConfig, ServerEvent,
@@ -224,6 +224,27 @@ fn coordinator_config(config: &Config) -> CoordinatorConfig {
     }
 }
 
+/// A frame waiting for the coordinator.
+struct HeldFrame {
+    outgoing: Outgoing,
+    /// How many times it was already sent.
+    times_sent: u8,
+    /// When the request it answers was read from the port and the answer was ready (for the
+    /// driver's latency figures); `None` for frames that answer nothing (Image Notify) and for
+    /// resends.
+    timing: Option<AnswerTiming>,
+}
+
+impl HeldFrame {
+    fn resend((outgoing, times_sent): (Outgoing, u8)) -> Self {
+        HeldFrame {
+            outgoing,
+            times_sent,
+            timing: None,
+        }
+    }
+}
+
 struct MainLoop {
     config: Config,
     config_path: Option<PathBuf>,
@@ -233,8 +254,8 @@ struct MainLoop {
     cancel: CancellationToken,
     notifier: Notifier,
     events: Option<mpsc::Sender<ServerEvent>>,
-    /// Frames waiting for the coordinator, with how many times each was already sent.
-    held: VecDeque<(Outgoing, u8)>,
+    /// Frames waiting for the coordinator.
+    held: VecDeque<HeldFrame>,
     /// Unicasts awaiting their delivery report, so a failed delivery can be sent once more.
     in_flight: HashMap<MessageTag, (Outgoing, u8)>,
     /// Unicasts the NCP refused (its transmit queue was full): each goes again as soon as a
@@ -547,6 +568,12 @@ impl MainLoop {
                 };
                 self.server
                     .handle_frame(source, &message.payload, now_std());
+                // What the server answers right away answers this message.
+                let timing = message.read_at.map(|request_read_at| AnswerTiming {
+                    request_read_at,
+                    answer_ready_at: now_std(),
+                });
+                self.take_server_frames(timing);
             }
             CoordinatorEvent::StateChanged(state) => {
                 tracing::info!(?state, port, "coordinator state");
@@ -574,7 +601,7 @@ impl MainLoop {
                     && let Some(waiting) = self.refused.pop_front()
                 {
                     // A report means the NCP has a free slot again.
-                    self.held.push_back(waiting);
+                    self.held.push_back(HeldFrame::resend(waiting));
                 }
                 match outcome {
                     DeliveryOutcome::Delivered => {}
@@ -589,7 +616,7 @@ impl MainLoop {
                             && let Some(waiting) = self.refused.pop_front()
                         {
                             // Nothing in flight will report back: try again now.
-                            self.held.push_back(waiting);
+                            self.held.push_back(HeldFrame::resend(waiting));
                         }
                     }
                     // The radio failed to deliver: send it again right away, once, instead of
@@ -600,7 +627,8 @@ impl MainLoop {
                             ?outcome,
                             "delivery failed; sending the frame once more"
                         );
-                        self.held.push_front((outgoing, times_sent));
+                        self.held
+                            .push_front(HeldFrame::resend((outgoing, times_sent)));
                     }
                     _ => tracing::debug!(
                         ?tag,
@@ -649,6 +677,31 @@ impl MainLoop {
     /// Hands the server's frames to the coordinator; frames it cannot take now are held
     /// (bounded) and retried on the next wake-up.
     fn flush(&mut self, coordinator: &dyn Coordinator) {
+        self.take_server_frames(None);
+        while let Some(held) = self.held.pop_front() {
+            match send(coordinator, &held.outgoing, held.timing) {
+                Ok(tag) => {
+                    if matches!(held.outgoing.destination, Destination::Unicast(_))
+                        && self.in_flight.len() < MAX_TRACKED_DELIVERIES
+                    {
+                        self.in_flight
+                            .insert(tag, (held.outgoing, held.times_sent + 1));
+                    }
+                }
+                Err(SendError::QueueFull | SendError::NotUp(_)) => {
+                    self.held.push_front(held);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "frame not sent");
+                }
+            }
+        }
+    }
+
+    /// Moves the server's outgoing frames into the held queue (bounded), with the timing of the
+    /// request they answer, if any.
+    fn take_server_frames(&mut self, timing: Option<AnswerTiming>) {
         while let Some(outgoing) = self.server.poll_transmit() {
             if self.held.len() >= MAX_HELD_FRAMES {
                 tracing::warn!(
@@ -656,25 +709,11 @@ impl MainLoop {
                 );
                 self.held.pop_front();
             }
-            self.held.push_back((outgoing, 0));
-        }
-        while let Some((outgoing, sent_before)) = self.held.pop_front() {
-            match send(coordinator, &outgoing) {
-                Ok(tag) => {
-                    if matches!(outgoing.destination, Destination::Unicast(_))
-                        && self.in_flight.len() < MAX_TRACKED_DELIVERIES
-                    {
-                        self.in_flight.insert(tag, (outgoing, sent_before + 1));
-                    }
-                }
-                Err(SendError::QueueFull | SendError::NotUp(_)) => {
-                    self.held.push_front((outgoing, sent_before));
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "frame not sent");
-                }
-            }
+            self.held.push_back(HeldFrame {
+                outgoing,
+                times_sent: 0,
+                timing,
+            });
         }
     }
 
@@ -737,6 +776,7 @@ impl MainLoop {
             catalog,
             devices,
             transfers,
+            latency_us: coordinator.answer_latency(),
         });
     }
 }
@@ -763,17 +803,27 @@ fn transfer_status(t: &crate::server::TransferProgress) -> status::TransferStatu
     }
 }
 
-fn send(coordinator: &dyn Coordinator, outgoing: &Outgoing) -> Result<MessageTag, SendError> {
+fn send(
+    coordinator: &dyn Coordinator,
+    outgoing: &Outgoing,
+    timing: Option<AnswerTiming>,
+) -> Result<MessageTag, SendError> {
     match outgoing.destination {
-        Destination::Unicast(device) => coordinator.send_unicast(UnicastMessage {
-            destination: Nwk(device.nwk),
-            src_endpoint: outgoing.source_endpoint,
-            dst_endpoint: outgoing.destination_endpoint,
-            profile: PROFILE_HOME_AUTOMATION,
-            cluster: CLUSTER_OTA_UPGRADE,
-            payload: outgoing.zcl_bytes.to_vec(),
-            aps_ack: true,
-        }),
+        Destination::Unicast(device) => {
+            let message = UnicastMessage {
+                destination: Nwk(device.nwk),
+                src_endpoint: outgoing.source_endpoint,
+                dst_endpoint: outgoing.destination_endpoint,
+                profile: PROFILE_HOME_AUTOMATION,
+                cluster: CLUSTER_OTA_UPGRADE,
+                payload: outgoing.zcl_bytes.to_vec(),
+                aps_ack: true,
+            };
+            match timing {
+                Some(timing) => coordinator.send_answer(message, timing),
+                None => coordinator.send_unicast(message),
+            }
+        }
         Destination::Broadcast(address) => coordinator.send_broadcast(BroadcastMessage {
             destination: Nwk(address),
             src_endpoint: outgoing.source_endpoint,

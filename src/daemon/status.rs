@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::coordinator::latency::{AnswerLatency, LatencySummary};
+
 /// Everything `zigbee-otad status` shows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusSnapshot {
@@ -19,6 +21,10 @@ pub struct StatusSnapshot {
     pub devices: Vec<DeviceStatus>,
     /// Transfers in progress and recently ended.
     pub transfers: Vec<TransferStatus>,
+    /// The coordinator driver's answer latency, microseconds (absent when the driver does not
+    /// measure it).
+    #[serde(default)]
+    pub latency_us: Option<AnswerLatency>,
 }
 
 /// Coordinator state.
@@ -176,6 +182,17 @@ pub fn render_transfer(transfer: &TransferStatus) -> String {
     )
 }
 
+/// `p50 80 us, p99 130 us, max 2100 us` (`-` without samples).
+fn render_latency(summary: &LatencySummary) -> String {
+    if summary.count == 0 {
+        return "-".to_owned();
+    }
+    format!(
+        "p50 {} us, p99 {} us, max {} us",
+        summary.p50_us, summary.p99_us, summary.max_us
+    )
+}
+
 /// The whole snapshot as `zigbee-otad status` prints it.
 pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
     let mut out = String::new();
@@ -230,6 +247,15 @@ pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
                 .map_or("up to date".to_owned(), |v| format!("v{v:08X}")),
         );
     }
+    if let Some(latency) = &snapshot.latency_us {
+        let _ = writeln!(
+            out,
+            "latency      {} answers: host {}; serial in->out {}",
+            latency.host.count,
+            render_latency(&latency.host),
+            render_latency(&latency.serial_in_to_out),
+        );
+    }
     let _ = writeln!(out, "transfers    {}", snapshot.transfers.len());
     for t in &snapshot.transfers {
         let _ = writeln!(out, "  {}", render_transfer(t));
@@ -269,7 +295,13 @@ mod tests {
             ..Default::default()
         };
         let json = serde_json::to_value(&snapshot).unwrap();
-        for key in ["coordinator", "catalog", "devices", "transfers"] {
+        for key in [
+            "coordinator",
+            "catalog",
+            "devices",
+            "transfers",
+            "latency_us",
+        ] {
             assert!(json.get(key).is_some(), "{key}");
         }
         let t = &json["transfers"][0];
@@ -290,6 +322,51 @@ mod tests {
         assert_eq!(t["state"], "downloading");
         let back: StatusSnapshot = serde_json::from_value(json).unwrap();
         assert_eq!(back, snapshot);
+    }
+
+    #[test]
+    fn latency_is_shown_in_json_and_text() {
+        let summary = LatencySummary {
+            count: 13_140,
+            p50_us: 55,
+            p99_us: 131,
+            max_us: 4_800,
+        };
+        let snapshot = StatusSnapshot {
+            latency_us: Some(AnswerLatency {
+                host: summary,
+                serial_in_to_out: LatencySummary {
+                    p99_us: 2_000,
+                    ..summary
+                },
+            }),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&snapshot).unwrap();
+        let host = &json["latency_us"]["host"];
+        assert_eq!(
+            (&host["count"], &host["p50"], &host["p99"], &host["max"]),
+            (
+                &serde_json::json!(13_140),
+                &serde_json::json!(55),
+                &serde_json::json!(131),
+                &serde_json::json!(4_800)
+            )
+        );
+        assert_eq!(json["latency_us"]["serial_in_to_out"]["p99"], 2_000);
+        let text = render_snapshot(&snapshot);
+        assert!(
+            text.contains(
+                "latency      13140 answers: host p50 55 us, p99 131 us, max 4800 us; \
+                 serial in->out p50 55 us, p99 2000 us, max 4800 us"
+            ),
+            "{text}"
+        );
+        // Without the object (an older daemon), the snapshot still parses.
+        let mut older = json.clone();
+        older.as_object_mut().unwrap().remove("latency_us");
+        let back: StatusSnapshot = serde_json::from_value(older).unwrap();
+        assert_eq!(back.latency_us, None);
     }
 
     #[test]

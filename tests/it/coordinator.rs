@@ -14,9 +14,9 @@ use zigbee_otad::ash::LinkConfig;
 use zigbee_otad::coordinator::ezsp::{EzspCoordinator, EzspTuning};
 use zigbee_otad::coordinator::serial::Backoff;
 use zigbee_otad::coordinator::{
-    CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorState,
-    DeliveryOutcome, FlowControl, IncomingMessage, MessageTag, Nwk, SendError, SerialConfig,
-    UnicastMessage,
+    AnswerTiming, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent,
+    CoordinatorState, DeliveryOutcome, FlowControl, IncomingMessage, MessageTag, Nwk, SendError,
+    SerialConfig, UnicastMessage,
 };
 use zigbee_otad::sim::{
     Faults, SimConfig, SimDeviceSpec, SimEvent, Simulator, UpgradeOutcome, UpgradeReport,
@@ -245,7 +245,11 @@ async fn run_upgrades(
                         t.incoming_ieee.push(message.ieee);
                     }
                     if let Some(reply) = responder.answer(&message) {
-                        match coordinator.send_unicast(reply) {
+                        let timing = AnswerTiming {
+                            request_read_at: message.read_at.expect("the driver stamps every message"),
+                            answer_ready_at: tokio::time::Instant::now().into_std(),
+                        };
+                        match coordinator.send_answer(reply, timing) {
                             Ok(tag) => t.sent_tags.push(tag),
                             // The device asks again after its timeout.
                             Err(SendError::QueueFull | SendError::NotUp(_)) => {}
@@ -391,6 +395,21 @@ async fn clean_upgrade(version: u8) {
     // Device announces filled the table.
     assert_eq!(coordinator.device_table().len(), 2);
     assert_eq!(t.joined.len(), 2);
+    // Every answer's latency was measured twice: until it was handed to the EZSP session and
+    // until the write that carried it; per answer the second is the longer.
+    let latency = coordinator.answer_latency().unwrap();
+    assert_eq!(latency.host.count, t.sent_tags.len() as u64);
+    assert_eq!(latency.serial_in_to_out.count, latency.host.count);
+    for (host, serial) in [
+        (latency.host.p50_us, latency.serial_in_to_out.p50_us),
+        (latency.host.p99_us, latency.serial_in_to_out.p99_us),
+        (latency.host.max_us, latency.serial_in_to_out.max_us),
+    ] {
+        assert!(host <= serial, "{latency:?}");
+    }
+    assert!(
+        latency.host.p50_us <= latency.host.p99_us && latency.host.p99_us <= latency.host.max_us
+    );
 
     coordinator.shutdown().await;
     assert_eq!(coordinator.state(), CoordinatorState::Stopped);
