@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::catalog::service::{CatalogOutcome, RefreshReport};
+use crate::catalog::service::{CatalogOutcome, DownloadOutcome, RefreshReport};
 
 /// The first retry after a failed refresh.
 pub const FIRST_RETRY: Duration = Duration::from_secs(60);
@@ -39,15 +39,8 @@ impl CatalogRetry {
         let doubled = self
             .delay
             .map_or(FIRST_RETRY, |delay| delay.saturating_mul(2));
-        let held_until = report
-            .sources
-            .iter()
-            .filter_map(|source| match &source.catalog {
-                CatalogOutcome::Skipped { until_unix, reason } if reason == "backoff" => {
-                    Some(Duration::from_secs(until_unix.saturating_sub(now_unix)))
-                }
-                _ => None,
-            })
+        let held_until = held_after_failures(report)
+            .map(|until_unix| Duration::from_secs(until_unix.saturating_sub(now_unix)))
             .min()
             .unwrap_or_default();
         let delay = doubled.max(held_until);
@@ -56,22 +49,52 @@ impl CatalogRetry {
     }
 }
 
-/// A refresh needs a retry when a catalog call failed, a source is still in its backoff from an
-/// earlier failure, or an image download failed. A call held back by the minimum interval or a
-/// spent monthly quota is not a failure: the regular schedule handles those.
-fn needs_retry(report: &RefreshReport) -> bool {
+/// A refresh needs a retry when a catalog call or an image download failed, or when either is
+/// still held back after an earlier failure (the source's backoff, or the image's own hold). A
+/// call held back by the minimum interval or a spent monthly quota is not a failure: the regular
+/// schedule handles those.
+pub fn needs_retry(report: &RefreshReport) -> bool {
     !report.errors.is_empty()
         || report.sources.iter().any(|source| {
             !source.errors.is_empty()
                 || matches!(source.catalog, CatalogOutcome::Failed { .. })
-                || matches!(&source.catalog, CatalogOutcome::Skipped { reason, .. } if reason == "backoff")
+                || source
+                    .downloads
+                    .iter()
+                    .any(|download| matches!(download.outcome, DownloadOutcome::Failed { .. }))
         })
+        || held_after_failures(report).next().is_some()
+}
+
+/// Until when (Unix seconds) catalog calls and image downloads are held back because they
+/// failed before.
+fn held_after_failures(report: &RefreshReport) -> impl Iterator<Item = u64> + '_ {
+    let after_failure = |reason: &str| reason == "backoff" || reason.starts_with("failed ");
+    report.sources.iter().flat_map(move |source| {
+        let catalog = match &source.catalog {
+            CatalogOutcome::Skipped { until_unix, reason } if after_failure(reason) => {
+                Some(*until_unix)
+            }
+            _ => None,
+        };
+        let downloads =
+            source
+                .downloads
+                .iter()
+                .filter_map(move |download| match &download.outcome {
+                    DownloadOutcome::Deferred { until_unix, reason } if after_failure(reason) => {
+                        Some(*until_unix)
+                    }
+                    _ => None,
+                });
+        catalog.into_iter().chain(downloads)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::service::{SourceRefresh, Usage};
+    use crate::catalog::service::{Download, SourceRefresh, Usage};
 
     const HOUR: Duration = Duration::from_secs(3600);
     const NOW: u64 = 1_795_000_000;
@@ -169,6 +192,34 @@ mod tests {
             );
             assert_eq!(retry.after_refresh(&held, NOW, HOUR), None, "{reason}");
         }
+    }
+
+    #[test]
+    fn a_held_image_is_retried_when_its_hold_ends() {
+        let mut retry = CatalogRetry::default();
+        let mut held = report(CatalogOutcome::Unchanged, &[]);
+        held.sources[0].downloads.push(Download {
+            manufacturer_code: 0x1189,
+            image_type: 0x0042,
+            file_version: 2,
+            sha: "ab".repeat(64),
+            outcome: DownloadOutcome::Deferred {
+                until_unix: NOW + 90,
+                reason: "failed 1 time(s) before".to_owned(),
+            },
+        });
+        assert_eq!(
+            retry.after_refresh(&held, NOW, HOUR),
+            Some(Duration::from_secs(90))
+        );
+        held.sources[0].downloads[0].outcome = DownloadOutcome::Failed {
+            error: "No space left on device (os error 28)".to_owned(),
+        };
+        assert_eq!(
+            retry.after_refresh(&held, NOW, HOUR),
+            Some(Duration::from_secs(180)),
+            "a failed download (recorded only as its outcome) doubles the delay"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ use crate::server::{
 };
 use crate::server::{Destination, Ieee};
 
-use super::catalog_retry::CatalogRetry;
+use super::catalog_retry::{self, CatalogRetry};
 use super::images::{self, ImageLibrary};
 use super::socket::{ControlRequest, Request, StatusSocket};
 use super::status::{self, StatusSnapshot};
@@ -389,21 +389,10 @@ impl MainLoop {
                 Some(done) = self.refresh_done_rx.recv() => {
                     tracing::info!("catalog refresh finished:\n{}", done.report);
                     self.catalog = Some(done.service);
+                    self.schedule_catalog_retry(&done.report, done.images_only);
                     if done.images_only {
                         self.last_fetch = Some(done.report);
                     } else {
-                        let retry_in = self.catalog_retry.after_refresh(
-                            &done.report,
-                            unix_seconds(),
-                            self.config.catalog.refresh_interval,
-                        );
-                        if let Some(delay) = retry_in {
-                            tracing::info!(
-                                "a catalog refresh failed; trying again in {}",
-                                humantime::format_duration(delay)
-                            );
-                        }
-                        self.catalog_retry_at = retry_in.map(|delay| Instant::now() + delay);
                         self.last_refresh = Some(done.report);
                         self.last_fetch = None;
                     }
@@ -519,6 +508,27 @@ impl MainLoop {
 
     /// Starts a catalog refresh in its own task (the main loop never waits on the network).
     /// `images_only` asks for downloads for newly heard devices without a catalog call.
+    /// After a refresh or an image fetch: arms the early retry when something failed (a retry
+    /// is always a full refresh, which also fetches the images of known devices). A clean image
+    /// fetch leaves a pending retry of an earlier failure alone.
+    fn schedule_catalog_retry(&mut self, report: &RefreshReport, images_only: bool) {
+        if images_only && !catalog_retry::needs_retry(report) {
+            return;
+        }
+        let retry_in = self.catalog_retry.after_refresh(
+            report,
+            unix_seconds(),
+            self.config.catalog.refresh_interval,
+        );
+        if let Some(delay) = retry_in {
+            tracing::info!(
+                "a catalog refresh failed; trying again in {}",
+                humantime::format_duration(delay)
+            );
+        }
+        self.catalog_retry_at = retry_in.map(|delay| Instant::now() + delay);
+    }
+
     /// Returns false when none was started: not configured, or one is already running.
     fn start_refresh(&mut self, images_only: bool) -> bool {
         let Some(mut service) = self.catalog.take() else {
