@@ -134,6 +134,8 @@ impl Daemon {
             devices_at_refresh: 0,
             catalog_retry: CatalogRetry::default(),
             catalog_retry_at: None,
+            refresh_running: false,
+            reopen_catalog_after_refresh: false,
             coordinator_up: false,
             ready_sent: false,
             dirty: true,
@@ -274,6 +276,10 @@ struct MainLoop {
     /// When a failed refresh is tried again, sooner than the regular schedule.
     catalog_retry: CatalogRetry,
     catalog_retry_at: Option<Instant>,
+    /// A refresh task holds the catalog service (`catalog` is `None` meanwhile).
+    refresh_running: bool,
+    /// SIGHUP changed the catalog section while a refresh ran.
+    reopen_catalog_after_refresh: bool,
     coordinator_up: bool,
     ready_sent: bool,
     dirty: bool,
@@ -381,7 +387,7 @@ impl MainLoop {
                 _ = tokio::time::sleep_until(self.catalog_retry_at.unwrap_or(far)), if self.catalog_retry_at.is_some() => {
                     self.catalog_retry_at = None;
                     tracing::info!("trying the catalogs again after a failed refresh");
-                    if !self.start_refresh(false) {
+                    if !self.start_refresh(false) && self.refresh_running {
                         // An image fetch for a new device is running: try once it is done.
                         self.catalog_retry_at = Some(Instant::now() + RETRY_WHILE_BUSY);
                     }
@@ -389,7 +395,12 @@ impl MainLoop {
                 Some(done) = self.refresh_done_rx.recv() => {
                     tracing::info!("catalog refresh finished:\n{}", done.report);
                     self.catalog = Some(done.service);
-                    self.schedule_catalog_retry(&done.report, done.images_only);
+                    self.refresh_running = false;
+                    if self.reopen_catalog_after_refresh {
+                        self.reopen_catalog();
+                    } else {
+                        self.schedule_catalog_retry(&done.report, done.images_only);
+                    }
                     if done.images_only {
                         self.last_fetch = Some(done.report);
                     } else {
@@ -455,10 +466,10 @@ impl MainLoop {
     /// intervals. The coordinator, the endpoint, the state directory and the status socket
     /// change on restart only. An invalid file changes nothing.
     fn reload_config(&mut self) {
-        let Some(path) = &self.config_path else {
+        let Some(path) = self.config_path.clone() else {
             return;
         };
-        let mut config = match Config::load(path) {
+        let mut config = match Config::load(&path) {
             Ok(config) => config,
             Err(error) => {
                 tracing::error!("configuration not reloaded, the running one stays: {error}");
@@ -485,17 +496,34 @@ impl MainLoop {
         config.server.endpoint = self.config.server.endpoint;
         config.state_dir = self.config.state_dir.clone();
         config.status = self.config.status.clone();
-        let sources_changed =
-            format!("{:?}", config.catalog) != format!("{:?}", self.config.catalog);
+        let sources_changed = config.catalog != self.config.catalog;
         self.server.set_config(server_config);
         self.config = config;
-        if sources_changed && self.has_cloud_sources() && self.catalog.is_some() {
-            self.catalog = CatalogService::open(&self.config)
-                .map_err(|error| tracing::warn!(%error, "catalog refresh disabled"))
-                .ok();
+        if sources_changed {
+            if self.refresh_running {
+                // The running refresh hands back a service for the old sources: replace it then.
+                self.reopen_catalog_after_refresh = true;
+            } else {
+                self.reopen_catalog();
+            }
         }
         tracing::info!(path = %path.display(), "configuration reloaded");
         self.dirty = true;
+    }
+
+    /// A catalog service for the configured cloud sources, or none when there are none (or it
+    /// cannot be opened: logged, and serving goes on from what is on disk).
+    fn reopen_catalog(&mut self) {
+        self.reopen_catalog_after_refresh = false;
+        self.catalog = None;
+        self.catalog_retry_at = None;
+        self.catalog_retry = CatalogRetry::default();
+        if self.has_cloud_sources() {
+            self.catalog = CatalogService::open(&self.config)
+                .map_err(|error| tracing::warn!(%error, "catalog refresh disabled"))
+                .ok();
+            self.start_refresh(false);
+        }
     }
 
     fn has_cloud_sources(&self) -> bool {
@@ -534,6 +562,7 @@ impl MainLoop {
         let Some(mut service) = self.catalog.take() else {
             return false;
         };
+        self.refresh_running = true;
         let heard_from = self.server.devices();
         // Counted as `fetch_for_new_devices` counts them (every device, not one per image kind).
         self.devices_at_refresh = heard_from.len();
