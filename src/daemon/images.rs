@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::catalog::cache::Cache;
 use crate::catalog::model::{CatalogEntry, ImageSize};
 use crate::config::{Config, SourceKind, SourceSection};
-use crate::ota::OtaFile;
+use crate::ota::{ContainerCheck, OtaFile};
 use crate::server::{CatalogRestrictions, OtaImage, Provenance};
 
 use super::status::SourceStatus;
@@ -174,9 +174,9 @@ fn load_directory(name: &str, dir: &Path, library: &mut ImageLibrary, status: &m
         let parsed = std::fs::read(&path)
             .map_err(|e| e.to_string())
             .and_then(|bytes| OtaFile::parse(bytes).map_err(|e| e.to_string()))
-            .and_then(|file| match file.verify_integrity() {
-                Ok(_) => Ok(file),
-                Err(error) => Err(format!("not offered: {error}")),
+            .and_then(|file| {
+                verify_before_offering(&file, &path.display().to_string())?;
+                Ok(file)
             });
         match parsed {
             Ok(file) => match OtaImage::from_file(&file) {
@@ -235,8 +235,7 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
         return Err(format!("{label}: cached bytes no longer match their hash"));
     }
     let file = OtaFile::parse(bytes).map_err(|e| format!("{label}: {e}"))?;
-    file.verify_integrity()
-        .map_err(|e| format!("{label}: not offered: {e}"))?;
+    verify_before_offering(&file, &label).map_err(|e| format!("{label}: {e}"))?;
     let header = file.header();
     if header.manufacturer_code.0 != entry.manufacturer_code
         || header.image_type.0 != entry.image_type
@@ -270,6 +269,19 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
             models: r.model_id.iter().cloned().collect(),
         });
     Ok(image)
+}
+
+/// [`OtaFile::verify_integrity`]: an error is why the file is not offered; a container whose
+/// integrity data cannot be read is offered with a warning.
+fn verify_before_offering(file: &OtaFile, label: &str) -> Result<(), String> {
+    match file.verify_integrity() {
+        Ok(ContainerCheck::Unverifiable { reason }) => {
+            tracing::warn!(file = %label, "offered without checking its container's block hashes: {reason}");
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(error) => Err(format!("not offered: {error}")),
+    }
 }
 
 fn skip(library: &mut ImageLibrary, source: &str, reason: String) {

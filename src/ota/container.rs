@@ -193,11 +193,33 @@ fn locate_ngis(bytes: &[u8]) -> Result<(Container, usize), OtaError> {
     Ok((container, start))
 }
 
+/// What a container's own integrity data says about the image it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContainerCheck {
+    /// No container, or one without integrity data.
+    NoIntegrityData,
+    /// Every block hash matched (IKEA `NGIS`: one SHA-256 per block of the OTA file).
+    BlockHashesMatch {
+        /// Blocks verified.
+        blocks: u32,
+    },
+    /// The hash table is not laid out as in the IKEA files we know (its count or position), so
+    /// nothing could be checked. Such a file is served as other servers serve it (zigpy does not
+    /// check these hashes) with a warning, rather than refused on a guess about the format.
+    Unverifiable {
+        /// What did not fit.
+        reason: String,
+    },
+}
+
 /// Checks a container's own integrity data against the file: for IKEA `NGIS`, every block of
-/// the contained OTA file must hash (SHA-256) to the entry of the container's hash table. Returns
-/// how many blocks were verified, or `None` for containers that carry no integrity data.
-/// `bytes` is the whole file, as [`locate`] saw it.
-pub fn check_block_hashes(bytes: &[u8], container: &Container) -> Result<Option<u32>, OtaError> {
+/// the contained OTA file must hash (SHA-256) to the entry of the container's hash table (the
+/// layout of the real TRADFRI files: `hash_count = ceil(image_size / block_size)` hashes from
+/// byte 40, before the image). A hash that does not match is an error; a table laid out
+/// otherwise is [`ContainerCheck::Unverifiable`]. `bytes` is the whole file, as [`locate`] saw
+/// it.
+pub fn check_block_hashes(bytes: &[u8], container: &Container) -> Result<ContainerCheck, OtaError> {
     let Container::IkeaNgis {
         image_offset,
         image_size,
@@ -206,7 +228,7 @@ pub fn check_block_hashes(bytes: &[u8], container: &Container) -> Result<Option<
         ..
     } = *container
     else {
-        return Ok(None);
+        return Ok(ContainerCheck::NoIntegrityData);
     };
     use sha2::Digest;
     let invalid = |field: &'static str, offset: usize, problem: String| OtaError::Container {
@@ -221,30 +243,25 @@ pub fn check_block_hashes(bytes: &[u8], container: &Container) -> Result<Option<
         as_usize(image_size),
         as_usize(block_size),
     );
+    let unverifiable = |reason: String| Ok(ContainerCheck::Unverifiable { reason });
     if block == 0 {
-        return Err(invalid("block_size", 32, "is 0".to_owned()));
+        return unverifiable("block_size (offset 32) is 0".to_owned());
     }
     let needed = size.div_ceil(block);
     if as_usize(hash_count) != needed {
-        return Err(invalid(
-            "hash_count",
-            36,
-            format!(
-                "is {hash_count}, but {image_size} bytes in blocks of {block_size} need {needed} hashes"
-            ),
+        return unverifiable(format!(
+            "hash_count (offset 36) is {hash_count}, but {image_size} bytes in blocks of {block_size} make {needed}"
         ));
     }
-    let table_end = needed
+    let Some(table_end) = needed
         .checked_mul(NGIS_HASH_LENGTH)
         .and_then(|len| len.checked_add(NGIS_HASH_TABLE_OFFSET))
         .filter(|end| *end <= start)
-        .ok_or_else(|| {
-            invalid(
-                "hash_count",
-                36,
-                format!("{hash_count} hashes do not fit before the image at offset {image_offset}"),
-            )
-        })?;
+    else {
+        return unverifiable(format!(
+            "{hash_count} hashes do not fit before the image at offset {image_offset}"
+        ));
+    };
     let past_end = |field: &'static str, offset: usize| {
         invalid(
             field,
@@ -276,7 +293,7 @@ pub fn check_block_hashes(bytes: &[u8], container: &Container) -> Result<Option<
             ));
         }
     }
-    Ok(Some(hash_count))
+    Ok(ContainerCheck::BlockHashesMatch { blocks: hash_count })
 }
 
 #[cfg(test)]

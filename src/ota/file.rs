@@ -6,7 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use super::OtaError;
-use super::container::{self, Container};
+use super::container::{self, Container, ContainerCheck};
 use super::header::OtaHeader;
 use super::payload::{self, PayloadCheck, PayloadKind, PayloadNote};
 use super::types::{ManufacturerCode, TagId};
@@ -201,9 +201,8 @@ impl OtaFile {
     /// What must hold before a server offers this file, beyond what `parse` checks: the upgrade
     /// image's GBL/EBL structure and CRC are intact, and a container's block hashes (IKEA `NGIS`)
     /// match the image. Payloads that cannot be checked (vendor formats, encrypted EBL) pass, as
-    /// they do in zigpy. Returns how many container block hashes were verified, if the container
-    /// has any.
-    pub fn verify_integrity(&self) -> Result<Option<u32>, OtaError> {
+    /// they do in zigpy. Returns what the container's own check found.
+    pub fn verify_integrity(&self) -> Result<ContainerCheck, OtaError> {
         if let PayloadCheck::Invalid(defect) = &self.payload.check {
             return Err(OtaError::InvalidPayload(defect.clone()));
         }

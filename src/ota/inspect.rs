@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::container::ContainerCheck;
 use super::file::OtaFile;
 use super::types::{ManufacturerCode, TagId};
 
@@ -73,7 +74,7 @@ pub struct InspectReport {
     pub container: &'static str,
     /// Bytes after the image that belong to the container (extra).
     pub container_suffix_bytes: usize,
-    /// `none` (no integrity data), `valid` or `invalid`: the container's own block hashes
+    /// `none` (no integrity data), `valid`, `unverifiable` or `invalid`: the container's own block hashes
     /// (IKEA `NGIS`) against the image (extra).
     pub container_check: &'static str,
     /// How many block hashes matched, or which one did not (extra).
@@ -124,8 +125,11 @@ impl From<&OtaFile> for InspectReport {
         };
         let (container_check, container_check_detail) =
             match super::container::check_block_hashes(file.file_bytes(), file.container()) {
-                Ok(None) => ("none", None),
-                Ok(Some(blocks)) => ("valid", Some(format!("{blocks} block hashes match"))),
+                Ok(ContainerCheck::BlockHashesMatch { blocks }) => {
+                    ("valid", Some(format!("{blocks} block hashes match")))
+                }
+                Ok(ContainerCheck::Unverifiable { reason }) => ("unverifiable", Some(reason)),
+                Ok(_) => ("none", None),
                 Err(error) => ("invalid", Some(error.to_string())),
             };
         let offer_refusal = file.verify_integrity().err().map(|e| e.to_string());

@@ -17,7 +17,8 @@
 //!   refusals for callers that want the strict reading.
 //! - checked before serving, by [`OtaFile::verify_integrity`]: a GBL/EBL upgrade image whose
 //!   structure or CRC is broken, and IKEA `NGIS` block hashes (SHA-256 per 16 KiB block) that do
-//!   not match, are never offered. `parse` stays cheap; the daemon's image loader calls both.
+//!   not match, are never offered; a hash table laid out unlike the known IKEA files is reported
+//!   as unverifiable. `parse` stays cheap; the daemon's image loader calls both.
 //!
 //! ```
 //! use zigbee_otad::ota::{
@@ -53,7 +54,7 @@ pub mod payload;
 pub mod types;
 
 pub use builder::OtaFileBuilder;
-pub use container::Container;
+pub use container::{Container, ContainerCheck};
 pub use file::{
     Framing, FramingBreak, OtaFile, ParseLimits, PayloadSummary, SubElement, SubElementQuirk,
 };
