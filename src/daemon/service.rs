@@ -356,7 +356,19 @@ impl MainLoop {
                     break Ok(());
                 }
                 _ = hangup.recv() => {
+                    let intervals = (
+                        self.config.catalog.refresh_interval,
+                        self.config.server.notify_interval,
+                    );
                     self.reload_config();
+                    if intervals.0 != self.config.catalog.refresh_interval {
+                        let every = self.config.catalog.refresh_interval;
+                        refresh = tokio::time::interval_at(Instant::now() + every, every);
+                    }
+                    if intervals.1 != self.config.server.notify_interval {
+                        let every = self.config.server.notify_interval;
+                        notify = tokio::time::interval_at(Instant::now() + every, every);
+                    }
                     tracing::info!("SIGHUP: rescanning image sources");
                     self.reload_images();
                 }
