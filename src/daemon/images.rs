@@ -15,7 +15,7 @@ use crate::config::{Config, SourceKind, SourceSection};
 use crate::ota::{ContainerCheck, OtaFile};
 use crate::server::{CatalogRestrictions, OtaImage, Provenance};
 
-use super::status::SourceStatus;
+use super::status::{MAX_SKIPPED_SHOWN, SourceStatus};
 
 /// Files larger than this in a local folder are not OTA images (the parser's own cap is 16 MiB).
 const MAX_LOCAL_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -107,6 +107,7 @@ pub fn load(config: &Config) -> ImageLibrary {
     for (index, source) in config.catalog.sources.iter().enumerate() {
         let name = source_name_in(config, index);
         let before = library.images.len();
+        let skipped_before = library.skipped.len();
         let mut status = SourceStatus {
             name: name.clone(),
             kind: kind_name(source.kind).to_owned(),
@@ -127,6 +128,9 @@ pub fn load(config: &Config) -> ImageLibrary {
             images = library.images.len() - before,
             "image source loaded"
         );
+        let skipped = library.skipped.get(skipped_before..).unwrap_or_default();
+        status.skipped_count = skipped.len();
+        status.skipped = skipped.iter().take(MAX_SKIPPED_SHOWN).cloned().collect();
         library.sources.push(status);
     }
     library

@@ -72,7 +72,17 @@ pub struct SourceStatus {
     pub bytes_this_month: Option<(u64, u64)>,
     /// The last error, if the last refresh failed.
     pub last_error: Option<String>,
+    /// Files or entries of this source that are not offered, with the reason (the first
+    /// [`MAX_SKIPPED_SHOWN`]; every one is also logged).
+    #[serde(default)]
+    pub skipped: Vec<String>,
+    /// How many were not offered in all.
+    #[serde(default)]
+    pub skipped_count: usize,
 }
+
+/// Skipped files listed per source in the status (the log has every one).
+pub const MAX_SKIPPED_SHOWN: usize = 8;
 
 /// A device the server knows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -232,6 +242,16 @@ pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
                 .as_deref()
                 .map_or(String::new(), |e| format!(", last error: {e}")),
         );
+        if source.skipped_count > 0 {
+            let _ = writeln!(
+                out,
+                "    {} not offered (see the log for all):",
+                source.skipped_count
+            );
+        }
+        for reason in &source.skipped {
+            let _ = writeln!(out, "      {reason}");
+        }
     }
     let _ = writeln!(out, "devices      {}", snapshot.devices.len());
     for d in &snapshot.devices {

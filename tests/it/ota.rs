@@ -1198,4 +1198,7 @@ fn the_daemon_library_never_offers_a_file_that_fails_verification() {
         "the reason names the file and the defect: {}",
         library.skipped[0]
     );
+    // The status socket shows it under its source.
+    assert_eq!(library.sources[0].skipped_count, 1);
+    assert_eq!(library.sources[0].skipped, library.skipped);
 }
