@@ -242,12 +242,15 @@ pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
                 .as_deref()
                 .map_or(String::new(), |e| format!(", last error: {e}")),
         );
-        if source.skipped_count > 0 {
+        if source.skipped_count > source.skipped.len() {
             let _ = writeln!(
                 out,
-                "    {} not offered (see the log for all):",
-                source.skipped_count
+                "    {} not offered; the first {} (the log has all):",
+                source.skipped_count,
+                source.skipped.len()
             );
+        } else if source.skipped_count > 0 {
+            let _ = writeln!(out, "    {} not offered:", source.skipped_count);
         }
         for reason in &source.skipped {
             let _ = writeln!(out, "      {reason}");
