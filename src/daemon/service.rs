@@ -549,10 +549,11 @@ impl MainLoop {
     /// Starts a catalog refresh in its own task (the main loop never waits on the network).
     /// `images_only` asks for downloads for newly heard devices without a catalog call.
     /// After a refresh or an image fetch: arms the early retry when something failed (a retry
-    /// is always a full refresh, which also fetches the images of known devices). A clean image
-    /// fetch leaves a pending retry of an earlier failure alone.
+    /// is always a full refresh, which also fetches the images of known devices). An image fetch
+    /// leaves a pending retry alone, whether it failed or not: that retry covers its images too,
+    /// and must not be pushed later.
     fn schedule_catalog_retry(&mut self, report: &RefreshReport, images_only: bool) {
-        if images_only && !catalog_retry::needs_retry(report) {
+        if images_only && (self.catalog_retry_at.is_some() || !catalog_retry::needs_retry(report)) {
             return;
         }
         let retry_in = self.catalog_retry.after_refresh(

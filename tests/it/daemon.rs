@@ -426,15 +426,24 @@ fn a_down_catalog_and_a_lying_one_never_stop_serving_and_never_offer_bad_bytes()
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let wrong_sha512 = "ab".repeat(64);
-    let index = format!(
-        r#"[{{"fileName":"fw.ota","fileVersion":2,"fileSize":{size},"url":"{base}/fw.ota",
-            "imageType":66,"manufacturerCode":4489,"sha512":"{wrong_sha512}"}}]"#,
-        size = cloud.len(),
-    );
+    let index_with = |sha512: &str| {
+        format!(
+            r#"[{{"fileName":"fw.ota","fileVersion":2,"fileSize":{size},"url":"{base}/fw.ota",
+            "imageType":66,"manufacturerCode":4489,"sha512":"{sha512}"}}]"#,
+            size = cloud.len(),
+        )
+    };
+    let index = std::sync::Arc::new(std::sync::Mutex::new(index_with(&"ab".repeat(64))));
+    let served_index = index.clone();
     let served = cloud.clone();
     let app = Router::new()
-        .route("/index.json", get(move || async move { index }))
+        .route(
+            "/index.json",
+            get(move || {
+                let body = served_index.lock().unwrap().clone();
+                async move { body }
+            }),
+        )
         .route("/fw.ota", get(move || async move { served }));
     runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
     // Nothing listens on port 9 of the loopback address.
@@ -540,6 +549,27 @@ fn a_down_catalog_and_a_lying_one_never_stop_serving_and_never_offer_bad_bytes()
         .filter_map(Result::ok)
         .collect();
     assert!(cached.is_empty(), "unverified bytes were stored");
+
+    // The index is corrected. Left alone, the daemon tries the failed refresh again by itself
+    // (1 min after the failure; the hourly schedule would be far later) and device 2 upgrades.
+    use sha2::Digest;
+    let right_sha512: String = sha2::Sha512::digest(&cloud)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    *index.lock().unwrap() = index_with(&right_sha512);
+    let line = wait_line(&lines, "1189:0042", Duration::from_secs(150));
+    assert!(
+        line.contains("Upgraded, verified"),
+        "{line}\n{}",
+        log_text(root)
+    );
+    let whole_log = std::fs::read_to_string(root.join("run.log")).unwrap();
+    assert!(
+        whole_log.contains("trying the catalogs again after a failed refresh"),
+        "recovered, but not by the daemon's own retry:\n{}",
+        log_text(root)
+    );
 }
 
 /// SIGHUP reads the configuration again: a broken file changes nothing (the daemon keeps
