@@ -546,8 +546,6 @@ impl MainLoop {
             .any(|s| s.kind != SourceKind::Directory)
     }
 
-    /// Starts a catalog refresh in its own task (the main loop never waits on the network).
-    /// `images_only` asks for downloads for newly heard devices without a catalog call.
     /// After a refresh or an image fetch: arms the early retry when something failed (a retry
     /// is always a full refresh, which also fetches the images of known devices). An image fetch
     /// leaves a pending retry alone, whether it failed or not: that retry covers its images too,
@@ -570,6 +568,8 @@ impl MainLoop {
         self.catalog_retry_at = retry_in.map(|delay| Instant::now() + delay);
     }
 
+    /// Starts a catalog refresh in its own task (the main loop never waits on the network).
+    /// `images_only` asks for downloads for newly heard devices without a catalog call.
     /// Returns false when none was started: not configured, or one is already running.
     fn start_refresh(&mut self, images_only: bool) -> bool {
         let Some(mut service) = self.catalog.take() else {
