@@ -22,7 +22,8 @@ pub struct CatalogRetry {
 }
 
 impl CatalogRetry {
-    /// Called after each full refresh. Returns how long until the next attempt when that is
+    /// Called after each full refresh, and after an image fetch that failed while no retry was
+    /// pending. Returns how long until the next attempt when that is
     /// sooner than `refresh_interval`, or `None` when the regular schedule is enough (nothing
     /// failed, or the backoff has grown to the interval). `now_unix` is the wall clock in
     /// seconds, to compare with the limiter's hold times in the report.
