@@ -304,17 +304,24 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn opens_a_pseudo_terminal_by_path() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (mut master, slave) = SerialStream::pair().unwrap();
+    /// A pseudo-terminal pair, and our port opened by the slave's path (the slave is returned
+    /// to keep it open).
+    fn port_on_a_pty() -> (SerialStream, SerialStream, SerialIo) {
+        let (master, slave) = SerialStream::pair().unwrap();
         let path = tokio_serial::SerialPort::name(&slave).unwrap();
-        let mut port = open(&SerialConfig {
+        let port = open(&SerialConfig {
             path,
             baudrate: 115_200,
             flow_control: FlowControl::None,
         })
         .unwrap();
+        (master, slave, port)
+    }
+
+    #[tokio::test]
+    async fn opens_a_pseudo_terminal_by_path() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut master, slave, mut port) = port_on_a_pty();
         // Reserved ASH bytes pass a raw pty unchanged.
         master
             .write_all(&[0x7E, 0x11, 0x13, 0x0D, 0x03])
@@ -348,14 +355,7 @@ mod tests {
     #[tokio::test]
     async fn blocked_writes_complete_once_the_port_drains() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (mut master, slave) = SerialStream::pair().unwrap();
-        let path = tokio_serial::SerialPort::name(&slave).unwrap();
-        let mut port = open(&SerialConfig {
-            path,
-            baudrate: 115_200,
-            flow_control: FlowControl::None,
-        })
-        .unwrap();
+        let (mut master, slave, mut port) = port_on_a_pty();
         // Far more than a pty buffers: the writer must wait for the reader.
         let payload: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
         let expected = payload.clone();

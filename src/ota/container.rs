@@ -142,16 +142,20 @@ pub fn locate(bytes: &[u8], max_prefix: usize) -> Result<(Container, usize), Ota
     Ok((container, magic_offset))
 }
 
-fn locate_ngis(bytes: &[u8]) -> Result<(Container, usize), OtaError> {
-    let invalid = |field: &'static str, offset: usize, problem: String| OtaError::Container {
+/// A fault in the IKEA container's own fields.
+fn ngis_error(field: &'static str, offset: usize, problem: String) -> OtaError {
+    OtaError::Container {
         container: "IKEA NGIS",
         field,
         offset,
         problem,
-    };
+    }
+}
+
+fn locate_ngis(bytes: &[u8]) -> Result<(Container, usize), OtaError> {
     let mut r = Reader::new(bytes);
     let truncated = |t: crate::wire::Truncated| {
-        invalid(
+        ngis_error(
             t.field,
             t.offset,
             format!("needs {} bytes, only {} left", t.needed, t.available),
@@ -167,7 +171,7 @@ fn locate_ngis(bytes: &[u8]) -> Result<(Container, usize), OtaError> {
     let start = usize::try_from(image_offset).unwrap_or(usize::MAX);
     let end = start.saturating_add(usize::try_from(image_size).unwrap_or(usize::MAX));
     if end > bytes.len() {
-        return Err(invalid(
+        return Err(ngis_error(
             "image_size",
             20,
             format!(
@@ -177,7 +181,7 @@ fn locate_ngis(bytes: &[u8]) -> Result<(Container, usize), OtaError> {
         ));
     }
     if bytes.get(start..start.saturating_add(4)) != Some(&OTA_MAGIC[..]) {
-        return Err(invalid(
+        return Err(ngis_error(
             "image_offset",
             16,
             format!("no OTA magic at the declared image offset {image_offset}"),
@@ -231,12 +235,6 @@ pub fn check_block_hashes(bytes: &[u8], container: &Container) -> Result<Contain
         return Ok(ContainerCheck::NoIntegrityData);
     };
     use sha2::Digest;
-    let invalid = |field: &'static str, offset: usize, problem: String| OtaError::Container {
-        container: "IKEA NGIS",
-        field,
-        offset,
-        problem,
-    };
     let as_usize = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
     let (start, size, block) = (
         as_usize(image_offset),
@@ -263,7 +261,7 @@ pub fn check_block_hashes(bytes: &[u8], container: &Container) -> Result<Contain
         ));
     };
     let past_end = |field: &'static str, offset: usize| {
-        invalid(
+        ngis_error(
             field,
             offset,
             format!("reaches past the file's {} bytes", bytes.len()),
@@ -283,7 +281,7 @@ pub fn check_block_hashes(bytes: &[u8], container: &Container) -> Result<Contain
         let actual = sha2::Sha256::digest(data);
         if actual.as_slice() != expected {
             let from = index * block;
-            return Err(invalid(
+            return Err(ngis_error(
                 "block hash",
                 NGIS_HASH_TABLE_OFFSET + index * NGIS_HASH_LENGTH,
                 format!(

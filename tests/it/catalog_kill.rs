@@ -10,6 +10,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{offline_config, zigbee_ota_index};
 use axum::Router;
 use axum::body::Body;
 use axum::response::Response;
@@ -42,11 +43,7 @@ pub(crate) fn serve(runtime: &tokio::runtime::Runtime, image: Vec<u8>) -> String
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let sha512 = ImageHash::compute(HashAlgorithm::Sha512, &image).to_hex();
-    let index = format!(
-        r#"[{{"fileName":"fw.ota","fileVersion":7,"fileSize":{size},"url":"{base}/fw.ota",
-            "imageType":66,"manufacturerCode":4489,"sha512":"{sha512}"}}]"#,
-        size = image.len(),
-    );
+    let index = zigbee_ota_index(&format!("{base}/fw.ota"), &image, 66, 7, &sha512);
     let app = Router::new()
         .route("/index.json", get(move || async move { index }))
         .route(
@@ -118,19 +115,11 @@ mod trickle {
 }
 
 pub(crate) fn config(dir: &std::path::Path, url: &str) -> (Config, std::path::PathBuf) {
-    let path = dir.join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "state_dir = \"{root}/state\"\n\
-             [coordinator]\nport = \"/dev/null\"\n\
-             [catalog]\ncache_dir = \"{root}/cache\"\n\
-             [[catalog.source]]\nkind = \"zigbee-ota-index\"\nurl = \"{url}\"\n\
-             [status]\nsocket = \"{root}/status.sock\"\n",
-            root = dir.display(),
-        ),
-    )
-    .unwrap();
+    let path = offline_config(
+        dir,
+        dir,
+        &format!("[[catalog.source]]\nkind = \"zigbee-ota-index\"\nurl = \"{url}\"\n"),
+    );
     (Config::load(&path).unwrap(), path)
 }
 

@@ -21,3 +21,40 @@ pub fn shared_testdata() -> Option<PathBuf> {
 pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
+
+/// Writes `dir/config.toml` for commands that never open the coordinator (`catalog refresh`,
+/// the image loader): state and cache under `data`, the status socket under `dir`, and
+/// `sources` as `[[catalog.source]]` tables. Returns its path.
+pub fn offline_config(dir: &std::path::Path, data: &std::path::Path, sources: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "state_dir = \"{data}/state\"\n\
+             [coordinator]\nport = \"/dev/null\"\n\
+             [catalog]\ncache_dir = \"{data}/cache\"\n\
+             {sources}\
+             [status]\nsocket = \"{root}/status.sock\"\n",
+            data = data.display(),
+            root = dir.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A zigbee-OTA index (`index.json`) with one entry for `image` (manufacturer 0x1189), served
+/// from `file_url`, published with `sha512` (hex).
+pub fn zigbee_ota_index(
+    file_url: &str,
+    image: &[u8],
+    image_type: u16,
+    file_version: u32,
+    sha512: &str,
+) -> String {
+    format!(
+        r#"[{{"fileName":"fw.ota","fileVersion":{file_version},"fileSize":{size},"url":"{file_url}",
+            "imageType":{image_type},"manufacturerCode":4489,"sha512":"{sha512}"}}]"#,
+        size = image.len(),
+    )
+}

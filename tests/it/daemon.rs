@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::zigbee_ota_index;
 use zigbee_otad::ota::{
     FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId, payload::GblBuilder,
 };
@@ -426,13 +427,8 @@ fn a_down_catalog_and_a_lying_one_never_stop_serving_and_never_offer_bad_bytes()
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let index_with = |sha512: &str| {
-        format!(
-            r#"[{{"fileName":"fw.ota","fileVersion":2,"fileSize":{size},"url":"{base}/fw.ota",
-            "imageType":66,"manufacturerCode":4489,"sha512":"{sha512}"}}]"#,
-            size = cloud.len(),
-        )
-    };
+    let index_with =
+        |sha512: &str| zigbee_ota_index(&format!("{base}/fw.ota"), &cloud, 0x42, 2, sha512);
     let index = std::sync::Arc::new(std::sync::Mutex::new(index_with(&"ab".repeat(64))));
     let served_index = index.clone();
     let served = cloud.clone();
@@ -552,11 +548,11 @@ fn a_down_catalog_and_a_lying_one_never_stop_serving_and_never_offer_bad_bytes()
 
     // The index is corrected. Left alone, the daemon tries the failed refresh again by itself
     // (1 min after the failure; the hourly schedule would be far later) and device 2 upgrades.
-    use sha2::Digest;
-    let right_sha512: String = sha2::Sha512::digest(&cloud)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let right_sha512 = zigbee_otad::catalog::model::ImageHash::compute(
+        zigbee_otad::catalog::model::HashAlgorithm::Sha512,
+        &cloud,
+    )
+    .to_hex();
     *index.lock().unwrap() = index_with(&right_sha512);
     let line = wait_line(&lines, "1189:0042", Duration::from_secs(150));
     assert!(

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::{offline_config, zigbee_ota_index};
 use axum::Router;
 use axum::routing::get;
 use zigbee_otad::catalog::limiter::Ledger;
@@ -27,11 +28,7 @@ fn serve(runtime: &tokio::runtime::Runtime, image: Vec<u8>, requests: Arc<Atomic
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let sha512 = ImageHash::compute(HashAlgorithm::Sha512, &image).to_hex();
-    let index = format!(
-        r#"[{{"fileName":"fw.ota","fileVersion":7,"fileSize":{size},"url":"{base}/fw.ota",
-            "imageType":66,"manufacturerCode":4489,"sha512":"{sha512}"}}]"#,
-        size = image.len(),
-    );
+    let index = zigbee_ota_index(&format!("{base}/fw.ota"), &image, 66, 7, &sha512);
     let counted = requests.clone();
     let app = Router::new()
         .route(
@@ -106,20 +103,11 @@ fn a_full_cache_disk_fails_the_download_cleanly_and_the_next_refresh_recovers() 
         r#"{"devices":[{"manufacturer_code":4489,"image_type":66,"current_file_version":1,"hardware_version":null}]}"#,
     )
     .unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = \"{m}/state\"\n\
-             [coordinator]\nport = \"/dev/null\"\n\
-             [catalog]\ncache_dir = \"{m}/cache\"\n\
-             [[catalog.source]]\nkind = \"zigbee-ota-index\"\nurl = \"{url}\"\n\
-             [status]\nsocket = \"{root}/status.sock\"\n",
-            m = mount.display(),
-            root = dir.path().display(),
-        ),
-    )
-    .unwrap();
+    let config = offline_config(
+        dir.path(),
+        &mount,
+        &format!("[[catalog.source]]\nkind = \"zigbee-ota-index\"\nurl = \"{url}\"\n"),
+    );
 
     let namespaces: [&[&str]; 2] = [&["--user", "--map-root-user", "--mount"], &["--mount"]];
     let mut ran = false;

@@ -1176,19 +1176,14 @@ fn the_daemon_library_never_offers_a_file_that_fails_verification() {
         .build();
     std::fs::write(folder.join("good.ota"), &good).unwrap();
     std::fs::write(folder.join("broken.ota"), &broken).unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "state_dir = \"{root}/state\"\n\
-             [coordinator]\nport = \"/dev/null\"\n\
-             [catalog]\ncache_dir = \"{root}/cache\"\n\
-             [[catalog.source]]\nkind = \"directory\"\npath = \"{root}/images\"\n\
-             [status]\nsocket = \"{root}/status.sock\"\n",
-            root = dir.path().display(),
+    let path = crate::common::offline_config(
+        dir.path(),
+        dir.path(),
+        &format!(
+            "[[catalog.source]]\nkind = \"directory\"\npath = \"{}\"\n",
+            folder.display()
         ),
-    )
-    .unwrap();
+    );
     let library = images::load(&Config::load(&path).unwrap());
     assert_eq!(library.images.len(), 1, "{:?}", library.skipped);
     assert_eq!(library.images[0].bytes().as_ref(), good.as_slice());
