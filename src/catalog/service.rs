@@ -902,7 +902,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Replaces `path` atomically: a temp file in the same directory, fsync, rename, fsync of the
 /// directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no parent directory"))?;
@@ -1303,8 +1303,7 @@ mod tests {
             image_type: mfr.map(|_| 25),
             current_file_version: mfr.map(|_| 7),
             hardware_version: None,
-            offered_file_version: None,
-            withheld: None,
+            ..crate::server::DeviceStatus::default()
         };
         let devices = known_devices(&[
             status(1, Some(4489)),

@@ -2,7 +2,9 @@
 //! systemd integration, signals and the status socket (ARCHITECTURE.md, module `daemon`).
 
 pub mod catalog_retry;
+pub mod control;
 pub mod demo;
+pub mod history;
 pub mod images;
 pub mod logging;
 pub mod service;
