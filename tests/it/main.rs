@@ -17,6 +17,7 @@ mod common;
 mod control;
 mod coordinator;
 mod daemon;
+mod export;
 mod ezsp;
 mod faults;
 mod installer;
