@@ -286,10 +286,8 @@ impl DefaultResponse {
 
     /// Decodes the payload (after the ZCL header). Trailing bytes are ignored.
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
-        let ((command_id, status), _trailing) = fields::finish(
-            payload,
-            (fields::u8("command_id"), fields::u8("status")),
-        )?;
+        let ((command_id, status), _trailing) =
+            fields::finish(payload, (fields::u8("command_id"), fields::u8("status")))?;
         Ok(DefaultResponse {
             command_id: CommandId(command_id),
             status: ZclStatus(status),
