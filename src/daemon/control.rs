@@ -1,6 +1,6 @@
 //! The installer's control requests, routed from the status socket to the OTA server, and the
 //! disk side of its decisions: `state_dir/control.json` (approvals, holds, cancellations and the
-//! devices waiting for the upgrade command; written atomically) and the history log. Both are
+//! devices waiting for the upgrade command; written with [`crate::atomic_file`]) and the history log. Both are
 //! written by one thread of their own, in order, so the main loop never waits on the disk.
 //!
 //! The decisions themselves are made by the sans-IO server ([`crate::server::control`],
@@ -132,9 +132,14 @@ fn persist(jobs: std_mpsc::Receiver<Job>, control_path: &Path, history_path: &Pa
         match job {
             Job::Control(state) => {
                 let written = serde_json::to_vec_pretty(&state)
-                    .map_err(std::io::Error::other)
+                    .map_err(|e| e.to_string())
                     .and_then(|bytes| {
-                        crate::catalog::service::write_atomically(control_path, &bytes)
+                        crate::atomic_file::write(
+                            control_path,
+                            &bytes,
+                            crate::atomic_file::OWNER_ONLY,
+                        )
+                        .map_err(|e| e.to_string())
                     });
                 if let Err(error) = written {
                     tracing::error!(path = %control_path.display(), %error, "cannot save the installer's decisions");
