@@ -186,6 +186,26 @@ fn error(e: ControlError) -> String {
     e.to_string()
 }
 
+/// Image Notify to one device the coordinator knows.
+fn notify_one(
+    ieee: Ieee,
+    server: &mut OtaServer,
+    coordinator: &dyn Coordinator,
+    now: Instant,
+) -> Result<ControlAnswer, String> {
+    let nwk = coordinator
+        .device_table()
+        .nwk(ieee)
+        .ok_or_else(|| format!("{ieee} is not in the coordinator's device table"))?;
+    let device = DeviceAddr {
+        nwk: nwk.0,
+        ieee: Some(ieee),
+        endpoint: 1,
+    };
+    server.notify(NotifyTarget::Device(device), now);
+    Ok(format!("Image Notify sent to {ieee} ({nwk})").into())
+}
+
 /// The answer to an `--all` request: one line per device, and `{key: [...]}` as data.
 fn list_answer(
     key: &str,
@@ -218,20 +238,7 @@ pub fn handle(
         }
         Request::Notify {
             ieee: Some(text), ..
-        } => {
-            let ieee = parse_ieee(&text)?;
-            let nwk = coordinator
-                .device_table()
-                .nwk(ieee)
-                .ok_or_else(|| format!("{ieee} is not in the coordinator's device table"))?;
-            let device = DeviceAddr {
-                nwk: nwk.0,
-                ieee: Some(ieee),
-                endpoint: 1,
-            };
-            server.notify(NotifyTarget::Device(device), now);
-            Ok(format!("Image Notify sent to {ieee} ({nwk})").into())
-        }
+        } => notify_one(parse_ieee(&text)?, server, coordinator, now),
         Request::Notify { .. } => Err("name a device or --all".to_owned()),
         Request::PermitJoin { seconds } => coordinator
             .permit_joining(seconds)
@@ -317,7 +324,14 @@ pub fn handle(
         }
         Request::Install { ieee } => {
             let ieee = parse_ieee(&ieee)?;
-            let outcome = server.install(ieee, now).map_err(error)?;
+            let outcome = match server.install(ieee, now) {
+                Ok(outcome) => outcome,
+                // Not heard from yet: ask it to query (it is approved once it has).
+                Err(ControlError::UnknownDevice(_)) => {
+                    return notify_one(ieee, server, coordinator, now);
+                }
+                Err(e) => return Err(error(e)),
+            };
             let applied = outcome.applied.map(|f| f.to_string());
             Ok(ControlAnswer {
                 message: format!(

@@ -51,7 +51,7 @@ pub enum ControlError {
 /// What [`OtaServer::install`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstallOutcome {
-    /// The approved version (`None`: any version, as nothing is available yet).
+    /// The approved version (`None`: nothing was available, nothing approved).
     pub approved_version: Option<u32>,
     /// The downloaded image it was told to apply, if one was waiting.
     pub applied: Option<ImageKey>,
@@ -437,7 +437,19 @@ impl OtaServer {
     /// The Home Assistant "Install" button: approves the image available to the device and, if
     /// it already holds it downloaded, tells it to apply it now.
     pub fn install(&mut self, ieee: Ieee, now: Instant) -> Result<InstallOutcome, ControlError> {
-        let approved_version = self.approve(ieee, None, now)?;
+        self.known(ieee)?;
+        let available = self
+            .sessions
+            .get(&DeviceKey::Ieee(ieee))
+            .and_then(|s| s.available);
+        // Nothing available yet: no open-ended approval, just ask the device to query.
+        let approved_version = match available {
+            Some(image) => self.approve(ieee, Some(image.file_version), now)?,
+            None => {
+                self.nudge(ieee, now);
+                None
+            }
+        };
         let applied = if self.control.downloaded.contains_key(&ieee) {
             Some(self.apply(ieee, now)?)
         } else {
