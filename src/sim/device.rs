@@ -35,7 +35,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::coordinator::{Ieee, Nwk};
+use crate::zigbee::{Ieee, Nwk};
 use crate::wire::Reader;
 use crate::zcl::ota::{
     ImageBlockRequest, ImageBlockResponse, OtaCommand, OtaFrame, QueryNextImageRequest,

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use super::device::{DeviceEvent, SimDevice};
 use super::faults::{Faults, SplitMix64};
 use crate::ash::{Link, LinkConfig, LinkError, LinkEvent, Role};
-use crate::coordinator::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
+use crate::zigbee::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 use crate::ezsp::command::{
     AddEndpoint, Body, Callback, Command, Frame, GetConfigurationValueResponse,
     GetNetworkParametersResponse, GetValueResponse, IncomingMessageHandler,
