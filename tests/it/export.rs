@@ -1,8 +1,9 @@
 //! The index export as a Zigbee2MQTT or ZHA installation uses it: `zigbee-otad run` (against
 //! `simulate`) with a local folder and a zigbee-OTA index source, `[export]` on a loopback port,
-//! and real HTTP clients — reqwest for the protocol details (HEAD, ETag, Range, refusals), and
+//! and real HTTP clients — reqwest for the protocol details (HEAD, ETag, Range, refusals),
 //! unmodified zigbee-herdsman (npm, 10.9.5) loading `/index.json` with its own index loader,
-//! sha512 check and OTA parser.
+//! sha512 check and OTA parser, and unmodified zigpy (the CI venv) loading `/zigpy.json` and
+//! `/index.json` through the provider types the README gives ZHA users.
 #![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
