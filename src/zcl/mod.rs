@@ -134,14 +134,6 @@ pub(crate) use wire_enum;
 
 pub use crate::zigbee::{Ieee, ParseIeeeError};
 
-impl<'de> serde::Deserialize<'de> for Ieee {
-    /// The display form, as [`Ieee::from_str`](std::str::FromStr) reads it (also as a map key).
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// Why bytes could not be decoded as a ZCL frame or command. Offsets count from the start of
 /// the input given to the decoder (the whole frame for [`ZclHeader::decode`] and
 /// [`ota::OtaFrame::decode`], the payload for the per-command `decode`).
