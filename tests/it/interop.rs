@@ -3,7 +3,7 @@
 //! (`tests/interop/zigpy_start.py`), and zigbee-herdsman's `ember` adapter
 //! (`tests/interop/herdsman_start.js`). The tools come from `.ci/run`: `$BELLOWS` (bellows
 //! 1.2.1 and zigpy 2.4.0 in a venv; the venv's python runs the zigpy script) and
-//! `$HERDSMAN_NODE_MODULES` (zigbee-herdsman 10.9.5 from npm). A test whose tool is missing
+//! `$ZIGBEE_HERDSMAN_DIR` (zigbee-herdsman 10.9.5 from npm in its `node_modules`). A test whose tool is missing
 //! says SKIPPED on stderr and passes.
 
 use std::io::{BufRead, BufReader};
@@ -221,13 +221,13 @@ fn zigpy_starts_backs_up_and_forms() {
 /// forms its own.
 #[test]
 fn herdsman_ember_adapter_starts_and_reads_the_network() {
-    let Some(node_modules) = std::env::var_os("HERDSMAN_NODE_MODULES")
-        .map(PathBuf::from)
+    let Some(node_modules) = std::env::var_os("ZIGBEE_HERDSMAN_DIR")
+        .map(|dir| PathBuf::from(dir).join("node_modules"))
         .filter(|p| p.join("zigbee-herdsman").is_dir())
     else {
         eprintln!(
-            "SKIPPED: zigbee-herdsman not installed (set HERDSMAN_NODE_MODULES to a \
-             node_modules holding zigbee-herdsman 10.9.5; .ci/run installs it)"
+            "SKIPPED: zigbee-herdsman not installed (set ZIGBEE_HERDSMAN_DIR to a folder whose \
+             node_modules holds zigbee-herdsman 10.9.5; .ci/run installs it)"
         );
         return;
     };
