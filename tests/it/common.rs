@@ -58,3 +58,14 @@ pub fn zigbee_ota_index(
         size = image.len(),
     )
 }
+
+/// Where `.ci/run` installs zigbee-herdsman 10.9.5 (`ZIGBEE_HERDSMAN_DIR`, or its default
+/// scratch dir), if it is there: the folder whose `node_modules` holds it.
+pub fn herdsman_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("ZIGBEE_HERDSMAN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("zigbee-otad-ci-herdsman"));
+    dir.join("node_modules/zigbee-herdsman/package.json")
+        .is_file()
+        .then_some(dir)
+}

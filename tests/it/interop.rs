@@ -221,9 +221,7 @@ fn zigpy_starts_backs_up_and_forms() {
 /// forms its own.
 #[test]
 fn herdsman_ember_adapter_starts_and_reads_the_network() {
-    let Some(node_modules) = std::env::var_os("ZIGBEE_HERDSMAN_DIR")
-        .map(|dir| PathBuf::from(dir).join("node_modules"))
-        .filter(|p| p.join("zigbee-herdsman").is_dir())
+    let Some(node_modules) = crate::common::herdsman_dir().map(|dir| dir.join("node_modules"))
     else {
         eprintln!(
             "SKIPPED: zigbee-herdsman not installed (set ZIGBEE_HERDSMAN_DIR to a folder whose \
