@@ -393,13 +393,12 @@ impl StackTables {
                     out.extend_from_slice(&entry.map_or([0; 8], |(_, eui64)| *eui64));
                 }
             }
-            // v8–16 getAddressTableRemoteNodeId; v17 gpClearProxyTable -> ()
-            0x005F => {
-                if v < 17 {
-                    let index = usize::from(r.u8("index").ok()?);
-                    out.put_u16_le(view.children.get(index).map_or(0xFFFF, |(nwk, _)| *nwk));
-                }
+            // v8–13 getAddressTableRemoteNodeId; unused in v14–16; v17 gpClearProxyTable -> ()
+            0x005F if v <= 13 => {
+                let index = usize::from(r.u8("index").ok()?);
+                out.put_u16_le(view.children.get(index).map_or(0xFFFF, |(nwk, _)| *nwk));
             }
+            0x005F if v >= 17 => {}
             // getMulticastTableEntry(index) -> status, entry
             0x0063 => {
                 let index = usize::from(r.u8("index").ok()?);
