@@ -7,6 +7,7 @@
 //!   NCP role, with the devices behind a radio delay.
 //! - [`stack`]: the stack tables behind the frames other hosts send (keys, tokens, multicast,
 //!   scans, child and address tables), per EZSP version.
+//! - [`zdo`]: the NCP's own ZDO server, for requests a host sends to the coordinator itself.
 //! - [`faults`]: lost and damaged frames, failed or late delivery reports, a full transmit
 //!   queue, NCP resets at a chosen moment or periodically.
 //! - [`run_simulator`]: the tokio glue: the NCP on the master side of a pty pair; the slave's
@@ -39,6 +40,7 @@ pub mod device;
 pub mod faults;
 pub mod ncp;
 pub mod stack;
+pub mod zdo;
 
 use std::collections::HashMap;
 use std::io;

@@ -206,6 +206,8 @@ enum Scheduled {
         endpoint: u8,
         payload: Vec<u8>,
     },
+    /// The NCP's own ZDO answers a request the host sent to node 0x0000.
+    FromOwnZdo { cluster: u16, payload: Vec<u8> },
     /// A device's ZDO announce reaches the NCP.
     Announce { nwk: Nwk, ieee: Ieee },
     /// The delivery report of a send.
@@ -954,6 +956,10 @@ impl SimNcp {
             );
         }
         self.pending_unicasts += 1;
+        if destination == NodeId::COORDINATOR {
+            self.loop_back(message_type, aps_frame, message_tag, &payload, now);
+            return self.ok();
+        }
         let nwk = Nwk(destination.0);
         let radio_delay = self.radio_delay(nwk);
         let delivered =
@@ -988,6 +994,59 @@ impl SimNcp {
             self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
         }
         self.ok()
+    }
+
+    /// A unicast to the NCP's own node: delivered at once; a ZDO request is answered by the
+    /// node's own ZDO server ([`super::zdo`]), whose response reaches the host as an incoming
+    /// message from 0x0000.
+    fn loop_back(
+        &mut self,
+        message_type: OutgoingMessageType,
+        aps_frame: ApsFrame,
+        message_tag: u16,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        if aps_frame.profile_id == DeviceAnnounce::PROFILE_ID {
+            let node = super::zdo::OwnNode {
+                manufacturer_code: self.stack.manufacturer_code(),
+                ieee: Eui64::from_u64(self.config.ieee.0).0,
+                endpoints: self
+                    .endpoints
+                    .iter()
+                    .map(|e| super::zdo::OwnEndpoint {
+                        endpoint: e.endpoint,
+                        profile_id: e.profile_id,
+                        device_id: e.device_id,
+                        device_version: e.device_version,
+                        input_clusters: e.input_clusters.clone(),
+                        output_clusters: e.output_clusters.clone(),
+                    })
+                    .collect(),
+            };
+            if let Some((cluster, response)) =
+                super::zdo::answer(&node, aps_frame.cluster_id, payload)
+            {
+                self.schedule.push((
+                    now + BROADCAST_DELAY * 2,
+                    Scheduled::FromOwnZdo {
+                        cluster,
+                        payload: response,
+                    },
+                ));
+            }
+        }
+        self.schedule.push((
+            now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
+            Scheduled::MessageSent {
+                message_type,
+                destination: NodeId::COORDINATOR,
+                aps_frame,
+                message_tag,
+                delivered: true,
+                unicast: true,
+            },
+        ));
     }
 
     fn accept_broadcast(
@@ -1096,6 +1155,19 @@ impl SimNcp {
                 payload,
             } => self.deliver_to_host(nwk, endpoint, payload),
             Scheduled::Announce { nwk, ieee } => self.announce_to_host(nwk, ieee),
+            Scheduled::FromOwnZdo { cluster, payload } => {
+                let aps_frame = ApsFrame {
+                    profile_id: DeviceAnnounce::PROFILE_ID,
+                    cluster_id: cluster,
+                    source_endpoint: 0,
+                    destination_endpoint: 0,
+                    options: ApsOptions::NONE,
+                    group_id: 0,
+                    sequence: self.take_aps_sequence(),
+                };
+                let own = self.config.ieee;
+                self.send_incoming(aps_frame, Nwk(NodeId::COORDINATOR.0), Some(own), payload);
+            }
             Scheduled::MessageSent {
                 message_type,
                 destination,
@@ -1218,7 +1290,8 @@ impl SimNcp {
         payload: Vec<u8>,
     ) {
         let v14 = self.version.uses_sl_status();
-        let broadcast = aps_frame.profile_id == DeviceAnnounce::PROFILE_ID;
+        let broadcast = aps_frame.profile_id == DeviceAnnounce::PROFILE_ID
+            && aps_frame.cluster_id == DeviceAnnounce::CLUSTER_ID;
         self.send_callback(Callback::IncomingMessageHandler(IncomingMessageHandler {
             message_type: if broadcast {
                 IncomingMessageType::BROADCAST
