@@ -49,6 +49,29 @@ fn simulate(args: &[&str]) -> Simulator {
     Simulator { child, pty }
 }
 
+/// Runs `host` (given the pty path) against a new `simulate ARGS`. On a busy machine the pty
+/// a host opens can still be locked by another test's process for a moment (the host then fails
+/// at once with EAGAIN from flock); that attempt says so on stderr and runs again on a new
+/// simulator, three times at most.
+fn against_simulator(args: &[&str], host: impl Fn(&str) -> Command, deadline: Duration) -> Output {
+    let mut attempt = 1;
+    loop {
+        let sim = simulate(args);
+        let output = run(host(&sim.pty), deadline);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let locked = stderr.contains("Resource temporarily unavailable")
+            || stderr.contains("Cannot lock port");
+        if !locked || attempt == 3 {
+            return output;
+        }
+        eprintln!(
+            "{} was locked by another process; retrying on a new pty",
+            sim.pty
+        );
+        attempt += 1;
+    }
+}
+
 /// The bellows CLI from `.ci/run`'s venv, or `None` after saying SKIPPED.
 fn bellows() -> Option<PathBuf> {
     let path = PathBuf::from(
@@ -111,10 +134,15 @@ fn run_or_kill(mut command: Command, deadline: Duration) -> Result<Output, Box<O
 fn bellows_info_finds_the_held_network_at_every_version() {
     let Some(bellows) = bellows() else { return };
     for version in ["8", "9", "10", "11", "12", "13", "14", "16", "17"] {
-        let sim = simulate(&["--devices", "1", "--ezsp-version", version]);
-        let mut command = Command::new(&bellows);
-        command.args(["-d", &sim.pty, "info"]);
-        let output = run(command, Duration::from_secs(60));
+        let output = against_simulator(
+            &["--devices", "1", "--ezsp-version", version],
+            |pty| {
+                let mut command = Command::new(&bellows);
+                command.args(["-d", pty, "info"]);
+                command
+            },
+            Duration::from_secs(60),
+        );
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
@@ -180,10 +208,16 @@ fn zigpy_starts_backs_up_and_forms() {
     let Some(bellows) = bellows() else { return };
     let python = bellows.with_file_name("python");
     let script = interop_script("zigpy_start.py");
-    let sim = simulate(&["--devices", "2"]);
-    let mut command = Command::new(&python);
-    command.arg(&script).arg(&sim.pty);
-    let held = script_json(&run(command, Duration::from_secs(90)));
+    let zigpy = |pty: &str| {
+        let mut command = Command::new(&python);
+        command.arg(&script).arg(pty);
+        command
+    };
+    let held = script_json(&against_simulator(
+        &["--devices", "2"],
+        zigpy,
+        Duration::from_secs(90),
+    ));
     assert_eq!(held["ieee"], "00:0d:6f:ff:fe:00:00:01");
     assert_eq!(held["pan_id"], "0x1A62");
     assert_eq!(held["channel"], 11);
@@ -192,20 +226,20 @@ fn zigpy_starts_backs_up_and_forms() {
         held["children"],
         serde_json::json!(["00:12:4b:00:00:00:00:01", "00:12:4b:00:00:00:00:02"])
     );
-    drop(sim);
 
     // Forming on an empty stick, with the Security Manager (v14) and with the v8–12 key frames.
     for version in [14u64, 12, 8] {
-        let sim = simulate(&[
-            "--devices",
-            "1",
-            "--fresh",
-            "--ezsp-version",
-            &version.to_string(),
-        ]);
-        let mut command = Command::new(&python);
-        command.arg(&script).arg(&sim.pty);
-        let formed = script_json(&run(command, Duration::from_secs(90)));
+        let formed = script_json(&against_simulator(
+            &[
+                "--devices",
+                "1",
+                "--fresh",
+                "--ezsp-version",
+                &version.to_string(),
+            ],
+            zigpy,
+            Duration::from_secs(90),
+        ));
         assert_eq!(formed["ezsp_version"], version);
         assert_ne!(formed["pan_id"], "0x1A62", "v{version}: {formed}");
         assert_ne!(
@@ -231,16 +265,22 @@ fn herdsman_ember_adapter_starts_and_reads_the_network() {
     };
     let script = interop_script("herdsman_start.js");
     let start = |version: &str, form: bool| {
-        let sim = simulate(&["--devices", "1", "--ezsp-version", version]);
-        let mut command = Command::new("node");
-        command
-            .env("NODE_PATH", &node_modules)
-            .arg(&script)
-            .arg(&sim.pty);
-        if form {
-            command.arg("--form");
-        }
-        script_json(&run(command, Duration::from_secs(90)))
+        let herdsman = |pty: &str| {
+            let mut command = Command::new("node");
+            command
+                .env("NODE_PATH", &node_modules)
+                .arg(&script)
+                .arg(pty);
+            if form {
+                command.arg("--form");
+            }
+            command
+        };
+        script_json(&against_simulator(
+            &["--devices", "1", "--ezsp-version", version],
+            herdsman,
+            Duration::from_secs(90),
+        ))
     };
     for version in [13u64, 14, 17] {
         let resumed = start(&version.to_string(), false);
