@@ -1011,18 +1011,7 @@ impl SimNcp {
             let node = super::zdo::OwnNode {
                 manufacturer_code: self.stack.manufacturer_code(),
                 ieee: Eui64::from_u64(self.config.ieee.0).0,
-                endpoints: self
-                    .endpoints
-                    .iter()
-                    .map(|e| super::zdo::OwnEndpoint {
-                        endpoint: e.endpoint,
-                        profile_id: e.profile_id,
-                        device_id: e.device_id,
-                        device_version: e.device_version,
-                        input_clusters: e.input_clusters.clone(),
-                        output_clusters: e.output_clusters.clone(),
-                    })
-                    .collect(),
+                endpoints: self.endpoints.clone(),
             };
             if let Some((cluster, response)) =
                 super::zdo::answer(&node, aps_frame.cluster_id, payload)

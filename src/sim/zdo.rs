@@ -12,6 +12,7 @@
 //! assert_eq!(&payload[..4], &[7, 0x00, 0x00, 0x00]);
 //! ```
 
+use crate::ezsp::command::AddEndpoint;
 use crate::wire::PutLe;
 
 /// ZDO status SUCCESS.
@@ -21,23 +22,6 @@ const NOT_SUPPORTED: u8 = 0x84;
 /// The coordinator's network address.
 const OWN_NWK: u16 = 0x0000;
 
-/// One registered endpoint's simple descriptor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnEndpoint {
-    /// Endpoint number.
-    pub endpoint: u8,
-    /// Application profile.
-    pub profile_id: u16,
-    /// Device id.
-    pub device_id: u16,
-    /// Device version.
-    pub device_version: u8,
-    /// Server clusters.
-    pub input_clusters: Vec<u16>,
-    /// Client clusters.
-    pub output_clusters: Vec<u16>,
-}
-
 /// What the ZDO server knows about its own node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnNode {
@@ -45,8 +29,8 @@ pub struct OwnNode {
     pub manufacturer_code: u16,
     /// The node's EUI-64, in wire order.
     pub ieee: [u8; 8],
-    /// The endpoints the host registered.
-    pub endpoints: Vec<OwnEndpoint>,
+    /// The endpoints the host registered (`addEndpoint`).
+    pub endpoints: Vec<AddEndpoint>,
 }
 
 /// The response (cluster, payload) to ZDO request `cluster` with `payload` (transaction
@@ -126,7 +110,7 @@ mod tests {
         OwnNode {
             manufacturer_code: 0x1049,
             ieee: [1, 2, 3, 4, 5, 6, 7, 8],
-            endpoints: vec![OwnEndpoint {
+            endpoints: vec![AddEndpoint {
                 endpoint: 1,
                 profile_id: 0x0104,
                 device_id: 0x0005,
