@@ -40,7 +40,6 @@ use super::device::{DeviceEvent, SimDevice};
 use super::faults::{Faults, SplitMix64};
 use super::stack::{StackEffect, StackTables, StackView};
 use crate::ash::{Link, LinkConfig, LinkError, LinkEvent, Role};
-use crate::coordinator::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 use crate::ezsp::command::{
     AddEndpoint, Body, Callback, Command, Frame, GetConfigurationValueResponse,
     GetNetworkParametersResponse, GetValueResponse, IncomingMessageHandler,
@@ -54,6 +53,7 @@ use crate::ezsp::types::{
     NetworkStatus, NodeId, NodeType, OutgoingMessageType, ValueId,
 };
 use crate::ezsp::{EzspVersion, UnsupportedVersion};
+use crate::zigbee::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 
 /// ASH frames are at most this long on the wire (stuffed); longer input is a broken frame.
 const MAX_WIRE_FRAME: usize = 512;
