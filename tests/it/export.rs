@@ -6,7 +6,7 @@
 //! `/index.json` through the provider types the README gives ZHA users.
 #![allow(clippy::disallowed_methods)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
