@@ -8,4 +8,5 @@ pub mod daemon;
 pub mod ezsp;
 pub mod ota;
 pub mod server;
+pub mod sim;
 pub mod zcl;

@@ -21,6 +21,7 @@ mod export;
 mod ezsp;
 mod faults;
 mod installer;
+mod interop;
 mod mqtt;
 mod ota;
 mod server;
