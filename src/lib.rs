@@ -16,6 +16,7 @@ pub mod ezsp;
 pub mod ota;
 pub mod server;
 pub mod sim;
+pub mod state_file;
 pub mod wire;
 pub mod zcl;
 

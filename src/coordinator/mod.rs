@@ -21,6 +21,7 @@
 //! assert_eq!(Nwk(0x1234).to_string(), "0x1234");
 //! ```
 
+pub mod device_store;
 pub mod device_table;
 pub mod ezsp;
 pub mod latency;

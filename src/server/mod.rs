@@ -670,7 +670,7 @@ impl OtaServer {
                         image_size: size,
                     });
                 }
-                session.remember_offer(image);
+                session.remember_offer(image, Some(query));
                 Message::QueryNextImageResponse(Ok((key, size)))
             }
             Err(reason) => {
@@ -694,6 +694,9 @@ impl OtaServer {
         message
     }
 
+    /// A device-specific file (ZCL8 §11.13.7) goes only to the device it names, and that
+    /// device must be the sender: the `requester` field is the device's own claim, checked
+    /// against the address the coordinator vouches for.
     fn answer_device_specific(
         &mut self,
         session: &mut Session,
@@ -702,6 +705,10 @@ impl OtaServer {
         image_type: u16,
         current_file_version: u32,
     ) -> Message {
+        if session.addr.ieee != Some(requester) {
+            debug!(device = %session.addr, %requester, "device-specific file asked for another device: NO_IMAGE_AVAILABLE");
+            return Message::QueryDeviceSpecificFileResponse(Err(ZclStatus::NO_IMAGE_AVAILABLE));
+        }
         let for_device: Vec<Arc<OtaImage>> = self
             .images
             .iter()
@@ -721,7 +728,14 @@ impl OtaServer {
                 let key = image.key();
                 let size = image.size();
                 info!(device = %session.addr, image = %key, size, "offering device-specific file");
-                session.remember_offer(image);
+                let asked = LastQuery {
+                    manufacturer_code,
+                    image_type,
+                    current_file_version,
+                    hardware_version: None,
+                    offered: Some(key),
+                };
+                session.remember_offer(image, Some(asked));
                 Message::QueryDeviceSpecificFileResponse(Ok((key, size)))
             }
             Err(reason) => {
