@@ -517,12 +517,17 @@ pub struct StatusSection {
     /// The Unix socket `zigbee-otad status` talks to.
     #[serde(default = "default_socket")]
     pub socket: PathBuf,
+    /// A group (from /etc/group) whose members may send control requests (permit-join,
+    /// notify, ...) besides root and the daemon's own user; `status` is open to everyone.
+    #[serde(default)]
+    pub control_group: Option<String>,
 }
 
 impl Default for StatusSection {
     fn default() -> Self {
         StatusSection {
             socket: default_socket(),
+            control_group: None,
         }
     }
 }

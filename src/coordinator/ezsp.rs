@@ -360,6 +360,9 @@ impl Coordinator for EzspCoordinator {
     }
 
     fn permit_joining(&self, seconds: u8) -> Result<(), SendError> {
+        if seconds > super::MAX_PERMIT_JOIN_SECONDS {
+            return Err(SendError::PermitJoinTooLong(seconds));
+        }
         self.check_up_and_size(0)?;
         self.queue(DriverCommand::PermitJoining { seconds })
     }

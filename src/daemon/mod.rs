@@ -7,5 +7,6 @@ pub mod images;
 pub mod logging;
 pub mod service;
 pub mod socket;
+pub mod socket_access;
 pub mod status;
 pub mod systemd;

@@ -27,8 +27,8 @@ use crate::coordinator::ezsp::EzspCoordinator;
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
     AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
-    CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk,
-    PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
+    CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MAX_PERMIT_JOIN_SECONDS,
+    MessageTag, Nwk, PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
 };
 use crate::server::{
     DenyRule, DeviceAddr, NotifyTarget, OtaServer, Outgoing, ServerConfig, ServerEvent,
@@ -39,6 +39,7 @@ use crate::server::{Destination, Ieee};
 use super::catalog_retry::{self, CatalogRetry};
 use super::images::{self, ImageLibrary};
 use super::socket::{ControlRequest, Request, StatusSocket};
+use super::socket_access::resolve_group;
 use super::status::{self, StatusSnapshot};
 use super::systemd::Notifier;
 
@@ -101,8 +102,19 @@ impl Daemon {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))?;
             }
+            let control_group = match &config.status.control_group {
+                None => None,
+                Some(name) => {
+                    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+                    Some(
+                        resolve_group(name, &read("/etc/group"), &read("/etc/passwd"))
+                            .map_err(anyhow::Error::msg)?,
+                    )
+                }
+            };
             let socket = StatusSocket::bind(path)
-                .with_context(|| format!("cannot bind the status socket {}", path.display()))?;
+                .with_context(|| format!("cannot bind the status socket {}", path.display()))?
+                .with_control_group(control_group);
             Some(tokio::spawn(socket.serve(snapshots.clone(), control_tx)))
         } else {
             drop(control_tx);
@@ -716,9 +728,20 @@ impl MainLoop {
                 },
             },
             Request::Notify { .. } => Err("name a device or --all".to_owned()),
+            // 255 would mean "open forever" to the stack, and the trust centre hands the
+            // network key to anyone joining while the network is open.
+            Request::PermitJoin { seconds } if seconds > MAX_PERMIT_JOIN_SECONDS => {
+                Err(SendError::PermitJoinTooLong(seconds).to_string())
+            }
             Request::PermitJoin { seconds } => coordinator
                 .permit_joining(seconds)
-                .map(|()| format!("joining open for {seconds} s"))
+                .map(|()| {
+                    if seconds == 0 {
+                        "joining closed".to_owned()
+                    } else {
+                        format!("joining open for {seconds} s")
+                    }
+                })
                 .map_err(|e| e.to_string()),
             Request::Status => Err("status is answered by the socket itself".to_owned()),
         };
