@@ -19,6 +19,7 @@ mod daemon;
 mod export;
 mod ezsp;
 mod faults;
+mod hostile_catalog;
 mod identity;
 mod ota;
 mod server;
