@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod ash;
+pub mod atomic_file;
 pub mod catalog;
 pub mod config;
 pub mod coordinator;
@@ -16,7 +17,6 @@ pub mod ezsp;
 pub mod ota;
 pub mod server;
 pub mod sim;
-pub mod state_file;
 pub mod wire;
 pub mod zcl;
 

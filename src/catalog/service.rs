@@ -903,9 +903,14 @@ fn read_capped(path: &Path, cap: u64) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
-/// Replaces a state file atomically, readable by the owner only ([`crate::state_file`]).
+/// Replaces `path` atomically and durably (see [`crate::atomic_file`]); the ledger and the
+/// known devices are private state.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    crate::state_file::write_atomically(path, bytes, crate::state_file::PRIVATE_MODE)
+    Ok(crate::atomic_file::write(
+        path,
+        bytes,
+        crate::atomic_file::OWNER_ONLY,
+    )?)
 }
 
 /// True when `name` can name a ledger and a cache file (the cache's own rule).

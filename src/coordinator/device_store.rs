@@ -1,7 +1,7 @@
 //! Keeping the device table on disk (`devices.txt` in the state directory) without touching
 //! the serial task: a change only marks the table dirty; a background task waits a short
 //! debounce, takes one snapshot and writes it on a blocking thread (atomic, fsynced, mode 0600:
-//! [`crate::state_file`]). A burst of announces costs one write, not one per announce.
+//! [`crate::atomic_file`]). A burst of announces costs one write, not one per announce.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,11 +99,11 @@ async fn save_if_dirty(
     let text = snapshot();
     let target = path.to_path_buf();
     let written = tokio::task::spawn_blocking(move || {
-        crate::state_file::write_atomically(
-            &target,
-            text.as_bytes(),
-            crate::state_file::PRIVATE_MODE,
-        )
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::atomic_file::write(&target, text.as_bytes(), crate::atomic_file::OWNER_ONLY)
+            .map_err(std::io::Error::from)
     })
     .await;
     match written {

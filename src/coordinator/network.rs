@@ -166,19 +166,22 @@ impl NetworkSettings {
         Ok(settings)
     }
 
-    /// Writes the file atomically, readable by the owner only (0600 set with fchmod on a fresh
-    /// temporary file, fsynced with its directory: [`crate::state_file`]).
+    /// Writes the file atomically and durably, readable by the owner only (a fresh temporary
+    /// file each time, so a stale leftover's mode never carries over).
     fn save(&self, path: &Path) -> Result<(), NetworkFileError> {
         let io_error = |source| NetworkFileError::Io {
             path: path.to_path_buf(),
             source,
         };
-        crate::state_file::write_atomically(
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_error)?;
+        }
+        crate::atomic_file::write(
             path,
             self.to_json().as_bytes(),
-            crate::state_file::PRIVATE_MODE,
+            crate::atomic_file::OWNER_ONLY,
         )
-        .map_err(io_error)
+        .map_err(|error| io_error(error.into()))
     }
 }
 
