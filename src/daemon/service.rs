@@ -259,6 +259,21 @@ fn coordinator_config(config: &Config) -> CoordinatorConfig {
     }
 }
 
+/// The destination with the most frames in `held`, counting `incoming` too (ties: `incoming`'s).
+fn heaviest_destination(held: &VecDeque<HeldFrame>, incoming: &Destination) -> Destination {
+    let mut counts: HashMap<Destination, usize> = HashMap::new();
+    for frame in held {
+        *counts.entry(frame.outgoing.destination).or_default() += 1;
+    }
+    *counts.entry(*incoming).or_default() += 1;
+    let own = counts.get(incoming).copied().unwrap_or(0);
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n > own)
+        .max_by_key(|(_, n)| *n)
+        .map_or(*incoming, |(destination, _)| destination)
+}
+
 /// A frame waiting for the coordinator.
 struct HeldFrame {
     outgoing: Outgoing,
@@ -809,10 +824,22 @@ impl MainLoop {
     fn take_server_frames(&mut self, timing: Option<AnswerTiming>) {
         while let Some(outgoing) = self.server.poll_transmit() {
             if self.held.len() >= MAX_HELD_FRAMES {
-                tracing::warn!(
-                    "coordinator backlog full; dropping the oldest held frame (the device will ask again)"
+                // A full backlog costs the device holding the most of it, never another one.
+                let heaviest = heaviest_destination(&self.held, &outgoing.destination);
+                tracing::debug!(
+                    ?heaviest,
+                    "coordinator backlog full; dropping a frame of the device holding most of it"
                 );
-                self.held.pop_front();
+                if heaviest == outgoing.destination {
+                    continue;
+                }
+                if let Some(index) = self
+                    .held
+                    .iter()
+                    .position(|h| h.outgoing.destination == heaviest)
+                {
+                    self.held.remove(index);
+                }
             }
             self.held.push_back(HeldFrame {
                 outgoing,

@@ -129,7 +129,7 @@ impl DeviceAddr {
 }
 
 /// Where a frame goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Destination {
     /// One device.
     Unicast(DeviceAddr),
@@ -762,6 +762,24 @@ impl OtaServer {
                 let upgrade_end_overdue = transfer
                     .downloaded_at
                     .is_some_and(|at| now >= after(at, self.config.upgrade_end_timeout));
+                // A slot needs progress: while others wait, a transfer silent for
+                // `slot_idle_while_others_wait` goes back to the waiting line (it keeps its
+                // transfer and offset; its next request queues like anyone's).
+                let squatting = transfer.state == TransferState::Downloading
+                    && session.page.is_none()
+                    && self.admission.waiting_len() > 0
+                    && self.admission.is_active(&key)
+                    && now
+                        >= after(
+                            transfer.last_request_at,
+                            self.config.slot_idle_while_others_wait,
+                        );
+                let mut transfer = transfer;
+                if squatting && !idle {
+                    debug!(device = %session.addr, "slot given up: no request while others wait");
+                    self.admission.release(&key);
+                    transfer.state = TransferState::Queued;
+                }
                 match transfer.state {
                     TransferState::Queued if idle => {
                         // It never started: dropped without a history entry.
@@ -820,6 +838,13 @@ impl OtaServer {
                 {
                     if session.page.is_none() {
                         consider(after(t.last_request_at, self.idle_timeout(session)));
+                        if t.state == TransferState::Downloading && self.admission.waiting_len() > 0
+                        {
+                            consider(after(
+                                t.last_request_at,
+                                self.config.slot_idle_while_others_wait,
+                            ));
+                        }
                     }
                 }
                 Some(t) if t.state == TransferState::Waiting => {

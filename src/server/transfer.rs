@@ -124,16 +124,16 @@ impl OtaServer {
         .block_size()
     }
 
+    /// The idle timeout: the device's override, else that of the manufacturer of the image it
+    /// is downloading (not of the manufacturer it claims: claiming to be Bosch must not buy an
+    /// hour), else the global one.
     pub(super) fn idle_timeout(&self, session: &Session) -> Duration {
         let manufacturer_code = session
-            .last_query
-            .map(|q| q.manufacturer_code)
-            .or_else(|| {
-                session
-                    .transfer
-                    .as_ref()
-                    .map(|t| t.image.key().manufacturer_code)
-            })
+            .transfer
+            .as_ref()
+            .map(|t| t.image.key().manufacturer_code)
+            .filter(|code| *code != WILDCARD)
+            .or_else(|| session.last_query.map(|q| q.manufacturer_code))
             .unwrap_or(0);
         self.config
             .idle_timeout_for(manufacturer_code, session.addr.ieee)

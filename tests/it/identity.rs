@@ -170,3 +170,44 @@ fn upgrade_end_success_for_an_image_never_downloaded_is_not_recorded_as_finished
         "{events:?}"
     );
 }
+
+/// A squatter holds a slot with one block request per idle timeout (which can be an hour for
+/// some manufacturers): once another device waits, the squatter's slot goes to it after
+/// `slot_idle_while_others_wait`, and the squatter queues like anyone.
+#[test]
+fn a_squatting_device_loses_its_slot_to_a_waiting_one() {
+    let config = ServerConfig {
+        max_concurrent_transfers: 1,
+        ..ServerConfig::default()
+    };
+    let gap = config.slot_idle_while_others_wait;
+    let now = t0();
+    let mut server = OtaServer::new(config);
+    server.set_images(vec![image(NEW, 5_000, 8)], now);
+    server.handle_frame(A, &query(1, OLD, None), now);
+    server.handle_frame(A, &block_request(2, new_key(), 0, 50, None), now);
+    frames(&mut server);
+    server.handle_frame(B, &query(1, OLD, None), now);
+    frames(&mut server);
+    server.handle_frame(B, &block_request(2, new_key(), 0, 50, None), now);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
+    ));
+    // A stays silent; the server's own deadline frees its slot.
+    let deadline = now + gap;
+    let due = server.poll_timeout().unwrap();
+    assert!(due <= deadline, "a deadline for the squatter's slot");
+    server.handle_timeout(deadline);
+    server.handle_frame(B, &block_request(3, new_key(), 0, 50, None), deadline);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+    // A comes back and waits its turn; its transfer (and offset) is kept.
+    let later = deadline + Duration::from_secs(1);
+    server.handle_frame(A, &block_request(4, new_key(), 50, 50, None), later);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
+    ));
+    assert_eq!(server.progress().len(), 2);
+    assert_eq!(server.history().count(), 0, "nobody failed");
+}
