@@ -48,3 +48,4 @@ pub mod partial_image;
 pub mod provider;
 pub mod report;
 pub mod service;
+pub mod sources;
