@@ -763,8 +763,9 @@ impl OtaServer {
                     .downloaded_at
                     .is_some_and(|at| now >= after(at, self.config.upgrade_end_timeout));
                 // A slot needs progress: while others wait, a transfer silent for
-                // `slot_idle_while_others_wait` goes back to the waiting line (it keeps its
-                // transfer and offset; its next request queues like anyone's).
+                // `slot_idle_while_others_wait` gives up its slot (it keeps its transfer and
+                // offset, and still fails at its idle timeout; its next request queues like
+                // anyone's).
                 let squatting = transfer.state == TransferState::Downloading
                     && session.page.is_none()
                     && self.admission.waiting_len() > 0
@@ -774,11 +775,9 @@ impl OtaServer {
                             transfer.last_request_at,
                             self.config.slot_idle_while_others_wait,
                         );
-                let mut transfer = transfer;
                 if squatting && !idle {
                     debug!(device = %session.addr, "slot given up: no request while others wait");
                     self.admission.release(&key);
-                    transfer.state = TransferState::Queued;
                 }
                 match transfer.state {
                     TransferState::Queued if idle => {
@@ -823,7 +822,7 @@ impl OtaServer {
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n| n.min(t)));
         };
-        for session in self.sessions.values() {
+        for (key, session) in &self.sessions {
             if !session.pending.is_empty() {
                 consider(session.next_block_at);
             }
@@ -838,7 +837,9 @@ impl OtaServer {
                 {
                     if session.page.is_none() {
                         consider(after(t.last_request_at, self.idle_timeout(session)));
-                        if t.state == TransferState::Downloading && self.admission.waiting_len() > 0
+                        if t.state == TransferState::Downloading
+                            && self.admission.waiting_len() > 0
+                            && self.admission.is_active(key)
                         {
                             consider(after(
                                 t.last_request_at,

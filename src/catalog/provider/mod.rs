@@ -14,7 +14,7 @@
 //! range-checked, and an entry that fails is reported in [`ParsedCatalog::rejected`] (naming
 //! the entry index and field) without spoiling the others.
 
-mod bounded_json;
+pub(crate) mod bounded_json;
 pub mod http;
 mod json;
 pub mod ledvance;
