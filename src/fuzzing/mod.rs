@@ -8,4 +8,5 @@ pub mod ezsp;
 pub mod ota;
 pub mod server;
 pub mod socket;
+pub mod sim;
 pub mod zcl;

@@ -21,6 +21,7 @@ mod ezsp;
 mod faults;
 mod hostile_catalog;
 mod identity;
+mod interop;
 mod mqtt;
 mod ota;
 mod server;
