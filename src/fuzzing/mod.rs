@@ -7,6 +7,6 @@ pub mod catalog;
 pub mod ezsp;
 pub mod ota;
 pub mod server;
-pub mod socket;
 pub mod sim;
+pub mod socket;
 pub mod zcl;
