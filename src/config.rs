@@ -126,8 +126,15 @@ pub struct CoordinatorSection {
     #[serde(default)]
     pub extended_pan_id: Option<HexBytes<8>>,
     /// Network key (32 hex digits); generated once and kept in `state_dir` when absent.
+    /// Prefer `network_key_file` or the systemd credential `network_key` to keep the key out
+    /// of the configuration file.
     #[serde(default)]
     pub network_key: Option<HexBytes<16>>,
+    /// A file holding the network key (32 hex digits, nothing else but whitespace). When the
+    /// daemon runs under systemd with `LoadCredential=network_key:…`, the credential is read
+    /// without this key.
+    #[serde(default)]
+    pub network_key_file: Option<PathBuf>,
 }
 
 fn default_baudrate() -> Baudrate {
@@ -207,6 +214,32 @@ impl<'de> Deserialize<'de> for Channel {
             )))
         }
     }
+}
+
+/// The name of the systemd credential that holds the network key
+/// (`LoadCredential=network_key:/etc/zigbee-otad/network_key`).
+pub const NETWORK_KEY_CREDENTIAL: &str = "network_key";
+
+/// toml's errors quote the offending line: a `network_key` value anywhere in `text` is
+/// replaced in `message`, so `check-config` and a failed reload never echo the key.
+fn redact_secrets(text: &str, message: &str) -> String {
+    let mut message = message.to_owned();
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("network_key") else {
+            continue;
+        };
+        let Some(value) = rest.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let value = value.split('#').next().unwrap_or_default().trim();
+        let inner = value.trim_matches(|c| c == '"' || c == '\'');
+        for secret in [value, inner] {
+            if secret.len() >= 4 {
+                message = message.replace(secret, "<redacted>");
+            }
+        }
+    }
+    message
 }
 
 /// Exactly `N` bytes written as `2N` hex digits (separators `:` and spaces allowed).
@@ -540,12 +573,17 @@ pub struct StatusSection {
     /// The Unix socket `zigbee-otad status` talks to.
     #[serde(default = "default_socket")]
     pub socket: PathBuf,
+    /// A group (from /etc/group) whose members may send control requests (permit-join,
+    /// notify, ...) besides root and the daemon's own user; `status` is open to everyone.
+    #[serde(default)]
+    pub control_group: Option<String>,
 }
 
 impl Default for StatusSection {
     fn default() -> Self {
         StatusSection {
             socket: default_socket(),
+            control_group: None,
         }
     }
 }
@@ -595,14 +633,63 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml_str(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        let mut config = Self::from_toml_str(&text, &origin)?;
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        config.read_network_key(&origin, credentials.as_deref())?;
+        Ok(config)
+    }
+
+    /// Reads the network key from `network_key_file`, or from the systemd credential
+    /// [`NETWORK_KEY_CREDENTIAL`] in `credentials` (`$CREDENTIALS_DIRECTORY`), into
+    /// `coordinator.network_key`. Errors never show the file's content.
+    pub fn read_network_key(
+        &mut self,
+        origin: &str,
+        credentials: Option<&Path>,
+    ) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            key: "coordinator.network_key_file".to_owned(),
+            message,
+        };
+        let credential = credentials
+            .map(|dir| dir.join(NETWORK_KEY_CREDENTIAL))
+            .filter(|path| path.is_file());
+        let path = match (&self.coordinator.network_key_file, credential) {
+            (Some(path), _) => path.clone(),
+            (None, Some(path)) if self.coordinator.network_key.is_none() => path,
+            _ => return Ok(()),
+        };
+        if self.coordinator.network_key.is_some() {
+            return Err(invalid(
+                "give the network key once: `network_key` or `network_key_file`, not both".into(),
+            ));
+        }
+        let mut text = String::new();
+        std::fs::File::open(&path)
+            .and_then(|file| {
+                std::io::Read::read_to_string(&mut std::io::Read::take(file, 4096), &mut text)
+            })
+            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+        let key = crate::wire::parse_hex(&text)
+            .ok()
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{} does not hold a network key (32 hex digits); its content is not shown",
+                    path.display()
+                ))
+            })?;
+        self.coordinator.network_key = Some(HexBytes(key));
+        Ok(())
     }
 
     /// Parses and validates configuration text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: redact_secrets(text, e.to_string().trim_end()),
         })?;
         config.validate(origin)?;
         Ok(config)
@@ -788,6 +875,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("expected 32 hex digits"), "{err}");
+        assert!(!err.contains("0011"), "the key is redacted: {err}");
     }
 
     #[test]
@@ -831,5 +919,65 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("aabbcc"));
+    }
+
+    #[test]
+    fn the_network_key_never_appears_in_an_error() {
+        let secret = "00112233445566778899AABBCCDDEEFG";
+        for text in [
+            format!("[coordinator]\nport = \"/dev/x\"\nnetwork_key = \"{secret}\"\n"),
+            format!(
+                "[coordinator]\nport = \"/dev/x\"\nnetwork_key = \"{}\"\n",
+                &secret[..30]
+            ),
+            format!(
+                "[coordinator]\nport = \"/dev/x\"\nnetwork_key = \"{secret}\"  # mine\nbogus = 1\n"
+            ),
+        ] {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(!err.contains(&secret[..16]), "{err}");
+            assert!(!err.contains(&secret[16..30]), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_network_key_comes_from_a_key_file_or_a_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("key");
+        std::fs::write(&key_file, "00112233445566778899aabbccddeeff\n").unwrap();
+        let mut config = parse(&format!(
+            "[coordinator]\nport = \"/dev/x\"\nnetwork_key_file = \"{}\"\n",
+            key_file.display()
+        ))
+        .unwrap();
+        config.read_network_key("t.toml", None).unwrap();
+        assert_eq!(config.coordinator.network_key.map(|k| k.0[15]), Some(0xff));
+        // A systemd credential, without any key in the file.
+        let credentials = tempfile::tempdir().unwrap();
+        std::fs::write(
+            credentials.path().join(NETWORK_KEY_CREDENTIAL),
+            "ffeeddccbbaa99887766554433221100",
+        )
+        .unwrap();
+        let mut config = parse("[coordinator]\nport = \"/dev/x\"\n").unwrap();
+        config
+            .read_network_key("t.toml", Some(credentials.path()))
+            .unwrap();
+        assert_eq!(config.coordinator.network_key.map(|k| k.0[0]), Some(0xff));
+        // A bad key file is named, its content never shown.
+        std::fs::write(&key_file, "secretsecretsecret").unwrap();
+        let mut config = parse(&format!(
+            "[coordinator]\nport = \"/dev/x\"\nnetwork_key_file = \"{}\"\n",
+            key_file.display()
+        ))
+        .unwrap();
+        let err = config
+            .read_network_key("t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("network_key_file") && !err.contains("secret"),
+            "{err}"
+        );
     }
 }

@@ -16,12 +16,14 @@
 //! and reported. A byte cap is kept by pruning images no catalog references any more.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::model::{CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Provenance, SourceKind};
+use super::partial_image::PartialImage;
 use super::provider::{CatalogParseError, ParsedCatalog, SourceCatalog, parse_catalog};
 
 const CATALOG_DIR: &str = "catalogs";
@@ -295,6 +297,52 @@ impl Cache {
         Ok(())
     }
 
+    /// Starts a streamed download of `entry`'s image: a fresh temporary file in the image
+    /// folder, at most the entry's size (and 16 MiB). See [`PartialImage`].
+    pub fn begin_image(&self, entry: &CatalogEntry) -> Result<PartialImage, CacheError> {
+        static DOWNLOADS: AtomicU64 = AtomicU64::new(0);
+        let counter = DOWNLOADS.fetch_add(1, Ordering::Relaxed);
+        let dir = self.dir.join(IMAGE_DIR);
+        let temp = dir.join(format!(
+            "{TEMP_PREFIX}{}-{}-{counter}",
+            entry.hash.cache_key(),
+            std::process::id()
+        ));
+        PartialImage::create(temp.clone(), entry.hash, entry.size).map_err(|source| {
+            CacheError::Io {
+                operation: "create",
+                path: temp,
+                source,
+            }
+        })
+    }
+
+    /// Finishes a streamed download: checks size and digest, fsyncs, renames it under its
+    /// digest and fsyncs the folder. A download that fails the check is removed.
+    pub fn commit_image(&mut self, mut partial: PartialImage) -> Result<(), CacheError> {
+        let length = partial.written();
+        if !partial.expected_size.accepts_length(length) {
+            return Err(CacheError::SizeMismatch {
+                expected: partial.expected_size,
+                actual: length,
+            });
+        }
+        let digest = partial.finish().map_err(io_error("fsync", &partial.temp))?;
+        if digest != partial.expected_hash {
+            return Err(CacheError::HashMismatch {
+                expected: partial.expected_hash,
+            });
+        }
+        let dir = self.dir.join(IMAGE_DIR);
+        let target = dir.join(partial.expected_hash.cache_key());
+        fs::rename(&partial.temp, &target).map_err(io_error("rename", &partial.temp))?;
+        File::open(&dir)
+            .and_then(|directory| directory.sync_all())
+            .map_err(io_error("fsync directory", &dir))?;
+        self.images.insert(partial.expected_hash, length);
+        Ok(())
+    }
+
     /// True when the image with this digest is in the cache.
     pub fn has_image(&self, hash: &ImageHash) -> bool {
         self.images.contains_key(hash)
@@ -417,6 +465,16 @@ fn remove(path: PathBuf, reason: RemovalReason) -> Result<Removed, CacheError> {
             path,
             source,
         }),
+    }
+}
+
+/// Maps an OS error of `operation` on `path` to [`CacheError::Io`].
+fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CacheError {
+    let path = path.to_owned();
+    move |source| CacheError::Io {
+        operation,
+        path,
+        source,
     }
 }
 

@@ -44,6 +44,7 @@ pub mod cache;
 pub mod limiter;
 pub mod merged;
 pub mod model;
+pub mod partial_image;
 pub mod provider;
 pub mod report;
 pub mod service;

@@ -591,6 +591,7 @@ impl CatalogService {
                         &self.clock,
                         &mut self.cache,
                         (&mut source.limiter, &source.ledger_path),
+                        &source.spec.url,
                         &entry,
                     )
                     .await
@@ -741,6 +742,7 @@ async fn download(
     clock: &Clock,
     cache: &mut Cache,
     (limiter, ledger_path): (&mut Limiter, &Path),
+    source_url: &str,
     entry: &CatalogEntry,
 ) -> Download {
     if let Err(retry) = limiter.check(clock.now())
@@ -757,7 +759,11 @@ async fn download(
     let now = clock.now();
     let (_, bytes_before) = limiter.usage(now);
     let result = match save_ledger_ahead(limiter, ledger_path, now) {
-        Ok(()) => client.ensure_image(entry, cache, limiter, now).await,
+        Ok(()) => {
+            client
+                .ensure_image(entry, source_url, cache, limiter, now)
+                .await
+        }
         Err(error) => Err(CatalogError::LedgerNotSaved(error)),
     };
     let (_, bytes_after) = limiter.usage(now);

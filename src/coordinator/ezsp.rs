@@ -41,7 +41,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -52,6 +51,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, warn};
 
+use super::device_store::{DeviceTableSaver, SAVE_DEBOUNCE, load_device_table};
+use super::device_table::JoinWitness;
 use super::latency::{AnswerLatency, AnswerLatencyHistograms};
 use super::network::{NetworkFileError, NetworkSettings};
 use super::serial::{self, Backoff};
@@ -220,7 +221,8 @@ impl EzspCoordinator {
         config: CoordinatorConfig,
         tuning: EzspTuning,
     ) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
-        let devices = load_device_table(&config.state_dir);
+        let table_path = config.state_dir.join(DEVICE_TABLE_FILE);
+        let devices = load_device_table(&table_path);
         let shared = Arc::new(Shared {
             inner: Mutex::new(SharedState {
                 state: CoordinatorState::Starting,
@@ -239,9 +241,15 @@ impl EzspCoordinator {
             port = %config.serial.path,
             ezsp_version = tracing::field::Empty
         );
+        let saver = DeviceTableSaver::spawn(table_path, SAVE_DEBOUNCE, {
+            let shared = Arc::clone(&shared);
+            Arc::new(move || shared.lock().devices.to_text())
+        });
         let driver = Driver {
             config,
             tuning,
+            saver,
+            witness: JoinWitness::default(),
             shared: Arc::clone(&shared),
             events: event_tx,
             commands: command_rx,
@@ -352,6 +360,9 @@ impl Coordinator for EzspCoordinator {
     }
 
     fn permit_joining(&self, seconds: u8) -> Result<(), SendError> {
+        if seconds > super::MAX_PERMIT_JOIN_SECONDS {
+            return Err(SendError::PermitJoinTooLong(seconds));
+        }
         self.check_up_and_size(0)?;
         self.queue(DriverCommand::PermitJoining { seconds })
     }
@@ -467,6 +478,10 @@ fn status_code(status: Status) -> u32 {
 struct Driver {
     config: CoordinatorConfig,
     tuning: EzspTuning,
+    /// Writes the device table off this task, debounced.
+    saver: DeviceTableSaver,
+    /// Joins the trust centre reported, which may move a device in the table.
+    witness: JoinWitness,
     shared: Arc<Shared>,
     events: mpsc::Sender<CoordinatorEvent>,
     commands: mpsc::Receiver<DriverCommand>,
@@ -498,6 +513,7 @@ impl Driver {
             self.set_state(CoordinatorState::Starting).await;
         }
         self.shared.lock().max_payload = None;
+        self.saver.flush().await;
         self.set_state(CoordinatorState::Stopped).await;
     }
 
@@ -1390,7 +1406,7 @@ impl Driver {
                 if join.status == DeviceUpdate::DEVICE_LEFT {
                     let forgotten = self.shared.lock().devices.forget(ieee);
                     if forgotten.is_some() {
-                        self.save_device_table();
+                        self.saver.changed();
                     }
                 } else {
                     self.device_joined(Nwk(join.new_node_id.0), ieee).await;
@@ -1427,20 +1443,24 @@ impl Driver {
     }
 
     async fn handle_incoming<P>(&mut self, port: &mut Port<P>, incoming: IncomingMessageHandler) {
-        if let Some(announce) = incoming.device_announce() {
-            self.device_joined(Nwk(announce.node_id.0), Ieee(announce.eui64.to_u64()))
-                .await;
-        }
         let source = Nwk(incoming.sender.0);
-        let ieee = match incoming.sender_eui64 {
-            Some(eui64) if eui64 != Eui64::default() => {
-                let ieee = Ieee(eui64.to_u64());
-                let learned = self.shared.lock().devices.learn(source, ieee);
-                if learned != super::device_table::Learned::Unchanged {
-                    self.save_device_table();
-                }
-                Some(ieee)
+        let sender_ieee = incoming
+            .sender_eui64
+            .filter(|eui64| *eui64 != Eui64::default())
+            .map(|eui64| Ieee(eui64.to_u64()));
+        if let Some(announce) = incoming.device_announce() {
+            let claimed = (Nwk(announce.node_id.0), Ieee(announce.eui64.to_u64()));
+            if self.believe(claimed, source, sender_ieee) {
+                info!("device {} announced itself as {}", claimed.1, claimed.0);
+                self.emit(CoordinatorEvent::DeviceJoined {
+                    nwk: claimed.0,
+                    ieee: claimed.1,
+                })
+                .await;
             }
+        }
+        let ieee = match sender_ieee {
+            Some(ieee) if self.believe((source, ieee), source, Some(ieee)) => Some(ieee),
             _ => self.shared.lock().devices.ieee(source),
         };
         let broadcast = !matches!(
@@ -1485,12 +1505,10 @@ impl Driver {
 
     /// Delivers the messages held for `source`'s address lookup, with `ieee` when found.
     async fn release_held<P>(&mut self, port: &mut Port<P>, source: Nwk, ieee: Option<Ieee>) {
-        if let Some(ieee) = ieee {
-            let learned = self.shared.lock().devices.learn(source, ieee);
-            if learned != super::device_table::Learned::Unchanged {
-                self.save_device_table();
-            }
-        }
+        let ieee = match ieee {
+            Some(ieee) if self.believe((source, ieee), source, Some(ieee)) => Some(ieee),
+            _ => self.shared.lock().devices.ieee(source),
+        };
         for mut message in port.held.remove(&source).unwrap_or_default() {
             message.ieee = message.ieee.or(ieee);
             port.incoming_emitted = true;
@@ -1498,37 +1516,45 @@ impl Driver {
         }
     }
 
+    /// The trust centre saw `ieee` join or rejoin as `nwk`: learned, and remembered as the
+    /// voucher for the announce that follows.
     async fn device_joined(&mut self, nwk: Nwk, ieee: Ieee) {
+        self.witness.saw_join(nwk, ieee, now());
         let learned = self.shared.lock().devices.learn(nwk, ieee);
         if learned != super::device_table::Learned::Unchanged {
-            self.save_device_table();
+            self.saver.changed();
         }
         info!("device {ieee} is {nwk}");
         self.emit(CoordinatorEvent::DeviceJoined { nwk, ieee })
             .await;
     }
 
-    fn save_device_table(&self) {
-        let text = self.shared.lock().devices.to_text();
-        let path = self.config.state_dir.join(DEVICE_TABLE_FILE);
-        let temporary = path.with_extension("txt.tmp");
-        let written = std::fs::create_dir_all(&self.config.state_dir)
-            .and_then(|()| std::fs::write(&temporary, text))
-            .and_then(|()| std::fs::rename(&temporary, &path));
-        if let Err(e) = written {
-            warn!("cannot save the device table to {}: {e}", path.display());
+    /// Learns an address pair a frame claims (an announce, or the sender's IEEE address) when
+    /// [`DeviceTable::judge_announce`] accepts it; false when refused (logged at debug: a
+    /// hostile device must not flood the journal).
+    fn believe(&mut self, claimed: (Nwk, Ieee), sender: Nwk, sender_ieee: Option<Ieee>) -> bool {
+        let vouched = self.witness.vouches(claimed.0, claimed.1, now());
+        let mut shared = self.shared.lock();
+        match shared
+            .devices
+            .judge_announce(claimed, sender, sender_ieee, vouched)
+        {
+            Ok(()) => {
+                let learned = shared.devices.learn(claimed.0, claimed.1);
+                drop(shared);
+                if learned != super::device_table::Learned::Unchanged {
+                    self.saver.changed();
+                }
+                true
+            }
+            Err(refused) => {
+                debug!(
+                    "not believed: {} as {} from {sender}: {refused}",
+                    claimed.1, claimed.0
+                );
+                false
+            }
         }
-    }
-}
-
-fn load_device_table(state_dir: &std::path::Path) -> DeviceTable {
-    let path: PathBuf = state_dir.join(DEVICE_TABLE_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => DeviceTable::from_text(&text).unwrap_or_else(|e| {
-            warn!("ignoring {}: {e}", path.display());
-            DeviceTable::default()
-        }),
-        Err(_) => DeviceTable::default(),
     }
 }
 

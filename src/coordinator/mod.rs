@@ -21,6 +21,7 @@
 //! assert_eq!(Nwk(0x1234).to_string(), "0x1234");
 //! ```
 
+pub mod device_store;
 pub mod device_table;
 pub mod ezsp;
 pub mod latency;
@@ -254,7 +255,13 @@ pub enum SendError {
     /// The driver has stopped.
     #[error("the coordinator driver has stopped")]
     Stopped,
+    /// A permit-join longer than [`MAX_PERMIT_JOIN_SECONDS`] (255 means "forever").
+    #[error("permit-join takes 0 (close) to {MAX_PERMIT_JOIN_SECONDS} seconds, not {0}")]
+    PermitJoinTooLong(u8),
 }
+
+/// The longest permit-join accepted, in seconds (the stack reads 255 as "open forever").
+pub const MAX_PERMIT_JOIN_SECONDS: u8 = 254;
 
 /// The interface between the OTA server and a coordinator driver.
 ///
@@ -278,7 +285,10 @@ pub trait Coordinator: Send + Sync + fmt::Debug {
     fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError>;
     /// The NCP's maximum APS payload in bytes, once the network is up.
     fn max_aps_payload(&self) -> Option<usize>;
-    /// Opens the network for joining for `seconds` (0 closes it, 255 leaves it open).
+    /// Opens the network for joining for `seconds` (0 closes it). At most
+    /// [`MAX_PERMIT_JOIN_SECONDS`]: the stack's 255, "open forever", is refused
+    /// ([`SendError::PermitJoinTooLong`]), since the trust centre hands the network key to any
+    /// device joining while the network is open.
     fn permit_joining(&self, seconds: u8) -> Result<(), SendError>;
     /// A snapshot of the NWK ↔ IEEE table.
     fn device_table(&self) -> DeviceTable;

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::coordinator::Coordinator;
+use crate::coordinator::{Coordinator, MAX_PERMIT_JOIN_SECONDS, SendError};
 use crate::server::{ControlError, ControlState, DeviceAddr, Ieee, NotifyTarget, OtaServer};
 
 use super::history::{self, HistoryRecord, HistoryWriter};
@@ -240,9 +240,20 @@ pub fn handle(
             ieee: Some(text), ..
         } => notify_one(parse_ieee(&text)?, server, coordinator, now),
         Request::Notify { .. } => Err("name a device or --all".to_owned()),
+        // 255 would mean "open forever" to the stack, and the trust centre hands the network
+        // key to anyone joining while the network is open (issue 18).
+        Request::PermitJoin { seconds } if seconds > MAX_PERMIT_JOIN_SECONDS => {
+            Err(SendError::PermitJoinTooLong(seconds).to_string())
+        }
         Request::PermitJoin { seconds } => coordinator
             .permit_joining(seconds)
-            .map(|()| format!("joining open for {seconds} s").into())
+            .map(|()| {
+                if seconds == 0 {
+                    "joining closed".to_owned().into()
+                } else {
+                    format!("joining open for {seconds} s").into()
+                }
+            })
             .map_err(|e| e.to_string()),
         Request::Approve { ieee, all, version } => match one_or_all(ieee.as_deref(), all)? {
             Some(ieee) => {

@@ -14,5 +14,6 @@ pub mod logging;
 pub mod mqtt;
 pub mod service;
 pub mod socket;
+pub mod socket_access;
 pub mod status;
 pub mod systemd;

@@ -27,8 +27,8 @@ use crate::coordinator::ezsp::EzspCoordinator;
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
     AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
-    CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk,
-    PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
+    CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MAX_PERMIT_JOIN_SECONDS,
+    MessageTag, Nwk, PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
 };
 use crate::server::{
     DenyRule, DeviceAddr, DeviceOverride, NotifyTarget, OtaServer, Outgoing, ServerConfig,
@@ -42,6 +42,7 @@ use super::export::ExportServer;
 use super::history::HistoryRecord;
 use super::images::{self, ImageLibrary, LibraryView};
 use super::socket::{ControlRequest, StatusSocket};
+use super::socket_access::resolve_group;
 use super::status::{self, StatusSnapshot};
 use super::systemd::Notifier;
 
@@ -120,9 +121,20 @@ impl Daemon {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))?;
             }
+            let control_group = match &config.status.control_group {
+                None => None,
+                Some(name) => {
+                    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+                    Some(
+                        resolve_group(name, &read("/etc/group"), &read("/etc/passwd"))
+                            .map_err(anyhow::Error::msg)?,
+                    )
+                }
+            };
             let socket = StatusSocket::bind(path)
                 .with_context(|| format!("cannot bind the status socket {}", path.display()))?
-                .with_history(control::history_path(&config.state_dir));
+                .with_history(control::history_path(&config.state_dir))
+                .with_control_group(control_group);
             Some(tokio::spawn(socket.serve(snapshots.clone(), control_tx)))
         } else {
             drop(control_tx);
@@ -266,6 +278,21 @@ fn coordinator_config(config: &Config) -> CoordinatorConfig {
         },
         endpoint: config.server.endpoint.get(),
     }
+}
+
+/// The destination with the most frames in `held`, counting `incoming` too (ties: `incoming`'s).
+fn heaviest_destination(held: &VecDeque<HeldFrame>, incoming: &Destination) -> Destination {
+    let mut counts: HashMap<Destination, usize> = HashMap::new();
+    for frame in held {
+        *counts.entry(frame.outgoing.destination).or_default() += 1;
+    }
+    *counts.entry(*incoming).or_default() += 1;
+    let own = counts.get(incoming).copied().unwrap_or(0);
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n > own)
+        .max_by_key(|(_, n)| *n)
+        .map_or(*incoming, |(destination, _)| destination)
 }
 
 /// A frame waiting for the coordinator.
@@ -808,10 +835,22 @@ impl MainLoop {
     fn take_server_frames(&mut self, timing: Option<AnswerTiming>) {
         while let Some(outgoing) = self.server.poll_transmit() {
             if self.held.len() >= MAX_HELD_FRAMES {
-                tracing::warn!(
-                    "coordinator backlog full; dropping the oldest held frame (the device will ask again)"
+                // A full backlog costs the device holding the most of it, never another one.
+                let heaviest = heaviest_destination(&self.held, &outgoing.destination);
+                tracing::debug!(
+                    ?heaviest,
+                    "coordinator backlog full; dropping a frame of the device holding most of it"
                 );
-                self.held.pop_front();
+                if heaviest == outgoing.destination {
+                    continue;
+                }
+                if let Some(index) = self
+                    .held
+                    .iter()
+                    .position(|h| h.outgoing.destination == heaviest)
+                {
+                    self.held.remove(index);
+                }
             }
             self.held.push_back(HeldFrame {
                 outgoing,

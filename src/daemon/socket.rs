@@ -2,10 +2,12 @@
 //! per line with one JSON response per line.
 //!
 //! Requests (`{"request": ...}`) are read-only — `status`, `history` — or control: `notify`,
-//! `permit_join`, `approve`, `apply`, `cancel`, `hold`, `release`, `install`
-//! ([`Request::class`] tells which). The socket file is created with mode 0660 so members of the service's group may use
-//! it; a stale socket left by a crash is replaced, anything else at the path is refused. Requests
-//! are capped in size and time, and connections in number, so a misbehaving client cannot stall the
+//! `permit_join` (0 to close, at most 254 seconds), `approve`, `apply`, `cancel`, `hold`,
+//! `release`, `install` ([`Request::class`] tells which). The socket file is created with mode
+//! 0666: read-only requests are open to every local user who can reach it, while control requests
+//! are checked against the peer's credentials ([`super::socket_access`]). A stale socket left by
+//! a crash is replaced, anything else at the path is refused. Requests are capped in size and
+//! time, answers in time, and connections in number, so a misbehaving client cannot stall the
 //! daemon.
 
 use std::io;
@@ -19,6 +21,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
+use super::socket_access::{ControlAccess, ControlGroup, Peer};
 use super::status::StatusSnapshot;
 
 /// Longest request line accepted.
@@ -27,6 +30,9 @@ const MAX_REQUEST_BYTES: usize = 4096;
 const MAX_CONNECTIONS: usize = 16;
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to read an answer (a client that never reads cannot hold a
+/// connection slot).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A request on the status socket.
 ///
@@ -132,6 +138,14 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Whether the request changes something (needs the control privilege): everything
+    /// [`Request::class`] does not call read-only.
+    pub fn is_control(&self) -> bool {
+        self.class() == RequestClass::Control
+    }
+}
+
 /// The daemon's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
@@ -196,10 +210,12 @@ pub struct StatusSocket {
     listener: UnixListener,
     path: PathBuf,
     history: Option<PathBuf>,
+    access: ControlAccess,
 }
 
 impl StatusSocket {
-    /// Binds at `path` (replacing a stale socket) with mode 0660.
+    /// Binds at `path` (replacing a stale socket) with mode 0666; control requests are allowed
+    /// to root and to the daemon's own user (see [`StatusSocket::with_control_group`]).
     pub fn bind(path: &Path) -> io::Result<StatusSocket> {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
@@ -213,17 +229,29 @@ impl StatusSocket {
             Err(e) => return Err(e),
         }
         let listener = UnixListener::bind(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+        // We created the file: its owner is our effective uid.
+        let owner_uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(path)?);
         Ok(StatusSocket {
             listener,
             path: path.to_owned(),
             history: None,
+            access: ControlAccess {
+                owner_uid,
+                group: None,
+            },
         })
     }
 
     /// Answers `history` from this log (in `state_dir`).
     pub fn with_history(mut self, path: PathBuf) -> Self {
         self.history = Some(path);
+        self
+    }
+
+    /// Also lets the members of `group` send control requests.
+    pub fn with_control_group(mut self, group: Option<ControlGroup>) -> Self {
+        self.access.group = group;
         self
     }
 
@@ -251,15 +279,30 @@ impl StatusSocket {
             };
             let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                 tracing::debug!("status socket busy; refusing a connection");
-                let mut stream = stream;
-                let _ = write_response(&mut stream, &Response::error("busy")).await;
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    let _ = write_response(&mut stream, &Response::error("busy")).await;
+                });
                 continue;
             };
             let snapshots = snapshots.clone();
             let control = control.clone();
             let history = self.history.clone();
+            // Without credentials the peer is nobody: read-only requests only.
+            let may_control = stream
+                .peer_cred()
+                .map(|cred| {
+                    self.access.may_control(Peer {
+                        uid: cred.uid(),
+                        gid: cred.gid(),
+                    })
+                })
+                .unwrap_or(false);
+            let refusal = (!may_control).then(|| self.access.refusal());
             tokio::spawn(async move {
-                if let Err(error) = handle_connection(stream, snapshots, control, history).await {
+                if let Err(error) =
+                    handle_connection(stream, snapshots, control, history, refusal).await
+                {
                     tracing::debug!(%error, "status socket client");
                 }
                 drop(permit);
@@ -274,11 +317,14 @@ impl Drop for StatusSocket {
     }
 }
 
+/// Serves one connection; `refusal` is the answer to control requests when the peer lacks
+/// the privilege.
 async fn handle_connection(
     stream: UnixStream,
     snapshots: watch::Receiver<StatusSnapshot>,
     control: mpsc::Sender<ControlRequest>,
     history: Option<PathBuf>,
+    refusal: Option<String>,
 ) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read).take(MAX_REQUEST_BYTES as u64 + 1);
@@ -308,7 +354,10 @@ async fn handle_connection(
             Ok(Request::History { ieee, since }) => {
                 read_history(history.clone(), ieee.as_deref(), since.as_deref()).await
             }
-            Ok(request) => forward(request, &control).await,
+            Ok(request) => match &refusal {
+                Some(refusal) if request.is_control() => Response::error(refusal.clone()),
+                _ => forward(request, &control).await,
+            },
         };
         write_response(&mut write, &response).await?;
         reader.set_limit(MAX_REQUEST_BYTES as u64 + 1);
@@ -362,7 +411,9 @@ async fn write_response<W: AsyncWriteExt + Unpin>(
 ) -> io::Result<()> {
     let mut bytes = serde_json::to_vec(response).map_err(io::Error::other)?;
     bytes.push(b'\n');
-    write.write_all(&bytes).await
+    tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&bytes))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client does not read"))?
 }
 
 /// Sends one request to the daemon at `path` and returns its response.
@@ -428,7 +479,7 @@ mod tests {
         let path = dir.path().join("status.sock");
         let socket = StatusSocket::bind(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o660);
+        assert_eq!(mode, 0o666);
 
         let mut snapshot = StatusSnapshot::default();
         snapshot.coordinator.port = "/dev/pts/9".into();

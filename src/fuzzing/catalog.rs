@@ -1,5 +1,5 @@
-//! Fuzz entry points for the `catalog` module: both catalog parsers and the limiter's ledger
-//! loader on arbitrary bytes.
+//! Fuzz entry points for the `catalog` module: the bounded JSON parser (against serde_json),
+//! both catalog parsers and the limiter's ledger loader on arbitrary bytes.
 
 use crate::catalog::limiter::{Ledger, Limiter, LimiterConfig};
 use crate::catalog::model::{ImageSize, Locator, Provenance, SourceKind};
@@ -9,6 +9,12 @@ use crate::catalog::provider::{ledvance, zigbee_ota_index};
 /// panic; every entry accepted must respect the documented bounds, and a loaded ledger must
 /// drive a limiter without panicking.
 pub fn parse_json(data: &[u8]) {
+    // The bounded parser agrees with serde_json wherever it accepts a document.
+    if let Ok(ours) = crate::catalog::provider::bounded_json::parse_document(data, usize::MAX) {
+        assert!(
+            matches!(serde_json::from_slice::<serde_json::Value>(data), Ok(theirs) if theirs == ours)
+        );
+    }
     if let Ok(ledger) = Ledger::from_json(data) {
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_651_200);
         let mut limiter = Limiter::with_ledger(LimiterConfig::ledvance(), ledger);

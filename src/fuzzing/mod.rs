@@ -9,4 +9,5 @@ pub mod ezsp;
 pub mod ota;
 pub mod server;
 pub mod sim;
+pub mod socket;
 pub mod zcl;

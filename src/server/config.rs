@@ -148,8 +148,13 @@ pub struct ServerConfig {
     /// A transfer with no request for this long is ended as abandoned (default 5 min; a
     /// device that comes back later resumes at its offset as a new transfer).
     pub idle_timeout: Duration,
-    /// Longer idle timeouts for manufacturers known to be slow (Bosch 1 h, Legrand 30 min).
+    /// Longer idle timeouts for manufacturers known to be slow (Bosch 1 h, Legrand 30 min),
+    /// chosen by the manufacturer of the image being downloaded.
     pub manufacturer_idle_timeouts: HashMap<u16, Duration>,
+    /// A transfer silent this long gives up its slot while other devices wait for one (it
+    /// keeps its offset and queues again with its next request), so a device sending a block
+    /// request once per idle timeout cannot hold a slot (default 60 s).
+    pub slot_idle_while_others_wait: Duration,
     /// How long after the last block the server waits for the Upgrade End Request before it
     /// records the transfer as failed (default 2 h: dual-MCU devices stay silent ~30 min).
     pub upgrade_end_timeout: Duration,
@@ -217,6 +222,7 @@ impl Default for ServerConfig {
             busy_retry_after: Duration::from_secs(60),
             busy_retry_bounds: (Duration::from_secs(10), Duration::from_secs(600)),
             idle_timeout: Duration::from_secs(300),
+            slot_idle_while_others_wait: Duration::from_secs(60),
             manufacturer_idle_timeouts: HashMap::from([
                 (manufacturer::BOSCH, Duration::from_secs(3600)),
                 (manufacturer::LEGRAND, Duration::from_secs(1800)),

@@ -135,7 +135,7 @@ impl DeviceAddr {
 }
 
 /// Where a frame goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Destination {
     /// One device.
     Unicast(DeviceAddr),
@@ -726,7 +726,7 @@ impl OtaServer {
                         image_size: size,
                     });
                 }
-                session.remember_offer(image);
+                session.remember_offer(image, Some(query));
                 Message::QueryNextImageResponse(Ok((key, size)))
             }
             Err(reason) => {
@@ -750,6 +750,9 @@ impl OtaServer {
         message
     }
 
+    /// A device-specific file (ZCL8 §11.13.7) goes only to the device it names, and that
+    /// device must be the sender: the `requester` field is the device's own claim, checked
+    /// against the address the coordinator vouches for.
     fn answer_device_specific(
         &mut self,
         session: &mut Session,
@@ -758,6 +761,10 @@ impl OtaServer {
         image_type: u16,
         current_file_version: u32,
     ) -> Message {
+        if session.addr.ieee != Some(requester) {
+            debug!(device = %session.addr, %requester, "device-specific file asked for another device: NO_IMAGE_AVAILABLE");
+            return Message::QueryDeviceSpecificFileResponse(Err(ZclStatus::NO_IMAGE_AVAILABLE));
+        }
         let for_device: Vec<Arc<OtaImage>> = self
             .images
             .iter()
@@ -777,7 +784,14 @@ impl OtaServer {
                 let key = image.key();
                 let size = image.size();
                 info!(device = %session.addr, image = %key, size, "offering device-specific file");
-                session.remember_offer(image);
+                let asked = LastQuery {
+                    manufacturer_code,
+                    image_type,
+                    current_file_version,
+                    hardware_version: None,
+                    offered: Some(key),
+                };
+                session.remember_offer(image, Some(asked));
                 Message::QueryDeviceSpecificFileResponse(Ok((key, size)))
             }
             Err(reason) => {
@@ -805,6 +819,23 @@ impl OtaServer {
                 let upgrade_end_overdue = transfer
                     .downloaded_at
                     .is_some_and(|at| now >= after(at, self.config.upgrade_end_timeout));
+                // A slot needs progress: while others wait, a transfer silent for
+                // `slot_idle_while_others_wait` gives up its slot (it keeps its transfer and
+                // offset, and still fails at its idle timeout; its next request queues like
+                // anyone's).
+                let squatting = transfer.state == TransferState::Downloading
+                    && session.page.is_none()
+                    && self.admission.waiting_len() > 0
+                    && self.admission.is_active(&key)
+                    && now
+                        >= after(
+                            transfer.last_request_at,
+                            self.config.slot_idle_while_others_wait,
+                        );
+                if squatting && !idle {
+                    debug!(device = %session.addr, "slot given up: no request while others wait");
+                    self.admission.release(&key);
+                }
                 match transfer.state {
                     TransferState::Queued if idle => {
                         // It never started: dropped without a history entry.
@@ -857,7 +888,7 @@ impl OtaServer {
             }
             WindowCheck::At(at) => consider(at),
         }
-        for session in self.sessions.values() {
+        for (key, session) in &self.sessions {
             if !session.pending.is_empty() {
                 consider(session.next_block_at);
             }
@@ -872,6 +903,15 @@ impl OtaServer {
                 {
                     if session.page.is_none() {
                         consider(after(t.last_request_at, self.idle_timeout(session)));
+                        if t.state == TransferState::Downloading
+                            && self.admission.waiting_len() > 0
+                            && self.admission.is_active(key)
+                        {
+                            consider(after(
+                                t.last_request_at,
+                                self.config.slot_idle_while_others_wait,
+                            ));
+                        }
                     }
                 }
                 Some(t) if t.state == TransferState::Waiting => {

@@ -132,6 +132,51 @@ pub fn check_image(
     query: &DeviceQuery<'_>,
     config: &ServerConfig,
 ) -> Result<(), Rejection> {
+    check_image_against(image, query, config, Some(query.current_file_version))
+}
+
+/// [`check_image`] for a device whose running version is unknown (a block request for an
+/// image not offered in this run, e.g. a download resumed across a daemon restart): every
+/// rule that does not need the running version still applies (identity, destination,
+/// hardware, models, deny list, pins).
+pub fn check_image_version_unknown(
+    image: &OtaImage,
+    query: &DeviceQuery<'_>,
+    config: &ServerConfig,
+) -> Result<(), Rejection> {
+    check_image_against(image, query, config, None)
+}
+
+/// The check every block and page request passes, the same rules as the offer: the device is
+/// not disabled and the image passes [`check_image`] for what the device asked when it was
+/// offered (`version_known`), else [`check_image_version_unknown`].
+pub fn check_transfer(
+    image: &OtaImage,
+    query: &DeviceQuery<'_>,
+    version_known: bool,
+    config: &ServerConfig,
+) -> Result<(), NoImageReason> {
+    if config
+        .device_override(query.ieee)
+        .is_some_and(|o| o.disabled)
+    {
+        return Err(NoImageReason::DeviceDisabled);
+    }
+    let current = version_known.then_some(query.current_file_version);
+    check_image_against(image, query, config, current).map_err(|rejection| {
+        NoImageReason::Rejected {
+            file_version: image.key().file_version,
+            rejection,
+        }
+    })
+}
+
+fn check_image_against(
+    image: &OtaImage,
+    query: &DeviceQuery<'_>,
+    config: &ServerConfig,
+    current: Option<u32>,
+) -> Result<(), Rejection> {
     let key = image.key();
     if key.manufacturer_code != WILDCARD && key.manufacturer_code != query.manufacturer_code {
         return Err(Rejection::ManufacturerMismatch);
@@ -170,13 +215,13 @@ pub fn check_image(
             });
         }
     }
-    let current = query.current_file_version;
-    if restrictions
-        .min_current_version
-        .is_some_and(|min| current < min)
-        || restrictions
-            .max_current_version
-            .is_some_and(|max| current > max)
+    if let Some(current) = current
+        && (restrictions
+            .min_current_version
+            .is_some_and(|min| current < min)
+            || restrictions
+                .max_current_version
+                .is_some_and(|max| current > max))
     {
         return Err(Rejection::CurrentVersionRestricted);
     }
@@ -215,11 +260,13 @@ pub fn check_image(
     let allow_downgrade = device_override
         .and_then(|o| o.allow_downgrade)
         .unwrap_or(config.allow_downgrade);
-    if key.file_version == current && !allow_reinstall {
-        return Err(Rejection::SameVersion);
-    }
-    if key.file_version < current && !allow_downgrade {
-        return Err(Rejection::Downgrade);
+    if let Some(current) = current {
+        if key.file_version == current && !allow_reinstall {
+            return Err(Rejection::SameVersion);
+        }
+        if key.file_version < current && !allow_downgrade {
+            return Err(Rejection::Downgrade);
+        }
     }
     Ok(())
 }

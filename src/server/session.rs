@@ -48,6 +48,16 @@ pub(crate) struct LastQuery {
     pub(crate) offered: Option<ImageKey>,
 }
 
+/// An image offered to a device, with what the device asked when it was offered: every block
+/// request for it passes the policy check again against the same question.
+#[derive(Debug, Clone)]
+pub(crate) struct Offer {
+    pub(crate) image: Arc<OtaImage>,
+    /// The query it answered; `None` for an image not offered in this run (a resumed
+    /// download), whose device's running version is unknown.
+    pub(crate) asked: Option<LastQuery>,
+}
+
 /// An upgrade the device was told to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PendingUpgrade {
@@ -61,6 +71,8 @@ pub(crate) struct PendingUpgrade {
 #[derive(Debug)]
 pub(crate) struct Transfer {
     pub(crate) image: Arc<OtaImage>,
+    /// The query the image answered (see [`Offer::asked`]).
+    pub(crate) asked: Option<LastQuery>,
     pub(crate) state: TransferState,
     pub(crate) stats: TransferStats,
     pub(crate) last_request_at: Instant,
@@ -93,7 +105,7 @@ pub(crate) struct Session {
     pub(crate) last_query: Option<LastQuery>,
     /// Images offered to this device, newest last. A transfer keeps the exact image (bytes
     /// included) it was offered even if the catalog replaces it.
-    pub(crate) offers: Vec<Arc<OtaImage>>,
+    pub(crate) offers: Vec<Offer>,
     pub(crate) pending: VecDeque<Pending>,
     pub(crate) answered: VecDeque<Answered>,
     /// The device's MinimumBlockPeriod, as last sent.
@@ -138,24 +150,25 @@ impl Session {
         }
     }
 
-    /// The offered image named `key`, newest offer first.
-    pub(crate) fn offered(&self, key: ImageKey) -> Option<&Arc<OtaImage>> {
-        self.offers.iter().rev().find(|image| image.key() == key)
+    /// The offer of the image named `key`, newest offer first.
+    pub(crate) fn offered(&self, key: ImageKey) -> Option<&Offer> {
+        self.offers
+            .iter()
+            .rev()
+            .find(|offer| offer.image.key() == key)
     }
 
     /// Remembers an offer (replacing an older offer of the same key, dropping the oldest).
-    pub(crate) fn remember_offer(&mut self, image: Arc<OtaImage>) {
+    pub(crate) fn remember_offer(&mut self, image: Arc<OtaImage>, asked: Option<LastQuery>) {
         let key = image.key();
-        if self
-            .offers
-            .last()
-            .is_some_and(|last| last.key() == key && Arc::ptr_eq(last, &image))
-        {
+        if self.offers.last().is_some_and(|last| {
+            last.image.key() == key && Arc::ptr_eq(&last.image, &image) && last.asked == asked
+        }) {
             return;
         }
         // A transfer in progress keeps its own Arc; replacing the offer does not touch it.
-        self.offers.retain(|offer| offer.key() != key);
-        self.offers.push(image);
+        self.offers.retain(|offer| offer.image.key() != key);
+        self.offers.push(Offer { image, asked });
         if self.offers.len() > MAX_OFFERS {
             self.offers.remove(0);
         }

@@ -10,9 +10,10 @@ use tracing::{debug, info, warn};
 
 use super::control::{DownloadedDevice, Withheld};
 use super::pacing::BlockSizeLimits;
+use super::policy::{self, DeviceQuery, NoImageReason, WILDCARD};
 use super::progress::{self, TransferStats};
 use super::request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
-use super::session::{PageStream, Pending, PendingUpgrade, Session, Transfer, after};
+use super::session::{LastQuery, PageStream, Pending, PendingUpgrade, Session, Transfer, after};
 use super::{
     Destination, DeviceAddr, DeviceKey, FailureReason, HISTORY_LEN, Ieee, ImageKey, OtaImage,
     OtaServer, Queued, ServerEvent, TransferProgress, TransferState, UPGRADE_TIME_WAIT_FOR_COMMAND,
@@ -20,34 +21,41 @@ use super::{
 };
 
 impl OtaServer {
-    /// The image a block or page request names: the one offered to this device, the one its
-    /// transfer is on, or (stateless resume, e.g. after a restart of the daemon) the catalog's
-    /// single image with exactly that key when the device may have it.
+    /// The image a block or page request names, and the query it answers: the one its
+    /// transfer is on, the one offered to this device, or (stateless resume, e.g. after a
+    /// restart of the daemon) the catalog's single image with exactly that key. Every answer
+    /// passes the same policy check as an offer ([`policy::check_transfer`]): pins, the deny
+    /// list, restrictions, the destination and a disabled device apply to every block.
     pub(super) fn resolve_file(
         &self,
         session: &mut Session,
         file: ImageKey,
-    ) -> Option<Arc<OtaImage>> {
-        if let Some(transfer) = &session.transfer
-            && transfer.image.key() == file
-        {
-            return Some(Arc::clone(&transfer.image));
+    ) -> Option<(Arc<OtaImage>, Option<LastQuery>)> {
+        let known = match &session.transfer {
+            Some(transfer) if transfer.image.key() == file => {
+                Some((Arc::clone(&transfer.image), transfer.asked))
+            }
+            _ => session
+                .offered(file)
+                .map(|offer| (Arc::clone(&offer.image), offer.asked)),
+        };
+        if let Some((image, asked)) = known {
+            return match self.check_transfer(session, &image, asked) {
+                Ok(()) => Some((image, asked)),
+                Err(reason) => {
+                    debug!(device = %session.addr, image = %file, %reason, "refused by policy");
+                    None
+                }
+            };
         }
-        if let Some(image) = session.offered(file) {
-            return Some(Arc::clone(image));
-        }
-        let hardware_version = session.last_query.and_then(|q| q.hardware_version);
+        // Not offered in this run: the device's last query, if it asked one for this
+        // manufacturer and type, is what the image must suit.
+        let asked = session.last_query.filter(|q| {
+            (file.manufacturer_code == WILDCARD || q.manufacturer_code == file.manufacturer_code)
+                && (file.image_type == WILDCARD || q.image_type == file.image_type)
+        });
         let mut matches = self.images.iter().filter(|image| {
-            image.key() == file
-                && image
-                    .destination()
-                    .is_none_or(|d| session.addr.ieee == Some(d))
-                && image.hardware_versions().is_none_or(|(min, max)| {
-                    hardware_version.is_none_or(|hw| (min..=max).contains(&hw))
-                })
-                && !self.config.deny.iter().any(|rule| {
-                    rule.matches(file.manufacturer_code, file.image_type, file.file_version)
-                })
+            image.key() == file && self.check_transfer(session, image, asked).is_ok()
         });
         let first = matches.next()?;
         if matches.any(|other| other.bytes() != first.bytes()) {
@@ -56,8 +64,30 @@ impl OtaServer {
         }
         info!(device = %session.addr, image = %file, "serving a request for an image not offered in this run (resume)");
         let image = Arc::clone(first);
-        session.remember_offer(Arc::clone(&image));
-        Some(image)
+        session.remember_offer(Arc::clone(&image), asked);
+        Some((image, asked))
+    }
+
+    /// [`policy::check_transfer`] for this device: against the query the image answered, or
+    /// with its running version unknown.
+    pub(super) fn check_transfer(
+        &self,
+        session: &Session,
+        image: &OtaImage,
+        asked: Option<LastQuery>,
+    ) -> Result<(), NoImageReason> {
+        let key = image.key();
+        let query = DeviceQuery {
+            ieee: session.addr.ieee,
+            manufacturer_code: asked.map_or(key.manufacturer_code, |q| q.manufacturer_code),
+            image_type: asked.map_or(key.image_type, |q| q.image_type),
+            current_file_version: asked.map_or(0, |q| q.current_file_version),
+            hardware_version: asked
+                .and_then(|q| q.hardware_version)
+                .or_else(|| session.last_query.and_then(|q| q.hardware_version)),
+            model: session.model.as_deref(),
+        };
+        policy::check_transfer(image, &query, asked.is_some(), &self.config)
     }
 
     pub(super) fn block_size(
@@ -95,16 +125,16 @@ impl OtaServer {
         .block_size()
     }
 
+    /// The idle timeout: the device's override, else that of the manufacturer of the image it
+    /// is downloading (not of the manufacturer it claims: claiming to be Bosch must not buy an
+    /// hour), else the global one.
     pub(super) fn idle_timeout(&self, session: &Session) -> Duration {
         let manufacturer_code = session
-            .last_query
-            .map(|q| q.manufacturer_code)
-            .or_else(|| {
-                session
-                    .transfer
-                    .as_ref()
-                    .map(|t| t.image.key().manufacturer_code)
-            })
+            .transfer
+            .as_ref()
+            .map(|t| t.image.key().manufacturer_code)
+            .filter(|code| *code != WILDCARD)
+            .or_else(|| session.last_query.map(|q| q.manufacturer_code))
             .unwrap_or(0);
         self.config
             .idle_timeout_for(manufacturer_code, session.addr.ieee)
@@ -166,8 +196,8 @@ impl OtaServer {
             offset,
             maximum_data_size,
         } = wanted;
-        let Some(image) = self.resolve_file(session, file) else {
-            info!(device = %session.addr, image = %file, "request for an image not offered: ABORT");
+        let Some((image, asked)) = self.resolve_file(session, file) else {
+            info!(device = %session.addr, image = %file, "request for an image not offered or not allowed: ABORT");
             return Err(BlockReply::Status(ZclStatus::ABORT));
         };
         if let Err(withheld) = self.installer_gate(session.addr.ieee, file.file_version, now) {
@@ -212,6 +242,7 @@ impl OtaServer {
             );
             session.transfer = Some(Transfer {
                 image: Arc::clone(&image),
+                asked,
                 state: TransferState::Queued,
                 stats: TransferStats::new(now, offset),
                 last_request_at: now,
@@ -506,8 +537,8 @@ impl OtaServer {
                 status: ZclStatus::SUCCESS,
             });
         }
-        let Some(image) = self.resolve_file(session, file) else {
-            info!(device = %session.addr, image = %file, "Upgrade End for an image we do not hold: ABORT");
+        if self.resolve_file(session, file).is_none() {
+            info!(device = %session.addr, image = %file, "Upgrade End for an image we do not hold or may not give: ABORT");
             return Some(Message::DefaultResponse {
                 command_id: header.command_id,
                 status: ZclStatus::ABORT,
@@ -556,30 +587,20 @@ impl OtaServer {
             return Some(Message::UpgradeEndResponse { file, upgrade_time });
         }
         let transfer = match session.transfer.take() {
-            Some(transfer) if transfer.image.key() == file => transfer,
+            Some(transfer)
+                if transfer.image.key() == file && transfer.state == TransferState::Waiting =>
+            {
+                transfer
+            }
             other => {
-                if let Some(other) = other {
-                    self.end_transfer(
-                        session,
-                        key,
-                        other,
-                        TransferState::Failed,
-                        Some(FailureReason::Superseded),
-                    );
-                }
-                // A device finishing a download this run never saw (daemon restart).
-                let size = image.size();
-                let mut stats = TransferStats::new(now, size);
-                stats.offset = size;
-                Transfer {
-                    span: tracing::info_span!("ota_transfer", device = %session.addr, image = %file, size),
-                    image,
-                    state: TransferState::Waiting,
-                    stats,
-                    last_request_at: now,
-                    downloaded_at: Some(now),
-                    from_version: session.last_query.map(|q| q.current_file_version),
-                }
+                // Not every byte of this image was served in this run: a daemon restart
+                // between the last block and the Upgrade End, or a device claiming a download
+                // it never made. The device is answered (it holds the image, or will find out
+                // it does not), but nothing is recorded as finished or awaited (issue 18).
+                session.transfer = other;
+                session.awaiting_confirmation = None;
+                info!(device = %session.addr, image = %file, upgrade_time, "Upgrade End: SUCCESS for a download not served in this run; answered, not recorded");
+                return Some(Message::UpgradeEndResponse { file, upgrade_time });
             }
         };
         {

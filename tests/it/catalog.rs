@@ -798,7 +798,7 @@ mod http_edge {
         for _ in 0..2 {
             now += Duration::from_secs(10);
             client
-                .ensure_image(wanted[0], &mut cache, &mut limiter, now)
+                .ensure_image(wanted[0], &url, &mut cache, &mut limiter, now)
                 .await
                 .unwrap();
         }
@@ -955,7 +955,7 @@ mod http_edge {
         api.inject(Fault::WrongBytes);
         let t = next(&limiter);
         let wrong = client
-            .ensure_image(entry, &mut cache, &mut limiter, t)
+            .ensure_image(entry, &url, &mut cache, &mut limiter, t)
             .await;
         assert!(
             matches!(
@@ -971,7 +971,7 @@ mod http_edge {
         api.inject(Fault::Truncated);
         let t = next(&limiter);
         let cut = client
-            .ensure_image(entry, &mut cache, &mut limiter, t)
+            .ensure_image(entry, &url, &mut cache, &mut limiter, t)
             .await;
         assert!(
             matches!(cut, Err(CatalogError::Transport { .. })),
@@ -984,7 +984,7 @@ mod http_edge {
         smaller.size = zigbee_otad::catalog::model::ImageSize::FileLength(100);
         let t = next(&limiter);
         let large = client
-            .ensure_image(&smaller, &mut cache, &mut limiter, t)
+            .ensure_image(&smaller, &url, &mut cache, &mut limiter, t)
             .await;
         assert!(
             matches!(large, Err(CatalogError::TooLarge { limit: 100, .. })),
@@ -999,7 +999,7 @@ mod http_edge {
 
         let t = next(&limiter);
         client
-            .ensure_image(entry, &mut cache, &mut limiter, t)
+            .ensure_image(entry, &url, &mut cache, &mut limiter, t)
             .await
             .unwrap();
         assert_eq!(cache.read_image(&entry.hash).unwrap(), image_b);
@@ -1030,7 +1030,7 @@ mod http_edge {
             .unwrap();
         let later = start() + Duration::from_secs(60);
         let refused = client
-            .ensure_image(entry, &mut cache, &mut limiter, later)
+            .ensure_image(entry, &url, &mut cache, &mut limiter, later)
             .await;
         match refused {
             Err(CatalogError::RateLimited { retry, .. }) => {
@@ -1107,6 +1107,7 @@ mod http_edge {
         client
             .ensure_image(
                 entry,
+                &url,
                 &mut cache,
                 &mut limiter,
                 start() + Duration::from_secs(6),

@@ -648,3 +648,74 @@ fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
     let line = wait_line(&lines, "0x00000001 -> 0x00000002", Duration::from_secs(60));
     assert!(line.contains("Upgraded, verified"), "{line}");
 }
+
+/// The status socket's two privileges (issue 18): `status` for every local user, control
+/// requests only for root and the daemon's user (peer credentials); and a raw `permit_join` of
+/// 255 ("open forever") is refused by the daemon itself, whoever sends it.
+#[test]
+fn socket_control_needs_privilege_and_permit_join_is_bounded() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // Others must be able to reach the socket for `status`.
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    let (_simulator, _lines, pty) =
+        start_simulator(&["--device", "0x1189:1:1"], &root.join("sim.log"));
+    let config = minimal_config(root, &pty);
+    let notify = root.join("notify.sock");
+    let messages = notify_listener(&notify);
+    let _daemon = start_daemon(&config, &notify, &root.join("run.log"));
+    wait_notify(&messages, "READY=1", Duration::from_secs(30));
+    let socket = root.join("status.sock");
+    let raw = |line: &str| {
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        stream.write_all(line.as_bytes()).unwrap();
+        let mut answer = String::new();
+        BufReader::new(stream).read_line(&mut answer).unwrap();
+        answer
+    };
+    let forever = raw("{\"request\":\"permit_join\",\"seconds\":255}\n");
+    assert!(
+        forever.contains("\"ok\":false") && forever.contains("254"),
+        "{forever}"
+    );
+    let minute = raw("{\"request\":\"permit_join\",\"seconds\":60}\n");
+    assert!(
+        minute.contains("\"ok\":true"),
+        "root may open the network: {minute}"
+    );
+
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if !(is_root && setpriv) {
+        eprintln!("SKIPPED: the unprivileged half needs root and setpriv (util-linux)");
+        return;
+    }
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .args(args)
+            .args(["--socket", socket.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let status = as_nobody(&["status", "--json"]);
+    assert!(
+        status.status.success(),
+        "status is open to everyone: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let permit = as_nobody(&["permit-join", "30"]);
+    assert!(!permit.status.success());
+    let stderr = String::from_utf8_lossy(&permit.stderr);
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    let notify_all = as_nobody(&["notify", "--all"]);
+    assert!(!notify_all.status.success());
+}

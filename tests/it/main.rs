@@ -20,6 +20,8 @@ mod daemon;
 mod export;
 mod ezsp;
 mod faults;
+mod hostile_catalog;
+mod identity;
 mod installer;
 mod interop;
 mod mqtt;

@@ -106,6 +106,36 @@ pub fn block_request(
     )
 }
 
+/// A 200-byte device-specific file (image type 0xFFC1, version 3) addressed to `ieee`.
+pub fn device_specific_file(ieee: Ieee) -> (ImageKey, Arc<OtaImage>) {
+    let key = ImageKey {
+        manufacturer_code: MFR,
+        image_type: 0xFFC1,
+        file_version: 3,
+    };
+    let file = OtaImage::new(key, Bytes::from(pattern(200, 27)))
+        .unwrap()
+        .with_destination(ieee)
+        .shared();
+    (key, file)
+}
+
+/// A Query Device Specific File Request (TSN 9) for image type 0xFFC1, naming `requester`.
+pub fn device_specific_query(requester: Ieee) -> Vec<u8> {
+    frame_bytes(
+        9,
+        OtaCommand::QueryDeviceSpecificFileRequest(
+            zigbee_otad::zcl::ota::QueryDeviceSpecificFileRequest {
+                request_node_address: requester,
+                manufacturer_code: MFR,
+                image_type: 0xFFC1,
+                file_version: 1,
+                current_zigbee_stack_version: 2,
+            },
+        ),
+    )
+}
+
 pub fn upgrade_end(tsn: u8, status: ZclStatus, file: ImageKey) -> Vec<u8> {
     frame_bytes(
         tsn,
@@ -629,7 +659,7 @@ impl Sim {
     }
 }
 
-fn new_key() -> ImageKey {
+pub fn new_key() -> ImageKey {
     ImageKey {
         manufacturer_code: MFR,
         image_type: IMAGE_TYPE,
@@ -1310,29 +1340,10 @@ fn upgrade_end_for_an_image_we_do_not_hold_is_aborted() {
 
 #[test]
 fn device_specific_file_is_served_only_to_its_device() {
-    use zigbee_otad::zcl::ota::{QueryDeviceSpecificFileRequest, QueryDeviceSpecificFileResponse};
-    let key = ImageKey {
-        manufacturer_code: MFR,
-        image_type: 0xFFC1,
-        file_version: 3,
-    };
-    let config_file = OtaImage::new(key, Bytes::from(pattern(200, 27)))
-        .unwrap()
-        .with_destination(DEV.ieee.unwrap())
-        .shared();
+    use zigbee_otad::zcl::ota::QueryDeviceSpecificFileResponse;
+    let (key, config_file) = device_specific_file(DEV.ieee.unwrap());
     let (mut server, t0) = server_with(ServerConfig::default(), vec![config_file.clone()]);
-    let ask = |requester: u64| {
-        frame_bytes(
-            9,
-            OtaCommand::QueryDeviceSpecificFileRequest(QueryDeviceSpecificFileRequest {
-                request_node_address: Ieee(requester),
-                manufacturer_code: MFR,
-                image_type: 0xFFC1,
-                file_version: 1,
-                current_zigbee_stack_version: 2,
-            }),
-        )
-    };
+    let ask = |requester: u64| device_specific_query(Ieee(requester));
     server.handle_frame(DEV, &ask(0x0011_2233_4455_6677), t0);
     assert_eq!(
         only_reply(&mut server).command,

@@ -2,12 +2,16 @@
 //! (ring provider), within each source's [`Limiter`], and hands only verified bytes to the
 //! [`Cache`]. CATALOGS.md "Consequence for a gateway" sets the rules followed here:
 //!
-//! * HTTPS only; plain `http://` only to loopback addresses (local mirrors, tests), also after
-//!   redirects.
+//! * HTTPS only; plain `http://` only when the configured source itself is on a loopback
+//!   address (local mirrors, tests), and then only to loopback addresses. A source on a public
+//!   host never reaches a loopback or private address literal, nor `localhost`, not even over
+//!   https: the rule holds for the source URL, every redirect and every catalog entry's URL.
 //! * Every call asks the limiter first and reports back (bytes, 429/5xx, `Retry-After`); a
 //!   refused call makes no request at all.
 //! * Response bodies are read chunk by chunk up to a cap (the catalog cap, the image's published
-//!   size, and the month's remaining byte budget, whichever is smallest).
+//!   size, and the month's remaining byte budget, whichever is smallest). Images stream to a
+//!   temporary file in the cache while they are hashed, never into memory, and no image may
+//!   pass 16 MiB: an entry declaring more is refused before any request.
 //! * Conditional catalog requests (`If-None-Match` / `If-Modified-Since`) with the validators
 //!   kept per source in the cache.
 //! * Images are checked against the published digest and size before they are stored.
@@ -24,7 +28,9 @@ use reqwest::header::{
 use super::{CatalogParseError, ParsedCatalog, parse_catalog};
 use crate::catalog::cache::{Cache, CacheError, StoredCatalog, Validators};
 use crate::catalog::limiter::{CallOutcome, Limiter, RetryAt};
+use crate::catalog::model::ImageSize;
 use crate::catalog::model::{CatalogEntry, Locator, Provenance, SourceKind};
+use crate::catalog::partial_image::{MAX_IMAGE_DOWNLOAD_BYTES, PartialWriteError};
 
 /// Longest header value kept as a validator.
 const MAX_VALIDATOR_BYTES: usize = 1024;
@@ -43,8 +49,10 @@ pub enum CatalogError {
         /// When a call may be made.
         retry: RetryAt,
     },
-    /// The URL is not HTTPS (and not plain HTTP to a loopback address).
-    #[error("refusing {url:?}: only https, or http to a loopback address, is allowed")]
+    /// The URL is not HTTPS, or reaches further than its source may (see the module docs).
+    #[error(
+        "refusing {url:?}: only https is allowed, to public hosts unless the configured source is itself local; plain http only when the source is on a loopback address"
+    )]
     InsecureUrl {
         /// The URL.
         url: String,
@@ -125,7 +133,7 @@ impl Default for HttpSettings {
         HttpSettings {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
-            max_catalog_bytes: 32 * 1024 * 1024,
+            max_catalog_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -161,13 +169,16 @@ impl CatalogClient {
     pub fn new(settings: HttpSettings) -> Result<Self, CatalogError> {
         // Err means a provider is already installed, which is just as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // The chain's first URL was checked against its configured source, so it stands for
+        // the source's reach.
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let reach = attempt.previous().first().map_or(Reach::Public, reach_of);
             if attempt.previous().len() >= MAX_REDIRECTS {
                 attempt.error("too many redirects")
-            } else if allowed_url(attempt.url()) {
+            } else if allowed_url(attempt.url(), reach) {
                 attempt.follow()
             } else {
-                attempt.error("redirect to a non-https, non-loopback URL")
+                attempt.error("redirect to a URL its source may not reach")
             }
         });
         let client = reqwest::Client::builder()
@@ -215,8 +226,19 @@ impl CatalogClient {
                 source_name: name.clone(),
                 retry,
             })?;
+        let mut body = Vec::new();
         let response = self
-            .exchange(request, url.as_str(), permit.byte_allowance, limiter, now)
+            .exchange(
+                request,
+                url.as_str(),
+                permit.byte_allowance,
+                limiter,
+                now,
+                &mut |chunk: &[u8]| {
+                    body.extend_from_slice(chunk);
+                    Ok(())
+                },
+            )
             .await?;
         let parse = |body: &[u8]| {
             parse_catalog(kind, body, &source.url, &source.provenance).map_err(|error| {
@@ -241,7 +263,7 @@ impl CatalogClient {
                 status: 304,
                 retry_after: None,
             }),
-            (Exchange::Body { body, headers }, _) => {
+            (Exchange::Body { headers }, _) => {
                 let catalog = parse(&body)?;
                 cache.store_catalog(StoredCatalog {
                     source: name.clone(),
@@ -263,10 +285,13 @@ impl CatalogClient {
     }
 
     /// Makes sure `entry`'s image is in the cache: nothing to do when it already is; otherwise
-    /// downloads it (within the limiter), verifies digest and size, and stores it.
+    /// downloads it (within the limiter) to a temporary file while hashing it, verifies digest
+    /// and size, and stores it. `source_url` is the configured URL of the entry's source: the
+    /// entry's URL may reach no further than it (see the module docs).
     pub async fn ensure_image(
         &self,
         entry: &CatalogEntry,
+        source_url: &str,
         cache: &mut Cache,
         limiter: &mut Limiter,
         now: SystemTime,
@@ -278,7 +303,16 @@ impl CatalogClient {
             Locator::Url(url) => url,
             Locator::CacheKey(hash) => return Err(CatalogError::NotDownloadable(hash.to_string())),
         };
-        let url = check_url(url_text)?;
+        let url = check_url_within(url_text, source_reach(source_url)?)?;
+        if entry.size.download_limit()
+            > MAX_IMAGE_DOWNLOAD_BYTES.saturating_add(ImageSize::WRAPPER_ALLOWANCE)
+            || entry.size.bytes() > MAX_IMAGE_DOWNLOAD_BYTES
+        {
+            return Err(CatalogError::TooLarge {
+                url: url.to_string(),
+                limit: MAX_IMAGE_DOWNLOAD_BYTES,
+            });
+        }
         let rate_limited = |retry| CatalogError::RateLimited {
             source_name: entry.provenance.source.clone(),
             retry,
@@ -290,11 +324,35 @@ impl CatalogClient {
             .begin_call(now, entry.size.download_limit())
             .map_err(rate_limited)?;
         let request = self.client.get(url.clone());
-        match self
-            .exchange(request, url.as_str(), permit.byte_allowance, limiter, now)
-            .await?
-        {
-            Exchange::Body { body, .. } => Ok(cache.store_image(entry, &body)?),
+        let mut partial = cache.begin_image(entry)?;
+        let limit = permit.byte_allowance.min(partial.limit());
+        let mut write_failure = None;
+        let exchange = self
+            .exchange(
+                request,
+                url.as_str(),
+                limit,
+                limiter,
+                now,
+                &mut |chunk: &[u8]| match partial.write(chunk) {
+                    Ok(()) => Ok(()),
+                    Err(PartialWriteError::OverCap(_)) => Err(SinkFull),
+                    Err(PartialWriteError::Io(error)) => {
+                        write_failure = Some(error);
+                        Err(SinkFull)
+                    }
+                },
+            )
+            .await;
+        if let Some(source) = write_failure {
+            return Err(CatalogError::Cache(CacheError::Io {
+                operation: "write",
+                path: partial.path().to_owned(),
+                source,
+            }));
+        }
+        match exchange? {
+            Exchange::Body { .. } => Ok(cache.commit_image(partial)?),
             Exchange::NotModified => Err(CatalogError::Http {
                 url: url.to_string(),
                 status: 304,
@@ -303,8 +361,9 @@ impl CatalogClient {
         }
     }
 
-    /// Sends one request and reads the body up to `byte_limit`, reporting bytes and outcome to
-    /// the limiter.
+    /// Sends one request and hands the body, chunk by chunk, to `sink` up to `byte_limit`,
+    /// reporting bytes and outcome to the limiter. A sink that refuses a chunk ends the
+    /// exchange as [`CatalogError::TooLarge`].
     async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
@@ -312,6 +371,7 @@ impl CatalogClient {
         byte_limit: u64,
         limiter: &mut Limiter,
         now: SystemTime,
+        sink: &mut (dyn FnMut(&[u8]) -> Result<(), SinkFull> + Send),
     ) -> Result<Exchange, CatalogError> {
         let transport = |error: reqwest::Error| CatalogError::Transport {
             url: url.to_owned(),
@@ -353,67 +413,130 @@ impl CatalogClient {
             });
         }
         let headers = response.headers().clone();
-        let mut body = Vec::new();
+        let mut received: u64 = 0;
         loop {
             let chunk = match response.chunk().await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(error) => {
-                    limiter.record_bytes(now, len_u64(&body));
+                    limiter.record_bytes(now, received);
                     limiter.record_outcome(now, CallOutcome::TransportError);
                     return Err(transport(error));
                 }
             };
-            let room = byte_limit.saturating_sub(len_u64(&body));
-            if len_u64(&chunk) > room {
+            let room = byte_limit.saturating_sub(received);
+            received = received.saturating_add(len_u64(&chunk));
+            if len_u64(&chunk) > room || sink(&chunk).is_err() {
                 // The bytes did cross the link, so they count. Content-Length was checked
-                // first, so only a server that lies about it gets here.
-                limiter.record_bytes(now, len_u64(&body).saturating_add(len_u64(&chunk)));
+                // first, so only a server that lies about it (or sends forever) gets here.
+                limiter.record_bytes(now, received);
                 limiter.record_outcome(now, CallOutcome::Answered);
                 return Err(CatalogError::TooLarge {
                     url: url.to_owned(),
                     limit: byte_limit,
                 });
             }
-            body.extend_from_slice(&chunk);
         }
-        limiter.record_bytes(now, len_u64(&body));
+        limiter.record_bytes(now, received);
         limiter.record_outcome(now, CallOutcome::Answered);
-        Ok(Exchange::Body { body, headers })
+        Ok(Exchange::Body { headers })
     }
 }
 
+/// A body sink refused a chunk (over its cap, or it could not write).
+struct SinkFull;
+
 enum Exchange {
     NotModified,
-    Body { body: Vec<u8>, headers: HeaderMap },
+    Body { headers: HeaderMap },
 }
 
-/// Parses a URL and applies the transport rule: https anywhere, plain http only to a loopback
-/// address (`127.0.0.0/8`, `::1`, `localhost`).
+/// Where a URL's host is, as far as its text says: a loopback address (`127.0.0.0/8`, `::1`,
+/// `localhost`), a private or link-local address literal, or anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reach {
+    /// A public host name or address.
+    Public,
+    /// A private (RFC 1918, unique local) or link-local address literal.
+    Private,
+    /// The machine itself.
+    Loopback,
+}
+
+/// The reach of `url`'s host.
+pub fn reach_of(url: &reqwest::Url) -> Reach {
+    let Some(host) = url.host_str() else {
+        return Reach::Public;
+    };
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    match literal.parse::<IpAddr>() {
+        Ok(ip) if ip.is_loopback() => Reach::Loopback,
+        Ok(IpAddr::V4(v4)) if v4.is_private() || v4.is_link_local() || v4.is_unspecified() => {
+            Reach::Private
+        }
+        Ok(IpAddr::V6(v6))
+            if (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.is_unspecified() =>
+        {
+            Reach::Private
+        }
+        Ok(_) => Reach::Public,
+        Err(_) if host.eq_ignore_ascii_case("localhost") => Reach::Loopback,
+        Err(_) => Reach::Public,
+    }
+}
+
+/// Parses a configured source URL and applies the transport rule: https anywhere, plain http
+/// only to a loopback address.
 pub fn check_url(url: &str) -> Result<reqwest::Url, CatalogError> {
-    let parsed = reqwest::Url::parse(url).map_err(|error| CatalogError::BadUrl {
+    let parsed = parse_url(url)?;
+    let reach = reach_of(&parsed);
+    check_parsed(url, parsed, reach)
+}
+
+/// The reach of a configured source: its URL's ([`check_url`] applies), or
+/// [`Reach::Loopback`] for a local index file (an absolute path).
+pub fn source_reach(source: &str) -> Result<Reach, CatalogError> {
+    if source.starts_with('/') {
+        return Ok(Reach::Loopback);
+    }
+    check_url(source).map(|url| reach_of(&url))
+}
+
+/// Parses a URL found in a catalog (or a redirect) of a source of reach `source`: it may reach
+/// no further than its source.
+pub fn check_url_within(url: &str, source: Reach) -> Result<reqwest::Url, CatalogError> {
+    let parsed = parse_url(url)?;
+    check_parsed(url, parsed, source)
+}
+
+fn parse_url(url: &str) -> Result<reqwest::Url, CatalogError> {
+    reqwest::Url::parse(url).map_err(|error| CatalogError::BadUrl {
         url: url.to_owned(),
         reason: error.to_string(),
-    })?;
-    if allowed_url(&parsed) {
-        Ok(parsed)
+    })
+}
+
+fn check_parsed(
+    text: &str,
+    url: reqwest::Url,
+    source: Reach,
+) -> Result<reqwest::Url, CatalogError> {
+    if allowed_url(&url, source) {
+        Ok(url)
     } else {
         Err(CatalogError::InsecureUrl {
-            url: url.to_owned(),
+            url: text.to_owned(),
         })
     }
 }
 
-fn allowed_url(url: &reqwest::Url) -> bool {
+fn allowed_url(url: &reqwest::Url, source: Reach) -> bool {
+    let target = reach_of(url);
     match url.scheme() {
-        "https" => url.host().is_some(),
-        "http" => url.host_str().is_some_and(|host| {
-            let literal = host.trim_start_matches('[').trim_end_matches(']');
-            match literal.parse::<IpAddr>() {
-                Ok(ip) => ip.is_loopback(),
-                Err(_) => host.eq_ignore_ascii_case("localhost"),
-            }
-        }),
+        "https" => url.host().is_some() && target <= source,
+        "http" => target == Reach::Loopback && source == Reach::Loopback,
         _ => false,
     }
 }
@@ -463,6 +586,31 @@ mod tests {
                 "{refused}"
             );
         }
+        // Entries and redirects of a public source reach no loopback or LAN address, and no
+        // plain http at all; a loopback source's may.
+        for refused in [
+            "http://127.0.0.1:8080/x",
+            "https://127.0.0.1/x",
+            "https://localhost/x",
+            "https://[::1]/x",
+            "https://192.168.1.5/x",
+            "https://10.1.2.3/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[fd00::1]/x",
+        ] {
+            assert!(
+                matches!(
+                    check_url_within(refused, Reach::Public),
+                    Err(CatalogError::InsecureUrl { .. })
+                ),
+                "{refused}"
+            );
+        }
+        assert!(check_url_within("https://cdn.example.org/fw.ota", Reach::Public).is_ok());
+        assert!(check_url_within("https://192.168.1.5/x", Reach::Private).is_ok());
+        assert!(check_url_within("http://192.168.1.5/x", Reach::Private).is_err());
+        assert!(check_url_within("http://127.0.0.1:9/x", Reach::Loopback).is_ok());
+        assert!(check_url_within("http://127.0.0.1:9/x", Reach::Private).is_err());
         assert!(matches!(
             check_url("not a url"),
             Err(CatalogError::BadUrl { .. })

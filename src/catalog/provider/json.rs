@@ -3,27 +3,14 @@
 
 use serde_json::{Map, Value};
 
-use super::{CatalogParseError, EntryError};
+use super::EntryError;
 
 /// Longest text field accepted (release notes run to a few KB in practice).
 pub(crate) const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Longest URL accepted.
 pub(crate) const MAX_URL_BYTES: usize = 2048;
 
-/// Parses the whole document after the size cap, mapping serde_json's error to line and column.
-pub(crate) fn parse_document(input: &[u8], max_bytes: usize) -> Result<Value, CatalogParseError> {
-    if input.len() > max_bytes {
-        return Err(CatalogParseError::TooLarge {
-            length: input.len(),
-            max: max_bytes,
-        });
-    }
-    serde_json::from_slice(input).map_err(|error| CatalogParseError::Json {
-        line: error.line(),
-        column: error.column(),
-        message: error.to_string(),
-    })
-}
+pub(crate) use super::bounded_json::parse_document;
 
 /// The fields of one catalog entry, with the entry's index for error messages.
 pub(crate) struct EntryFields<'a> {

@@ -14,6 +14,7 @@
 //! range-checked, and an entry that fails is reported in [`ParsedCatalog::rejected`] (naming
 //! the entry index and field) without spoiling the others.
 
+pub(crate) mod bounded_json;
 pub mod http;
 mod json;
 pub mod ledvance;
@@ -52,12 +53,19 @@ pub enum CatalogParseError {
         /// What the parser expected, e.g. `an object with a "firmwares" array`.
         expected: &'static str,
     },
-    /// More entries than [`MAX_ENTRIES`].
-    #[error("catalog lists {count} entries, more than the {max} accepted")]
+    /// More entries than [`MAX_ENTRIES`] (in any one array or object; the parse stops at the
+    /// first one too many).
+    #[error("catalog lists at least {count} entries, more than the {max} accepted")]
     TooManyEntries {
-        /// Entries listed.
+        /// Entries seen.
         count: usize,
         /// The cap.
+        max: usize,
+    },
+    /// Parsed, the catalog would take more memory than allowed (estimated while parsing).
+    #[error("catalog would take more than {max} bytes of memory once parsed")]
+    TooComplex {
+        /// The budget.
         max: usize,
     },
 }

@@ -17,7 +17,7 @@ use crate::catalog::model::{
 };
 
 /// Largest manifest accepted (the real one is about 550 KB).
-pub const MAX_INDEX_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_INDEX_BYTES: usize = 8 * 1024 * 1024;
 
 /// Most `manufacturerName` items accepted per entry.
 const MAX_MANUFACTURER_NAMES: usize = 256;
