@@ -27,8 +27,8 @@ use crate::coordinator::ezsp::EzspCoordinator;
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
     AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
-    CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MAX_PERMIT_JOIN_SECONDS,
-    MessageTag, Nwk, PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
+    CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk,
+    PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
 };
 use crate::server::{
     DenyRule, DeviceAddr, DeviceOverride, NotifyTarget, OtaServer, Outgoing, ServerConfig,
