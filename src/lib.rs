@@ -13,6 +13,7 @@ pub mod config;
 pub mod coordinator;
 pub mod daemon;
 pub mod ezsp;
+pub mod identity;
 pub mod ota;
 pub mod server;
 pub mod sim;

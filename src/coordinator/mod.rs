@@ -43,6 +43,8 @@ pub const PROFILE_HOME_AUTOMATION: u16 = 0x0104;
 pub const PROFILE_ZDO: u16 = 0x0000;
 /// The OTA Upgrade cluster (0x0019).
 pub const CLUSTER_OTA_UPGRADE: u16 = 0x0019;
+/// The Basic cluster (0x0000).
+pub const CLUSTER_BASIC: u16 = 0x0000;
 
 /// What a coordinator driver needs to run (the `[coordinator]` config section plus the state
 /// directory and the endpoint the OTA server answers on).
@@ -120,6 +122,68 @@ pub struct UnicastMessage {
     /// Ask for an APS acknowledgement with retries, so the delivery report means "the device got
     /// it" rather than "the first hop took it".
     pub aps_ack: bool,
+}
+
+/// A ZCL request to one device, on any cluster: the general "ask a device and hear its
+/// answer" path (reading Basic cluster attributes, for one). The coordinator sends it like any
+/// unicast ([`Coordinator::send_zcl_request`]); the answer arrives as an ordinary
+/// [`CoordinatorEvent::Incoming`], and [`ZclRequest::is_answered_by`] tells whether a message
+/// is it (same device, endpoint, profile and cluster, the request's transaction sequence
+/// number, the other direction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZclRequest {
+    /// The device's network address.
+    pub destination: Nwk,
+    /// Our endpoint.
+    pub src_endpoint: u8,
+    /// The device's endpoint.
+    pub dst_endpoint: u8,
+    /// Application profile.
+    pub profile: u16,
+    /// Cluster id.
+    pub cluster: u16,
+    /// The whole ZCL frame (header and payload).
+    pub zcl_frame: Vec<u8>,
+}
+
+impl ZclRequest {
+    /// The request's transaction sequence number, when its header can be read.
+    pub fn tsn(&self) -> Option<u8> {
+        crate::zcl::ZclHeader::decode(&self.zcl_frame)
+            .ok()
+            .map(|(header, _)| header.tsn)
+    }
+
+    /// True when `message` answers this request.
+    pub fn is_answered_by(&self, message: &IncomingMessage) -> bool {
+        let Ok((request, _)) = crate::zcl::ZclHeader::decode(&self.zcl_frame) else {
+            return false;
+        };
+        let Ok((answer, _)) = crate::zcl::ZclHeader::decode(&message.payload) else {
+            return false;
+        };
+        message.source == self.destination
+            && message.src_endpoint == self.dst_endpoint
+            && message.profile == self.profile
+            && message.cluster == self.cluster
+            && !message.broadcast
+            && answer.tsn == request.tsn
+            && answer.direction == request.direction.flipped()
+    }
+
+    /// The APS unicast that carries it (acknowledged, so its delivery report means "the device
+    /// got it").
+    pub fn to_unicast(&self) -> UnicastMessage {
+        UnicastMessage {
+            destination: self.destination,
+            src_endpoint: self.src_endpoint,
+            dst_endpoint: self.dst_endpoint,
+            profile: self.profile,
+            cluster: self.cluster,
+            payload: self.zcl_frame.clone(),
+            aps_ack: true,
+        }
+    }
 }
 
 /// An APS broadcast (Image Notify, for instance).
@@ -312,6 +376,12 @@ pub trait Coordinator: Send + Sync + fmt::Debug {
     ) -> Result<MessageTag, SendError> {
         let _ = timing;
         self.send_unicast(message)
+    }
+    /// Sends a ZCL request to one device; one [`CoordinatorEvent::DeliveryReport`] with the
+    /// returned tag follows, and the device's answer, if any, arrives as an
+    /// [`CoordinatorEvent::Incoming`] that [`ZclRequest::is_answered_by`] recognises.
+    fn send_zcl_request(&self, request: &ZclRequest) -> Result<MessageTag, SendError> {
+        self.send_unicast(request.to_unicast())
     }
     /// Queues an APS broadcast; one [`CoordinatorEvent::DeliveryReport`] with the returned tag follows.
     fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError>;

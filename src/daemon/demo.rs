@@ -58,6 +58,7 @@ fn demo_devices() -> Vec<DemoDevice> {
         file_version: ver,
         hardware_version: hw,
         max_data_size: max,
+        identity: Default::default(),
     };
     vec![
         DemoDevice {
@@ -229,7 +230,7 @@ pub async fn run_demo() -> anyhow::Result<bool> {
         if let Some(poll) = device.sleepy_poll {
             sim.sleepy_devices.insert(index, poll);
         }
-        sim.devices.push(device.spec);
+        sim.devices.push(device.spec.clone());
     }
     let addresses: Vec<_> = sim
         .device_configs()

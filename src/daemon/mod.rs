@@ -3,6 +3,7 @@
 
 pub mod catalog_retry;
 pub mod demo;
+pub mod identities;
 pub mod images;
 pub mod logging;
 pub mod service;

@@ -124,6 +124,8 @@ pub struct DeviceStatus {
     pub offered_file_version: Option<u32>,
     /// Why nothing was offered, when nothing was.
     pub withheld: Option<String>,
+    /// What its Basic cluster says it is, once read.
+    pub identity: Option<crate::zcl::basic::BasicIdentity>,
 }
 
 /// Bytes per second and ETA from what was served over `elapsed`.

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use super::device::{DeviceEvent, SimDevice};
 use super::faults::{Faults, SplitMix64};
 use crate::ash::{Link, LinkConfig, LinkError, LinkEvent, Role};
-use crate::coordinator::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
+use crate::coordinator::{CLUSTER_BASIC, CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 use crate::ezsp::command::{
     AddEndpoint, Body, Callback, Command, Frame, GetConfigurationValueResponse,
     GetNetworkParametersResponse, GetValueResponse, IncomingMessageHandler,
@@ -170,6 +170,7 @@ enum Scheduled {
     FromDevice {
         nwk: Nwk,
         endpoint: u8,
+        cluster: u16,
         payload: Vec<u8>,
     },
     /// A device's ZDO announce reaches the NCP.
@@ -987,6 +988,8 @@ impl SimNcp {
                         || aps_frame.destination_endpoint == 0xFF;
                     if addressed && aps_frame.cluster_id == CLUSTER_OTA_UPGRADE {
                         device.handle_frame(&payload, now);
+                    } else if addressed && aps_frame.cluster_id == CLUSTER_BASIC {
+                        device.handle_basic_frame(&payload, now);
                     }
                 }
                 self.collect_device_output(index, now);
@@ -994,8 +997,9 @@ impl SimNcp {
             Scheduled::FromDevice {
                 nwk,
                 endpoint,
+                cluster,
                 payload,
-            } => self.deliver_to_host(nwk, endpoint, payload),
+            } => self.deliver_to_host(nwk, endpoint, cluster, payload),
             Scheduled::Announce { nwk, ieee } => self.announce_to_host(nwk, ieee),
             Scheduled::MessageSent {
                 message_type,
@@ -1042,6 +1046,18 @@ impl SimNcp {
                 Scheduled::FromDevice {
                     nwk,
                     endpoint,
+                    cluster: CLUSTER_OTA_UPGRADE,
+                    payload,
+                },
+            ));
+        }
+        while let Some(payload) = device.poll_transmit_basic() {
+            self.schedule.push((
+                now + delay,
+                Scheduled::FromDevice {
+                    nwk,
+                    endpoint,
+                    cluster: CLUSTER_BASIC,
                     payload,
                 },
             ));
@@ -1051,8 +1067,9 @@ impl SimNcp {
         }
     }
 
-    /// A device's OTA frame reaches the NCP: up to the host if an endpoint takes the cluster.
-    fn deliver_to_host(&mut self, nwk: Nwk, source_endpoint: u8, payload: Vec<u8>) {
+    /// A device's OTA frame (or its answer to a Basic cluster read) reaches the NCP: up to the
+    /// host if an endpoint takes the OTA cluster.
+    fn deliver_to_host(&mut self, nwk: Nwk, source_endpoint: u8, cluster: u16, payload: Vec<u8>) {
         if !self.network_up {
             return;
         }
@@ -1071,7 +1088,7 @@ impl SimNcp {
             .map(|d| d.config().ieee);
         let aps_frame = ApsFrame {
             profile_id: PROFILE_HOME_AUTOMATION,
-            cluster_id: CLUSTER_OTA_UPGRADE,
+            cluster_id: cluster,
             source_endpoint,
             destination_endpoint: endpoint,
             options: ApsOptions::RETRY,
@@ -1081,7 +1098,7 @@ impl SimNcp {
         self.messages_to_host += 1;
         self.events.push_back(SimEvent::MessageToHost {
             nwk,
-            cluster: CLUSTER_OTA_UPGRADE,
+            cluster,
             payload: payload.clone(),
         });
         self.send_incoming(aps_frame, nwk, ieee, payload);

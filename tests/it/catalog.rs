@@ -1116,3 +1116,127 @@ mod http_edge {
         assert_eq!(cache.read_image(&entry.hash).unwrap(), image);
     }
 }
+
+/// The real index as one merged catalog.
+fn real_index() -> Option<zigbee_otad::catalog::merged::MergedCatalog> {
+    use zigbee_otad::catalog::merged::MergedCatalog;
+    use zigbee_otad::catalog::provider::SourceCatalog;
+    let testdata = shared_testdata()?;
+    let source = Provenance {
+        source: "zigbee-ota".into(),
+        kind: SourceKind::ZigbeeOtaIndex,
+    };
+    let parsed = zigbee_ota_index::parse(
+        &std::fs::read(testdata.join("catalogs/index.json")).unwrap(),
+        &source,
+    )
+    .unwrap();
+    assert_eq!(parsed.entries.len(), 897);
+    Some(MergedCatalog::new([SourceCatalog {
+        provenance: source,
+        entries: parsed.entries,
+    }]))
+}
+
+/// A device each entry was written for: its code and type, the lowest version the entry
+/// accepts (below the entry's own), the lowest hardware version of its range, its `modelId`
+/// and its first `manufacturerName`.
+fn device_for(
+    entry: &zigbee_otad::catalog::model::CatalogEntry,
+) -> zigbee_otad::catalog::model::DeviceQuery<'_> {
+    let r = &entry.restrictions;
+    zigbee_otad::catalog::model::DeviceQuery {
+        manufacturer_code: entry.manufacturer_code,
+        image_type: entry.image_type,
+        current_file_version: r.min_file_version.unwrap_or(0),
+        hardware_version: r.hardware_version_min.or(r.hardware_version_max),
+        model_id: r.model_id.as_deref(),
+        manufacturer_name: r.manufacturer_names.first().map(String::as_str),
+    }
+}
+
+/// Reach over the real index: a device built from each of the 897 entries is offered that
+/// entry or a newer one whose restrictions it meets. Before devices had an identity, the 309
+/// entries restricted by `modelId` or `manufacturerName` could never be offered (588/897).
+#[test]
+fn reach_over_the_real_index() {
+    let Some(merged) = real_index() else {
+        return;
+    };
+    let mut reached = 0;
+    let mut missed = Vec::new();
+    for entry in merged.entries() {
+        let device = device_for(entry);
+        match merged.best_image(&device) {
+            Ok(offered)
+                if offered.file_version >= entry.file_version
+                    && offered.restrictions.check(&device).is_ok() =>
+            {
+                reached += 1
+            }
+            other => missed.push(format!(
+                "{:04x}/{:04x}/{:08x} {:?}: {:?}",
+                entry.manufacturer_code,
+                entry.image_type,
+                entry.file_version,
+                entry.display_name,
+                other.map(|e| e.file_version)
+            )),
+        }
+    }
+    eprintln!("reach over the real index: {reached}/897");
+    for miss in &missed {
+        eprintln!("  not reached: {miss}");
+    }
+    assert_eq!(reached, 897, "{missed:#?}");
+}
+
+/// No wrong offers: a device that differs from a restricted entry only in its model or its
+/// manufacturer name (or does not know them) is never offered an entry it does not meet.
+#[test]
+fn restricted_entries_never_reach_other_models_or_manufacturers() {
+    use zigbee_otad::catalog::model::DeviceQuery;
+    let Some(merged) = real_index() else {
+        return;
+    };
+    let mut checked = 0;
+    for entry in merged.entries() {
+        let r = &entry.restrictions;
+        if r.model_id.is_none() && r.manufacturer_names.is_empty() {
+            continue;
+        }
+        let right = device_for(entry);
+        let variants: [DeviceQuery<'_>; 4] = [
+            DeviceQuery {
+                model_id: r.model_id.as_ref().map(|_| "another-model"),
+                ..right
+            },
+            DeviceQuery {
+                manufacturer_name: (!r.manufacturer_names.is_empty()).then_some("_TZ0000_other"),
+                ..right
+            },
+            DeviceQuery {
+                model_id: None,
+                ..right
+            },
+            DeviceQuery {
+                manufacturer_name: None,
+                ..right
+            },
+        ];
+        for device in variants {
+            if device == right {
+                continue;
+            }
+            checked += 1;
+            if let Ok(offered) = merged.best_image(&device) {
+                assert!(
+                    offered.restrictions.check(&device).is_ok(),
+                    "{device:?} was offered {offered:?}"
+                );
+                assert_ne!(offered, entry, "{device:?} got the entry it does not meet");
+            }
+        }
+    }
+    assert!(checked > 300, "only {checked} variants checked");
+}
