@@ -63,8 +63,14 @@ enum Command {
         /// Add N devices of the default kind (LEDVANCE 0x1189, image type 0x0001, version 1).
         #[arg(long)]
         devices: Option<usize>,
-        /// One simulated device: MFR:TYPE:VERSION[:HW[:MAXDATA]] (decimal or 0x-hex); repeatable.
-        #[arg(long = "device", value_name = "MFR:TYPE:VERSION[:HW[:MAXDATA]]")]
+        /// One simulated device: MFR:TYPE:VERSION[:HW[:MAXDATA]] (decimal or 0x-hex), then
+        /// optionally ,model=TEXT ,manufacturer_name=TEXT ,power=mains|battery (what its Basic
+        /// cluster answers; a battery device answers only shortly after it sent something);
+        /// repeatable.
+        #[arg(
+            long = "device",
+            value_name = "MFR:TYPE:VERSION[:HW[:MAXDATA]][,model=TEXT][,manufacturer_name=TEXT][,power=mains|battery]"
+        )]
         device: Vec<SimDeviceSpec>,
         /// Also make PATH a symlink to the pty.
         #[arg(long, value_name = "PATH")]
@@ -168,6 +174,46 @@ enum CatalogAction {
         #[arg(long)]
         json: bool,
     },
+    /// What a device would be offered from the configured catalogs, and why each nearby entry
+    /// was passed over (no download: local files as they are, cloud sources from the cache).
+    /// Exits 0 whether or not there is an offer.
+    Match {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Manufacturer code (decimal or 0x hex).
+        #[arg(long, value_parser = number::<u16>)]
+        manufacturer_code: u16,
+        /// Image type (decimal or 0x hex).
+        #[arg(long, value_parser = number::<u16>)]
+        image_type: u16,
+        /// The file version the device runs (decimal or 0x hex).
+        #[arg(long, value_parser = number::<u32>)]
+        file_version: u32,
+        /// Its hardware version (decimal or 0x hex).
+        #[arg(long, value_parser = number::<u16>)]
+        hardware_version: Option<u16>,
+        /// Its Basic cluster model identifier.
+        #[arg(long)]
+        model_id: Option<String>,
+        /// Its Basic cluster manufacturer name.
+        #[arg(long)]
+        manufacturer_name: Option<String>,
+        /// Print JSON: `offer` (null or {source, file_version, sha512, url, file_name, …}) and
+        /// `reasons`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A decimal or `0x` hex number that fits `T`.
+fn number<T: TryFrom<u64>>(text: &str) -> Result<T, String> {
+    let value = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse::<u64>(),
+    }
+    .map_err(|e| format!("`{text}`: {e}"))?;
+    T::try_from(value).map_err(|_| format!("`{text}` is out of range"))
 }
 
 /// Fault injection and timing for `simulate` (probabilities are 0.0..=1.0 per frame or message).
@@ -491,8 +537,35 @@ async fn simulate(config: SimConfig) -> anyhow::Result<ExitCode> {
 }
 
 fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
-    use zigbee_otad::catalog::{report, service};
+    use zigbee_otad::catalog::{matching, report, service};
     match action {
+        CatalogAction::Match {
+            config,
+            manufacturer_code,
+            image_type,
+            file_version,
+            hardware_version,
+            model_id,
+            manufacturer_name,
+            json,
+        } => {
+            let config = Config::load(&config).context("the configuration is not valid")?;
+            let device = matching::MatchDevice {
+                manufacturer_code,
+                image_type,
+                file_version,
+                hardware_version,
+                model_id,
+                manufacturer_name,
+            };
+            let report = matching::match_device(&config, device)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         CatalogAction::List { config, json } => {
             let config = Config::load(&config).context("the configuration is not valid")?;
             let devices = service::load_known_devices(&config.state_dir)?;

@@ -18,6 +18,7 @@ mod coordinator;
 mod daemon;
 mod ezsp;
 mod faults;
+mod identity;
 mod ota;
 mod server;
 mod sim;
