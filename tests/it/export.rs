@@ -28,7 +28,7 @@ fn sha512(bytes: &[u8]) -> String {
 }
 
 /// Where `.ci/run` installs zigbee-herdsman (`ZIGBEE_HERDSMAN_DIR`, or its default scratch dir).
-fn herdsman_dir() -> Option<PathBuf> {
+pub(crate) fn herdsman_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("ZIGBEE_HERDSMAN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("zigbee-otad-ci-herdsman"));
