@@ -95,18 +95,18 @@ impl OtaServer {
     }
 
     pub(super) fn idle_timeout(&self, session: &Session) -> Duration {
-        let manufacturer_code = session
+        let (manufacturer_code, image_type) = session
             .last_query
-            .map(|q| q.manufacturer_code)
+            .map(|q| (q.manufacturer_code, q.image_type))
             .or_else(|| {
-                session
-                    .transfer
-                    .as_ref()
-                    .map(|t| t.image.key().manufacturer_code)
+                session.transfer.as_ref().map(|t| {
+                    let key = t.image.key();
+                    (key.manufacturer_code, key.image_type)
+                })
             })
-            .unwrap_or(0);
+            .unwrap_or((0, 0));
         self.config
-            .idle_timeout_for(manufacturer_code, session.addr.ieee)
+            .idle_timeout_for(manufacturer_code, image_type, session.addr.ieee)
     }
 
     /// Answers FIFO requests whose turn has come (block requests wait for the pacing gap).
