@@ -5,7 +5,8 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::service::{read_capped, write_atomically};
+use crate::atomic_file;
+use crate::catalog::service::read_capped;
 use crate::coordinator::{
     CLUSTER_BASIC, CLUSTER_OTA_UPGRADE, Coordinator, IncomingMessage, SendError, ZclRequest,
 };
@@ -39,7 +40,12 @@ pub fn load(state_dir: &Path) -> Vec<StoredIdentity> {
 /// Writes `state_dir/identities.json` atomically.
 pub fn save(state_dir: &Path, identities: &[StoredIdentity]) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(identities).map_err(std::io::Error::other)?;
-    write_atomically(&state_dir.join(IDENTITIES_FILE), &bytes)
+    atomic_file::write(
+        &state_dir.join(IDENTITIES_FILE),
+        &bytes,
+        atomic_file::OWNER_ONLY,
+    )
+    .map_err(std::io::Error::other)
 }
 
 /// The identity reader with its IO: loads and saves the file, sends reads, hands what it

@@ -20,6 +20,7 @@ mod export;
 mod ezsp;
 mod faults;
 mod identity;
+mod mqtt;
 mod ota;
 mod server;
 mod sim;
