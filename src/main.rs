@@ -575,7 +575,9 @@ fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
                 model_id,
                 manufacturer_name,
             };
-            let report = matching::match_device(&config, device)?;
+            let policy = zigbee_otad::daemon::service::server_config(&config)
+                .context("the configuration is not valid")?;
+            let report = matching::match_device(&config, &policy, device);
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -20,10 +20,10 @@ use super::model::{
 };
 use super::provider::{SourceCatalog, zigbee_ota_index};
 use super::service::read_capped;
+use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
 use crate::config::{Config, SourceKind as ConfigKind};
-use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name_in};
-use crate::daemon::service::server_config;
 use crate::ota::OtaFile;
+use crate::server::ServerConfig;
 
 /// Largest local index file read.
 const MAX_LOCAL_INDEX: u64 = 32 * 1024 * 1024;
@@ -90,9 +90,9 @@ pub struct MatchReport {
     pub notes: Vec<String>,
 }
 
-/// Answers for `device` from the catalogs `config` names.
-pub fn match_device(config: &Config, device: MatchDevice) -> anyhow::Result<MatchReport> {
-    let policy = server_config(config)?;
+/// Answers for `device` from the catalogs `config` names, under the server's image-choice
+/// policy (`policy`: its deny list, pins and downgrade setting, built from `config`).
+pub fn match_device(config: &Config, policy: &ServerConfig, device: MatchDevice) -> MatchReport {
     let (catalogs, notes) = gather(config);
     let query = DeviceQuery {
         manufacturer_code: device.manufacturer_code,
@@ -184,12 +184,12 @@ pub fn match_device(config: &Config, device: MatchDevice) -> anyhow::Result<Matc
         }
         eligible.retain(|(_, e)| e.file_version != best.file_version);
     }
-    Ok(MatchReport {
+    MatchReport {
         device,
         offer,
         reasons,
         notes,
-    })
+    }
 }
 
 fn passed(entry: &CatalogEntry, reason: String) -> PassedOver {

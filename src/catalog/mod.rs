@@ -49,3 +49,4 @@ pub mod model;
 pub mod provider;
 pub mod report;
 pub mod service;
+pub mod sources;
