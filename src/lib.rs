@@ -20,6 +20,7 @@ pub mod server;
 pub mod sim;
 pub mod wire;
 pub mod zcl;
+pub mod zigbee;
 
 /// Entry points for the cargo-fuzz targets in `fuzz/` (enabled by the `fuzzing` feature).
 #[cfg(feature = "fuzzing")]

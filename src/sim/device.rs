@@ -35,7 +35,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::coordinator::{Ieee, Nwk};
 use crate::wire::Reader;
 use crate::zcl::basic::{self, BasicIdentity};
 use crate::zcl::ota::{
@@ -43,6 +42,7 @@ use crate::zcl::ota::{
     QueryNextImageResponse, UpgradeEndRequest, UpgradeEndResponse,
 };
 use crate::zcl::{CommandId, Direction, FrameType, ZclHeader, ZclStatus};
+use crate::zigbee::{Ieee, Nwk};
 
 /// PowerSource values (ZCL8 Table 3-9) the spec's `power=` names.
 const POWER_MAINS: u8 = 0x01;

@@ -55,7 +55,7 @@ pub use device::{SimDeviceConfig, SimDeviceSpec, UpgradeOutcome, UpgradeReport};
 pub use faults::Faults;
 pub use ncp::{SimEvent, SimNcp, SimNcpConfig};
 
-use crate::coordinator::{Ieee, Nwk};
+use crate::zigbee::{Ieee, Nwk};
 use device::SimDevice;
 
 /// The device `--devices N` adds: manufacturer 0x1189 (LEDVANCE), image type 0x0001, version 1,
