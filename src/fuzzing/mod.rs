@@ -7,4 +7,5 @@ pub mod catalog;
 pub mod ezsp;
 pub mod ota;
 pub mod server;
+pub mod sim;
 pub mod zcl;

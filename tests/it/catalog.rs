@@ -1254,7 +1254,7 @@ fn matching_agrees_with_zigbee_herdsman() {
     let Some(merged) = real_index() else {
         return;
     };
-    let Some(herdsman) = crate::export::herdsman_dir() else {
+    let Some(herdsman) = crate::common::herdsman_dir() else {
         eprintln!(
             "SKIPPED: zigbee-herdsman is not installed (.ci/run installs it from npm); \
              the differential test against its matcher did not run"

@@ -20,6 +20,7 @@ mod export;
 mod ezsp;
 mod faults;
 mod identity;
+mod interop;
 mod mqtt;
 mod ota;
 mod server;
