@@ -145,6 +145,14 @@ enum DecodeLayer {
         #[arg(long)]
         json: bool,
     },
+    /// One or more ZNP (TI Z-Stack MT) frames as they appear on the serial line (SOF 0xFE).
+    Znp {
+        /// The bytes as hex.
+        hex: String,
+        /// Print JSON, one object per frame.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -437,6 +445,25 @@ fn decode(layer: DecodeLayer) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 println!("EZSP {version}: {frame:#?}");
+            }
+        }
+        DecodeLayer::Znp { hex, json } => {
+            let items = zigbee_otad::znp::decode_stream(&hex_of(&hex)?);
+            if items.is_empty() {
+                anyhow::bail!("no ZNP frame in the input");
+            }
+            let mut failed = false;
+            for item in &items {
+                failed |= !matches!(item, Ok((_, Ok(_))));
+                match item {
+                    _ if json => println!("{}", zigbee_otad::znp::decoded_json(item)),
+                    Ok((_, Ok(message))) => println!("{}: {message:?}", message.name()),
+                    Ok((frame, Err(e))) => eprintln!("zigbee-otad: {frame:?}: {e}"),
+                    Err(e) => eprintln!("zigbee-otad: {e}"),
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
             }
         }
     }

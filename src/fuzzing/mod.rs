@@ -8,3 +8,4 @@ pub mod ezsp;
 pub mod ota;
 pub mod server;
 pub mod zcl;
+pub mod znp;

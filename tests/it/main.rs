@@ -22,3 +22,4 @@ mod ota;
 mod server;
 mod sim;
 mod zcl;
+mod znp;
