@@ -15,7 +15,9 @@ use zigbee_otad::daemon::socket::{self, Request};
 use zigbee_otad::daemon::status::render_snapshot;
 use zigbee_otad::ota::{InspectReport, OtaFile};
 use zigbee_otad::sim::device::DeviceEvent;
-use zigbee_otad::sim::{SimConfig, SimDeviceSpec, SimEvent, run_simulator};
+use zigbee_otad::sim::{
+    SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, ZnpNetwork, run_simulator, run_znp_simulator,
+};
 use zigbee_otad::zcl::ZclStatus;
 use zigbee_otad::zcl::ota::OtaFrame;
 
@@ -57,9 +59,17 @@ enum Command {
         #[command(subcommand)]
         layer: DecodeLayer,
     },
-    /// Run only the simulated coordinator (EZSP over ASH on a pseudo-terminal) with simulated
-    /// OTA client devices; prints the pty path on the first line so any EZSP host can drive it.
+    /// Run only the simulated coordinator (EZSP over ASH, or TI Z-Stack ZNP, on a
+    /// pseudo-terminal) with simulated OTA client devices; prints the pty path on the first line
+    /// so any EZSP or ZNP host can drive it.
     Simulate {
+        /// Which stick to simulate: a Silicon Labs EmberZNet NCP (ezsp) or a TI Z-Stack 3.x.0
+        /// coordinator (znp).
+        #[arg(long, value_enum, default_value_t = SimProtocol::Ezsp)]
+        protocol: SimProtocol,
+        /// ZNP only: start factory new, without the network the stick holds by default.
+        #[arg(long)]
+        fresh: bool,
         /// Add N devices of the default kind (LEDVANCE 0x1189, image type 0x0001, version 1).
         #[arg(long)]
         devices: Option<usize>,
@@ -114,6 +124,15 @@ enum Command {
         #[arg(default_value_t = 60, value_parser = clap::value_parser!(u8).range(0..=254))]
         seconds: u8,
     },
+}
+
+/// The simulated stick's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SimProtocol {
+    /// Silicon Labs EZSP over ASH.
+    Ezsp,
+    /// TI Z-Stack MT (ZNP).
+    Znp,
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +330,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect { file, json } => inspect(&file, json),
         Command::Decode { layer } => decode(layer),
         Command::Simulate {
+            protocol,
+            fresh,
             devices,
             device,
             link,
@@ -353,7 +374,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             logging::init(zigbee_otad::config::LogLevel::Warn);
-            runtime()?.block_on(simulate(config))
+            let znp = (protocol == SimProtocol::Znp).then(|| SimZnpConfig {
+                network: (!fresh).then(ZnpNetwork::default),
+                faults: config.ncp.faults.clone(),
+                ..SimZnpConfig::default()
+            });
+            runtime()?.block_on(simulate(config, znp))
         }
         Command::Catalog { action } => catalog(action),
         Command::Status {
@@ -485,14 +511,18 @@ fn ash_json(frame: &zigbee_otad::ash::Frame) -> serde_json::Value {
     }
 }
 
-async fn simulate(config: SimConfig) -> anyhow::Result<ExitCode> {
+async fn simulate(config: SimConfig, znp: Option<SimZnpConfig>) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     let device_count = config.devices.len();
-    let mut simulator = run_simulator(config).await?;
+    let kind = if znp.is_some() { "Z-Stack ZNP" } else { "EZSP" };
+    let mut simulator = match znp {
+        Some(znp) => run_znp_simulator(config, znp).await?,
+        None => run_simulator(config).await?,
+    };
     println!("{}", simulator.path());
     std::io::stdout().flush()?;
     eprintln!(
-        "simulated EZSP coordinator with {device_count} device(s) on {}; Ctrl-C stops it",
+        "simulated {kind} coordinator with {device_count} device(s) on {}; Ctrl-C stops it",
         simulator.path()
     );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

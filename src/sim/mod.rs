@@ -36,6 +36,8 @@
 pub mod device;
 pub mod faults;
 pub mod ncp;
+pub mod znp;
+pub mod znp_run;
 
 use std::collections::HashMap;
 use std::io;
@@ -53,6 +55,8 @@ use tracing::{Instrument, debug, warn};
 pub use device::{SimDeviceConfig, SimDeviceSpec, UpgradeOutcome, UpgradeReport};
 pub use faults::Faults;
 pub use ncp::{SimEvent, SimNcp, SimNcpConfig};
+pub use znp::{SimZnp, SimZnpConfig, ZnpNetwork};
+pub use znp_run::run_znp_simulator;
 
 use crate::coordinator::{Ieee, Nwk};
 use device::SimDevice;

@@ -20,7 +20,7 @@ use zigbee_otad::ota::{
 const BIN: &str = env!("CARGO_BIN_EXE_zigbee-otad");
 
 /// Kills the child when the test ends, however it ends.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -29,7 +29,12 @@ impl Drop for Guard {
     }
 }
 
-fn synthetic_ota(manufacturer: u16, image_type: u16, version: u32, len: usize) -> Vec<u8> {
+pub(crate) fn synthetic_ota(
+    manufacturer: u16,
+    image_type: u16,
+    version: u32,
+    len: usize,
+) -> Vec<u8> {
     let header = OtaHeader::new(
         ManufacturerCode(manufacturer),
         ImageType(image_type),
@@ -52,7 +57,7 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
-fn status_json(socket: &Path) -> Option<serde_json::Value> {
+pub(crate) fn status_json(socket: &Path) -> Option<serde_json::Value> {
     let out = Command::new(BIN)
         .args(["status", "--json", "--socket", socket.to_str().unwrap()])
         .output()
@@ -64,7 +69,7 @@ fn status_json(socket: &Path) -> Option<serde_json::Value> {
 }
 
 /// Plays systemd's end of NOTIFY_SOCKET: every datagram, read as it arrives, onto a channel.
-fn notify_listener(path: &Path) -> mpsc::Receiver<String> {
+pub(crate) fn notify_listener(path: &Path) -> mpsc::Receiver<String> {
     let socket = UnixDatagram::bind(path).unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -95,7 +100,7 @@ fn wait_notify(messages: &mpsc::Receiver<String>, needle: &str, timeout: Duratio
     panic!("no `{needle}` on NOTIFY_SOCKET within {timeout:?}; got {seen:?}");
 }
 
-fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> String {
+pub(crate) fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -107,7 +112,7 @@ fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) ->
     }
 }
 
-fn start_daemon(config: &Path, notify: &Path, log: &Path) -> Guard {
+pub(crate) fn start_daemon(config: &Path, notify: &Path, log: &Path) -> Guard {
     let log = std::fs::File::create(log).unwrap();
     Guard(
         Command::new(BIN)
@@ -316,7 +321,10 @@ fn demo_upgrades_every_device_and_exits_zero() {
 }
 
 /// Starts `simulate` with `args`, returns it with a channel of its stdout lines and the pty path.
-fn start_simulator(args: &[&str], log: &Path) -> (Guard, mpsc::Receiver<String>, String) {
+pub(crate) fn start_simulator(
+    args: &[&str],
+    log: &Path,
+) -> (Guard, mpsc::Receiver<String>, String) {
     let mut simulator = Guard(
         Command::new(BIN)
             .arg("simulate")
@@ -340,7 +348,7 @@ fn start_simulator(args: &[&str], log: &Path) -> (Guard, mpsc::Receiver<String>,
     (simulator, lines, pty)
 }
 
-fn minimal_config(root: &Path, pty: &str) -> PathBuf {
+pub(crate) fn minimal_config(root: &Path, pty: &str) -> PathBuf {
     let config = root.join("config.toml");
     std::fs::write(
         &config,

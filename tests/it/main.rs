@@ -23,3 +23,4 @@ mod server;
 mod sim;
 mod zcl;
 mod znp;
+mod znp_ref;

@@ -338,3 +338,40 @@ fn truncated_and_padded_frames_are_refused_with_the_command_named() {
     let err = Message::decode(&frame).unwrap_err().to_string();
     assert!(err.contains("1 unexpected bytes"), "{err}");
 }
+
+#[test]
+fn nv_items_match_zigpy_znp_serialization() {
+    use zigbee_otad::znp::nv::{self, Nib};
+    let text = std::fs::read_to_string(vectors_dir().join("znp/zigpy_znp_vectors.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let nv_hex = |name: &str| hex(json["nv"][name].as_str().unwrap());
+    const EXT_PAN: u64 = 0xDDDD_DDDD_DDDD_DD01;
+    assert_eq!(
+        Nib::aligned_bytes(15, 0x1A62, EXT_PAN),
+        nv_hex("nib_aligned")
+    );
+    for (name, aligned) in [("nib_aligned", true), ("nib_packed", false)] {
+        let nib = Nib::parse(&nv_hex(name)).unwrap();
+        assert_eq!(
+            (nib.channel, nib.pan_id, nib.extended_pan_id, nib.key_loaded),
+            (15, 0x1A62, EXT_PAN, true),
+            "{name}"
+        );
+        assert_eq!(
+            (nib.nwk_address, nib.security_level, nib.aligned),
+            (0, 5, aligned)
+        );
+    }
+    let key: [u8; 16] = std::array::from_fn(|i| i as u8);
+    assert_eq!(nv::key_desc_bytes(0, &key), nv_hex("nwk_key_desc"));
+    assert_eq!(nv::parse_key_desc(&nv_hex("nwk_key_desc")), Some((0, key)));
+    assert_eq!(
+        nv::sec_material_bytes(0x1234, EXT_PAN),
+        nv_hex("nwk_sec_material")
+    );
+    assert_eq!(
+        nv::addr_mgr_entry_bytes(nv::ADDR_MGR_SECURITY, 0x1001, 0x0012_4B00_0000_0001),
+        nv_hex("addr_mgr_entry_aligned")
+    );
+    assert!(Nib::parse(&[0; 100]).is_err());
+}

@@ -248,4 +248,44 @@ V = [
     ),
 ]
 
-print(json.dumps({"generator": "zigpy-znp 1.1.1", "vectors": V}, indent=1))
+
+# NV items as zigpy-znp serializes them for a CC2652 (aligned structs) and a CC2531 (packed),
+# for the network the tests use: channel 15, PAN 0x1A62, extended PAN DD:DD:DD:DD:DD:DD:DD:01.
+EXT_PAN = t.EUI64.convert("dd:dd:dd:dd:dd:dd:dd:01")
+NIB = t.NIB(
+    SequenceNum=0, PassiveAckTimeout=5, MaxBroadcastRetries=2, MaxChildren=0x33, MaxDepth=20,
+    MaxRouters=0x33, dummyNeighborTable=0, BroadcastDeliveryTime=30, ReportConstantCost=0,
+    RouteDiscRetries=0, dummyRoutingTable=0, SecureAllFrames=1, SecurityLevel=5, SymLink=1,
+    CapabilityFlags=0x8F, TransactionPersistenceTime=7, nwkProtocolVersion=2,
+    RouteDiscoveryTime=13, RouteExpiryTime=30, nwkDevAddress=0x0000, nwkLogicalChannel=15,
+    nwkCoordAddress=0x0000, nwkCoordExtAddress=t.EUI64.convert("00:00:00:00:00:00:00:00"),
+    nwkPanId=0x1A62, nwkState=t.NwkState.NWK_ROUTER, channelList=t.Channels.CHANNEL_15,
+    beaconOrder=15, superFrameOrder=15, scanDuration=4, battLifeExt=0,
+    allocatedRouterAddresses=1, allocatedEndDeviceAddresses=1, nodeDepth=0,
+    extendedPANID=EXT_PAN, nwkKeyLoaded=t.Bool.true,
+    spare1=t.NwkKeyDesc(KeySeqNum=0, Key=t.KeyData([0] * 16)),
+    spare2=t.NwkKeyDesc(KeySeqNum=0, Key=t.KeyData([0] * 16)),
+    spare3=0, spare4=0, nwkLinkStatusPeriod=60, nwkRouterAgeLimit=3,
+    nwkUseMultiCast=t.Bool.false, nwkIsConcentrator=t.Bool.true,
+    nwkConcentratorDiscoveryTime=120, nwkConcentratorRadius=10, nwkAllFresh=1,
+    nwkManagerAddr=0x0000, nwkTotalTransmissions=0, nwkUpdateId=0,
+)
+NV = {
+    "nib_aligned": NIB.serialize(align=True),
+    "nib_packed": NIB.serialize(align=False),
+    "nwk_key_desc": t.NwkKeyDesc(KeySeqNum=0, Key=t.KeyData(range(16))).serialize(),
+    "nwk_sec_material": t.NwkSecMaterialDesc(FrameCounter=0x1234, ExtendedPanID=EXT_PAN).serialize(
+        align=True
+    ),
+    "addr_mgr_entry_aligned": t.AddrMgrEntry(
+        type=t.AddrMgrUserType.Security, nwkAddr=0x1001, extAddr=t.EUI64.convert("00:12:4b:00:00:00:00:01")
+    ).serialize(align=True),
+    "aps_link_key_table_empty": t.APSLinkKeyTable([]).serialize(align=True),
+}
+
+print(
+    json.dumps(
+        {"generator": "zigpy-znp 1.1.1", "vectors": V, "nv": {k: v.hex() for k, v in NV.items()}},
+        indent=1,
+    )
+)
