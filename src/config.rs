@@ -22,6 +22,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
+mod integrations;
+pub use integrations::{BrokerAddress, ExportSection, MqttSection};
+
 /// Where the daemon looks for its configuration unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/zigbee-otad/config.toml";
 
@@ -81,6 +84,12 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+    /// Home Assistant over MQTT (off without the section).
+    #[serde(default)]
+    pub mqtt: Option<MqttSection>,
+    /// The verified catalog served as an index over HTTP (off without the section).
+    #[serde(default)]
+    pub export: Option<ExportSection>,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -631,6 +640,15 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Some(mqtt) = &self.mqtt {
+            mqtt.validate()
+                .map_err(|(key, message)| invalid(format!("mqtt.{key}"), message))?;
+        }
+        if let Some(export) = &self.export {
+            export
+                .validate()
+                .map_err(|(key, message)| invalid(format!("export.{key}"), message))?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! Nothing here touches the network: the daemon serves from this library with no network at
 //! all, and reloads it after a catalog refresh or a SIGHUP.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,6 +33,30 @@ pub struct ImageLibrary {
     pub sources: Vec<SourceStatus>,
     /// Files or entries that were skipped, with the reason (also logged).
     pub skipped: Vec<String>,
+    /// What the catalogs say about each image beyond what the server needs, by the image's
+    /// `provenance().location`.
+    pub notes: HashMap<String, ImageNotes>,
+}
+
+/// What a catalog says about an image for people and for other OTA stacks (the index export and
+/// Home Assistant show it; the server does not need it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageNotes {
+    /// The catalog's file name.
+    pub file_name: Option<String>,
+    /// Release notes: text, or a URL.
+    pub release_notes: Option<String>,
+    /// Basic-cluster manufacturer names the image is restricted to.
+    pub manufacturer_names: Vec<String>,
+}
+
+/// The loaded images with their notes, shared read-only with the index export and MQTT.
+#[derive(Debug, Clone, Default)]
+pub struct LibraryView {
+    /// Verified images, as the server has them.
+    pub images: Vec<Arc<OtaImage>>,
+    /// By `provenance().location`.
+    pub notes: HashMap<String, ImageNotes>,
 }
 
 /// A source's `name`, or its kind with its position appended unless `index` is 0.
@@ -190,6 +214,13 @@ fn load_directory(name: &str, dir: &Path, library: &mut ImageLibrary, status: &m
                         location: path.display().to_string(),
                     });
                     tracing::debug!(source = %name, file = %path.display(), image = %image.key(), "local image");
+                    library.notes.insert(
+                        image.provenance().location.clone(),
+                        ImageNotes {
+                            file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                            ..ImageNotes::default()
+                        },
+                    );
                     status.entries += 1;
                     library.images.push(image.shared());
                 }
@@ -219,7 +250,17 @@ fn load_cached(name: &str, cache: &Cache, library: &mut ImageLibrary, status: &m
             continue;
         }
         match cached_image(name, cache, entry) {
-            Ok(image) => library.images.push(image.shared()),
+            Ok(image) => {
+                library.notes.insert(
+                    image.provenance().location.clone(),
+                    ImageNotes {
+                        file_name: entry.display_name.clone(),
+                        release_notes: entry.release_notes.clone(),
+                        manufacturer_names: entry.restrictions.manufacturer_names.clone(),
+                    },
+                );
+                library.images.push(image.shared());
+            }
             Err(reason) => skip(library, name, reason),
         }
     }

@@ -1,8 +1,11 @@
 //! The daemon: wiring of the coordinator, the OTA server and the catalog into one program, with
-//! systemd integration, signals and the status socket (ARCHITECTURE.md, module `daemon`).
+//! systemd integration, signals, the status socket, Home Assistant over MQTT and the index export
+//! (ARCHITECTURE.md, module `daemon`).
 
 pub mod catalog_retry;
 pub mod demo;
+pub mod export;
+pub mod export_index;
 pub mod images;
 pub mod logging;
 pub mod service;

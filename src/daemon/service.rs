@@ -37,7 +37,8 @@ use crate::server::{
 use crate::server::{Destination, Ieee};
 
 use super::catalog_retry::{self, CatalogRetry};
-use super::images::{self, ImageLibrary};
+use super::export::ExportServer;
+use super::images::{self, ImageLibrary, LibraryView};
 use super::socket::{ControlRequest, Request, StatusSocket};
 use super::status::{self, StatusSnapshot};
 use super::systemd::Notifier;
@@ -94,6 +95,14 @@ impl Daemon {
         let cancel = CancellationToken::new();
         let (control_tx, control_rx) = mpsc::channel(16);
         let (refresh_done_tx, refresh_done_rx) = mpsc::channel(1);
+        let (library_tx, library_rx) = watch::channel(Arc::new(LibraryView::default()));
+        let mut side_tasks = Vec::new();
+        if let Some(section) = &config.export {
+            let export = ExportServer::bind(section).await.with_context(|| {
+                format!("cannot listen for the index export on {}", section.listen)
+            })?;
+            side_tasks.push(tokio::spawn(export.serve(library_rx.clone())));
+        }
 
         let socket = if options.status_socket {
             let path = &config.status.socket;
@@ -122,6 +131,7 @@ impl Daemon {
                 Notifier::default()
             },
             events: options.events,
+            library_tx,
             held: VecDeque::new(),
             in_flight: HashMap::new(),
             refused: VecDeque::new(),
@@ -144,6 +154,9 @@ impl Daemon {
             let result = main.run(coordinator_config).await;
             if let Some(socket) = socket {
                 socket.abort();
+            }
+            for task in side_tasks {
+                task.abort();
             }
             result
         });
@@ -256,6 +269,8 @@ struct MainLoop {
     cancel: CancellationToken,
     notifier: Notifier,
     events: Option<mpsc::Sender<ServerEvent>>,
+    /// The loaded images, for the index export and MQTT.
+    library_tx: watch::Sender<Arc<LibraryView>>,
     /// Frames waiting for the coordinator.
     held: VecDeque<HeldFrame>,
     /// Unicasts awaiting their delivery report, so a failed delivery can be sent once more.
@@ -450,9 +465,16 @@ impl MainLoop {
 
     fn reload_images(&mut self) {
         let ImageLibrary {
-            images, sources, ..
+            images,
+            sources,
+            notes,
+            ..
         } = images::load(&self.config);
         tracing::info!(images = images.len(), "image library loaded");
+        self.library_tx.send_replace(Arc::new(LibraryView {
+            images: images.clone(),
+            notes,
+        }));
         self.server.set_images(images, now_std());
         self.library_sources = sources;
         // The full refresh first, then the image fetch after it; an error stays shown until a

@@ -20,7 +20,7 @@ use zigbee_otad::ota::{
 const BIN: &str = env!("CARGO_BIN_EXE_zigbee-otad");
 
 /// Kills the child when the test ends, however it ends.
-pub(crate) struct Guard(pub(crate) Child);
+pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -29,12 +29,7 @@ impl Drop for Guard {
     }
 }
 
-pub(crate) fn synthetic_ota(
-    manufacturer: u16,
-    image_type: u16,
-    version: u32,
-    len: usize,
-) -> Vec<u8> {
+pub fn synthetic_ota(manufacturer: u16, image_type: u16, version: u32, len: usize) -> Vec<u8> {
     let header = OtaHeader::new(
         ManufacturerCode(manufacturer),
         ImageType(image_type),
@@ -57,7 +52,7 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
-pub(crate) fn status_json(socket: &Path) -> Option<serde_json::Value> {
+pub fn status_json(socket: &Path) -> Option<serde_json::Value> {
     let out = Command::new(BIN)
         .args(["status", "--json", "--socket", socket.to_str().unwrap()])
         .output()
@@ -69,7 +64,7 @@ pub(crate) fn status_json(socket: &Path) -> Option<serde_json::Value> {
 }
 
 /// Plays systemd's end of NOTIFY_SOCKET: every datagram, read as it arrives, onto a channel.
-pub(crate) fn notify_listener(path: &Path) -> mpsc::Receiver<String> {
+pub fn notify_listener(path: &Path) -> mpsc::Receiver<String> {
     let socket = UnixDatagram::bind(path).unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -87,7 +82,11 @@ pub(crate) fn notify_listener(path: &Path) -> mpsc::Receiver<String> {
 }
 
 /// Waits for a notify message containing `needle`.
-fn wait_notify(messages: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> Vec<String> {
+pub fn wait_notify(
+    messages: &mpsc::Receiver<String>,
+    needle: &str,
+    timeout: Duration,
+) -> Vec<String> {
     let deadline = Instant::now() + timeout;
     let mut seen = Vec::new();
     while let Ok(text) = messages.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -100,7 +99,7 @@ fn wait_notify(messages: &mpsc::Receiver<String>, needle: &str, timeout: Duratio
     panic!("no `{needle}` on NOTIFY_SOCKET within {timeout:?}; got {seen:?}");
 }
 
-pub(crate) fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> String {
+pub fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -112,7 +111,7 @@ pub(crate) fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, timeout: D
     }
 }
 
-pub(crate) fn start_daemon(config: &Path, notify: &Path, log: &Path) -> Guard {
+pub fn start_daemon(config: &Path, notify: &Path, log: &Path) -> Guard {
     let log = std::fs::File::create(log).unwrap();
     Guard(
         Command::new(BIN)
@@ -282,7 +281,7 @@ fn run_against_simulate_upgrades_reloads_and_stops_cleanly() {
     assert_eq!(wait_exit(&mut daemon.0, Duration::from_secs(15)), Some(0));
 }
 
-fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {
@@ -293,7 +292,7 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
     None
 }
 
-fn log_text(root: &Path) -> String {
+pub fn log_text(root: &Path) -> String {
     let tail = |name: &str| {
         let text = std::fs::read_to_string(root.join(name)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -321,10 +320,7 @@ fn demo_upgrades_every_device_and_exits_zero() {
 }
 
 /// Starts `simulate` with `args`, returns it with a channel of its stdout lines and the pty path.
-pub(crate) fn start_simulator(
-    args: &[&str],
-    log: &Path,
-) -> (Guard, mpsc::Receiver<String>, String) {
+pub fn start_simulator(args: &[&str], log: &Path) -> (Guard, mpsc::Receiver<String>, String) {
     let mut simulator = Guard(
         Command::new(BIN)
             .arg("simulate")

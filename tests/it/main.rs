@@ -16,6 +16,7 @@ mod cli;
 mod common;
 mod coordinator;
 mod daemon;
+mod export;
 mod ezsp;
 mod faults;
 mod ota;
