@@ -11,6 +11,7 @@
 mod codec;
 pub mod command;
 pub mod frame;
+pub mod host;
 pub mod nv;
 
 use command::{DecodeError, Message};

@@ -24,4 +24,5 @@ mod server;
 mod sim;
 mod zcl;
 mod znp;
+mod znp_host;
 mod znp_ref;
