@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use zigbee_otad::config::{Config, DEFAULT_CONFIG_PATH};
-use zigbee_otad::daemon::demo::run_demo;
+use zigbee_otad::daemon::demo::run_demo_with;
 use zigbee_otad::daemon::logging;
 use zigbee_otad::daemon::service::{Daemon, DaemonOptions};
 use zigbee_otad::daemon::socket::{self, Request};
@@ -39,7 +39,11 @@ enum Command {
     },
     /// The whole daemon against the built-in simulated coordinator with simulated devices and
     /// a synthetic catalog; exits 0 once every device has upgraded and verified its image.
-    Demo,
+    Demo {
+        /// Which simulated coordinator to run against.
+        #[arg(long, value_enum, default_value_t = SimProtocol::Ezsp)]
+        protocol: SimProtocol,
+    },
     /// Validate a configuration file; errors name the line and key.
     CheckConfig {
         /// The configuration file.
@@ -313,9 +317,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => {
+        Command::Demo { protocol } => {
             logging::init(zigbee_otad::config::LogLevel::Warn);
-            let passed = runtime()?.block_on(run_demo())?;
+            let protocol = match protocol {
+                SimProtocol::Ezsp => zigbee_otad::config::Protocol::Ezsp,
+                SimProtocol::Znp => zigbee_otad::config::Protocol::Znp,
+            };
+            let passed = runtime()?.block_on(run_demo_with(protocol))?;
             Ok(if passed {
                 ExitCode::SUCCESS
             } else {

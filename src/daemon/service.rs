@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::service::{CatalogService, RefreshReport, known_devices};
 use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, UpgradeTime};
-use crate::coordinator::ezsp::EzspCoordinator;
+use crate::coordinator::any::{AnyCoordinator, DriverKind};
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
     AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
@@ -328,7 +328,11 @@ impl MainLoop {
             self.start_refresh(false);
         }
         self.notifier.status("starting the coordinator");
-        let (coordinator, mut coordinator_events) = EzspCoordinator::start(coordinator_config);
+        let kind = match self.config.coordinator.protocol {
+            crate::config::Protocol::Ezsp => DriverKind::Ezsp,
+            crate::config::Protocol::Znp => DriverKind::Znp,
+        };
+        let (coordinator, mut coordinator_events) = AnyCoordinator::start(kind, coordinator_config);
         let coordinator = Arc::new(coordinator);
 
         let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;

@@ -37,6 +37,7 @@ pub mod device;
 pub mod faults;
 pub mod ncp;
 pub mod znp;
+pub mod znp_nv;
 pub mod znp_run;
 
 use std::collections::HashMap;

@@ -25,18 +25,19 @@
 //! [`Faults`] applies per MT frame: lost or damaged frames both ways, failed or missing
 //! `AF.DataConfirm`s, a full transmit queue (`MEM_ERROR`), and unsolicited resets.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::device::SimDevice;
 use super::faults::{Faults, SplitMix64};
 use super::ncp::SimEvent;
+use super::znp_nv::NvMemory;
 use crate::coordinator::{CLUSTER_OTA_UPGRADE, Ieee, Nwk};
 use crate::znp::command::{
     AfIncomingMsg, DEVICE_STATE_STARTED_AS_COORDINATOR, Message, SysVersion, ZdoAddrRsp, status,
 };
 use crate::znp::frame::{Decoder, FrameType, Subsystem};
-use crate::znp::nv::{self, Nib, ex, osal};
+use crate::znp::nv::osal;
 
 /// MT capabilities a CC2652 Z-Stack 3.x.0 build reports: SYS, AF, ZDO, UTIL, APP, APP_CNF.
 const CAPABILITIES: u16 = 0x0659;
@@ -142,8 +143,7 @@ pub struct SimZnp {
     rng: SplitMix64,
     decoder: Decoder,
     tx: VecDeque<Vec<u8>>,
-    osal: BTreeMap<u16, Vec<u8>>,
-    extended: BTreeMap<(u8, u16, u16), Vec<u8>>,
+    nv: NvMemory,
     primary_channels: u32,
     endpoints: Vec<crate::znp::command::AfRegister>,
     network_up: bool,
@@ -165,8 +165,7 @@ impl SimZnp {
             rng: SplitMix64::new(config.faults.seed),
             decoder: Decoder::default(),
             tx: VecDeque::new(),
-            osal: BTreeMap::new(),
-            extended: BTreeMap::new(),
+            nv: NvMemory::new(config.ieee),
             primary_channels: 0,
             endpoints: Vec::new(),
             network_up: false,
@@ -181,9 +180,6 @@ impl SimZnp {
             events: VecDeque::new(),
             config,
         };
-        sim.osal
-            .insert(osal::EXTADDR, sim.config.ieee.0.to_le_bytes().to_vec());
-        sim.osal.insert(osal::LOGICAL_TYPE, vec![0]);
         if let Some(network) = sim.config.network {
             sim.store_network(network);
         }
@@ -202,53 +198,17 @@ impl SimZnp {
 
     /// The network its NV holds.
     pub fn stored_network(&self) -> Option<ZnpNetwork> {
-        let nib = Nib::parse(self.osal.get(&osal::NIB)?).ok()?;
-        let (_, key) = nv::parse_key_desc(self.osal.get(&osal::NWK_ACTIVE_KEY_INFO)?)?;
-        (nib.channel != 0 && nib.key_loaded).then_some(ZnpNetwork {
-            channel: nib.channel,
-            pan_id: nib.pan_id,
-            extended_pan_id: nib.extended_pan_id,
-            network_key: key,
-        })
+        self.nv.stored_network()
     }
 
     /// Writes a formed network into NV, as Z-Stack does when commissioning ends.
     fn store_network(&mut self, network: ZnpNetwork) {
-        let ext = network.extended_pan_id.to_le_bytes().to_vec();
-        let key_desc = nv::key_desc_bytes(0, &network.network_key);
-        let items = [
-            (
-                osal::NIB,
-                Nib::aligned_bytes(network.channel, network.pan_id, network.extended_pan_id),
-            ),
-            (osal::EXTENDED_PAN_ID, ext.clone()),
-            (osal::APS_USE_EXT_PANID, ext),
-            (osal::PANID, network.pan_id.to_le_bytes().to_vec()),
-            (osal::PRECFGKEY, network.network_key.to_vec()),
-            (osal::PRECFGKEYS_ENABLE, vec![0]),
-            (osal::NWK_ACTIVE_KEY_INFO, key_desc.clone()),
-            (osal::NWK_ALTERN_KEY_INFO, key_desc),
-            (osal::BDBNODEISONANETWORK, vec![1]),
-            (osal::TCLK_SEED, vec![0x5A; 16]),
-            (osal::APS_LINK_KEY_TABLE, vec![0, 0]),
-            (osal::HAS_CONFIGURED_ZSTACK3, vec![0x55]),
-        ];
-        self.osal.extend(items);
-        self.extended.insert(
-            (nv::SYS_ID_ZSTACK, ex::NWK_SEC_MATERIAL_TABLE, 0),
-            nv::sec_material_bytes(0, network.extended_pan_id),
-        );
-        for (index, device) in self.devices.iter().enumerate() {
-            let sub_id = u16::try_from(index).unwrap_or(u16::MAX);
-            self.extended.insert(
-                (nv::SYS_ID_ZSTACK, ex::ADDRMGR, sub_id),
-                nv::addr_mgr_entry_bytes(
-                    nv::ADDR_MGR_SECURITY,
-                    device.config().nwk.0,
-                    device.config().ieee.0,
-                ),
-            );
-        }
+        let devices: Vec<(Nwk, Ieee)> = self
+            .devices
+            .iter()
+            .map(|d| (d.config().nwk, d.config().ieee))
+            .collect();
+        self.nv.store_network(network, &devices);
     }
 
     /// Bytes read from the serial port.
@@ -519,7 +479,9 @@ impl SimZnp {
                 self.commission(now);
             }
             other => {
-                if !self.handle_nv(&other) {
+                if let Some(answer) = self.nv.answer(&other) {
+                    self.send(answer);
+                } else {
                     let (frame_type, subsystem, id) = other.header();
                     if frame_type == FrameType::Sreq {
                         self.send(Message::RpcError {
@@ -558,7 +520,7 @@ impl SimZnp {
     /// What a factory-new stick forms with: its NV formation items, the BDB channel mask.
     fn formation_parameters(&mut self) -> ZnpNetwork {
         let fallback = ZnpNetwork::default();
-        let read = |id: u16| self.osal.get(&id).cloned().unwrap_or_default();
+        let read = |id: u16| self.nv.osal(id).cloned().unwrap_or_default();
         let pan = <[u8; 2]>::try_from(read(osal::PANID).as_slice())
             .map(u16::from_le_bytes)
             .ok()
@@ -665,117 +627,6 @@ impl SimZnp {
                 },
             ));
         }
-    }
-
-    /// Answers the NV commands; false for anything else.
-    fn handle_nv(&mut self, message: &Message) -> bool {
-        match message {
-            Message::SysOsalNvLength { id } => {
-                let length = self.osal.get(id).map_or(0, Vec::len);
-                self.send(Message::SysOsalNvLengthResponse {
-                    length: u16::try_from(length).unwrap_or(u16::MAX),
-                });
-            }
-            Message::SysOsalNvRead { id, offset } => {
-                let answer = nv_slice(self.osal.get(id), usize::from(*offset), 0x08);
-                self.send(answer);
-            }
-            Message::SysOsalNvReadExt { id, offset } => {
-                let answer = nv_slice(self.osal.get(id), usize::from(*offset), 0x1C);
-                self.send(answer);
-            }
-            Message::SysOsalNvItemInit { id, length, value } => {
-                let existed = self.osal.contains_key(id);
-                let mut item = value.clone();
-                item.resize(usize::from(*length), 0xFF);
-                self.osal.entry(*id).or_insert(item);
-                let status = if existed {
-                    status::SUCCESS
-                } else {
-                    status::NV_ITEM_UNINIT
-                };
-                self.status(Subsystem::SYS, 0x07, status);
-            }
-            Message::SysOsalNvWriteExt { id, offset, value } => {
-                let status = write_into(self.osal.get_mut(id), usize::from(*offset), value);
-                self.status(Subsystem::SYS, 0x1D, status);
-            }
-            Message::SysOsalNvDelete { id, .. } => {
-                let status = if self.osal.remove(id).is_some() {
-                    status::SUCCESS
-                } else {
-                    status::NV_ITEM_UNINIT
-                };
-                self.status(Subsystem::SYS, 0x12, status);
-            }
-            Message::SysNvLength {
-                sys_id,
-                item_id,
-                sub_id,
-            } => {
-                let length = self
-                    .extended
-                    .get(&(*sys_id, *item_id, *sub_id))
-                    .map_or(0, Vec::len);
-                self.send(Message::SysNvLengthResponse {
-                    length: u32::try_from(length).unwrap_or(u32::MAX),
-                });
-            }
-            Message::SysNvRead {
-                sys_id,
-                item_id,
-                sub_id,
-                offset,
-                ..
-            } => {
-                let item = self.extended.get(&(*sys_id, *item_id, *sub_id));
-                let answer = nv_slice(item, usize::from(*offset), 0x33);
-                self.send(answer);
-            }
-            Message::SysNvCreate {
-                sys_id,
-                item_id,
-                sub_id,
-                length,
-            } => {
-                let key = (*sys_id, *item_id, *sub_id);
-                let existed = self.extended.contains_key(&key);
-                let size = usize::try_from(*length).unwrap_or(0).min(4096);
-                self.extended.entry(key).or_insert_with(|| vec![0xFF; size]);
-                let status = if existed {
-                    status::SUCCESS
-                } else {
-                    status::NV_ITEM_UNINIT
-                };
-                self.status(Subsystem::SYS, 0x30, status);
-            }
-            Message::SysNvWrite {
-                sys_id,
-                item_id,
-                sub_id,
-                offset,
-                value,
-            } => {
-                let item = self.extended.get_mut(&(*sys_id, *item_id, *sub_id));
-                let status = write_into(item, usize::from(*offset), value);
-                self.status(Subsystem::SYS, 0x34, status);
-            }
-            Message::SysNvDelete {
-                sys_id,
-                item_id,
-                sub_id,
-            } => {
-                let removed = self.extended.remove(&(*sys_id, *item_id, *sub_id));
-                let status = if removed.is_some() {
-                    status::SUCCESS
-                } else {
-                    status::NV_ITEM_UNINIT
-                };
-                self.status(Subsystem::SYS, 0x31, status);
-            }
-            _ => return false,
-        }
-        true
     }
 
     fn run_scheduled(&mut self, item: Scheduled, now: Instant) {
@@ -931,37 +782,5 @@ fn reset_indication(reason: u8) -> Message {
         transport_rev: 2,
         product_id: 1,
         release: [2, 7, 1],
-    }
-}
-
-/// The answer to an NV read: up to 240 bytes from `offset`, or INVALID_PARAMETER.
-fn nv_slice(item: Option<&Vec<u8>>, offset: usize, id: u8) -> Message {
-    match item.and_then(|bytes| bytes.get(offset..)) {
-        Some(rest) if offset < item.map_or(0, Vec::len) || offset == 0 => {
-            Message::NvValueResponse {
-                id,
-                status: status::SUCCESS,
-                value: rest.get(..240).unwrap_or(rest).to_vec(),
-            }
-        }
-        _ => Message::NvValueResponse {
-            id,
-            status: status::INVALID_PARAMETER,
-            value: Vec::new(),
-        },
-    }
-}
-
-/// Writes `value` at `offset` in an existing item (items never grow by a write).
-fn write_into(item: Option<&mut Vec<u8>>, offset: usize, value: &[u8]) -> u8 {
-    let Some(item) = item else {
-        return status::INVALID_PARAMETER;
-    };
-    match item.get_mut(offset..offset + value.len()) {
-        Some(slot) => {
-            slot.copy_from_slice(value);
-            status::SUCCESS
-        }
-        None => status::INVALID_PARAMETER,
     }
 }

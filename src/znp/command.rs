@@ -17,6 +17,7 @@
 
 use super::codec::{command_name, decode_fields};
 use super::frame::{Frame, FrameError, FrameType, Subsystem};
+use crate::coordinator::{IncomingMessage, Nwk, PROFILE_HOME_AUTOMATION};
 use crate::wire::{Reader, Truncated};
 
 /// `MTCapabilities.APP_CNF` in the ping answer: the stick runs Z-Stack 3 (BDB commissioning).
@@ -226,6 +227,47 @@ pub struct AfIncomingMsgExt {
     pub mac_source: u16,
     /// Radius left.
     pub radius: u8,
+}
+
+impl AfIncomingMsg {
+    /// The message as the coordinator interface carries it (`now`: when it was read).
+    pub fn to_incoming(&self, now: std::time::Instant) -> IncomingMessage {
+        IncomingMessage {
+            source: Nwk(self.source),
+            ieee: None,
+            src_endpoint: self.src_endpoint,
+            dst_endpoint: self.dst_endpoint,
+            profile: PROFILE_HOME_AUTOMATION,
+            cluster: self.cluster,
+            aps_sequence: self.tsn,
+            payload: self.data.clone(),
+            lqi: self.lqi,
+            rssi: 0,
+            broadcast: self.was_broadcast != 0,
+            read_at: Some(now),
+        }
+    }
+}
+
+impl AfIncomingMsgExt {
+    /// Like [`AfIncomingMsg::to_incoming`], for a short-address sender (a frame from an IEEE
+    /// address is inter-PAN and gives `None`).
+    pub fn to_incoming(&self, now: std::time::Instant) -> Option<IncomingMessage> {
+        Some(IncomingMessage {
+            source: Nwk(self.source.short()?),
+            ieee: None,
+            src_endpoint: self.src_endpoint,
+            dst_endpoint: self.dst_endpoint,
+            profile: PROFILE_HOME_AUTOMATION,
+            cluster: self.cluster,
+            aps_sequence: self.tsn,
+            payload: self.data.clone(),
+            lqi: self.lqi,
+            rssi: 0,
+            broadcast: self.was_broadcast != 0,
+            read_at: Some(now),
+        })
+    }
 }
 
 /// `ZDO.IEEEAddrRsp` / `ZDO.NwkAddrRsp`: a device's two addresses.

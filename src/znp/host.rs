@@ -3,8 +3,11 @@
 //! [`crate::coordinator::znp`] only moves bytes and calls these (PROTOCOLS.md §3).
 //!
 //! **Requests.** One SREQ is in flight at a time, as zigpy-znp does (`_sync_request_lock`): the
-//! SRSP with the same subsystem and id, or `RPC_ERROR` naming it, answers it; no answer within
-//! [`HostConfig::sreq_timeout`] means the stick is gone ([`Lost::NoAnswer`]).
+//! SRSP with the same subsystem and id, or `RPC_ERROR` naming it, answers it. MT has no
+//! retransmission, so a frame lost on the line shows only as a missing answer after
+//! [`HostConfig::sreq_timeout`]: a data request is then reported [`DeliveryOutcome::TimedOut`]
+//! (never sent twice: the stick may have queued it); a start-up step, lookup or ping is asked
+//! again, twice, before the stick is declared gone ([`Lost::NoAnswer`]).
 //!
 //! **Start-up** ([`Host::start`]), after every (re)connection and every stick reset:
 //! 1. `SYS.Ping`; unanswered within [`HostConfig::ping_timeout`], the CC253x serial
@@ -45,8 +48,8 @@ use std::time::{Duration, Instant};
 
 use super::command::{
     AF_OPTION_ACK_REQUEST, AF_OPTION_SUPPRESS_ROUTE_DISCOVERY, AddrModeAddress, AfDataRequest,
-    AfDataRequestExt, AfIncomingMsg, AfIncomingMsgExt, BDB_MODE_FORMATION, CAPABILITY_APP_CNF,
-    DEVICE_STATE_STARTED_AS_COORDINATOR, Message, RESET_SOFT, status,
+    AfDataRequestExt, BDB_MODE_FORMATION, CAPABILITY_APP_CNF, DEVICE_STATE_STARTED_AS_COORDINATOR,
+    Message, RESET_SOFT, status,
 };
 use super::frame::{Decoder, FrameType};
 use super::nv::osal;
@@ -94,19 +97,21 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
-    /// Defaults that suit real sticks: SREQ 6 s, ping 0.5 s × 6, reset 5 s, network up 60 s,
-    /// keepalive 10 s, delivery 30 s, address lookup 5 s, 16 unicasts in flight.
+    /// Defaults that suit real sticks: SREQ 2 s (asked twice more for start-up steps and pings),
+    /// ping 0.5 s × 6, reset 5 s, network up 60 s, keepalive 10 s, delivery 10 s (zigpy-znp
+    /// waits 8 s for a confirm; indirect sends to sleepy devices take up to 7.68 s), address
+    /// lookup 5 s, 16 unicasts in flight.
     pub fn new(endpoint: u8, network: NetworkSettings) -> Self {
         HostConfig {
             endpoint,
             network,
-            sreq_timeout: Duration::from_secs(6),
+            sreq_timeout: Duration::from_secs(2),
             ping_timeout: Duration::from_millis(500),
             ping_attempts: 6,
             reset_timeout: Duration::from_secs(5),
             network_up_timeout: Duration::from_secs(60),
             keepalive_interval: Duration::from_secs(10),
-            delivery_timeout: Duration::from_secs(30),
+            delivery_timeout: Duration::from_secs(10),
             lookup_timeout: Duration::from_secs(5),
             max_in_flight: 16,
         }
@@ -129,6 +134,9 @@ pub enum Lost {
     /// A start-up step failed.
     #[error("start-up failed: {0}")]
     Startup(String),
+    /// The serial port went away.
+    #[error("the serial port is gone")]
+    PortGone,
     /// The firmware is not one we drive.
     #[error(
         "Z-Stack Home 1.2 (no APP_CNF subsystem, a CC2530/CC2531 image) is not supported: flash Z-Stack 3.x.0 (CC26x2/CC13x2) or 3.0.x"
@@ -183,7 +191,13 @@ enum Purpose {
 struct Request {
     message: Message,
     purpose: Purpose,
+    /// How often it was sent again after going unanswered.
+    attempts: u8,
 }
+
+/// How often an unanswered start-up step, lookup or ping is asked again before the stick is
+/// declared gone.
+const SREQ_RETRIES: u8 = 2;
 
 /// Start-up steps (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +317,14 @@ impl Host {
         self.phase_deadline = None;
         self.ping_at = None;
         self.request(Message::SysPing, Purpose::Startup, now);
+    }
+
+    /// The port is gone: every send in flight or queued is reported lost, then
+    /// [`HostEvent::Lost`]`(`[`Lost::PortGone`]`)`.
+    pub fn close(&mut self, now: Instant) {
+        if self.phase != Phase::Down {
+            self.lose(Lost::PortGone, now);
+        }
     }
 
     /// Queues a unicast; one [`HostEvent::Delivery`] with `tag` follows.
@@ -467,16 +489,31 @@ impl Host {
             self.ping_at = None;
             self.request(Message::SysPing, Purpose::Startup, now);
         }
-        if let Some((request, deadline)) = &self.outstanding
-            && *deadline <= now
+        if self
+            .outstanding
+            .as_ref()
+            .is_some_and(|(_, deadline)| *deadline <= now)
+            && let Some((request, _)) = self.outstanding.take()
         {
-            let name = request.message.name();
-            if let Phase::Ping { attempt } = self.phase {
-                self.outstanding = None;
-                self.ping_unanswered(attempt, now);
-            } else {
-                self.lose(Lost::NoAnswer(name), now);
-                return;
+            match (&self.phase, request.purpose.clone()) {
+                (Phase::Ping { attempt }, _) => self.ping_unanswered(*attempt, now),
+                // The frame or its answer was lost on the line (MT has no retransmission): the
+                // send is reported, not repeated (the stick may have queued it).
+                (_, Purpose::Unicast { tag, .. } | Purpose::Broadcast { tag }) => {
+                    self.delivery(tag, DeliveryOutcome::TimedOut);
+                }
+                // Start-up steps, lookups and pings can be asked again.
+                _ if request.attempts < SREQ_RETRIES => {
+                    tracing::debug!("no answer to {}: asking again", request.message.name());
+                    self.queue.push_front(Request {
+                        attempts: request.attempts + 1,
+                        ..request
+                    });
+                }
+                _ => {
+                    self.lose(Lost::NoAnswer(request.message.name()), now);
+                    return;
+                }
             }
         }
         if self.phase_deadline.is_some_and(|at| at <= now) {
@@ -531,7 +568,11 @@ impl Host {
     }
 
     fn request(&mut self, message: Message, purpose: Purpose, now: Instant) {
-        self.queue.push_back(Request { message, purpose });
+        self.queue.push_back(Request {
+            message,
+            purpose,
+            attempts: 0,
+        });
         self.pump(now);
     }
 
@@ -646,11 +687,11 @@ impl Host {
                     self.lose(Lost::StickReset(reason), now);
                 }
             }
-            Message::ZdoStateChangeInd { state } => {
-                if self.phase == Phase::AwaitStarted && state == DEVICE_STATE_STARTED_AS_COORDINATOR
-                {
-                    startup::advance(self, Message::ZdoStateChangeInd { state }, now);
-                }
+            Message::ZdoStateChangeInd { state }
+                if self.phase == Phase::AwaitStarted
+                    && state == DEVICE_STATE_STARTED_AS_COORDINATOR =>
+            {
+                startup::advance(self, Message::ZdoStateChangeInd { state }, now);
             }
             Message::AfDataConfirm { status, tsn, .. } => {
                 if let Some((tag, _)) = self.in_flight.remove(&tsn) {
@@ -664,9 +705,9 @@ impl Host {
                     self.delivery(tag, outcome);
                 }
             }
-            Message::AfIncomingMsg(m) => self.incoming(incoming_from(&m, now), now),
+            Message::AfIncomingMsg(m) => self.incoming(m.to_incoming(now), now),
             Message::AfIncomingMsgExt(m) => {
-                if let Some(message) = incoming_from_ext(&m, now) {
+                if let Some(message) = m.to_incoming(now) {
                     self.incoming(message, now);
                 }
             }
@@ -746,41 +787,4 @@ impl Host {
         self.network = None;
         self.events.push_back(HostEvent::Lost(why));
     }
-}
-
-fn incoming_from(m: &AfIncomingMsg, now: Instant) -> IncomingMessage {
-    IncomingMessage {
-        source: Nwk(m.source),
-        ieee: None,
-        src_endpoint: m.src_endpoint,
-        dst_endpoint: m.dst_endpoint,
-        profile: crate::coordinator::PROFILE_HOME_AUTOMATION,
-        cluster: m.cluster,
-        aps_sequence: m.tsn,
-        payload: m.data.clone(),
-        lqi: m.lqi,
-        rssi: 0,
-        broadcast: m.was_broadcast != 0,
-        read_at: Some(now),
-    }
-}
-
-/// An `AF.IncomingMsgExt` from a short address (one from an IEEE address is dropped: Z-Stack
-/// uses it only for inter-PAN frames).
-fn incoming_from_ext(m: &AfIncomingMsgExt, now: Instant) -> Option<IncomingMessage> {
-    let source = m.source.short()?;
-    Some(IncomingMessage {
-        source: Nwk(source),
-        ieee: None,
-        src_endpoint: m.src_endpoint,
-        dst_endpoint: m.dst_endpoint,
-        profile: crate::coordinator::PROFILE_HOME_AUTOMATION,
-        cluster: m.cluster,
-        aps_sequence: m.tsn,
-        payload: m.data.clone(),
-        lqi: m.lqi,
-        rssi: 0,
-        broadcast: m.was_broadcast != 0,
-        read_at: Some(now),
-    })
 }

@@ -44,7 +44,7 @@ pub fn synthetic_ota(manufacturer: u16, image_type: u16, version: u32, len: usiz
         .build()
 }
 
-fn signal(child: &Child, name: &str) {
+pub fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()

@@ -25,4 +25,5 @@ mod sim;
 mod zcl;
 mod znp;
 mod znp_host;
+mod znp_process;
 mod znp_ref;
