@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod ash;
+pub mod atomic_file;
 pub mod catalog;
 pub mod config;
 pub mod coordinator;

@@ -424,14 +424,31 @@ fn decode(layer: DecodeLayer) -> anyhow::Result<ExitCode> {
     match layer {
         DecodeLayer::Zcl { hex, json } => {
             let bytes = hex_of(&hex)?;
-            let frame = OtaFrame::decode(&bytes).map_err(|e| {
+            // Only a frame that cannot be read at all fails; values the spec does not allow
+            // are shown and listed as violations (the troubleshooter wants to see them).
+            let (frame, violations) = OtaFrame::inspect(&bytes).map_err(|e| {
                 let status = ZclStatus::from(&e);
                 anyhow::anyhow!("{e} (a server answers {status:?})")
             })?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&frame)?);
+                let mut value = serde_json::to_value(&frame)?;
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("violations".into(), serde_json::to_value(&violations)?);
+                }
+                println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 println!("{frame}");
+                for violation in &violations {
+                    let answer = if violation.refused {
+                        "the server refuses it with INVALID_VALUE"
+                    } else {
+                        "reported only"
+                    };
+                    println!(
+                        "violation: {} 0x{:X} at offset {}: the spec allows {} ({answer})",
+                        violation.field, violation.value, violation.offset, violation.allowed
+                    );
+                }
             }
         }
         DecodeLayer::Ash { hex, json } => {

@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+pub(crate) mod fields;
+
 /// A read ran past the end of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Truncated {

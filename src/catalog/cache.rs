@@ -16,10 +16,9 @@
 //! and reported. A byte cap is kept by pruning images no catalog references any more.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::model::{CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Provenance, SourceKind};
@@ -27,7 +26,7 @@ use super::provider::{CatalogParseError, ParsedCatalog, SourceCatalog, parse_cat
 
 const CATALOG_DIR: &str = "catalogs";
 const IMAGE_DIR: &str = "images";
-const TEMP_PREFIX: &str = ".tmp-";
+use crate::atomic_file::{self, TEMP_PREFIX};
 /// Longest source name accepted as a file name.
 const MAX_SOURCE_NAME: usize = 64;
 /// Largest catalog envelope read back (the catalogs' own caps plus room for escaping).
@@ -178,8 +177,6 @@ pub struct Cache {
     images: HashMap<ImageHash, u64>,
     catalogs: HashMap<String, StoredCatalog>,
 }
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Cache {
     /// Opens (creating if needed) the cache in `dir`, keeping at most `max_image_bytes` of
@@ -423,41 +420,15 @@ fn remove(path: PathBuf, reason: RemovalReason) -> Result<Removed, CacheError> {
     }
 }
 
-/// Writes `data` to `dir/name` so that a reader sees either the old file or the whole new
-/// one: temp file in the same directory, fsync, rename over the target, fsync the directory.
+/// Writes `data` to `dir/name` atomically and durably (see [`crate::atomic_file`]).
 fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), CacheError> {
-    let counter = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp = dir.join(format!(
-        "{TEMP_PREFIX}{name}-{}-{counter}",
-        std::process::id()
-    ));
-    let target = dir.join(name);
-    let io_error = |operation: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| CacheError::Io {
-            operation,
-            path,
-            source,
+    atomic_file::write(&dir.join(name), data, atomic_file::WORLD_READABLE).map_err(|error| {
+        CacheError::Io {
+            operation: error.operation,
+            path: error.path,
+            source: error.source,
         }
-    };
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(io_error("create", &temp))?;
-        file.write_all(data).map_err(io_error("write", &temp))?;
-        file.sync_all().map_err(io_error("fsync", &temp))?;
-        fs::rename(&temp, &target).map_err(io_error("rename", &temp))
-    })();
-    if written.is_err() {
-        // Best effort: the temp name is never read, and open() sweeps leftovers.
-        let _ = fs::remove_file(&temp);
-    }
-    written?;
-    File::open(dir)
-        .and_then(|directory| directory.sync_all())
-        .map_err(io_error("fsync directory", dir))
+    })
 }
 
 fn len_u64(bytes: &[u8]) -> u64 {

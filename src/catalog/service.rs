@@ -57,9 +57,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -898,35 +897,14 @@ fn read_capped(path: &Path, cap: u64) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Replaces `path` atomically: a temp file in the same directory, fsync, rename, fsync of the
-/// directory.
+/// Replaces `path` atomically and durably (see [`crate::atomic_file`]); the ledger and the
+/// known devices are private state.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no parent directory"))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let temp = dir.join(format!(
-        ".tmp-{}-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    if let Err(error) = written {
-        // Best effort: the temp file is garbage now.
-        let _ = fs::remove_file(&temp);
-        return Err(error);
-    }
-    File::open(dir)?.sync_all()
+    Ok(crate::atomic_file::write(
+        path,
+        bytes,
+        crate::atomic_file::OWNER_ONLY,
+    )?)
 }
 
 /// True when `name` can name a ledger and a cache file (the cache's own rule).

@@ -18,7 +18,7 @@
 //! assert_eq!(NetworkSettings::from_json(&text).unwrap(), settings);
 //! ```
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// The file in the state directory that keeps the generated settings.
@@ -166,8 +166,8 @@ impl NetworkSettings {
         Ok(settings)
     }
 
-    /// Writes the file atomically (temporary file beside it, then rename), readable by the owner
-    /// only.
+    /// Writes the file atomically and durably, readable by the owner only (a fresh temporary
+    /// file each time, so a stale leftover's mode never carries over).
     fn save(&self, path: &Path) -> Result<(), NetworkFileError> {
         let io_error = |source| NetworkFileError::Io {
             path: path.to_path_buf(),
@@ -176,16 +176,12 @@ impl NetworkSettings {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_error)?;
         }
-        let temporary = path.with_extension("json.tmp");
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temporary).map_err(io_error)?;
-        file.write_all(self.to_json().as_bytes())
-            .map_err(io_error)?;
-        file.sync_all().map_err(io_error)?;
-        std::fs::rename(&temporary, path).map_err(io_error)
+        crate::atomic_file::write(
+            path,
+            self.to_json().as_bytes(),
+            crate::atomic_file::OWNER_ONLY,
+        )
+        .map_err(|error| io_error(error.into()))
     }
 }
 

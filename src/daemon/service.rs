@@ -103,6 +103,14 @@ impl Daemon {
             })?;
             side_tasks.push(tokio::spawn(export.serve(library_rx.clone())));
         }
+        if let Some(section) = &config.mqtt {
+            side_tasks.push(tokio::spawn(super::mqtt::run(
+                section.clone(),
+                snapshots.clone(),
+                library_rx.clone(),
+                control_tx.clone(),
+            )));
+        }
 
         let socket = if options.status_socket {
             let path = &config.status.socket;

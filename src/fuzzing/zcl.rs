@@ -8,6 +8,9 @@ use crate::zcl::{ZclHeader, ZclStatus};
 /// - a decoded frame re-encodes to exactly `data`, and `encoded_len` agrees;
 /// - `Display` and the JSON report never fail;
 /// - the server side accepts a subset of what the tool side accepts, with the same result;
+/// - the troubleshooting decode ([`OtaFrame::inspect`]) reads every frame the strict decode
+///   reads, to the same frame, and fails only where the strict decode fails too; a frame it
+///   reads with no refused violation is exactly the strict decode's result;
 /// - a refused request that gets a Default Response gets one that decodes as such, with the
 ///   request's TSN and the error's status.
 #[allow(clippy::panic)] // a broken invariant must crash the fuzzer
@@ -30,6 +33,23 @@ pub fn decode_frame(data: &[u8]) {
         if serde_json::to_string(frame).is_err() {
             panic!("JSON report failed for {frame:?}");
         }
+    }
+    match (OtaFrame::inspect(data), &decoded) {
+        (Ok((frame, violations)), strict) => {
+            let refused = violations.iter().any(|v| v.refused);
+            match strict {
+                Ok(strict) if refused || strict != &frame => {
+                    panic!("inspect and decode disagree on {data:02X?}")
+                }
+                Err(_) if !refused => panic!("inspect read what decode refused: {data:02X?}"),
+                _ => {}
+            }
+            if violations.iter().any(|v| v.offset >= data.len()) {
+                panic!("a violation points past the frame: {violations:?}");
+            }
+        }
+        (Err(_), Ok(_)) => panic!("decode read what inspect could not: {data:02X?}"),
+        (Err(_), Err(_)) => {}
     }
     match OtaFrame::decode_request(data) {
         Ok(request) => {

@@ -22,7 +22,11 @@ use serde::Serialize;
 use std::fmt;
 
 use super::{DecodeError, ZclStatus, wire_enum};
-use crate::wire::{PutLe, Reader};
+use nom::Parser;
+use nom::combinator::cond;
+
+use crate::wire::PutLe;
+use crate::wire::fields;
 
 wire_enum! {
     /// Frame control bits 0–1. The reserved values 2 and 3 are kept, not rejected.
@@ -215,15 +219,21 @@ impl ZclHeader {
 
     /// Decodes the header and returns it with the payload that follows.
     pub fn decode(bytes: &[u8]) -> Result<(ZclHeader, &[u8]), DecodeError> {
-        let mut reader = Reader::new(bytes);
-        let fc = reader.u8("frame_control")?;
-        let manufacturer_code = if fc & MANUFACTURER_SPECIFIC_BIT != 0 {
-            Some(reader.u16("manufacturer_code")?)
-        } else {
-            None
-        };
-        let tsn = reader.u8("transaction_sequence_number")?;
-        let command_id = CommandId(reader.u8("command_id")?);
+        let ((fc, manufacturer_code, tsn, command_id), payload) = fields::finish(bytes, |input| {
+            let (input, fc) = fields::u8("frame_control")(input)?;
+            let (input, manufacturer_code) = cond(
+                fc & MANUFACTURER_SPECIFIC_BIT != 0,
+                fields::u16("manufacturer_code"),
+            )
+            .parse_complete(input)?;
+            let (input, (tsn, command_id)) = (
+                fields::u8("transaction_sequence_number"),
+                fields::u8("command_id"),
+            )
+                .parse_complete(input)?;
+            Ok((input, (fc, manufacturer_code, tsn, command_id)))
+        })?;
+        let command_id = CommandId(command_id);
         let header = ZclHeader {
             frame_type: FrameType(fc & FRAME_TYPE_MASK),
             manufacturer_code,
@@ -237,7 +247,7 @@ impl ZclHeader {
             tsn,
             command_id,
         };
-        Ok((header, reader.rest()))
+        Ok((header, payload))
     }
 
     /// Appends the header. Only the low bits of `frame_type` (2), `direction` (1) and
@@ -276,10 +286,11 @@ impl DefaultResponse {
 
     /// Decodes the payload (after the ZCL header). Trailing bytes are ignored.
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(payload);
+        let ((command_id, status), _trailing) =
+            fields::finish(payload, (fields::u8("command_id"), fields::u8("status")))?;
         Ok(DefaultResponse {
-            command_id: CommandId(reader.u8("command_id")?),
-            status: ZclStatus(reader.u8("status")?),
+            command_id: CommandId(command_id),
+            status: ZclStatus(status),
         })
     }
 

@@ -135,6 +135,60 @@ fn decode_zcl_prints_every_field_and_maps_errors_to_a_status() {
 }
 
 #[test]
+fn decode_zcl_shows_out_of_range_values_as_violations() {
+    // Upgrade End Request with status NO_IMAGE_AVAILABLE (0x98): not one of the four allowed.
+    let out = zigbee_otad(&[
+        "decode",
+        "zcl",
+        "--json",
+        "01 10 06 98 89 11 01 00 02 00 00 00",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let end = &json["command"]["UpgradeEndRequest"];
+    assert_eq!(end["status"]["value"], 0x98, "{json}");
+    assert_eq!(end["status"]["name"], "NO_IMAGE_AVAILABLE", "{json}");
+    let violation = &json["violations"][0];
+    assert_eq!(violation["field"], "status", "{json}");
+    assert_eq!(violation["offset"], 3, "{json}");
+    assert_eq!(violation["refused"], true, "{json}");
+
+    // A device-specific file request whose image type (0x0011) is outside 0xFFC0-0xFFFE.
+    let out = zigbee_otad(&[
+        "decode",
+        "zcl",
+        "--json",
+        "01 11 08 77 66 55 44 33 22 11 00 89 11 11 00 00 00 00 01 02 00",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["violations"][0]["field"], "image_type", "{json}");
+    assert_eq!(json["violations"][0]["offset"], 13, "{json}");
+    assert_eq!(json["violations"][0]["value"], 0x11, "{json}");
+
+    // Image Notify shows the payload type it carried; a block response shows its status.
+    let out = zigbee_otad(&["decode", "zcl", "--json", "19 3b 00 00 64"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["command"]["ImageNotify"]["payload_type"], 0, "{json}");
+    assert_eq!(json["violations"], serde_json::json!([]), "{json}");
+    let out = zigbee_otad(&["decode", "zcl", "--json", "19 10 05 95"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["command"]["ImageBlockResponse"]["status"]["name"], "ABORT",
+        "{json}"
+    );
+
+    // The text form names each violation too.
+    let out = zigbee_otad(&["decode", "zcl", "01 10 06 98 89 11 01 00 02 00 00 00"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("violation: status 0x98 at offset 3"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn decode_ash_and_ezsp() {
     // UG101's example DATA frame carrying EZSP `version`.
     let out = zigbee_otad(&["decode", "ash", "25 42 21 A8 56 A6 09 7E"]);

@@ -58,3 +58,12 @@ pub fn zigbee_ota_index(
         size = image.len(),
     )
 }
+
+/// A loopback TCP port that was free a moment ago (for a child process to bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -9,19 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::zigbee_ota_index;
+use crate::common::{free_port, zigbee_ota_index};
 use crate::daemon::{
     log_text, notify_listener, start_daemon, start_simulator, synthetic_ota, wait_line, wait_notify,
 };
 use zigbee_otad::catalog::model::{HashAlgorithm, ImageHash};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn sha512(bytes: &[u8]) -> String {
     ImageHash::compute(HashAlgorithm::Sha512, bytes).to_hex()

@@ -19,6 +19,7 @@ mod daemon;
 mod export;
 mod ezsp;
 mod faults;
+mod mqtt;
 mod ota;
 mod server;
 mod sim;

@@ -207,7 +207,9 @@ fn json_report_names_everything() {
     let json = serde_json::to_value(&frame).unwrap();
     assert_eq!(json["header"]["tsn"], 0x1A);
     assert_eq!(json["header"]["direction"]["name"], "SERVER_TO_CLIENT");
-    let success = &json["command"]["ImageBlockResponse"]["Success"];
+    let success = &json["command"]["ImageBlockResponse"];
+    assert_eq!(success["status"]["name"], "SUCCESS");
+    assert_eq!(success["data_size"], 2);
     assert_eq!(success["manufacturer_code"], 0x10F2);
     assert_eq!(success["file_offset"], 50);
     assert_eq!(success["data"], "FE 49");
