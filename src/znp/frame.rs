@@ -13,6 +13,7 @@
 //! assert_eq!(ping.to_bytes(), [0xFE, 0x00, 0x21, 0x01, 0x20]);
 //! let mut decoder = Decoder::default();
 //! decoder.push(&[0x00, 0x13, 0xFE, 0x00, 0x21, 0x01, 0x20]);
+//! assert!(decoder.next_frame().unwrap().is_err()); // the two bytes of garbage, reported
 //! assert_eq!(decoder.next_frame().unwrap().unwrap(), ping);
 //! assert!(decoder.next_frame().is_none());
 //! ```
