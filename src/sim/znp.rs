@@ -11,7 +11,10 @@
 //! `NVCreate`, `NVWrite`, `NVDelete`), `UTIL.AssocFindDevice` (a 36-byte aligned struct, so
 //! hosts detect a CC26x2), `AF.Register`, `AF.DataRequest`, `AF.DataRequestExt`,
 //! `ZDO.MsgCallbackRegister`, `ZDO.IEEEAddrReq`, `ZDO.NwkAddrReq`, `ZDO.MgmtPermitJoinReq`,
-//! `ZDO.StartupFromApp`, `APP_CNF.BDBSetChannel` and `APP_CNF.BDBStartCommissioning`. Anything
+//! `ZDO.StartupFromApp`, `APP_CNF.BDBSetChannel` and `APP_CNF.BDBStartCommissioning`; and
+//! what zigbee-herdsman's `zstack` adapter adds ([`extra`]): `SYS.GetExtAddr`,
+//! `UTIL.GetDeviceInfo`, `UTIL.LEDControl`, `ZDO.ActiveEpReq`, `ZDO.ExtFindGroup`,
+//! `ZDO.ExtAddGroup` and `ZDO.ExtNwkInfo`. Anything
 //! else gets `RPC_ERROR.CommandNotRecognized`, as a real stick answers. Callbacks:
 //! `SYS.ResetInd`, `ZDO.StateChangeInd`, `APP_CNF.BDBCommissioningNotification`,
 //! `AF.DataConfirm`, `AF.IncomingMsg` (only for a cluster an endpoint registered as input),
@@ -24,6 +27,8 @@
 //!
 //! [`Faults`] applies per MT frame: lost or damaged frames both ways, failed or missing
 //! `AF.DataConfirm`s, a full transmit queue (`MEM_ERROR`), and unsolicited resets.
+
+mod extra;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -146,6 +151,8 @@ pub struct SimZnp {
     nv: NvMemory,
     primary_channels: u32,
     endpoints: Vec<crate::znp::command::AfRegister>,
+    /// (endpoint, group) pairs added with `ZDO.ExtAddGroup`.
+    groups: Vec<(u8, u16)>,
     network_up: bool,
     announced: bool,
     devices: Vec<SimDevice>,
@@ -168,6 +175,7 @@ impl SimZnp {
             nv: NvMemory::new(config.ieee),
             primary_channels: 0,
             endpoints: Vec::new(),
+            groups: Vec::new(),
             network_up: false,
             announced: false,
             devices,
@@ -477,6 +485,16 @@ impl SimZnp {
             Message::AppCnfBdbStartCommissioning { .. } => {
                 self.status(Subsystem::APP_CNF, 0x05, status::SUCCESS);
                 self.commission(now);
+            }
+            Message::Other(frame) if frame.frame_type == FrameType::Sreq => {
+                match self.answer_extra(&frame) {
+                    Some(answers) => answers.into_iter().for_each(|m| self.send(m)),
+                    None => self.send(Message::RpcError {
+                        error: RPC_INVALID_COMMAND,
+                        cmd0: frame.cmd0(),
+                        cmd1: frame.id,
+                    }),
+                }
             }
             other => {
                 if let Some(answer) = self.nv.answer(&other) {

@@ -68,7 +68,13 @@ impl NvMemory {
             (osal::PRECFGKEY, network.network_key.to_vec()),
             (osal::PRECFGKEYS_ENABLE, vec![0]),
             (osal::NWK_ACTIVE_KEY_INFO, key_desc.clone()),
-            (osal::NWK_ALTERN_KEY_INFO, key_desc),
+            (osal::NWK_ALTERN_KEY_INFO, key_desc.clone()),
+            (osal::NWKKEY, {
+                // NwkActiveKeyItems, aligned: the key descriptor, 3 padding bytes, the counter.
+                let mut items = key_desc;
+                items.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0, 0, 0, 0]);
+                items
+            }),
             (osal::BDBNODEISONANETWORK, vec![1]),
             (osal::TCLK_SEED, vec![0x5A; 16]),
             (osal::APS_LINK_KEY_TABLE, vec![0, 0]),

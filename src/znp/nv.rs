@@ -46,6 +46,9 @@ pub mod osal {
     pub const PRECFGKEY: u16 = 0x0062;
     /// Whether to hand the preconfigured key to joining devices (1 byte).
     pub const PRECFGKEYS_ENABLE: u16 = 0x0063;
+    /// The active key with its frame counter (`NwkActiveKeyItems`; 24 bytes aligned, 21
+    /// packed: zigbee-herdsman tells the layouts apart by it).
+    pub const NWKKEY: u16 = 0x0082;
     /// The PAN id to form with (2 bytes; 0xFFFF lets the stack choose).
     pub const PANID: u16 = 0x0083;
     /// The channel mask to form on (4 bytes; Z-Stack 1.2 only, 3.x uses BDB).

@@ -1,7 +1,7 @@
-//! Conformance of `zigbee-otad simulate --protocol znp` with unmodified zigpy-znp (the reference
-//! ZNP host, installed by `.ci/run` into a scratch venv): its `network_backup` tool connects,
-//! skips the bootloader, detects Z-Stack 3.30 and reads the network out of NV exactly as it
-//! does from a real CC2652.
+//! Conformance of `zigbee-otad simulate --protocol znp` with the two reference ZNP hosts, both
+//! unmodified and installed by `.ci/run`: zigpy-znp's `network_backup` tool connects, skips the
+//! bootloader, detects Z-Stack 3.30 and reads the network out of NV as it does from a real
+//! CC2652; zigbee-herdsman's `zstack` adapter starts (`tests/herdsman_zstack_start.js`).
 #![allow(clippy::disallowed_methods)]
 
 use std::path::PathBuf;
@@ -88,5 +88,70 @@ fn zigpy_znp_network_backup_reads_the_simulated_network() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The herdsman checkout `.ci/run` installs (`$ZIGBEE_HERDSMAN_DIR`), if node can load it.
+fn herdsman_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("ZIGBEE_HERDSMAN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/zigbee-otad-ci-herdsman"));
+    let package = dir.join("node_modules/zigbee-herdsman/package.json");
+    let node = Command::new("node").arg("--version").output();
+    if package.is_file() && node.is_ok_and(|out| out.status.success()) {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: zigbee-herdsman is not installed under {} or node is missing (set ZIGBEE_HERDSMAN_DIR; .ci/run installs it)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// Unmodified zigbee-herdsman 10.9.5: its `zstack` adapter's `start()` resolves against the
+/// simulator (regular start-up: the configured network matches what the stick holds), and it
+/// reads the coordinator's IEEE address and the network parameters.
+#[test]
+fn zigbee_herdsman_zstack_adapter_starts_against_the_simulator() {
+    let Some(herdsman) = herdsman_dir() else {
+        return;
+    };
+    let dir = scratch("herdsman");
+    let (_sim, _lines, pty) = start_simulator(
+        &["--protocol", "znp", "--devices", "1"],
+        &dir.join("sim.log"),
+    );
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/herdsman_zstack_start.js");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(&pty)
+        .arg(&herdsman)
+        .arg(dir.join("herdsman-backup.json"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "herdsman start() failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // herdsman logs to stdout too: the script's report is the last JSON line.
+    let report = stdout
+        .lines()
+        .rev()
+        .find(|line| line.starts_with('{'))
+        .unwrap_or_else(|| panic!("no report from the script:\n{stdout}"));
+    let json: serde_json::Value = serde_json::from_str(report).unwrap();
+    assert_eq!(json["result"], "resumed", "{json}");
+    assert_eq!(json["ieee"], "0x00124b001cdd0001", "{json}");
+    assert_eq!(json["network"]["panID"], 0x1A62, "{json}");
+    assert_eq!(json["network"]["channel"], 15, "{json}");
+    assert_eq!(
+        json["network"]["extendedPanID"], "0xdddddddddddddddd",
+        "{json}"
+    );
+    assert_eq!(json["version"], "ZStack3x0", "{json}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
