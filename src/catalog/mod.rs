@@ -47,3 +47,4 @@ pub mod model;
 pub mod provider;
 pub mod report;
 pub mod service;
+pub mod sources;

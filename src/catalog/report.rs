@@ -38,8 +38,8 @@ use super::service::{
     CatalogService, Clock, KnownDevice, Progress, RefreshReport, ServiceError, Usage, format_unix,
     ledger_path, read_ledger, source_limits, valid_source_name,
 };
+use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
 use crate::config::{Config, SourceKind as ConfigKind};
-use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name_in};
 
 /// What the cache holds, per source and per known device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

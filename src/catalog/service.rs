@@ -70,8 +70,8 @@ use super::merged::MergedCatalog;
 use super::model::{CatalogEntry, DeviceQuery, ImageHash, Provenance, SourceKind};
 use super::provider::http::{CatalogClient, CatalogError, HttpSettings, Refreshed, SourceSpec};
 use super::provider::parse_catalog;
+use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
 use crate::config::{self, Config, SourceSection};
-use crate::daemon::images::{DEFAULT_CACHE_BYTES, source_name_in};
 
 /// Longest wait for a source's minimum call interval between two calls of one refresh; any
 /// longer hold defers the call to a later refresh.
@@ -1168,25 +1168,6 @@ impl RefreshReport {
     /// True when nothing failed (skips and deferrals are not failures).
     pub fn is_clean(&self) -> bool {
         self.errors.is_empty() && self.sources.iter().all(|s| s.errors.is_empty())
-    }
-
-    /// Copies the refresh's outcome into the daemon's per-source status lines (matched by
-    /// name): the month's usage, the time of the last successful catalog call, the last error.
-    pub fn update_status(&self, statuses: &mut [crate::daemon::status::SourceStatus]) {
-        for line in &self.sources {
-            let Some(status) = statuses.iter_mut().find(|s| s.name == line.name) else {
-                continue;
-            };
-            status.calls_this_month = Some((line.usage.calls, line.usage.monthly_calls));
-            status.bytes_this_month = Some((line.usage.bytes, line.usage.monthly_bytes));
-            if matches!(
-                line.catalog,
-                CatalogOutcome::Changed { .. } | CatalogOutcome::Unchanged
-            ) {
-                status.last_refresh_unix = Some(self.finished_unix);
-            }
-            status.last_error = line.errors.last().cloned();
-        }
     }
 }
 

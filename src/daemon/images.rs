@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use crate::catalog::cache::Cache;
 use crate::catalog::model::{CatalogEntry, ImageSize};
-use crate::config::{Config, SourceKind, SourceSection};
+pub use crate::catalog::sources::{DEFAULT_CACHE_BYTES, kind_name, source_name_in};
+use crate::config::{Config, SourceKind};
 use crate::ota::{ContainerCheck, OtaFile};
 use crate::server::{CatalogRestrictions, OtaImage, Provenance};
 
@@ -21,8 +22,6 @@ use super::status::{MAX_SKIPPED_SHOWN, SourceStatus};
 const MAX_LOCAL_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Most files read from one local folder.
 const MAX_LOCAL_FILES: usize = 4096;
-/// Cache size cap handed to the catalog cache when it is opened.
-pub const DEFAULT_CACHE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// What the library holds after a load.
 #[derive(Debug, Default)]
@@ -60,47 +59,6 @@ pub struct LibraryView {
 }
 
 /// A source's `name`, or its kind with its position appended unless `index` is 0.
-fn source_name(source: &SourceSection, index: usize) -> String {
-    source.name.clone().unwrap_or_else(|| {
-        let kind = kind_name(source.kind);
-        if index == 0 {
-            kind.to_owned()
-        } else {
-            format!("{kind}-{index}")
-        }
-    })
-}
-
-/// The name the `index`-th source of `config` goes by in logs, status, the cache and the quota
-/// ledger: its `name`, or its kind; a later unnamed source of the same kind gets its position
-/// appended (`directory-3`).
-pub fn source_name_in(config: &Config, index: usize) -> String {
-    let sources = &config.catalog.sources;
-    let Some(source) = sources.get(index) else {
-        return format!("source-{index}");
-    };
-    if source.name.is_some() {
-        return source_name(source, index);
-    }
-    let earlier_same_kind = sources
-        .iter()
-        .take(index)
-        .any(|s| s.kind == source.kind && s.name.is_none());
-    if earlier_same_kind {
-        source_name(source, index)
-    } else {
-        source_name(source, 0)
-    }
-}
-
-fn kind_name(kind: SourceKind) -> &'static str {
-    match kind {
-        SourceKind::Ledvance => "ledvance",
-        SourceKind::ZigbeeOtaIndex => "zigbee-ota-index",
-        SourceKind::Directory => "directory",
-    }
-}
-
 /// Loads every source in `config` from disk.
 pub fn load(config: &Config) -> ImageLibrary {
     let mut library = ImageLibrary::default();

@@ -497,7 +497,9 @@ impl MainLoop {
                 .iter()
                 .map(|s| s.last_error.clone())
                 .collect();
-            report.update_status(&mut self.library_sources);
+            for status in &mut self.library_sources {
+                status.absorb(report);
+            }
             for (status, earlier) in self.library_sources.iter_mut().zip(earlier) {
                 if status.last_error.is_none() {
                     status.last_error = earlier;

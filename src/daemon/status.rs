@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::service::{CatalogOutcome, RefreshReport};
 use crate::coordinator::latency::{AnswerLatency, LatencySummary};
 
 /// Everything `zigbee-otad status` shows.
@@ -79,6 +80,25 @@ pub struct SourceStatus {
     /// How many were not offered in all.
     #[serde(default)]
     pub skipped_count: usize,
+}
+
+impl SourceStatus {
+    /// Takes in a catalog refresh's outcome for this source (matched by name): the month's
+    /// usage, the time of the last successful catalog call, the last error.
+    pub fn absorb(&mut self, report: &RefreshReport) {
+        let Some(line) = report.sources.iter().find(|line| line.name == self.name) else {
+            return;
+        };
+        self.calls_this_month = Some((line.usage.calls, line.usage.monthly_calls));
+        self.bytes_this_month = Some((line.usage.bytes, line.usage.monthly_bytes));
+        if matches!(
+            line.catalog,
+            CatalogOutcome::Changed { .. } | CatalogOutcome::Unchanged
+        ) {
+            self.last_refresh_unix = Some(report.finished_unix);
+        }
+        self.last_error = line.errors.last().cloned();
+    }
 }
 
 /// Skipped files listed per source in the status (the log has every one).

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::OtaError;
 use super::header::OTA_MAGIC;
-use crate::wire::Reader;
+use crate::wire::fields;
 
 /// Bytes before the NGIS hash table (magic, version and the offset/size/block fields).
 const NGIS_HASH_TABLE_OFFSET: usize = 40;
@@ -125,7 +125,8 @@ pub fn locate(bytes: &[u8], max_prefix: usize) -> Result<(Container, usize), Ota
     let container = match magic_offset {
         0 => Container::None,
         LEGRAND_PREFIX_LENGTH => {
-            let declared_size = Reader::new(bytes).u32("legrand prefix").unwrap_or(0);
+            let declared_size =
+                fields::finish(bytes, fields::u32("legrand prefix")).map_or(0, |(size, _)| size);
             let expected_len = usize::try_from(declared_size)
                 .ok()
                 .and_then(|size| size.checked_add(LEGRAND_PREFIX_LENGTH + LEGRAND_SUFFIX_LENGTH));
@@ -153,7 +154,6 @@ fn ngis_error(field: &'static str, offset: usize, problem: String) -> OtaError {
 }
 
 fn locate_ngis(bytes: &[u8]) -> Result<(Container, usize), OtaError> {
-    let mut r = Reader::new(bytes);
     let truncated = |t: crate::wire::Truncated| {
         ngis_error(
             t.field,
@@ -161,12 +161,18 @@ fn locate_ngis(bytes: &[u8]) -> Result<(Container, usize), OtaError> {
             format!("needs {} bytes, only {} left", t.needed, t.available),
         )
     };
-    r.take("ngis header", 16).map_err(truncated)?;
-    let image_offset = r.u32("image_offset").map_err(truncated)?;
-    let image_size = r.u32("image_size").map_err(truncated)?;
-    r.take("ngis header", 8).map_err(truncated)?;
-    let block_size = r.u32("block_size").map_err(truncated)?;
-    let hash_count = r.u32("hash_count").map_err(truncated)?;
+    let ((_, image_offset, image_size, _, block_size, hash_count), _) = fields::finish(
+        bytes,
+        (
+            fields::bytes("ngis header", 16),
+            fields::u32("image_offset"),
+            fields::u32("image_size"),
+            fields::bytes("ngis header", 8),
+            fields::u32("block_size"),
+            fields::u32("hash_count"),
+        ),
+    )
+    .map_err(truncated)?;
 
     let start = usize::try_from(image_offset).unwrap_or(usize::MAX);
     let end = start.saturating_add(usize::try_from(image_size).unwrap_or(usize::MAX));

@@ -10,7 +10,10 @@ use super::container::{self, Container, ContainerCheck};
 use super::header::OtaHeader;
 use super::payload::{self, PayloadCheck, PayloadKind, PayloadNote};
 use super::types::{ManufacturerCode, TagId};
-use crate::wire::Reader;
+use nom::Parser;
+use nom::combinator::cond;
+
+use crate::wire::fields;
 
 /// Bounds on what `parse` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,42 +325,43 @@ fn walk(
     telink: bool,
 ) -> (Vec<SubElement>, Result<(), FramingBreak>) {
     let mut elements = Vec::new();
-    let mut reader = Reader::new(image.get(start..).unwrap_or_default());
-    while !reader.is_empty() {
-        let offset = base + start + reader.position();
-        let available = reader.remaining();
-        let stray = FramingBreak {
-            offset,
-            tag: None,
-            length: None,
-            available,
-        };
-        let Ok(tag) = reader.u16("tag") else {
+    let mut input = image.get(start..).unwrap_or_default();
+    while !input.is_empty() {
+        let offset = base + image.len() - input.len();
+        let available = input.len();
+        let Ok(((tag, length), after_tag)) =
+            fields::finish(input, (fields::u16("tag"), fields::u32("length")))
+        else {
+            let stray = FramingBreak {
+                offset,
+                tag: None,
+                length: None,
+                available,
+            };
             return (elements, Err(stray));
         };
         let tag = TagId(tag);
-        let Ok(length) = reader.u32("length") else {
-            return (elements, Err(stray));
-        };
         let past_end = FramingBreak {
             offset,
             tag: Some(tag),
             length: Some(length),
             available,
         };
-        let quirk = if telink && tag == TagId::TELINK_ENCRYPTED {
-            match reader.u16("telink tag info") {
-                Ok(info) => Some(SubElementQuirk::TelinkTagInfo(info)),
-                Err(_) => return (elements, Err(past_end)),
-            }
-        } else {
-            None
-        };
-        let data_offset = base + start + reader.position();
+        let telink_info = telink && tag == TagId::TELINK_ENCRYPTED;
         let length_usize = usize::try_from(length).unwrap_or(usize::MAX);
-        if reader.take("data", length_usize).is_err() {
+        let Ok(((quirk, data_start), rest)) = fields::finish(after_tag, |input| {
+            let (input, info) =
+                cond(telink_info, fields::u16("telink tag info")).parse_complete(input)?;
+            let data_start = input.len();
+            let (input, _data) = fields::bytes("data", length_usize)(input)?;
+            Ok((
+                input,
+                (info.map(SubElementQuirk::TelinkTagInfo), data_start),
+            ))
+        }) else {
             return (elements, Err(past_end));
-        }
+        };
+        let data_offset = base + image.len() - data_start;
         elements.push(SubElement {
             tag,
             length,
@@ -365,6 +369,7 @@ fn walk(
             data_offset,
             quirk,
         });
+        input = rest;
     }
     (elements, Ok(()))
 }

@@ -8,7 +8,11 @@ use super::types::{
     Eui64, FileVersion, HardwareVersion, HeaderVersion, ImageType, ManufacturerCode,
     SecurityCredentialVersion, StackVersion,
 };
-use crate::wire::{PutLe, Reader, Truncated};
+use nom::Parser;
+use nom::combinator::cond;
+
+use crate::wire::fields;
+use crate::wire::{PutLe, Truncated};
 
 /// The upgrade file identifier 0x0BEEF11E as it appears in the file (little-endian).
 pub const OTA_MAGIC: [u8; 4] = [0x1E, 0xF1, 0xEE, 0x0B];
@@ -106,47 +110,95 @@ impl OtaHeader {
             needed: t.needed,
             available: t.available,
         };
-        let mut r = Reader::new(bytes);
-        let magic = r.array::<4>("upgrade_file_id").map_err(at)?;
+        let (magic, after_magic) =
+            fields::finish(bytes, fields::bytes("upgrade_file_id", 4)).map_err(at)?;
         if magic != OTA_MAGIC {
+            let mut found = [0u8; 4];
+            found.copy_from_slice(magic);
             return Err(OtaError::BadMagic {
                 offset: base,
-                found: u32::from_le_bytes(magic),
+                found: u32::from_le_bytes(found),
             });
         }
-        let header_version = HeaderVersion(r.u16("header_version").map_err(at)?);
-        let header_length_offset = base + r.position();
-        let header_length = r.u16("header_length").map_err(at)?;
-        let field_control = r.u16("field_control").map_err(at)?;
-        let manufacturer_code = ManufacturerCode(r.u16("manufacturer_code").map_err(at)?);
-        let image_type = ImageType(r.u16("image_type").map_err(at)?);
-        let file_version = FileVersion(r.u32("file_version").map_err(at)?);
-        let stack_version = StackVersion(r.u16("stack_version").map_err(at)?);
-        let header_string = r.array::<32>("header_string").map_err(at)?;
-        let image_size = r.u32("image_size").map_err(at)?;
-
+        let header_length_offset = base + 6;
+        let after_magic_at = |t: Truncated| {
+            at(Truncated {
+                offset: t.offset + OTA_MAGIC.len(),
+                ..t
+            })
+        };
+        let (fixed, rest) = fields::finish(after_magic, |input| {
+            let (input, (header_version, header_length, field_control)) = (
+                fields::u16("header_version"),
+                fields::u16("header_length"),
+                fields::u16("field_control"),
+            )
+                .parse_complete(input)?;
+            let (input, (manufacturer_code, image_type, file_version, stack_version)) = (
+                fields::u16("manufacturer_code"),
+                fields::u16("image_type"),
+                fields::u32("file_version"),
+                fields::u16("stack_version"),
+            )
+                .parse_complete(input)?;
+            let (input, (header_string, image_size)) = (
+                fields::bytes("header_string", 32),
+                fields::u32("image_size"),
+            )
+                .parse_complete(input)?;
+            let (input, security_credential_version) = cond(
+                field_control & field_control::SECURITY_CREDENTIAL_VERSION_PRESENT != 0,
+                fields::u8("security_credential_version"),
+            )
+            .parse_complete(input)?;
+            let (input, upgrade_file_destination) = cond(
+                field_control & field_control::DEVICE_SPECIFIC_FILE != 0,
+                fields::u64("upgrade_file_destination"),
+            )
+            .parse_complete(input)?;
+            let (input, hardware_versions) = cond(
+                field_control & field_control::HARDWARE_VERSIONS_PRESENT != 0,
+                (
+                    fields::u16("minimum_hardware_version"),
+                    fields::u16("maximum_hardware_version"),
+                ),
+            )
+            .parse_complete(input)?;
+            let read = (
+                (header_version, header_length, field_control),
+                (manufacturer_code, image_type, file_version, stack_version),
+                (header_string, image_size),
+                (
+                    security_credential_version,
+                    upgrade_file_destination,
+                    hardware_versions,
+                ),
+            );
+            Ok((input, read))
+        })
+        .map_err(after_magic_at)?;
+        let (
+            (header_version, header_length, field_control),
+            (manufacturer_code, image_type, file_version, stack_version),
+            (header_string_bytes, image_size),
+            (security_credential_version, upgrade_file_destination, hardware_versions),
+        ) = fixed;
+        let header_version = HeaderVersion(header_version);
+        let manufacturer_code = ManufacturerCode(manufacturer_code);
+        let image_type = ImageType(image_type);
+        let file_version = FileVersion(file_version);
+        let stack_version = StackVersion(stack_version);
+        let mut header_string = [0u8; 32];
+        header_string.copy_from_slice(header_string_bytes);
         let security_credential_version =
-            if field_control & field_control::SECURITY_CREDENTIAL_VERSION_PRESENT != 0 {
-                Some(SecurityCredentialVersion(
-                    r.u8("security_credential_version").map_err(at)?,
-                ))
-            } else {
-                None
-            };
-        let upgrade_file_destination = if field_control & field_control::DEVICE_SPECIFIC_FILE != 0 {
-            Some(Eui64(r.u64("upgrade_file_destination").map_err(at)?))
-        } else {
-            None
-        };
-        let hardware_versions = if field_control & field_control::HARDWARE_VERSIONS_PRESENT != 0 {
-            let minimum = HardwareVersion(r.u16("minimum_hardware_version").map_err(at)?);
-            let maximum = HardwareVersion(r.u16("maximum_hardware_version").map_err(at)?);
-            Some(HardwareVersions { minimum, maximum })
-        } else {
-            None
-        };
+            security_credential_version.map(SecurityCredentialVersion);
+        let upgrade_file_destination = upgrade_file_destination.map(Eui64);
+        let hardware_versions = hardware_versions.map(|(minimum, maximum)| HardwareVersions {
+            minimum: HardwareVersion(minimum),
+            maximum: HardwareVersion(maximum),
+        });
 
-        let fields_length = r.position();
+        let fields_length = bytes.len() - rest.len();
         if usize::from(header_length) < fields_length {
             return Err(OtaError::HeaderLengthTooShort {
                 offset: header_length_offset,
