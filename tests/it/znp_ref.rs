@@ -29,6 +29,28 @@ fn zigpy_znp_python() -> Option<PathBuf> {
     }
 }
 
+/// Starts `simulate` with `args` and runs `tool` on its pty. A host driver of another test that
+/// is still reconnecting may grab a reused `/dev/pts/N` number and lock it first: then both are
+/// started again on a new pty (at most three times).
+fn run_against_simulator(
+    args: &[&str],
+    log: &std::path::Path,
+    tool: impl Fn(&str) -> std::process::Output,
+) -> (crate::daemon::Guard, std::process::Output) {
+    let mut attempt = 0;
+    loop {
+        let (simulator, _lines, pty) = start_simulator(args, log);
+        let out = tool(&pty);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        attempt += 1;
+        if attempt < 3 && stderr.contains("locked by another") {
+            eprintln!("{pty} was locked by another process; trying a new pty");
+            continue;
+        }
+        return (simulator, out);
+    }
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("otad-znp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -42,16 +64,18 @@ fn zigpy_znp_network_backup_reads_the_simulated_network() {
         return;
     };
     let dir = scratch("backup");
-    let (_sim, _lines, pty) = start_simulator(
+    let backup = dir.join("backup.json");
+    let (_sim, out) = run_against_simulator(
         &["--protocol", "znp", "--devices", "1"],
         &dir.join("sim.log"),
+        |pty| {
+            Command::new(&python)
+                .args(["-m", "zigpy_znp.tools.network_backup", pty, "-o"])
+                .arg(&backup)
+                .output()
+                .unwrap()
+        },
     );
-    let backup = dir.join("backup.json");
-    let out = Command::new(&python)
-        .args(["-m", "zigpy_znp.tools.network_backup", &pty, "-o"])
-        .arg(&backup)
-        .output()
-        .unwrap();
     assert!(
         out.status.success(),
         "network_backup failed:\n{}",
@@ -72,13 +96,17 @@ fn zigpy_znp_network_backup_reads_the_simulated_network() {
     assert_eq!(json["metadata"]["internal"]["zstack"]["version"], 3.3);
 
     // A factory-new stick holds no network: zigpy-znp must say so rather than invent one.
-    let (_fresh, _lines, pty) =
-        start_simulator(&["--protocol", "znp", "--fresh"], &dir.join("fresh.log"));
-    let out = Command::new(&python)
-        .args(["-m", "zigpy_znp.tools.network_backup", &pty, "-o"])
-        .arg(dir.join("none.json"))
-        .output()
-        .unwrap();
+    let (_fresh, out) = run_against_simulator(
+        &["--protocol", "znp", "--fresh"],
+        &dir.join("fresh.log"),
+        |pty| {
+            Command::new(&python)
+                .args(["-m", "zigpy_znp.tools.network_backup", pty, "-o"])
+                .arg(dir.join("none.json"))
+                .output()
+                .unwrap()
+        },
+    );
     assert!(
         !out.status.success(),
         "a fresh stick must have nothing to back up"
@@ -118,19 +146,21 @@ fn zigbee_herdsman_zstack_adapter_starts_against_the_simulator() {
         return;
     };
     let dir = scratch("herdsman");
-    let (_sim, _lines, pty) = start_simulator(
-        &["--protocol", "znp", "--devices", "1"],
-        &dir.join("sim.log"),
-    );
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/herdsman_zstack_start.js");
-    let out = Command::new("node")
-        .arg(script)
-        .arg(&pty)
-        .arg(&herdsman)
-        .arg(dir.join("herdsman-backup.json"))
-        .output()
-        .unwrap();
+    let (_sim, out) = run_against_simulator(
+        &["--protocol", "znp", "--devices", "1"],
+        &dir.join("sim.log"),
+        |pty| {
+            Command::new("node")
+                .arg(&script)
+                .arg(pty)
+                .arg(&herdsman)
+                .arg(dir.join("herdsman-backup.json"))
+                .output()
+                .unwrap()
+        },
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
