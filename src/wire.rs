@@ -17,6 +17,57 @@ use std::fmt;
 
 pub(crate) mod fields;
 
+/// Declares a `Copy + Ord + Hash` wire newtype with named constants, `name()` and a hex `Debug`.
+macro_rules! wire_newtype {
+    (
+        $(#[$meta:meta])*
+        $name:ident($inner:ty), width $width:literal {
+            $( $(#[$cmeta:meta])* $const:ident = $value:literal => $text:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub $inner);
+
+        impl $name {
+            $( $(#[$cmeta])* pub const $const: Self = Self($value); )*
+
+            /// The constant's name when the value has one.
+            pub fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $( $value => Some($text), )*
+                    _ => None,
+                }
+            }
+        }
+
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                match self.name() {
+                    Some(name) => write!(f, "{}(0x{:0w$X} {})", stringify!($name), self.0, name, w = $width),
+                    None => write!(f, "{}(0x{:0w$X})", stringify!($name), self.0, w = $width),
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                match self.name() {
+                    Some(name) => write!(f, "0x{:0w$X} ({})", self.0, name, w = $width),
+                    None => write!(f, "0x{:0w$X}", self.0, w = $width),
+                }
+            }
+        }
+
+        impl From<$inner> for $name {
+            fn from(value: $inner) -> Self {
+                Self(value)
+            }
+        }
+    };
+}
+pub(crate) use wire_newtype;
+
 /// A read ran past the end of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Truncated {

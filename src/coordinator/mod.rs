@@ -36,15 +36,10 @@ use std::time::Instant;
 pub use device_table::DeviceTable;
 pub use serial::{FlowControl, SerialConfig};
 
-/// A device's IEEE (EUI-64) address: the zcl module's newtype, shared across the crate.
-pub use crate::zcl::Ieee;
+/// A device's IEEE (EUI-64) address, shared across the crate.
+pub use crate::zigbee::Ieee;
 
-/// The Home Automation profile (0x0104), which the OTA Upgrade cluster lives in.
-pub const PROFILE_HOME_AUTOMATION: u16 = 0x0104;
-/// The Zigbee Device Object profile (0x0000).
-pub const PROFILE_ZDO: u16 = 0x0000;
-/// The OTA Upgrade cluster (0x0019).
-pub const CLUSTER_OTA_UPGRADE: u16 = 0x0019;
+pub use crate::zigbee::{CLUSTER_OTA_UPGRADE, Nwk, PROFILE_HOME_AUTOMATION, PROFILE_ZDO};
 
 /// What a coordinator driver needs to run (the `[coordinator]` config section plus the state
 /// directory and the endpoint the OTA server answers on).
@@ -58,40 +53,6 @@ pub struct CoordinatorConfig {
     pub network: network::NetworkOverrides,
     /// Our endpoint, registered with the OTA Upgrade cluster as an input (server) cluster.
     pub endpoint: u8,
-}
-
-/// A 16-bit Zigbee network (NWK) address.
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub struct Nwk(pub u16);
-
-impl Nwk {
-    /// The coordinator's own address.
-    pub const COORDINATOR: Self = Self(0x0000);
-    /// Broadcast to every device (sleepy ones included).
-    pub const BROADCAST_ALL: Self = Self(0xFFFF);
-    /// Broadcast to every device whose receiver is on when idle.
-    pub const BROADCAST_RX_ON_WHEN_IDLE: Self = Self(0xFFFD);
-    /// Broadcast to routers and the coordinator.
-    pub const BROADCAST_ROUTERS: Self = Self(0xFFFC);
-
-    /// True for the broadcast addresses 0xFFF8..=0xFFFF.
-    pub fn is_broadcast(self) -> bool {
-        self.0 >= 0xFFF8
-    }
-}
-
-impl fmt::Display for Nwk {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{:04X}", self.0)
-    }
-}
-
-impl fmt::Debug for Nwk {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Nwk(0x{:04X})", self.0)
-    }
 }
 
 /// Identifies one send; its [`CoordinatorEvent::DeliveryReport`] carries the same tag.

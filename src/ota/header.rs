@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::OtaError;
 use super::types::{
-    Eui64, FileVersion, HardwareVersion, HeaderVersion, ImageType, ManufacturerCode,
+    FileVersion, HardwareVersion, HeaderVersion, ImageType, ManufacturerCode,
     SecurityCredentialVersion, StackVersion,
 };
 use nom::Parser;
@@ -13,6 +13,7 @@ use nom::combinator::cond;
 
 use crate::wire::fields;
 use crate::wire::{PutLe, Truncated};
+use crate::zigbee::Ieee;
 
 /// The upgrade file identifier 0x0BEEF11E as it appears in the file (little-endian).
 pub const OTA_MAGIC: [u8; 4] = [0x1E, 0xF1, 0xEE, 0x0B];
@@ -68,7 +69,7 @@ pub struct OtaHeader {
     /// Optional: security credential version (field control bit 0).
     pub security_credential_version: Option<SecurityCredentialVersion>,
     /// Optional: the one device this file is for (field control bit 1).
-    pub upgrade_file_destination: Option<Eui64>,
+    pub upgrade_file_destination: Option<Ieee>,
     /// Optional: minimum and maximum hardware versions (field control bit 2).
     pub hardware_versions: Option<HardwareVersions>,
 }
@@ -192,7 +193,7 @@ impl OtaHeader {
         header_string.copy_from_slice(header_string_bytes);
         let security_credential_version =
             security_credential_version.map(SecurityCredentialVersion);
-        let upgrade_file_destination = upgrade_file_destination.map(Eui64);
+        let upgrade_file_destination = upgrade_file_destination.map(Ieee);
         let hardware_versions = hardware_versions.map(|(minimum, maximum)| HardwareVersions {
             minimum: HardwareVersion(minimum),
             maximum: HardwareVersion(maximum),
@@ -381,7 +382,7 @@ mod tests {
         let mut header = sample();
         header.header_length = 69;
         header.security_credential_version = Some(SecurityCredentialVersion::SE_1_2);
-        header.upgrade_file_destination = Some(Eui64(0x0011_2233_4455_6677));
+        header.upgrade_file_destination = Some(Ieee(0x0011_2233_4455_6677));
         header.hardware_versions = Some(HardwareVersions {
             minimum: HardwareVersion(0x0102),
             maximum: HardwareVersion(0x0304),
@@ -470,7 +471,7 @@ mod tests {
                         header_string: string,
                         image_size: 0,
                         security_credential_version: credential.map(SecurityCredentialVersion),
-                        upgrade_file_destination: destination.map(Eui64),
+                        upgrade_file_destination: destination.map(Ieee),
                         hardware_versions: hardware.map(|(minimum, maximum)| HardwareVersions {
                             minimum: HardwareVersion(minimum),
                             maximum: HardwareVersion(maximum),

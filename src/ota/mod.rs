@@ -62,7 +62,7 @@ pub use header::{HardwareVersions, OTA_MAGIC, OtaHeader};
 pub use inspect::InspectReport;
 pub use payload::{PayloadCheck, PayloadDefect, PayloadKind, PayloadNote};
 pub use types::{
-    Eui64, FileVersion, HardwareVersion, HeaderVersion, ImageType, ManufacturerCode,
+    FileVersion, HardwareVersion, HeaderVersion, ImageType, ManufacturerCode,
     SecurityCredentialVersion, StackVersion, TagId,
 };
 

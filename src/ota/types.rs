@@ -5,97 +5,8 @@
 
 use std::fmt;
 
-/// Declares a `Copy + Ord + Hash` wire newtype with named constants, `name()` and a hex `Debug`.
-macro_rules! wire_newtype {
-    (
-        $(#[$meta:meta])*
-        $name:ident($inner:ty), width $width:literal {
-            $( $(#[$cmeta:meta])* $const:ident = $value:literal => $text:literal, )*
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-        pub struct $name(pub $inner);
-
-        impl $name {
-            $( $(#[$cmeta])* pub const $const: Self = Self($value); )*
-
-            /// The constant's name when the value has one.
-            pub fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $( $value => Some($text), )*
-                    _ => None,
-                }
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self.name() {
-                    Some(name) => write!(f, "{}(0x{:0w$X} {})", stringify!($name), self.0, name, w = $width),
-                    None => write!(f, "{}(0x{:0w$X})", stringify!($name), self.0, w = $width),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self.name() {
-                    Some(name) => write!(f, "0x{:0w$X} ({})", self.0, name, w = $width),
-                    None => write!(f, "0x{:0w$X}", self.0, w = $width),
-                }
-            }
-        }
-
-        impl From<$inner> for $name {
-            fn from(value: $inner) -> Self {
-                Self(value)
-            }
-        }
-    };
-}
-
-wire_newtype! {
-    /// Zigbee manufacturer code (header offset 10). `0xFFFF` is the wildcard.
-    ManufacturerCode(u16), width 4 {
-        /// Philips / Signify (Hue).
-        PHILIPS = 0x100B => "Philips/Signify",
-        /// Legrand.
-        LEGRAND = 0x1021 => "Legrand",
-        /// Silicon Labs (Ember).
-        SILICON_LABS = 0x1002 => "Silicon Labs",
-        /// Salus Controls.
-        SALUS = 0x1078 => "Salus",
-        /// Schneider Electric.
-        SCHNEIDER = 0x105E => "Schneider Electric",
-        /// Danfoss.
-        DANFOSS = 0x1246 => "Danfoss",
-        /// OSRAM.
-        OSRAM = 0x110C => "OSRAM",
-        /// dresden elektronik.
-        DRESDEN_ELEKTRONIK = 0x1135 => "dresden elektronik",
-        /// ubisys.
-        UBISYS = 0x10F2 => "ubisys",
-        /// Lumi / Aqara (Xiaomi).
-        LUMI = 0x115F => "Lumi",
-        /// IKEA of Sweden.
-        IKEA = 0x117C => "IKEA",
-        /// LEDVANCE.
-        LEDVANCE = 0x1189 => "LEDVANCE",
-        /// Develco Products.
-        DEVELCO = 0x1015 => "Develco",
-        /// Telink Micro.
-        TELINK = 0x1141 => "Telink",
-        /// Third Reality.
-        THIRD_REALITY = 0x1233 => "Third Reality",
-        /// SONOFF / eWeLink.
-        SONOFF = 0x1286 => "SONOFF",
-        /// Inovelli.
-        INOVELLI = 0x122F => "Inovelli",
-        /// Wildcard: matches any manufacturer.
-        WILDCARD = 0xFFFF => "wildcard",
-    }
-}
+use crate::wire::wire_newtype;
+pub use crate::zigbee::ManufacturerCode;
 
 wire_newtype! {
     /// Image type (header offset 12): manufacturer-specific up to `0xFFBF`, then the spec's types.
@@ -248,30 +159,6 @@ impl fmt::Display for HardwareVersion {
     }
 }
 
-/// A 64-bit IEEE address (the upgrade file destination), stored as the number it encodes.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Eui64(pub u64);
-
-impl fmt::Debug for Eui64 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Eui64({self})")
-    }
-}
-
-impl fmt::Display for Eui64 {
-    /// Most significant byte first, colon-separated, as IEEE addresses are usually written.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = self.0.to_be_bytes();
-        for (i, b) in bytes.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,9 +194,5 @@ mod tests {
         assert_eq!(FileVersion(0x01020304).parts(), [1, 2, 3, 4]);
         let hw = HardwareVersion(0x0205);
         assert_eq!((hw.version(), hw.revision()), (2, 5));
-        assert_eq!(
-            Eui64(0x000D_6F00_0019_8B36).to_string(),
-            "00:0d:6f:00:00:19:8b:36"
-        );
     }
 }

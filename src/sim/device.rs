@@ -35,13 +35,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::coordinator::{Ieee, Nwk};
 use crate::wire::Reader;
 use crate::zcl::ota::{
     ImageBlockRequest, ImageBlockResponse, OtaCommand, OtaFrame, QueryNextImageRequest,
     QueryNextImageResponse, UpgradeEndRequest, UpgradeEndResponse,
 };
 use crate::zcl::{CommandId, Direction, FrameType, ZclHeader, ZclStatus};
+use crate::zigbee::{Ieee, Nwk};
 
 /// The OTA file identifier, little-endian at offset 0 (ZCL8 §11.4.2.1).
 const OTA_FILE_IDENTIFIER: u32 = 0x0BEE_F11E;

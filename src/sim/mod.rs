@@ -59,7 +59,7 @@ pub use ncp::{SimEvent, SimNcp, SimNcpConfig};
 pub use znp::{SimZnp, SimZnpConfig, ZnpNetwork};
 pub use znp_run::run_znp_simulator;
 
-use crate::coordinator::{Ieee, Nwk};
+use crate::zigbee::{Ieee, Nwk};
 use device::SimDevice;
 
 /// The device `--devices N` adds: manufacturer 0x1189 (LEDVANCE), image type 0x0001, version 1,

@@ -37,7 +37,6 @@ use std::time::{Duration, Instant};
 use super::device::{DeviceEvent, SimDevice};
 use super::faults::{Faults, SplitMix64};
 use crate::ash::{Link, LinkConfig, LinkError, LinkEvent, Role};
-use crate::coordinator::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 use crate::ezsp::command::{
     AddEndpoint, Body, Callback, Command, Frame, GetConfigurationValueResponse,
     GetNetworkParametersResponse, GetValueResponse, IncomingMessageHandler,
@@ -51,6 +50,7 @@ use crate::ezsp::types::{
     NetworkStatus, NodeId, NodeType, OutgoingMessageType, ValueId,
 };
 use crate::ezsp::{EzspVersion, UnsupportedVersion};
+use crate::zigbee::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 
 /// ASH frames are at most this long on the wire (stuffed); longer input is a broken frame.
 const MAX_WIRE_FRAME: usize = 512;

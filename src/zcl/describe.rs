@@ -20,48 +20,10 @@ use super::ota::{
 use super::{DefaultResponse, Direction, FrameType, GeneralCommandId, ZclHeader};
 use crate::wire::hex_spaced;
 
-/// Manufacturer codes seen in the community zigbee-OTA index (the vendor folder that most of a
-/// code's images live in), for display only.
-const MANUFACTURER_NAMES: &[(u16, &str)] = &[
-    (0x1002, "Ember"),
-    (0x100B, "Philips/Signify"),
-    (0x1015, "Develco"),
-    (0x1021, "Legrand"),
-    (0x1037, "Jennic/NXP"),
-    (0x1078, "Computime/Salus"),
-    (0x10F2, "ubisys"),
-    (0x110C, "OSRAM"),
-    (0x1135, "dresden elektronik"),
-    (0x1141, "Telink"),
-    (0x115C, "Danalock"),
-    (0x115F, "LUMI/Xiaomi"),
-    (0x1160, "Sengled"),
-    (0x1166, "Innr"),
-    (0x117A, "Insta"),
-    (0x117C, "IKEA"),
-    (0x1189, "LEDVANCE"),
-    (0x1209, "Bosch"),
-    (0x120B, "Heiman"),
-    (0x1224, "Namron"),
-    (0x122F, "Inovelli"),
-    (0x1233, "Third Reality"),
-    (0x1246, "Danfoss"),
-    (0x124F, "Gledopto"),
-    (0x125F, "Niko"),
-    (0x1286, "SONOFF"),
-    (0x128B, "NodOn"),
-    (0x1310, "Aeotec"),
-    (0x1337, "Datek"),
-    (0x152F, "SDevices"),
-];
-
-/// The name of a manufacturer code, when it is one of the common OTA vendors.
+/// The name of a manufacturer code, when it is one of the common OTA vendors (the one table in
+/// [`crate::zigbee::ManufacturerCode`]).
 pub fn manufacturer_name(code: u16) -> Option<&'static str> {
-    MANUFACTURER_NAMES
-        .binary_search_by_key(&code, |(c, _)| *c)
-        .ok()
-        .and_then(|i| MANUFACTURER_NAMES.get(i))
-        .map(|(_, name)| *name)
+    crate::zigbee::ManufacturerCode(code).name()
 }
 
 /// Writes `0x117C (IKEA)` or `0x1234`.
@@ -372,8 +334,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manufacturer_table_is_sorted_for_binary_search() {
-        assert!(MANUFACTURER_NAMES.windows(2).all(|w| w[0].0 < w[1].0));
+    fn manufacturer_names_come_from_the_one_table() {
         assert_eq!(manufacturer_name(0x117C), Some("IKEA"));
         assert_eq!(manufacturer_name(0x0001), None);
     }

@@ -52,8 +52,6 @@ pub mod header;
 pub mod ota;
 pub mod status;
 
-use serde::Serialize;
-use std::fmt;
 use thiserror::Error;
 
 use crate::wire::Truncated;
@@ -134,58 +132,7 @@ macro_rules! wire_enum {
 }
 pub(crate) use wire_enum;
 
-/// An IEEE (EUI-64) address. Little-endian on the air; shown most significant byte first,
-/// colon-separated in lowercase (`00:0d:6f:00:00:19:8b:36`), as zigpy prints it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Ieee(pub u64);
-
-impl Ieee {
-    /// Bytes on the air (little-endian).
-    pub const ENCODED_LEN: usize = 8;
-}
-
-impl fmt::Display for Ieee {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, byte) in self.0.to_be_bytes().iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Text that is not an IEEE address in its display form.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("`{0}` is not an IEEE address like 00:11:22:33:44:55:66:77")]
-pub struct ParseIeeeError(pub String);
-
-impl std::str::FromStr for Ieee {
-    type Err = ParseIeeeError;
-
-    /// The display form, most significant byte first (`00:0d:6f:00:00:19:8b:36`); `:`, `-` and
-    /// spaces between bytes are optional.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bytes = crate::wire::parse_hex(text).map_err(|_| ParseIeeeError(text.to_owned()))?;
-        let array: [u8; 8] = bytes
-            .try_into()
-            .map_err(|_| ParseIeeeError(text.to_owned()))?;
-        Ok(Ieee(u64::from_be_bytes(array)))
-    }
-}
-
-impl fmt::Debug for Ieee {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Ieee({self})")
-    }
-}
-
-impl Serialize for Ieee {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+pub use crate::zigbee::{Ieee, ParseIeeeError};
 
 /// Why bytes could not be decoded as a ZCL frame or command. Offsets count from the start of
 /// the input given to the decoder (the whole frame for [`ZclHeader::decode`] and

@@ -1,8 +1,9 @@
 //! The index export as a Zigbee2MQTT or ZHA installation uses it: `zigbee-otad run` (against
 //! `simulate`) with a local folder and a zigbee-OTA index source, `[export]` on a loopback port,
-//! and real HTTP clients — reqwest for the protocol details (HEAD, ETag, Range, refusals), and
+//! and real HTTP clients — reqwest for the protocol details (HEAD, ETag, Range, refusals),
 //! unmodified zigbee-herdsman (npm, 10.9.5) loading `/index.json` with its own index loader,
-//! sha512 check and OTA parser.
+//! sha512 check and OTA parser, and unmodified zigpy (the CI venv) loading `/zigpy.json` and
+//! `/index.json` through the provider types the README gives ZHA users.
 #![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ fn herdsman_dir() -> Option<PathBuf> {
 }
 
 #[test]
-fn export_serves_verified_images_to_http_clients_and_to_zigbee_herdsman() {
+fn export_serves_verified_images_to_http_clients_zigbee_herdsman_and_zigpy() {
     use axum::Router;
     use axum::routing::get;
 
@@ -214,6 +215,40 @@ fn export_serves_verified_images_to_http_clients_and_to_zigbee_herdsman() {
     }));
 
     herdsman_reads(root, &format!("{export}/index.json"));
+    zigpy_reads(root, &export);
+}
+
+/// zigpy's own providers (`zigpy_remote` over /zigpy.json, `z2m` over /index.json), configured
+/// through zigpy's own config schema as the README tells ZHA users, with its own image checks.
+fn zigpy_reads(root: &Path, base: &str) {
+    let python = std::env::var_os("ZIGPY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("zigbee-otad-ci-venv/bin/python"));
+    if !python.is_file() {
+        eprintln!(
+            "\n*** SKIPPED: no Python with zigpy (bash .ci/run makes the venv; or set ZIGPY_PYTHON) ***\n"
+        );
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zigpy_index.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(base)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "zigpy rejected our index:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        log_text(root)
+    );
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
+    assert_eq!(last["ok"], true, "{stdout}");
+    assert_eq!(last["zigpy_remote"], 2, "{stdout}");
+    assert_eq!(last["z2m"], 2, "{stdout}");
+    assert!(stdout.contains("\"checksum\": \"sha3-256\""), "{stdout}");
 }
 
 /// zigbee-herdsman's own loader, checksum and parser over our index.

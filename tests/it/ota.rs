@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use zigbee_otad::ota::payload::{EblBuilder, GblBuilder};
 use zigbee_otad::ota::{
-    Container, ContainerCheck, Eui64, FileVersion, Framing, FramingBreak, HardwareVersion,
+    Container, ContainerCheck, FileVersion, Framing, FramingBreak, HardwareVersion,
     HardwareVersions, ImageType, InspectReport, ManufacturerCode, OtaError, OtaFile,
     OtaFileBuilder, OtaHeader, ParseLimits, PayloadCheck, PayloadDefect, PayloadKind, PayloadNote,
     SecurityCredentialVersion, SubElementQuirk, TagId,
@@ -48,7 +48,7 @@ fn ebl() -> Vec<u8> {
 fn every_optional_field_round_trips() {
     let mut h = header();
     h.security_credential_version = Some(SecurityCredentialVersion::SE_1_2);
-    h.upgrade_file_destination = Some(Eui64(0x000D_6F00_0019_8B36));
+    h.upgrade_file_destination = Some(zigbee_otad::zigbee::Ieee(0x000D_6F00_0019_8B36));
     h.hardware_versions = Some(HardwareVersions {
         minimum: HardwareVersion(0x0100),
         maximum: HardwareVersion(0x05FF),
@@ -659,7 +659,7 @@ fn writer_matches_zigpy_serialisation() {
             h.security_credential_version = Some(SecurityCredentialVersion(v as u8));
         }
         if let Some(v) = spec["upgrade_file_destination"].as_u64() {
-            h.upgrade_file_destination = Some(Eui64(v));
+            h.upgrade_file_destination = Some(zigbee_otad::zigbee::Ieee(v));
         }
         if let (Some(min), Some(max)) = (
             spec["minimum_hardware_version"].as_u64(),

@@ -50,7 +50,7 @@ pub use query::{
 };
 
 /// The OTA Upgrade cluster id.
-pub const CLUSTER_ID: u16 = 0x0019;
+pub const CLUSTER_ID: u16 = crate::zigbee::CLUSTER_OTA_UPGRADE;
 
 wire_enum! {
     /// OTA Upgrade cluster command ids (ZCL8 chapter 11, OTA Upgrade cluster commands). Ids 0x00, 0x02, 0x05,
