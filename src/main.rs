@@ -71,9 +71,6 @@ enum Command {
         /// coordinator (znp).
         #[arg(long, value_enum, default_value_t = SimProtocol::Ezsp)]
         protocol: SimProtocol,
-        /// ZNP only: start factory new, without the network the stick holds by default.
-        #[arg(long)]
-        fresh: bool,
         /// Add N devices of the default kind (LEDVANCE 0x1189, image type 0x0001, version 1).
         #[arg(long)]
         devices: Option<usize>,
@@ -83,13 +80,19 @@ enum Command {
         /// Also make PATH a symlink to the pty.
         #[arg(long, value_name = "PATH")]
         link: Option<PathBuf>,
-        /// The EZSP protocol version the simulated NCP speaks (13..=17).
-        #[arg(long, default_value_t = 13, value_parser = clap::value_parser!(u8).range(13..=17))]
+        /// The EZSP protocol version the simulated NCP speaks (8..=17: EmberZNet 6.10 to 8.2).
+        #[arg(long, default_value_t = 13, value_parser = clap::value_parser!(u8).range(8..=17))]
         ezsp_version: u8,
         /// An OTA file the devices must receive byte for byte (matched by manufacturer and
         /// image type); repeatable. Without it devices check the OTA header and size only.
         #[arg(long, value_name = "FILE")]
         image: Vec<PathBuf>,
+        /// Start with an empty stick (no network stored; the host must form one). Without it
+        /// the stick holds a formed network (PAN 0x1A62, extended PAN DD:..:DD, channel 11,
+        /// Zigbee2MQTT's default key) that its devices have joined; with `--protocol znp` the
+        /// stick holds PAN 0x1A62, extended PAN DD:..:DD, channel 15.
+        #[arg(long)]
+        fresh: bool,
         #[command(flatten)]
         faults: FaultArgs,
     },
@@ -161,7 +164,7 @@ enum DecodeLayer {
     Ezsp {
         /// The frame as hex.
         hex: String,
-        /// The negotiated EZSP protocol version (13..=17).
+        /// The negotiated EZSP protocol version (8..=17).
         #[arg(long, default_value_t = 13)]
         ezsp_version: u8,
         /// Print JSON.
@@ -339,12 +342,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decode { layer } => decode(layer),
         Command::Simulate {
             protocol,
-            fresh,
             devices,
             device,
             link,
             ezsp_version,
             image,
+            fresh,
             faults,
         } => {
             let mut config = SimConfig {
@@ -354,6 +357,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..SimConfig::default()
             };
             config.ncp.ezsp_version = ezsp_version;
+            if !fresh {
+                config.ncp = config.ncp.holding_network();
+            }
             config.radio_delay = std::time::Duration::from_millis(faults.radio_delay_ms);
             let f = &mut config.ncp.faults;
             f.seed = faults.seed;

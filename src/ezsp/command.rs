@@ -1,4 +1,4 @@
-//! EZSP commands, responses and callbacks for protocol versions 13–17 (UG100 §"Configuration
+//! EZSP commands, responses and callbacks for protocol versions 8–17 (UG100 §"Configuration
 //! Frames", "Networking Frames", "Messaging Frames", "Security Frames"; layouts checked
 //! against bellows' `ezsp/v13` and `ezsp/v14` command tables).
 //!

@@ -4,7 +4,8 @@
 //! - [`frame`]: the frame header in its three formats (legacy v4, v5–7, extended v8+), the
 //!   frame-control bits and [`frame::FrameId`].
 //! - [`command`]: the commands, responses and callbacks an OTA server needs, for protocol
-//!   versions 13–17 (the layouts split at v14: `sl_status_t`, u16 message tags, the new
+//!   versions 8–17 (EmberZNet 6.10 to 8.2; the frames we use keep one layout from v8 to v13
+//!   — see docs/EZSP-VERSIONS.md — and the layouts split at v14: `sl_status_t`, u16 message tags, the new
 //!   `sendBroadcast` and `incomingMessageHandler` layouts), in both roles (host and NCP).
 //! - [`types`]: EmberApsFrame, EUI-64, network parameters, the configuration/value/policy ids.
 //! - [`status`]: EmberStatus, EzspStatus, `sl_status_t` and the unified [`status::Status`].
@@ -35,15 +36,19 @@ use crate::wire::Truncated;
 
 pub use session::{Event, Session, SessionConfig, SessionError};
 
-/// A negotiated EZSP protocol version this crate can speak: 13 through 17.
+/// A negotiated EZSP protocol version this crate can speak: 8 through 17.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct EzspVersion(u8);
 
 impl EzspVersion {
-    /// Oldest supported version (EmberZNet 7.4).
-    pub const MIN: u8 = 13;
+    /// Oldest supported version (EmberZNet 6.10, the first with the extended frame header).
+    pub const MIN: u8 = 8;
     /// Newest supported version (EmberZNet 8.2 / SiSDK 2025.6).
     pub const MAX: u8 = 17;
+    /// Version 8.
+    pub const V8: Self = Self(8);
+    /// Version 12 (EmberZNet 7.3), the last before the Security Manager-only key frames.
+    pub const V12: Self = Self(12);
     /// Version 13.
     pub const V13: Self = Self(13);
     /// Version 14, the first with `sl_status_t` statuses.
@@ -53,7 +58,7 @@ impl EzspVersion {
     /// Version 17.
     pub const V17: Self = Self(17);
 
-    /// Accepts 13..=17 and refuses any other version.
+    /// Accepts 8..=17 and refuses any other version.
     pub fn new(version: u8) -> Result<Self, UnsupportedVersion> {
         if (Self::MIN..=Self::MAX).contains(&version) {
             Ok(Self(version))
@@ -79,7 +84,7 @@ impl fmt::Display for EzspVersion {
     }
 }
 
-/// The NCP speaks an EZSP version outside 13..=17.
+/// The NCP speaks an EZSP version outside 8..=17.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 #[error(
     "EZSP protocol version {version} is not supported (this host speaks versions {min} to {max})",

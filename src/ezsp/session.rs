@@ -5,7 +5,7 @@
 //!
 //! Negotiation: the host sends `version(desired)` in the legacy header; the NCP answers with
 //! its own version. If that differs from the desired one, the host sends `version(ncp)` again
-//! in the NCP's (extended) header and expects the same number back. Versions outside 13..=17
+//! in the NCP's (extended) header and expects the same number back. Versions outside 8..=17
 //! are refused.
 //!
 //! Callbacks: an NCP → host frame is a callback when its FC has the asynchronous-callback bit
@@ -46,7 +46,8 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            desired_version: EzspVersion::MIN,
+            // Asked first; an older or newer NCP answers its own and the host follows it.
+            desired_version: EzspVersion::V13.get(),
             command_timeout: Duration::from_secs(5),
             max_pending: 8,
         }
@@ -576,8 +577,8 @@ mod tests {
     }
 
     #[test]
-    fn negotiation_refuses_versions_outside_13_to_17() {
-        for ncp in [4, 8, 12, 18, 19] {
+    fn negotiation_refuses_versions_outside_8_to_17() {
+        for ncp in [4, 6, 7, 18, 19] {
             let now = start_time();
             let mut session = Session::new(SessionConfig::default());
             session.start(now);
@@ -591,7 +592,7 @@ mod tests {
             assert_eq!(
                 error.to_string(),
                 format!(
-                    "EZSP protocol version {ncp} is not supported (this host speaks versions 13 to 17)"
+                    "EZSP protocol version {ncp} is not supported (this host speaks versions 8 to 17)"
                 )
             );
             assert!(session.poll_transmit().is_none(), "nothing more is sent");

@@ -108,6 +108,7 @@ wire_enum! {
         BUSY = 0x0004,
         IN_PROGRESS = 0x0005,
         NOT_AVAILABLE = 0x000E,
+        NOT_SUPPORTED = 0x000F,
         ZIGBEE_NETWORK_UP = 0x0015,
         ZIGBEE_NETWORK_DOWN = 0x0016,
         NOT_JOINED = 0x0017,

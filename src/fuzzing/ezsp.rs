@@ -6,7 +6,7 @@ use crate::ezsp::command::{Frame, VersionResponse};
 use crate::ezsp::frame::{FrameFormat, FrameHeader};
 use crate::ezsp::{EzspVersion, Session, SessionConfig};
 
-/// The first byte picks the protocol version (13..=17); the rest is one EZSP frame.
+/// The first byte picks the protocol version (8..=17); the rest is one EZSP frame.
 ///
 /// Invariants: no decoder panics; a frame that decodes re-encodes to exactly the same bytes
 /// (decoding keeps every bit, unknown values included); a negotiated [`Session`] fed the frame

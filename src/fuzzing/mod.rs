@@ -7,5 +7,6 @@ pub mod catalog;
 pub mod ezsp;
 pub mod ota;
 pub mod server;
+pub mod sim;
 pub mod zcl;
 pub mod znp;

@@ -5,6 +5,9 @@
 //! - [`device`]: a sans-IO OTA client that performs a real upgrade over ZCL and checks the image.
 //! - [`ncp`]: a sans-IO NCP built from the same [`crate::ash`] and [`crate::ezsp`] code, in the
 //!   NCP role, with the devices behind a radio delay.
+//! - [`stack`]: the stack tables behind the frames other hosts send (keys, tokens, multicast,
+//!   scans, child and address tables), per EZSP version.
+//! - [`zdo`]: the NCP's own ZDO server, for requests a host sends to the coordinator itself.
 //! - [`faults`]: lost and damaged frames, failed or late delivery reports, a full transmit
 //!   queue, NCP resets at a chosen moment or periodically.
 //! - [`run_simulator`]: the tokio glue: the NCP on the master side of a pty pair; the slave's
@@ -13,7 +16,7 @@
 //!   again) while the devices carry on.
 //!
 //! `zigbee-otad simulate [--devices N] [--device MFR:TYPE:VERSION[:HW[:MAXDATA]]]...
-//! [--link PATH] [--ezsp-version N]` (plus fault flags such as `--loss`, `--reset-every SECS`,
+//! [--link PATH] [--ezsp-version N] [--fresh]` (plus fault flags such as `--loss`, `--reset-every SECS`,
 //! `--unplug-after SECS --unplug-for SECS`) is a thin wrapper: parse each `--device` with
 //! [`SimDeviceSpec::from_str`](std::str::FromStr), call [`SimConfig::add_default_devices`] for
 //! `--devices`, set [`SimConfig::link_path`] and `ncp.ezsp_version`, then
@@ -36,6 +39,8 @@
 pub mod device;
 pub mod faults;
 pub mod ncp;
+pub mod stack;
+pub mod zdo;
 pub mod znp;
 pub mod znp_nv;
 pub mod znp_run;

@@ -8,7 +8,9 @@
 //! `networkInit` (`NOT_JOINED` until a network was formed), `networkState`,
 //! `setInitialSecurityState`, `formNetwork`, `permitJoining`, `getNetworkParameters`,
 //! `getEui64`, `getNodeId`, `maximumPayloadLength`, `sendUnicast`, `sendBroadcast`, the address
-//! lookups and `nop`; any other command gets `invalidCommand`. Callbacks: `stackStatusHandler`,
+//! lookups and `nop`; the frames other hosts (bellows/zigpy, zigbee-herdsman) send for keys,
+//! tokens, multicast, source routing, scans and the child and address tables are answered by
+//! [`super::stack`]; any other frame gets `invalidCommand`, as on a real NCP. Callbacks: `stackStatusHandler`,
 //! `incomingMessageHandler` (a device's message reaches the host only when the host registered
 //! an endpoint with that cluster as an input cluster), `messageSentHandler`, and a ZDO device
 //! announce per device when the network first comes up.
@@ -36,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use super::device::{DeviceEvent, SimDevice};
 use super::faults::{Faults, SplitMix64};
+use super::stack::{StackEffect, StackTables, StackView};
 use crate::ash::{Link, LinkConfig, LinkError, LinkEvent, Role};
 use crate::ezsp::command::{
     AddEndpoint, Body, Callback, Command, Frame, GetConfigurationValueResponse,
@@ -54,17 +57,6 @@ use crate::zigbee::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 
 /// ASH frames are at most this long on the wire (stuffed); longer input is a broken frame.
 const MAX_WIRE_FRAME: usize = 512;
-/// `getMfgToken` (UG100), answered for hosts that print board information.
-const GET_MFG_TOKEN: FrameId = FrameId(0x000B);
-/// `getCurrentSecurityState` (UG100).
-const GET_CURRENT_SECURITY_STATE: FrameId = FrameId(0x0069);
-/// EzspMfgTokenId MFG_STRING.
-const MFG_STRING: u8 = 0x01;
-/// EzspMfgTokenId MFG_BOARD_NAME.
-const MFG_BOARD_NAME: u8 = 0x02;
-/// EmberCurrentSecurityBitmask: TRUST_CENTER_USES_HASHED_LINK_KEY clear, GLOBAL_LINK_KEY and
-/// HAVE_TRUST_CENTER_LINK_KEY set.
-const TRUST_CENTER_GLOBAL_LINK_KEY_BITMASK: u16 = 0x0004 | 0x0010;
 /// How long the NCP takes to give up on a node it has no route to.
 const NO_ROUTE_DELAY: Duration = Duration::from_millis(40);
 /// How long the NCP takes to send a broadcast.
@@ -75,7 +67,7 @@ const NETWORK_UP_DELAY: Duration = Duration::from_millis(20);
 /// How the simulated NCP presents itself.
 #[derive(Debug, Clone)]
 pub struct SimNcpConfig {
-    /// The EZSP protocol version it speaks (13..=17).
+    /// The EZSP protocol version it speaks (8..=17).
     pub ezsp_version: u8,
     /// Its EUI-64.
     pub ieee: Ieee,
@@ -83,8 +75,11 @@ pub struct SimNcpConfig {
     pub max_aps_payload: u8,
     /// ASH parameters of its side of the link.
     pub link: LinkConfig,
-    /// The network it holds at power-on (`None`: the host must form one).
+    /// The network it holds at power-on (`None`: the host must form one; see
+    /// [`SimNcpConfig::holding_network`]).
     pub network: Option<NetworkParameters>,
+    /// The key of the network it holds (replaced by the host's `setInitialSecurityState`).
+    pub network_key: [u8; 16],
     /// Whether each device announces itself (ZDO Device_annce) when the network first comes
     /// up; without it a v13 host learns IEEE addresses only by asking (`lookupEui64ByNodeId`).
     pub announce_devices: bool,
@@ -101,9 +96,39 @@ impl Default for SimNcpConfig {
             max_aps_payload: 82,
             link: LinkConfig::default(),
             network: None,
+            network_key: DEFAULT_NETWORK_KEY,
             announce_devices: true,
             faults: Faults::default(),
         }
+    }
+}
+
+/// The key of the network a simulated stick holds by default: Zigbee2MQTT's default
+/// `network_key`, so a host configured with its defaults resumes the network as it is.
+pub const DEFAULT_NETWORK_KEY: [u8; 16] = [1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12, 13];
+
+impl SimNcpConfig {
+    /// This configuration with a formed network held in NVM, as a stick that has been in use:
+    /// PAN 0x1A62, extended PAN `DD:DD:DD:DD:DD:DD:DD:DD`, channel 11, key
+    /// [`DEFAULT_NETWORK_KEY`] (Zigbee2MQTT's defaults).
+    pub fn holding_network(mut self) -> Self {
+        self.network = Some(default_network());
+        self.network_key = DEFAULT_NETWORK_KEY;
+        self
+    }
+}
+
+/// The network [`SimNcpConfig::holding_network`] stores.
+pub fn default_network() -> NetworkParameters {
+    NetworkParameters {
+        extended_pan_id: Eui64([0xDD; 8]),
+        pan_id: 0x1A62,
+        radio_tx_power: 5,
+        radio_channel: 11,
+        join_method: crate::ezsp::types::JoinMethod::USE_MAC_ASSOCIATION,
+        nwk_manager_id: NodeId::COORDINATOR,
+        nwk_update_id: 0,
+        channels: 1 << 11,
     }
 }
 
@@ -132,6 +157,8 @@ pub enum SimEvent {
     },
     /// The network came up.
     NetworkUp,
+    /// The network went down (the host left it).
+    NetworkDown,
     /// The host opened (or closed, with 0) the network for joining.
     PermitJoining {
         /// Seconds (0xFF: until closed).
@@ -160,6 +187,13 @@ pub enum SimEvent {
 enum Scheduled {
     /// The stack reports the network up.
     NetworkUp,
+    /// The stack reports the network down (after `leaveNetwork`).
+    NetworkDown,
+    /// A callback from the stack tables (scan results, ...).
+    Callback {
+        frame_id: FrameId,
+        parameters: Vec<u8>,
+    },
     /// A host message reaches a device.
     ToDevice {
         nwk: Nwk,
@@ -172,6 +206,8 @@ enum Scheduled {
         endpoint: u8,
         payload: Vec<u8>,
     },
+    /// The NCP's own ZDO answers a request the host sent to node 0x0000.
+    FromOwnZdo { cluster: u16, payload: Vec<u8> },
     /// A device's ZDO announce reaches the NCP.
     Announce { nwk: Nwk, ieee: Ieee },
     /// The delivery report of a send.
@@ -223,6 +259,10 @@ pub struct SimNcp {
     /// False while unplugged: no serial line, no stack; the devices keep going.
     powered: bool,
     events: VecDeque<SimEvent>,
+    /// Keys, tokens, multicast, concentrator, ... ([`StackTables`]).
+    stack: StackTables,
+    /// Values the host set (`setValue`), answered by `getValue`.
+    values: Vec<(ValueId, Vec<u8>)>,
 }
 
 impl SimNcp {
@@ -252,6 +292,8 @@ impl SimNcp {
             last_reset: None,
             powered: true,
             events: VecDeque::new(),
+            stack: StackTables::new(config.network_key),
+            values: Vec::new(),
             config,
         })
     }
@@ -611,14 +653,17 @@ impl SimNcp {
                 Response::SetConfigurationValue { status: self.ok() }
             }
             Command::GetValue(get) => {
+                if let Some((_, value)) =
+                    self.values.iter().rev().find(|(id, _)| *id == get.value_id)
+                {
+                    return Response::GetValue(GetValueResponse {
+                        status: self.ok(),
+                        value: value.clone(),
+                    });
+                }
                 if get.value_id == ValueId::VERSION_INFO {
                     let build = 0x0100u16.to_le_bytes();
-                    let [major, minor, patch] = match self.version.get() {
-                        13 => [7, 4, 4],
-                        14 => [8, 0, 0],
-                        15 | 16 => [8, 1, 0],
-                        _ => [8, 2, 0],
-                    };
+                    let [major, minor, patch] = firmware_version(self.version);
                     Response::GetValue(GetValueResponse {
                         status: self.ok(),
                         value: vec![build[0], build[1], major, minor, patch, 0, 0xAA],
@@ -631,7 +676,12 @@ impl SimNcp {
                     })
                 }
             }
-            Command::SetValue(_) => Response::SetValue { status: self.ok() },
+            Command::SetValue(set) => {
+                self.stack.set_value(set.value_id.0, &set.value);
+                self.values.retain(|(id, _)| *id != set.value_id);
+                self.values.push((set.value_id, set.value));
+                Response::SetValue { status: self.ok() }
+            }
             Command::SetPolicy(_) => Response::SetPolicy { status: self.ok() },
             Command::AddEndpoint(endpoint) => {
                 let duplicate = self
@@ -675,7 +725,12 @@ impl SimNcp {
                     NetworkStatus::NO_NETWORK
                 },
             },
-            Command::SetInitialSecurityState(_) => {
+            Command::SetInitialSecurityState(set) => {
+                self.stack.set_initial_security(
+                    set.state.network_key.0,
+                    set.state.preconfigured_key.0,
+                    set.state.network_key_sequence_number,
+                );
                 Response::SetInitialSecurityState { status: self.ok() }
             }
             Command::FormNetwork(form) => {
@@ -781,7 +836,7 @@ impl SimNcp {
             Command::Other {
                 frame_id,
                 parameters,
-            } => self.answer_other(frame_id, &parameters),
+            } => self.answer_other(frame_id, &parameters, now),
             // Commands the ezsp module may learn later are refused until the NCP learns them.
             #[allow(unreachable_patterns)]
             _ => Response::InvalidCommand {
@@ -793,43 +848,75 @@ impl SimNcp {
         }
     }
 
-    /// Commands outside the ezsp module's set that common hosts send during start-up
-    /// (bellows `info`), answered from raw layouts; anything else is `invalidCommand`.
-    fn answer_other(&self, frame_id: FrameId, parameters: &[u8]) -> Response {
-        let mut out = Vec::new();
-        match frame_id {
-            // getMfgToken(tokenId) -> LV tokenData
-            GET_MFG_TOKEN => {
-                let token: &[u8] = match parameters.first() {
-                    Some(&MFG_STRING) => b"zigbee-otad",
-                    Some(&MFG_BOARD_NAME) => b"simulated NCP",
-                    _ => &[],
-                };
-                out.push(u8::try_from(token.len()).unwrap_or(0));
-                out.extend_from_slice(token);
+    /// Frames outside the ezsp module's set that bellows/zigpy and zigbee-herdsman send
+    /// (start-up, forming, backup, normal operation), answered by the stack tables
+    /// ([`StackTables::answer`]); anything else is `invalidCommand`, as a real NCP answers an
+    /// unknown frame id.
+    fn answer_other(&mut self, frame_id: FrameId, parameters: &[u8], now: Instant) -> Response {
+        let children: Vec<(u16, [u8; 8])> = self
+            .devices
+            .iter()
+            .map(|d| (d.config().nwk.0, Eui64::from_u64(d.config().ieee.0).0))
+            .collect();
+        let endpoints: Vec<u8> = self.endpoints.iter().map(|e| e.endpoint).collect();
+        let view = StackView {
+            version: self.version,
+            network_up: self.network_up,
+            eui64: Eui64::from_u64(self.config.ieee.0).0,
+            children: if self.network_up { &children } else { &[] },
+            endpoints: &endpoints,
+        };
+        let Some(answer) = self.stack.answer(&view, frame_id.0, parameters) else {
+            return Response::InvalidCommand {
+                status: self.ezsp_status(
+                    EzspStatus::ERROR_INVALID_FRAME_ID,
+                    SlStatus::INVALID_PARAMETER,
+                ),
+            };
+        };
+        match answer.effect {
+            Some(StackEffect::LeaveNetwork) => {
+                self.network_up = false;
+                self.stored_network = None;
+                self.schedule
+                    .push((now + NETWORK_UP_DELAY, Scheduled::NetworkDown));
             }
-            // getCurrentSecurityState -> status, u16 bitmask, EUI-64 of the trust center
-            GET_CURRENT_SECURITY_STATE => {
-                if self.version.uses_sl_status() {
-                    out.extend_from_slice(&SlStatus::OK.0.to_le_bytes());
-                } else {
-                    out.push(EmberStatus::SUCCESS.0);
+            Some(StackEffect::FactoryReset) => self.stored_network = None,
+            Some(StackEffect::Callbacks(callbacks)) => {
+                // One millisecond apart, so they reach the host in order.
+                for (order, (frame_id, parameters)) in (0u32..).zip(callbacks) {
+                    self.schedule.push((
+                        now + BROADCAST_DELAY + Duration::from_millis(u64::from(order)),
+                        Scheduled::Callback {
+                            frame_id: FrameId(frame_id),
+                            parameters,
+                        },
+                    ));
                 }
-                out.extend_from_slice(&TRUST_CENTER_GLOBAL_LINK_KEY_BITMASK.to_le_bytes());
-                out.extend_from_slice(&Eui64::from_u64(self.config.ieee.0).0);
             }
-            _ => {
-                return Response::InvalidCommand {
-                    status: self.ezsp_status(
-                        EzspStatus::ERROR_INVALID_FRAME_ID,
-                        SlStatus::INVALID_PARAMETER,
-                    ),
-                };
+            Some(StackEffect::MulticastSent {
+                message_tag,
+                aps_frame,
+            }) => {
+                if let Ok(aps_frame) = ApsFrame::decode(&aps_frame) {
+                    self.schedule.push((
+                        now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
+                        Scheduled::MessageSent {
+                            message_type: OutgoingMessageType::MULTICAST,
+                            destination: NodeId(aps_frame.group_id),
+                            aps_frame,
+                            message_tag,
+                            delivered: true,
+                            unicast: false,
+                        },
+                    ));
+                }
             }
+            _ => {}
         }
         Response::Other {
             frame_id,
-            parameters: out,
+            parameters: answer.parameters,
         }
     }
 
@@ -869,6 +956,10 @@ impl SimNcp {
             );
         }
         self.pending_unicasts += 1;
+        if destination == NodeId::COORDINATOR {
+            self.loop_back(message_type, aps_frame, message_tag, &payload, now);
+            return self.ok();
+        }
         let nwk = Nwk(destination.0);
         let radio_delay = self.radio_delay(nwk);
         let delivered =
@@ -903,6 +994,48 @@ impl SimNcp {
             self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
         }
         self.ok()
+    }
+
+    /// A unicast to the NCP's own node: delivered at once; a ZDO request is answered by the
+    /// node's own ZDO server ([`super::zdo`]), whose response reaches the host as an incoming
+    /// message from 0x0000.
+    fn loop_back(
+        &mut self,
+        message_type: OutgoingMessageType,
+        aps_frame: ApsFrame,
+        message_tag: u16,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        if aps_frame.profile_id == DeviceAnnounce::PROFILE_ID {
+            let node = super::zdo::OwnNode {
+                manufacturer_code: self.stack.manufacturer_code(),
+                ieee: Eui64::from_u64(self.config.ieee.0).0,
+                endpoints: self.endpoints.clone(),
+            };
+            if let Some((cluster, response)) =
+                super::zdo::answer(&node, aps_frame.cluster_id, payload)
+            {
+                self.schedule.push((
+                    now + BROADCAST_DELAY * 2,
+                    Scheduled::FromOwnZdo {
+                        cluster,
+                        payload: response,
+                    },
+                ));
+            }
+        }
+        self.schedule.push((
+            now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
+            Scheduled::MessageSent {
+                message_type,
+                destination: NodeId::COORDINATOR,
+                aps_frame,
+                message_tag,
+                delivered: true,
+                unicast: true,
+            },
+        ));
     }
 
     fn accept_broadcast(
@@ -950,6 +1083,20 @@ impl SimNcp {
 
     fn run_scheduled(&mut self, item: Scheduled, now: Instant) {
         match item {
+            Scheduled::Callback {
+                frame_id,
+                parameters,
+            } => self.send_callback(Callback::Other {
+                frame_id,
+                parameters,
+            }),
+            Scheduled::NetworkDown => {
+                self.events.push_back(SimEvent::NetworkDown);
+                self.send_callback(Callback::StackStatusHandler {
+                    status: self
+                        .ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN),
+                });
+            }
             Scheduled::NetworkUp => {
                 self.network_up = true;
                 self.events.push_back(SimEvent::NetworkUp);
@@ -997,6 +1144,19 @@ impl SimNcp {
                 payload,
             } => self.deliver_to_host(nwk, endpoint, payload),
             Scheduled::Announce { nwk, ieee } => self.announce_to_host(nwk, ieee),
+            Scheduled::FromOwnZdo { cluster, payload } => {
+                let aps_frame = ApsFrame {
+                    profile_id: DeviceAnnounce::PROFILE_ID,
+                    cluster_id: cluster,
+                    source_endpoint: 0,
+                    destination_endpoint: 0,
+                    options: ApsOptions::NONE,
+                    group_id: 0,
+                    sequence: self.take_aps_sequence(),
+                };
+                let own = self.config.ieee;
+                self.send_incoming(aps_frame, Nwk(NodeId::COORDINATOR.0), Some(own), payload);
+            }
             Scheduled::MessageSent {
                 message_type,
                 destination,
@@ -1119,7 +1279,8 @@ impl SimNcp {
         payload: Vec<u8>,
     ) {
         let v14 = self.version.uses_sl_status();
-        let broadcast = aps_frame.profile_id == DeviceAnnounce::PROFILE_ID;
+        let broadcast = aps_frame.profile_id == DeviceAnnounce::PROFILE_ID
+            && aps_frame.cluster_id == DeviceAnnounce::CLUSTER_ID;
         self.send_callback(Callback::IncomingMessageHandler(IncomingMessageHandler {
             message_type: if broadcast {
                 IncomingMessageType::BROADCAST
@@ -1155,7 +1316,7 @@ impl SimNcp {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimNcpError {
-    /// The EZSP version is outside 13..=17.
+    /// The EZSP version is outside 8..=17.
     #[error(transparent)]
     Version(#[from] UnsupportedVersion),
     /// The ASH configuration is invalid.
@@ -1163,14 +1324,25 @@ pub enum SimNcpError {
     Link(#[from] LinkError),
 }
 
+/// The EmberZNet release (major, minor, patch) that speaks each protocol version.
+fn firmware_version(version: EzspVersion) -> [u8; 3] {
+    match version.get() {
+        8 => [6, 10, 3],
+        9 => [7, 0, 1],
+        10 => [7, 1, 0],
+        11 => [7, 2, 2],
+        12 => [7, 3, 1],
+        13 => [7, 4, 4],
+        14 => [8, 0, 0],
+        15 | 16 => [8, 1, 0],
+        _ => [8, 2, 0],
+    }
+}
+
 /// A plausible stack version for each protocol version (7.4.4.0 for v13, 8.x for v14+).
 fn stack_version(version: EzspVersion) -> u16 {
-    match version.get() {
-        13 => 0x7440,
-        14 => 0x8000,
-        15 | 16 => 0x8100,
-        _ => 0x8200,
-    }
+    let [major, minor, patch] = firmware_version(version);
+    (u16::from(major) << 12) | (u16::from(minor & 0xF) << 8) | (u16::from(patch & 0xF) << 4)
 }
 
 fn empty_network() -> NetworkParameters {

@@ -59,6 +59,17 @@ pub fn zigbee_ota_index(
     )
 }
 
+/// Where `.ci/run` installs zigbee-herdsman 10.9.5 (`ZIGBEE_HERDSMAN_DIR`, or its default
+/// scratch dir), if it is there: the folder whose `node_modules` holds it.
+pub fn herdsman_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("ZIGBEE_HERDSMAN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("zigbee-otad-ci-herdsman"));
+    dir.join("node_modules/zigbee-herdsman/package.json")
+        .is_file()
+        .then_some(dir)
+}
+
 /// A loopback TCP port that was free a moment ago (for a child process to bind).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

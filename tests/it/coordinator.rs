@@ -435,6 +435,18 @@ async fn whole_upgrades_over_ezsp_v14() {
     clean_upgrade(14).await;
 }
 
+/// EmberZNet 6.10–7.3 sticks (EZSP 8–12), still common in the field, serve the same way.
+#[tokio::test]
+async fn whole_upgrades_over_ezsp_v8_and_v12() {
+    clean_upgrade(8).await;
+    clean_upgrade(12).await;
+}
+
+#[tokio::test]
+async fn whole_upgrades_over_ezsp_v17() {
+    clean_upgrade(17).await;
+}
+
 /// The proof: 5 % of ASH frames lost in each direction (and 2 % damaged, for the
 /// CRC/NAK path) and one NCP reset mid-way;
 /// every device message reaches the driver exactly once, every send gets exactly one report,

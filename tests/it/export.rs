@@ -20,15 +20,7 @@ fn sha512(bytes: &[u8]) -> String {
     ImageHash::compute(HashAlgorithm::Sha512, bytes).to_hex()
 }
 
-/// Where `.ci/run` installs zigbee-herdsman (`ZIGBEE_HERDSMAN_DIR`, or its default scratch dir).
-fn herdsman_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("ZIGBEE_HERDSMAN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("zigbee-otad-ci-herdsman"));
-    dir.join("node_modules/zigbee-herdsman/package.json")
-        .is_file()
-        .then_some(dir)
-}
+use crate::common::herdsman_dir;
 
 #[test]
 fn export_serves_verified_images_to_http_clients_zigbee_herdsman_and_zigpy() {

@@ -19,6 +19,7 @@ mod daemon;
 mod export;
 mod ezsp;
 mod faults;
+mod interop;
 mod mqtt;
 mod ota;
 mod server;

@@ -5,7 +5,8 @@ Run from the repository root with a Python environment that has bellows installe
 
     python tests/vectors/ezsp/gen_ezsp_vectors.py > tests/vectors/ezsp/bellows_vectors.json
 
-For each protocol version (13, 14, 16, 17) and each message the project uses:
+For each protocol version (8-14, 16, 17; bellows has no v15 module, and v15 is laid out as
+v14) and each message the project uses:
 - commands are serialized by bellows' own `EZSPvN._ezsp_frame(name, *args)`;
 - responses and callbacks are serialized with bellows' types from the version's schema, then fed
   through bellows' frame handler (`EZSPvN.__call__`), which must hand back the same values, and
@@ -23,7 +24,7 @@ import sys
 import bellows.types as t
 import zigpy.types as zt
 
-VERSIONS = (13, 14, 16, 17)
+VERSIONS = (8, 9, 10, 11, 12, 13, 14, 16, 17)
 
 EUI = "00:11:22:33:44:55:66:77"
 EXT_PAN = "01:23:45:67:89:ab:cd:ef"
