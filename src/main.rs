@@ -123,6 +123,85 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Approve the image available to one device, or to every device waiting for approval
+    /// (with `[policy] install = "approve"`).
+    Approve {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ieee: Option<String>,
+        /// Every device with an image waiting for approval.
+        #[arg(long)]
+        all: bool,
+        /// Approve only this file version (decimal or 0x-hex).
+        #[arg(long, value_parser = file_version)]
+        version: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell one device, or every waiting device, holding a downloaded image to apply it now.
+    Apply {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ieee: Option<String>,
+        /// Every device waiting to apply.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a device's transfer: its next request is answered ABORT and the image is not
+    /// offered again until it is approved again.
+    Cancel {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        ieee: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep a device at its version: nothing offered, a transfer stopped, nothing applied.
+    Hold {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        ieee: String,
+        /// End the hold by itself at this time (RFC 3339, e.g. 2026-12-24T00:00:00+01:00).
+        #[arg(long, value_name = "RFC3339")]
+        until: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a hold.
+    Release {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        ieee: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The transfer history kept in state_dir, whether or not the daemon runs.
+    History {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// Only this device.
+        ieee: Option<String>,
+        /// Only transfers that ended at or after this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        since: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Open the network for devices to join.
     PermitJoin {
         #[command(flatten)]
@@ -250,6 +329,14 @@ fn seconds(text: &str) -> Result<std::time::Duration, String> {
     } else {
         Err(format!("{value} is not a number of seconds in (0, 86400]"))
     }
+}
+
+fn file_version(text: &str) -> Result<u32, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|e| format!("`{text}` is not a file version (decimal or 0x-hex): {e}"))
 }
 
 fn probability(text: &str) -> Result<f64, String> {
@@ -407,7 +494,115 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::PermitJoin { socket, seconds } => {
             runtime()?.block_on(control(socket.path()?, Request::PermitJoin { seconds }))
         }
+        Command::Approve {
+            socket,
+            ieee,
+            all,
+            version,
+            json,
+        } => runtime()?.block_on(control_json(
+            socket.path()?,
+            Request::Approve { ieee, all, version },
+            json,
+        )),
+        Command::Apply {
+            socket,
+            ieee,
+            all,
+            json,
+        } => runtime()?.block_on(control_json(
+            socket.path()?,
+            Request::Apply { ieee, all },
+            json,
+        )),
+        Command::Cancel { socket, ieee, json } => {
+            runtime()?.block_on(control_json(socket.path()?, Request::Cancel { ieee }, json))
+        }
+        Command::Hold {
+            socket,
+            ieee,
+            until,
+            json,
+        } => runtime()?.block_on(control_json(
+            socket.path()?,
+            Request::Hold { ieee, until },
+            json,
+        )),
+        Command::Release { socket, ieee, json } => runtime()?.block_on(control_json(
+            socket.path()?,
+            Request::Release { ieee },
+            json,
+        )),
+        Command::History {
+            socket,
+            ieee,
+            since,
+            json,
+        } => runtime()?.block_on(history(socket, ieee, since, json)),
     }
+}
+
+impl SocketArgs {
+    /// The state directory of the configuration (for `history` without a daemon).
+    fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        if !self.config.exists() {
+            return Ok(PathBuf::from("/var/lib/zigbee-otad"));
+        }
+        Ok(Config::load(&self.config)?.state_dir)
+    }
+}
+
+/// A control request; with `json`, the daemon's whole answer (or the error) as JSON on stdout.
+async fn control_json(path: PathBuf, request: Request, json: bool) -> anyhow::Result<ExitCode> {
+    if !json {
+        return control(path, request).await;
+    }
+    let response = match socket::query(&path, &request).await {
+        Ok(response) => response,
+        Err(error) => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "error": error.to_string()})
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(if response.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `history`: asked of the daemon when it runs, read from state_dir when it does not.
+async fn history(
+    socket: SocketArgs,
+    ieee: Option<String>,
+    since: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use zigbee_otad::daemon::history::{self as log, Filter, HistoryRecord};
+    let filter = Filter::parse(ieee.as_deref(), since.as_deref()).map_err(anyhow::Error::msg)?;
+    let path = socket.path()?;
+    let request = Request::History { ieee, since };
+    let records: Vec<HistoryRecord> = match socket::query(&path, &request).await {
+        Ok(response) if response.ok => {
+            serde_json::from_value(response.data.unwrap_or_default()).unwrap_or_default()
+        }
+        Ok(response) => anyhow::bail!("{}", response.error.unwrap_or_default()),
+        // No daemon: the log is read directly (its framing makes that safe at any time).
+        Err(_) => {
+            let file = zigbee_otad::daemon::control::history_path(&socket.state_dir()?);
+            log::read(&file, &filter).with_context(|| format!("cannot read {}", file.display()))?
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+    } else {
+        print!("{}", log::render(&records));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inspect(path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {

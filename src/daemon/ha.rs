@@ -604,6 +604,7 @@ mod tests {
                 image_type: 0x0042,
                 current_version: current,
                 available_version: available,
+                ..DeviceStatus::default()
             }],
             transfers: offset
                 .map(|offset| TransferStatus {

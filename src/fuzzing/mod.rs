@@ -4,6 +4,7 @@
 
 pub mod ash;
 pub mod catalog;
+pub mod daemon;
 pub mod ezsp;
 pub mod ota;
 pub mod server;

@@ -17,7 +17,7 @@ use zigbee_otad::ota::{
     FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId, payload::GblBuilder,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_zigbee-otad");
+pub const BIN: &str = env!("CARGO_BIN_EXE_zigbee-otad");
 
 /// Kills the child when the test ends, however it ends.
 pub struct Guard(pub Child);
@@ -119,6 +119,8 @@ pub fn start_daemon(config: &Path, notify: &Path, log: &Path) -> Guard {
             .env("NOTIFY_SOCKET", notify)
             .env("WATCHDOG_USEC", "1000000")
             .env("RUST_LOG", "debug")
+            // The apply window is local time; tests compute it in UTC.
+            .env("TZ", "UTC")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -344,7 +346,7 @@ pub fn start_simulator(args: &[&str], log: &Path) -> (Guard, mpsc::Receiver<Stri
     (simulator, lines, pty)
 }
 
-pub(crate) fn minimal_config(root: &Path, pty: &str) -> PathBuf {
+pub fn minimal_config(root: &Path, pty: &str) -> PathBuf {
     let config = root.join("config.toml");
     std::fs::write(
         &config,
