@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
+mod device;
+pub use device::DeviceSection;
 mod integrations;
 pub use integrations::{BrokerAddress, ExportSection, MqttSection};
 
@@ -78,6 +80,9 @@ pub struct Config {
     /// Upgrade policy: downgrades, deny list, pins.
     #[serde(default)]
     pub policy: PolicySection,
+    /// Per-device overrides (`[[device]]`).
+    #[serde(default, rename = "device")]
+    pub devices: Vec<DeviceSection>,
     /// The status socket.
     #[serde(default)]
     pub status: StatusSection,
@@ -136,6 +141,8 @@ pub enum Protocol {
     /// Silicon Labs EmberZNet NCP: EZSP over ASH.
     #[default]
     Ezsp,
+    /// TI Z-Stack 3.x coordinator (CC26x2/CC13x2, and 3.0.x on CC253x): MT over UART (ZNP).
+    Znp,
 }
 
 /// Serial flow control.
@@ -321,6 +328,10 @@ pub struct ServerSection {
         deserialize_with = "notify_interval"
     )]
     pub notify_interval: Duration,
+    /// A daily window, local time (`"02:00-05:00"`, may cross midnight), in which devices that
+    /// hold a downloaded image are told to apply it; outside it they wait.
+    #[serde(default, deserialize_with = "device::apply_window")]
+    pub apply_window: Option<crate::server::ApplyWindow>,
 }
 
 impl Default for ServerSection {
@@ -333,6 +344,7 @@ impl Default for ServerSection {
             upgrade_time: UpgradeTime::default(),
             upgrade_delay: Duration::ZERO,
             notify_interval: default_notify_interval(),
+            apply_window: None,
         }
     }
 }
@@ -503,6 +515,10 @@ pub struct PolicySection {
     /// Devices held at a version.
     #[serde(default)]
     pub pin: Vec<ImageMatch>,
+    /// `auto` offers every allowed image; `approve` shows it and waits for
+    /// `zigbee-otad approve`.
+    #[serde(default)]
+    pub install: crate::server::InstallMode,
 }
 
 /// Matches images (deny list) or devices (pins) by manufacturer, image type and version.
@@ -601,6 +617,12 @@ impl Config {
             key,
             message,
         };
+        if let Some((index, ieee)) = device::duplicate_device(&self.devices) {
+            return Err(invalid(
+                format!("device[{index}].ieee"),
+                format!("{ieee} has two [[device]] sections; merge them"),
+            ));
+        }
         for (index, source) in self.catalog.sources.iter().enumerate() {
             let key = |field: &str| format!("catalog.source[{index}].{field}");
             match source.kind {

@@ -21,6 +21,7 @@ pub mod sim;
 pub mod wire;
 pub mod zcl;
 pub mod zigbee;
+pub mod znp;
 
 /// Entry points for the cargo-fuzz targets in `fuzz/` (enabled by the `fuzzing` feature).
 #[cfg(feature = "fuzzing")]

@@ -8,14 +8,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use zigbee_otad::config::{Config, DEFAULT_CONFIG_PATH};
-use zigbee_otad::daemon::demo::run_demo;
+use zigbee_otad::daemon::demo::run_demo_with;
 use zigbee_otad::daemon::logging;
 use zigbee_otad::daemon::service::{Daemon, DaemonOptions};
 use zigbee_otad::daemon::socket::{self, Request};
 use zigbee_otad::daemon::status::render_snapshot;
 use zigbee_otad::ota::{InspectReport, OtaFile};
 use zigbee_otad::sim::device::DeviceEvent;
-use zigbee_otad::sim::{SimConfig, SimDeviceSpec, SimEvent, run_simulator};
+use zigbee_otad::sim::{
+    SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, ZnpNetwork, run_simulator, run_znp_simulator,
+};
 use zigbee_otad::zcl::ZclStatus;
 use zigbee_otad::zcl::ota::OtaFrame;
 
@@ -37,7 +39,11 @@ enum Command {
     },
     /// The whole daemon against the built-in simulated coordinator with simulated devices and
     /// a synthetic catalog; exits 0 once every device has upgraded and verified its image.
-    Demo,
+    Demo {
+        /// Which simulated coordinator to run against.
+        #[arg(long, value_enum, default_value_t = SimProtocol::Ezsp)]
+        protocol: SimProtocol,
+    },
     /// Validate a configuration file; errors name the line and key.
     CheckConfig {
         /// The configuration file.
@@ -57,9 +63,14 @@ enum Command {
         #[command(subcommand)]
         layer: DecodeLayer,
     },
-    /// Run only the simulated coordinator (EZSP over ASH on a pseudo-terminal) with simulated
-    /// OTA client devices; prints the pty path on the first line so any EZSP host can drive it.
+    /// Run only the simulated coordinator (EZSP over ASH, or TI Z-Stack ZNP, on a
+    /// pseudo-terminal) with simulated OTA client devices; prints the pty path on the first line
+    /// so any EZSP or ZNP host can drive it.
     Simulate {
+        /// Which stick to simulate: a Silicon Labs EmberZNet NCP (ezsp) or a TI Z-Stack 3.x.0
+        /// coordinator (znp).
+        #[arg(long, value_enum, default_value_t = SimProtocol::Ezsp)]
+        protocol: SimProtocol,
         /// Add N devices of the default kind (LEDVANCE 0x1189, image type 0x0001, version 1).
         #[arg(long)]
         devices: Option<usize>,
@@ -84,7 +95,8 @@ enum Command {
         image: Vec<PathBuf>,
         /// Start with an empty stick (no network stored; the host must form one). Without it
         /// the stick holds a formed network (PAN 0x1A62, extended PAN DD:..:DD, channel 11,
-        /// Zigbee2MQTT's default key) that its devices have joined.
+        /// Zigbee2MQTT's default key) that its devices have joined; with `--protocol znp` the
+        /// stick holds PAN 0x1A62, extended PAN DD:..:DD, channel 15.
         #[arg(long)]
         fresh: bool,
         #[command(flatten)]
@@ -117,6 +129,85 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Approve the image available to one device, or to every device waiting for approval
+    /// (with `[policy] install = "approve"`).
+    Approve {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ieee: Option<String>,
+        /// Every device with an image waiting for approval.
+        #[arg(long)]
+        all: bool,
+        /// Approve only this file version (decimal or 0x-hex).
+        #[arg(long, value_parser = file_version)]
+        version: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell one device, or every waiting device, holding a downloaded image to apply it now.
+    Apply {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ieee: Option<String>,
+        /// Every device waiting to apply.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a device's transfer: its next request is answered ABORT and the image is not
+    /// offered again until it is approved again.
+    Cancel {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        ieee: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep a device at its version: nothing offered, a transfer stopped, nothing applied.
+    Hold {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        ieee: String,
+        /// End the hold by itself at this time (RFC 3339, e.g. 2026-12-24T00:00:00+01:00).
+        #[arg(long, value_name = "RFC3339")]
+        until: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a hold.
+    Release {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// The device's IEEE address.
+        ieee: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The transfer history kept in state_dir, whether or not the daemon runs.
+    History {
+        #[command(flatten)]
+        socket: SocketArgs,
+        /// Only this device.
+        ieee: Option<String>,
+        /// Only transfers that ended at or after this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        since: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Open the network for devices to join.
     PermitJoin {
         #[command(flatten)]
@@ -125,6 +216,15 @@ enum Command {
         #[arg(default_value_t = 60, value_parser = clap::value_parser!(u8).range(0..=254))]
         seconds: u8,
     },
+}
+
+/// The simulated stick's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SimProtocol {
+    /// Silicon Labs EZSP over ASH.
+    Ezsp,
+    /// TI Z-Stack MT (ZNP).
+    Znp,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +253,14 @@ enum DecodeLayer {
         #[arg(long, default_value_t = 13)]
         ezsp_version: u8,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One or more ZNP (TI Z-Stack MT) frames as they appear on the serial line (SOF 0xFE).
+    Znp {
+        /// The bytes as hex.
+        hex: String,
+        /// Print JSON, one object per frame.
         #[arg(long)]
         json: bool,
     },
@@ -269,6 +377,14 @@ fn seconds(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+fn file_version(text: &str) -> Result<u32, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|e| format!("`{text}` is not a file version (decimal or 0x-hex): {e}"))
+}
+
 fn probability(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
     if (0.0..=1.0).contains(&value) {
@@ -337,9 +453,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => {
+        Command::Demo { protocol } => {
             logging::init(zigbee_otad::config::LogLevel::Warn);
-            let passed = runtime()?.block_on(run_demo())?;
+            let protocol = match protocol {
+                SimProtocol::Ezsp => zigbee_otad::config::Protocol::Ezsp,
+                SimProtocol::Znp => zigbee_otad::config::Protocol::Znp,
+            };
+            let passed = runtime()?.block_on(run_demo_with(protocol))?;
             Ok(if passed {
                 ExitCode::SUCCESS
             } else {
@@ -354,6 +474,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect { file, json } => inspect(&file, json),
         Command::Decode { layer } => decode(layer),
         Command::Simulate {
+            protocol,
             devices,
             device,
             link,
@@ -400,7 +521,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             logging::init(zigbee_otad::config::LogLevel::Warn);
-            runtime()?.block_on(simulate(config))
+            let znp = (protocol == SimProtocol::Znp).then(|| SimZnpConfig {
+                network: (!fresh).then(ZnpNetwork::default),
+                faults: config.ncp.faults.clone(),
+                ..SimZnpConfig::default()
+            });
+            runtime()?.block_on(simulate(config, znp))
         }
         Command::Catalog { action } => catalog(action),
         Command::Status {
@@ -414,7 +540,115 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::PermitJoin { socket, seconds } => {
             runtime()?.block_on(control(socket.path()?, Request::PermitJoin { seconds }))
         }
+        Command::Approve {
+            socket,
+            ieee,
+            all,
+            version,
+            json,
+        } => runtime()?.block_on(control_json(
+            socket.path()?,
+            Request::Approve { ieee, all, version },
+            json,
+        )),
+        Command::Apply {
+            socket,
+            ieee,
+            all,
+            json,
+        } => runtime()?.block_on(control_json(
+            socket.path()?,
+            Request::Apply { ieee, all },
+            json,
+        )),
+        Command::Cancel { socket, ieee, json } => {
+            runtime()?.block_on(control_json(socket.path()?, Request::Cancel { ieee }, json))
+        }
+        Command::Hold {
+            socket,
+            ieee,
+            until,
+            json,
+        } => runtime()?.block_on(control_json(
+            socket.path()?,
+            Request::Hold { ieee, until },
+            json,
+        )),
+        Command::Release { socket, ieee, json } => runtime()?.block_on(control_json(
+            socket.path()?,
+            Request::Release { ieee },
+            json,
+        )),
+        Command::History {
+            socket,
+            ieee,
+            since,
+            json,
+        } => runtime()?.block_on(history(socket, ieee, since, json)),
     }
+}
+
+impl SocketArgs {
+    /// The state directory of the configuration (for `history` without a daemon).
+    fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        if !self.config.exists() {
+            return Ok(PathBuf::from("/var/lib/zigbee-otad"));
+        }
+        Ok(Config::load(&self.config)?.state_dir)
+    }
+}
+
+/// A control request; with `json`, the daemon's whole answer (or the error) as JSON on stdout.
+async fn control_json(path: PathBuf, request: Request, json: bool) -> anyhow::Result<ExitCode> {
+    if !json {
+        return control(path, request).await;
+    }
+    let response = match socket::query(&path, &request).await {
+        Ok(response) => response,
+        Err(error) => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "error": error.to_string()})
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(if response.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `history`: asked of the daemon when it runs, read from state_dir when it does not.
+async fn history(
+    socket: SocketArgs,
+    ieee: Option<String>,
+    since: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use zigbee_otad::daemon::history::{self as log, Filter, HistoryRecord};
+    let filter = Filter::parse(ieee.as_deref(), since.as_deref()).map_err(anyhow::Error::msg)?;
+    let path = socket.path()?;
+    let request = Request::History { ieee, since };
+    let records: Vec<HistoryRecord> = match socket::query(&path, &request).await {
+        Ok(response) if response.ok => {
+            serde_json::from_value(response.data.unwrap_or_default()).unwrap_or_default()
+        }
+        Ok(response) => anyhow::bail!("{}", response.error.unwrap_or_default()),
+        // No daemon: the log is read directly (its framing makes that safe at any time).
+        Err(_) => {
+            let file = zigbee_otad::daemon::control::history_path(&socket.state_dir()?);
+            log::read(&file, &filter).with_context(|| format!("cannot read {}", file.display()))?
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+    } else {
+        print!("{}", log::render(&records));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inspect(path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -511,6 +745,25 @@ fn decode(layer: DecodeLayer) -> anyhow::Result<ExitCode> {
                 println!("EZSP {version}: {frame:#?}");
             }
         }
+        DecodeLayer::Znp { hex, json } => {
+            let items = zigbee_otad::znp::decode_stream(&hex_of(&hex)?);
+            if items.is_empty() {
+                anyhow::bail!("no ZNP frame in the input");
+            }
+            let mut failed = false;
+            for item in &items {
+                failed |= !matches!(item, Ok((_, Ok(_))));
+                match item {
+                    _ if json => println!("{}", zigbee_otad::znp::decoded_json(item)),
+                    Ok((_, Ok(message))) => println!("{}: {message:?}", message.name()),
+                    Ok((frame, Err(e))) => eprintln!("zigbee-otad: {frame:?}: {e}"),
+                    Err(e) => eprintln!("zigbee-otad: {e}"),
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -530,14 +783,18 @@ fn ash_json(frame: &zigbee_otad::ash::Frame) -> serde_json::Value {
     }
 }
 
-async fn simulate(config: SimConfig) -> anyhow::Result<ExitCode> {
+async fn simulate(config: SimConfig, znp: Option<SimZnpConfig>) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     let device_count = config.devices.len();
-    let mut simulator = run_simulator(config).await?;
+    let kind = if znp.is_some() { "Z-Stack ZNP" } else { "EZSP" };
+    let mut simulator = match znp {
+        Some(znp) => run_znp_simulator(config, znp).await?,
+        None => run_simulator(config).await?,
+    };
     println!("{}", simulator.path());
     std::io::stdout().flush()?;
     eprintln!(
-        "simulated EZSP coordinator with {device_count} device(s) on {}; Ctrl-C stops it",
+        "simulated {kind} coordinator with {device_count} device(s) on {}; Ctrl-C stops it",
         simulator.path()
     );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

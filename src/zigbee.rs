@@ -80,6 +80,14 @@ impl Serialize for Ieee {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Ieee {
+    /// The display form, as [`Ieee::from_str`](std::str::FromStr) reads it (also as a map key).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A 16-bit Zigbee network (NWK) address.
 #[derive(
     Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

@@ -1274,9 +1274,7 @@ mod tests {
             image_type: mfr.map(|_| 25),
             current_file_version: mfr.map(|_| 7),
             hardware_version: None,
-            offered_file_version: None,
-            withheld: None,
-            identity: None,
+            ..crate::server::DeviceStatus::default()
         };
         let devices = known_devices(&[
             status(1, Some(4489)),

@@ -10,8 +10,8 @@
 //! NCP, lost to an NCP reset, or timed out). That keeps the OTA server sans-IO: it emits sends and
 //! consumes events.
 //!
-//! The first driver is [`ezsp::EzspCoordinator`] (Silicon Labs EZSP over ASH, UG100/UG101) on a
-//! serial port opened by [`serial`].
+//! The drivers are [`ezsp::EzspCoordinator`] (Silicon Labs EZSP over ASH, UG100/UG101) and
+//! [`znp::ZnpCoordinator`] (TI Z-Stack MT over UART), each on a serial port opened by [`serial`].
 //!
 //! ```
 //! use zigbee_otad::coordinator::{DeviceTable, Ieee, Nwk};
@@ -21,11 +21,13 @@
 //! assert_eq!(Nwk(0x1234).to_string(), "0x1234");
 //! ```
 
+pub mod any;
 pub mod device_table;
 pub mod ezsp;
 pub mod latency;
 pub mod network;
 pub mod serial;
+pub mod znp;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -3,10 +3,12 @@
 //! (ARCHITECTURE.md, module `daemon`).
 
 pub mod catalog_retry;
+pub mod control;
 pub mod demo;
 pub mod export;
 pub mod export_index;
 pub mod ha;
+pub mod history;
 pub mod identities;
 pub mod images;
 pub mod logging;

@@ -32,12 +32,12 @@ const KEEP_ALIVE: Duration = Duration::from_secs(30);
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
-/// What pressing Install asks of the daemon: tell the device to ask for its image now (Image
-/// Notify), which starts the transfer under `install = "auto"`.
+/// What pressing Install asks of the daemon: approve the image available to the device and
+/// apply it if it is already downloaded (`OtaServer::install`); the device is told to ask now
+/// (Image Notify), which starts the transfer.
 fn install_request(command: InstallCommand) -> Request {
-    Request::Notify {
-        ieee: Some(command.ieee.to_string()),
-        all: false,
+    Request::Install {
+        ieee: command.ieee.to_string(),
     }
 }
 
@@ -160,7 +160,9 @@ async fn forward_install(command: InstallCommand, control: mpsc::Sender<ControlR
         return;
     }
     match answer.await {
-        Ok(Ok(message)) => tracing::info!(ieee = %command.ieee, "MQTT Install: {message}"),
+        Ok(Ok(answer)) => {
+            tracing::info!(ieee = %command.ieee, "MQTT Install: {}", answer.message);
+        }
         Ok(Err(error)) => tracing::warn!(ieee = %command.ieee, "MQTT Install refused: {error}"),
         Err(_) => {}
     }

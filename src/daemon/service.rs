@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::service::{CatalogService, RefreshReport, known_devices};
 use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, UpgradeTime};
-use crate::coordinator::ezsp::EzspCoordinator;
+use crate::coordinator::any::{AnyCoordinator, DriverKind};
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
     AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
@@ -31,16 +31,18 @@ use crate::coordinator::{
     PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
 };
 use crate::server::{
-    DenyRule, DeviceAddr, NotifyTarget, OtaServer, Outgoing, ServerConfig, ServerEvent,
-    UpgradeTimePolicy, VersionPin,
+    DenyRule, DeviceAddr, DeviceOverride, NotifyTarget, OtaServer, Outgoing, ServerConfig,
+    ServerEvent, UpgradeTimePolicy, VersionPin,
 };
 use crate::server::{Destination, Ieee};
 
 use super::catalog_retry::{self, CatalogRetry};
+use super::control::{self, Persister};
 use super::export::ExportServer;
+use super::history::HistoryRecord;
 use super::identities::Identities;
 use super::images::{self, ImageLibrary, LibraryView};
-use super::socket::{ControlRequest, Request, StatusSocket};
+use super::socket::{ControlRequest, StatusSocket};
 use super::status::{self, StatusSnapshot};
 use super::systemd::Notifier;
 
@@ -120,7 +122,8 @@ impl Daemon {
                     .with_context(|| format!("cannot create {}", parent.display()))?;
             }
             let socket = StatusSocket::bind(path)
-                .with_context(|| format!("cannot bind the status socket {}", path.display()))?;
+                .with_context(|| format!("cannot bind the status socket {}", path.display()))?
+                .with_history(control::history_path(&config.state_dir));
             Some(tokio::spawn(socket.serve(snapshots.clone(), control_tx)))
         } else {
             drop(control_tx);
@@ -158,6 +161,8 @@ impl Daemon {
             coordinator_up: false,
             ready_sent: false,
             dirty: true,
+            persister: None,
+            time_zone: jiff::tz::TimeZone::system(),
             identities: None,
             identities_learned: false,
         };
@@ -193,19 +198,35 @@ impl Daemon {
 /// The server settings the config decides; the rest keep the server's field-tested defaults.
 pub fn server_config(config: &Config) -> anyhow::Result<ServerConfig> {
     let server = &config.server;
+    let upgrade_time = |time: UpgradeTime| match time {
+        UpgradeTime::Now => UpgradeTimePolicy::Immediately,
+        UpgradeTime::Delay => UpgradeTimePolicy::AfterDelay(server.upgrade_delay),
+        UpgradeTime::Wait => UpgradeTimePolicy::WaitForCommand,
+    };
     let mut out = ServerConfig {
         endpoint: server.endpoint.get(),
         block_size_cap: server.max_block_size.get(),
         max_concurrent_transfers: usize::from(server.max_concurrent_transfers.get()),
         idle_timeout: server.idle_timeout,
-        upgrade_time: match server.upgrade_time {
-            UpgradeTime::Now => UpgradeTimePolicy::Immediately,
-            UpgradeTime::Delay => UpgradeTimePolicy::AfterDelay(server.upgrade_delay),
-            UpgradeTime::Wait => UpgradeTimePolicy::WaitForCommand,
-        },
+        upgrade_time: upgrade_time(server.upgrade_time),
         allow_downgrade: config.policy.allow_downgrade,
+        install: config.policy.install,
+        apply_window: server.apply_window,
         ..ServerConfig::default()
     };
+    for device in &config.devices {
+        out.device_overrides.insert(
+            device.ieee,
+            DeviceOverride {
+                disabled: device.deny,
+                pinned_version: device.pin,
+                block_size_cap: device.max_block_size.map(|b| b.get()),
+                upgrade_time: device.upgrade_time.map(upgrade_time),
+                install: device.install,
+                ..DeviceOverride::default()
+            },
+        );
+    }
     for rule in &config.policy.deny {
         out.deny.push(DenyRule {
             manufacturer_code: rule.manufacturer_code,
@@ -309,6 +330,10 @@ struct MainLoop {
     coordinator_up: bool,
     ready_sent: bool,
     dirty: bool,
+    /// Writes the installer's decisions and the history (its own thread).
+    persister: Option<Persister>,
+    /// The local time zone, for the apply window.
+    time_zone: jiff::tz::TimeZone,
     /// Device identities (Basic cluster), read on first OTA contact; set once the state
     /// directory exists.
     identities: Option<Identities>,
@@ -336,6 +361,10 @@ impl MainLoop {
                 self.config.state_dir.display()
             )
         })?;
+        self.sync_clock();
+        self.server
+            .restore_control(control::load_control(&self.config.state_dir), now_std());
+        self.persister = Some(Persister::start(&self.config.state_dir));
         self.identities = Some(Identities::open(
             &self.config.state_dir,
             self.config.server.endpoint.get(),
@@ -349,7 +378,11 @@ impl MainLoop {
             self.start_refresh(false);
         }
         self.notifier.status("starting the coordinator");
-        let (coordinator, mut coordinator_events) = EzspCoordinator::start(coordinator_config);
+        let kind = match self.config.coordinator.protocol {
+            crate::config::Protocol::Ezsp => DriverKind::Ezsp,
+            crate::config::Protocol::Znp => DriverKind::Znp,
+        };
+        let (coordinator, mut coordinator_events) = AnyCoordinator::start(kind, coordinator_config);
         let coordinator = Arc::new(coordinator);
 
         let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
@@ -429,6 +462,7 @@ impl MainLoop {
                     self.on_control(request, coordinator.as_ref());
                 }
                 _ = tokio::time::sleep_until(deadline) => {
+                    self.sync_clock();
                     self.server.handle_timeout(now_std());
                     if let Some(identities) = &mut self.identities {
                         identities.handle_timeout(now_std());
@@ -480,12 +514,18 @@ impl MainLoop {
                 }
             }
             self.drain_events();
+            if let Some(persister) = &mut self.persister {
+                persister.save_control_if_changed(&self.server);
+            }
         };
 
         // Answer what is already decided, then stop.
         self.notifier.stopping();
         self.flush(coordinator.as_ref());
         self.publish(coordinator.as_ref(), &port);
+        if let Some(persister) = self.persister.take() {
+            persister.finish(&self.server);
+        }
         coordinator.shutdown().await;
         tracing::info!("stopped");
         result
@@ -752,37 +792,21 @@ impl MainLoop {
     }
 
     fn on_control(&mut self, request: ControlRequest, coordinator: &dyn Coordinator) {
-        let answer = match request.request {
-            Request::Notify { all: true, .. } => {
-                self.server.notify(NotifyTarget::Broadcast, now_std());
-                Ok("Image Notify broadcast to every device".to_owned())
-            }
-            Request::Notify {
-                ieee: Some(text), ..
-            } => match text.parse::<Ieee>() {
-                Err(error) => Err(error.to_string()),
-                Ok(ieee) => match coordinator.device_table().nwk(ieee) {
-                    Some(nwk) => {
-                        let device = DeviceAddr {
-                            nwk: nwk.0,
-                            ieee: Some(ieee),
-                            endpoint: 1,
-                        };
-                        self.server.notify(NotifyTarget::Device(device), now_std());
-                        Ok(format!("Image Notify sent to {ieee} ({nwk})"))
-                    }
-                    None => Err(format!("{ieee} is not in the coordinator's device table")),
-                },
-            },
-            Request::Notify { .. } => Err("name a device or --all".to_owned()),
-            Request::PermitJoin { seconds } => coordinator
-                .permit_joining(seconds)
-                .map(|()| format!("joining open for {seconds} s"))
-                .map_err(|e| e.to_string()),
-            Request::Status => Err("status is answered by the socket itself".to_owned()),
-        };
+        self.sync_clock();
+        let answer = control::handle(request.request, &mut self.server, coordinator, now_std());
         let _ = request.reply.send(answer);
         self.dirty = true;
+    }
+
+    /// Ties the server's clock to the wall clock and the local time zone (the apply window,
+    /// timed holds); cheap, so it is done before every timeout and control request.
+    fn sync_clock(&mut self) {
+        let unix = unix_seconds();
+        self.server.set_wall_clock(now_std(), unix);
+        let offset = jiff::Timestamp::from_second(i64::try_from(unix).unwrap_or(i64::MAX))
+            .map(|t| self.time_zone.to_offset(t).seconds())
+            .unwrap_or(0);
+        self.server.set_utc_offset(offset);
     }
 
     /// Hands the server's frames to the coordinator; frames it cannot take now are held
@@ -845,6 +869,16 @@ impl MainLoop {
         }
         while let Some(event) = self.server.poll_event() {
             self.dirty = true;
+            if let (
+                ServerEvent::TransferEnded {
+                    progress,
+                    started_at,
+                },
+                Some(persister),
+            ) = (&event, &self.persister)
+            {
+                persister.append_history(history_record(progress, *started_at));
+            }
             if let Some(events) = &self.events {
                 let _ = events.try_send(event);
             }
@@ -899,7 +933,11 @@ impl MainLoop {
                 manufacturer_code: d.manufacturer_code.unwrap_or_default(),
                 image_type: d.image_type.unwrap_or_default(),
                 current_version: d.current_file_version.unwrap_or_default(),
-                available_version: d.offered_file_version,
+                available_version: d.available_file_version,
+                approved: d.approved,
+                held: d.held,
+                queue_position: d.queue_position,
+                withheld: d.withheld,
             })
             .collect();
         let mut latest: HashMap<(Option<Ieee>, u16), status::TransferStatus> = HashMap::new();
@@ -918,6 +956,35 @@ impl MainLoop {
     }
 }
 
+/// The history log's record of a transfer that just ended.
+fn history_record(
+    t: &crate::server::TransferProgress,
+    started_at: std::time::Instant,
+) -> HistoryRecord {
+    let end_unix = unix_seconds();
+    let lasted = now_std().saturating_duration_since(started_at).as_secs();
+    HistoryRecord {
+        ieee: t.ieee.map(|i| i.to_string()),
+        nwk: t.nwk,
+        manufacturer_code: t.manufacturer_code,
+        image_type: t.image_type,
+        from_version: t.from_version,
+        to_version: t.file_version,
+        image: crate::server::ImageKey {
+            manufacturer_code: t.manufacturer_code,
+            image_type: t.image_type,
+            file_version: t.file_version,
+        }
+        .to_string(),
+        bytes: t.offset,
+        image_size: t.image_size,
+        start_unix: end_unix.saturating_sub(lasted),
+        end_unix,
+        outcome: format!("{:?}", t.state).to_lowercase(),
+        reason: t.failure.as_ref().map(|f| f.to_string()),
+    }
+}
+
 fn transfer_status(t: &crate::server::TransferProgress) -> status::TransferStatus {
     use crate::server::TransferState as S;
     status::TransferStatus {
@@ -932,8 +999,10 @@ fn transfer_status(t: &crate::server::TransferProgress) -> status::TransferStatu
             S::Queued => status::TransferState::Queued,
             S::Waiting => status::TransferState::Waiting,
             S::Downloading => status::TransferState::Downloading,
+            S::Downloaded => status::TransferState::Downloaded,
             S::Finished => status::TransferState::Finished,
             S::Failed => status::TransferState::Failed,
+            S::Cancelled => status::TransferState::Cancelled,
         },
         bytes_per_second: t.bytes_per_second.map_or(0.0, f64::from),
         eta_seconds: t.eta_seconds,

@@ -1,8 +1,9 @@
 //! The status socket: a Unix stream socket in the runtime directory that answers one JSON request
 //! per line with one JSON response per line.
 //!
-//! Requests (`{"request": ...}`): `status`, `notify` (with `ieee` or `all`), `permit_join` (with
-//! `seconds`). The socket file is created with mode 0660 so members of the service's group may use
+//! Requests (`{"request": ...}`) are read-only — `status`, `history` — or control: `notify`,
+//! `permit_join`, `approve`, `apply`, `cancel`, `hold`, `release`, `install`
+//! ([`Request::class`] tells which). The socket file is created with mode 0660 so members of the service's group may use
 //! it; a stale socket left by a crash is replaced, anything else at the path is refused. Requests
 //! are capped in size and time, and connections in number, so a misbehaving client cannot stall the
 //! daemon.
@@ -28,11 +29,23 @@ const MAX_CONNECTIONS: usize = 16;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A request on the status socket.
+///
+/// [`Request::class`] sorts them into read-only requests and control requests, which change what
+/// the daemon does: the one place to gate control behind a stronger privilege.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
     /// The current snapshot.
     Status,
+    /// The persisted transfer history, newest last.
+    History {
+        /// Only this device (colon-hex IEEE address).
+        #[serde(default)]
+        ieee: Option<String>,
+        /// Only transfers that ended at or after this time (RFC 3339).
+        #[serde(default)]
+        since: Option<String>,
+    },
     /// Send Image Notify to one device (`ieee`) or to all (`all = true`).
     Notify {
         /// Colon-hex IEEE address.
@@ -47,6 +60,76 @@ pub enum Request {
         /// How long (0 closes it).
         seconds: u8,
     },
+    /// Approve the available image for one device or all (`install = "approve"`).
+    Approve {
+        /// Colon-hex IEEE address.
+        #[serde(default)]
+        ieee: Option<String>,
+        /// Every device with an image waiting for approval.
+        #[serde(default)]
+        all: bool,
+        /// Only this file version.
+        #[serde(default)]
+        version: Option<u32>,
+    },
+    /// Tell one device (or all) holding a downloaded image to apply it now.
+    Apply {
+        /// Colon-hex IEEE address.
+        #[serde(default)]
+        ieee: Option<String>,
+        /// Every waiting device.
+        #[serde(default)]
+        all: bool,
+    },
+    /// Stop a device's transfer; its image is not offered again until approved again.
+    Cancel {
+        /// Colon-hex IEEE address.
+        ieee: String,
+    },
+    /// Keep a device at its version, until `until` (RFC 3339) or `release`.
+    Hold {
+        /// Colon-hex IEEE address.
+        ieee: String,
+        /// When the hold ends by itself.
+        #[serde(default)]
+        until: Option<String>,
+    },
+    /// End a hold.
+    Release {
+        /// Colon-hex IEEE address.
+        ieee: String,
+    },
+    /// Approve the available image and apply it if already downloaded (an "Install" button).
+    Install {
+        /// Colon-hex IEEE address.
+        ieee: String,
+    },
+}
+
+/// Whether a request only reads or changes what the daemon does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestClass {
+    /// `status`, `history`: show what is.
+    Read,
+    /// Everything else: notify, permit join, approve, apply, cancel, hold, release, install.
+    Control,
+}
+
+impl Request {
+    /// Read-only or control.
+    pub fn class(&self) -> RequestClass {
+        match self {
+            Request::Status | Request::History { .. } => RequestClass::Read,
+            Request::Notify { .. }
+            | Request::PermitJoin { .. }
+            | Request::Approve { .. }
+            | Request::Apply { .. }
+            | Request::Cancel { .. }
+            | Request::Hold { .. }
+            | Request::Release { .. }
+            | Request::Install { .. } => RequestClass::Control,
+        }
+    }
 }
 
 /// The daemon's answer.
@@ -63,6 +146,9 @@ pub struct Response {
     /// The snapshot, for `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StatusSnapshot>,
+    /// What a control request did, or the history, as structured data (`--json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 impl Response {
@@ -72,6 +158,25 @@ impl Response {
             error: Some(error.into()),
             message: None,
             status: None,
+            data: None,
+        }
+    }
+}
+
+/// What the main loop answers to a control request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlAnswer {
+    /// A human-readable confirmation.
+    pub message: String,
+    /// The same as data, for `--json`.
+    pub data: serde_json::Value,
+}
+
+impl From<String> for ControlAnswer {
+    fn from(message: String) -> Self {
+        ControlAnswer {
+            data: serde_json::Value::Null,
+            message,
         }
     }
 }
@@ -79,10 +184,10 @@ impl Response {
 /// A control request forwarded to the daemon's main loop, with the channel for its answer.
 #[derive(Debug)]
 pub struct ControlRequest {
-    /// `Notify` or `PermitJoin`.
+    /// A request of [`RequestClass::Control`].
     pub request: Request,
     /// Where the main loop answers: a confirmation or an error.
-    pub reply: oneshot::Sender<Result<String, String>>,
+    pub reply: oneshot::Sender<Result<ControlAnswer, String>>,
 }
 
 /// A bound status socket.
@@ -90,6 +195,7 @@ pub struct ControlRequest {
 pub struct StatusSocket {
     listener: UnixListener,
     path: PathBuf,
+    history: Option<PathBuf>,
 }
 
 impl StatusSocket {
@@ -111,7 +217,14 @@ impl StatusSocket {
         Ok(StatusSocket {
             listener,
             path: path.to_owned(),
+            history: None,
         })
+    }
+
+    /// Answers `history` from this log (in `state_dir`).
+    pub fn with_history(mut self, path: PathBuf) -> Self {
+        self.history = Some(path);
+        self
     }
 
     /// The socket's path.
@@ -144,8 +257,9 @@ impl StatusSocket {
             };
             let snapshots = snapshots.clone();
             let control = control.clone();
+            let history = self.history.clone();
             tokio::spawn(async move {
-                if let Err(error) = handle_connection(stream, snapshots, control).await {
+                if let Err(error) = handle_connection(stream, snapshots, control, history).await {
                     tracing::debug!(%error, "status socket client");
                 }
                 drop(permit);
@@ -164,6 +278,7 @@ async fn handle_connection(
     stream: UnixStream,
     snapshots: watch::Receiver<StatusSnapshot>,
     control: mpsc::Sender<ControlRequest>,
+    history: Option<PathBuf>,
 ) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read).take(MAX_REQUEST_BYTES as u64 + 1);
@@ -188,7 +303,11 @@ async fn handle_connection(
                 error: None,
                 message: None,
                 status: Some(snapshots.borrow().clone()),
+                data: None,
             },
+            Ok(Request::History { ieee, since }) => {
+                read_history(history.clone(), ieee.as_deref(), since.as_deref()).await
+            }
             Ok(request) => forward(request, &control).await,
         };
         write_response(&mut write, &response).await?;
@@ -202,14 +321,38 @@ async fn forward(request: Request, control: &mpsc::Sender<ControlRequest>) -> Re
         return Response::error("the daemon is busy; try again");
     }
     match tokio::time::timeout(Duration::from_secs(10), answer).await {
-        Ok(Ok(Ok(message))) => Response {
+        Ok(Ok(Ok(answer))) => Response {
             ok: true,
             error: None,
-            message: Some(message),
+            message: Some(answer.message),
             status: None,
+            data: Some(answer.data).filter(|d| !d.is_null()),
         },
         Ok(Ok(Err(error))) => Response::error(error),
         Ok(Err(_)) | Err(_) => Response::error("the daemon did not answer"),
+    }
+}
+
+/// Reads the history log off the async threads.
+async fn read_history(path: Option<PathBuf>, ieee: Option<&str>, since: Option<&str>) -> Response {
+    let Some(path) = path else {
+        return Response::error("this daemon keeps no history");
+    };
+    let filter = match super::history::Filter::parse(ieee, since) {
+        Ok(filter) => filter,
+        Err(error) => return Response::error(error),
+    };
+    let read = tokio::task::spawn_blocking(move || super::history::read(&path, &filter)).await;
+    match read {
+        Ok(Ok(records)) => Response {
+            ok: true,
+            error: None,
+            message: None,
+            status: None,
+            data: serde_json::to_value(records).ok(),
+        },
+        Ok(Err(error)) => Response::error(error.to_string()),
+        Err(_) => Response::error("reading the history failed"),
     }
 }
 
@@ -271,6 +414,12 @@ mod tests {
         let r: Request = serde_json::from_str(r#"{"request":"permit_join","seconds":60}"#).unwrap();
         assert_eq!(r, Request::PermitJoin { seconds: 60 });
         assert!(serde_json::from_str::<Request>(r#"{"request":"reboot"}"#).is_err());
+        let r: Request =
+            serde_json::from_str(r#"{"request":"hold","ieee":"00:11:22:33:44:55:66:77"}"#).unwrap();
+        assert_eq!(r.class(), RequestClass::Control);
+        assert_eq!(Request::Status.class(), RequestClass::Read);
+        let r: Request = serde_json::from_str(r#"{"request":"history"}"#).unwrap();
+        assert_eq!(r.class(), RequestClass::Read);
     }
 
     #[tokio::test]
@@ -296,7 +445,7 @@ mod tests {
             assert_eq!(request.request, Request::PermitJoin { seconds: 30 });
             request
                 .reply
-                .send(Ok("joining open for 30 s".into()))
+                .send(Ok(String::from("joining open for 30 s").into()))
                 .unwrap();
         });
         let answer = query(&path, &Request::PermitJoin { seconds: 30 })

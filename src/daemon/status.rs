@@ -117,8 +117,21 @@ pub struct DeviceStatus {
     pub image_type: u16,
     /// The version the device last reported.
     pub current_version: u32,
-    /// The version it could get, if any.
+    /// The version it could get, if any (offered, or waiting for approval or a hold's end).
     pub available_version: Option<u32>,
+    /// Whether the installer approved `available_version` (always true with
+    /// `install = "auto"`).
+    #[serde(default)]
+    pub approved: bool,
+    /// True while `zigbee-otad hold` keeps it at its version.
+    #[serde(default)]
+    pub held: bool,
+    /// Its place in the queue for a download slot (1 = next), while it waits for one.
+    #[serde(default)]
+    pub queue_position: Option<usize>,
+    /// Why nothing is offered to it, when nothing is.
+    #[serde(default)]
+    pub withheld: Option<String>,
     /// Its Basic cluster model identifier, once read.
     #[serde(default)]
     pub model_id: Option<String>,
@@ -134,17 +147,21 @@ pub struct DeviceStatus {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TransferState {
-    /// Offered; the device has not asked for a block yet.
+    /// Over the concurrency cap: told WAIT_FOR_DATA, waiting for a download slot.
     #[default]
     Queued,
-    /// Told to wait (concurrency cap or policy).
+    /// Every byte served; waiting for the device's Upgrade End Request.
     Waiting,
     /// Blocks flowing.
     Downloading,
-    /// Image complete and applied.
+    /// Received and verified by the device, which waits for `apply` (or the apply window).
+    Downloaded,
+    /// Told to apply the image.
     Finished,
     /// Ended without success.
     Failed,
+    /// Stopped by `cancel` or `hold`.
+    Cancelled,
 }
 
 /// One transfer's progress.
@@ -287,9 +304,19 @@ pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
     }
     let _ = writeln!(out, "devices      {}", snapshot.devices.len());
     for d in &snapshot.devices {
+        let mut notes = Vec::new();
+        if d.available_version.is_some() && !d.approved {
+            notes.push("awaiting approval".to_owned());
+        }
+        if d.held {
+            notes.push("held".to_owned());
+        }
+        if let Some(position) = d.queue_position {
+            notes.push(format!("queue position {position}"));
+        }
         let _ = writeln!(
             out,
-            "  {} nwk 0x{:04X} mfr 0x{:04X} type 0x{:04X} v{:08X} -> {}",
+            "  {} nwk 0x{:04X} mfr 0x{:04X} type 0x{:04X} v{:08X} -> {}{}",
             d.ieee,
             d.nwk,
             d.manufacturer_code,
@@ -297,6 +324,11 @@ pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
             d.current_version,
             d.available_version
                 .map_or("up to date".to_owned(), |v| format!("v{v:08X}")),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
+            },
         );
         if d.model_id.is_some() || d.manufacturer_name.is_some() || d.power_source.is_some() {
             let _ = writeln!(

@@ -4,8 +4,10 @@
 
 pub mod ash;
 pub mod catalog;
+pub mod daemon;
 pub mod ezsp;
 pub mod ota;
 pub mod server;
 pub mod sim;
 pub mod zcl;
+pub mod znp;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::Ieee;
+use super::control::{ApplyWindow, InstallMode};
 
 /// Manufacturer codes the built-in tables refer to.
 mod manufacturer {
@@ -115,6 +116,8 @@ pub struct DeviceOverride {
     pub upgrade_time: Option<UpgradeTimePolicy>,
     /// Overrides the idle timeout.
     pub idle_timeout: Option<Duration>,
+    /// Overrides [`ServerConfig::install`].
+    pub install: Option<InstallMode>,
 }
 
 /// The server's configuration. [`ServerConfig::default`] is a sane, field-tested starting point.
@@ -198,6 +201,11 @@ pub struct ServerConfig {
     pub notify_unicast_limit: usize,
     /// Broadcast Image Notifies are at least this far apart (default 60 s).
     pub min_broadcast_notify_interval: Duration,
+    /// Offer available images at once, or only once the installer approves them.
+    pub install: InstallMode,
+    /// A daily window (local time) in which devices waiting for the command are told to apply
+    /// their image; outside it every finished download waits.
+    pub apply_window: Option<ApplyWindow>,
 }
 
 impl Default for ServerConfig {
@@ -255,6 +263,8 @@ impl Default for ServerConfig {
             notify_target_responders: 15,
             notify_unicast_limit: 3,
             min_broadcast_notify_interval: Duration::from_secs(60),
+            install: InstallMode::Auto,
+            apply_window: None,
         }
     }
 }
@@ -300,6 +310,13 @@ impl ServerConfig {
                     .copied()
             })
             .unwrap_or(self.idle_timeout)
+    }
+
+    /// The install mode for a device: its override, else the global one.
+    pub fn install_for(&self, ieee: Option<Ieee>) -> InstallMode {
+        self.device_override(ieee)
+            .and_then(|o| o.install)
+            .unwrap_or(self.install)
     }
 
     /// The upgrade-time policy for a device.

@@ -4,6 +4,8 @@
 //! frames of cluster 0x0019 and report its maximum APS payload.
 //!
 //! - [`policy`]: which image a device gets (or why none);
+//! - [`control`] and `installer`: the installer's decisions (approve, apply, cancel, hold, the
+//!   apply window) and the rolling-update order;
 //! - `session`: per-device state: offers, request FIFO, retries, pacing, the transfer;
 //! - [`pacing`]: block size and the concurrency cap;
 //! - `transfer`: serving blocks and pages, Upgrade End, the transfer history;
@@ -46,8 +48,10 @@
 //! ```
 
 pub mod config;
+pub mod control;
 mod frame;
 pub mod image;
+mod installer;
 pub mod pacing;
 pub mod policy;
 pub mod progress;
@@ -66,7 +70,9 @@ use tracing::{debug, info, warn};
 pub use config::{
     BlockPeriodUnit, DenyRule, DeviceOverride, ServerConfig, UpgradeTimePolicy, VersionPin,
 };
+pub use control::{ApplyWindow, ControlState, InstallMode, Withheld};
 pub use image::{CatalogRestrictions, ImageKey, OtaImage, Provenance};
+pub use installer::{ControlError, InstallOutcome};
 pub use policy::{DeviceQuery, NoImageReason, Rejection};
 pub use progress::{DeviceStatus, FailureReason, ServerEvent, TransferProgress, TransferState};
 
@@ -182,8 +188,29 @@ pub struct OtaServer {
     history: VecDeque<TransferProgress>,
     max_aps_payload: u8,
     wall_clock: Option<(Instant, u64)>,
+    /// Local time minus UTC, seconds (for the apply window).
+    utc_offset_seconds: i32,
     last_broadcast_notify: Option<Instant>,
     next_tsn: u8,
+    /// The installer's decisions, and a counter bumped on every change (the daemon saves the
+    /// state when it moves).
+    control: ControlState,
+    control_revision: u64,
+    /// When the apply window must be looked at next.
+    window_check: WindowCheck,
+    /// Mains-powered (true) or battery (false) devices, for the rolling-update order.
+    mains_powered: HashMap<Ieee, bool>,
+}
+
+/// When [`OtaServer::handle_timeout`] should next look at the apply window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowCheck {
+    /// Nothing waits for it.
+    Idle,
+    /// At the next timeout (something changed).
+    Now,
+    /// When it opens.
+    At(Instant),
 }
 
 impl OtaServer {
@@ -193,6 +220,7 @@ impl OtaServer {
     pub fn set_config(&mut self, mut config: ServerConfig) {
         config.endpoint = self.config.endpoint;
         self.config = config;
+        self.window_check = WindowCheck::Now;
     }
 
     /// A server with no images yet.
@@ -208,8 +236,13 @@ impl OtaServer {
             history: VecDeque::new(),
             max_aps_payload: DEFAULT_MAX_APS_PAYLOAD,
             wall_clock: None,
+            utc_offset_seconds: 0,
             last_broadcast_notify: None,
             next_tsn: 0,
+            control: ControlState::default(),
+            control_revision: 0,
+            window_check: WindowCheck::Idle,
+            mains_powered: HashMap::new(),
         }
     }
 
@@ -225,7 +258,19 @@ impl OtaServer {
 
     /// Ties `now` to the wall clock (seconds since the Unix epoch), for maintenance windows.
     pub fn set_wall_clock(&mut self, now: Instant, unix_seconds: u64) {
+        if self.wall_clock.is_none() {
+            self.window_check = WindowCheck::Now;
+        }
         self.wall_clock = Some((now, unix_seconds));
+    }
+
+    /// Sets local time minus UTC in seconds (the apply window is in local time). The daemon
+    /// sets it with the wall clock, so a change of daylight saving time is followed.
+    pub fn set_utc_offset(&mut self, seconds: i32) {
+        if seconds != self.utc_offset_seconds {
+            self.utc_offset_seconds = seconds;
+            self.window_check = WindowCheck::Now;
+        }
     }
 
     /// Records what a device's Basic cluster says it is (model identifier, manufacturer
@@ -319,30 +364,20 @@ impl OtaServer {
 
     /// Tells a device that was told to wait for a command (upgrade time 0xFFFFFFFF, or a
     /// maintenance window without a wall clock) to apply its image now. False when the device
-    /// is not waiting.
+    /// is not waiting. [`OtaServer::apply`] is the same by IEEE address, with the reason when
+    /// nothing is sent.
     pub fn upgrade_now(&mut self, device: DeviceKey, now: Instant) -> bool {
-        let Some(session) = self.sessions.get_mut(&device) else {
+        let waiting = self
+            .sessions
+            .get(&device)
+            .is_some_and(|s| s.awaiting_upgrade_command.is_some());
+        if !waiting {
             return false;
-        };
-        let Some(file) = session.awaiting_upgrade_command.take() else {
-            return false;
-        };
-        if let Some(pending) = &mut session.awaiting_confirmation {
-            pending.apply_by = Some(now);
         }
-        let addr = session.addr;
-        info!(device = %addr, image = %file, "upgrade command");
-        let tsn = self.take_tsn();
-        self.enqueue(
-            Some(device),
-            Destination::Unicast(addr),
-            ReplyTo::Unsolicited { tsn },
-            Message::UpgradeEndResponse {
-                file,
-                upgrade_time: 0,
-            },
-        );
-        true
+        match device {
+            DeviceKey::Ieee(ieee) => self.apply(ieee, now).is_ok(),
+            DeviceKey::Nwk(_) => self.send_upgrade_command(device, None, now).is_some(),
+        }
     }
 
     /// Handles one ZCL frame of cluster 0x0019 received from `source`, unicast to us (a
@@ -640,6 +675,16 @@ impl OtaServer {
         }) = judged
         {
             session.awaiting_confirmation = None;
+            if let Some(ieee) = session.addr.ieee
+                && self
+                    .control
+                    .downloaded
+                    .get(&ieee)
+                    .is_some_and(|d| d.released && d.image() == expected)
+            {
+                self.control.downloaded.remove(&ieee);
+                self.control_revision += 1;
+            }
             let confirmed = query.current_file_version == expected.file_version;
             self.confirm_in_history(session.addr, expected, confirmed);
             if confirmed {
@@ -666,6 +711,17 @@ impl OtaServer {
             let device_query = self.device_query(session, &query);
             policy::choose_image(&self.images, &device_query, &self.config)
         };
+        session.available = decision.as_ref().ok().map(|image| image.key());
+        let decision = decision.and_then(|image| {
+            let file_version = image.key().file_version;
+            match self.installer_gate(session.addr.ieee, file_version, now) {
+                Ok(()) => Ok(image),
+                Err(withheld) => Err(NoImageReason::Installer {
+                    file_version,
+                    withheld,
+                }),
+            }
+        });
         let previous = session.last_query.and_then(|q| q.offered);
         let message = match decision {
             Ok(image) => {
@@ -748,6 +804,7 @@ impl OtaServer {
     /// Upgrade End timeouts, forgotten devices.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.admission.expire(now);
+        self.check_window_and_holds(now);
         let keys: Vec<DeviceKey> = self.sessions.keys().copied().collect();
         for key in keys {
             let Some(mut session) = self.sessions.remove(&key) else {
@@ -804,6 +861,15 @@ impl OtaServer {
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n| n.min(t)));
         };
+        match self.window_check {
+            WindowCheck::Idle => {}
+            WindowCheck::Now => {
+                if let Some((at, _)) = self.wall_clock {
+                    consider(at);
+                }
+            }
+            WindowCheck::At(at) => consider(at),
+        }
         for session in self.sessions.values() {
             if !session.pending.is_empty() {
                 consider(session.next_block_at);
@@ -892,6 +958,13 @@ impl OtaServer {
                     .ieee
                     .and_then(|ieee| self.identities.get(&ieee))
                     .cloned(),
+                available_file_version: s.available.map(|k| k.file_version),
+                approved: self.is_approved(s),
+                held: s.addr.ieee.is_some_and(|ieee| {
+                    self.control
+                        .is_held(ieee, self.wall_clock.map(|(_, unix)| unix))
+                }),
+                queue_position: self.admission.queue_position(&s.addr.key()),
             })
             .collect();
         devices.sort_by_key(|d| (d.ieee, d.nwk));

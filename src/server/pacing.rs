@@ -2,7 +2,6 @@
 //! "WAIT_FOR_DATA"): how many image bytes fit one Image Block Response on this coordinator for
 //! this device, and which devices may download now while the others are told to wait.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::DeviceKey;
@@ -43,13 +42,49 @@ impl BlockSizeLimits {
 }
 
 /// Admission to the capped set of concurrent downloads. Devices that find the set full join a
-/// FIFO; a freed slot goes to the longest-waiting device that is still around, so a device
-/// retrying often cannot starve one retrying rarely. A waiting device that does not come back
-/// before its entry expires loses its place.
+/// queue; a freed slot goes to the first device in the queue that is still around, so a device
+/// retrying often cannot starve one retrying rarely. The queue is ordered for a rolling update:
+/// mains-powered devices (routers) before unknown ones before battery-powered (sleepy) ones,
+/// then the one that has waited longest. A waiting device that does not come back before its
+/// entry expires loses its place.
 #[derive(Debug, Default)]
 pub struct Admission {
     active: Vec<DeviceKey>,
-    waiting: VecDeque<(DeviceKey, Instant)>,
+    /// Sorted by `(rank, since, seq)`.
+    waiting: Vec<Waiter>,
+    /// Breaks ties between devices queued at the same instant: first come, first served.
+    next_seq: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Waiter {
+    key: DeviceKey,
+    until: Instant,
+    rank: QueueRank,
+    since: Instant,
+    seq: u64,
+}
+
+/// Where a device stands in the rolling-update order (lower goes first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QueueRank {
+    /// Mains-powered: a router, always listening.
+    Mains,
+    /// Power source not known.
+    Unknown,
+    /// Battery-powered: a sleepy end device, slow and often away.
+    Battery,
+}
+
+impl QueueRank {
+    /// The rank for a known or unknown power source.
+    pub fn from_mains_powered(mains_powered: Option<bool>) -> Self {
+        match mains_powered {
+            Some(true) => QueueRank::Mains,
+            Some(false) => QueueRank::Battery,
+            None => QueueRank::Unknown,
+        }
+    }
 }
 
 impl Admission {
@@ -63,8 +98,7 @@ impl Admission {
         &self.active
     }
 
-    /// Tries to give `key` a slot. On refusal the device is (re)queued, its place kept until
-    /// `now + keep_place_for`.
+    /// [`Admission::try_admit_ranked`] for a device whose power source is unknown.
     pub fn try_admit(
         &mut self,
         key: DeviceKey,
@@ -72,50 +106,81 @@ impl Admission {
         now: Instant,
         keep_place_for: Duration,
     ) -> bool {
+        self.try_admit_ranked(key, cap, now, keep_place_for, QueueRank::Unknown)
+    }
+
+    /// Tries to give `key` a slot: it gets one when a slot is free and no device ahead of it
+    /// in the queue is still waiting for one. On refusal the device is (re)queued, its place
+    /// kept until `now + keep_place_for`.
+    pub fn try_admit_ranked(
+        &mut self,
+        key: DeviceKey,
+        cap: usize,
+        now: Instant,
+        keep_place_for: Duration,
+        rank: QueueRank,
+    ) -> bool {
         if self.is_active(&key) {
             return true;
         }
         self.expire(now);
-        let free = cap.saturating_sub(self.active.len());
-        let position = self.waiting.iter().position(|(k, _)| *k == key);
-        let admitted = match position {
-            Some(position) => position < free,
-            None => self.waiting.len() < free,
-        };
-        if admitted {
-            if let Some(position) = position {
-                self.waiting.remove(position);
+        let until = now.checked_add(keep_place_for).unwrap_or(now);
+        let (since, seq) = match self.waiting.iter().position(|w| w.key == key) {
+            Some(position) => {
+                let earlier = self.waiting.remove(position);
+                (earlier.since, earlier.seq)
             }
+            None => {
+                self.next_seq += 1;
+                (now, self.next_seq)
+            }
+        };
+        let waiter = Waiter {
+            key,
+            until,
+            rank,
+            since,
+            seq,
+        };
+        let position = self
+            .waiting
+            .partition_point(|w| (w.rank, w.since, w.seq) < (rank, since, seq));
+        let free = cap.saturating_sub(self.active.len());
+        if position < free {
             self.active.push(key);
             return true;
         }
-        let until = now.checked_add(keep_place_for).unwrap_or(now);
-        match position.and_then(|p| self.waiting.get_mut(p)) {
-            Some(entry) => entry.1 = until,
-            None => self.waiting.push_back((key, until)),
-        }
+        self.waiting.insert(position, waiter);
         false
     }
 
     /// Frees `key`'s slot (or its place in the queue).
     pub fn release(&mut self, key: &DeviceKey) {
         self.active.retain(|k| k != key);
-        self.waiting.retain(|(k, _)| k != key);
+        self.waiting.retain(|w| w.key != *key);
     }
 
     /// Drops queue entries whose devices did not come back in time.
     pub fn expire(&mut self, now: Instant) {
-        self.waiting.retain(|(_, until)| *until > now);
+        self.waiting.retain(|w| w.until > now);
     }
 
     /// The earliest queue-entry expiry.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.waiting.iter().map(|(_, until)| *until).min()
+        self.waiting.iter().map(|w| w.until).min()
     }
 
     /// Devices waiting for a slot.
     pub fn waiting_len(&self) -> usize {
         self.waiting.len()
+    }
+
+    /// `key`'s place in the queue, 1 = next; `None` when it is not waiting.
+    pub fn queue_position(&self, key: &DeviceKey) -> Option<usize> {
+        self.waiting
+            .iter()
+            .position(|w| w.key == *key)
+            .map(|p| p + 1)
     }
 }
 

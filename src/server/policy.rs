@@ -86,6 +86,14 @@ pub enum NoImageReason {
         /// Why.
         rejection: Rejection,
     },
+    /// The policy allows the image, but the installer's decisions keep it back (approval,
+    /// hold, cancel).
+    Installer {
+        /// The image's file version.
+        file_version: u32,
+        /// Why.
+        withheld: super::control::Withheld,
+    },
     /// Two sources carry the same version with different bytes; neither is offered.
     Conflict {
         /// The disputed file version.
@@ -106,6 +114,10 @@ impl fmt::Display for NoImageReason {
                 file_version,
                 rejection,
             } => write!(f, "best image {file_version:#010x} refused: {rejection:?}"),
+            NoImageReason::Installer {
+                file_version,
+                withheld,
+            } => write!(f, "image {file_version:#010x} available, {withheld}"),
             NoImageReason::Conflict {
                 file_version,
                 sources,

@@ -18,10 +18,15 @@ pub enum TransferState {
     Waiting,
     /// Holding a slot and downloading.
     Downloading,
-    /// Upgrade End Response sent.
+    /// Received and verified by the device (Upgrade End Request SUCCESS), which was told to
+    /// wait for the command to apply it (`apply`, the apply window).
+    Downloaded,
+    /// Told to apply the image (Upgrade End Response with an upgrade time).
     Finished,
     /// Ended without an upgrade.
     Failed,
+    /// Stopped by the installer (`cancel`, `hold`).
+    Cancelled,
 }
 
 /// Why a transfer failed.
@@ -102,10 +107,13 @@ pub struct TransferProgress {
     pub failure: Option<FailureReason>,
     /// Whether the device later reported the new version (`None` until it queries again).
     pub confirmed: Option<bool>,
+    /// The version the device ran when the transfer started, when known.
+    #[serde(default)]
+    pub from_version: Option<u32>,
 }
 
 /// What the server knows of one device (`status --json` `devices[]`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceStatus {
     /// Its IEEE address, when known.
     #[serde(serialize_with = "serialize_ieee")]
@@ -126,6 +134,15 @@ pub struct DeviceStatus {
     pub withheld: Option<String>,
     /// What its Basic cluster says it is, once read.
     pub identity: Option<crate::zcl::basic::BasicIdentity>,
+    /// The version the policy would give it, offered or not (approval, hold, cancel).
+    pub available_file_version: Option<u32>,
+    /// True when the installer approved the available version (always true with
+    /// `install = "auto"`).
+    pub approved: bool,
+    /// True while `hold` keeps it at its version.
+    pub held: bool,
+    /// Its place in the queue for a download slot (1 = next), while it waits for one.
+    pub queue_position: Option<usize>,
 }
 
 /// Bytes per second and ETA from what was served over `elapsed`.
@@ -226,6 +243,14 @@ pub enum ServerEvent {
         device: DeviceAddr,
         /// The image it now runs.
         image: ImageKey,
+    },
+    /// A transfer reached an end state (downloaded, finished, failed, cancelled): one record
+    /// for the persisted history.
+    TransferEnded {
+        /// The transfer as it ended.
+        progress: TransferProgress,
+        /// When it started (its first block, or when it was first seen this run).
+        started_at: Instant,
     },
     /// The device's next Query Next Image reported another version than the one it got.
     UpgradeNotApplied {

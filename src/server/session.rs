@@ -66,6 +66,8 @@ pub(crate) struct Transfer {
     pub(crate) last_request_at: Instant,
     /// When every byte had been served (state `Waiting`).
     pub(crate) downloaded_at: Option<Instant>,
+    /// The version the device ran when the transfer started, when known.
+    pub(crate) from_version: Option<u32>,
     pub(crate) span: tracing::Span,
 }
 
@@ -108,6 +110,9 @@ pub(crate) struct Session {
     pub(crate) awaiting_confirmation: Option<PendingUpgrade>,
     /// The last reason a query was refused, to log changes only.
     pub(crate) last_withheld: Option<String>,
+    /// The image the policy chose at the last query, before the installer's decisions (shown
+    /// as `available_version` even while it waits for approval).
+    pub(crate) available: Option<ImageKey>,
 }
 
 impl Session {
@@ -127,6 +132,7 @@ impl Session {
             awaiting_upgrade_command: None,
             awaiting_confirmation: None,
             last_withheld: None,
+            available: None,
         }
     }
 

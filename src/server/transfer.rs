@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tracing::{debug, info, warn};
 
+use super::control::{DownloadedDevice, Withheld};
 use super::pacing::BlockSizeLimits;
 use super::progress::{self, TransferStats};
 use super::request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
@@ -15,7 +16,7 @@ use super::session::{PageStream, Pending, PendingUpgrade, Session, Transfer, aft
 use super::{
     Destination, DeviceAddr, DeviceKey, FailureReason, HISTORY_LEN, Ieee, ImageKey, OtaImage,
     OtaServer, Queued, ServerEvent, TransferProgress, TransferState, UPGRADE_TIME_WAIT_FOR_COMMAND,
-    UpgradeTimePolicy, ZclStatus,
+    UpgradeTimePolicy, WindowCheck, ZclStatus,
 };
 
 impl OtaServer {
@@ -169,6 +170,10 @@ impl OtaServer {
             info!(device = %session.addr, image = %file, "request for an image not offered: ABORT");
             return Err(BlockReply::Status(ZclStatus::ABORT));
         };
+        if let Err(withheld) = self.installer_gate(session.addr.ieee, file.file_version, now) {
+            info!(device = %session.addr, image = %file, %withheld, "block request for a withheld image: ABORT");
+            return Err(BlockReply::Status(ZclStatus::ABORT));
+        }
         if offset >= image.size() {
             info!(device = %session.addr, image = %file, offset, size = image.size(), "offset past the end");
             return Err(BlockReply::Status(ZclStatus::MALFORMED_COMMAND));
@@ -211,6 +216,7 @@ impl OtaServer {
                 stats: TransferStats::new(now, offset),
                 last_request_at: now,
                 downloaded_at: None,
+                from_version: session.last_query.map(|q| q.current_file_version),
                 span,
             });
         }
@@ -221,10 +227,14 @@ impl OtaServer {
         if needs_slot {
             let request_time = self.busy_request_time();
             let keep_place = request_time.saturating_mul(3) + Duration::from_secs(60);
-            if !self
-                .admission
-                .try_admit(key, self.config.max_concurrent_transfers, now, keep_place)
-            {
+            let rank = self.queue_rank(session.addr.ieee);
+            if !self.admission.try_admit_ranked(
+                key,
+                self.config.max_concurrent_transfers,
+                now,
+                keep_place,
+                rank,
+            ) {
                 if let Some(transfer) = &mut session.transfer {
                     transfer.last_request_at = now;
                     let _entered = transfer.span.enter();
@@ -503,14 +513,48 @@ impl OtaServer {
                 status: ZclStatus::ABORT,
             });
         };
-        let upgrade_time = self.upgrade_time(session.addr.ieee, now);
-        session.awaiting_upgrade_command =
-            (upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND).then_some(file);
+        let ieee = session.addr.ieee;
+        let held = match self.installer_gate(ieee, file.file_version, now) {
+            Ok(()) => false,
+            Err(Withheld::Held { .. }) => true,
+            Err(withheld) => {
+                info!(device = %session.addr, image = %file, %withheld, "Upgrade End for a withheld image: ABORT");
+                return Some(Message::DefaultResponse {
+                    command_id: header.command_id,
+                    status: ZclStatus::ABORT,
+                });
+            }
+        };
+        let recorded = ieee
+            .and_then(|ieee| self.control.downloaded.get(&ieee))
+            .filter(|d| d.image() == file)
+            .copied();
+        let upgrade_time = match recorded {
+            Some(d) if d.released => 0,
+            _ if held => UPGRADE_TIME_WAIT_FOR_COMMAND,
+            _ => self.upgrade_time(ieee, now),
+        };
+        let wait = upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND;
+        session.awaiting_upgrade_command = wait.then_some(file);
         session.awaiting_confirmation = Some(PendingUpgrade {
             image: file,
-            apply_by: (upgrade_time != UPGRADE_TIME_WAIT_FOR_COMMAND)
-                .then(|| after(now, Duration::from_secs(u64::from(upgrade_time)))),
+            apply_by: (!wait).then(|| after(now, Duration::from_secs(u64::from(upgrade_time)))),
         });
+        if recorded.is_some() && session.transfer_key() != Some(file) {
+            // The device asks again (a waiting device re-sends its Upgrade End Request; a
+            // released one that slept through the command): answer, but record nothing new.
+            if let (Some(ieee), Some(entry)) =
+                (ieee, ieee.and_then(|i| self.control.downloaded.get_mut(&i)))
+                && (entry.nwk, entry.endpoint) != (session.addr.nwk, session.addr.endpoint)
+            {
+                entry.nwk = session.addr.nwk;
+                entry.endpoint = session.addr.endpoint;
+                self.control_revision += 1;
+                debug!(%ieee, "waiting device has a new address");
+            }
+            debug!(device = %session.addr, image = %file, upgrade_time, "Upgrade End again");
+            return Some(Message::UpgradeEndResponse { file, upgrade_time });
+        }
         let transfer = match session.transfer.take() {
             Some(transfer) if transfer.image.key() == file => transfer,
             other => {
@@ -534,6 +578,7 @@ impl OtaServer {
                     stats,
                     last_request_at: now,
                     downloaded_at: Some(now),
+                    from_version: session.last_query.map(|q| q.current_file_version),
                 }
             }
         };
@@ -546,12 +591,35 @@ impl OtaServer {
             image: file,
             upgrade_time,
         });
-        self.end_transfer(session, key, transfer, TransferState::Finished, None);
+        if wait && let Some(ieee) = ieee {
+            self.control.downloaded.insert(
+                ieee,
+                DownloadedDevice {
+                    manufacturer_code: file.manufacturer_code,
+                    image_type: file.image_type,
+                    file_version: file.file_version,
+                    image_size: transfer.image.size(),
+                    from_version: transfer.from_version,
+                    nwk: session.addr.nwk,
+                    endpoint: session.addr.endpoint,
+                    since_unix: self.unix_at(now),
+                    released: false,
+                },
+            );
+            self.control_revision += 1;
+            self.window_check = WindowCheck::Now;
+        }
+        let state = if wait {
+            TransferState::Downloaded
+        } else {
+            TransferState::Finished
+        };
+        self.end_transfer(session, key, transfer, state, None);
         Some(Message::UpgradeEndResponse { file, upgrade_time })
     }
 
     /// The `upgrade_time` (relative seconds) for a device under the upgrade-time policy.
-    pub(super) fn upgrade_time(&self, ieee: Option<Ieee>, now: Instant) -> u32 {
+    fn policy_upgrade_time(&self, ieee: Option<Ieee>, now: Instant) -> u32 {
         match self.config.upgrade_time_for(ieee) {
             UpgradeTimePolicy::Immediately => 0,
             UpgradeTimePolicy::AfterDelay(delay) => {
@@ -573,6 +641,26 @@ impl OtaServer {
                     seconds_until_window(second_of_day, *start_seconds_utc, *end_seconds_utc)
                 }
             },
+        }
+    }
+
+    /// The `upgrade_time` for a device: its policy, inside the apply window if one is set
+    /// (outside it, or before the wall clock is known, the device waits for the command and
+    /// the window releases it).
+    pub(super) fn upgrade_time(&self, ieee: Option<Ieee>, now: Instant) -> u32 {
+        let policy = self.policy_upgrade_time(ieee, now);
+        let Some(window) = self.config.apply_window else {
+            return policy;
+        };
+        match self.local_second_of_day(now) {
+            Some(t) if window.contains(t) => {
+                if policy == UPGRADE_TIME_WAIT_FOR_COMMAND {
+                    0
+                } else {
+                    policy
+                }
+            }
+            _ => UPGRADE_TIME_WAIT_FOR_COMMAND,
         }
     }
 
@@ -603,8 +691,12 @@ impl OtaServer {
             session.page = None;
         }
         self.admission.release(&key);
-        self.history
-            .push_back(snapshot(session.addr, &transfer, failure, None));
+        let progress = snapshot(session.addr, &transfer, failure, None);
+        self.events.push_back(ServerEvent::TransferEnded {
+            progress: progress.clone(),
+            started_at: transfer.stats.started_at,
+        });
+        self.history.push_back(progress);
         while self.history.len() > HISTORY_LEN {
             self.history.pop_front();
         }
@@ -675,6 +767,7 @@ pub(super) fn snapshot(
         percent: progress::percent(transfer.stats.offset, size),
         failure,
         confirmed,
+        from_version: transfer.from_version,
     }
 }
 

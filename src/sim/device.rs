@@ -364,6 +364,9 @@ enum State {
         deadline: Option<Instant>,
         attempts: u32,
     },
+    /// Told to wait for the upgrade command (upgrade time 0xFFFFFFFF): it asks again with an
+    /// Upgrade End Request every query interval, as the SiLabs client does, until told when.
+    AwaitingCommand { offer: Offer, ask_again: Instant },
     /// Told when to switch to the new image.
     Applying { offer: Offer, at: Instant },
 }
@@ -505,6 +508,14 @@ impl SimDevice {
                 self.counters.retries += 1;
                 self.send_end_request(now, true);
             }
+            State::AwaitingCommand { offer, ask_again } if *ask_again <= now => {
+                self.state = State::Ending {
+                    offer: *offer,
+                    deadline: None,
+                    attempts: 0,
+                };
+                self.send_end_request(now, false);
+            }
             State::Applying { at, .. } if *at <= now => {
                 if let State::Applying { offer, .. } = std::mem::replace(
                     &mut self.state,
@@ -541,6 +552,7 @@ impl SimDevice {
             } => Some(*deadline),
             State::Downloading { next_request, .. } => Some(*next_request),
             State::Ending { deadline, .. } => *deadline,
+            State::AwaitingCommand { ask_again, .. } => Some(*ask_again),
             State::Applying { at, .. } => Some(*at),
         }
     }
@@ -824,7 +836,8 @@ impl SimDevice {
     }
 
     fn on_end_response(&mut self, response: UpgradeEndResponse, now: Instant) {
-        let State::Ending { offer, .. } = self.state else {
+        let (State::Ending { offer, .. } | State::AwaitingCommand { offer, .. }) = self.state
+        else {
             return;
         };
         if (
@@ -839,11 +852,10 @@ impl SimDevice {
             return;
         }
         if response.upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND {
-            // Wait, without a deadline, for the Upgrade End Response that says when.
-            self.state = State::Ending {
+            // Wait for the Upgrade End Response that says when, asking again now and then.
+            self.state = State::AwaitingCommand {
                 offer,
-                deadline: None,
-                attempts: 0,
+                ask_again: now + self.config.query_interval,
             };
             return;
         }

@@ -41,6 +41,9 @@ pub mod faults;
 pub mod ncp;
 pub mod stack;
 pub mod zdo;
+pub mod znp;
+pub mod znp_nv;
+pub mod znp_run;
 
 use std::collections::HashMap;
 use std::io;
@@ -59,6 +62,8 @@ use tracing::{Instrument, debug, warn};
 pub use device::{SimDeviceConfig, SimDeviceSpec, UpgradeOutcome, UpgradeReport};
 pub use faults::Faults;
 pub use ncp::{SimEvent, SimNcp, SimNcpConfig};
+pub use znp::{SimZnp, SimZnpConfig, ZnpNetwork};
+pub use znp_run::run_znp_simulator;
 
 use crate::zigbee::{Ieee, Nwk};
 use device::SimDevice;

@@ -136,14 +136,6 @@ pub(crate) use wire_enum;
 
 pub use crate::zigbee::{Ieee, ParseIeeeError};
 
-impl<'de> serde::Deserialize<'de> for Ieee {
-    /// Reads the colon-hex form [`Serialize`] writes.
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// Why bytes could not be decoded as a ZCL frame or command. Offsets count from the start of
 /// the input given to the decoder (the whole frame for [`ZclHeader::decode`] and
 /// [`ota::OtaFrame::decode`], the payload for the per-command `decode`).

@@ -17,7 +17,7 @@ use zigbee_otad::ota::{
     FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId, payload::GblBuilder,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_zigbee-otad");
+pub const BIN: &str = env!("CARGO_BIN_EXE_zigbee-otad");
 
 /// Kills the child when the test ends, however it ends.
 pub struct Guard(pub Child);
@@ -44,7 +44,7 @@ pub fn synthetic_ota(manufacturer: u16, image_type: u16, version: u32, len: usiz
         .build()
 }
 
-fn signal(child: &Child, name: &str) {
+pub fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()
@@ -119,6 +119,8 @@ pub fn start_daemon(config: &Path, notify: &Path, log: &Path) -> Guard {
             .env("NOTIFY_SOCKET", notify)
             .env("WATCHDOG_USEC", "1000000")
             .env("RUST_LOG", "debug")
+            // The apply window is local time; tests compute it in UTC.
+            .env("TZ", "UTC")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -344,7 +346,7 @@ pub fn start_simulator(args: &[&str], log: &Path) -> (Guard, mpsc::Receiver<Stri
     (simulator, lines, pty)
 }
 
-fn minimal_config(root: &Path, pty: &str) -> PathBuf {
+pub fn minimal_config(root: &Path, pty: &str) -> PathBuf {
     let config = root.join("config.toml");
     std::fs::write(
         &config,
