@@ -480,6 +480,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             file_version: 1,
             hardware_version: None,
             max_data_size: args.max_data,
+            identity: Default::default(),
         },
         devices,
     ));

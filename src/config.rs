@@ -148,6 +148,8 @@ pub enum Protocol {
     /// Silicon Labs EmberZNet NCP: EZSP over ASH.
     #[default]
     Ezsp,
+    /// TI Z-Stack 3.x coordinator (CC26x2/CC13x2, and 3.0.x on CC253x): MT over UART (ZNP).
+    Znp,
 }
 
 /// Serial flow control.

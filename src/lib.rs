@@ -14,12 +14,14 @@ pub mod config;
 pub mod coordinator;
 pub mod daemon;
 pub mod ezsp;
+pub mod identity;
 pub mod ota;
 pub mod server;
 pub mod sim;
 pub mod wire;
 pub mod zcl;
 pub mod zigbee;
+pub mod znp;
 
 /// Entry points for the cargo-fuzz targets in `fuzz/` (enabled by the `fuzzing` feature).
 #[cfg(feature = "fuzzing")]

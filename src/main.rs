@@ -8,14 +8,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use zigbee_otad::config::{Config, DEFAULT_CONFIG_PATH};
-use zigbee_otad::daemon::demo::run_demo;
+use zigbee_otad::daemon::demo::run_demo_with;
 use zigbee_otad::daemon::logging;
 use zigbee_otad::daemon::service::{Daemon, DaemonOptions};
 use zigbee_otad::daemon::socket::{self, Request};
 use zigbee_otad::daemon::status::render_snapshot;
 use zigbee_otad::ota::{InspectReport, OtaFile};
 use zigbee_otad::sim::device::DeviceEvent;
-use zigbee_otad::sim::{SimConfig, SimDeviceSpec, SimEvent, run_simulator};
+use zigbee_otad::sim::{
+    SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, ZnpNetwork, run_simulator, run_znp_simulator,
+};
 use zigbee_otad::zcl::ZclStatus;
 use zigbee_otad::zcl::ota::OtaFrame;
 
@@ -37,7 +39,11 @@ enum Command {
     },
     /// The whole daemon against the built-in simulated coordinator with simulated devices and
     /// a synthetic catalog; exits 0 once every device has upgraded and verified its image.
-    Demo,
+    Demo {
+        /// Which simulated coordinator to run against.
+        #[arg(long, value_enum, default_value_t = SimProtocol::Ezsp)]
+        protocol: SimProtocol,
+    },
     /// Validate a configuration file; errors name the line and key.
     CheckConfig {
         /// The configuration file.
@@ -57,14 +63,25 @@ enum Command {
         #[command(subcommand)]
         layer: DecodeLayer,
     },
-    /// Run only the simulated coordinator (EZSP over ASH on a pseudo-terminal) with simulated
-    /// OTA client devices; prints the pty path on the first line so any EZSP host can drive it.
+    /// Run only the simulated coordinator (EZSP over ASH, or TI Z-Stack ZNP, on a
+    /// pseudo-terminal) with simulated OTA client devices; prints the pty path on the first line
+    /// so any EZSP or ZNP host can drive it.
     Simulate {
+        /// Which stick to simulate: a Silicon Labs EmberZNet NCP (ezsp) or a TI Z-Stack 3.x.0
+        /// coordinator (znp).
+        #[arg(long, value_enum, default_value_t = SimProtocol::Ezsp)]
+        protocol: SimProtocol,
         /// Add N devices of the default kind (LEDVANCE 0x1189, image type 0x0001, version 1).
         #[arg(long)]
         devices: Option<usize>,
-        /// One simulated device: MFR:TYPE:VERSION[:HW[:MAXDATA]] (decimal or 0x-hex); repeatable.
-        #[arg(long = "device", value_name = "MFR:TYPE:VERSION[:HW[:MAXDATA]]")]
+        /// One simulated device: MFR:TYPE:VERSION[:HW[:MAXDATA]] (decimal or 0x-hex), then
+        /// optionally ,model=TEXT ,manufacturer_name=TEXT ,power=mains|battery (what its Basic
+        /// cluster answers; a battery device answers only shortly after it sent something);
+        /// repeatable.
+        #[arg(
+            long = "device",
+            value_name = "MFR:TYPE:VERSION[:HW[:MAXDATA]][,model=TEXT][,manufacturer_name=TEXT][,power=mains|battery]"
+        )]
         device: Vec<SimDeviceSpec>,
         /// Also make PATH a symlink to the pty.
         #[arg(long, value_name = "PATH")]
@@ -78,7 +95,8 @@ enum Command {
         image: Vec<PathBuf>,
         /// Start with an empty stick (no network stored; the host must form one). Without it
         /// the stick holds a formed network (PAN 0x1A62, extended PAN DD:..:DD, channel 11,
-        /// Zigbee2MQTT's default key) that its devices have joined.
+        /// Zigbee2MQTT's default key) that its devices have joined; with `--protocol znp` the
+        /// stick holds PAN 0x1A62, extended PAN DD:..:DD, channel 15.
         #[arg(long)]
         fresh: bool,
         #[command(flatten)]
@@ -200,6 +218,15 @@ enum Command {
     },
 }
 
+/// The simulated stick's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SimProtocol {
+    /// Silicon Labs EZSP over ASH.
+    Ezsp,
+    /// TI Z-Stack MT (ZNP).
+    Znp,
+}
+
 #[derive(Debug, Subcommand)]
 enum DecodeLayer {
     /// A ZCL frame (ZCL header + OTA Upgrade cluster command).
@@ -229,6 +256,14 @@ enum DecodeLayer {
         #[arg(long)]
         json: bool,
     },
+    /// One or more ZNP (TI Z-Stack MT) frames as they appear on the serial line (SOF 0xFE).
+    Znp {
+        /// The bytes as hex.
+        hex: String,
+        /// Print JSON, one object per frame.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +287,46 @@ enum CatalogAction {
         #[arg(long)]
         json: bool,
     },
+    /// What a device would be offered from the configured catalogs, and why each nearby entry
+    /// was passed over (no download: local files as they are, cloud sources from the cache).
+    /// Exits 0 whether or not there is an offer.
+    Match {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Manufacturer code (decimal or 0x hex).
+        #[arg(long, value_parser = number::<u16>)]
+        manufacturer_code: u16,
+        /// Image type (decimal or 0x hex).
+        #[arg(long, value_parser = number::<u16>)]
+        image_type: u16,
+        /// The file version the device runs (decimal or 0x hex).
+        #[arg(long, value_parser = number::<u32>)]
+        file_version: u32,
+        /// Its hardware version (decimal or 0x hex).
+        #[arg(long, value_parser = number::<u16>)]
+        hardware_version: Option<u16>,
+        /// Its Basic cluster model identifier.
+        #[arg(long)]
+        model_id: Option<String>,
+        /// Its Basic cluster manufacturer name.
+        #[arg(long)]
+        manufacturer_name: Option<String>,
+        /// Print JSON: `offer` (null or {source, file_version, sha512, url, file_name, …}) and
+        /// `reasons`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A decimal or `0x` hex number that fits `T`.
+fn number<T: TryFrom<u64>>(text: &str) -> Result<T, String> {
+    let value = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse::<u64>(),
+    }
+    .map_err(|e| format!("`{text}`: {e}"))?;
+    T::try_from(value).map_err(|_| format!("`{text}` is out of range"))
 }
 
 /// Fault injection and timing for `simulate` (probabilities are 0.0..=1.0 per frame or message).
@@ -378,9 +453,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => {
+        Command::Demo { protocol } => {
             logging::init(zigbee_otad::config::LogLevel::Warn);
-            let passed = runtime()?.block_on(run_demo())?;
+            let protocol = match protocol {
+                SimProtocol::Ezsp => zigbee_otad::config::Protocol::Ezsp,
+                SimProtocol::Znp => zigbee_otad::config::Protocol::Znp,
+            };
+            let passed = runtime()?.block_on(run_demo_with(protocol))?;
             Ok(if passed {
                 ExitCode::SUCCESS
             } else {
@@ -395,6 +474,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect { file, json } => inspect(&file, json),
         Command::Decode { layer } => decode(layer),
         Command::Simulate {
+            protocol,
             devices,
             device,
             link,
@@ -441,7 +521,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             logging::init(zigbee_otad::config::LogLevel::Warn);
-            runtime()?.block_on(simulate(config))
+            let znp = (protocol == SimProtocol::Znp).then(|| SimZnpConfig {
+                network: (!fresh).then(ZnpNetwork::default),
+                faults: config.ncp.faults.clone(),
+                ..SimZnpConfig::default()
+            });
+            runtime()?.block_on(simulate(config, znp))
         }
         Command::Catalog { action } => catalog(action),
         Command::Status {
@@ -660,6 +745,25 @@ fn decode(layer: DecodeLayer) -> anyhow::Result<ExitCode> {
                 println!("EZSP {version}: {frame:#?}");
             }
         }
+        DecodeLayer::Znp { hex, json } => {
+            let items = zigbee_otad::znp::decode_stream(&hex_of(&hex)?);
+            if items.is_empty() {
+                anyhow::bail!("no ZNP frame in the input");
+            }
+            let mut failed = false;
+            for item in &items {
+                failed |= !matches!(item, Ok((_, Ok(_))));
+                match item {
+                    _ if json => println!("{}", zigbee_otad::znp::decoded_json(item)),
+                    Ok((_, Ok(message))) => println!("{}: {message:?}", message.name()),
+                    Ok((frame, Err(e))) => eprintln!("zigbee-otad: {frame:?}: {e}"),
+                    Err(e) => eprintln!("zigbee-otad: {e}"),
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -679,14 +783,18 @@ fn ash_json(frame: &zigbee_otad::ash::Frame) -> serde_json::Value {
     }
 }
 
-async fn simulate(config: SimConfig) -> anyhow::Result<ExitCode> {
+async fn simulate(config: SimConfig, znp: Option<SimZnpConfig>) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     let device_count = config.devices.len();
-    let mut simulator = run_simulator(config).await?;
+    let kind = if znp.is_some() { "Z-Stack ZNP" } else { "EZSP" };
+    let mut simulator = match znp {
+        Some(znp) => run_znp_simulator(config, znp).await?,
+        None => run_simulator(config).await?,
+    };
     println!("{}", simulator.path());
     std::io::stdout().flush()?;
     eprintln!(
-        "simulated EZSP coordinator with {device_count} device(s) on {}; Ctrl-C stops it",
+        "simulated {kind} coordinator with {device_count} device(s) on {}; Ctrl-C stops it",
         simulator.path()
     );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -712,8 +820,37 @@ async fn simulate(config: SimConfig) -> anyhow::Result<ExitCode> {
 }
 
 fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
-    use zigbee_otad::catalog::{report, service};
+    use zigbee_otad::catalog::{matching, report, service};
     match action {
+        CatalogAction::Match {
+            config,
+            manufacturer_code,
+            image_type,
+            file_version,
+            hardware_version,
+            model_id,
+            manufacturer_name,
+            json,
+        } => {
+            let config = Config::load(&config).context("the configuration is not valid")?;
+            let device = matching::MatchDevice {
+                manufacturer_code,
+                image_type,
+                file_version,
+                hardware_version,
+                model_id,
+                manufacturer_name,
+            };
+            let policy = zigbee_otad::daemon::service::server_config(&config)
+                .context("the configuration is not valid")?;
+            let report = matching::match_device(&config, &policy, device);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         CatalogAction::List { config, json } => {
             let config = Config::load(&config).context("the configuration is not valid")?;
             let devices = service::load_known_devices(&config.state_dir)?;

@@ -24,6 +24,8 @@ pub const PROFILE_HOME_AUTOMATION: u16 = 0x0104;
 pub const PROFILE_ZDO: u16 = 0x0000;
 /// The OTA Upgrade cluster (0x0019).
 pub const CLUSTER_OTA_UPGRADE: u16 = 0x0019;
+/// The Basic cluster (0x0000).
+pub const CLUSTER_BASIC: u16 = 0x0000;
 
 /// An IEEE (EUI-64) address. Little-endian on the air; shown most significant byte first,
 /// colon-separated in lowercase (`00:0d:6f:00:00:19:8b:36`), as zigpy prints it.

@@ -11,6 +11,7 @@
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
 //! * [`service`]: the scheduled refresh, lazy downloads and the persisted quota ledgers (IO).
 //! * [`report`]: the `catalog list` and `catalog refresh` backends.
+//! * [`matching`]: the `catalog match` backend (what a device would get, and why).
 //!
 //! ```
 //! use zigbee_otad::catalog::model::{Provenance, SourceKind};
@@ -42,6 +43,7 @@
 
 pub mod cache;
 pub mod limiter;
+pub mod matching;
 pub mod merged;
 pub mod model;
 pub mod partial_image;

@@ -15,7 +15,8 @@
 //!     sources: Vec::new(),
 //!     devices: vec![DeviceOffer {
 //!         device: KnownDevice { manufacturer_code: 0x1189, image_type: 0x19,
-//!                               current_file_version: 1, hardware_version: None },
+//!                               current_file_version: 1, hardware_version: None,
+//!                               model_id: None, manufacturer_name: None },
 //!         offer: None,
 //!         reason: Some("no source lists an image".into()),
 //!     }],
@@ -179,7 +180,7 @@ pub fn list(config: &Config, devices: &[KnownDevice]) -> Result<CatalogListing, 
         .iter()
         .map(|device| match merged.best_image(&device.query()) {
             Ok(entry) => DeviceOffer {
-                device: *device,
+                device: device.clone(),
                 offer: Some(Offer {
                     source: entry.provenance.source.clone(),
                     file_version: entry.file_version,
@@ -188,7 +189,7 @@ pub fn list(config: &Config, devices: &[KnownDevice]) -> Result<CatalogListing, 
                 reason: None,
             },
             Err(reason) => DeviceOffer {
-                device: *device,
+                device: device.clone(),
                 offer: None,
                 reason: Some(reason.to_string()),
             },

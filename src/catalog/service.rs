@@ -46,10 +46,12 @@
 //!     image_type: 0x0019,
 //!     current_file_version: 0x0010_2428,
 //!     hardware_version: None,
+//!     model_id: None,
+//!     manufacturer_name: None,
 //! };
-//! let json = serde_json::to_string(&[device])?;
+//! let json = serde_json::to_string(&[device.clone()])?;
 //! let back: Vec<KnownDevice> = serde_json::from_str(&json)?;
-//! assert_eq!(back, [device]);
+//! assert_eq!(back, [device.clone()]);
 //! assert_eq!(device.query().image_type, 0x0019);
 //! # Ok::<(), serde_json::Error>(())
 //! ```
@@ -137,7 +139,7 @@ pub enum ServiceError {
 
 /// A device the gateway has heard from, as far as choosing its image goes: what the lazy
 /// downloads are for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KnownDevice {
     /// Manufacturer code from its Query Next Image Request.
     pub manufacturer_code: u16,
@@ -147,6 +149,12 @@ pub struct KnownDevice {
     pub current_file_version: u32,
     /// Its hardware version, when it sent one.
     pub hardware_version: Option<u16>,
+    /// Its Basic cluster model identifier, once read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// Its Basic cluster manufacturer name, once read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer_name: Option<String>,
 }
 
 impl KnownDevice {
@@ -158,18 +166,23 @@ impl KnownDevice {
             image_type: status.image_type?,
             current_file_version: status.current_file_version?,
             hardware_version: status.hardware_version,
+            model_id: status.identity.as_ref().and_then(|i| i.model_id.clone()),
+            manufacturer_name: status
+                .identity
+                .as_ref()
+                .and_then(|i| i.manufacturer_name.clone()),
         })
     }
 
     /// The lookup for the merged catalog.
-    pub fn query(&self) -> DeviceQuery<'static> {
+    pub fn query(&self) -> DeviceQuery<'_> {
         DeviceQuery {
             manufacturer_code: self.manufacturer_code,
             image_type: self.image_type,
             current_file_version: self.current_file_version,
             hardware_version: self.hardware_version,
-            model_id: None,
-            manufacturer_name: None,
+            model_id: self.model_id.as_deref(),
+            manufacturer_name: self.manufacturer_name.as_deref(),
         }
     }
 }
@@ -558,8 +571,7 @@ impl CatalogService {
             }
         }
         let merged = MergedCatalog::new(catalogs);
-        let queries: Vec<DeviceQuery<'static>> =
-            known_devices.iter().map(KnownDevice::query).collect();
+        let queries: Vec<DeviceQuery<'_>> = known_devices.iter().map(KnownDevice::query).collect();
         let wanted: Vec<CatalogEntry> = merged
             .images_for(queries.iter())
             .into_iter()
@@ -886,7 +898,7 @@ fn held_back(limits: LimiterConfig, now: SystemTime) -> Ledger {
 }
 
 /// Reads at most `cap` bytes of `path` (an error if it is longer); `Ok(None)` if absent.
-fn read_capped(path: &Path, cap: u64) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_capped(path: &Path, cap: u64) -> io::Result<Option<Vec<u8>>> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -1336,7 +1348,7 @@ mod tests {
             let devices: Vec<KnownDevice> = raw
                 .iter()
                 .map(|&((manufacturer_code, image_type, current_file_version), hardware_version)| {
-                    KnownDevice { manufacturer_code, image_type, current_file_version, hardware_version }
+                    KnownDevice { manufacturer_code, image_type, current_file_version, hardware_version, ..KnownDevice::default() }
                 })
                 .collect();
             let dir = tempfile::tempdir().unwrap();

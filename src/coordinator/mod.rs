@@ -10,8 +10,8 @@
 //! NCP, lost to an NCP reset, or timed out). That keeps the OTA server sans-IO: it emits sends and
 //! consumes events.
 //!
-//! The first driver is [`ezsp::EzspCoordinator`] (Silicon Labs EZSP over ASH, UG100/UG101) on a
-//! serial port opened by [`serial`].
+//! The drivers are [`ezsp::EzspCoordinator`] (Silicon Labs EZSP over ASH, UG100/UG101) and
+//! [`znp::ZnpCoordinator`] (TI Z-Stack MT over UART), each on a serial port opened by [`serial`].
 //!
 //! ```
 //! use zigbee_otad::coordinator::{DeviceTable, Ieee, Nwk};
@@ -21,12 +21,14 @@
 //! assert_eq!(Nwk(0x1234).to_string(), "0x1234");
 //! ```
 
+pub mod any;
 pub mod device_store;
 pub mod device_table;
 pub mod ezsp;
 pub mod latency;
 pub mod network;
 pub mod serial;
+pub mod znp;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -38,7 +40,9 @@ pub use serial::{FlowControl, SerialConfig};
 /// A device's IEEE (EUI-64) address, shared across the crate.
 pub use crate::zigbee::Ieee;
 
-pub use crate::zigbee::{CLUSTER_OTA_UPGRADE, Nwk, PROFILE_HOME_AUTOMATION, PROFILE_ZDO};
+pub use crate::zigbee::{
+    CLUSTER_BASIC, CLUSTER_OTA_UPGRADE, Nwk, PROFILE_HOME_AUTOMATION, PROFILE_ZDO,
+};
 
 /// What a coordinator driver needs to run (the `[coordinator]` config section plus the state
 /// directory and the endpoint the OTA server answers on).
@@ -82,6 +86,68 @@ pub struct UnicastMessage {
     /// Ask for an APS acknowledgement with retries, so the delivery report means "the device got
     /// it" rather than "the first hop took it".
     pub aps_ack: bool,
+}
+
+/// A ZCL request to one device, on any cluster: the general "ask a device and hear its
+/// answer" path (reading Basic cluster attributes, for one). The coordinator sends it like any
+/// unicast ([`Coordinator::send_zcl_request`]); the answer arrives as an ordinary
+/// [`CoordinatorEvent::Incoming`], and [`ZclRequest::is_answered_by`] tells whether a message
+/// is it (same device, endpoint, profile and cluster, the request's transaction sequence
+/// number, the other direction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZclRequest {
+    /// The device's network address.
+    pub destination: Nwk,
+    /// Our endpoint.
+    pub src_endpoint: u8,
+    /// The device's endpoint.
+    pub dst_endpoint: u8,
+    /// Application profile.
+    pub profile: u16,
+    /// Cluster id.
+    pub cluster: u16,
+    /// The whole ZCL frame (header and payload).
+    pub zcl_frame: Vec<u8>,
+}
+
+impl ZclRequest {
+    /// The request's transaction sequence number, when its header can be read.
+    pub fn tsn(&self) -> Option<u8> {
+        crate::zcl::ZclHeader::decode(&self.zcl_frame)
+            .ok()
+            .map(|(header, _)| header.tsn)
+    }
+
+    /// True when `message` answers this request.
+    pub fn is_answered_by(&self, message: &IncomingMessage) -> bool {
+        let Ok((request, _)) = crate::zcl::ZclHeader::decode(&self.zcl_frame) else {
+            return false;
+        };
+        let Ok((answer, _)) = crate::zcl::ZclHeader::decode(&message.payload) else {
+            return false;
+        };
+        message.source == self.destination
+            && message.src_endpoint == self.dst_endpoint
+            && message.profile == self.profile
+            && message.cluster == self.cluster
+            && !message.broadcast
+            && answer.tsn == request.tsn
+            && answer.direction == request.direction.flipped()
+    }
+
+    /// The APS unicast that carries it (acknowledged, so its delivery report means "the device
+    /// got it").
+    pub fn to_unicast(&self) -> UnicastMessage {
+        UnicastMessage {
+            destination: self.destination,
+            src_endpoint: self.src_endpoint,
+            dst_endpoint: self.dst_endpoint,
+            profile: self.profile,
+            cluster: self.cluster,
+            payload: self.zcl_frame.clone(),
+            aps_ack: true,
+        }
+    }
 }
 
 /// An APS broadcast (Image Notify, for instance).
@@ -280,6 +346,12 @@ pub trait Coordinator: Send + Sync + fmt::Debug {
     ) -> Result<MessageTag, SendError> {
         let _ = timing;
         self.send_unicast(message)
+    }
+    /// Sends a ZCL request to one device; one [`CoordinatorEvent::DeliveryReport`] with the
+    /// returned tag follows, and the device's answer, if any, arrives as an
+    /// [`CoordinatorEvent::Incoming`] that [`ZclRequest::is_answered_by`] recognises.
+    fn send_zcl_request(&self, request: &ZclRequest) -> Result<MessageTag, SendError> {
+        self.send_unicast(request.to_unicast())
     }
     /// Queues an APS broadcast; one [`CoordinatorEvent::DeliveryReport`] with the returned tag follows.
     fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError>;

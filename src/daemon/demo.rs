@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::config::Protocol;
 use crate::ota::payload::{EblBuilder, GblBuilder};
 use crate::ota::{
     FileVersion, HardwareVersion, HardwareVersions, ImageType, ManufacturerCode, OtaFileBuilder,
@@ -28,7 +29,9 @@ use crate::ota::{
 };
 use crate::server::ServerEvent;
 use crate::sim::device::{DeviceEvent, UpgradeOutcome};
-use crate::sim::{SimConfig, SimDeviceSpec, SimEvent, run_simulator};
+use crate::sim::{
+    SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, run_simulator, run_znp_simulator,
+};
 
 use super::service::{Daemon, DaemonOptions};
 use super::status::render_transfer;
@@ -58,6 +61,7 @@ fn demo_devices() -> Vec<DemoDevice> {
         file_version: ver,
         hardware_version: hw,
         max_data_size: max,
+        identity: Default::default(),
     };
     vec![
         DemoDevice {
@@ -160,12 +164,17 @@ impl Drop for Scratch {
     }
 }
 
-fn demo_config(root: &Path, port: &str) -> anyhow::Result<Config> {
+fn demo_config(root: &Path, port: &str, protocol: Protocol) -> anyhow::Result<Config> {
+    let protocol = match protocol {
+        Protocol::Ezsp => "ezsp",
+        Protocol::Znp => "znp",
+    };
     let text = format!(
         r#"
 state_dir = "{root}/state"
 
 [coordinator]
+protocol = "{protocol}"
 port = "{port}"
 baudrate = 115200
 flow_control = "none"
@@ -197,8 +206,14 @@ struct Outcome {
     told_up_to_date: bool,
 }
 
-/// Runs the demo; returns true when every device ended as it should.
+/// Runs the demo against the simulated EZSP coordinator; returns true when every device ended
+/// as it should.
 pub async fn run_demo() -> anyhow::Result<bool> {
+    run_demo_with(Protocol::Ezsp).await
+}
+
+/// Runs the demo against the simulated coordinator of `protocol` (`demo --protocol znp`).
+pub async fn run_demo_with(protocol: Protocol) -> anyhow::Result<bool> {
     let started = Instant::now();
     let root = std::env::temp_dir().join(format!("zigbee-otad-demo-{}", std::process::id()));
     let scratch = Scratch(root.clone());
@@ -229,7 +244,7 @@ pub async fn run_demo() -> anyhow::Result<bool> {
         if let Some(poll) = device.sleepy_poll {
             sim.sleepy_devices.insert(index, poll);
         }
-        sim.devices.push(device.spec);
+        sim.devices.push(device.spec.clone());
     }
     let addresses: Vec<_> = sim
         .device_configs()
@@ -237,14 +252,20 @@ pub async fn run_demo() -> anyhow::Result<bool> {
         .map(|d| (d.nwk, d.ieee))
         .collect();
 
-    let mut simulator = run_simulator(sim).await?;
+    let (mut simulator, kind) = match protocol {
+        Protocol::Ezsp => (run_simulator(sim).await?, "EZSP"),
+        Protocol::Znp => (
+            run_znp_simulator(sim, SimZnpConfig::default()).await?,
+            "Z-Stack ZNP",
+        ),
+    };
     println!(
-        "zigbee-otad demo: simulated EZSP coordinator on {} with {} devices; synthetic images in {}",
+        "zigbee-otad demo: simulated {kind} coordinator on {} with {} devices; synthetic images in {}",
         simulator.path(),
         devices.len(),
         images_dir.display()
     );
-    let config = demo_config(&root, simulator.path())?;
+    let config = demo_config(&root, simulator.path(), protocol)?;
     let (events_tx, mut events) = mpsc::channel(1024);
     let daemon = Daemon::start(
         config,

@@ -5,12 +5,12 @@
 //! Nothing here touches the network: the daemon serves from this library with no network at
 //! all, and reloads it after a catalog refresh or a SIGHUP.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::catalog::cache::Cache;
-use crate::catalog::model::{CatalogEntry, ImageSize};
+use crate::catalog::model::{CatalogEntry, ImageHash, ImageSize};
 pub use crate::catalog::sources::{DEFAULT_CACHE_BYTES, kind_name, source_name_in};
 use crate::config::{Config, SourceKind};
 use crate::ota::{ContainerCheck, OtaFile};
@@ -202,12 +202,37 @@ fn load_cached(name: &str, cache: &Cache, library: &mut ImageLibrary, status: &m
         }
     };
     status.entries = catalog.entries.len();
-    let mut seen = HashSet::new();
+    // One image per entry, even when two entries list the same file: each carries its own
+    // restrictions (one file for two model ids, say). The bytes are read and checked once.
+    let mut read: HashMap<ImageHash, Result<OtaImage, String>> = HashMap::new();
     for entry in &catalog.entries {
-        if !cache.has_image(&entry.hash) || !seen.insert(entry.hash) {
+        if !cache.has_image(&entry.hash) {
             continue;
         }
-        match cached_image(name, cache, entry) {
+        let base = read
+            .entry(entry.hash)
+            .or_insert_with(|| cached_image(name, cache, entry));
+        match base {
+            Ok(image)
+                if (
+                    image.key().manufacturer_code,
+                    image.key().image_type,
+                    image.key().file_version,
+                ) != (
+                    entry.manufacturer_code,
+                    entry.image_type,
+                    entry.file_version,
+                ) =>
+            {
+                let reason = format!(
+                    "{:04x}/{:04x}/{:08x}: the file's header says {}",
+                    entry.manufacturer_code,
+                    entry.image_type,
+                    entry.file_version,
+                    image.key()
+                );
+                skip(library, name, reason);
+            }
             Ok(image) => {
                 library.notes.insert(
                     image.provenance().location.clone(),
@@ -217,10 +242,33 @@ fn load_cached(name: &str, cache: &Cache, library: &mut ImageLibrary, status: &m
                         manufacturer_names: entry.restrictions.manufacturer_names.clone(),
                     },
                 );
-                library.images.push(image.shared());
+                library.images.push(
+                    image
+                        .clone()
+                        .with_restrictions(restrictions(entry))
+                        .shared(),
+                );
             }
-            Err(reason) => skip(library, name, reason),
+            Err(reason) => {
+                let reason = std::mem::take(reason);
+                if !reason.is_empty() {
+                    skip(library, name, reason);
+                }
+            }
         }
+    }
+}
+
+/// The catalog's restrictions of one entry, as the server checks them.
+fn restrictions(entry: &CatalogEntry) -> CatalogRestrictions {
+    let r = &entry.restrictions;
+    CatalogRestrictions {
+        min_current_version: r.min_file_version,
+        max_current_version: r.max_file_version,
+        min_hardware_version: r.hardware_version_min,
+        max_hardware_version: r.hardware_version_max,
+        models: r.model_id.iter().cloned().collect(),
+        manufacturer_names: r.manufacturer_names.clone(),
     }
 }
 
@@ -257,19 +305,11 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
             header.image_size
         ));
     }
-    let r = &entry.restrictions;
     let image = OtaImage::from_file(&file)
         .map_err(|e| format!("{label}: {e}"))?
         .with_provenance(Provenance {
             source: name.to_owned(),
             location: entry.hash.to_hex(),
-        })
-        .with_restrictions(CatalogRestrictions {
-            min_current_version: r.min_file_version,
-            max_current_version: r.max_file_version,
-            min_hardware_version: r.hardware_version_min,
-            max_hardware_version: r.hardware_version_max,
-            models: r.model_id.iter().cloned().collect(),
         });
     Ok(image)
 }

@@ -9,6 +9,7 @@ pub mod export;
 pub mod export_index;
 pub mod ha;
 pub mod history;
+pub mod identities;
 pub mod images;
 pub mod logging;
 pub mod mqtt;

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::service::{CatalogService, RefreshReport, known_devices};
 use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, UpgradeTime};
-use crate::coordinator::ezsp::EzspCoordinator;
+use crate::coordinator::any::{AnyCoordinator, DriverKind};
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
     AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
@@ -40,6 +40,7 @@ use super::catalog_retry::{self, CatalogRetry};
 use super::control::{self, Persister};
 use super::export::ExportServer;
 use super::history::HistoryRecord;
+use super::identities::Identities;
 use super::images::{self, ImageLibrary, LibraryView};
 use super::socket::{ControlRequest, StatusSocket};
 use super::socket_access::resolve_group;
@@ -174,6 +175,8 @@ impl Daemon {
             dirty: true,
             persister: None,
             time_zone: jiff::tz::TimeZone::system(),
+            identities: None,
+            identities_learned: false,
         };
         let task = tokio::spawn(async move {
             let result = main.run(coordinator_config).await;
@@ -358,6 +361,11 @@ struct MainLoop {
     persister: Option<Persister>,
     /// The local time zone, for the apply window.
     time_zone: jiff::tz::TimeZone,
+    /// Device identities (Basic cluster), read on first OTA contact; set once the state
+    /// directory exists.
+    identities: Option<Identities>,
+    /// An identity was learned since the last image fetch: restricted images may be wanted.
+    identities_learned: bool,
 }
 
 fn now_std() -> std::time::Instant {
@@ -384,6 +392,11 @@ impl MainLoop {
         self.server
             .restore_control(control::load_control(&self.config.state_dir), now_std());
         self.persister = Some(Persister::start(&self.config.state_dir));
+        self.identities = Some(Identities::open(
+            &self.config.state_dir,
+            self.config.server.endpoint.get(),
+            &mut self.server,
+        ));
         self.reload_images();
         if self.has_cloud_sources() {
             self.catalog = CatalogService::open(&self.config)
@@ -392,7 +405,11 @@ impl MainLoop {
             self.start_refresh(false);
         }
         self.notifier.status("starting the coordinator");
-        let (coordinator, mut coordinator_events) = EzspCoordinator::start(coordinator_config);
+        let kind = match self.config.coordinator.protocol {
+            crate::config::Protocol::Ezsp => DriverKind::Ezsp,
+            crate::config::Protocol::Znp => DriverKind::Znp,
+        };
+        let (coordinator, mut coordinator_events) = AnyCoordinator::start(kind, coordinator_config);
         let coordinator = Arc::new(coordinator);
 
         let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
@@ -419,9 +436,13 @@ impl MainLoop {
                 publish_at = Some(Instant::now() + SNAPSHOT_INTERVAL);
             }
             let far = Instant::now() + Duration::from_secs(3600);
+            let identity_deadline = self.identities.as_ref().and_then(Identities::poll_timeout);
             let deadline = self
                 .server
                 .poll_timeout()
+                .into_iter()
+                .chain(identity_deadline)
+                .min()
                 .map(Instant::from_std)
                 .unwrap_or(far);
             tokio::select! {
@@ -470,6 +491,9 @@ impl MainLoop {
                 _ = tokio::time::sleep_until(deadline) => {
                     self.sync_clock();
                     self.server.handle_timeout(now_std());
+                    if let Some(identities) = &mut self.identities {
+                        identities.handle_timeout(now_std());
+                    }
                     self.dirty = true;
                 }
                 _ = refresh.tick() => {
@@ -702,6 +726,13 @@ impl MainLoop {
         self.dirty = true;
         match event {
             CoordinatorEvent::Incoming(message) => {
+                let identity_answer = self
+                    .identities
+                    .as_mut()
+                    .is_some_and(|identities| identities.on_incoming(&message, now_std()));
+                if identity_answer {
+                    return;
+                }
                 if message.cluster != CLUSTER_OTA_UPGRADE
                     || message.profile != PROFILE_HOME_AUTOMATION
                 {
@@ -809,6 +840,14 @@ impl MainLoop {
     /// (bounded) and retried on the next wake-up.
     fn flush(&mut self, coordinator: &dyn Coordinator) {
         self.take_server_frames(None);
+        self.flush_frames(coordinator);
+        // Identity reads go after the answers: a device is never kept waiting for them.
+        if let Some(identities) = &mut self.identities {
+            identities.flush(coordinator);
+        }
+    }
+
+    fn flush_frames(&mut self, coordinator: &dyn Coordinator) {
         while let Some(held) = self.held.pop_front() {
             match send(coordinator, &held.outgoing, held.timing) {
                 Ok(tag) => {
@@ -861,6 +900,12 @@ impl MainLoop {
     }
 
     fn drain_events(&mut self) {
+        if let Some(identities) = &mut self.identities
+            && identities.drain_events(&mut self.server)
+        {
+            self.identities_learned = true;
+            self.dirty = true;
+        }
         while let Some(event) = self.server.poll_event() {
             self.dirty = true;
             if let (
@@ -882,8 +927,10 @@ impl MainLoop {
     /// A device heard from for the first time may want an image no one wanted before: fetch it
     /// now (within the limits) rather than at the next scheduled refresh.
     fn fetch_for_new_devices(&mut self) {
-        if self.catalog.is_some() && self.server.devices().len() > self.devices_at_refresh {
-            self.start_refresh(true);
+        let wanted =
+            self.identities_learned || self.server.devices().len() > self.devices_at_refresh;
+        if self.catalog.is_some() && wanted && self.start_refresh(true) {
+            self.identities_learned = false;
         }
     }
 
@@ -910,6 +957,16 @@ impl MainLoop {
             .devices()
             .into_iter()
             .map(|d| status::DeviceStatus {
+                model_id: d.identity.as_ref().and_then(|i| i.model_id.clone()),
+                manufacturer_name: d
+                    .identity
+                    .as_ref()
+                    .and_then(|i| i.manufacturer_name.clone()),
+                power_source: d
+                    .identity
+                    .as_ref()
+                    .and_then(|i| i.power_source_name())
+                    .map(str::to_owned),
                 ieee: d.ieee.map(|i| i.to_string()).unwrap_or_default(),
                 nwk: d.nwk,
                 manufacturer_code: d.manufacturer_code.unwrap_or_default(),

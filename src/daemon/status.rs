@@ -132,6 +132,15 @@ pub struct DeviceStatus {
     /// Why nothing is offered to it, when nothing is.
     #[serde(default)]
     pub withheld: Option<String>,
+    /// Its Basic cluster model identifier, once read.
+    #[serde(default)]
+    pub model_id: Option<String>,
+    /// Its Basic cluster manufacturer name, once read.
+    #[serde(default)]
+    pub manufacturer_name: Option<String>,
+    /// Its Basic cluster power source in words (`battery`, `mains (single phase)`, …).
+    #[serde(default)]
+    pub power_source: Option<String>,
 }
 
 /// A transfer's state.
@@ -321,6 +330,15 @@ pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
                 format!(" ({})", notes.join(", "))
             },
         );
+        if d.model_id.is_some() || d.manufacturer_name.is_some() || d.power_source.is_some() {
+            let _ = writeln!(
+                out,
+                "    model {} manufacturer {} power {}",
+                d.model_id.as_deref().unwrap_or("?"),
+                d.manufacturer_name.as_deref().unwrap_or("?"),
+                d.power_source.as_deref().unwrap_or("?"),
+            );
+        }
     }
     if let Some(latency) = &snapshot.latency_us {
         let _ = writeln!(

@@ -11,3 +11,4 @@ pub mod server;
 pub mod sim;
 pub mod socket;
 pub mod zcl;
+pub mod znp;

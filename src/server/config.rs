@@ -18,6 +18,8 @@ mod manufacturer {
     pub(super) const BUSCH_JAEGER: u16 = 0x112E;
     pub(super) const LEGRAND: u16 = 0x1021;
     pub(super) const BOSCH: u16 = 0x1209;
+    /// Shenzhen CoolKit (SONOFF).
+    pub(super) const SONOFF: u16 = 0x1286;
 }
 
 /// When a device that finished its download may apply the new image (the Upgrade End Response's
@@ -148,9 +150,15 @@ pub struct ServerConfig {
     /// A transfer with no request for this long is ended as abandoned (default 5 min; a
     /// device that comes back later resumes at its offset as a new transfer).
     pub idle_timeout: Duration,
-    /// Longer idle timeouts for manufacturers known to be slow (Bosch 1 h, Legrand 30 min),
-    /// chosen by the manufacturer of the image being downloaded.
+    /// Longer idle timeouts for manufacturers known to be slow (Bosch 1 h: they fetch in the
+    /// background over up to two days; Legrand 30 min: newer firmware stalls near the end and
+    /// starts again by itself — both as zigbee-herdsman's `ota.ts` decides), chosen by the
+    /// manufacturer of the image being downloaded, not the one a device claims.
     pub manufacturer_idle_timeouts: HashMap<u16, Duration>,
+    /// Longer idle timeouts for one image type of one manufacturer, before the manufacturer's
+    /// (SONOFF image type 8199: 1 h, zigbee-herdsman-converters #6657, devices that pause that
+    /// long before their Upgrade End Request).
+    pub image_type_idle_timeouts: HashMap<(u16, u16), Duration>,
     /// A transfer silent this long gives up its slot while other devices wait for one (it
     /// keeps its offset and queues again with its next request), so a device sending a block
     /// request once per idle timeout cannot hold a slot (default 60 s).
@@ -227,6 +235,10 @@ impl Default for ServerConfig {
                 (manufacturer::BOSCH, Duration::from_secs(3600)),
                 (manufacturer::LEGRAND, Duration::from_secs(1800)),
             ]),
+            image_type_idle_timeouts: HashMap::from([(
+                (manufacturer::SONOFF, 8199),
+                Duration::from_secs(3600),
+            )]),
             upgrade_end_timeout: Duration::from_secs(2 * 3600),
             forget_device_after: Duration::from_secs(24 * 3600),
             max_sessions: 2_000,
@@ -283,10 +295,21 @@ impl ServerConfig {
             })
     }
 
-    /// The idle timeout for a device: its override, else its manufacturer's, else the global.
-    pub fn idle_timeout_for(&self, manufacturer_code: u16, ieee: Option<Ieee>) -> Duration {
+    /// The idle timeout for a device: its override, else its image type's, else its
+    /// manufacturer's, else the global one.
+    pub fn idle_timeout_for(
+        &self,
+        manufacturer_code: u16,
+        image_type: u16,
+        ieee: Option<Ieee>,
+    ) -> Duration {
         self.device_override(ieee)
             .and_then(|o| o.idle_timeout)
+            .or_else(|| {
+                self.image_type_idle_timeouts
+                    .get(&(manufacturer_code, image_type))
+                    .copied()
+            })
             .or_else(|| {
                 self.manufacturer_idle_timeouts
                     .get(&manufacturer_code)
@@ -307,5 +330,36 @@ impl ServerConfig {
         self.device_override(ieee)
             .and_then(|o| o.upgrade_time.as_ref())
             .unwrap_or(&self.upgrade_time)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-vendor timeouts other servers apply: Bosch 1 h, Legrand 30 min, SONOFF image
+    /// type 8199 1 h (zigbee-herdsman `ota.ts`); every other device the global 5 min; a
+    /// per-device override wins over all of them.
+    #[test]
+    fn vendor_idle_timeouts() {
+        let mut config = ServerConfig::default();
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(config.idle_timeout_for(0x1209, 0x3050, None), minutes(60));
+        assert_eq!(config.idle_timeout_for(0x1021, 0x0012, None), minutes(30));
+        assert_eq!(config.idle_timeout_for(0x1286, 8199, None), minutes(60));
+        assert_eq!(config.idle_timeout_for(0x1286, 8198, None), minutes(5));
+        assert_eq!(config.idle_timeout_for(0x1189, 8199, None), minutes(5));
+        let ieee = Ieee(1);
+        config.device_overrides.insert(
+            ieee,
+            DeviceOverride {
+                idle_timeout: Some(minutes(2)),
+                ..DeviceOverride::default()
+            },
+        );
+        assert_eq!(
+            config.idle_timeout_for(0x1286, 8199, Some(ieee)),
+            minutes(2)
+        );
     }
 }

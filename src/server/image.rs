@@ -53,6 +53,8 @@ pub struct CatalogRestrictions {
     pub max_hardware_version: Option<u16>,
     /// Offer only to devices whose model identifier is one of these (empty: any model).
     pub models: Vec<String>,
+    /// Offer only to devices whose manufacturer name is one of these (empty: any name).
+    pub manufacturer_names: Vec<String>,
 }
 
 /// One verified image the server may offer.

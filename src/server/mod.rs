@@ -76,6 +76,7 @@ pub use installer::{ControlError, InstallOutcome};
 pub use policy::{DeviceQuery, NoImageReason, Rejection};
 pub use progress::{DeviceStatus, FailureReason, ServerEvent, TransferProgress, TransferState};
 
+pub use crate::zcl::basic::BasicIdentity;
 pub use crate::zcl::{Ieee, ZclStatus};
 
 use pacing::Admission;
@@ -180,7 +181,7 @@ pub struct OtaServer {
     config: ServerConfig,
     images: Vec<Arc<OtaImage>>,
     sessions: HashMap<DeviceKey, Session>,
-    models: HashMap<Ieee, String>,
+    identities: HashMap<Ieee, BasicIdentity>,
     admission: Admission,
     transmit: VecDeque<Queued>,
     events: VecDeque<ServerEvent>,
@@ -228,7 +229,7 @@ impl OtaServer {
             config,
             images: Vec::new(),
             sessions: HashMap::new(),
-            models: HashMap::new(),
+            identities: HashMap::new(),
             admission: Admission::default(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -272,9 +273,17 @@ impl OtaServer {
         }
     }
 
-    /// Records a device's model identifier (Basic cluster), for catalog model restrictions.
-    pub fn set_device_model(&mut self, ieee: Ieee, model: String) {
-        self.models.insert(ieee, model);
+    /// Records what a device's Basic cluster says it is (model identifier, manufacturer
+    /// name, …), for the catalog's model and manufacturer-name restrictions. Until it is
+    /// known, images restricted that way are withheld (NO_IMAGE_AVAILABLE); unrestricted
+    /// ones are offered as usual.
+    pub fn set_device_identity(&mut self, ieee: Ieee, identity: BasicIdentity) {
+        self.identities.insert(ieee, identity);
+    }
+
+    /// What the Basic cluster said a device is, once read.
+    pub fn device_identity(&self, ieee: Ieee) -> Option<&BasicIdentity> {
+        self.identities.get(&ieee)
     }
 
     /// The images currently offered (the catalog's view).
@@ -441,9 +450,6 @@ impl OtaServer {
         };
         session.addr = source;
         session.last_heard = now;
-        if session.model.is_none() {
-            session.model = source.ieee.and_then(|ieee| self.models.get(&ieee).cloned());
-        }
         self.process_request(&mut session, key, header, request, raw, now);
         self.sessions.insert(key, session);
     }
@@ -639,13 +645,18 @@ impl OtaServer {
     }
 
     fn device_query<'a>(&'a self, session: &'a Session, last: &LastQuery) -> DeviceQuery<'a> {
+        let identity = session
+            .addr
+            .ieee
+            .and_then(|ieee| self.identities.get(&ieee));
         DeviceQuery {
             ieee: session.addr.ieee,
             manufacturer_code: last.manufacturer_code,
             image_type: last.image_type,
             current_file_version: last.current_file_version,
             hardware_version: last.hardware_version,
-            model: session.model.as_deref(),
+            model: identity.and_then(|i| i.model_id.as_deref()),
+            manufacturer_name: identity.and_then(|i| i.manufacturer_name.as_deref()),
         }
     }
 
@@ -771,13 +782,15 @@ impl OtaServer {
             .filter(|image| image.destination() == Some(requester))
             .cloned()
             .collect();
+        let identity = self.identities.get(&requester);
         let query = DeviceQuery {
             ieee: Some(requester),
             manufacturer_code,
             image_type,
             current_file_version,
             hardware_version: None,
-            model: session.model.as_deref(),
+            model: identity.and_then(|i| i.model_id.as_deref()),
+            manufacturer_name: identity.and_then(|i| i.manufacturer_name.as_deref()),
         };
         match policy::choose_image(&for_device, &query, &self.config) {
             Ok(image) => {
@@ -980,6 +993,11 @@ impl OtaServer {
                 hardware_version: s.last_query.and_then(|q| q.hardware_version),
                 offered_file_version: s.last_query.and_then(|q| q.offered).map(|k| k.file_version),
                 withheld: s.last_withheld.clone(),
+                identity: s
+                    .addr
+                    .ieee
+                    .and_then(|ieee| self.identities.get(&ieee))
+                    .cloned(),
                 available_file_version: s.available.map(|k| k.file_version),
                 approved: self.is_approved(s),
                 held: s.addr.ieee.is_some_and(|ieee| {

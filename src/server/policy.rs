@@ -32,6 +32,8 @@ pub struct DeviceQuery<'a> {
     pub hardware_version: Option<u16>,
     /// Its model identifier (Basic cluster), when the daemon knows it.
     pub model: Option<&'a str>,
+    /// Its manufacturer name (Basic cluster), when the daemon knows it.
+    pub manufacturer_name: Option<&'a str>,
 }
 
 /// Why one image is not for this device.
@@ -56,6 +58,9 @@ pub enum Rejection {
     CurrentVersionRestricted,
     /// The catalog restricts the image to models the device is not (or its model is unknown).
     Model,
+    /// The catalog restricts the image to manufacturer names the device's is not (or its
+    /// name is unknown).
+    ManufacturerName,
     /// On the deny list.
     Denied(String),
     /// The device runs this version already and reinstalls are not allowed.
@@ -232,6 +237,16 @@ fn check_image_against(
     {
         return Err(Rejection::Model);
     }
+    if !restrictions.manufacturer_names.is_empty()
+        && !query.manufacturer_name.is_some_and(|name| {
+            restrictions
+                .manufacturer_names
+                .iter()
+                .any(|listed| listed == name)
+        })
+    {
+        return Err(Rejection::ManufacturerName);
+    }
     if let Some(rule) = config.deny.iter().find(|rule| {
         rule.matches(query.manufacturer_code, query.image_type, key.file_version)
             || rule.matches(key.manufacturer_code, key.image_type, key.file_version)
@@ -376,6 +391,7 @@ mod tests {
             current_file_version,
             hardware_version: None,
             model: None,
+            manufacturer_name: None,
         }
     }
 
@@ -569,6 +585,40 @@ mod tests {
         assert_eq!(
             choose(vec![restricted(None, None, &["A19"])], &a19, &config),
             Ok(9)
+        );
+    }
+
+    #[test]
+    fn manufacturer_name_restriction_needs_a_listed_name() {
+        let config = ServerConfig::default();
+        let tuya = || {
+            image(MFR, TYPE, 9, 0).with_restrictions(CatalogRestrictions {
+                manufacturer_names: vec!["_TZ3000_aaaa".into(), "_TZ3000_bbbb".into()],
+                ..CatalogRestrictions::default()
+            })
+        };
+        let unknown = device(3);
+        assert_eq!(
+            choose(vec![tuya()], &unknown, &config),
+            Err(NoImageReason::Rejected {
+                file_version: 9,
+                rejection: Rejection::ManufacturerName
+            })
+        );
+        let other = DeviceQuery {
+            manufacturer_name: Some("_TZ3000_cccc"),
+            ..device(3)
+        };
+        assert!(choose(vec![tuya()], &other, &config).is_err());
+        let listed = DeviceQuery {
+            manufacturer_name: Some("_TZ3000_bbbb"),
+            ..device(3)
+        };
+        assert_eq!(choose(vec![tuya()], &listed, &config), Ok(9));
+        // An unknown name withholds only the restricted image: an unrestricted one is offered.
+        assert_eq!(
+            choose(vec![tuya(), image(MFR, TYPE, 7, 1)], &unknown, &config),
+            Ok(7)
         );
     }
 

@@ -132,6 +132,8 @@ pub struct DeviceStatus {
     pub offered_file_version: Option<u32>,
     /// Why nothing was offered, when nothing was.
     pub withheld: Option<String>,
+    /// What its Basic cluster says it is, once read.
+    pub identity: Option<crate::zcl::basic::BasicIdentity>,
     /// The version the policy would give it, offered or not (approval, hold, cancel).
     pub available_file_version: Option<u32>,
     /// True when the installer approved the available version (always true with

@@ -101,7 +101,6 @@ pub(crate) struct PageStream {
 pub(crate) struct Session {
     pub(crate) addr: DeviceAddr,
     pub(crate) last_heard: Instant,
-    pub(crate) model: Option<String>,
     pub(crate) last_query: Option<LastQuery>,
     /// Images offered to this device, newest last. A transfer keeps the exact image (bytes
     /// included) it was offered even if the catalog replaces it.
@@ -133,7 +132,6 @@ impl Session {
         Session {
             addr,
             last_heard: now,
-            model: None,
             last_query: None,
             offers: Vec::new(),
             pending: VecDeque::new(),

@@ -77,6 +77,10 @@ impl OtaServer {
         asked: Option<LastQuery>,
     ) -> Result<(), NoImageReason> {
         let key = image.key();
+        let identity = session
+            .addr
+            .ieee
+            .and_then(|ieee| self.identities.get(&ieee));
         let query = DeviceQuery {
             ieee: session.addr.ieee,
             manufacturer_code: asked.map_or(key.manufacturer_code, |q| q.manufacturer_code),
@@ -85,7 +89,8 @@ impl OtaServer {
             hardware_version: asked
                 .and_then(|q| q.hardware_version)
                 .or_else(|| session.last_query.and_then(|q| q.hardware_version)),
-            model: session.model.as_deref(),
+            model: identity.and_then(|i| i.model_id.as_deref()),
+            manufacturer_name: identity.and_then(|i| i.manufacturer_name.as_deref()),
         };
         policy::check_transfer(image, &query, asked.is_some(), &self.config)
     }
@@ -129,15 +134,22 @@ impl OtaServer {
     /// is downloading (not of the manufacturer it claims: claiming to be Bosch must not buy an
     /// hour), else the global one.
     pub(super) fn idle_timeout(&self, session: &Session) -> Duration {
-        let manufacturer_code = session
+        let (manufacturer_code, image_type) = session
             .transfer
             .as_ref()
-            .map(|t| t.image.key().manufacturer_code)
-            .filter(|code| *code != WILDCARD)
-            .or_else(|| session.last_query.map(|q| q.manufacturer_code))
-            .unwrap_or(0);
+            .map(|t| {
+                let key = t.image.key();
+                (key.manufacturer_code, key.image_type)
+            })
+            .filter(|(code, _)| *code != WILDCARD)
+            .or_else(|| {
+                session
+                    .last_query
+                    .map(|q| (q.manufacturer_code, q.image_type))
+            })
+            .unwrap_or((0, 0));
         self.config
-            .idle_timeout_for(manufacturer_code, session.addr.ieee)
+            .idle_timeout_for(manufacturer_code, image_type, session.addr.ieee)
     }
 
     /// Answers FIFO requests whose turn has come (block requests wait for the pacing gap).

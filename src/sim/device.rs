@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::wire::Reader;
+use crate::zcl::basic::{self, BasicIdentity};
 use crate::zcl::ota::{
     ImageBlockRequest, ImageBlockResponse, OtaCommand, OtaFrame, QueryNextImageRequest,
     QueryNextImageResponse, UpgradeEndRequest, UpgradeEndResponse,
@@ -43,14 +44,23 @@ use crate::zcl::ota::{
 use crate::zcl::{CommandId, Direction, FrameType, ZclHeader, ZclStatus};
 use crate::zigbee::{Ieee, Nwk};
 
+/// PowerSource values (ZCL8 Table 3-9) the spec's `power=` names.
+const POWER_MAINS: u8 = 0x01;
+const POWER_BATTERY: u8 = 0x03;
+/// How long a battery-powered device stays awake (polling its parent quickly) after it sent
+/// something; frames reaching it later are lost, as its parent would drop them.
+pub const AWAKE_AFTER_SEND: Duration = Duration::from_secs(5);
+
 /// The OTA file identifier, little-endian at offset 0 (ZCL8 §11.4.2.1).
 const OTA_FILE_IDENTIFIER: u32 = 0x0BEE_F11E;
 /// `upgrade_time` value meaning "wait for another Upgrade End Response".
 const UPGRADE_TIME_WAIT_FOR_COMMAND: u32 = 0xFFFF_FFFF;
 
-/// What a simulated device is, as the CLI writes it: `MFR:TYPE:VERSION[:HW[:MAXDATA]]`, each
-/// number decimal or `0x` hex.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a simulated device is, as the CLI writes it:
+/// `MFR:TYPE:VERSION[:HW[:MAXDATA]][,model=TEXT][,manufacturer_name=TEXT][,power=mains|battery]`,
+/// each number decimal or `0x` hex. The identity is what its Basic cluster answers (a
+/// battery-powered device answers only while awake, shortly after it has sent something).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimDeviceSpec {
     /// Manufacturer code.
     pub manufacturer_code: u16,
@@ -62,6 +72,8 @@ pub struct SimDeviceSpec {
     pub hardware_version: Option<u16>,
     /// The most data bytes it asks for per block.
     pub max_data_size: u8,
+    /// What its Basic cluster says (model, manufacturer name, power source).
+    pub identity: BasicIdentity,
 }
 
 impl SimDeviceSpec {
@@ -71,7 +83,9 @@ impl SimDeviceSpec {
 
 /// A `--device` spec could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("device spec `{spec}`: {reason} (expected MFR:TYPE:VERSION[:HW[:MAXDATA]])")]
+#[error(
+    "device spec `{spec}`: {reason} (expected MFR:TYPE:VERSION[:HW[:MAXDATA]][,model=TEXT][,manufacturer_name=TEXT][,power=mains|battery])"
+)]
 pub struct SpecError {
     /// The text given.
     pub spec: String,
@@ -95,7 +109,30 @@ impl FromStr for SimDeviceSpec {
             spec: spec.to_string(),
             reason,
         };
-        let fields: Vec<&str> = spec.split(':').collect();
+        let mut parts = spec.split(',');
+        let numbers = parts.next().unwrap_or_default();
+        let mut identity = BasicIdentity::default();
+        for part in parts {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| error(format!("`{part}` is not KEY=VALUE")))?;
+            if value.is_empty() || value.len() > 32 {
+                return Err(error(format!("{key} must be 1 to 32 bytes")));
+            }
+            match key {
+                "model" => identity.model_id = Some(value.to_owned()),
+                "manufacturer_name" => identity.manufacturer_name = Some(value.to_owned()),
+                "power" => {
+                    identity.power_source = Some(match value {
+                        "mains" => POWER_MAINS,
+                        "battery" => POWER_BATTERY,
+                        other => return Err(error(format!("power `{other}`: mains or battery"))),
+                    })
+                }
+                other => return Err(error(format!("unknown key `{other}`"))),
+            }
+        }
+        let fields: Vec<&str> = numbers.split(':').collect();
         if !(3..=5).contains(&fields.len()) {
             return Err(error(format!("{} fields", fields.len())));
         }
@@ -126,6 +163,7 @@ impl FromStr for SimDeviceSpec {
             hardware_version: field(3, "hardware version", 0xFFFF)?
                 .map(|v| u16::try_from(v).unwrap_or_default()),
             max_data_size,
+            identity,
         })
     }
 }
@@ -344,6 +382,10 @@ pub struct SimDevice {
     started: Option<Instant>,
     counters: Counters,
     outbox: VecDeque<Vec<u8>>,
+    /// Basic cluster answers, apart from the OTA frames.
+    basic_outbox: VecDeque<Vec<u8>>,
+    /// When it last sent something (a battery device is awake shortly after).
+    last_sent: Option<Instant>,
     events: VecDeque<DeviceEvent>,
 }
 
@@ -360,8 +402,31 @@ impl SimDevice {
             started: None,
             counters: Counters::default(),
             outbox: VecDeque::new(),
+            basic_outbox: VecDeque::new(),
+            last_sent: None,
             events: VecDeque::new(),
         }
+    }
+
+    /// Handles a ZCL frame of the Basic cluster: a Read Attributes request is answered with
+    /// the spec's identity, as real devices do; a battery-powered device hears it only while
+    /// awake ([`AWAKE_AFTER_SEND`] after it last sent something).
+    pub fn handle_basic_frame(&mut self, frame: &[u8], now: Instant) {
+        let awake = !self.config.spec.identity.is_battery()
+            || self
+                .last_sent
+                .is_some_and(|at| now <= at + AWAKE_AFTER_SEND);
+        if !awake {
+            return;
+        }
+        if let Some(answer) = basic::encode_read_response(frame, &self.config.spec.identity) {
+            self.basic_outbox.push_back(answer);
+        }
+    }
+
+    /// The next Basic cluster frame for the server.
+    pub fn poll_transmit_basic(&mut self) -> Option<Vec<u8>> {
+        self.basic_outbox.pop_front()
     }
 
     /// The device's configuration.
@@ -498,7 +563,7 @@ impl SimDevice {
         tsn
     }
 
-    fn send(&mut self, tsn: u8, command: OtaCommand) {
+    fn send(&mut self, tsn: u8, command: OtaCommand, now: Instant) {
         let header = ZclHeader {
             frame_type: FrameType::CLUSTER_SPECIFIC,
             manufacturer_code: None,
@@ -511,21 +576,20 @@ impl SimDevice {
         let mut bytes = Vec::new();
         OtaFrame::new(header, command).encode(&mut bytes);
         self.outbox.push_back(bytes);
+        self.last_sent = self.last_sent.max(Some(now));
     }
 
     fn send_query(&mut self, now: Instant, attempts: u32) {
         let tsn = self.take_tsn();
-        let spec = self.config.spec;
-        self.send(
-            tsn,
-            OtaCommand::QueryNextImageRequest(QueryNextImageRequest {
-                field_control: 0,
-                manufacturer_code: spec.manufacturer_code,
-                image_type: spec.image_type,
-                current_file_version: self.current_version,
-                hardware_version: spec.hardware_version,
-            }),
-        );
+        let spec = &self.config.spec;
+        let query = QueryNextImageRequest {
+            field_control: 0,
+            manufacturer_code: spec.manufacturer_code,
+            image_type: spec.image_type,
+            current_file_version: self.current_version,
+            hardware_version: spec.hardware_version,
+        };
+        self.send(tsn, OtaCommand::QueryNextImageRequest(query), now);
         self.state = State::Querying {
             tsn,
             deadline: now + self.config.response_timeout,
@@ -615,6 +679,7 @@ impl SimDevice {
                 request_node_address: None,
                 minimum_block_period: None,
             }),
+            now,
         );
         let deadline = now + self.config.response_timeout;
         if let State::Downloading {
@@ -753,6 +818,7 @@ impl SimDevice {
                 image_type: offer.image_type,
                 file_version: offer.file_version,
             }),
+            now,
         );
         if valid {
             self.state = State::Ending {
@@ -970,6 +1036,7 @@ mod tests {
                 file_version: version,
                 hardware_version: hw,
                 max_data_size: if hw.is_some() { max } else { SimDeviceSpec::DEFAULT_MAX_DATA_SIZE },
+                identity: BasicIdentity::default(),
             });
         }
 
@@ -1010,8 +1077,28 @@ mod tests {
                 file_version: 256,
                 hardware_version: Some(0x0102),
                 max_data_size: 64,
+                identity: BasicIdentity::default(),
             }
         );
+        let tuya: SimDeviceSpec =
+            "0x1141:0xD3A3:1,model=TS0505B,manufacturer_name=_TZ3210_abc,power=battery"
+                .parse()
+                .unwrap();
+        assert_eq!(tuya.identity.model_id.as_deref(), Some("TS0505B"));
+        assert_eq!(
+            tuya.identity.manufacturer_name.as_deref(),
+            Some("_TZ3210_abc")
+        );
+        assert!(tuya.identity.is_battery());
+        for (bad, needle) in [
+            ("1:2:3,model", "KEY=VALUE"),
+            ("1:2:3,colour=red", "unknown key"),
+            ("1:2:3,power=solar", "mains or battery"),
+            ("1:2:3,model=", "1 to 32 bytes"),
+        ] {
+            let err = bad.parse::<SimDeviceSpec>().unwrap_err();
+            assert!(err.to_string().contains(needle), "{bad}: {err}");
+        }
         let short: SimDeviceSpec = "1:2:3".parse().unwrap();
         assert_eq!(short.hardware_version, None);
         assert_eq!(short.max_data_size, SimDeviceSpec::DEFAULT_MAX_DATA_SIZE);
@@ -1027,6 +1114,31 @@ mod tests {
             let err = bad.parse::<SimDeviceSpec>().unwrap_err();
             assert!(err.to_string().contains(needle), "{bad}: {err}");
         }
+    }
+
+    /// A battery device answers a Basic cluster read only shortly after it sent something; a
+    /// mains one always.
+    #[test]
+    fn basic_reads_are_answered_like_real_devices() {
+        let t0 = origin();
+        let read = basic::read_identity_request(9);
+        let mut sleepy = device("1:2:3,model=lumi.sensor,power=battery", t0);
+        sleepy.handle_basic_frame(&read, t0);
+        assert!(
+            sleepy.poll_transmit_basic().is_none(),
+            "asleep before its first query"
+        );
+        sleepy.handle_timeout(t0 + Duration::from_secs(1));
+        let _query = next_request(&mut sleepy);
+        sleepy.handle_basic_frame(&read, t0 + Duration::from_secs(2));
+        let answer = sleepy.poll_transmit_basic().unwrap();
+        let identity = basic::decode_read_response(&answer).unwrap().1;
+        assert_eq!(identity.model_id.as_deref(), Some("lumi.sensor"));
+        sleepy.handle_basic_frame(&read, t0 + Duration::from_secs(60));
+        assert!(sleepy.poll_transmit_basic().is_none(), "asleep again");
+        let mut mains = device("1:2:3,model=TS011F,power=mains", t0);
+        mains.handle_basic_frame(&read, t0);
+        assert!(mains.poll_transmit_basic().is_some());
     }
 
     /// A whole upgrade: query, a WAIT_FOR_DATA honoured to the second, blocks no larger than

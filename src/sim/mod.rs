@@ -41,6 +41,9 @@ pub mod faults;
 pub mod ncp;
 pub mod stack;
 pub mod zdo;
+pub mod znp;
+pub mod znp_nv;
+pub mod znp_run;
 
 use std::collections::HashMap;
 use std::io;
@@ -48,6 +51,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::zcl::basic::BasicIdentity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -58,6 +62,8 @@ use tracing::{Instrument, debug, warn};
 pub use device::{SimDeviceConfig, SimDeviceSpec, UpgradeOutcome, UpgradeReport};
 pub use faults::Faults;
 pub use ncp::{SimEvent, SimNcp, SimNcpConfig};
+pub use znp::{SimZnp, SimZnpConfig, ZnpNetwork};
+pub use znp_run::run_znp_simulator;
 
 use crate::zigbee::{Ieee, Nwk};
 use device::SimDevice;
@@ -70,6 +76,13 @@ pub const DEFAULT_DEVICE: SimDeviceSpec = SimDeviceSpec {
     file_version: 0x0000_0001,
     hardware_version: None,
     max_data_size: SimDeviceSpec::DEFAULT_MAX_DATA_SIZE,
+    identity: BasicIdentity {
+        manufacturer_name: None,
+        model_id: None,
+        date_code: None,
+        power_source: None,
+        sw_build_id: None,
+    },
 };
 
 /// Everything the simulator needs.
@@ -160,7 +173,7 @@ impl SimConfig {
                 let mut device = SimDeviceConfig::new(
                     Nwk(nwk),
                     Ieee(0x0012_4B00_0000_0000 | (u64::from(i) + 1)),
-                    *spec,
+                    spec.clone(),
                 );
                 device.radio_delay = self.radio_delay;
                 device.first_query_after = self.first_query_after;

@@ -53,7 +53,7 @@ use crate::ezsp::types::{
     NetworkStatus, NodeId, NodeType, OutgoingMessageType, ValueId,
 };
 use crate::ezsp::{EzspVersion, UnsupportedVersion};
-use crate::zigbee::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
+use crate::zigbee::{CLUSTER_BASIC, CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 
 /// ASH frames are at most this long on the wire (stuffed); longer input is a broken frame.
 const MAX_WIRE_FRAME: usize = 512;
@@ -204,6 +204,7 @@ enum Scheduled {
     FromDevice {
         nwk: Nwk,
         endpoint: u8,
+        cluster: u16,
         payload: Vec<u8>,
     },
     /// The NCP's own ZDO answers a request the host sent to node 0x0000.
@@ -1134,6 +1135,8 @@ impl SimNcp {
                         || aps_frame.destination_endpoint == 0xFF;
                     if addressed && aps_frame.cluster_id == CLUSTER_OTA_UPGRADE {
                         device.handle_frame(&payload, now);
+                    } else if addressed && aps_frame.cluster_id == CLUSTER_BASIC {
+                        device.handle_basic_frame(&payload, now);
                     }
                 }
                 self.collect_device_output(index, now);
@@ -1141,8 +1144,9 @@ impl SimNcp {
             Scheduled::FromDevice {
                 nwk,
                 endpoint,
+                cluster,
                 payload,
-            } => self.deliver_to_host(nwk, endpoint, payload),
+            } => self.deliver_to_host(nwk, endpoint, cluster, payload),
             Scheduled::Announce { nwk, ieee } => self.announce_to_host(nwk, ieee),
             Scheduled::FromOwnZdo { cluster, payload } => {
                 let aps_frame = ApsFrame {
@@ -1202,6 +1206,18 @@ impl SimNcp {
                 Scheduled::FromDevice {
                     nwk,
                     endpoint,
+                    cluster: CLUSTER_OTA_UPGRADE,
+                    payload,
+                },
+            ));
+        }
+        while let Some(payload) = device.poll_transmit_basic() {
+            self.schedule.push((
+                now + delay,
+                Scheduled::FromDevice {
+                    nwk,
+                    endpoint,
+                    cluster: CLUSTER_BASIC,
                     payload,
                 },
             ));
@@ -1211,8 +1227,9 @@ impl SimNcp {
         }
     }
 
-    /// A device's OTA frame reaches the NCP: up to the host if an endpoint takes the cluster.
-    fn deliver_to_host(&mut self, nwk: Nwk, source_endpoint: u8, payload: Vec<u8>) {
+    /// A device's OTA frame (or its answer to a Basic cluster read) reaches the NCP: up to the
+    /// host if an endpoint takes the OTA cluster.
+    fn deliver_to_host(&mut self, nwk: Nwk, source_endpoint: u8, cluster: u16, payload: Vec<u8>) {
         if !self.network_up {
             return;
         }
@@ -1231,7 +1248,7 @@ impl SimNcp {
             .map(|d| d.config().ieee);
         let aps_frame = ApsFrame {
             profile_id: PROFILE_HOME_AUTOMATION,
-            cluster_id: CLUSTER_OTA_UPGRADE,
+            cluster_id: cluster,
             source_endpoint,
             destination_endpoint: endpoint,
             options: ApsOptions::RETRY,
@@ -1241,7 +1258,7 @@ impl SimNcp {
         self.messages_to_host += 1;
         self.events.push_back(SimEvent::MessageToHost {
             nwk,
-            cluster: CLUSTER_OTA_UPGRADE,
+            cluster,
             payload: payload.clone(),
         });
         self.send_incoming(aps_frame, nwk, ieee, payload);

@@ -5,6 +5,7 @@
 //! - [`header`]: the ZCL frame header ([`ZclHeader`]), the global [`DefaultResponse`] and the
 //!   helpers that build reply headers;
 //! - [`status`]: [`ZclStatus`], the status codes as a newtype with named constants;
+//! - [`basic`]: the Basic cluster identity attributes and the Read Attributes exchange;
 //! - [`ota`]: every OTA cluster command 0x00–0x09 and [`ota::OtaFrame`], a whole frame;
 //! - `describe`: `Display` for logs and the CLI, and the manufacturer names shown there.
 //!
@@ -47,6 +48,7 @@
 //! # let _ = ZclHeader::decode(&bytes).unwrap();
 //! ```
 
+pub mod basic;
 mod describe;
 pub mod header;
 pub mod ota;

@@ -238,6 +238,7 @@ fn device(product: u16) -> KnownDevice {
         image_type: product,
         current_file_version: 0,
         hardware_version: None,
+        ..KnownDevice::default()
     }
 }
 
@@ -794,7 +795,7 @@ async fn real_ledvance_catalog_one_real_image_served_from_the_cache() {
         current_file_version: 0x0010_2427,
         ..device(25)
     };
-    let (_, report) = refresh_in_task(open(&config, &clock), vec![a19]).await;
+    let (_, report) = refresh_in_task(open(&config, &clock), vec![a19.clone()]).await;
     assert!(report.is_clean(), "{report}");
     let line = only_source(&report);
     assert_eq!(line.entries, 238);

@@ -210,6 +210,38 @@ fn decode_ash_and_ezsp() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+#[test]
+fn decode_znp_finds_frames_in_a_capture_and_reports_damage() {
+    // Bootloader-skip bytes, AF.DataConfirm(MAC_NO_ACK), then SYS.Ping's answer.
+    let out = zigbee_otad(&[
+        "decode",
+        "znp",
+        "EF EF FE 03 44 80 E9 01 10 3F FE 02 61 01 59 06 3D",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "the garbage must be reported");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("AF.0x80 AREQ") && stdout.contains("status: 233"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("capabilities: 1625"), "{stdout}");
+    assert!(text(&out.stderr).contains("2 bytes of garbage"));
+
+    let out = zigbee_otad(&["decode", "znp", "--json", "FE 00 21 01 20"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["subsystem"], "SYS");
+    assert_eq!(json["message"], "SysPing");
+
+    let out = zigbee_otad(&["decode", "znp", "FE 00 21 01 21"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("does not match"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Every broken config in tests/vectors/config is refused, and the message (file, line, key,
 /// what is allowed) matches the reviewed snapshot in errors.snapshot. Set UPDATE_SNAPSHOTS=1 to
 /// rewrite the snapshot after a deliberate change, then review the diff.

@@ -1,213 +1,254 @@
-//! Authorisation against hostile devices (issue 18, "Prove it" 2): a device-specific file goes
-//! only to the device it names, which must be the sender; every block passes the same policy
-//! check as the offer; an Upgrade End SUCCESS for a download never served is not recorded.
+//! Device identity end to end: `zigbee-otad run` against `zigbee-otad simulate` devices that carry
+//! Tuya-style identities, with a local zigbee-OTA index whose entry is restricted by
+//! `manufacturerName` and `modelId` and whose image is served by a loopback HTTP server. The
+//! daemon reads each device's Basic cluster, downloads the image only for the device it is
+//! meant for, serves it byte-exact, gives the other device (same code and type, another
+//! manufacturer name) nothing, and `catalog match` says why.
+#![allow(clippy::disallowed_methods)]
 
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use zigbee_otad::server::{DeviceAddr, OtaServer, Outgoing, ServerConfig, VersionPin};
-use zigbee_otad::zcl::ota::{
-    ImageBlockResponse, OtaCommand, OtaFrame, QueryDeviceSpecificFileResponse,
-    QueryNextImageResponse, UpgradeEndResponse,
-};
-use zigbee_otad::zcl::{Ieee, ZclStatus};
-
-use crate::server::{
-    block_request, device_specific_file, device_specific_query, image, new_key, query, upgrade_end,
-};
-
-const MFR: u16 = 0x1189;
-const IMAGE_TYPE: u16 = 0x0042;
-const OLD: u32 = 0x0100_0000;
-const NEW: u32 = 0x0200_0000;
-
-const A: DeviceAddr = DeviceAddr {
-    nwk: 0x1234,
-    ieee: Some(Ieee(0x0011_2233_4455_6677)),
-    endpoint: 1,
-};
-const B: DeviceAddr = DeviceAddr {
-    nwk: 0x4321,
-    ieee: Some(Ieee(0x0099_8877_6655_4433)),
-    endpoint: 1,
+use crate::daemon::{
+    log_text, notify_listener, start_daemon, start_simulator, status_json, synthetic_ota,
+    wait_line, wait_notify,
 };
 
-#[allow(clippy::disallowed_methods)]
-fn t0() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
-fn frames(server: &mut OtaServer) -> Vec<OtaFrame> {
-    std::iter::from_fn(|| server.poll_transmit())
-        .map(|out: Outgoing| OtaFrame::decode(&out.zcl_bytes).unwrap())
-        .collect()
-}
-
-fn one(server: &mut OtaServer) -> OtaCommand {
-    let mut all = frames(server);
-    assert_eq!(all.len(), 1, "{all:?}");
-    all.remove(0).command
-}
-
-fn block_status(command: &OtaCommand) -> ZclStatus {
-    match command {
-        OtaCommand::ImageBlockResponse(ImageBlockResponse::Success { .. }) => ZclStatus::SUCCESS,
-        OtaCommand::ImageBlockResponse(ImageBlockResponse::Abort) => ZclStatus::ABORT,
-        OtaCommand::ImageBlockResponse(ImageBlockResponse::OtherStatus { status }) => *status,
-        other => panic!("expected an Image Block Response, got {other:?}"),
-    }
-}
+const BIN: &str = env!("CARGO_BIN_EXE_zigbee-otad");
+const TUYA: u16 = 0x1141;
+const TYPE: u16 = 0xD3A3;
+const MATCHING: &str = "00:12:4b:00:00:00:00:01";
+const OTHER: &str = "00:12:4b:00:00:00:00:02";
 
 #[test]
-fn a_device_asking_for_another_devices_file_gets_no_image_and_its_blocks_abort() {
-    let (key, file_of_a) = device_specific_file(A.ieee.unwrap());
-    let now = t0();
-    let mut server = OtaServer::new(ServerConfig::default());
-    server.set_images(vec![file_of_a], now);
+fn restricted_index_entry_reaches_only_the_device_it_names() {
+    use axum::Router;
+    use axum::routing::get;
 
-    // B names A in the requester field.
-    server.handle_frame(B, &device_specific_query(A.ieee.unwrap()), now);
-    assert_eq!(
-        one(&mut server),
-        OtaCommand::QueryDeviceSpecificFileResponse(QueryDeviceSpecificFileResponse::OtherStatus {
-            status: ZclStatus::NO_IMAGE_AVAILABLE
-        })
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let image = synthetic_ota(TUYA, TYPE, 2, 8_000);
+    std::fs::write(root.join("expected.ota"), &image).unwrap();
+    let sha512 = zigbee_otad::catalog::model::ImageHash::compute(
+        zigbee_otad::catalog::model::HashAlgorithm::Sha512,
+        &image,
+    )
+    .to_hex();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let downloads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = downloads.clone();
+    let served = image.clone();
+    let app = Router::new().route(
+        "/tuya.ota",
+        get(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = served.clone();
+            async move { body }
+        }),
     );
-    // B asks for A's file's blocks anyway, at several offsets.
-    for (tsn, offset) in [(10, 0), (11, 50), (12, 150)] {
-        server.handle_frame(B, &block_request(tsn, key, offset, 50, None), now);
-        assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
-    }
-    // A device with no known IEEE address cannot claim to be A either.
-    let anonymous = DeviceAddr {
-        nwk: 0x7777,
-        ieee: None,
-        endpoint: 1,
-    };
-    server.handle_frame(anonymous, &device_specific_query(A.ieee.unwrap()), now);
-    assert!(matches!(
-        one(&mut server),
-        OtaCommand::QueryDeviceSpecificFileResponse(QueryDeviceSpecificFileResponse::OtherStatus {
-            status: ZclStatus::NO_IMAGE_AVAILABLE
-        })
-    ));
-    server.handle_frame(anonymous, &block_request(13, key, 0, 50, None), now);
-    assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
-    assert!(server.progress().is_empty(), "no transfer was started");
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let index = root.join("index.json");
+    std::fs::write(
+        &index,
+        format!(
+            r#"[{{"fileName":"tuya.ota","fileVersion":2,"fileSize":{size},"url":"{base}/tuya.ota",
+                "imageType":{TYPE},"manufacturerCode":{TUYA},"sha512":"{sha512}",
+                "modelId":"TS0505B","manufacturerName":["_TZ3210_match","_TZ3210_also"],
+                "releaseNotes":"a fix for the matching bulb only"}}]"#,
+            size = image.len(),
+        ),
+    )
+    .unwrap();
 
-    // A itself gets its file.
-    server.handle_frame(A, &device_specific_query(A.ieee.unwrap()), now);
-    assert!(matches!(
-        one(&mut server),
-        OtaCommand::QueryDeviceSpecificFileResponse(QueryDeviceSpecificFileResponse::Success {
-            file_version: 3,
-            ..
-        })
-    ));
-    server.handle_frame(A, &block_request(14, key, 0, 50, None), now);
-    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
-}
+    let (_simulator, lines, pty) = start_simulator(
+        &[
+            "--device",
+            "0x1141:0xD3A3:1,model=TS0505B,manufacturer_name=_TZ3210_match,power=mains",
+            "--device",
+            "0x1141:0xD3A3:1,model=TS0505B,manufacturer_name=_TZ3210_other,power=battery",
+            "--image",
+            root.join("expected.ota").to_str().unwrap(),
+            "--radio-delay-ms",
+            "2",
+            "--query-interval",
+            "2",
+        ],
+        &root.join("sim.log"),
+    );
+    let socket = root.join("status.sock");
+    let config = root.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{root}/state\"\n\
+             [coordinator]\nport = \"{pty}\"\nflow_control = \"none\"\n\
+             [catalog]\ncache_dir = \"{root}/cache\"\n\
+             [[catalog.source]]\nkind = \"zigbee-ota-index\"\nname = \"tuya-index\"\npath = \"{index}\"\n\
+             [status]\nsocket = \"{socket}\"\n",
+            root = root.display(),
+            index = index.display(),
+            socket = socket.display(),
+        ),
+    )
+    .unwrap();
+    let notify = root.join("notify.sock");
+    let messages = notify_listener(&notify);
+    let _daemon = start_daemon(&config, &notify, &root.join("run.log"));
+    wait_notify(&messages, "READY=1", Duration::from_secs(30));
 
-#[test]
-fn a_block_for_an_image_not_offered_passes_the_pin_like_an_offer() {
-    let pinned = ServerConfig {
-        pins: vec![VersionPin {
-            manufacturer_code: MFR,
-            image_type: IMAGE_TYPE,
-            file_version: OLD,
-        }],
-        ..ServerConfig::default()
-    };
-    let now = t0();
-    let mut server = OtaServer::new(pinned.clone());
-    server.set_images(vec![image(NEW, 1_000, 5)], now);
-    // Never queried in this run (a "resume"): the pin still holds.
-    server.handle_frame(A, &block_request(1, new_key(), 0, 50, None), now);
-    assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
-    // After a query, too.
-    server.handle_frame(A, &query(2, OLD, None), now);
-    assert!(matches!(
-        one(&mut server),
-        OtaCommand::QueryNextImageResponse(QueryNextImageResponse::OtherStatus { .. })
-    ));
-    server.handle_frame(A, &block_request(3, new_key(), 0, 50, None), now);
-    assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
-    // Without the pin the same blocks are served; a pin set mid-transfer stops the next block.
-    server.set_config(ServerConfig::default());
-    server.handle_frame(A, &query(4, OLD, None), now);
-    frames(&mut server);
-    server.handle_frame(A, &block_request(5, new_key(), 0, 50, None), now);
-    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
-    server.set_config(pinned);
-    let later = now + Duration::from_secs(1);
-    server.handle_frame(A, &block_request(6, new_key(), 50, 50, None), later);
-    assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
-}
-
-#[test]
-fn upgrade_end_success_for_an_image_never_downloaded_is_not_recorded_as_finished() {
-    let now = t0();
-    let mut server = OtaServer::new(ServerConfig::default());
-    server.set_images(vec![image(NEW, 1_000, 6)], now);
-    server.handle_frame(A, &query(1, OLD, None), now);
-    frames(&mut server);
-    // One block, then a claim of success.
-    server.handle_frame(A, &block_request(2, new_key(), 0, 50, None), now);
-    frames(&mut server);
-    server.handle_frame(A, &upgrade_end(3, ZclStatus::SUCCESS, new_key()), now);
-    assert!(matches!(
-        one(&mut server),
-        OtaCommand::UpgradeEndResponse(UpgradeEndResponse { .. })
-    ));
-    // B claims success without a single block.
-    server.handle_frame(B, &upgrade_end(4, ZclStatus::SUCCESS, new_key()), now);
-    frames(&mut server);
-    assert_eq!(server.history().count(), 0, "nothing finished");
-    let events: Vec<_> = std::iter::from_fn(|| server.poll_event()).collect();
+    // The matching device upgrades; the simulator checks the received file byte for byte
+    // against expected.ota ("verified").
+    let line = wait_line(&lines, MATCHING, Duration::from_secs(90));
     assert!(
-        !events
+        line.contains("0x00000001 -> 0x00000002") && line.contains("Upgraded, verified"),
+        "{line}\n{}",
+        log_text(root)
+    );
+
+    // Both identities were read and are shown; the other device is offered nothing.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let status = status_json(&socket).unwrap_or_default();
+        let devices = status["devices"].as_array().cloned().unwrap_or_default();
+        let named = devices
             .iter()
-            .any(|e| matches!(e, zigbee_otad::server::ServerEvent::UpgradeScheduled { .. })),
-        "{events:?}"
+            .filter(|d| d["manufacturer_name"].is_string())
+            .count();
+        if named == 2 {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "identities not shown: {status}\n{}",
+            log_text(root)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let device = |ieee: &str| {
+        status["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["ieee"] == ieee)
+            .cloned()
+            .unwrap_or_else(|| panic!("{ieee} not in {status}"))
+    };
+    let other = device(OTHER);
+    assert_eq!(other["manufacturer_name"], "_TZ3210_other", "{status}");
+    assert_eq!(other["model_id"], "TS0505B", "{status}");
+    assert_eq!(other["power_source"], "battery", "{status}");
+    assert!(other["available_version"].is_null(), "{status}");
+    assert_eq!(device(MATCHING)["power_source"], "mains (single phase)");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        lines.try_iter().all(|l| !l.contains(OTHER)),
+        "the other device was offered the restricted image"
+    );
+    assert_eq!(
+        downloads.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the image is downloaded once, for the device it is meant for"
+    );
+    // The identities are kept in the state directory.
+    let stored = std::fs::read_to_string(root.join("state/identities.json")).unwrap();
+    assert!(stored.contains("_TZ3210_other") && stored.contains("_TZ3210_match"));
+
+    // `catalog match` says why the other device gets nothing, and what the matching one gets.
+    let ask = |name: &str| {
+        let out = Command::new(BIN)
+            .args([
+                "catalog",
+                "match",
+                "--config",
+                config.to_str().unwrap(),
+                "--manufacturer-code",
+                "0x1141",
+                "--image-type",
+                "0xD3A3",
+                "--file-version",
+                "1",
+                "--model-id",
+                "TS0505B",
+                "--manufacturer-name",
+                name,
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let refused = ask("_TZ3210_other");
+    assert!(refused["offer"].is_null(), "{refused}");
+    let reason = refused["reasons"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("wrong manufacturer name"), "{refused}");
+    let offered = ask("_TZ3210_also");
+    assert_eq!(offered["offer"]["file_version"], 2, "{offered}");
+    assert_eq!(offered["offer"]["sha512"], sha512.as_str(), "{offered}");
+    assert_eq!(offered["offer"]["url"], format!("{base}/tuya.ota"));
+    assert_eq!(offered["offer"]["file_name"], "tuya.ota");
+    assert_eq!(offered["offer"]["source"], "tuya-index");
+    assert_eq!(
+        offered["offer"]["release_notes"],
+        "a fix for the matching bulb only"
     );
 }
 
-/// A squatter holds a slot with one block request per idle timeout (which can be an hour for
-/// some manufacturers): once another device waits, the squatter's slot goes to it after
-/// `slot_idle_while_others_wait`, and the squatter queues like anyone.
+/// `catalog match` refuses bad arguments and a bad config with a non-zero exit.
 #[test]
-fn a_squatting_device_loses_its_slot_to_a_waiting_one() {
-    let config = ServerConfig {
-        max_concurrent_transfers: 1,
-        ..ServerConfig::default()
+fn catalog_match_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::common::offline_config(dir.path(), dir.path(), "");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["catalog", "match", "--config"])
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
     };
-    let gap = config.slot_idle_while_others_wait;
-    let now = t0();
-    let mut server = OtaServer::new(config);
-    server.set_images(vec![image(NEW, 5_000, 8)], now);
-    server.handle_frame(A, &query(1, OLD, None), now);
-    server.handle_frame(A, &block_request(2, new_key(), 0, 50, None), now);
-    frames(&mut server);
-    server.handle_frame(B, &query(1, OLD, None), now);
-    frames(&mut server);
-    server.handle_frame(B, &block_request(2, new_key(), 0, 50, None), now);
-    assert!(matches!(
-        one(&mut server),
-        OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
-    ));
-    // A stays silent; the server's own deadline frees its slot.
-    let deadline = now + gap;
-    let due = server.poll_timeout().unwrap();
-    assert!(due <= deadline, "a deadline for the squatter's slot");
-    server.handle_timeout(deadline);
-    server.handle_frame(B, &block_request(3, new_key(), 0, 50, None), deadline);
-    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
-    // A comes back and waits its turn; its transfer (and offset) is kept.
-    let later = deadline + Duration::from_secs(1);
-    server.handle_frame(A, &block_request(4, new_key(), 50, 50, None), later);
-    assert!(matches!(
-        one(&mut server),
-        OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
-    ));
-    assert_eq!(server.progress().len(), 2);
-    assert_eq!(server.history().count(), 0, "nobody failed");
+    let out = run(&[
+        "--manufacturer-code",
+        "0x1141",
+        "--image-type",
+        "1",
+        "--file-version",
+        "1",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("offer: nothing"));
+    let out = run(&[
+        "--manufacturer-code",
+        "0x10000",
+        "--image-type",
+        "1",
+        "--file-version",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    let out = Command::new(BIN)
+        .args([
+            "catalog",
+            "match",
+            "--config",
+            "/nonexistent/zigbee-otad.toml",
+            "--manufacturer-code",
+            "1",
+            "--image-type",
+            "1",
+            "--file-version",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }

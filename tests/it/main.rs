@@ -9,6 +9,7 @@
 )]
 
 mod ash;
+mod authorisation;
 mod catalog;
 mod catalog_kill;
 mod catalog_service;
@@ -29,3 +30,7 @@ mod ota;
 mod server;
 mod sim;
 mod zcl;
+mod znp;
+mod znp_host;
+mod znp_process;
+mod znp_ref;

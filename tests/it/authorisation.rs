@@ -1,0 +1,213 @@
+//! Authorisation against hostile devices (issue 18, "Prove it" 2): a device-specific file goes
+//! only to the device it names, which must be the sender; every block passes the same policy
+//! check as the offer; an Upgrade End SUCCESS for a download never served is not recorded.
+
+use std::time::Duration;
+
+use zigbee_otad::server::{DeviceAddr, OtaServer, Outgoing, ServerConfig, VersionPin};
+use zigbee_otad::zcl::ota::{
+    ImageBlockResponse, OtaCommand, OtaFrame, QueryDeviceSpecificFileResponse,
+    QueryNextImageResponse, UpgradeEndResponse,
+};
+use zigbee_otad::zcl::{Ieee, ZclStatus};
+
+use crate::server::{
+    block_request, device_specific_file, device_specific_query, image, new_key, query, upgrade_end,
+};
+
+const MFR: u16 = 0x1189;
+const IMAGE_TYPE: u16 = 0x0042;
+const OLD: u32 = 0x0100_0000;
+const NEW: u32 = 0x0200_0000;
+
+const A: DeviceAddr = DeviceAddr {
+    nwk: 0x1234,
+    ieee: Some(Ieee(0x0011_2233_4455_6677)),
+    endpoint: 1,
+};
+const B: DeviceAddr = DeviceAddr {
+    nwk: 0x4321,
+    ieee: Some(Ieee(0x0099_8877_6655_4433)),
+    endpoint: 1,
+};
+
+#[allow(clippy::disallowed_methods)]
+fn t0() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn frames(server: &mut OtaServer) -> Vec<OtaFrame> {
+    std::iter::from_fn(|| server.poll_transmit())
+        .map(|out: Outgoing| OtaFrame::decode(&out.zcl_bytes).unwrap())
+        .collect()
+}
+
+fn one(server: &mut OtaServer) -> OtaCommand {
+    let mut all = frames(server);
+    assert_eq!(all.len(), 1, "{all:?}");
+    all.remove(0).command
+}
+
+fn block_status(command: &OtaCommand) -> ZclStatus {
+    match command {
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::Success { .. }) => ZclStatus::SUCCESS,
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::Abort) => ZclStatus::ABORT,
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::OtherStatus { status }) => *status,
+        other => panic!("expected an Image Block Response, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_device_asking_for_another_devices_file_gets_no_image_and_its_blocks_abort() {
+    let (key, file_of_a) = device_specific_file(A.ieee.unwrap());
+    let now = t0();
+    let mut server = OtaServer::new(ServerConfig::default());
+    server.set_images(vec![file_of_a], now);
+
+    // B names A in the requester field.
+    server.handle_frame(B, &device_specific_query(A.ieee.unwrap()), now);
+    assert_eq!(
+        one(&mut server),
+        OtaCommand::QueryDeviceSpecificFileResponse(QueryDeviceSpecificFileResponse::OtherStatus {
+            status: ZclStatus::NO_IMAGE_AVAILABLE
+        })
+    );
+    // B asks for A's file's blocks anyway, at several offsets.
+    for (tsn, offset) in [(10, 0), (11, 50), (12, 150)] {
+        server.handle_frame(B, &block_request(tsn, key, offset, 50, None), now);
+        assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
+    }
+    // A device with no known IEEE address cannot claim to be A either.
+    let anonymous = DeviceAddr {
+        nwk: 0x7777,
+        ieee: None,
+        endpoint: 1,
+    };
+    server.handle_frame(anonymous, &device_specific_query(A.ieee.unwrap()), now);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::QueryDeviceSpecificFileResponse(QueryDeviceSpecificFileResponse::OtherStatus {
+            status: ZclStatus::NO_IMAGE_AVAILABLE
+        })
+    ));
+    server.handle_frame(anonymous, &block_request(13, key, 0, 50, None), now);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
+    assert!(server.progress().is_empty(), "no transfer was started");
+
+    // A itself gets its file.
+    server.handle_frame(A, &device_specific_query(A.ieee.unwrap()), now);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::QueryDeviceSpecificFileResponse(QueryDeviceSpecificFileResponse::Success {
+            file_version: 3,
+            ..
+        })
+    ));
+    server.handle_frame(A, &block_request(14, key, 0, 50, None), now);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+}
+
+#[test]
+fn a_block_for_an_image_not_offered_passes_the_pin_like_an_offer() {
+    let pinned = ServerConfig {
+        pins: vec![VersionPin {
+            manufacturer_code: MFR,
+            image_type: IMAGE_TYPE,
+            file_version: OLD,
+        }],
+        ..ServerConfig::default()
+    };
+    let now = t0();
+    let mut server = OtaServer::new(pinned.clone());
+    server.set_images(vec![image(NEW, 1_000, 5)], now);
+    // Never queried in this run (a "resume"): the pin still holds.
+    server.handle_frame(A, &block_request(1, new_key(), 0, 50, None), now);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
+    // After a query, too.
+    server.handle_frame(A, &query(2, OLD, None), now);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::QueryNextImageResponse(QueryNextImageResponse::OtherStatus { .. })
+    ));
+    server.handle_frame(A, &block_request(3, new_key(), 0, 50, None), now);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
+    // Without the pin the same blocks are served; a pin set mid-transfer stops the next block.
+    server.set_config(ServerConfig::default());
+    server.handle_frame(A, &query(4, OLD, None), now);
+    frames(&mut server);
+    server.handle_frame(A, &block_request(5, new_key(), 0, 50, None), now);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+    server.set_config(pinned);
+    let later = now + Duration::from_secs(1);
+    server.handle_frame(A, &block_request(6, new_key(), 50, 50, None), later);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::ABORT);
+}
+
+#[test]
+fn upgrade_end_success_for_an_image_never_downloaded_is_not_recorded_as_finished() {
+    let now = t0();
+    let mut server = OtaServer::new(ServerConfig::default());
+    server.set_images(vec![image(NEW, 1_000, 6)], now);
+    server.handle_frame(A, &query(1, OLD, None), now);
+    frames(&mut server);
+    // One block, then a claim of success.
+    server.handle_frame(A, &block_request(2, new_key(), 0, 50, None), now);
+    frames(&mut server);
+    server.handle_frame(A, &upgrade_end(3, ZclStatus::SUCCESS, new_key()), now);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::UpgradeEndResponse(UpgradeEndResponse { .. })
+    ));
+    // B claims success without a single block.
+    server.handle_frame(B, &upgrade_end(4, ZclStatus::SUCCESS, new_key()), now);
+    frames(&mut server);
+    assert_eq!(server.history().count(), 0, "nothing finished");
+    let events: Vec<_> = std::iter::from_fn(|| server.poll_event()).collect();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, zigbee_otad::server::ServerEvent::UpgradeScheduled { .. })),
+        "{events:?}"
+    );
+}
+
+/// A squatter holds a slot with one block request per idle timeout (which can be an hour for
+/// some manufacturers): once another device waits, the squatter's slot goes to it after
+/// `slot_idle_while_others_wait`, and the squatter queues like anyone.
+#[test]
+fn a_squatting_device_loses_its_slot_to_a_waiting_one() {
+    let config = ServerConfig {
+        max_concurrent_transfers: 1,
+        ..ServerConfig::default()
+    };
+    let gap = config.slot_idle_while_others_wait;
+    let now = t0();
+    let mut server = OtaServer::new(config);
+    server.set_images(vec![image(NEW, 5_000, 8)], now);
+    server.handle_frame(A, &query(1, OLD, None), now);
+    server.handle_frame(A, &block_request(2, new_key(), 0, 50, None), now);
+    frames(&mut server);
+    server.handle_frame(B, &query(1, OLD, None), now);
+    frames(&mut server);
+    server.handle_frame(B, &block_request(2, new_key(), 0, 50, None), now);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
+    ));
+    // A stays silent; the server's own deadline frees its slot.
+    let deadline = now + gap;
+    let due = server.poll_timeout().unwrap();
+    assert!(due <= deadline, "a deadline for the squatter's slot");
+    server.handle_timeout(deadline);
+    server.handle_frame(B, &block_request(3, new_key(), 0, 50, None), deadline);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+    // A comes back and waits its turn; its transfer (and offset) is kept.
+    let later = deadline + Duration::from_secs(1);
+    server.handle_frame(A, &block_request(4, new_key(), 50, 50, None), later);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
+    ));
+    assert_eq!(server.progress().len(), 2);
+    assert_eq!(server.history().count(), 0, "nobody failed");
+}
