@@ -278,6 +278,10 @@ impl OtaServer {
     /// known, images restricted that way are withheld (NO_IMAGE_AVAILABLE); unrestricted
     /// ones are offered as usual.
     pub fn set_device_identity(&mut self, ieee: Ieee, identity: BasicIdentity) {
+        // The power source orders a rolling update: mains-powered routers first (issue 14).
+        if identity.power_source.is_some() {
+            self.set_device_power(ieee, !identity.is_battery());
+        }
         self.identities.insert(ieee, identity);
     }
 

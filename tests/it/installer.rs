@@ -271,8 +271,14 @@ fn a_rolling_update_serves_mains_powered_devices_before_sleepy_ones() {
         now,
     );
     let (busy, sleepy, router) = (device(1), device(2), device(3));
-    s.set_device_power(sleepy.ieee.unwrap(), false);
-    s.set_device_power(router.ieee.unwrap(), true);
+    // Their Basic-cluster PowerSource, as the identity reader learns it: 0x03 battery, 0x01
+    // mains (single phase).
+    let powered = |source| zigbee_otad::zcl::basic::BasicIdentity {
+        power_source: Some(source),
+        ..Default::default()
+    };
+    s.set_device_identity(sleepy.ieee.unwrap(), powered(0x03));
+    s.set_device_identity(router.ieee.unwrap(), powered(0x01));
     let first_block = |s: &mut OtaServer, who, at| {
         exchange(s, who, &query(1, OLD, None), at);
         exchange(s, who, &block_request(2, FILE, 0, 50, None), at)
