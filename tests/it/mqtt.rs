@@ -171,7 +171,13 @@ fn home_assistant_sees_the_update_presses_install_and_survives_a_broker_restart(
     let mut broker = start_broker(&binary, root, port);
     let (ha, seen) = observer(port);
 
-    // The device asks once at start (nothing to offer yet) and then only when told.
+    // Approve mode: the image is there from the start, but nothing moves until Install is pressed.
+    // The device asks once at start and then only when told (Image Notify).
+    std::fs::write(
+        root.join("images/v2.ota"),
+        synthetic_ota(0x1189, 0x0042, 2, 60_000),
+    )
+    .unwrap();
     let (_simulator, lines, pty) = start_simulator(
         &[
             "--device",
@@ -191,6 +197,7 @@ fn home_assistant_sees_the_update_presses_install_and_survives_a_broker_restart(
              [coordinator]\nport = \"{pty}\"\nflow_control = \"none\"\n\
              [catalog]\ncache_dir = \"{root}/cache\"\n\
              [[catalog.source]]\nkind = \"directory\"\npath = \"{root}/images\"\n\
+             [policy]\ninstall = \"approve\"\n\
              [status]\nsocket = \"{root}/status.sock\"\n\
              [mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"otad-test\"\n",
             root = root.display(),
@@ -199,7 +206,7 @@ fn home_assistant_sees_the_update_presses_install_and_survives_a_broker_restart(
     .unwrap();
     let notify = root.join("notify.sock");
     let messages = notify_listener(&notify);
-    let daemon = start_daemon(&config, &notify, &root.join("run.log"));
+    let _daemon = start_daemon(&config, &notify, &root.join("run.log"));
     wait_notify(&messages, "READY=1", Duration::from_secs(30));
 
     // The retained discovery config, with what Home Assistant's MQTT update platform reads.
@@ -238,22 +245,27 @@ fn home_assistant_sees_the_update_presses_install_and_survives_a_broker_restart(
         )
         .is_some()
     );
-    wait_state(&seen, root, "installed 1", Duration::from_secs(10), |s| {
-        s["installed_version"] == "0x00000001"
-    });
+    // The state shows the update available, waiting for approval: nothing is transferred.
+    wait_state(
+        &seen,
+        root,
+        "an update available",
+        Duration::from_secs(20),
+        |s| {
+            s["installed_version"] == "0x00000001"
+                && s["latest_version"] == "0x00000002"
+                && s["in_progress"] == false
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        states(&seen, 0)
+            .iter()
+            .all(|(s, _)| s["in_progress"] == false),
+        "a transfer started before Install was pressed"
+    );
 
-    // A new image arrives (SIGHUP rescans the folder); Install is pressed.
-    std::fs::write(
-        root.join("images/v2.ota"),
-        synthetic_ota(0x1189, 0x0042, 2, 60_000),
-    )
-    .unwrap();
-    let status = Command::new("kill")
-        .args(["-HUP", &daemon.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::thread::sleep(Duration::from_millis(500));
+    // Install is pressed: approved, the device is told to ask, the transfer starts.
     ha.publish(&command_topic, QoS::AtLeastOnce, false, "install")
         .unwrap();
 
