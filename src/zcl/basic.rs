@@ -318,7 +318,13 @@ enum Value<'a> {
 fn text(bytes: &[u8]) -> Option<String> {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     let bytes = bytes.get(..end.min(MAX_TEXT)).unwrap_or_default();
-    let text = String::from_utf8_lossy(bytes).trim_end().to_owned();
+    let mut text = String::from_utf8_lossy(bytes).into_owned();
+    // Each invalid byte became a 3-byte U+FFFD: keep the text within what one ZCL string can
+    // carry, cut at a character boundary, so it can be written back unchanged.
+    while text.len() > MAX_TEXT {
+        text.pop();
+    }
+    let text = text.trim_end().to_owned();
     (!text.is_empty()).then_some(text)
 }
 
@@ -355,6 +361,13 @@ mod tests {
         assert_eq!(identity, tuya());
         assert_eq!(identity.power_source_name(), Some("mains (single phase)"));
         assert!(!identity.is_battery());
+    }
+
+    #[test]
+    fn invalid_bytes_never_make_a_string_longer_than_the_wire_carries() {
+        let long = [0xFFu8; 200];
+        let decoded = text(&long).unwrap_or_default();
+        assert!(decoded.len() <= MAX_TEXT, "{}", decoded.len());
     }
 
     #[test]
