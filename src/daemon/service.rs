@@ -21,7 +21,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::service::{CatalogService, RefreshReport, known_devices};
+use crate::catalog::claims::{ClaimGate, DEFAULT_NEW_CLAIMS_PER_HOUR};
+use crate::catalog::service::{CatalogService, RefreshReport, load_known_devices};
 use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, UpgradeTime};
 use crate::coordinator::any::{AnyCoordinator, DriverKind};
 use crate::coordinator::network::NetworkOverrides;
@@ -142,6 +143,11 @@ impl Daemon {
             None
         };
 
+        // Claims admitted by an earlier run stay admitted (their file is what it downloaded for).
+        let claims = ClaimGate::new(
+            DEFAULT_NEW_CLAIMS_PER_HOUR,
+            load_known_devices(&config.state_dir).unwrap_or_default(),
+        );
         let main = MainLoop {
             config,
             config_path: options.config_path,
@@ -165,7 +171,7 @@ impl Daemon {
             last_fetch: None,
             refresh_done_tx,
             refresh_done_rx,
-            devices_at_refresh: 0,
+            claims,
             catalog_retry: CatalogRetry::default(),
             catalog_retry_at: None,
             refresh_running: false,
@@ -345,8 +351,8 @@ struct MainLoop {
     last_fetch: Option<RefreshReport>,
     refresh_done_tx: mpsc::Sender<RefreshDone>,
     refresh_done_rx: mpsc::Receiver<RefreshDone>,
-    /// Devices heard from at the last refresh: a new one triggers image downloads.
-    devices_at_refresh: usize,
+    /// Which devices' claims may start downloads (confirmed devices, new claims per hour).
+    claims: ClaimGate,
     /// When a failed refresh is tried again, sooner than the regular schedule.
     catalog_retry: CatalogRetry,
     catalog_retry_at: Option<Instant>,
@@ -696,9 +702,12 @@ impl MainLoop {
         };
         self.refresh_running = true;
         let heard_from = self.server.devices();
-        // Counted as `fetch_for_new_devices` counts them (every device, not one per image kind).
-        self.devices_at_refresh = heard_from.len();
-        let devices = known_devices(&heard_from);
+        let identities = self.identities.as_ref().map(Identities::reader);
+        let devices = self.claims.admit(
+            &heard_from,
+            |ieee| identities.is_some_and(|r| r.is_read(ieee)),
+            now_std(),
+        );
         let done = self.refresh_done_tx.clone();
         tokio::spawn(async move {
             let report = if images_only {
@@ -770,6 +779,7 @@ impl MainLoop {
             }
             CoordinatorEvent::DeviceJoined { nwk, ieee } => {
                 tracing::info!(%nwk, %ieee, "device joined or announced");
+                self.claims.confirm(ieee);
             }
             CoordinatorEvent::DeliveryReport { tag, outcome } => {
                 let Some((outgoing, times_sent)) = self.in_flight.remove(&tag) else {
@@ -924,11 +934,17 @@ impl MainLoop {
         }
     }
 
-    /// A device heard from for the first time may want an image no one wanted before: fetch it
-    /// now (within the limits) rather than at the next scheduled refresh.
+    /// A confirmed device heard from for the first time may want an image no one wanted
+    /// before: fetch it now (within the limits) rather than at the next scheduled refresh.
+    /// Unconfirmed claims start nothing (`ClaimGate`).
     fn fetch_for_new_devices(&mut self) {
-        let wanted =
-            self.identities_learned || self.server.devices().len() > self.devices_at_refresh;
+        let identities = self.identities.as_ref().map(Identities::reader);
+        let wanted = self.identities_learned
+            || self.claims.pending(
+                &self.server.devices(),
+                |ieee| identities.is_some_and(|r| r.is_read(ieee)),
+                now_std(),
+            );
         if self.catalog.is_some() && wanted && self.start_refresh(true) {
             self.identities_learned = false;
         }
