@@ -2,6 +2,9 @@
 //! sources as they are on disk right now — local folders parsed file by file, and the cloud
 //! sources' images that the catalog cache holds (verified by hash when the cache was opened).
 //!
+//! Each image is verified from a full read and then served from its file with bounded reads
+//! ([`ImageFile`]): the library holds headers and metadata, not image bytes.
+//!
 //! Nothing here touches the network: the daemon serves from this library with no network at
 //! all, and reloads it after a catalog refresh or a SIGHUP.
 
@@ -10,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::catalog::cache::Cache;
+use crate::catalog::image_file::ImageFile;
 use crate::catalog::model::{CatalogEntry, ImageHash, ImageSize};
 pub use crate::catalog::sources::{DEFAULT_CACHE_BYTES, kind_name, source_name_in};
 use crate::config::{Config, SourceKind};
@@ -167,10 +171,11 @@ fn load_directory(name: &str, dir: &Path, library: &mut ImageLibrary, status: &m
         match parsed {
             Ok(file) => match OtaImage::from_file(&file) {
                 Ok(image) => {
-                    let image = image.with_provenance(Provenance {
-                        source: name.to_owned(),
-                        location: path.display().to_string(),
-                    });
+                    let image =
+                        read_from_disk(image, &path, &meta, &file).with_provenance(Provenance {
+                            source: name.to_owned(),
+                            location: path.display().to_string(),
+                        });
                     tracing::debug!(source = %name, file = %path.display(), image = %image.key(), "local image");
                     library.notes.insert(
                         image.provenance().location.clone(),
@@ -279,6 +284,11 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
         "{:04x}/{:04x}/{:08x}",
         entry.manufacturer_code, entry.image_type, entry.file_version
     );
+    let path = cache
+        .image_path(entry)
+        .ok_or_else(|| format!("{label}: not in the cache"))?;
+    // Taken before the bytes are read: a file changed after this is refused when served.
+    let metadata = std::fs::metadata(&path).map_err(|e| format!("{label}: {e}"))?;
     let bytes = cache
         .read_image(&entry.hash)
         .map_err(|e| format!("{label}: {e}"))?;
@@ -305,13 +315,25 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
             header.image_size
         ));
     }
-    let image = OtaImage::from_file(&file)
-        .map_err(|e| format!("{label}: {e}"))?
-        .with_provenance(Provenance {
-            source: name.to_owned(),
-            location: entry.hash.to_hex(),
-        });
+    let image = OtaImage::from_file(&file).map_err(|e| format!("{label}: {e}"))?;
+    let image = read_from_disk(image, &path, &metadata, &file).with_provenance(Provenance {
+        source: name.to_owned(),
+        location: entry.hash.to_hex(),
+    });
     Ok(image)
+}
+
+/// The verified `image` served from `path` with bounded reads from now on; its bytes in
+/// memory are dropped with `file` (issue 18: the library is not held in RAM).
+fn read_from_disk(
+    image: OtaImage,
+    path: &Path,
+    metadata: &std::fs::Metadata,
+    file: &OtaFile,
+) -> OtaImage {
+    let start = u64::try_from(file.magic_offset()).unwrap_or(u64::MAX);
+    let reader = ImageFile::new(path, metadata, start, u64::from(image.size()));
+    image.read_through(Arc::new(reader))
 }
 
 /// [`OtaFile::verify_integrity`]: an error is why the file is not offered; a container whose
