@@ -12,19 +12,19 @@
 //!   [`ClaimGate::new`]`(max_new_per_hour)` claims never admitted before are admitted in any
 //!   hour. A claim admitted once stays admitted (bounded to [`MAX_ADMITTED`]).
 //!
-//! Sans-IO: statuses, a confirmation predicate and `now` in; the admitted claims out.
+//! Sans-IO: each heard device's IEEE address and claim, a confirmation predicate and `now`
+//! in; the admitted claims out.
 //!
 //! ```
 //! use std::time::Instant;
 //! use zigbee_otad::catalog::claims::ClaimGate;
-//! use zigbee_otad::server::DeviceStatus;
+//! use zigbee_otad::catalog::service::KnownDevice;
 //! use zigbee_otad::zcl::Ieee;
 //!
 //! let mut gate = ClaimGate::new(1, Vec::new());
-//! let status = |ieee: u64, image_type: u16| DeviceStatus {
-//!     ieee: Some(Ieee(ieee)), manufacturer_code: Some(0x1189), image_type: Some(image_type),
-//!     current_file_version: Some(1), ..DeviceStatus::default()
-//! };
+//! let status = |ieee: u64, image_type: u16| (Ieee(ieee), KnownDevice {
+//!     manufacturer_code: 0x1189, image_type, current_file_version: 1, ..KnownDevice::default()
+//! });
 //! # #[allow(clippy::disallowed_methods)]
 //! let now = Instant::now();
 //! gate.confirm(Ieee(1));
@@ -39,7 +39,6 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::service::KnownDevice;
-use crate::server::DeviceStatus;
 use crate::zcl::Ieee;
 
 /// New claims admitted per hour unless configured otherwise.
@@ -98,7 +97,7 @@ impl ClaimGate {
     /// has room for it: a fetch would download something new.
     pub fn pending(
         &mut self,
-        heard: &[DeviceStatus],
+        heard: &[(Ieee, KnownDevice)],
         identity_read: impl Fn(Ieee) -> bool,
         now: Instant,
     ) -> bool {
@@ -113,7 +112,7 @@ impl ClaimGate {
     /// included, sorted): what the catalog service downloads for.
     pub fn admit(
         &mut self,
-        heard: &[DeviceStatus],
+        heard: &[(Ieee, KnownDevice)],
         identity_read: impl Fn(Ieee) -> bool,
         now: Instant,
     ) -> Vec<KnownDevice> {
@@ -140,17 +139,13 @@ impl ClaimGate {
 
     fn confirmed_claims<'a>(
         &'a self,
-        heard: &'a [DeviceStatus],
+        heard: &'a [(Ieee, KnownDevice)],
         identity_read: &'a impl Fn(Ieee) -> bool,
     ) -> impl Iterator<Item = KnownDevice> + 'a {
         heard
             .iter()
-            .filter(move |status| {
-                status
-                    .ieee
-                    .is_some_and(|ieee| self.joined(ieee) || identity_read(ieee))
-            })
-            .filter_map(KnownDevice::from_status)
+            .filter(move |(ieee, _)| self.joined(*ieee) || identity_read(*ieee))
+            .map(|(_, claim)| claim.clone())
     }
 
     fn forget_before(&mut self, now: Instant) {
@@ -168,14 +163,14 @@ impl ClaimGate {
 mod tests {
     use super::*;
 
-    fn status(ieee: u64, image_type: u16) -> DeviceStatus {
-        DeviceStatus {
-            ieee: Some(Ieee(ieee)),
-            manufacturer_code: Some(0x1189),
-            image_type: Some(image_type),
-            current_file_version: Some(1),
-            ..DeviceStatus::default()
-        }
+    fn status(ieee: u64, image_type: u16) -> (Ieee, KnownDevice) {
+        let claim = KnownDevice {
+            manufacturer_code: 0x1189,
+            image_type,
+            current_file_version: 1,
+            ..KnownDevice::default()
+        };
+        (Ieee(ieee), claim)
     }
 
     #[allow(clippy::disallowed_methods)]
@@ -195,19 +190,13 @@ mod tests {
         let admitted = gate.admit(&heard, |ieee| ieee == Ieee(3), t);
         let types: Vec<u16> = admitted.iter().map(|d| d.image_type).collect();
         assert_eq!(types, vec![1, 3]);
-        // No address without an IEEE is confirmed.
-        let anonymous = DeviceStatus {
-            ieee: None,
-            ..status(9, 9)
-        };
-        assert_eq!(gate.admit(&[anonymous], |_| true, t).len(), 2);
     }
 
     #[test]
     fn new_claims_are_capped_per_hour_and_admitted_ones_stay() {
         let mut gate = ClaimGate::new(2, Vec::new());
         let t = now();
-        let heard: Vec<DeviceStatus> = (1..=5).map(|n| status(n, n as u16)).collect();
+        let heard: Vec<(Ieee, KnownDevice)> = (1..=5).map(|n| status(n, n as u16)).collect();
         assert_eq!(gate.admit(&heard, |_| true, t).len(), 2);
         assert_eq!(gate.refused(), 3);
         assert!(!gate.pending(&heard, |_| true, t + Duration::from_secs(3599)));

@@ -704,7 +704,7 @@ impl MainLoop {
         let heard_from = self.server.devices();
         let identities = self.identities.as_ref().map(Identities::reader);
         let devices = self.claims.admit(
-            &heard_from,
+            &images::claims(&heard_from),
             |ieee| identities.is_some_and(|r| r.is_read(ieee)),
             now_std(),
         );
@@ -941,7 +941,7 @@ impl MainLoop {
         let identities = self.identities.as_ref().map(Identities::reader);
         let wanted = self.identities_learned
             || self.claims.pending(
-                &self.server.devices(),
+                &images::claims(&self.server.devices()),
                 |ieee| identities.is_some_and(|r| r.is_read(ieee)),
                 now_std(),
             );
