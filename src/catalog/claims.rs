@@ -210,9 +210,7 @@ mod tests {
 
     #[test]
     fn claims_from_an_earlier_run_are_admitted_without_cost() {
-        let earlier = KnownDevice::from_status(&status(1, 1))
-            .into_iter()
-            .collect();
+        let earlier = vec![status(1, 1).1];
         let mut gate = ClaimGate::new(1, earlier);
         let t = now();
         let heard = [status(1, 1), status(2, 2)];
