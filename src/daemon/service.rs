@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::service::{CatalogService, RefreshReport, known_devices};
+use crate::catalog::service::{CatalogService, RefreshReport};
 use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, UpgradeTime};
 use crate::coordinator::any::{AnyCoordinator, DriverKind};
 use crate::coordinator::network::NetworkOverrides;
@@ -698,7 +698,7 @@ impl MainLoop {
         let heard_from = self.server.devices();
         // Counted as `fetch_for_new_devices` counts them (every device, not one per image kind).
         self.devices_at_refresh = heard_from.len();
-        let devices = known_devices(&heard_from);
+        let devices = images::known_devices(&heard_from);
         let done = self.refresh_done_tx.clone();
         tokio::spawn(async move {
             let report = if images_only {
