@@ -772,10 +772,14 @@ impl MainLoop {
     fn publish(&mut self, coordinator: &dyn Coordinator, port: &str) {
         self.dirty = false;
         let network = coordinator.network_info();
+        let firmware = coordinator.firmware();
+        let is_ezsp = firmware.as_ref().is_none_or(|f| f.protocol == "ezsp");
         let coordinator_status = status::CoordinatorStatus {
             port: port.to_owned(),
             state: format!("{:?}", coordinator.state()).to_lowercase(),
-            ezsp_version: network.map(|n| n.protocol_version),
+            protocol: firmware.as_ref().map(|f| f.protocol.to_owned()),
+            firmware: firmware.and_then(|f| f.version),
+            ezsp_version: network.filter(|_| is_ezsp).map(|n| n.protocol_version),
             channel: network.map(|n| n.channel),
             pan_id: network.map(|n| n.pan_id),
             extended_pan_id: network.map(|n| format!("{:016X}", n.extended_pan_id)),
