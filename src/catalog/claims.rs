@@ -32,7 +32,7 @@
 //! // Device 2 never joined or announced: its claim waits.
 //! let admitted = gate.admit(&heard, |_| false, now);
 //! assert_eq!(admitted.len(), 1);
-//! assert!(!gate.pending(&heard, |_| false, now));
+//! assert_eq!(gate.wanted_count(&heard, |_| false, now), 1);
 //! ```
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
@@ -93,19 +93,21 @@ impl ClaimGate {
         self.joined.contains(&ieee)
     }
 
-    /// True when some confirmed device makes a claim not admitted yet and the hour's budget
-    /// has room for it: a fetch would download something new.
-    pub fn pending(
+    /// The claims a fetch would download for now: those admitted, plus the new confirmed ones
+    /// the hour's budget has room for. It grows when a fetch would download something new.
+    pub fn wanted_count(
         &mut self,
         heard: &[(Ieee, KnownDevice)],
         identity_read: impl Fn(Ieee) -> bool,
         now: Instant,
-    ) -> bool {
+    ) -> usize {
         self.forget_before(now);
-        self.recent.len() < self.max_new_per_hour
-            && self
-                .confirmed_claims(heard, &identity_read)
-                .any(|claim| !self.admitted.contains(&claim))
+        let new: BTreeSet<KnownDevice> = self
+            .confirmed_claims(heard, &identity_read)
+            .filter(|claim| !self.admitted.contains(claim))
+            .collect();
+        let room = self.max_new_per_hour.saturating_sub(self.recent.len());
+        self.admitted.len() + new.len().min(room)
     }
 
     /// Admits what may be admitted now and returns every admitted claim (earlier ones
@@ -184,9 +186,9 @@ mod tests {
         let t = now();
         let heard = [status(1, 1), status(2, 2), status(3, 3)];
         assert!(gate.admit(&heard, |_| false, t).is_empty());
-        assert!(!gate.pending(&heard, |_| false, t));
+        assert_eq!(gate.wanted_count(&heard, |_| false, t), 0);
         gate.confirm(Ieee(1));
-        assert!(gate.pending(&heard, |ieee| ieee == Ieee(3), t));
+        assert_eq!(gate.wanted_count(&heard, |ieee| ieee == Ieee(3), t), 2);
         let admitted = gate.admit(&heard, |ieee| ieee == Ieee(3), t);
         let types: Vec<u16> = admitted.iter().map(|d| d.image_type).collect();
         assert_eq!(types, vec![1, 3]);
@@ -199,10 +201,15 @@ mod tests {
         let heard: Vec<(Ieee, KnownDevice)> = (1..=5).map(|n| status(n, n as u16)).collect();
         assert_eq!(gate.admit(&heard, |_| true, t).len(), 2);
         assert_eq!(gate.refused(), 3);
-        assert!(!gate.pending(&heard, |_| true, t + Duration::from_secs(3599)));
+        let almost = t + Duration::from_secs(3599);
+        assert_eq!(
+            gate.wanted_count(&heard, |_| true, almost),
+            2,
+            "no room this hour"
+        );
         // An hour later two more.
         let later = t + HOUR;
-        assert!(gate.pending(&heard, |_| true, later));
+        assert_eq!(gate.wanted_count(&heard, |_| true, later), 4);
         assert_eq!(gate.admit(&heard, |_| true, later).len(), 4);
         // The admitted ones stay even when their devices are gone.
         assert_eq!(gate.admit(&[], |_| true, later).len(), 4);

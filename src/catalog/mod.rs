@@ -11,6 +11,7 @@
 //! * [`claims`]: which devices' claims may start downloads (confirmed devices, hourly budget).
 //! * [`image_file`]: a verified image served from its file with bounded reads.
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
+//! * [`scheduler`]: when the service runs: refresh interval, retries, image holds (sans-IO).
 //! * [`service`]: the scheduled refresh, lazy downloads and the persisted quota ledgers (IO).
 //! * [`report`]: the `catalog list` and `catalog refresh` backends.
 //! * [`matching`]: the `catalog match` backend (what a device would get, and why).
@@ -53,5 +54,6 @@ pub mod model;
 pub mod partial_image;
 pub mod provider;
 pub mod report;
+pub mod scheduler;
 pub mod service;
 pub mod sources;

@@ -356,16 +356,9 @@ fn skip(library: &mut ImageLibrary, source: &str, reason: String) {
     library.skipped.push(reason);
 }
 
-/// Every distinct [`KnownDevice`] among the server's devices, sorted: what the catalog's lazy
-/// downloads are for. A device counts once it has sent a Query Next Image Request.
-pub fn known_devices(statuses: &[DeviceStatus]) -> Vec<KnownDevice> {
-    let mut devices: Vec<KnownDevice> = statuses.iter().filter_map(known_device).collect();
-    devices.sort_unstable();
-    devices.dedup();
-    devices
-}
-
-/// Each device with a known IEEE address and what it claims to be (for the `ClaimGate`).
+/// Each device with a known IEEE address and what it claims to be: what the catalog's lazy
+/// downloads are for, once the `ClaimGate` admits it. A device counts once it has sent a Query
+/// Next Image Request; one the device table cannot name never does.
 pub fn claims(statuses: &[DeviceStatus]) -> Vec<(Ieee, KnownDevice)> {
     statuses
         .iter()
@@ -393,9 +386,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_devices_need_a_query_and_are_deduplicated() {
-        let status = |nwk, mfr: Option<u16>| DeviceStatus {
-            ieee: None,
+    fn claims_need_a_query_and_an_ieee_address() {
+        let status = |nwk, ieee: Option<u64>, mfr: Option<u16>| DeviceStatus {
+            ieee: ieee.map(Ieee),
             nwk,
             manufacturer_code: mfr,
             image_type: mfr.map(|_| 25),
@@ -403,19 +396,17 @@ mod tests {
             hardware_version: None,
             ..DeviceStatus::default()
         };
-        let devices = known_devices(&[
-            status(1, Some(4489)),
-            status(2, None),
-            status(3, Some(4489)),
-            status(4, Some(4364)),
+        let found = claims(&[
+            status(1, Some(1), Some(4489)),
+            status(2, Some(2), None),
+            status(3, None, Some(4489)),
+            status(4, Some(4), Some(4364)),
         ]);
-        assert_eq!(
-            devices
-                .iter()
-                .map(|d| d.manufacturer_code)
-                .collect::<Vec<_>>(),
-            [4364, 4489]
-        );
-        assert_eq!(devices[1].query().current_file_version, 7);
+        let summary: Vec<(u64, u16)> = found
+            .iter()
+            .map(|(ieee, claim)| (ieee.0, claim.manufacturer_code))
+            .collect();
+        assert_eq!(summary, [(1, 4489), (4, 4364)]);
+        assert_eq!(found[0].1.query().current_file_version, 7);
     }
 }
