@@ -11,6 +11,7 @@ pub mod ha;
 pub mod history;
 pub mod identities;
 pub mod images;
+pub mod log_limit;
 pub mod logging;
 pub mod mqtt;
 pub mod service;

@@ -31,6 +31,7 @@ use crate::coordinator::{
     CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk,
     PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
 };
+use crate::server::rate::TokenBucket;
 use crate::server::{
     DenyRule, DeviceAddr, DeviceOverride, NotifyTarget, OtaServer, Outgoing, ServerConfig,
     ServerEvent, UpgradeTimePolicy, VersionPin,
@@ -53,6 +54,13 @@ const MAX_HELD_FRAMES: usize = 1024;
 /// Unicasts tracked for a resend on a failed delivery (the coordinator itself allows fewer
 /// in flight; beyond this a failure just waits for the device to ask again).
 const MAX_TRACKED_DELIVERIES: usize = 256;
+/// Most frames one device may have in the backlog: a full share drops that device's frames,
+/// never another's.
+const MAX_HELD_PER_DEVICE: usize = MAX_HELD_FRAMES / 8;
+/// OTA frames answered from addresses the device table cannot name: a burst, then one per
+/// interval (made-up addresses; a real device is named by its join or announce).
+const UNKNOWN_SENDER_BURST: u32 = 20;
+const UNKNOWN_SENDER_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// A frame whose delivery fails is sent at most this many times in all.
 const MAX_SENDS_PER_FRAME: u8 = 2;
 /// How often the status snapshot is rebuilt while anything changes.
@@ -159,6 +167,7 @@ impl Daemon {
             library_sources: Vec::new(),
             catalog,
             claims,
+            unknown_senders: TokenBucket::new(UNKNOWN_SENDER_BURST, UNKNOWN_SENDER_EVERY),
             coordinator_up: false,
             ready_sent: false,
             dirty: true,
@@ -211,6 +220,7 @@ pub fn server_config(config: &Config) -> anyhow::Result<ServerConfig> {
         upgrade_time: upgrade_time(server.upgrade_time),
         allow_downgrade: config.policy.allow_downgrade,
         install: config.policy.install,
+        pace_pages_by_delivery: true,
         apply_window: server.apply_window,
         ..ServerConfig::default()
     };
@@ -269,6 +279,13 @@ fn coordinator_config(config: &Config) -> CoordinatorConfig {
         },
         endpoint: config.server.endpoint.get(),
     }
+}
+
+/// How many frames in `held` go to `destination`.
+fn held_for(held: &VecDeque<HeldFrame>, destination: &Destination) -> usize {
+    held.iter()
+        .filter(|h| h.outgoing.destination == *destination)
+        .count()
 }
 
 /// The destination with the most frames in `held`, counting `incoming` too (ties: `incoming`'s).
@@ -330,6 +347,8 @@ struct MainLoop {
     catalog: CatalogDriver,
     /// Which devices' claims may start downloads (confirmed devices, new claims per hour).
     claims: ClaimGate,
+    /// OTA frames from addresses the device table cannot name, all together.
+    unknown_senders: TokenBucket,
     coordinator_up: bool,
     ready_sent: bool,
     dirty: bool,
@@ -608,6 +627,11 @@ impl MainLoop {
                     tracing::trace!(cluster = message.cluster, "ignoring a non-OTA message");
                     return;
                 }
+                if message.ieee.is_none() && !self.unknown_senders.try_take(now_std()) {
+                    // Not in the device table (made-up addresses): answered at a bounded rate.
+                    tracing::trace!(nwk = %message.source, "unknown sender over its rate; not answered");
+                    return;
+                }
                 let source = DeviceAddr {
                     nwk: message.source.0,
                     ieee: message.ieee,
@@ -645,6 +669,12 @@ impl MainLoop {
                 let Some((outgoing, times_sent)) = self.in_flight.remove(&tag) else {
                     return;
                 };
+                if let (Destination::Unicast(device), false) = (
+                    outgoing.destination,
+                    matches!(outcome, DeliveryOutcome::Refused { .. }),
+                ) {
+                    self.server.on_delivery(device);
+                }
                 if !matches!(outcome, DeliveryOutcome::Refused { .. })
                     && let Some(waiting) = self.refused.pop_front()
                 {
@@ -743,6 +773,10 @@ impl MainLoop {
     /// request they answer, if any.
     fn take_server_frames(&mut self, timing: Option<AnswerTiming>) {
         while let Some(outgoing) = self.server.poll_transmit() {
+            if held_for(&self.held, &outgoing.destination) >= MAX_HELD_PER_DEVICE {
+                tracing::debug!(destination = ?outgoing.destination, "this device's share of the coordinator backlog is full; its frame is dropped");
+                continue;
+            }
             if self.held.len() >= MAX_HELD_FRAMES {
                 // A full backlog costs the device holding the most of it, never another one.
                 let heaviest = heaviest_destination(&self.held, &outgoing.destination);
