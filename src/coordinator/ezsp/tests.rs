@@ -80,6 +80,7 @@ struct Pair {
     callbacks: Vec<FrameId>,
     open_requests: Vec<Instant>,
     upgrades: Vec<UpgradeReport>,
+    endpoint_registrations: usize,
 }
 
 impl Pair {
@@ -114,6 +115,7 @@ impl Pair {
             callbacks: Vec::new(),
             open_requests: Vec::new(),
             upgrades: Vec::new(),
+            endpoint_registrations: 0,
         }
     }
 
@@ -177,12 +179,13 @@ impl Pair {
         }
         while let Some(event) = self.ncp.poll_event() {
             moved = true;
-            if let SimEvent::Device {
-                event: DeviceEvent::UpgradeEnded(report),
-                ..
-            } = event
-            {
-                self.upgrades.push(report);
+            match event {
+                SimEvent::Device {
+                    event: DeviceEvent::UpgradeEnded(report),
+                    ..
+                } => self.upgrades.push(report),
+                SimEvent::EndpointRegistered { .. } => self.endpoint_registrations += 1,
+                _ => {}
             }
         }
         moved
@@ -286,11 +289,15 @@ impl Pair {
     }
 
     fn unicast(&mut self, payload: Vec<u8>) -> MessageTag {
+        self.unicast_to(DEVICE_NWK, payload)
+    }
+
+    fn unicast_to(&mut self, destination: Nwk, payload: Vec<u8>) -> MessageTag {
         let tag = MessageTag(self.next_tag);
         self.next_tag += 1;
         self.reports.entry(tag).or_default();
         let message = UnicastMessage {
-            destination: DEVICE_NWK,
+            destination,
             src_endpoint: 1,
             dst_endpoint: 1,
             profile: PROFILE_HOME_AUTOMATION,
@@ -359,8 +366,8 @@ fn starts_up_at_every_version_holding_or_forming() {
 }
 
 #[test]
-fn whole_upgrade_at_v8_v13_and_v17() {
-    for version in [8, 13, 17] {
+fn whole_upgrade_at_v8_v12_v13_and_v17() {
+    for version in [8, 12, 13, 17] {
         let now = origin();
         let mut pair = Pair::new(holding(version), vec![Pair::device(now, true)], true);
         pair.up();
@@ -528,22 +535,34 @@ fn a_keepalive_miss_restarts_the_ncp() {
     pair.up();
 }
 
+/// The NCP reboots mid-transfer and its RSTACK is lost: the keepalive finds the NCP no longer
+/// negotiated, start-up runs again (our endpoint registered again) and the upgrade completes.
 #[test]
 fn a_silent_ncp_reset_is_found_by_the_keepalive() {
+    let now = origin();
     let config = SimNcpConfig {
         faults: Faults {
-            reset_every: Some(Duration::from_secs(30)),
+            reset_after_messages: Some(10),
             silent_reset: true,
             ..Faults::default()
         },
-        ..holding(14)
+        ..holding(13)
     };
-    let mut pair = Pair::new(config, vec![], false);
+    let mut pair = Pair::new(config, vec![Pair::device(now, true)], true);
     pair.up();
-    assert!(pair.run_until(Duration::from_secs(60), |p| {
-        p.host.state() == CoordinatorState::Resetting
-    }));
-    pair.up();
+    assert!(pair.run_until(Duration::from_secs(900), |p| !p.upgrades.is_empty()));
+    assert!(
+        pair.went_through(CoordinatorState::Resetting),
+        "{:?}",
+        pair.states
+    );
+    assert_eq!(
+        pair.endpoint_registrations, 2,
+        "registered again after the reset"
+    );
+    assert_eq!(pair.upgrades[0].outcome, UpgradeOutcome::Upgraded);
+    assert!(pair.upgrades[0].verified);
+    pair.assert_every_send_reported_once();
 }
 
 #[test]
@@ -599,5 +618,66 @@ fn before_v14_unknown_senders_are_looked_up_and_their_messages_held_in_order() {
         "every message under one identity"
     );
     assert!(pair.upgrades[0].verified);
+    pair.assert_every_send_reported_once();
+}
+
+/// Failed, missing and late delivery reports, unreachable nodes and a full NCP transmit queue:
+/// every send gets exactly one report, with the NCP's status where it gave one.
+#[test]
+fn delivery_faults_give_one_report_per_send() {
+    let now = origin();
+    let config = SimNcpConfig {
+        faults: Faults {
+            seed: 42,
+            delivery_failure: 0.25,
+            lost_delivery_report: 0.15,
+            delivery_report_delay: Duration::from_millis(50),
+            transmit_queue: 3,
+            ..Faults::default()
+        },
+        ..holding(14)
+    };
+    let mut pair = Pair::new(config, vec![Pair::device(now, false)], false);
+    pair.up();
+    // Ten waves of four sends: the NCP queue holds three, so the fourth of a wave is refused;
+    // every fourth wave goes to an address nobody has.
+    for wave in 0..10u8 {
+        let mut tags = Vec::new();
+        for i in 0..4u8 {
+            let destination = if wave % 4 == 3 {
+                Nwk(0x7777)
+            } else {
+                DEVICE_NWK
+            };
+            tags.push(pair.unicast_to(destination, vec![0x19, wave * 4 + i, 0x00, 0x00, 0x64]));
+        }
+        pair.run_until(Duration::from_secs(10), |p| {
+            tags.iter().all(|tag| !p.reports[tag].is_empty())
+        });
+    }
+    pair.run_for(Duration::from_secs(2));
+    let mut kinds = std::collections::HashSet::new();
+    for (tag, outcomes) in &pair.reports {
+        assert_eq!(outcomes.len(), 1, "{tag:?}: {outcomes:?}");
+        kinds.insert(match outcomes[0] {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Failed { ncp_status } => {
+                assert_eq!(ncp_status, SlStatus::ZIGBEE_DELIVERY_FAILED.0);
+                "failed"
+            }
+            DeliveryOutcome::Refused { ncp_status } => {
+                assert_eq!(ncp_status, SlStatus::ZIGBEE_MAX_MESSAGE_LIMIT_REACHED.0);
+                "refused"
+            }
+            DeliveryOutcome::TimedOut => "timed out",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(
+        kinds,
+        std::collections::HashSet::from(["delivered", "failed", "refused", "timed out"]),
+        "{:?}",
+        pair.reports
+    );
     pair.assert_every_send_reported_once();
 }
