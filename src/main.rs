@@ -843,7 +843,12 @@ fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
             };
             let policy = zigbee_otad::daemon::service::server_config(&config)
                 .context("the configuration is not valid")?;
-            let report = matching::match_device(&config, &policy, device);
+            let policy = matching::MatchPolicy {
+                deny: &policy.deny,
+                pins: &policy.pins,
+                allow_downgrade: policy.allow_downgrade,
+            };
+            let report = matching::match_device(&config, policy, device);
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -329,6 +329,9 @@ class Row:
     device_specs = DEVICE_SPECS
     # Devices that must end byte-exact (a catalog row's fourth device may rightly get nothing).
     expected_devices = len(DEVICE_SPECS)
+    # The coordinator: "ezsp" (the simulated EmberZNet NCP over ASH) or "znp" (the simulated
+    # Z-Stack 3.x.0 stick over MT); the same devices and faults either way.
+    protocol = "ezsp"
 
     def __init__(self, binary: Path, seed: int, deadline_scale: float, keep: bool):
         self.binary = binary
@@ -352,7 +355,7 @@ class Row:
     # -- plumbing ------------------------------------------------------------------------------
 
     def sim_args(self) -> list[str]:
-        args = ["--seed", str(self.seed), "--query-interval", "5"]
+        args = ["--protocol", self.protocol, "--seed", str(self.seed), "--query-interval", "5"]
         for spec in self.device_specs:
             args += ["--device", spec]
         for image in self.images + self.extra_sim_images:
@@ -378,7 +381,8 @@ class Row:
         root = self.state_root()
         config.write_text(
             f'state_dir = "{root}/state"\n'
-            f'[coordinator]\nport = "{port}"\nflow_control = "none"\n'
+            f'[coordinator]\nprotocol = "{self.protocol}"\nport = "{port}"\n'
+            'flow_control = "none"\n'
             f'[catalog]\ncache_dir = "{root}/cache"\n'
             + self.catalog_config()
             + f'[[catalog.source]]\nkind = "directory"\npath = "{self.images_dir}"\n'
@@ -754,6 +758,48 @@ class DaemonKill9(Row):
 
 
 # ---------------------------------------------------------------------------------------------
+# ZNP rows (issue 16): the same faults against the simulated TI Z-Stack stick (`simulate
+# --protocol znp`, MT frames instead of ASH) and a daemon with `protocol = "znp"`
+# ---------------------------------------------------------------------------------------------
+
+
+class ZnpBaseline(Baseline):
+    key = "znp-baseline"
+    title = "ZNP: none (baseline)"
+    protocol = "znp"
+
+
+class ZnpLoss1(Loss1):
+    key = "znp-loss-1"
+    title = "ZNP: MT frames lost, 1 % each way"
+    protocol = "znp"
+
+
+class ZnpCorruption(Corruption):
+    key = "znp-corrupt-2"
+    title = "ZNP: one byte damaged in 2 % of MT frames each way"
+    protocol = "znp"
+
+
+class ZnpReset(NcpReset):
+    key = "znp-reset"
+    title = "ZNP: stick resets by itself once, mid-transfer (after 300 device messages)"
+    protocol = "znp"
+
+
+class ZnpPortVanishesDevicesResume(PortVanishesDevicesResume):
+    key = "znp-port-vanish-resume"
+    title = "ZNP: USB stick unplugged mid-transfer for 3 s; devices keep their state and resume"
+    protocol = "znp"
+
+
+class ZnpDaemonKill9(DaemonKill9):
+    key = "znp-kill-9"
+    title = "ZNP: daemon `kill -9` at 3 random moments mid-transfer, restarted 1 s later"
+    protocol = "znp"
+
+
+# ---------------------------------------------------------------------------------------------
 # Catalog rows: a local zigbee-OTA index server and a fourth device only it has an image for
 # ---------------------------------------------------------------------------------------------
 
@@ -1085,6 +1131,7 @@ ROWS = [
     NcpReset, NcpResetEvery, PortVanishes, PortVanishesDevicesResume, DaemonKill9,
     CatalogHealthy, CatalogDown, CatalogServerError, CatalogSlow, CatalogTooManyRequests,
     CatalogBadHash, CacheDiskFull,
+    ZnpBaseline, ZnpLoss1, ZnpCorruption, ZnpReset, ZnpPortVanishesDevicesResume, ZnpDaemonKill9,
 ]
 
 

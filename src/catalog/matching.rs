@@ -15,15 +15,14 @@ use serde::Serialize;
 
 use super::cache::Cache;
 use super::model::{
-    CatalogEntry, DeviceQuery, HashAlgorithm, ImageHash, ImageSize, Locator, Provenance,
-    RestrictionMismatch, Restrictions, SourceKind, WILDCARD,
+    CatalogEntry, DenyRule, DeviceQuery, HashAlgorithm, ImageHash, ImageSize, Locator, Provenance,
+    RestrictionMismatch, Restrictions, SourceKind, VersionPin, WILDCARD,
 };
 use super::provider::{SourceCatalog, zigbee_ota_index};
 use super::service::read_capped;
 use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
 use crate::config::{Config, SourceKind as ConfigKind};
 use crate::ota::OtaFile;
-use crate::server::ServerConfig;
 
 /// Largest local index file read.
 const MAX_LOCAL_INDEX: u64 = 32 * 1024 * 1024;
@@ -90,9 +89,21 @@ pub struct MatchReport {
     pub notes: Vec<String>,
 }
 
+/// The server's image-choice policy, as far as the choice of an image goes (the CLI builds it
+/// from the server's configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct MatchPolicy<'a> {
+    /// Images never offered.
+    pub deny: &'a [DenyRule],
+    /// Version pins per manufacturer and image type.
+    pub pins: &'a [VersionPin],
+    /// Offer versions older than the device's.
+    pub allow_downgrade: bool,
+}
+
 /// Answers for `device` from the catalogs `config` names, under the server's image-choice
-/// policy (`policy`: its deny list, pins and downgrade setting, built from `config`).
-pub fn match_device(config: &Config, policy: &ServerConfig, device: MatchDevice) -> MatchReport {
+/// policy (its deny list, pins and downgrade setting).
+pub fn match_device(config: &Config, policy: MatchPolicy<'_>, device: MatchDevice) -> MatchReport {
     let (catalogs, notes) = gather(config);
     let query = DeviceQuery {
         manufacturer_code: device.manufacturer_code,

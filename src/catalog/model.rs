@@ -367,6 +367,39 @@ pub struct CatalogEntry {
     pub release_notes: Option<String>,
 }
 
+/// An image that must never be offered (a known bricking image, a broken release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenyRule {
+    /// Manufacturer code the rule applies to.
+    pub manufacturer_code: u16,
+    /// Image type, or every image type of the manufacturer.
+    pub image_type: Option<u16>,
+    /// One file version, or every version.
+    pub file_version: Option<u32>,
+    /// Why (logged when an image is refused).
+    pub reason: String,
+}
+
+impl DenyRule {
+    /// True when the rule covers this image.
+    pub fn matches(&self, manufacturer_code: u16, image_type: u16, file_version: u32) -> bool {
+        self.manufacturer_code == manufacturer_code
+            && self.image_type.is_none_or(|t| t == image_type)
+            && self.file_version.is_none_or(|v| v == file_version)
+    }
+}
+
+/// Keeps every device of one manufacturer and image type on one file version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionPin {
+    /// Manufacturer code.
+    pub manufacturer_code: u16,
+    /// Image type.
+    pub image_type: u16,
+    /// The only version offered to these devices.
+    pub file_version: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

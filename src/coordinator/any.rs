@@ -8,7 +8,8 @@ use super::latency::AnswerLatency;
 use super::znp::ZnpCoordinator;
 use super::{
     AnswerTiming, BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent,
-    CoordinatorState, DeviceTable, MessageTag, NetworkInfo, SendError, UnicastMessage,
+    CoordinatorFirmware, CoordinatorState, DeviceTable, MessageTag, NetworkInfo, SendError,
+    UnicastMessage,
 };
 
 /// The coordinator protocols there are drivers for.
@@ -94,5 +95,17 @@ impl Coordinator for AnyCoordinator {
     }
     fn answer_latency(&self) -> Option<AnswerLatency> {
         self.inner().answer_latency()
+    }
+    fn firmware(&self) -> Option<CoordinatorFirmware> {
+        match self {
+            // The EZSP driver reports its protocol version in the network info.
+            AnyCoordinator::Ezsp(driver) => Some(CoordinatorFirmware {
+                protocol: "ezsp",
+                version: driver
+                    .network_info()
+                    .map(|n| format!("EZSP v{}", n.protocol_version)),
+            }),
+            AnyCoordinator::Znp(driver) => driver.firmware(),
+        }
     }
 }

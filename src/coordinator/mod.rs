@@ -372,4 +372,19 @@ pub trait Coordinator: Send + Sync + fmt::Debug {
     fn answer_latency(&self) -> Option<latency::AnswerLatency> {
         None
     }
+    /// The protocol the coordinator speaks and, once known, its firmware as the stick
+    /// describes itself (`None` from drivers that do not say).
+    fn firmware(&self) -> Option<CoordinatorFirmware> {
+        None
+    }
+}
+
+/// What the coordinator is, for status: the protocol and the firmware it reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinatorFirmware {
+    /// `"ezsp"` or `"znp"`.
+    pub protocol: &'static str,
+    /// The firmware as the stick describes itself, e.g. "Z-Stack 3.x.0 2.7.1 (build
+    /// 20230507)" or "EZSP v13"; `None` until start-up has read it.
+    pub version: Option<String>,
 }

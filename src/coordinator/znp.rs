@@ -40,8 +40,9 @@ use super::ezsp::DEVICE_TABLE_FILE;
 use super::network::NetworkSettings;
 use super::serial::{self, Backoff};
 use super::{
-    BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorState,
-    DeliveryOutcome, DeviceTable, MessageTag, NetworkInfo, SendError, UnicastMessage,
+    BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorFirmware,
+    CoordinatorState, DeliveryOutcome, DeviceTable, MessageTag, NetworkInfo, SendError,
+    UnicastMessage,
 };
 use crate::znp::host::{Host, HostConfig, HostEvent, Lost, MAX_APS_PAYLOAD};
 
@@ -88,6 +89,8 @@ enum DriverCommand {
 struct SharedState {
     state: CoordinatorState,
     network: Option<NetworkInfo>,
+    /// `SYS.Version` as the host described it at the last start-up.
+    firmware: Option<String>,
     devices: DeviceTable,
 }
 
@@ -130,6 +133,7 @@ impl ZnpCoordinator {
             inner: Mutex::new(SharedState {
                 state: CoordinatorState::Starting,
                 network: None,
+                firmware: None,
                 devices,
             }),
             next_tag: AtomicU32::new(1),
@@ -246,6 +250,13 @@ impl Coordinator for ZnpCoordinator {
 
     fn network_info(&self) -> Option<NetworkInfo> {
         self.shared.lock().network
+    }
+
+    fn firmware(&self) -> Option<CoordinatorFirmware> {
+        Some(CoordinatorFirmware {
+            protocol: "znp",
+            version: self.shared.lock().firmware.clone(),
+        })
     }
 }
 
@@ -423,7 +434,11 @@ impl Driver {
                         network.extended_pan_id,
                         network.ieee
                     );
-                    self.shared.lock().network = Some(network);
+                    {
+                        let mut shared = self.shared.lock();
+                        shared.network = Some(network);
+                        shared.firmware = Some(firmware);
+                    }
                     self.set_state(CoordinatorState::Up).await;
                 }
                 HostEvent::Incoming(message) => {

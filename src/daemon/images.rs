@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use crate::catalog::cache::Cache;
 use crate::catalog::model::{CatalogEntry, ImageHash, ImageSize};
+use crate::catalog::service::KnownDevice;
 pub use crate::catalog::sources::{DEFAULT_CACHE_BYTES, kind_name, source_name_in};
 use crate::config::{Config, SourceKind};
 use crate::ota::{ContainerCheck, OtaFile};
-use crate::server::{CatalogRestrictions, OtaImage, Provenance};
+use crate::server::{CatalogRestrictions, DeviceStatus, OtaImage, Provenance};
 
 use super::status::{MAX_SKIPPED_SHOWN, SourceStatus};
 
@@ -330,4 +331,60 @@ fn verify_before_offering(file: &OtaFile, label: &str) -> Result<(), String> {
 fn skip(library: &mut ImageLibrary, source: &str, reason: String) {
     tracing::warn!(source = %source, "skipped: {reason}");
     library.skipped.push(reason);
+}
+
+/// Every distinct [`KnownDevice`] among the server's devices, sorted: what the catalog's lazy
+/// downloads are for. A device counts once it has sent a Query Next Image Request.
+pub fn known_devices(statuses: &[DeviceStatus]) -> Vec<KnownDevice> {
+    let mut devices: Vec<KnownDevice> = statuses.iter().filter_map(known_device).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    devices
+}
+
+/// The device as the OTA server knows it; `None` until it has sent a Query Next Image Request.
+fn known_device(status: &DeviceStatus) -> Option<KnownDevice> {
+    Some(KnownDevice {
+        manufacturer_code: status.manufacturer_code?,
+        image_type: status.image_type?,
+        current_file_version: status.current_file_version?,
+        hardware_version: status.hardware_version,
+        model_id: status.identity.as_ref().and_then(|i| i.model_id.clone()),
+        manufacturer_name: status
+            .identity
+            .as_ref()
+            .and_then(|i| i.manufacturer_name.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_devices_need_a_query_and_are_deduplicated() {
+        let status = |nwk, mfr: Option<u16>| DeviceStatus {
+            ieee: None,
+            nwk,
+            manufacturer_code: mfr,
+            image_type: mfr.map(|_| 25),
+            current_file_version: mfr.map(|_| 7),
+            hardware_version: None,
+            ..DeviceStatus::default()
+        };
+        let devices = known_devices(&[
+            status(1, Some(4489)),
+            status(2, None),
+            status(3, Some(4489)),
+            status(4, Some(4364)),
+        ]);
+        assert_eq!(
+            devices
+                .iter()
+                .map(|d| d.manufacturer_code)
+                .collect::<Vec<_>>(),
+            [4364, 4489]
+        );
+        assert_eq!(devices[1].query().current_file_version, 7);
+    }
 }

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::service::{CatalogService, RefreshReport, known_devices};
+use crate::catalog::service::{CatalogService, RefreshReport};
 use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, UpgradeTime};
 use crate::coordinator::any::{AnyCoordinator, DriverKind};
 use crate::coordinator::network::NetworkOverrides;
@@ -698,7 +698,7 @@ impl MainLoop {
         let heard_from = self.server.devices();
         // Counted as `fetch_for_new_devices` counts them (every device, not one per image kind).
         self.devices_at_refresh = heard_from.len();
-        let devices = known_devices(&heard_from);
+        let devices = images::known_devices(&heard_from);
         let done = self.refresh_done_tx.clone();
         tokio::spawn(async move {
             let report = if images_only {
@@ -937,10 +937,14 @@ impl MainLoop {
     fn publish(&mut self, coordinator: &dyn Coordinator, port: &str) {
         self.dirty = false;
         let network = coordinator.network_info();
+        let firmware = coordinator.firmware();
+        let is_ezsp = firmware.as_ref().is_none_or(|f| f.protocol == "ezsp");
         let coordinator_status = status::CoordinatorStatus {
             port: port.to_owned(),
             state: format!("{:?}", coordinator.state()).to_lowercase(),
-            ezsp_version: network.map(|n| n.protocol_version),
+            protocol: firmware.as_ref().map(|f| f.protocol.to_owned()),
+            firmware: firmware.and_then(|f| f.version),
+            ezsp_version: network.filter(|_| is_ezsp).map(|n| n.protocol_version),
             channel: network.map(|n| n.channel),
             pan_id: network.map(|n| n.pan_id),
             extended_pan_id: network.map(|n| format!("{:016X}", n.extended_pan_id)),

@@ -35,7 +35,14 @@ pub struct CoordinatorStatus {
     pub port: String,
     /// `starting`, `up`, `resetting`, `down`.
     pub state: String,
-    /// Negotiated EZSP protocol version.
+    /// `ezsp` or `znp` (absent when the driver does not say).
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// The firmware as the stick describes itself ("EZSP v13", "Z-Stack 3.x.0 2.7.1 (build
+    /// 20230507)"), once start-up has read it.
+    #[serde(default)]
+    pub firmware: Option<String>,
+    /// Negotiated EZSP protocol version (EZSP only; `null` for ZNP).
     pub ezsp_version: Option<u8>,
     /// 802.15.4 channel.
     pub channel: Option<u8>,
@@ -249,16 +256,25 @@ fn render_latency(summary: &LatencySummary) -> String {
     )
 }
 
+/// "EZSP 13", or the firmware a ZNP stick reported ("Z-Stack 3.x.0 2.7.1 (build 20230507)").
+fn firmware_text(c: &CoordinatorStatus) -> String {
+    match (c.protocol.as_deref(), &c.firmware, c.ezsp_version) {
+        (Some("znp"), Some(firmware), _) => firmware.clone(),
+        (Some("znp"), None, _) => "ZNP".to_owned(),
+        (_, _, version) => format!("EZSP {}", version.map_or("-".to_owned(), |v| v.to_string())),
+    }
+}
+
 /// The whole snapshot as `zigbee-otad status` prints it.
 pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
     let mut out = String::new();
     let c = &snapshot.coordinator;
     let _ = writeln!(
         out,
-        "coordinator  {} ({}), EZSP {}, channel {}, PAN {}, max APS payload {}",
+        "coordinator  {} ({}), {}, channel {}, PAN {}, max APS payload {}",
         c.port,
         c.state,
-        c.ezsp_version.map_or("-".to_owned(), |v| v.to_string()),
+        firmware_text(c),
         c.channel.map_or("-".to_owned(), |v| v.to_string()),
         c.pan_id.map_or("-".to_owned(), |v| format!("0x{v:04X}")),
         c.max_aps_payload

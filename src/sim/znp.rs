@@ -17,7 +17,8 @@
 //! `ZDO.ExtAddGroup` and `ZDO.ExtNwkInfo`. Anything
 //! else gets `RPC_ERROR.CommandNotRecognized`, as a real stick answers. Callbacks:
 //! `SYS.ResetInd`, `ZDO.StateChangeInd`, `APP_CNF.BDBCommissioningNotification`,
-//! `AF.DataConfirm`, `AF.IncomingMsg` (only for a cluster an endpoint registered as input),
+//! `AF.DataConfirm`, `AF.IncomingMsg` (OTA frames and Basic cluster answers, to the endpoint
+//! registered for the OTA cluster),
 //! `ZDO.EndDeviceAnnceInd` per device when the network first comes up, the ZDO address
 //! answers and `ZDO.MgmtPermitJoinRsp`.
 //!
@@ -38,6 +39,7 @@ use super::faults::{Faults, SplitMix64};
 use super::ncp::SimEvent;
 use super::znp_nv::NvMemory;
 use crate::coordinator::{CLUSTER_OTA_UPGRADE, Ieee, Nwk};
+use crate::zigbee::CLUSTER_BASIC;
 use crate::znp::command::{
     AfIncomingMsg, DEVICE_STATE_STARTED_AS_COORDINATOR, Message, SysVersion, ZdoAddrRsp, status,
 };
@@ -128,6 +130,7 @@ enum Scheduled {
     FromDevice {
         nwk: Nwk,
         endpoint: u8,
+        cluster: u16,
         payload: Vec<u8>,
     },
     Announce {
@@ -700,6 +703,8 @@ impl SimZnp {
                     let addressed = endpoint == device.config().endpoint || endpoint == 0xFF;
                     if addressed && cluster == CLUSTER_OTA_UPGRADE {
                         device.handle_frame(&payload, now);
+                    } else if addressed && cluster == CLUSTER_BASIC {
+                        device.handle_basic_frame(&payload, now);
                     }
                 }
                 self.collect_device_output(index, now);
@@ -707,8 +712,9 @@ impl SimZnp {
             Scheduled::FromDevice {
                 nwk,
                 endpoint,
+                cluster,
                 payload,
-            } => self.deliver_to_host(nwk, endpoint, payload),
+            } => self.deliver_to_host(nwk, endpoint, cluster, payload),
             Scheduled::Announce { nwk, ieee } => {
                 if self.network_up {
                     self.send(Message::ZdoEndDeviceAnnceInd {
@@ -747,6 +753,18 @@ impl SimZnp {
                 Scheduled::FromDevice {
                     nwk,
                     endpoint,
+                    cluster: CLUSTER_OTA_UPGRADE,
+                    payload,
+                },
+            ));
+        }
+        while let Some(payload) = device.poll_transmit_basic() {
+            self.schedule.push((
+                now + delay,
+                Scheduled::FromDevice {
+                    nwk,
+                    endpoint,
+                    cluster: CLUSTER_BASIC,
                     payload,
                 },
             ));
@@ -756,8 +774,12 @@ impl SimZnp {
         }
     }
 
-    /// A device's OTA frame reaches the stick: up to the host if an endpoint takes the cluster.
-    fn deliver_to_host(&mut self, nwk: Nwk, src_endpoint: u8, payload: Vec<u8>) {
+    /// A device's OTA frame or Basic answer reaches the stick: up to the OTA endpoint (Z-Stack's
+    /// `afIncomingData` matches endpoint and profile, not cluster). `MT_AfIncomingMsg` (TI's
+    /// `mt_af.c`) uses `AF.IncomingMsgExt` only for inter-PAN frames, 64-bit sources and payloads
+    /// over 220 bytes (then without data, for `AF.DataRetrieve`): never for devices of our own
+    /// network, whose unfragmented payloads are at most ~82 bytes.
+    fn deliver_to_host(&mut self, nwk: Nwk, src_endpoint: u8, cluster: u16, payload: Vec<u8>) {
         if !self.network_up || !self.powered {
             return;
         }
@@ -772,13 +794,13 @@ impl SimZnp {
         self.messages_to_host += 1;
         self.events.push_back(SimEvent::MessageToHost {
             nwk,
-            cluster: CLUSTER_OTA_UPGRADE,
+            cluster,
             payload: payload.clone(),
         });
         let tsn = (self.messages_to_host & 0xFF) as u8;
         self.send(Message::AfIncomingMsg(AfIncomingMsg {
             group: 0,
-            cluster: CLUSTER_OTA_UPGRADE,
+            cluster,
             source: nwk.0,
             src_endpoint,
             dst_endpoint: endpoint,
