@@ -9,6 +9,7 @@
 //! * [`limiter`]: per-source call interval, monthly quotas, `Retry-After` and backoff (sans-IO).
 //! * [`merged`]: all sources merged; the best image for a device, restrictions applied (sans-IO).
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
+//! * [`scheduler`]: when the service runs: refresh interval, retries, image holds (sans-IO).
 //! * [`service`]: the scheduled refresh, lazy downloads and the persisted quota ledgers (IO).
 //! * [`report`]: the `catalog list` and `catalog refresh` backends.
 //! * [`matching`]: the `catalog match` backend (what a device would get, and why).
@@ -49,5 +50,6 @@ pub mod model;
 pub mod partial_image;
 pub mod provider;
 pub mod report;
+pub mod scheduler;
 pub mod service;
 pub mod sources;

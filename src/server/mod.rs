@@ -301,15 +301,25 @@ impl OtaServer {
     pub fn set_images(&mut self, images: Vec<Arc<OtaImage>>, now: Instant) {
         self.images = images;
         let mut concerned = Vec::new();
-        for session in self.sessions.values() {
+        let mut available = Vec::new();
+        for (key, session) in &self.sessions {
             let Some(last) = session.last_query else {
                 continue;
             };
             let query = self.device_query(session, &last);
-            if let Ok(image) = policy::choose_image(&self.images, &query, &self.config)
-                && last.offered != Some(image.key())
-            {
+            let chosen = policy::choose_image(&self.images, &query, &self.config)
+                .ok()
+                .map(|image| image.key());
+            // `status` (and Home Assistant) learn of the new image now, not at the device's
+            // next query, which for a sleepy device may be a day away.
+            available.push((*key, chosen));
+            if chosen.is_some() && last.offered != chosen {
                 concerned.push(session.addr);
+            }
+        }
+        for (key, chosen) in available {
+            if let Some(session) = self.sessions.get_mut(&key) {
+                session.available = chosen;
             }
         }
         if concerned.is_empty() {
