@@ -13,6 +13,7 @@ pub mod identities;
 pub mod images;
 pub mod logging;
 pub mod mqtt;
+pub mod outbox;
 pub mod service;
 pub mod socket;
 pub mod socket_access;
