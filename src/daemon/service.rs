@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::claims::{ClaimGate, DEFAULT_NEW_CLAIMS_PER_HOUR};
+use crate::catalog::service::load_known_devices;
 use crate::config::{Config, FlowControl as ConfigFlowControl, UpgradeTime};
 use crate::coordinator::any::{AnyCoordinator, DriverKind};
 use crate::coordinator::network::NetworkOverrides;
@@ -126,6 +128,11 @@ impl Daemon {
         };
 
         let catalog = CatalogDriver::new(&config);
+        // Claims admitted by an earlier run stay admitted (their file is what it downloaded for).
+        let claims = ClaimGate::new(
+            DEFAULT_NEW_CLAIMS_PER_HOUR,
+            load_known_devices(&config.state_dir).unwrap_or_default(),
+        );
         let main = MainLoop {
             config,
             config_path: options.config_path,
@@ -143,6 +150,7 @@ impl Daemon {
             outbox: Outbox::new(),
             library_sources: Vec::new(),
             catalog,
+            claims,
             coordinator_up: false,
             ready_sent: false,
             dirty: true,
@@ -271,6 +279,8 @@ struct MainLoop {
     library_sources: Vec<status::SourceStatus>,
     /// The cloud catalogs: their schedule, the service and its last reports.
     catalog: CatalogDriver,
+    /// Which devices' claims may start downloads (confirmed devices, new claims per hour).
+    claims: ClaimGate,
     coordinator_up: bool,
     ready_sent: bool,
     dirty: bool,
@@ -336,8 +346,15 @@ impl MainLoop {
         let mut next_watchdog = watchdog_interval.map(|interval| Instant::now() + interval);
 
         let result = loop {
-            self.catalog
-                .drive(&self.config, now_std(), || self.server.devices());
+            let identities = self.identities.as_ref().map(Identities::reader);
+            let (claims, server) = (&mut self.claims, &self.server);
+            self.catalog.drive(&self.config, now_std(), || {
+                claims.admit(
+                    &images::claims(&server.devices()),
+                    |ieee| identities.is_some_and(|r| r.is_read(ieee)),
+                    now_std(),
+                )
+            });
             self.flush(coordinator.as_ref());
             if self.dirty && publish_at.is_none() {
                 publish_at = Some(Instant::now() + SNAPSHOT_INTERVAL);
@@ -411,7 +428,14 @@ impl MainLoop {
                 }
                 _ = tokio::time::sleep_until(publish_at.unwrap_or(far)), if publish_at.is_some() => {
                     publish_at = None;
-                    self.catalog.devices_heard(self.server.devices().len());
+                    // Only confirmed devices' claims, within the hourly budget, start a fetch.
+                    let identities = self.identities.as_ref().map(Identities::reader);
+                    let wanted = self.claims.wanted_count(
+                        &images::claims(&self.server.devices()),
+                        |ieee| identities.is_some_and(|r| r.is_read(ieee)),
+                        now_std(),
+                    );
+                    self.catalog.devices_heard(wanted);
                     self.publish(coordinator.as_ref(), &port);
                 }
                 _ = tokio::time::sleep_until(next_watchdog.unwrap_or(far)), if next_watchdog.is_some() => {
@@ -568,6 +592,7 @@ impl MainLoop {
             }
             CoordinatorEvent::DeviceJoined { nwk, ieee } => {
                 tracing::info!(%nwk, %ieee, "device joined or announced");
+                self.claims.confirm(ieee);
             }
             CoordinatorEvent::DeliveryReport { tag, outcome } => {
                 self.outbox.on_report(tag, outcome);
