@@ -11,6 +11,7 @@ pub mod ha;
 pub mod history;
 pub mod identities;
 pub mod images;
+pub mod library_loader;
 pub mod logging;
 pub mod mqtt;
 pub mod outbox;

@@ -43,6 +43,7 @@ use super::export::ExportServer;
 use super::history::HistoryRecord;
 use super::identities::Identities;
 use super::images::{self, ImageLibrary, LibraryView};
+use super::library_loader::LibraryLoader;
 use super::outbox::{Outbox, Sent};
 use super::socket::{ControlRequest, StatusSocket};
 use super::socket_access::resolve_group;
@@ -148,6 +149,7 @@ impl Daemon {
             events: options.events,
             library_tx,
             outbox: Outbox::new(),
+            library_loader: LibraryLoader::default(),
             library_sources: Vec::new(),
             catalog,
             claims,
@@ -274,6 +276,8 @@ struct MainLoop {
     events: Option<mpsc::Sender<ServerEvent>>,
     /// The loaded images, for the index export and MQTT.
     library_tx: watch::Sender<Arc<LibraryView>>,
+    /// Loads the image library off this thread.
+    library_loader: LibraryLoader,
     /// Frames on their way to the coordinator, and unicasts awaiting their delivery report.
     outbox: Outbox,
     library_sources: Vec<status::SourceStatus>,
@@ -322,7 +326,13 @@ impl MainLoop {
             self.config.server.endpoint.get(),
             &mut self.server,
         ));
-        self.reload_images();
+        // The first load comes before the serial port is opened: the first request is answered
+        // from it. Later loads run while serving, off this thread (`LibraryLoader`).
+        let config = self.config.clone();
+        let library = tokio::task::spawn_blocking(move || images::load(&config))
+            .await
+            .context("loading the image library")?;
+        self.apply_library(library);
         self.notifier.status("starting the coordinator");
         let kind = match self.config.coordinator.protocol {
             crate::config::Protocol::Ezsp => DriverKind::Ezsp,
@@ -416,6 +426,10 @@ impl MainLoop {
                     }
                     self.dirty = true;
                 }
+                Some(library) = self.library_loader.next() => {
+                    self.library_loader.loaded();
+                    self.apply_library(library);
+                }
                 Some(done) = self.catalog.next_done() => {
                     if self.catalog.on_done(done, now_std()) {
                         self.reload_images();
@@ -461,13 +475,19 @@ impl MainLoop {
         result
     }
 
+    /// Asks for the image library to be loaded again, off this thread.
     fn reload_images(&mut self) {
+        self.library_loader.request(&self.config);
+    }
+
+    /// Serves a library just loaded.
+    fn apply_library(&mut self, library: ImageLibrary) {
         let ImageLibrary {
             images,
             sources,
             notes,
             ..
-        } = images::load(&self.config);
+        } = library;
         tracing::info!(images = images.len(), "image library loaded");
         self.library_tx.send_replace(Arc::new(LibraryView {
             images: images.clone(),
@@ -650,6 +670,9 @@ impl MainLoop {
         if let Some(identities) = &mut self.identities
             && identities.drain_events(&mut self.server)
         {
+            if let Some(persister) = &self.persister {
+                persister.save_identities(identities.stored());
+            }
             self.catalog.identity_learned();
             self.dirty = true;
         }
