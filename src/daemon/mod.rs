@@ -2,7 +2,7 @@
 //! systemd integration, signals, the status socket, Home Assistant over MQTT and the index export
 //! (ARCHITECTURE.md, module `daemon`).
 
-pub mod catalog_retry;
+pub mod catalog_driver;
 pub mod control;
 pub mod demo;
 pub mod demo_cloud;
@@ -12,8 +12,10 @@ pub mod ha;
 pub mod history;
 pub mod identities;
 pub mod images;
+pub mod library_loader;
 pub mod logging;
 pub mod mqtt;
+pub mod outbox;
 pub mod service;
 pub mod socket;
 pub mod socket_access;
