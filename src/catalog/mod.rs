@@ -9,6 +9,7 @@
 //! * [`limiter`]: per-source call interval, monthly quotas, `Retry-After` and backoff (sans-IO).
 //! * [`merged`]: all sources merged; the best image for a device, restrictions applied (sans-IO).
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
+//! * [`pins`]: how an image whose catalog publishes no digest is verified and pinned.
 //! * [`service`]: the scheduled refresh, lazy downloads and the persisted quota ledgers (IO).
 //! * [`report`]: the `catalog list` and `catalog refresh` backends.
 //! * [`matching`]: the `catalog match` backend (what a device would get, and why).
@@ -47,6 +48,7 @@ pub mod matching;
 pub mod merged;
 pub mod model;
 pub mod partial_image;
+pub mod pins;
 pub mod provider;
 pub mod report;
 pub mod service;

@@ -280,10 +280,14 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
         "{:04x}/{:04x}/{:08x}",
         entry.manufacturer_code, entry.image_type, entry.file_version
     );
+    // An entry without a published digest is served through the digest the cache pinned.
+    let digest = cache
+        .resolve(&entry.hash)
+        .ok_or_else(|| format!("{label}: not pinned yet"))?;
     let bytes = cache
-        .read_image(&entry.hash)
+        .read_image(&digest)
         .map_err(|e| format!("{label}: {e}"))?;
-    if !entry.hash.matches(&bytes) {
+    if !digest.matches(&bytes) {
         return Err(format!("{label}: cached bytes no longer match their hash"));
     }
     let file = OtaFile::parse(bytes).map_err(|e| format!("{label}: {e}"))?;
@@ -310,7 +314,7 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
         .map_err(|e| format!("{label}: {e}"))?
         .with_provenance(Provenance {
             source: name.to_owned(),
-            location: entry.hash.to_hex(),
+            location: digest.to_hex(),
         });
     Ok(image)
 }

@@ -11,7 +11,7 @@
 //! * `force` (a downgrade switch) is a policy matter and is not read here.
 
 use super::json::{EntryFields, MAX_TEXT_BYTES, parse_document};
-use super::{CatalogParseError, EntryError, ParsedCatalog, entries_array};
+use super::{CatalogParseError, EntryError, ParsedCatalog, entries_array, narrow_u16, narrow_u32};
 use crate::catalog::model::{
     CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Locator, Provenance, Restrictions,
 };
@@ -126,15 +126,6 @@ fn check_range(
         }),
         _ => Ok(()),
     }
-}
-
-/// Values already range-checked by the field getters.
-fn narrow_u16(value: u64) -> u16 {
-    u16::try_from(value).unwrap_or(u16::MAX)
-}
-
-fn narrow_u32(value: u64) -> u32 {
-    u32::try_from(value).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
