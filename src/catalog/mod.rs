@@ -10,6 +10,7 @@
 //! * [`merged`]: all sources merged; the best image for a device, restrictions applied (sans-IO).
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
 //! * [`pins`]: how an image whose catalog publishes no digest is verified and pinned.
+//! * [`scheduler`]: when the service runs: refresh interval, retries, image holds (sans-IO).
 //! * [`service`]: the scheduled refresh, lazy downloads and the persisted quota ledgers (IO).
 //! * [`report`]: the `catalog list` and `catalog refresh` backends.
 //! * [`matching`]: the `catalog match` backend (what a device would get, and why).
@@ -51,5 +52,6 @@ pub mod partial_image;
 pub mod pins;
 pub mod provider;
 pub mod report;
+pub mod scheduler;
 pub mod service;
 pub mod sources;

@@ -18,6 +18,7 @@ use axum::routing::get;
 use zigbee_otad::catalog::limiter::LimiterConfig;
 use zigbee_otad::catalog::model::{HashAlgorithm, ImageHash};
 use zigbee_otad::catalog::report;
+use zigbee_otad::catalog::scheduler::ImageHolds;
 use zigbee_otad::catalog::service::{
     CatalogOutcome, CatalogService, Clock, DownloadOutcome, KnownDevice, RefreshReport,
     ServiceOptions, SourceRefresh, VirtualClock, load_known_devices,
@@ -256,15 +257,29 @@ fn open(config: &Config, clock: &VirtualClock) -> CatalogService {
 /// Runs a refresh in a spawned task (as the daemon will: this only compiles if the service
 /// and its refresh future are `Send`) and hands the service back.
 async fn refresh_in_task(
-    mut service: CatalogService,
+    service: CatalogService,
     devices: Vec<KnownDevice>,
 ) -> (CatalogService, RefreshReport) {
-    tokio::spawn(async move {
-        let report = service.refresh(&devices).await;
+    refresh_held(service, devices, &mut ImageHolds::default(), UNIX_EPOCH).await
+}
+
+/// [`refresh_in_task`] under `holds`, which then learn from the report at `now` (as the
+/// daemon's scheduler does).
+async fn refresh_held(
+    mut service: CatalogService,
+    devices: Vec<KnownDevice>,
+    holds: &mut ImageHolds,
+    now: SystemTime,
+) -> (CatalogService, RefreshReport) {
+    let given = holds.clone();
+    let (service, report) = tokio::spawn(async move {
+        let report = service.refresh(&devices, &given).await;
         (service, report)
     })
     .await
-    .unwrap()
+    .unwrap();
+    holds.absorb(&report, now);
+    (service, report)
 }
 
 fn only_source(report: &RefreshReport) -> &SourceRefresh {
@@ -825,7 +840,9 @@ async fn a_new_device_gets_its_image_without_a_catalog_call_and_a_restart_rememb
     // Device 26 is heard between two scheduled refreshes: images only, no catalog call.
     clock.advance(Duration::from_secs(60));
     let mut service = service;
-    let report = service.fetch_images(&[device(25), device(26)]).await;
+    let report = service
+        .fetch_images(&[device(25), device(26)], &ImageHolds::default())
+        .await;
     let line = only_source(&report);
     assert_eq!(line.catalog, CatalogOutcome::NotRequested, "{report}");
     assert_eq!(line.downloads.len(), 1, "{report}");
@@ -868,8 +885,15 @@ async fn an_image_that_failed_verification_is_held_back_doubling() {
             .unwrap()
             .push_back(Fault::WrongBytes);
     }
+    let mut holds = ImageHolds::default();
     let outcome = |report: &RefreshReport| only_source(report).downloads[0].outcome.clone();
-    let (service, report) = refresh_in_task(open(&config, &clock), vec![device(26)]).await;
+    let (service, report) = refresh_held(
+        open(&config, &clock),
+        vec![device(26)],
+        &mut holds,
+        clock.now(),
+    )
+    .await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Failed { error } if error.contains("digest")),
         "{report}"
@@ -878,7 +902,7 @@ async fn an_image_that_failed_verification_is_held_back_doubling() {
 
     // Within the minute: the catalog is asked again, the image is not.
     clock.advance(Duration::from_secs(30));
-    let (service, report) = refresh_in_task(service, vec![device(26)]).await;
+    let (service, report) = refresh_held(service, vec![device(26)], &mut holds, clock.now()).await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Deferred { reason, .. } if reason == "failed 1 time(s) before"),
         "{report}"
@@ -887,14 +911,14 @@ async fn an_image_that_failed_verification_is_held_back_doubling() {
 
     // After it: fetched, wrong again, now held for two minutes.
     clock.advance(Duration::from_secs(31));
-    let (service, report) = refresh_in_task(service, vec![device(26)]).await;
+    let (service, report) = refresh_held(service, vec![device(26)], &mut holds, clock.now()).await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Failed { .. }),
         "{report}"
     );
     assert_eq!(api.hits().1, 2);
     clock.advance(Duration::from_secs(90));
-    let (service, report) = refresh_in_task(service, vec![device(26)]).await;
+    let (service, report) = refresh_held(service, vec![device(26)], &mut holds, clock.now()).await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Deferred { reason, .. } if reason == "failed 2 time(s) before"),
         "{report}"
@@ -902,7 +926,7 @@ async fn an_image_that_failed_verification_is_held_back_doubling() {
     assert_eq!(api.hits().1, 2);
 
     clock.advance(Duration::from_secs(31));
-    let (_, report) = refresh_in_task(service, vec![device(26)]).await;
+    let (_, report) = refresh_held(service, vec![device(26)], &mut holds, clock.now()).await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Stored { .. }),
         "{report}"
