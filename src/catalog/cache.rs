@@ -58,7 +58,7 @@ pub enum CacheError {
         expected: ImageHash,
     },
     /// An image with no published digest is not the file its entry describes.
-    #[error("image for {expected:?} refused: {reason}")]
+    #[error("image {expected} (no published digest) refused: {reason}")]
     Unverified {
         /// What the entry says.
         expected: ExpectedImage,

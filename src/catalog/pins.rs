@@ -32,6 +32,16 @@ pub struct ExpectedImage {
     pub size: ImageSize,
 }
 
+impl std::fmt::Display for ExpectedImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04x}/{:04x}/{:08x}",
+            self.manufacturer_code, self.image_type, self.file_version
+        )
+    }
+}
+
 impl ExpectedImage {
     /// The facts of `entry`.
     pub fn of(entry: &CatalogEntry) -> Self {

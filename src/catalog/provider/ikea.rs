@@ -22,7 +22,8 @@
 //!   they brick devices (zigpy #1428). We refuse them here as well as in the server's default
 //!   deny list, so no download is spent on them even when a user replaces that list.
 //! * `http://` URLs are upgraded to `https://` (zigpy does; the host serves both, and our HTTP
-//!   edge never fetches plain http from a public host).
+//!   edge never fetches plain http from a public host). A loopback host (a local mirror) is left
+//!   as it is.
 //! * zigpy trusts IKEA's own root CA for these hosts. We use the system's roots, as for every
 //!   source: if IKEA's certificate does not chain to them, the refresh fails and says so rather
 //!   than trusting a CA embedded here.
@@ -79,12 +80,26 @@ pub fn version_from_url(url: &str) -> Option<u32> {
     })
 }
 
-/// `http://` → `https://`, anything else unchanged.
+/// `http://` → `https://`, except for a loopback host (a local mirror, which the HTTP edge
+/// allows over plain http); anything else unchanged.
 fn upgrade_to_https(url: &str) -> String {
     match url.strip_prefix("http://") {
-        Some(rest) => format!("https://{rest}"),
-        None => url.to_owned(),
+        Some(rest) if !is_loopback_authority(rest) => format!("https://{rest}"),
+        _ => url.to_owned(),
     }
+}
+
+fn is_loopback_authority(after_scheme: &str) -> bool {
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    if host_port == "[::1]" || host_port.starts_with("[::1]:") {
+        return true;
+    }
+    let host = host_port.split(':').next().unwrap_or("");
+    host == "localhost"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse_entry(
@@ -202,6 +217,18 @@ mod tests {
         assert_eq!(version_from_url("https://x/bad.ota"), None);
         assert_eq!(version_from_url("https://x/a_v99999999999_.ota"), None);
         assert_eq!(version_from_url("https://x/a_v12"), None);
+        assert_eq!(
+            upgrade_to_https("http://fw.ikea.net/a"),
+            "https://fw.ikea.net/a"
+        );
+        assert_eq!(
+            upgrade_to_https("http://127.0.0.1:80/a"),
+            "http://127.0.0.1:80/a"
+        );
+        assert_eq!(
+            upgrade_to_https("http://127.0.0.1.evil.example/a"),
+            "https://127.0.0.1.evil.example/a"
+        );
     }
 
     #[test]
