@@ -8,7 +8,7 @@
 //! block hashes) checks out. The cache then stores it under its SHA-512 like any other image and
 //! records the pin `key → sha512` in `cache_dir/pins.json`. From then on the entry resolves to
 //! that digest: a later download that differs is a different file and is not served under the
-//! pin, and the image is re-verified against the pinned digest at every open and read.
+//! pin, and the image is checked like every cached image (see `cache`).
 
 use std::collections::BTreeMap;
 
@@ -122,11 +122,6 @@ impl Pins {
     /// Keeps only the pins whose digest `keep` accepts (the image is still in the cache).
     pub fn retain(&mut self, mut keep: impl FnMut(&ImageHash) -> bool) {
         self.map.retain(|_, digest| keep(digest));
-    }
-
-    /// Every pinned digest.
-    pub fn digests(&self) -> impl Iterator<Item = &ImageHash> {
-        self.map.values()
     }
 
     /// The pins as JSON for `cache_dir/pins.json`.

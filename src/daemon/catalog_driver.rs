@@ -10,11 +10,9 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::catalog::scheduler::{CatalogAction, CatalogScheduler, RunKind};
+use crate::catalog::service::KnownDevice;
 use crate::catalog::service::{CatalogService, Clock, RefreshReport};
 use crate::config::{Config, SourceKind};
-use crate::server::DeviceStatus;
-
-use super::images;
 
 /// What an open or a run hands back.
 #[derive(Debug)]
@@ -60,12 +58,13 @@ impl CatalogDriver {
         }
     }
 
-    /// Starts what the schedule asks for at `now`. `devices` is read only when a run starts.
+    /// Starts what the schedule asks for at `now`. `devices` (the claims a run downloads for:
+    /// the daemon's `ClaimGate` admits them) is read only when a run starts.
     pub fn drive(
         &mut self,
         config: &Config,
         now: Instant,
-        devices: impl FnOnce() -> Vec<DeviceStatus>,
+        devices: impl FnOnce() -> Vec<KnownDevice>,
     ) {
         let mut devices = Some(devices);
         while let Some(action) = self.scheduler.poll(now) {
@@ -75,8 +74,8 @@ impl CatalogDriver {
                     if kind == RunKind::Retry {
                         tracing::info!("trying the catalogs again after a failed refresh");
                     }
-                    let statuses = devices.take().map(|read| read()).unwrap_or_default();
-                    self.run(kind, &statuses, now);
+                    let devices = devices.take().map(|read| read()).unwrap_or_default();
+                    self.run(kind, devices, now);
                 }
             }
         }
@@ -168,13 +167,12 @@ impl CatalogDriver {
         });
     }
 
-    fn run(&mut self, kind: RunKind, statuses: &[DeviceStatus], now: Instant) {
+    fn run(&mut self, kind: RunKind, devices: Vec<KnownDevice>, now: Instant) {
         let Some(mut service) = self.service.take() else {
             // The scheduler runs only an open service; should that ever differ, stop scheduling.
             self.scheduler.opened(false, now);
             return;
         };
-        let devices = images::known_devices(statuses);
         let holds = self.scheduler.holds().clone();
         self.off_thread(now, move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()

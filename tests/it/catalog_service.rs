@@ -721,7 +721,41 @@ url = "{url}"
 }
 
 #[tokio::test]
-async fn images_no_catalog_references_are_pruned_down_to_the_cap() {
+async fn images_no_known_device_wants_are_pruned_down_to_the_cap() {
+    let (api, image_a, image_b) = synthetic_api();
+    let url = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &url);
+    let clock = VirtualClock::new(start());
+    // Room for image A (40 kB) or for A's catalog neighbour B (4 kB) beside nothing big.
+    let cap = image_a.len() as u64 + 100;
+    let options = ServiceOptions {
+        clock: Clock::Virtual(clock.clone()),
+        cache_cap_bytes: cap,
+        ..ServiceOptions::default()
+    };
+    let service = CatalogService::open_with(&config, options).unwrap();
+    let (service, report) = refresh_in_task(service, vec![device(25)]).await;
+    assert!(report.pruned.is_empty(), "{report}");
+    assert_eq!(report.cache_over_cap_by, 0);
+    assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_a)]);
+
+    // Product 25 is gone from the devices (the catalog still lists it): a catalog entry does
+    // not keep an image, so A goes once B arrives and the cache is over its cap.
+    clock.advance(Duration::from_secs(3600));
+    let (_, report) = refresh_in_task(service, vec![device(26)]).await;
+    assert_eq!(report.pruned.len(), 1, "{report}");
+    assert!(report.pruned[0].ends_with(&sha256_name(&image_a)));
+    assert_eq!(report.cache_over_cap_by, 0);
+    assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_b)]);
+    assert_eq!(served_images(&config), [(LEDVANCE, 26, VERSION_B)]);
+}
+
+/// A wanted image that would not fit under the cap beside the other wanted ones is not
+/// downloaded at all (no quota spent, nothing cached): referenced images cannot grow the
+/// cache past its cap.
+#[tokio::test]
+async fn an_image_that_would_not_fit_the_cap_is_not_downloaded() {
     let (api, image_a, image_b) = synthetic_api();
     let url = serve(api.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -729,34 +763,26 @@ async fn images_no_catalog_references_are_pruned_down_to_the_cap() {
     let clock = VirtualClock::new(start());
     let options = ServiceOptions {
         clock: Clock::Virtual(clock.clone()),
-        cache_cap_bytes: 1000,
+        cache_cap_bytes: image_b.len() as u64 + 100,
         ..ServiceOptions::default()
     };
     let service = CatalogService::open_with(&config, options).unwrap();
-    let (service, report) = refresh_in_task(service, vec![device(25)]).await;
-    // Over the cap, but the image is referenced: kept, and the report says by how much.
-    assert!(report.pruned.is_empty(), "{report}");
-    assert_eq!(report.cache_over_cap_by, image_a.len() as u64 - 1000);
-    assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_a)]);
-
-    // The catalog drops product 25: its image goes, the new one for product 26 arrives.
-    api.set_catalog(format!(
-        r#"{{"firmwares":[{}]}}"#,
-        ledvance_entry(26, VERSION_B, &image_b)
-    ));
-    clock.advance(Duration::from_secs(3600));
     let (_, report) = refresh_in_task(service, vec![device(25), device(26)]).await;
     let line = only_source(&report);
-    assert_eq!(
-        line.catalog,
-        CatalogOutcome::Changed { rejected: 0 },
+    let outcomes: Vec<(u16, &DownloadOutcome)> = line
+        .downloads
+        .iter()
+        .map(|d| (d.image_type, &d.outcome))
+        .collect();
+    assert!(
+        outcomes.iter().any(|(t, o)| *t == 25
+            && matches!(o, DownloadOutcome::Deferred { reason, .. } if reason.contains("cache is full"))),
         "{report}"
     );
-    assert_eq!(line.entries, 1);
-    assert_eq!(report.pruned.len(), 1, "{report}");
-    assert!(report.pruned[0].ends_with(&sha256_name(&image_a)));
+    assert!(image_a.len() > image_b.len());
     assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_b)]);
-    assert_eq!(served_images(&config), [(LEDVANCE, 26, VERSION_B)]);
+    assert_eq!(api.hits().1, 1, "only B was fetched");
+    assert_eq!(report.cache_over_cap_by, 0);
 }
 
 #[tokio::test]

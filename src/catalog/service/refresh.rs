@@ -117,12 +117,20 @@ impl CatalogService {
         }
         let merged = MergedCatalog::new(catalogs);
         let queries: Vec<DeviceQuery<'_>> = known_devices.iter().map(KnownDevice::query).collect();
-        let wanted: Vec<CatalogEntry> = merged
-            .images_for(queries.iter())
+        let all_wanted = merged.images_for(queries.iter());
+        // Only what known devices want counts as referenced: a catalog listing an image does
+        // not keep it cached (issue 18: the cap must be able to prune).
+        let referenced: HashSet<ImageHash> = all_wanted.iter().map(|e| e.hash).collect();
+        let wanted: Vec<CatalogEntry> = all_wanted
             .into_iter()
             .filter(|entry| self.cache.image_path(entry).is_none())
             .cloned()
             .collect();
+        let mut pruned = Vec::new();
+        match self.cache.prune(&referenced) {
+            Ok(report) => pruned.extend(report.removed),
+            Err(error) => general_errors.push(format!("pruning the cache: {error}")),
+        }
         for entry in wanted {
             let Some(index) = self
                 .sources
@@ -137,6 +145,9 @@ impl CatalogService {
             };
             let download = match holds.active(&entry, self.clock.now()) {
                 Some(hold) => ImageHolds::deferral(&entry, hold),
+                None if !self.cache.has_room_for(entry.size.bytes(), &referenced) => {
+                    cache_full_download(&entry, self.cache.max_image_bytes(), self.clock.now())
+                }
                 None => {
                     download(
                         &self.client,
@@ -172,15 +183,14 @@ impl CatalogService {
             cache_over_cap_by: 0,
             errors: general_errors,
         };
-        let referenced: HashSet<ImageHash> = merged.entries().iter().map(|e| e.hash).collect();
         match self.cache.prune(&referenced) {
-            Ok(pruned) => {
+            Ok(after) => {
                 report.pruned = pruned
-                    .removed
                     .iter()
+                    .chain(&after.removed)
                     .map(|removed| removed.path.display().to_string())
                     .collect();
-                report.cache_over_cap_by = pruned.over_cap_by;
+                report.cache_over_cap_by = after.over_cap_by;
             }
             Err(error) => report.errors.push(format!("pruning the cache: {error}")),
         }
@@ -312,5 +322,20 @@ async fn download(
         file_version: entry.file_version,
         sha: entry.hash.to_hex(),
         outcome,
+    }
+}
+
+/// A download not started: the image would not fit under the cache's cap beside the images
+/// known devices want. Tried again at the next refresh (a device may have moved on).
+fn cache_full_download(entry: &CatalogEntry, cap: u64, now: SystemTime) -> Download {
+    Download {
+        manufacturer_code: entry.manufacturer_code,
+        image_type: entry.image_type,
+        file_version: entry.file_version,
+        sha: entry.hash.to_hex(),
+        outcome: DownloadOutcome::Deferred {
+            until_unix: unix_seconds(now),
+            reason: format!("the image cache is full (cap {cap} bytes)"),
+        },
     }
 }
