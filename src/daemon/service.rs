@@ -72,6 +72,8 @@ pub struct DaemonOptions {
 pub struct Daemon {
     /// The latest status snapshot.
     pub snapshots: watch::Receiver<StatusSnapshot>,
+    /// The verified images the server offers, with where each came from.
+    pub library: watch::Receiver<Arc<LibraryView>>,
     cancel: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -172,6 +174,7 @@ impl Daemon {
         });
         Ok(Daemon {
             snapshots,
+            library: library_rx,
             cancel,
             task,
         })
@@ -310,6 +313,10 @@ fn unix_seconds() -> u64 {
 
 impl MainLoop {
     async fn run(mut self, coordinator_config: CoordinatorConfig) -> anyhow::Result<()> {
+        // First: a SIGHUP (or SIGTERM) during the start-up work must not end the process.
+        let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
         let port = coordinator_config.serial.path.clone();
         std::fs::create_dir_all(&self.config.state_dir).with_context(|| {
             format!(
@@ -341,9 +348,6 @@ impl MainLoop {
         let (coordinator, mut coordinator_events) = AnyCoordinator::start(kind, coordinator_config);
         let coordinator = Arc::new(coordinator);
 
-        let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-        let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
         let mut notify = tokio::time::interval_at(
             Instant::now() + self.config.server.notify_interval,
             self.config.server.notify_interval,
