@@ -56,7 +56,6 @@ use crate::coordinator::{
     CoordinatorState, DeliveryOutcome, DeviceTable, IncomingMessage, MessageTag, NetworkInfo, Nwk,
 };
 use crate::ezsp::command::Command;
-use crate::ezsp::status::Status;
 use crate::ezsp::{self as ezsp_core, EzspVersion, Session};
 
 /// Sends awaiting their `messageSentHandler` at most (below the 255 tags of EZSP v13); the
@@ -132,6 +131,8 @@ pub struct EzspHost {
     pub(super) witness: JoinWitness,
     /// Trouble found while handling events, acted on at the end of the step.
     pub(super) trouble: Option<Trouble>,
+    /// [`EzspHost::stop`] runs: what it ends is not trouble worth a warning.
+    stopping: bool,
     events: VecDeque<HostEvent>,
 }
 
@@ -172,6 +173,7 @@ impl EzspHost {
             devices,
             witness: JoinWitness::default(),
             trouble: None,
+            stopping: false,
             events: VecDeque::new(),
             config,
         };
@@ -247,6 +249,7 @@ impl EzspHost {
 
     /// Stops for good: everything in flight is reported lost, the state becomes `Stopped`.
     pub fn stop(&mut self, now: Instant) {
+        self.stopping = true;
         self.fail(Trouble::PortGone("stopped".into()), now);
         self.phase = Phase::Stopped;
         self.set_state(CoordinatorState::Stopped);
@@ -537,7 +540,11 @@ impl EzspHost {
         if !port_gone && matches!(self.phase, Phase::NoPort { .. } | Phase::Backoff { .. }) {
             return;
         }
-        warn!("{trouble}");
+        if self.stopping {
+            debug!("stopping: {trouble}");
+        } else {
+            warn!("{trouble}");
+        }
         self.max_payload = None;
         self.keepalive = None;
         self.facts = StartupFacts::default();
@@ -579,17 +586,5 @@ impl EzspHost {
             self.set_state(CoordinatorState::Resetting);
             self.phase = Phase::Backoff { until: now + delay };
         }
-    }
-}
-
-/// An EZSP status widened to the v14+ 32-bit form.
-pub(super) fn status_code(status: Status) -> u32 {
-    match status.to_sl() {
-        Some(sl) => sl.0,
-        None => match status {
-            Status::Ember(s) => u32::from(s.0),
-            Status::Ezsp(s) => u32::from(s.0),
-            Status::Sl(s) => s.0,
-        },
     }
 }
