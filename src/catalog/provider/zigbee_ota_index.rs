@@ -216,6 +216,30 @@ mod tests {
     }
 
     #[test]
+    fn reads_zigpy_otas_own_index() {
+        // zigpy-ota publishes the same format (kind `zigpy-ota`): a real sample of it.
+        let body = include_bytes!("../../../tests/vectors/providers/zigpy_ota_z2m_v1_first3.json");
+        let zigpy_ota = Provenance {
+            source: "zigpy-ota".into(),
+            kind: SourceKind::ZigpyOta,
+        };
+        let parsed = parse(body, &zigpy_ota).unwrap();
+        assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+        let keys: Vec<_> = parsed
+            .entries
+            .iter()
+            .map(|e| (e.manufacturer_code, e.image_type, e.file_version))
+            .collect();
+        assert_eq!(
+            keys,
+            [(4880, 0, 17), (4880, 2050, 262), (4357, 41120, 10_030_066)]
+        );
+        assert_eq!(parsed.entries[2].size, ImageSize::HeaderImageSize(458_443));
+        assert!(parsed.entries[0].hash.to_hex().starts_with("938ddf2b"));
+        assert!(parsed.entries[1].release_notes.is_some());
+    }
+
+    #[test]
     fn top_level_must_be_an_array() {
         assert_eq!(
             parse(br#"{"firmwares":[]}"#, &provenance()),
