@@ -59,8 +59,9 @@ use crate::ezsp::command::Command;
 use crate::ezsp::{self as ezsp_core, EzspVersion, Session};
 
 /// Sends awaiting their `messageSentHandler` at most (below the 255 tags of EZSP v13); the
-/// command queue waits beyond that.
-pub const MAX_IN_FLIGHT: usize = 64;
+/// command queue waits beyond that. The one coordinator-wide limit, which the daemon's outbox
+/// also keeps.
+pub const MAX_IN_FLIGHT: usize = crate::coordinator::MAX_UNICASTS_IN_FLIGHT;
 /// With every in-flight slot taken, a send still without its `messageSentHandler` after this
 /// long is reported timed out early (a real NCP reports within a few seconds, indirect
 /// transmissions to sleepy devices included: INDIRECT_TX_TIMEOUT is 7.68 s at most, but those
