@@ -9,7 +9,6 @@
 //! * [`limiter`]: per-source call interval, monthly quotas, `Retry-After` and backoff (sans-IO).
 //! * [`merged`]: all sources merged; the best image for a device, restrictions applied (sans-IO).
 //! * [`claims`]: which devices' claims may start downloads (confirmed devices, hourly budget).
-//! * [`image_file`]: a verified image served from its file with bounded reads.
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
 //! * [`pins`]: how an image whose catalog publishes no digest is verified and pinned.
 //! * [`scheduler`]: when the service runs: refresh interval, retries, image holds (sans-IO).
@@ -47,7 +46,6 @@
 
 pub mod cache;
 pub mod claims;
-pub mod image_file;
 pub mod limiter;
 pub mod matching;
 pub mod merged;

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::image_file::ImageFile;
 use crate::catalog::cache::Cache;
-use crate::catalog::image_file::ImageFile;
 use crate::catalog::model::{CatalogEntry, ImageHash, ImageSize};
 use crate::catalog::service::KnownDevice;
 pub use crate::catalog::sources::{DEFAULT_CACHE_BYTES, kind_name, source_name_in};

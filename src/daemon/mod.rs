@@ -11,6 +11,7 @@ pub mod export_index;
 pub mod ha;
 pub mod history;
 pub mod identities;
+pub mod image_file;
 pub mod images;
 pub mod library_loader;
 pub mod log_limit;

@@ -1,5 +1,6 @@
-//! An image's served bytes read from its file a block at a time (issue 18, "Cache": the image
-//! library is not held in RAM). The daemon verifies each file once when it loads the library
+//! The daemon's image files: an image's served bytes read from its file a block at a time
+//! (issue 18, "Cache": the image library is not held in RAM). It lives in `daemon` because it is
+//! the glue between the catalog's files and the server's [`ImageReader`]. The daemon verifies each file once when it loads the library
 //! (digest, OTA header, payload check) and then serves blocks with bounded positional reads
 //! (`pread`) through [`ImageFile`], the server's [`ImageReader`].
 //!
