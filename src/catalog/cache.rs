@@ -13,7 +13,8 @@
 //! Every write is atomic: a temp file in the same directory, `fsync`, `rename`, `fsync` of the
 //! directory. At open every file is re-verified (images against the digest in their name,
 //! catalogs against the digest in their envelope); corrupt, partial or foreign files are removed
-//! and reported. A byte cap is kept by pruning images no catalog references any more.
+//! and reported. A byte cap is kept by pruning images no known device wants (then wanted ones,
+//! when they alone exceed it), and by starting no download that would not fit.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::model::{CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Provenance, SourceKind};
-use super::partial_image::PartialImage;
+use super::partial_image::{MAX_IMAGE_DOWNLOAD_BYTES, PartialImage};
 use super::provider::{CatalogParseError, ParsedCatalog, SourceCatalog, parse_catalog};
 
 const CATALOG_DIR: &str = "catalogs";
@@ -31,6 +32,9 @@ const IMAGE_DIR: &str = "images";
 use crate::atomic_file::{self, TEMP_PREFIX};
 /// Longest source name accepted as a file name.
 const MAX_SOURCE_NAME: usize = 64;
+/// Largest image file read back: the 16 MiB OTA cap plus the wrapper allowance. Anything
+/// larger was not written by this cache and is removed unread.
+const MAX_IMAGE_FILE_BYTES: u64 = MAX_IMAGE_DOWNLOAD_BYTES + ImageSize::WRAPPER_ALLOWANCE;
 /// Largest catalog envelope read back (the catalogs' own caps plus room for escaping).
 const MAX_ENVELOPE_BYTES: u64 = 80 * 1024 * 1024;
 
@@ -158,8 +162,12 @@ pub enum RemovalReason {
     Corrupt,
     /// A name this cache never writes.
     Foreign,
-    /// Pruned: no catalog references it and the cache was over its cap.
+    /// Pruned: no known device wants it and the cache was over its cap.
     Unreferenced,
+    /// Pruned although wanted: the wanted images alone were over the cap.
+    OverCap,
+    /// Larger than any OTA file may be: removed without reading it.
+    TooLarge,
 }
 
 /// The outcome of [`Cache::prune`].
@@ -167,7 +175,7 @@ pub enum RemovalReason {
 pub struct PruneReport {
     /// Images removed.
     pub removed: Vec<Removed>,
-    /// Bytes still above the cap (referenced images are never removed).
+    /// Bytes still above the cap (0: referenced images are removed too when needed).
     pub over_cap_by: u64,
 }
 
@@ -182,7 +190,7 @@ pub struct Cache {
 
 impl Cache {
     /// Opens (creating if needed) the cache in `dir`, keeping at most `max_image_bytes` of
-    /// images beyond those still referenced. Every file is re-verified; what fails is removed
+    /// images ([`Cache::prune`] enforces it). Every file is re-verified; what fails is removed
     /// and listed in the returned report.
     pub fn open(dir: &Path, max_image_bytes: u64) -> Result<(Self, Vec<Removed>), CacheError> {
         let mut removed = Vec::new();
@@ -199,7 +207,11 @@ impl Cache {
             let verdict = if name.starts_with(TEMP_PREFIX) {
                 Err(RemovalReason::PartialWrite)
             } else if let Some(hash) = ImageHash::from_cache_key(&name) {
+                let too_large = fs::metadata(&path)
+                    .map(|m| m.len() > MAX_IMAGE_FILE_BYTES)
+                    .unwrap_or(false);
                 match fs::read(&path) {
+                    _ if too_large => Err(RemovalReason::TooLarge),
                     Ok(bytes) if hash.matches(&bytes) => Ok((hash, len_u64(&bytes))),
                     _ => Err(RemovalReason::Corrupt),
                 }
@@ -377,27 +389,48 @@ impl Cache {
         self.images.values().sum()
     }
 
-    /// Removes images not in `referenced`, largest first, until the images fit the cap.
-    /// Referenced images are never removed; the report says by how much the cap is still
-    /// exceeded.
+    /// The cap on image bytes.
+    pub fn max_image_bytes(&self) -> u64 {
+        self.max_image_bytes
+    }
+
+    /// True when an image of `length` bytes fits under the cap once the images not in
+    /// `referenced` are pruned: a download that would not is not started, so referenced
+    /// images cannot grow the cache past its cap either.
+    pub fn has_room_for(&self, length: u64, referenced: &HashSet<ImageHash>) -> bool {
+        let kept: u64 = self
+            .images
+            .iter()
+            .filter(|(hash, _)| referenced.contains(hash))
+            .map(|(_, length)| *length)
+            .sum();
+        kept.saturating_add(length) <= self.max_image_bytes
+    }
+
+    /// Keeps the images under the cap: removes images not in `referenced` first, largest
+    /// first; when the referenced ones alone are still over the cap (a cap lowered, a cache
+    /// filled by hand), referenced ones too, largest first. The cap holds either way.
     pub fn prune(&mut self, referenced: &HashSet<ImageHash>) -> Result<PruneReport, CacheError> {
         let mut report = PruneReport::default();
         let mut total = self.image_bytes();
-        let mut unreferenced: Vec<(ImageHash, u64)> = self
+        let mut candidates: Vec<(bool, ImageHash, u64)> = self
             .images
             .iter()
-            .filter(|(hash, _)| !referenced.contains(hash))
-            .map(|(hash, length)| (*hash, *length))
+            .map(|(hash, length)| (referenced.contains(hash), *hash, *length))
             .collect();
-        unreferenced.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        for (hash, length) in unreferenced {
+        // Unreferenced before referenced; largest first within each.
+        candidates.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then(a.1.cmp(&b.1)));
+        for (is_referenced, hash, length) in candidates {
             if total <= self.max_image_bytes {
                 break;
             }
             let path = self.dir.join(IMAGE_DIR).join(hash.cache_key());
-            report
-                .removed
-                .push(remove(path, RemovalReason::Unreferenced)?);
+            let reason = if is_referenced {
+                RemovalReason::OverCap
+            } else {
+                RemovalReason::Unreferenced
+            };
+            report.removed.push(remove(path, reason)?);
             self.images.remove(&hash);
             total = total.saturating_sub(length);
         }
@@ -607,10 +640,32 @@ mod tests {
         assert!(!cache.has_image(&stale.hash));
         assert!(cache.has_image(&stale_small.hash));
 
+        // Cap 5: the 20-byte referenced image alone is over it, so it goes too (after the
+        // unreferenced one); and nothing referenced-sized fits any more.
         let (mut tight, _) = Cache::open(dir.path(), 5).unwrap();
+        assert!(!tight.has_room_for(20, &referenced));
         let report = tight.prune(&referenced).unwrap();
-        assert!(tight.has_image(&kept.hash));
-        assert!(!tight.has_image(&stale_small.hash));
-        assert_eq!(report.over_cap_by, 15);
+        let reasons: Vec<RemovalReason> = report.removed.iter().map(|r| r.reason).collect();
+        assert_eq!(
+            reasons,
+            [RemovalReason::Unreferenced, RemovalReason::OverCap]
+        );
+        assert!(!tight.has_image(&kept.hash));
+        assert_eq!(tight.image_bytes(), 0);
+        assert_eq!(report.over_cap_by, 0);
+        assert!(tight.has_room_for(5, &referenced));
+    }
+
+    #[test]
+    fn a_file_larger_than_any_ota_file_is_removed_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Cache::open(dir.path(), 1 << 20).unwrap());
+        let name = entry_for(b"x").hash.cache_key();
+        let file = File::create(dir.path().join(IMAGE_DIR).join(name)).unwrap();
+        file.set_len(MAX_IMAGE_FILE_BYTES + 1).unwrap();
+        let (cache, removed) = Cache::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].reason, RemovalReason::TooLarge);
+        assert_eq!(cache.image_bytes(), 0);
     }
 }

@@ -8,7 +8,10 @@
 //!   HTTP edge that fetches catalogs and images within the limits (IO).
 //! * [`limiter`]: per-source call interval, monthly quotas, `Retry-After` and backoff (sans-IO).
 //! * [`merged`]: all sources merged; the best image for a device, restrictions applied (sans-IO).
+//! * [`claims`]: which devices' claims may start downloads (confirmed devices, hourly budget).
+//! * [`image_file`]: a verified image served from its file with bounded reads.
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
+//! * [`scheduler`]: when the service runs: refresh interval, retries, image holds (sans-IO).
 //! * [`service`]: the scheduled refresh, lazy downloads and the persisted quota ledgers (IO).
 //! * [`report`]: the `catalog list` and `catalog refresh` backends.
 //! * [`matching`]: the `catalog match` backend (what a device would get, and why).
@@ -42,6 +45,8 @@
 //! ```
 
 pub mod cache;
+pub mod claims;
+pub mod image_file;
 pub mod limiter;
 pub mod matching;
 pub mod merged;
@@ -49,5 +54,6 @@ pub mod model;
 pub mod partial_image;
 pub mod provider;
 pub mod report;
+pub mod scheduler;
 pub mod service;
 pub mod sources;

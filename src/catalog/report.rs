@@ -35,6 +35,7 @@ use super::cache::Cache;
 use super::limiter::{Limiter, unix_seconds};
 use super::merged::MergedCatalog;
 use super::model::{CatalogEntry, Locator};
+use super::scheduler::ImageHolds;
 use super::service::{
     CatalogService, Clock, KnownDevice, Progress, RefreshReport, ServiceError, Usage, format_unix,
     ledger_path, read_ledger, source_limits, valid_source_name,
@@ -212,7 +213,9 @@ where
 {
     let mut service = CatalogService::open(config)?;
     // No devices given: the service uses the ones saved by the daemon's last refresh.
-    Ok(service.refresh_with_progress(&[], progress).await)
+    Ok(service
+        .refresh_with_progress(&[], &ImageHolds::default(), progress)
+        .await)
 }
 
 fn is_cached(cache: &Cache, entry: &CatalogEntry) -> bool {

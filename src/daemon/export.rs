@@ -151,7 +151,13 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
         ),
         "/zigpy.json" => index(request, catalog.zigpy_index(&base_url(shared, request))),
         _ => match image_digest(path).and_then(|digest| catalog.image(digest)) {
-            Some(image) => image_body(request, &image.bytes, &image.sha512),
+            Some(image) => match image.image.read_all() {
+                Ok(bytes) => image_body(request, &bytes, &image.sha512),
+                Err(error) => {
+                    tracing::warn!(%error, image = %image.image.key(), "index export: image unreadable");
+                    plain(StatusCode::INTERNAL_SERVER_ERROR, "image unreadable\n")
+                }
+            },
             None => plain(StatusCode::NOT_FOUND, "no such image\n"),
         },
     };

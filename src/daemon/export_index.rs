@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha3::Digest as _;
 
@@ -23,8 +22,11 @@ use super::images::{ImageNotes, LibraryView};
 /// One image as the export serves it.
 #[derive(Debug, Clone)]
 pub struct ExportImage {
-    /// The exact bytes served (the same bytes the OTA server streams to devices).
-    pub bytes: Bytes,
+    /// The image served (the same bytes the OTA server streams to devices), read from its
+    /// file at each request rather than held in memory.
+    pub image: Arc<OtaImage>,
+    /// Its size in bytes.
+    pub size: u32,
     /// SHA-512 of `bytes`, lowercase hex: the image's name in `/images/<sha512>.ota`.
     pub sha512: String,
     /// SHA3-256 of `bytes`, lowercase hex (zigpy's checksum).
@@ -115,7 +117,7 @@ impl ExportCatalog {
                 let mut entry = Map::new();
                 entry.insert("fileName".into(), json!(image.file_name));
                 entry.insert("fileVersion".into(), json!(image.file_version));
-                entry.insert("fileSize".into(), json!(image.bytes.len()));
+                entry.insert("fileSize".into(), json!(image.size));
                 entry.insert("url".into(), json!(image_url(base_url, &image.sha512)));
                 entry.insert("imageType".into(), json!(image.image_type));
                 entry.insert("manufacturerCode".into(), json!(image.manufacturer_code));
@@ -155,7 +157,7 @@ impl ExportCatalog {
                     json!(image_url(base_url, &image.sha512)),
                 );
                 entry.insert("file_version".into(), json!(image.file_version));
-                entry.insert("file_size".into(), json!(image.bytes.len()));
+                entry.insert("file_size".into(), json!(image.size));
                 entry.insert("image_type".into(), json!(image.image_type));
                 entry.insert("manufacturer_id".into(), json!(image.manufacturer_code));
                 entry.insert(
@@ -213,9 +215,10 @@ pub fn image_url(base_url: &str, sha512_hex: &str) -> String {
     format!("{}/images/{sha512_hex}.ota", base_url.trim_end_matches('/'))
 }
 
-fn describe(image: &OtaImage, notes: Option<&ImageNotes>) -> ExportImage {
+fn describe(image: &Arc<OtaImage>, notes: Option<&ImageNotes>) -> ExportImage {
     let key = image.key();
-    let bytes = image.bytes().clone();
+    // Read here, off the serial thread (the export builds its index in its own task).
+    let bytes = image.read_all().unwrap_or_default();
     let sha512 = ImageHash::compute(HashAlgorithm::Sha512, &bytes).to_hex();
     let sha3_256 = lower_hex(&sha3::Sha3_256::digest(&bytes));
     let header_string = OtaFile::parse(bytes.clone()).ok().and_then(|file| {
@@ -253,7 +256,8 @@ fn describe(image: &OtaImage, notes: Option<&ImageNotes>) -> ExportImage {
             .map(|n| n.manufacturer_names.clone())
             .unwrap_or_default(),
         release_notes: notes.and_then(|n| n.release_notes.clone()),
-        bytes,
+        size: image.size(),
+        image: Arc::clone(image),
     }
 }
 
@@ -360,6 +364,7 @@ pub fn parse_range(header: &str, len: u64) -> RangeAnswer {
 mod tests {
     use super::*;
     use crate::server::{CatalogRestrictions, ImageKey, Provenance};
+    use bytes::Bytes;
 
     fn library() -> LibraryView {
         let key = ImageKey {

@@ -2,6 +2,9 @@
 //! sources as they are on disk right now — local folders parsed file by file, and the cloud
 //! sources' images that the catalog cache holds (verified by hash when the cache was opened).
 //!
+//! Each image is verified from a full read and then served from its file with bounded reads
+//! ([`ImageFile`]): the library holds headers and metadata, not image bytes.
+//!
 //! Nothing here touches the network: the daemon serves from this library with no network at
 //! all, and reloads it after a catalog refresh or a SIGHUP.
 
@@ -10,12 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::catalog::cache::Cache;
+use crate::catalog::image_file::ImageFile;
 use crate::catalog::model::{CatalogEntry, ImageHash, ImageSize};
 use crate::catalog::service::KnownDevice;
 pub use crate::catalog::sources::{DEFAULT_CACHE_BYTES, kind_name, source_name_in};
 use crate::config::{Config, SourceKind};
 use crate::ota::{ContainerCheck, OtaFile};
 use crate::server::{CatalogRestrictions, DeviceStatus, OtaImage, Provenance};
+use crate::zcl::Ieee;
 
 use super::status::{MAX_SKIPPED_SHOWN, SourceStatus};
 
@@ -168,10 +173,11 @@ fn load_directory(name: &str, dir: &Path, library: &mut ImageLibrary, status: &m
         match parsed {
             Ok(file) => match OtaImage::from_file(&file) {
                 Ok(image) => {
-                    let image = image.with_provenance(Provenance {
-                        source: name.to_owned(),
-                        location: path.display().to_string(),
-                    });
+                    let image =
+                        read_from_disk(image, &path, &meta, &file).with_provenance(Provenance {
+                            source: name.to_owned(),
+                            location: path.display().to_string(),
+                        });
                     tracing::debug!(source = %name, file = %path.display(), image = %image.key(), "local image");
                     library.notes.insert(
                         image.provenance().location.clone(),
@@ -280,6 +286,11 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
         "{:04x}/{:04x}/{:08x}",
         entry.manufacturer_code, entry.image_type, entry.file_version
     );
+    let path = cache
+        .image_path(entry)
+        .ok_or_else(|| format!("{label}: not in the cache"))?;
+    // Taken before the bytes are read: a file changed after this is refused when served.
+    let metadata = std::fs::metadata(&path).map_err(|e| format!("{label}: {e}"))?;
     let bytes = cache
         .read_image(&entry.hash)
         .map_err(|e| format!("{label}: {e}"))?;
@@ -306,13 +317,25 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
             header.image_size
         ));
     }
-    let image = OtaImage::from_file(&file)
-        .map_err(|e| format!("{label}: {e}"))?
-        .with_provenance(Provenance {
-            source: name.to_owned(),
-            location: entry.hash.to_hex(),
-        });
+    let image = OtaImage::from_file(&file).map_err(|e| format!("{label}: {e}"))?;
+    let image = read_from_disk(image, &path, &metadata, &file).with_provenance(Provenance {
+        source: name.to_owned(),
+        location: entry.hash.to_hex(),
+    });
     Ok(image)
+}
+
+/// The verified `image` served from `path` with bounded reads from now on; its bytes in
+/// memory are dropped with `file` (issue 18: the library is not held in RAM).
+fn read_from_disk(
+    image: OtaImage,
+    path: &Path,
+    metadata: &std::fs::Metadata,
+    file: &OtaFile,
+) -> OtaImage {
+    let start = u64::try_from(file.magic_offset()).unwrap_or(u64::MAX);
+    let reader = ImageFile::new(path, metadata, start, u64::from(image.size()));
+    image.read_through(Arc::new(reader))
 }
 
 /// [`OtaFile::verify_integrity`]: an error is why the file is not offered; a container whose
@@ -333,13 +356,14 @@ fn skip(library: &mut ImageLibrary, source: &str, reason: String) {
     library.skipped.push(reason);
 }
 
-/// Every distinct [`KnownDevice`] among the server's devices, sorted: what the catalog's lazy
-/// downloads are for. A device counts once it has sent a Query Next Image Request.
-pub fn known_devices(statuses: &[DeviceStatus]) -> Vec<KnownDevice> {
-    let mut devices: Vec<KnownDevice> = statuses.iter().filter_map(known_device).collect();
-    devices.sort_unstable();
-    devices.dedup();
-    devices
+/// Each device with a known IEEE address and what it claims to be: what the catalog's lazy
+/// downloads are for, once the `ClaimGate` admits it. A device counts once it has sent a Query
+/// Next Image Request; one the device table cannot name never does.
+pub fn claims(statuses: &[DeviceStatus]) -> Vec<(Ieee, KnownDevice)> {
+    statuses
+        .iter()
+        .filter_map(|status| Some((status.ieee?, known_device(status)?)))
+        .collect()
 }
 
 /// The device as the OTA server knows it; `None` until it has sent a Query Next Image Request.
@@ -362,9 +386,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_devices_need_a_query_and_are_deduplicated() {
-        let status = |nwk, mfr: Option<u16>| DeviceStatus {
-            ieee: None,
+    fn claims_need_a_query_and_an_ieee_address() {
+        let status = |nwk, ieee: Option<u64>, mfr: Option<u16>| DeviceStatus {
+            ieee: ieee.map(Ieee),
             nwk,
             manufacturer_code: mfr,
             image_type: mfr.map(|_| 25),
@@ -372,19 +396,17 @@ mod tests {
             hardware_version: None,
             ..DeviceStatus::default()
         };
-        let devices = known_devices(&[
-            status(1, Some(4489)),
-            status(2, None),
-            status(3, Some(4489)),
-            status(4, Some(4364)),
+        let found = claims(&[
+            status(1, Some(1), Some(4489)),
+            status(2, Some(2), None),
+            status(3, None, Some(4489)),
+            status(4, Some(4), Some(4364)),
         ]);
-        assert_eq!(
-            devices
-                .iter()
-                .map(|d| d.manufacturer_code)
-                .collect::<Vec<_>>(),
-            [4364, 4489]
-        );
-        assert_eq!(devices[1].query().current_file_version, 7);
+        let summary: Vec<(u64, u16)> = found
+            .iter()
+            .map(|(ieee, claim)| (ieee.0, claim.manufacturer_code))
+            .collect();
+        assert_eq!(summary, [(1, 4489), (4, 4364)]);
+        assert_eq!(found[0].1.query().current_file_version, 7);
     }
 }

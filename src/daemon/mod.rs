@@ -2,7 +2,7 @@
 //! systemd integration, signals, the status socket, Home Assistant over MQTT and the index export
 //! (ARCHITECTURE.md, module `daemon`).
 
-pub mod catalog_retry;
+pub mod catalog_driver;
 pub mod control;
 pub mod demo;
 pub mod export;

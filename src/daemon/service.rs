@@ -21,8 +21,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::service::{CatalogService, RefreshReport};
-use crate::config::{Config, FlowControl as ConfigFlowControl, SourceKind, UpgradeTime};
+use crate::catalog::claims::{ClaimGate, DEFAULT_NEW_CLAIMS_PER_HOUR};
+use crate::catalog::service::load_known_devices;
+use crate::config::{Config, FlowControl as ConfigFlowControl, UpgradeTime};
 use crate::coordinator::any::{AnyCoordinator, DriverKind};
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
@@ -36,7 +37,7 @@ use crate::server::{
 };
 use crate::server::{Destination, Ieee};
 
-use super::catalog_retry::{self, CatalogRetry};
+use super::catalog_driver::CatalogDriver;
 use super::control::{self, Persister};
 use super::export::ExportServer;
 use super::history::HistoryRecord;
@@ -54,17 +55,8 @@ const MAX_HELD_FRAMES: usize = 1024;
 const MAX_TRACKED_DELIVERIES: usize = 256;
 /// A frame whose delivery fails is sent at most this many times in all.
 const MAX_SENDS_PER_FRAME: u8 = 2;
-/// A catalog retry that finds a refresh running waits this long and tries again.
-const RETRY_WHILE_BUSY: Duration = Duration::from_secs(5);
 /// How often the status snapshot is rebuilt while anything changes.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
-
-/// A finished catalog refresh, handed back to the main loop with the service.
-struct RefreshDone {
-    service: CatalogService,
-    report: RefreshReport,
-    images_only: bool,
-}
 
 /// How the daemon is run.
 #[derive(Debug, Default)]
@@ -98,7 +90,6 @@ impl Daemon {
         let (snapshot_tx, snapshots) = watch::channel(StatusSnapshot::default());
         let cancel = CancellationToken::new();
         let (control_tx, control_rx) = mpsc::channel(16);
-        let (refresh_done_tx, refresh_done_rx) = mpsc::channel(1);
         let (library_tx, library_rx) = watch::channel(Arc::new(LibraryView::default()));
         let mut side_tasks = Vec::new();
         if let Some(section) = &config.export {
@@ -142,6 +133,12 @@ impl Daemon {
             None
         };
 
+        let catalog = CatalogDriver::new(&config);
+        // Claims admitted by an earlier run stay admitted (their file is what it downloaded for).
+        let claims = ClaimGate::new(
+            DEFAULT_NEW_CLAIMS_PER_HOUR,
+            load_known_devices(&config.state_dir).unwrap_or_default(),
+        );
         let main = MainLoop {
             config,
             config_path: options.config_path,
@@ -160,23 +157,14 @@ impl Daemon {
             in_flight: HashMap::new(),
             refused: VecDeque::new(),
             library_sources: Vec::new(),
-            catalog: None,
-            last_refresh: None,
-            last_fetch: None,
-            refresh_done_tx,
-            refresh_done_rx,
-            devices_at_refresh: 0,
-            catalog_retry: CatalogRetry::default(),
-            catalog_retry_at: None,
-            refresh_running: false,
-            reopen_catalog_after_refresh: false,
+            catalog,
+            claims,
             coordinator_up: false,
             ready_sent: false,
             dirty: true,
             persister: None,
             time_zone: jiff::tz::TimeZone::system(),
             identities: None,
-            identities_learned: false,
         };
         let task = tokio::spawn(async move {
             let result = main.run(coordinator_config).await;
@@ -338,22 +326,10 @@ struct MainLoop {
     /// delivery report says a slot came free.
     refused: VecDeque<(Outgoing, u8)>,
     library_sources: Vec<status::SourceStatus>,
-    /// The cloud catalogs; `None` while a refresh runs in its own task (one at a time).
-    catalog: Option<CatalogService>,
-    /// The last full refresh, and the last image-only fetch after it (for the status socket).
-    last_refresh: Option<RefreshReport>,
-    last_fetch: Option<RefreshReport>,
-    refresh_done_tx: mpsc::Sender<RefreshDone>,
-    refresh_done_rx: mpsc::Receiver<RefreshDone>,
-    /// Devices heard from at the last refresh: a new one triggers image downloads.
-    devices_at_refresh: usize,
-    /// When a failed refresh is tried again, sooner than the regular schedule.
-    catalog_retry: CatalogRetry,
-    catalog_retry_at: Option<Instant>,
-    /// A refresh task holds the catalog service (`catalog` is `None` meanwhile).
-    refresh_running: bool,
-    /// SIGHUP changed the catalog section while a refresh ran.
-    reopen_catalog_after_refresh: bool,
+    /// The cloud catalogs: their schedule, the service and its last reports.
+    catalog: CatalogDriver,
+    /// Which devices' claims may start downloads (confirmed devices, new claims per hour).
+    claims: ClaimGate,
     coordinator_up: bool,
     ready_sent: bool,
     dirty: bool,
@@ -364,8 +340,6 @@ struct MainLoop {
     /// Device identities (Basic cluster), read on first OTA contact; set once the state
     /// directory exists.
     identities: Option<Identities>,
-    /// An identity was learned since the last image fetch: restricted images may be wanted.
-    identities_learned: bool,
 }
 
 fn now_std() -> std::time::Instant {
@@ -398,12 +372,6 @@ impl MainLoop {
             &mut self.server,
         ));
         self.reload_images();
-        if self.has_cloud_sources() {
-            self.catalog = CatalogService::open(&self.config)
-                .map_err(|error| tracing::warn!(%error, "catalog refresh disabled"))
-                .ok();
-            self.start_refresh(false);
-        }
         self.notifier.status("starting the coordinator");
         let kind = match self.config.coordinator.protocol {
             crate::config::Protocol::Ezsp => DriverKind::Ezsp,
@@ -415,10 +383,6 @@ impl MainLoop {
         let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
         let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-        let mut refresh = tokio::time::interval_at(
-            Instant::now() + self.config.catalog.refresh_interval,
-            self.config.catalog.refresh_interval,
-        );
         let mut notify = tokio::time::interval_at(
             Instant::now() + self.config.server.notify_interval,
             self.config.server.notify_interval,
@@ -431,6 +395,15 @@ impl MainLoop {
         let mut next_watchdog = watchdog_interval.map(|interval| Instant::now() + interval);
 
         let result = loop {
+            let identities = self.identities.as_ref().map(Identities::reader);
+            let (claims, server) = (&mut self.claims, &self.server);
+            self.catalog.drive(&self.config, now_std(), || {
+                claims.admit(
+                    &images::claims(&server.devices()),
+                    |ieee| identities.is_some_and(|r| r.is_read(ieee)),
+                    now_std(),
+                )
+            });
             self.flush(coordinator.as_ref());
             if self.dirty && publish_at.is_none() {
                 publish_at = Some(Instant::now() + SNAPSHOT_INTERVAL);
@@ -442,6 +415,7 @@ impl MainLoop {
                 .poll_timeout()
                 .into_iter()
                 .chain(identity_deadline)
+                .chain(self.catalog.deadline())
                 .min()
                 .map(Instant::from_std)
                 .unwrap_or(far);
@@ -456,16 +430,9 @@ impl MainLoop {
                     break Ok(());
                 }
                 _ = hangup.recv() => {
-                    let intervals = (
-                        self.config.catalog.refresh_interval,
-                        self.config.server.notify_interval,
-                    );
+                    let notify_interval = self.config.server.notify_interval;
                     self.reload_config();
-                    if intervals.0 != self.config.catalog.refresh_interval {
-                        let every = self.config.catalog.refresh_interval;
-                        refresh = tokio::time::interval_at(Instant::now() + every, every);
-                    }
-                    if intervals.1 != self.config.server.notify_interval {
+                    if notify_interval != self.config.server.notify_interval {
                         let every = self.config.server.notify_interval;
                         notify = tokio::time::interval_at(Instant::now() + every, every);
                     }
@@ -496,34 +463,10 @@ impl MainLoop {
                     }
                     self.dirty = true;
                 }
-                _ = refresh.tick() => {
-                    self.reload_images();
-                    self.start_refresh(false);
-                }
-                _ = tokio::time::sleep_until(self.catalog_retry_at.unwrap_or(far)), if self.catalog_retry_at.is_some() => {
-                    self.catalog_retry_at = None;
-                    tracing::info!("trying the catalogs again after a failed refresh");
-                    if !self.start_refresh(false) && self.refresh_running {
-                        // An image fetch for a new device is running: try once it is done.
-                        self.catalog_retry_at = Some(Instant::now() + RETRY_WHILE_BUSY);
+                Some(done) = self.catalog.next_done() => {
+                    if self.catalog.on_done(done, now_std()) {
+                        self.reload_images();
                     }
-                }
-                Some(done) = self.refresh_done_rx.recv() => {
-                    tracing::info!("catalog refresh finished:\n{}", done.report);
-                    self.catalog = Some(done.service);
-                    self.refresh_running = false;
-                    if self.reopen_catalog_after_refresh {
-                        self.reopen_catalog();
-                    } else {
-                        self.schedule_catalog_retry(&done.report, done.images_only);
-                    }
-                    if done.images_only {
-                        self.last_fetch = Some(done.report);
-                    } else {
-                        self.last_refresh = Some(done.report);
-                        self.last_fetch = None;
-                    }
-                    self.reload_images();
                 }
                 _ = notify.tick() => {
                     if self.coordinator_up {
@@ -532,7 +475,14 @@ impl MainLoop {
                 }
                 _ = tokio::time::sleep_until(publish_at.unwrap_or(far)), if publish_at.is_some() => {
                     publish_at = None;
-                    self.fetch_for_new_devices();
+                    // Only confirmed devices' claims, within the hourly budget, start a fetch.
+                    let identities = self.identities.as_ref().map(Identities::reader);
+                    let wanted = self.claims.wanted_count(
+                        &images::claims(&self.server.devices()),
+                        |ieee| identities.is_some_and(|r| r.is_read(ieee)),
+                        now_std(),
+                    );
+                    self.catalog.devices_heard(wanted);
                     self.publish(coordinator.as_ref(), &port);
                 }
                 _ = tokio::time::sleep_until(next_watchdog.unwrap_or(far)), if next_watchdog.is_some() => {
@@ -574,7 +524,7 @@ impl MainLoop {
         self.library_sources = sources;
         // The full refresh first, then the image fetch after it; an error stays shown until a
         // later report for that source succeeds.
-        for report in [&self.last_refresh, &self.last_fetch].into_iter().flatten() {
+        for report in self.catalog.reports() {
             let earlier: Vec<Option<String>> = self
                 .library_sources
                 .iter()
@@ -630,91 +580,10 @@ impl MainLoop {
         let sources_changed = config.catalog != self.config.catalog;
         self.server.set_config(server_config);
         self.config = config;
-        if sources_changed {
-            if self.refresh_running {
-                // The running refresh hands back a service for the old sources: replace it then.
-                self.reopen_catalog_after_refresh = true;
-            } else {
-                self.reopen_catalog();
-            }
-        }
+        self.catalog
+            .configured(&self.config, sources_changed, now_std());
         tracing::info!(path = %path.display(), "configuration reloaded");
         self.dirty = true;
-    }
-
-    /// A catalog service for the configured cloud sources, or none when there are none (or it
-    /// cannot be opened: logged, and serving goes on from what is on disk).
-    fn reopen_catalog(&mut self) {
-        self.reopen_catalog_after_refresh = false;
-        self.catalog = None;
-        self.catalog_retry_at = None;
-        self.catalog_retry = CatalogRetry::default();
-        if self.has_cloud_sources() {
-            self.catalog = CatalogService::open(&self.config)
-                .map_err(|error| tracing::warn!(%error, "catalog refresh disabled"))
-                .ok();
-            self.start_refresh(false);
-        }
-    }
-
-    fn has_cloud_sources(&self) -> bool {
-        self.config
-            .catalog
-            .sources
-            .iter()
-            .any(|s| s.kind != SourceKind::Directory)
-    }
-
-    /// After a refresh or an image fetch: arms the early retry when something failed (a retry
-    /// is always a full refresh, which also fetches the images of known devices). An image fetch
-    /// leaves a pending retry alone, whether it failed or not: that retry covers its images too,
-    /// and must not be pushed later.
-    fn schedule_catalog_retry(&mut self, report: &RefreshReport, images_only: bool) {
-        if images_only && (self.catalog_retry_at.is_some() || !catalog_retry::needs_retry(report)) {
-            return;
-        }
-        let retry_in = self.catalog_retry.after_refresh(
-            report,
-            unix_seconds(),
-            self.config.catalog.refresh_interval,
-        );
-        if let Some(delay) = retry_in {
-            tracing::info!(
-                "a catalog refresh failed; trying again in {}",
-                humantime::format_duration(delay)
-            );
-        }
-        self.catalog_retry_at = retry_in.map(|delay| Instant::now() + delay);
-    }
-
-    /// Starts a catalog refresh in its own task (the main loop never waits on the network).
-    /// `images_only` asks for downloads for newly heard devices without a catalog call.
-    /// Returns false when none was started: not configured, or one is already running.
-    fn start_refresh(&mut self, images_only: bool) -> bool {
-        let Some(mut service) = self.catalog.take() else {
-            return false;
-        };
-        self.refresh_running = true;
-        let heard_from = self.server.devices();
-        // Counted as `fetch_for_new_devices` counts them (every device, not one per image kind).
-        self.devices_at_refresh = heard_from.len();
-        let devices = images::known_devices(&heard_from);
-        let done = self.refresh_done_tx.clone();
-        tokio::spawn(async move {
-            let report = if images_only {
-                service.fetch_images(&devices).await
-            } else {
-                service.refresh(&devices).await
-            };
-            let _ = done
-                .send(RefreshDone {
-                    service,
-                    report,
-                    images_only,
-                })
-                .await;
-        });
-        true
     }
 
     fn on_coordinator_event(
@@ -770,6 +639,7 @@ impl MainLoop {
             }
             CoordinatorEvent::DeviceJoined { nwk, ieee } => {
                 tracing::info!(%nwk, %ieee, "device joined or announced");
+                self.claims.confirm(ieee);
             }
             CoordinatorEvent::DeliveryReport { tag, outcome } => {
                 let Some((outgoing, times_sent)) = self.in_flight.remove(&tag) else {
@@ -903,7 +773,7 @@ impl MainLoop {
         if let Some(identities) = &mut self.identities
             && identities.drain_events(&mut self.server)
         {
-            self.identities_learned = true;
+            self.catalog.identity_learned();
             self.dirty = true;
         }
         while let Some(event) = self.server.poll_event() {
@@ -921,16 +791,6 @@ impl MainLoop {
             if let Some(events) = &self.events {
                 let _ = events.try_send(event);
             }
-        }
-    }
-
-    /// A device heard from for the first time may want an image no one wanted before: fetch it
-    /// now (within the limits) rather than at the next scheduled refresh.
-    fn fetch_for_new_devices(&mut self) {
-        let wanted =
-            self.identities_learned || self.server.devices().len() > self.devices_at_refresh;
-        if self.catalog.is_some() && wanted && self.start_refresh(true) {
-            self.identities_learned = false;
         }
     }
 

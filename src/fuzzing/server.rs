@@ -183,9 +183,13 @@ fn check_output(server: &mut OtaServer, images: &[OtaImage; 2], max_aps_payload:
         {
             let start = *file_offset as usize;
             let end = start + data.len();
-            let inside = images
-                .iter()
-                .any(|image| image.bytes().get(start..end) == Some(&data[..]));
+            let inside = images.iter().any(|image| {
+                image
+                    .read_all()
+                    .ok()
+                    .and_then(|b| b.get(start..end).map(|d| d == &data[..]))
+                    == Some(true)
+            });
             if data.is_empty() || !inside {
                 panic!("block at {start} of {} bytes is not image data", data.len());
             }

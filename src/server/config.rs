@@ -131,6 +131,11 @@ pub struct ServerConfig {
     /// keeps its offset and queues again with its next request), so a device sending a block
     /// request once per idle timeout cannot hold a slot (default 60 s).
     pub slot_idle_while_others_wait: Duration,
+    /// A transfer that has held its slot this long gives it up while other devices wait (it
+    /// keeps its offset and queues again, at the back, with its next request): a device
+    /// asking just often enough to stay under `slot_idle_while_others_wait` cannot hold a
+    /// slot for ever either (default 15 min, several whole images at normal speed).
+    pub max_slot_time_while_others_wait: Duration,
     /// How long after the last block the server waits for the Upgrade End Request before it
     /// records the transfer as failed (default 2 h: dual-MCU devices stay silent ~30 min).
     pub upgrade_end_timeout: Duration,
@@ -199,6 +204,7 @@ impl Default for ServerConfig {
             busy_retry_bounds: (Duration::from_secs(10), Duration::from_secs(600)),
             idle_timeout: Duration::from_secs(300),
             slot_idle_while_others_wait: Duration::from_secs(60),
+            max_slot_time_while_others_wait: Duration::from_secs(15 * 60),
             manufacturer_idle_timeouts: HashMap::from([
                 (manufacturer::BOSCH, Duration::from_secs(3600)),
                 (manufacturer::LEGRAND, Duration::from_secs(1800)),

@@ -1,11 +1,17 @@
 //! The catalog's view as the server sees it: verified images, each with the exact bytes to
 //! serve (ZCL8 §11.4: the whole OTA file from its magic for `image_size` bytes), the header
 //! fields that decide who may have it, where it came from, and the catalog's restrictions.
+//!
+//! The bytes are either in memory or behind an [`ImageReader`] (the daemon's image files, read
+//! a block at a time so the library is not held in RAM; issue 18). The server itself opens no
+//! file: the reader is handed in.
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use super::Ieee;
 use crate::ota::OtaFile;
@@ -57,22 +63,53 @@ pub struct CatalogRestrictions {
     pub manufacturer_names: Vec<String>,
 }
 
+/// Reads an image's served bytes from where they are kept (a file, for the daemon).
+pub trait ImageReader: fmt::Debug + Send + Sync {
+    /// Fills all of `buf` with the served bytes from `offset` (the caller keeps the range
+    /// within the image). An error when the bytes cannot be read or changed since verified.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+#[derive(Clone)]
+enum Content {
+    Memory(Bytes),
+    Reader(Arc<dyn ImageReader>),
+}
+
 /// One verified image the server may offer.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct OtaImage {
     key: ImageKey,
-    bytes: Bytes,
+    content: Content,
+    len: u32,
+    /// SHA-256 of the served bytes: tells two sources' copies apart without reading them.
+    digest: [u8; 32],
     hardware_versions: Option<(u16, u16)>,
     destination: Option<Ieee>,
     provenance: Provenance,
     restrictions: CatalogRestrictions,
 }
 
+impl PartialEq for OtaImage {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.len == other.len
+            && self.digest == other.digest
+            && self.hardware_versions == other.hardware_versions
+            && self.destination == other.destination
+            && self.provenance == other.provenance
+            && self.restrictions == other.restrictions
+    }
+}
+
+impl Eq for OtaImage {}
+
 impl fmt::Debug for OtaImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtaImage")
             .field("key", &format_args!("{}", self.key))
-            .field("size", &self.bytes.len())
+            .field("size", &self.len)
+            .field("in_memory", &matches!(self.content, Content::Memory(_)))
             .field("hardware_versions", &self.hardware_versions)
             .field("destination", &self.destination)
             .field("provenance", &self.provenance)
@@ -92,12 +129,14 @@ pub struct ImageTooLarge {
 impl OtaImage {
     /// An image serving exactly `bytes` (the OTA file from its magic, `image_size` bytes long).
     pub fn new(key: ImageKey, bytes: Bytes) -> Result<Self, ImageTooLarge> {
-        if u32::try_from(bytes.len()).is_err() {
+        let Ok(len) = u32::try_from(bytes.len()) else {
             return Err(ImageTooLarge { len: bytes.len() });
-        }
+        };
         Ok(OtaImage {
             key,
-            bytes,
+            digest: Sha256::digest(&bytes).into(),
+            content: Content::Memory(bytes),
+            len,
             hardware_versions: None,
             destination: None,
             provenance: Provenance::default(),
@@ -163,14 +202,39 @@ impl OtaImage {
         self.key
     }
 
-    /// The exact bytes served.
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
+    /// Serves the bytes through `reader` from now on and drops the copy in memory. The reader
+    /// must give the very bytes this image was built from (their digest is kept).
+    #[must_use]
+    pub fn read_through(mut self, reader: Arc<dyn ImageReader>) -> Self {
+        self.content = Content::Reader(reader);
+        self
+    }
+
+    /// True when both serve the same bytes (compared by digest, without reading them).
+    pub fn same_bytes(&self, other: &OtaImage) -> bool {
+        self.len == other.len && self.digest == other.digest
+    }
+
+    /// SHA-256 of the served bytes.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
+    /// All the served bytes (read from the reader when not in memory: up to 16 MiB).
+    pub fn read_all(&self) -> io::Result<Bytes> {
+        match &self.content {
+            Content::Memory(bytes) => Ok(bytes.clone()),
+            Content::Reader(reader) => {
+                let mut buf = vec![0; usize::try_from(self.len).unwrap_or(usize::MAX)];
+                reader.read_exact_at(0, &mut buf)?;
+                Ok(Bytes::from(buf))
+            }
+        }
     }
 
     /// Size in bytes (checked to fit in `u32` by [`OtaImage::new`]).
     pub fn size(&self) -> u32 {
-        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX)
+        self.len
     }
 
     /// The header's hardware version range.
@@ -193,16 +257,27 @@ impl OtaImage {
         &self.restrictions
     }
 
-    /// Up to `max_len` bytes at `offset`, as a cheap slice of the served bytes; `None` when
-    /// `offset` is at or past the end.
+    /// Up to `max_len` bytes at `offset` (a cheap slice of bytes in memory, or one bounded
+    /// read); `None` when `offset` is at or past the end, or the bytes cannot be read.
     pub fn block(&self, offset: u32, max_len: u8) -> Option<Bytes> {
-        let start = usize::try_from(offset).ok()?;
-        if start >= self.bytes.len() {
+        if offset >= self.len {
             return None;
         }
-        let end = start
-            .saturating_add(usize::from(max_len))
-            .min(self.bytes.len());
-        Some(self.bytes.slice(start..end))
+        let len = (self.len - offset).min(u32::from(max_len));
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        match &self.content {
+            Content::Memory(bytes) => Some(bytes.slice(start..end)),
+            Content::Reader(reader) => {
+                let mut buf = vec![0; end - start];
+                match reader.read_exact_at(u64::from(offset), &mut buf) {
+                    Ok(()) => Some(Bytes::from(buf)),
+                    Err(error) => {
+                        tracing::debug!(image = %self.key, %error, "image bytes unreadable");
+                        None
+                    }
+                }
+            }
+        }
     }
 }

@@ -71,7 +71,7 @@ pub use config::{
     BlockPeriodUnit, DenyRule, DeviceOverride, ServerConfig, UpgradeTimePolicy, VersionPin,
 };
 pub use control::{ApplyWindow, ControlState, InstallMode, Withheld};
-pub use image::{CatalogRestrictions, ImageKey, OtaImage, Provenance};
+pub use image::{CatalogRestrictions, ImageKey, ImageReader, OtaImage, Provenance};
 pub use installer::{ControlError, InstallOutcome};
 pub use policy::{DeviceQuery, NoImageReason, Rejection};
 pub use progress::{DeviceStatus, FailureReason, ServerEvent, TransferProgress, TransferState};
@@ -301,15 +301,25 @@ impl OtaServer {
     pub fn set_images(&mut self, images: Vec<Arc<OtaImage>>, now: Instant) {
         self.images = images;
         let mut concerned = Vec::new();
-        for session in self.sessions.values() {
+        let mut available = Vec::new();
+        for (key, session) in &self.sessions {
             let Some(last) = session.last_query else {
                 continue;
             };
             let query = self.device_query(session, &last);
-            if let Ok(image) = policy::choose_image(&self.images, &query, &self.config)
-                && last.offered != Some(image.key())
-            {
+            let chosen = policy::choose_image(&self.images, &query, &self.config)
+                .ok()
+                .map(|image| image.key());
+            // `status` (and Home Assistant) learn of the new image now, not at the device's
+            // next query, which for a sleepy device may be a day away.
+            available.push((*key, chosen));
+            if chosen.is_some() && last.offered != chosen {
                 concerned.push(session.addr);
+            }
+        }
+        for (key, chosen) in available {
+            if let Some(session) = self.sessions.get_mut(&key) {
+                session.available = chosen;
             }
         }
         if concerned.is_empty() {
@@ -849,8 +859,16 @@ impl OtaServer {
                             transfer.last_request_at,
                             self.config.slot_idle_while_others_wait,
                         );
-                if squatting && !idle {
-                    debug!(device = %session.addr, "slot given up: no request while others wait");
+                // And a slot is a turn, not a tenure: held this long while others wait, it
+                // goes to the next in line.
+                let turn_over = transfer.state == TransferState::Downloading
+                    && self.admission.waiting_len() > 0
+                    && self.admission.active_since(&key).is_some_and(|since| {
+                        now >= after(since, self.config.max_slot_time_while_others_wait)
+                    });
+                if (squatting || turn_over) && !idle {
+                    debug!(device = %session.addr, squatting, turn_over, "slot given up while others wait");
+                    session.page = None;
                     self.admission.release(&key);
                 }
                 match transfer.state {
@@ -929,6 +947,12 @@ impl OtaServer {
                                 self.config.slot_idle_while_others_wait,
                             ));
                         }
+                    }
+                    if let Some(since) = self.admission.active_since(key)
+                        && t.state == TransferState::Downloading
+                        && self.admission.waiting_len() > 0
+                    {
+                        consider(after(since, self.config.max_slot_time_while_others_wait));
                     }
                 }
                 Some(t) if t.state == TransferState::Waiting => {

@@ -50,6 +50,8 @@ impl BlockSizeLimits {
 #[derive(Debug, Default)]
 pub struct Admission {
     active: Vec<DeviceKey>,
+    /// When each active device got its slot (same order as `active`).
+    active_since: Vec<Instant>,
     /// Sorted by `(rank, since, seq)`.
     waiting: Vec<Waiter>,
     /// Breaks ties between devices queued at the same instant: first come, first served.
@@ -148,6 +150,7 @@ impl Admission {
         let free = cap.saturating_sub(self.active.len());
         if position < free {
             self.active.push(key);
+            self.active_since.push(now);
             return true;
         }
         self.waiting.insert(position, waiter);
@@ -156,8 +159,19 @@ impl Admission {
 
     /// Frees `key`'s slot (or its place in the queue).
     pub fn release(&mut self, key: &DeviceKey) {
-        self.active.retain(|k| k != key);
+        if let Some(index) = self.active.iter().position(|k| k == key) {
+            self.active.remove(index);
+            if index < self.active_since.len() {
+                self.active_since.remove(index);
+            }
+        }
         self.waiting.retain(|w| w.key != *key);
+    }
+
+    /// When `key` got the slot it holds.
+    pub fn active_since(&self, key: &DeviceKey) -> Option<Instant> {
+        let index = self.active.iter().position(|k| k == key)?;
+        self.active_since.get(index).copied()
     }
 
     /// Drops queue entries whose devices did not come back in time.

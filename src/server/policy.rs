@@ -326,7 +326,7 @@ pub fn choose_image(
         let Some(first) = group.first() else {
             continue;
         };
-        let disagree = group.iter().any(|image| image.bytes() != first.bytes());
+        let disagree = group.iter().any(|image| !image.same_bytes(first));
         if !disagree {
             return Ok(Arc::clone(first));
         }

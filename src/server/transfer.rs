@@ -58,7 +58,7 @@ impl OtaServer {
             image.key() == file && self.check_transfer(session, image, asked).is_ok()
         });
         let first = matches.next()?;
-        if matches.any(|other| other.bytes() != first.bytes()) {
+        if matches.any(|other| !other.same_bytes(first)) {
             warn!(image = %file, "requested image has conflicting sources; refusing");
             return None;
         }

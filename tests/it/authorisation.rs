@@ -2,7 +2,7 @@
 //! only to the device it names, which must be the sender; every block passes the same policy
 //! check as the offer; an Upgrade End SUCCESS for a download never served is not recorded.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zigbee_otad::server::{DeviceAddr, OtaServer, Outgoing, ServerConfig, VersionPin};
 use zigbee_otad::zcl::ota::{
@@ -32,7 +32,7 @@ const B: DeviceAddr = DeviceAddr {
 };
 
 #[allow(clippy::disallowed_methods)]
-fn t0() -> std::time::Instant {
+fn t0() -> Instant {
     std::time::Instant::now()
 }
 
@@ -209,5 +209,63 @@ fn a_squatting_device_loses_its_slot_to_a_waiting_one() {
         OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
     ));
     assert_eq!(server.progress().len(), 2);
+    assert_eq!(server.history().count(), 0, "nobody failed");
+}
+
+/// A device asking just often enough never looks idle; a slot is still a turn, not a tenure:
+/// after `max_slot_time_while_others_wait` with another device waiting the slot moves on.
+#[test]
+fn a_slow_dripping_device_gives_up_its_slot_after_its_turn() {
+    let config = ServerConfig {
+        max_concurrent_transfers: 1,
+        ..ServerConfig::default()
+    };
+    let turn = config.max_slot_time_while_others_wait;
+    let drip = config.slot_idle_while_others_wait - Duration::from_secs(10);
+    let now = t0();
+    let mut server = OtaServer::new(config);
+    server.set_images(vec![image(NEW, 50_000, 8)], now);
+    server.handle_frame(A, &query(1, OLD, None), now);
+    server.handle_frame(A, &block_request(2, new_key(), 0, 50, None), now);
+    frames(&mut server);
+    server.handle_frame(B, &query(1, OLD, None), now);
+    frames(&mut server);
+    let mut t = now;
+    let mut tsn = 3;
+    let mut offset = 50;
+    let b_waits = |server: &mut OtaServer, tsn: u8, t: Instant| {
+        server.handle_frame(B, &block_request(tsn, new_key(), 0, 50, None), t);
+        matches!(
+            one(server),
+            OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
+        )
+    };
+    assert!(b_waits(&mut server, 200, t));
+    // A drips one block per `drip` for a whole turn and keeps its slot meanwhile.
+    while t + drip < now + turn {
+        t += drip;
+        server.handle_timeout(t);
+        server.handle_frame(A, &block_request(tsn, new_key(), offset, 50, None), t);
+        assert_eq!(
+            block_status(&one(&mut server)),
+            ZclStatus::SUCCESS,
+            "at {:?}",
+            t - now
+        );
+        assert!(b_waits(&mut server, tsn.wrapping_add(100), t));
+        tsn += 1;
+        offset += 50;
+    }
+    // The turn ends at the server's own deadline; B gets the slot, A queues with its offset.
+    let end = now + turn;
+    assert!(server.poll_timeout().unwrap() <= end);
+    server.handle_timeout(end);
+    server.handle_frame(B, &block_request(250, new_key(), 0, 50, None), end);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+    server.handle_frame(A, &block_request(tsn, new_key(), offset, 50, None), end);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
+    ));
     assert_eq!(server.history().count(), 0, "nobody failed");
 }

@@ -18,6 +18,7 @@ use axum::routing::get;
 use zigbee_otad::catalog::limiter::LimiterConfig;
 use zigbee_otad::catalog::model::{HashAlgorithm, ImageHash};
 use zigbee_otad::catalog::report;
+use zigbee_otad::catalog::scheduler::ImageHolds;
 use zigbee_otad::catalog::service::{
     CatalogOutcome, CatalogService, Clock, DownloadOutcome, KnownDevice, RefreshReport,
     ServiceOptions, SourceRefresh, VirtualClock, load_known_devices,
@@ -256,15 +257,29 @@ fn open(config: &Config, clock: &VirtualClock) -> CatalogService {
 /// Runs a refresh in a spawned task (as the daemon will: this only compiles if the service
 /// and its refresh future are `Send`) and hands the service back.
 async fn refresh_in_task(
-    mut service: CatalogService,
+    service: CatalogService,
     devices: Vec<KnownDevice>,
 ) -> (CatalogService, RefreshReport) {
-    tokio::spawn(async move {
-        let report = service.refresh(&devices).await;
+    refresh_held(service, devices, &mut ImageHolds::default(), UNIX_EPOCH).await
+}
+
+/// [`refresh_in_task`] under `holds`, which then learn from the report at `now` (as the
+/// daemon's scheduler does).
+async fn refresh_held(
+    mut service: CatalogService,
+    devices: Vec<KnownDevice>,
+    holds: &mut ImageHolds,
+    now: SystemTime,
+) -> (CatalogService, RefreshReport) {
+    let given = holds.clone();
+    let (service, report) = tokio::spawn(async move {
+        let report = service.refresh(&devices, &given).await;
         (service, report)
     })
     .await
-    .unwrap()
+    .unwrap();
+    holds.absorb(&report, now);
+    (service, report)
 }
 
 fn only_source(report: &RefreshReport) -> &SourceRefresh {
@@ -706,7 +721,41 @@ url = "{url}"
 }
 
 #[tokio::test]
-async fn images_no_catalog_references_are_pruned_down_to_the_cap() {
+async fn images_no_known_device_wants_are_pruned_down_to_the_cap() {
+    let (api, image_a, image_b) = synthetic_api();
+    let url = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &url);
+    let clock = VirtualClock::new(start());
+    // Room for image A (40 kB) or for A's catalog neighbour B (4 kB) beside nothing big.
+    let cap = image_a.len() as u64 + 100;
+    let options = ServiceOptions {
+        clock: Clock::Virtual(clock.clone()),
+        cache_cap_bytes: cap,
+        ..ServiceOptions::default()
+    };
+    let service = CatalogService::open_with(&config, options).unwrap();
+    let (service, report) = refresh_in_task(service, vec![device(25)]).await;
+    assert!(report.pruned.is_empty(), "{report}");
+    assert_eq!(report.cache_over_cap_by, 0);
+    assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_a)]);
+
+    // Product 25 is gone from the devices (the catalog still lists it): a catalog entry does
+    // not keep an image, so A goes once B arrives and the cache is over its cap.
+    clock.advance(Duration::from_secs(3600));
+    let (_, report) = refresh_in_task(service, vec![device(26)]).await;
+    assert_eq!(report.pruned.len(), 1, "{report}");
+    assert!(report.pruned[0].ends_with(&sha256_name(&image_a)));
+    assert_eq!(report.cache_over_cap_by, 0);
+    assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_b)]);
+    assert_eq!(served_images(&config), [(LEDVANCE, 26, VERSION_B)]);
+}
+
+/// A wanted image that would not fit under the cap beside the other wanted ones is not
+/// downloaded at all (no quota spent, nothing cached): referenced images cannot grow the
+/// cache past its cap.
+#[tokio::test]
+async fn an_image_that_would_not_fit_the_cap_is_not_downloaded() {
     let (api, image_a, image_b) = synthetic_api();
     let url = serve(api.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -714,34 +763,26 @@ async fn images_no_catalog_references_are_pruned_down_to_the_cap() {
     let clock = VirtualClock::new(start());
     let options = ServiceOptions {
         clock: Clock::Virtual(clock.clone()),
-        cache_cap_bytes: 1000,
+        cache_cap_bytes: image_b.len() as u64 + 100,
         ..ServiceOptions::default()
     };
     let service = CatalogService::open_with(&config, options).unwrap();
-    let (service, report) = refresh_in_task(service, vec![device(25)]).await;
-    // Over the cap, but the image is referenced: kept, and the report says by how much.
-    assert!(report.pruned.is_empty(), "{report}");
-    assert_eq!(report.cache_over_cap_by, image_a.len() as u64 - 1000);
-    assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_a)]);
-
-    // The catalog drops product 25: its image goes, the new one for product 26 arrives.
-    api.set_catalog(format!(
-        r#"{{"firmwares":[{}]}}"#,
-        ledvance_entry(26, VERSION_B, &image_b)
-    ));
-    clock.advance(Duration::from_secs(3600));
     let (_, report) = refresh_in_task(service, vec![device(25), device(26)]).await;
     let line = only_source(&report);
-    assert_eq!(
-        line.catalog,
-        CatalogOutcome::Changed { rejected: 0 },
+    let outcomes: Vec<(u16, &DownloadOutcome)> = line
+        .downloads
+        .iter()
+        .map(|d| (d.image_type, &d.outcome))
+        .collect();
+    assert!(
+        outcomes.iter().any(|(t, o)| *t == 25
+            && matches!(o, DownloadOutcome::Deferred { reason, .. } if reason.contains("cache is full"))),
         "{report}"
     );
-    assert_eq!(line.entries, 1);
-    assert_eq!(report.pruned.len(), 1, "{report}");
-    assert!(report.pruned[0].ends_with(&sha256_name(&image_a)));
+    assert!(image_a.len() > image_b.len());
     assert_eq!(cached_image_files(dir.path()), [sha256_name(&image_b)]);
-    assert_eq!(served_images(&config), [(LEDVANCE, 26, VERSION_B)]);
+    assert_eq!(api.hits().1, 1, "only B was fetched");
+    assert_eq!(report.cache_over_cap_by, 0);
 }
 
 #[tokio::test]
@@ -825,7 +866,9 @@ async fn a_new_device_gets_its_image_without_a_catalog_call_and_a_restart_rememb
     // Device 26 is heard between two scheduled refreshes: images only, no catalog call.
     clock.advance(Duration::from_secs(60));
     let mut service = service;
-    let report = service.fetch_images(&[device(25), device(26)]).await;
+    let report = service
+        .fetch_images(&[device(25), device(26)], &ImageHolds::default())
+        .await;
     let line = only_source(&report);
     assert_eq!(line.catalog, CatalogOutcome::NotRequested, "{report}");
     assert_eq!(line.downloads.len(), 1, "{report}");
@@ -868,8 +911,15 @@ async fn an_image_that_failed_verification_is_held_back_doubling() {
             .unwrap()
             .push_back(Fault::WrongBytes);
     }
+    let mut holds = ImageHolds::default();
     let outcome = |report: &RefreshReport| only_source(report).downloads[0].outcome.clone();
-    let (service, report) = refresh_in_task(open(&config, &clock), vec![device(26)]).await;
+    let (service, report) = refresh_held(
+        open(&config, &clock),
+        vec![device(26)],
+        &mut holds,
+        clock.now(),
+    )
+    .await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Failed { error } if error.contains("digest")),
         "{report}"
@@ -878,7 +928,7 @@ async fn an_image_that_failed_verification_is_held_back_doubling() {
 
     // Within the minute: the catalog is asked again, the image is not.
     clock.advance(Duration::from_secs(30));
-    let (service, report) = refresh_in_task(service, vec![device(26)]).await;
+    let (service, report) = refresh_held(service, vec![device(26)], &mut holds, clock.now()).await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Deferred { reason, .. } if reason == "failed 1 time(s) before"),
         "{report}"
@@ -887,14 +937,14 @@ async fn an_image_that_failed_verification_is_held_back_doubling() {
 
     // After it: fetched, wrong again, now held for two minutes.
     clock.advance(Duration::from_secs(31));
-    let (service, report) = refresh_in_task(service, vec![device(26)]).await;
+    let (service, report) = refresh_held(service, vec![device(26)], &mut holds, clock.now()).await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Failed { .. }),
         "{report}"
     );
     assert_eq!(api.hits().1, 2);
     clock.advance(Duration::from_secs(90));
-    let (service, report) = refresh_in_task(service, vec![device(26)]).await;
+    let (service, report) = refresh_held(service, vec![device(26)], &mut holds, clock.now()).await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Deferred { reason, .. } if reason == "failed 2 time(s) before"),
         "{report}"
@@ -902,7 +952,7 @@ async fn an_image_that_failed_verification_is_held_back_doubling() {
     assert_eq!(api.hits().1, 2);
 
     clock.advance(Duration::from_secs(31));
-    let (_, report) = refresh_in_task(service, vec![device(26)]).await;
+    let (_, report) = refresh_held(service, vec![device(26)], &mut holds, clock.now()).await;
     assert!(
         matches!(outcome(&report), DownloadOutcome::Stored { .. }),
         "{report}"

@@ -122,6 +122,30 @@ fn state_of(server: &OtaServer, who: DeviceAddr) -> Option<TransferState> {
         .map(|t| t.state)
 }
 
+/// An image that reaches the catalog after a device's last query shows as available at once
+/// (status, Home Assistant), not at the device's next query, which for a sleepy device may be
+/// a day away. Nothing is sent to it in approve mode until approved.
+#[test]
+fn an_image_added_later_shows_as_available_before_the_next_query() {
+    let now = origin();
+    let mut s = server(
+        ServerConfig {
+            install: InstallMode::Approve,
+            ..ServerConfig::default()
+        },
+        now,
+    );
+    s.set_images(Vec::new(), now);
+    let d = device(1);
+    assert!(!offered(&exchange(&mut s, d, &query(1, OLD, None), now)));
+    assert_eq!(s.devices()[0].available_file_version, None);
+    s.set_images(vec![image(NEW, 400, 3)], now);
+    assert_eq!(s.devices()[0].available_file_version, Some(NEW));
+    // The image goes away again: so does the availability.
+    s.set_images(Vec::new(), now);
+    assert_eq!(s.devices()[0].available_file_version, None);
+}
+
 #[test]
 fn approve_mode_shows_the_image_serves_nothing_and_offers_it_once_approved() {
     let now = origin();

@@ -34,12 +34,19 @@ fn mosquitto() -> Option<PathBuf> {
 /// Starts Mosquitto on `port` (no persistence: a restart loses every retained message) and
 /// waits until it accepts connections.
 fn start_broker(binary: &Path, root: &Path, port: u16) -> Guard {
-    let conf = root.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    start_broker_with(
+        binary,
+        root,
+        port,
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
     )
-    .unwrap();
+}
+
+/// Starts Mosquitto with `conf` as its whole configuration and waits until `port` accepts
+/// connections.
+fn start_broker_with(binary: &Path, root: &Path, port: u16, conf_text: &str) -> Guard {
+    let conf = root.join("mosquitto.conf");
+    std::fs::write(&conf, conf_text).unwrap();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -114,6 +121,22 @@ fn retained(port: u16, topic: &str, timeout: Duration) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// Waits up to 30 s for a retained message on `topic`. A message published while a client is
+/// subscribed reaches it without the retain flag, so each try is a new subscription.
+fn wait_retained(port: u16, topic: &str, root: &Path) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(payload) = retained(port, topic, Duration::from_secs(1)) {
+            return payload;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no retained message on {topic}\n{}",
+            log_text(root)
+        );
+    }
 }
 
 fn states(seen: &Mutex<Vec<Seen>>, since: usize) -> Vec<(serde_json::Value, Instant)> {
@@ -211,17 +234,7 @@ fn home_assistant_sees_the_update_presses_install_and_survives_a_broker_restart(
 
     // The retained discovery config, with what Home Assistant's MQTT update platform reads.
     let config_topic = format!("homeassistant/update/zigbee-otad/{DEVICE}/config");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let discovery = loop {
-        if let Some(payload) = retained(port, &config_topic, Duration::from_secs(1)) {
-            break payload;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no discovery config\n{}",
-            log_text(root)
-        );
-    };
+    let discovery = wait_retained(port, &config_topic, root);
     let discovery: serde_json::Value = serde_json::from_slice(&discovery).unwrap();
     assert_eq!(discovery["device_class"], "firmware");
     assert_eq!(
@@ -345,4 +358,251 @@ fn home_assistant_sees_the_update_presses_install_and_survives_a_broker_restart(
         }
     }
     drop(broker);
+}
+
+/// `openssl` run in `dir`; panics with its stderr when it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A private CA and a broker certificate it signs, for 127.0.0.1 and localhost. Returns
+/// `(ca.pem, server.pem, server.key)` under `dir`.
+fn make_ca_and_broker_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// `mqtts://` against Mosquitto's TLS listener with a private CA and a password: the daemon
+/// publishes discovery and availability over TLS, Install works over it, and the password never
+/// appears in the log. A second daemon that trusts another CA is refused by its own TLS check,
+/// says so once, and keeps serving.
+#[test]
+fn mqtts_with_a_private_ca_and_a_password() {
+    let Some(binary) = mosquitto() else {
+        eprintln!(
+            "\n*** SKIPPED: mosquitto is not installed (bash .ci/run installs it: apt-get install mosquitto mosquitto-clients) ***\n"
+        );
+        return;
+    };
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!(
+            "\n*** SKIPPED: openssl is not installed (bash .ci/run installs it), so no test CA can be made ***\n"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    let (ca, cert, key) = make_ca_and_broker_cert(&root.join("pki"), "broker");
+    let (other_ca, _, _) = make_ca_and_broker_cert(&root.join("other-pki"), "other");
+    const PASSWORD: &str = "s3cret-never-logged";
+    let passwd = root.join("passwd");
+    std::fs::write(&passwd, "").unwrap();
+    let made = Command::new("mosquitto_passwd")
+        .args(["-b", passwd.to_str().unwrap(), "otad", PASSWORD])
+        .output()
+        .expect("mosquitto_passwd runs (package mosquitto)");
+    assert!(made.status.success(), "{made:?}");
+    std::fs::write(root.join("mqtt-password"), format!("{PASSWORD}\n")).unwrap();
+
+    // A plain loopback listener for the test's observer, a TLS listener with passwords for us.
+    let (plain_port, tls_port) = (free_port(), free_port());
+    let _broker = start_broker_with(
+        &binary,
+        root,
+        tls_port,
+        &format!(
+            // As root, Mosquitto would drop to its own user, which cannot read the temp dir.
+            "user root\nper_listener_settings true\npersistence false\n\
+             listener {plain_port} 127.0.0.1\nallow_anonymous true\n\
+             listener {tls_port} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\n\
+             cafile {ca}\ncertfile {cert}\nkeyfile {key}\n",
+            passwd = passwd.display(),
+            ca = ca.display(),
+            cert = cert.display(),
+            key = key.display(),
+        ),
+    );
+    let (ha, seen) = observer(plain_port);
+
+    std::fs::write(
+        root.join("images/v2.ota"),
+        synthetic_ota(0x1189, 0x0042, 2, 4_000),
+    )
+    .unwrap();
+    let (_simulator, lines, pty) = start_simulator(
+        &["--device", "0x1189:0x42:1", "--query-interval", "3600"],
+        &root.join("sim.log"),
+    );
+    let write_config = |name: &str, ca_file: &Path, socket: &str, port_path: &str| {
+        let config = root.join(name);
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = \"{root}/state-{name}\"\n\
+                 [coordinator]\nport = \"{port_path}\"\nflow_control = \"none\"\n\
+                 [catalog]\ncache_dir = \"{root}/cache-{name}\"\n\
+                 [[catalog.source]]\nkind = \"directory\"\npath = \"{root}/images\"\n\
+                 [policy]\ninstall = \"approve\"\n\
+                 [status]\nsocket = \"{root}/{socket}\"\n\
+                 [mqtt]\nurl = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{ca}\"\n\
+                 username = \"otad\"\npassword_file = \"{root}/mqtt-password\"\n\
+                 client_id = \"otad-{socket}\"\n",
+                root = root.display(),
+                ca = ca_file.display(),
+            ),
+        )
+        .unwrap();
+        config
+    };
+
+    // The daemon that trusts the broker's CA.
+    let config = write_config("good.toml", &ca, "good.sock", &pty);
+    let notify = root.join("notify.sock");
+    let messages = notify_listener(&notify);
+    let _daemon = start_daemon(&config, &notify, &root.join("run.log"));
+    wait_notify(&messages, "READY=1", Duration::from_secs(30));
+    let config_topic = format!("homeassistant/update/zigbee-otad/{DEVICE}/config");
+    let discovery = wait_retained(plain_port, &config_topic, root);
+    let discovery: serde_json::Value = serde_json::from_slice(&discovery).unwrap();
+    assert_eq!(discovery["device"]["identifiers"][0], IEEE);
+    assert_eq!(
+        retained(
+            plain_port,
+            "zigbee-otad/availability",
+            Duration::from_secs(5)
+        )
+        .as_deref(),
+        Some(&b"online"[..])
+    );
+    wait_state(
+        &seen,
+        root,
+        "an update available",
+        Duration::from_secs(20),
+        |s| s["latest_version"] == "0x00000002",
+    );
+    // Install travels broker → TLS → daemon.
+    ha.publish(
+        discovery["command_topic"].as_str().unwrap(),
+        QoS::AtLeastOnce,
+        false,
+        "install",
+    )
+    .unwrap();
+    let line = wait_line(&lines, "1189:0042", Duration::from_secs(60));
+    assert!(
+        line.contains("Upgraded, verified"),
+        "{line}\n{}",
+        log_text(root)
+    );
+    let log = std::fs::read_to_string(root.join("run.log")).unwrap();
+    assert!(log.contains("MQTT: Install pressed"), "{}", log_text(root));
+    assert!(
+        !log.contains(PASSWORD),
+        "the MQTT password appears in the log"
+    );
+
+    // A daemon that trusts another CA: refused by its own certificate check, logged once at
+    // warn, still serving (READY, status answers). It gets its own simulator.
+    let (_simulator2, _lines2, pty2) = start_simulator(&["--devices", "1"], &root.join("sim2.log"));
+    let config = write_config("bad.toml", &other_ca, "bad.sock", &pty2);
+    let notify2 = root.join("notify2.sock");
+    let messages2 = notify_listener(&notify2);
+    let _daemon2 = start_daemon(&config, &notify2, &root.join("bad.log"));
+    wait_notify(&messages2, "READY=1", Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let log = std::fs::read_to_string(root.join("bad.log")).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| l.contains("MQTT: broker unreachable")) {
+            break line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no TLS refusal logged:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        refused.to_lowercase().contains("certificate") || refused.contains("UnknownIssuer"),
+        "{refused}"
+    );
+    assert!(!refused.contains(PASSWORD));
+    let status = Command::new(crate::daemon::BIN)
+        .args(["status", "--json", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
 }

@@ -677,7 +677,7 @@ fn whole_upgrade_is_byte_exact_and_confirmed() {
     }));
     let device = &sim.devices[d];
     assert_eq!(device.version, NEW);
-    assert_same_bytes(&device.installed, img.bytes());
+    assert_same_bytes(&device.installed, &img.read_all().unwrap());
     // Every block was 50 bytes (the default cap; the device accepts 64) but the last.
     assert!(device.blocks.iter().all(|(_, _, len)| *len <= 50));
     assert_eq!(device.blocks.len(), 10_000usize.div_ceil(50));
@@ -716,7 +716,7 @@ fn ten_devices_under_a_cap_of_three_all_finish() {
     }));
     assert_eq!(sim.peak_downloading, 3);
     for device in &sim.devices {
-        assert_same_bytes(&device.installed, img.bytes());
+        assert_same_bytes(&device.installed, &img.read_all().unwrap());
     }
     let waited = sim
         .devices
@@ -742,7 +742,7 @@ fn vanished_device_resumes_an_hour_later_at_its_old_offset() {
     let d = sim.add(device);
     assert!(sim.run_until(Duration::from_secs(3 * 3600), |s| s.all_upgraded(NEW)));
     let device = &sim.devices[d];
-    assert_same_bytes(&device.installed, img.bytes());
+    assert_same_bytes(&device.installed, &img.read_all().unwrap());
     // The first transfer was ended by the idle timeout; the second resumed where it stopped.
     let history: Vec<_> = sim.server.history().cloned().collect();
     assert_eq!(history.len(), 2);
@@ -775,7 +775,7 @@ fn sleepy_device_polling_every_seven_seconds_finishes() {
     device.request_delay = Duration::from_secs(7);
     let d = sim.add(device);
     assert!(sim.run_until(Duration::from_secs(3600), |s| s.all_upgraded(NEW)));
-    assert_same_bytes(&sim.devices[d].installed, img.bytes());
+    assert_same_bytes(&sim.devices[d].installed, &img.read_all().unwrap());
     assert_eq!(
         sim.count_events(|e| matches!(e, ServerEvent::TransferFailed { .. })),
         0
@@ -795,7 +795,7 @@ fn lossy_link_with_duplicates_and_retries_stays_byte_exact() {
         s.count_events(|e| matches!(e, ServerEvent::UpgradeConfirmed { .. })) == 1
     }));
     let device = &sim.devices[d];
-    assert_same_bytes(&device.installed, img.bytes());
+    assert_same_bytes(&device.installed, &img.read_all().unwrap());
     assert!(device.retries > 5, "{} retries", device.retries);
     // Retries and duplicates were answered again, not started over or counted twice.
     assert_eq!(
@@ -823,7 +823,7 @@ fn page_requests_are_streamed_at_the_requested_spacing() {
     let d = sim.add(device);
     assert!(sim.run_until(Duration::from_secs(3600), |s| s.all_upgraded(NEW)));
     let device = &sim.devices[d];
-    assert_same_bytes(&device.installed, img.bytes());
+    assert_same_bytes(&device.installed, &img.read_all().unwrap());
     // Blocks within a page arrive at least 100 ms apart.
     for pair in device.blocks.windows(2) {
         let same_page = pair[0].1 / 500 == pair[1].1 / 500;
@@ -861,7 +861,7 @@ fn lost_page_block_is_fetched_with_a_block_request() {
     };
     drop(lost);
     assert!(sim.run_until(Duration::from_secs(600), |s| s.all_upgraded(NEW)));
-    assert_same_bytes(&sim.devices[d].installed, img.bytes());
+    assert_same_bytes(&sim.devices[d].installed, &img.read_all().unwrap());
     // The page ran on after the loss; the device then asked for the missing block alone.
     assert_eq!(sim.devices[d].block_requests, 1);
     assert_eq!(sim.devices[d].page_requests, 1);
@@ -952,7 +952,7 @@ fn catalog_refresh_mid_transfer_keeps_the_offered_bytes() {
     let now = sim.now;
     sim.server.set_images(vec![replacement, newer], now);
     assert!(sim.run_until(Duration::from_secs(3600), |s| s.devices[0].version == NEW));
-    assert_same_bytes(&sim.devices[d].installed, original.bytes());
+    assert_same_bytes(&sim.devices[d].installed, &original.read_all().unwrap());
     // The next query is offered the newer image.
     assert!(
         sim.run_until(Duration::from_secs(7200), |s| s.devices[0].version
@@ -1154,7 +1154,7 @@ fn retry_of_a_request_still_waiting_for_its_turn_is_answered_once() {
     assert_eq!(out.len(), 1);
     assert_eq!(
         block_of(&decode(&out[0])),
-        (50, img.bytes()[50..100].to_vec())
+        (50, img.read_all().unwrap()[50..100].to_vec())
     );
 }
 
@@ -1172,7 +1172,7 @@ fn reordered_requests_are_each_served_from_the_exact_bytes() {
         let start = offset as usize;
         let end = (start + 50).min(1_000);
         assert_eq!(got_offset, offset);
-        assert_eq!(data, img.bytes()[start..end]);
+        assert_eq!(data, img.read_all().unwrap()[start..end]);
     }
 }
 
@@ -1358,7 +1358,7 @@ fn device_specific_file_is_served_only_to_its_device() {
     server.handle_frame(DEV, &block_request(10, key, 0, 50, None), t0);
     assert_eq!(
         block_of(&only_reply(&mut server)).1,
-        config_file.bytes()[..50]
+        config_file.read_all().unwrap()[..50]
     );
     let other = DeviceAddr {
         nwk: 0x4321,
@@ -1447,7 +1447,7 @@ fn ubisys_frames_match_a_real_capture_byte_for_byte() {
         })
         .collect();
     assert_eq!(images[0].key(), images[1].key());
-    assert_ne!(images[0].bytes(), images[1].bytes());
+    assert_ne!(images[0].read_all().unwrap(), images[1].read_all().unwrap());
     let (mut server, t0) = server_with(ServerConfig::default(), images.clone());
     let ubisys = ImageKey {
         manufacturer_code: 0x10F2,
@@ -1489,17 +1489,17 @@ fn ubisys_frames_match_a_real_capture_byte_for_byte() {
             captured_frame(&dir, "block-rsp-ubisys-6-bytes")
         );
         // Past the shared header the two files differ: each device gets its own.
-        let offset = image
-            .bytes()
+        let (first, second) = (images[0].read_all().unwrap(), images[1].read_all().unwrap());
+        let offset = first
             .iter()
-            .zip(images[0].bytes().iter().zip(images[1].bytes().iter()))
-            .position(|(_, (a, b))| a != b)
+            .zip(second.iter())
+            .position(|(a, b)| a != b)
             .unwrap() as u32;
         server.handle_frame(device, &block_request(0x1B, ubisys, offset, 50, None), t0);
         let (got, data) = block_of(&only_reply(&mut server));
         assert_eq!(got, offset);
         let start = offset as usize;
-        assert_eq!(data, image.bytes()[start..start + data.len()]);
+        assert_eq!(data, image.read_all().unwrap()[start..start + data.len()]);
     }
 }
 
@@ -1800,8 +1800,8 @@ mod properties {
                 prop_assert!(data.len() <= usize::from(device_max));
                 let start = *file_offset as usize;
                 let end = start + data.len();
-                prop_assert!(end <= offered.bytes().len());
-                prop_assert_eq!(&data[..], &offered.bytes()[start..end]);
+                prop_assert!(end <= offered.read_all().unwrap().len());
+                prop_assert_eq!(&data[..], &offered.read_all().unwrap()[start..end]);
             }
         }
         Ok(())

@@ -13,10 +13,8 @@
 //!    and a download of each of those images the cache does not hold yet (so each image is
 //!    fetched at most once ever). Downloads from one source are paced by its minimum call
 //!    interval (a few seconds); a longer hold (backoff, quota) defers them to a later refresh.
-//!    An image whose download failed (bytes that do not match the published digest, a full
-//!    disk, a cut connection) is not downloaded again for 1 min, doubling per failure up to a
-//!    day (in memory: a restart tries at once); a catalog that corrects the digest names a new
-//!    image, which is fetched at once;
+//!    An image under a hold (its download failed before; the [`scheduler`](super::scheduler)
+//!    keeps the holds and passes them in) is not downloaded: its line says until when;
 //! 3. prunes images no cached catalog references, down to the cache's size cap;
 //! 4. writes every source's ledger atomically (`state_dir/ledger-<source>.json`, temp file,
 //!    fsync, rename, fsync of the directory), so a restart does not reset the month. A ledger
@@ -73,7 +71,6 @@ pub use report::{
     CatalogOutcome, Download, DownloadOutcome, Progress, RefreshReport, SourceRefresh, Usage,
 };
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -82,12 +79,12 @@ use std::time::{Duration, SystemTime};
 
 use super::cache::{Cache, CacheError};
 use super::limiter::Limiter;
-use super::model::{ImageHash, Provenance};
+use super::model::Provenance;
 use super::provider::http::{CatalogClient, CatalogError, HttpSettings, SourceSpec};
+use super::scheduler::ImageHolds;
 use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
 use crate::config::Config;
 use ledger::{cloud_kind, load_limiter};
-use refresh::ImageHold;
 
 /// The catalog service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -247,11 +244,6 @@ pub struct CatalogService {
     sources: Vec<CloudSource>,
     state_dir: PathBuf,
     clock: Clock,
-    /// Images whose download failed (bytes that did not verify, a full disk, a dropped
-    /// connection): not downloaded again before the time given, so a lying catalog or a full
-    /// disk cannot make every refresh fetch the same bytes again. A catalog that corrects a
-    /// digest names a different image, which is not held.
-    held_images: HashMap<ImageHash, ImageHold>,
 }
 
 impl CatalogService {
@@ -326,7 +318,6 @@ impl CatalogService {
             sources,
             state_dir: config.state_dir.clone(),
             clock,
-            held_images: HashMap::new(),
         })
     }
 
@@ -344,27 +335,40 @@ impl CatalogService {
     ///
     /// `known_devices` are the devices heard from; when the list is empty (a daemon that just
     /// started), the devices saved by the last refresh that had some are used.
-    pub async fn refresh(&mut self, known_devices: &[KnownDevice]) -> RefreshReport {
-        self.refresh_with_progress(known_devices, |_| {}).await
+    ///
+    /// Images under one of `holds` are not downloaded (their line says until when); the
+    /// scheduler keeps the holds ([`ImageHolds::absorb`] learns them from the report).
+    pub async fn refresh(
+        &mut self,
+        known_devices: &[KnownDevice],
+        holds: &ImageHolds,
+    ) -> RefreshReport {
+        self.refresh_with_progress(known_devices, holds, |_| {})
+            .await
     }
 
     /// [`CatalogService::refresh`], calling `progress` after each catalog call and download.
     pub async fn refresh_with_progress<F>(
         &mut self,
         known_devices: &[KnownDevice],
+        holds: &ImageHolds,
         progress: F,
     ) -> RefreshReport
     where
         F: FnMut(&Progress) + Send,
     {
-        self.run(known_devices, true, progress).await
+        self.run(known_devices, true, holds, progress).await
     }
 
     /// Only the image downloads of a refresh, from the cached catalogs, with no catalog call:
     /// for a device heard for the first time between two scheduled refreshes (the catalog
     /// outcome is [`CatalogOutcome::NotRequested`]).
-    pub async fn fetch_images(&mut self, known_devices: &[KnownDevice]) -> RefreshReport {
-        self.run(known_devices, false, |_| {}).await
+    pub async fn fetch_images(
+        &mut self,
+        known_devices: &[KnownDevice],
+        holds: &ImageHolds,
+    ) -> RefreshReport {
+        self.run(known_devices, false, holds, |_| {}).await
     }
 }
 

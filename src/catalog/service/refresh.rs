@@ -21,43 +21,17 @@ use crate::catalog::provider::http::{
     CatalogClient, CatalogError, HttpSettings, Refreshed, SourceSpec,
 };
 use crate::catalog::provider::parse_catalog;
+use crate::catalog::scheduler::ImageHolds;
 
 /// Longest wait for a source's minimum call interval between two calls of one refresh; any
 /// longer hold defers the call to a later refresh.
 const MAX_PACING_WAIT: Duration = Duration::from_secs(120);
-/// How long an image whose download failed is not downloaded again (doubling per failure).
-const FAILED_IMAGE_HOLD: Duration = Duration::from_secs(60);
-/// The longest such hold.
-const FAILED_IMAGE_HOLD_MAX: Duration = Duration::from_secs(24 * 3600);
-
-/// A failed image download's hold: until when, after how many failures in a row.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct ImageHold {
-    until: SystemTime,
-    failures: u32,
-}
-
-impl ImageHold {
-    /// The hold after one more failure at `now`: [`FAILED_IMAGE_HOLD`], doubled for each
-    /// failure before, at most [`FAILED_IMAGE_HOLD_MAX`].
-    fn after_failure(previous: Option<ImageHold>, now: SystemTime) -> Self {
-        let failures = previous.map_or(0, |hold| hold.failures).saturating_add(1);
-        let doublings = failures.saturating_sub(1).min(16);
-        let hold = FAILED_IMAGE_HOLD
-            .saturating_mul(1u32 << doublings)
-            .min(FAILED_IMAGE_HOLD_MAX);
-        ImageHold {
-            until: now + hold,
-            failures,
-        }
-    }
-}
-
 impl CatalogService {
     pub(super) async fn run<F>(
         &mut self,
         known_devices: &[KnownDevice],
         fetch_catalogs: bool,
+        holds: &ImageHolds,
         mut progress: F,
     ) -> RefreshReport
     where
@@ -143,12 +117,20 @@ impl CatalogService {
         }
         let merged = MergedCatalog::new(catalogs);
         let queries: Vec<DeviceQuery<'_>> = known_devices.iter().map(KnownDevice::query).collect();
-        let wanted: Vec<CatalogEntry> = merged
-            .images_for(queries.iter())
+        let all_wanted = merged.images_for(queries.iter());
+        // Only what known devices want counts as referenced: a catalog listing an image does
+        // not keep it cached (issue 18: the cap must be able to prune).
+        let referenced: HashSet<ImageHash> = all_wanted.iter().map(|e| e.hash).collect();
+        let wanted: Vec<CatalogEntry> = all_wanted
             .into_iter()
             .filter(|entry| self.cache.image_path(entry).is_none())
             .cloned()
             .collect();
+        let mut pruned = Vec::new();
+        match self.cache.prune(&referenced) {
+            Ok(report) => pruned.extend(report.removed),
+            Err(error) => general_errors.push(format!("pruning the cache: {error}")),
+        }
         for entry in wanted {
             let Some(index) = self
                 .sources
@@ -161,13 +143,11 @@ impl CatalogService {
             else {
                 continue;
             };
-            let held = self
-                .held_images
-                .get(&entry.hash)
-                .copied()
-                .filter(|hold| hold.until > self.clock.now());
-            let download = match held {
-                Some(hold) => held_download(&entry, hold),
+            let download = match holds.active(&entry, self.clock.now()) {
+                Some(hold) => ImageHolds::deferral(&entry, hold),
+                None if !self.cache.has_room_for(entry.size.bytes(), &referenced) => {
+                    cache_full_download(&entry, self.cache.max_image_bytes(), self.clock.now())
+                }
                 None => {
                     download(
                         &self.client,
@@ -180,19 +160,6 @@ impl CatalogService {
                     .await
                 }
             };
-            match &download.outcome {
-                DownloadOutcome::Failed { .. } => {
-                    let previous = self.held_images.get(&entry.hash).copied();
-                    self.held_images.insert(
-                        entry.hash,
-                        ImageHold::after_failure(previous, self.clock.now()),
-                    );
-                }
-                DownloadOutcome::Stored { .. } => {
-                    self.held_images.remove(&entry.hash);
-                }
-                DownloadOutcome::Deferred { .. } => {}
-            }
             if let DownloadOutcome::Failed { error } = &download.outcome {
                 line.errors.push(error.clone());
             }
@@ -216,15 +183,14 @@ impl CatalogService {
             cache_over_cap_by: 0,
             errors: general_errors,
         };
-        let referenced: HashSet<ImageHash> = merged.entries().iter().map(|e| e.hash).collect();
         match self.cache.prune(&referenced) {
-            Ok(pruned) => {
+            Ok(after) => {
                 report.pruned = pruned
-                    .removed
                     .iter()
+                    .chain(&after.removed)
                     .map(|removed| removed.path.display().to_string())
                     .collect();
-                report.cache_over_cap_by = pruned.over_cap_by;
+                report.cache_over_cap_by = after.over_cap_by;
             }
             Err(error) => report.errors.push(format!("pruning the cache: {error}")),
         }
@@ -359,16 +325,17 @@ async fn download(
     }
 }
 
-/// The report line of a download not tried because the image failed before.
-fn held_download(entry: &CatalogEntry, hold: ImageHold) -> Download {
+/// A download not started: the image would not fit under the cache's cap beside the images
+/// known devices want. Tried again at the next refresh (a device may have moved on).
+fn cache_full_download(entry: &CatalogEntry, cap: u64, now: SystemTime) -> Download {
     Download {
         manufacturer_code: entry.manufacturer_code,
         image_type: entry.image_type,
         file_version: entry.file_version,
         sha: entry.hash.to_hex(),
         outcome: DownloadOutcome::Deferred {
-            until_unix: unix_seconds(hold.until),
-            reason: format!("failed {} time(s) before", hold.failures),
+            until_unix: unix_seconds(now),
+            reason: format!("the image cache is full (cap {cap} bytes)"),
         },
     }
 }

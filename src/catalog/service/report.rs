@@ -257,6 +257,18 @@ pub struct RefreshReport {
 }
 
 impl RefreshReport {
+    /// A run that could not start: no source line, one general error.
+    pub fn failed(error: String) -> Self {
+        RefreshReport {
+            started_unix: 0,
+            finished_unix: 0,
+            sources: Vec::new(),
+            pruned: Vec::new(),
+            cache_over_cap_by: 0,
+            errors: vec![error],
+        }
+    }
+
     /// True when nothing failed (skips and deferrals are not failures).
     pub fn is_clean(&self) -> bool {
         self.errors.is_empty() && self.sources.iter().all(|s| s.errors.is_empty())
