@@ -6,6 +6,7 @@ pub mod ash;
 pub mod catalog;
 pub mod daemon;
 pub mod ezsp;
+pub mod ezsp_host;
 pub mod ota;
 pub mod server;
 pub mod sim;

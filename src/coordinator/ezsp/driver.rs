@@ -1,0 +1,226 @@
+//! The tokio glue of the EZSP coordinator (STYLE.md rule 9): one task that opens the port when
+//! the [`EzspHost`] asks, moves bytes between the port and the host, sleeps until
+//! [`EzspHost::poll_timeout`], hands queued [`Coordinator`](super::Coordinator) calls to the host
+//! while it accepts them, and turns host events into [`CoordinatorEvent`]s and the shared state
+//! the handle reads. Disk work is limited to loading the network settings the host asks for
+//! (once, when the NCP holds no network) and the debounced device-table saver's own task.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use super::host::{EzspHost, HostEvent, LatencySample};
+use super::{DriverCommand, Shared};
+use crate::coordinator::device_store::DeviceTableSaver;
+use crate::coordinator::network::NetworkSettings;
+use crate::coordinator::serial::{self, SerialIo};
+use crate::coordinator::{CoordinatorConfig, CoordinatorEvent, CoordinatorState, DeliveryOutcome};
+
+/// The runtime's clock (paused and advanced in tokio tests).
+pub(super) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+pub(super) struct Driver {
+    pub(super) config: CoordinatorConfig,
+    pub(super) host: EzspHost,
+    /// Writes the device table off this task, debounced.
+    pub(super) saver: DeviceTableSaver,
+    pub(super) shared: Arc<Shared>,
+    pub(super) events: mpsc::Sender<CoordinatorEvent>,
+    pub(super) commands: mpsc::Receiver<DriverCommand>,
+    pub(super) cancel: CancellationToken,
+}
+
+impl Driver {
+    pub(super) async fn run(mut self) {
+        let mut port: Option<SerialIo> = None;
+        let mut buffer = [0u8; 512];
+        loop {
+            if self.handle_events(&mut port).await {
+                // Let the listener answer what just arrived before anything is written: the
+                // answer's DATA frame then carries the ASH acknowledgement of the request, and
+                // one write serves both (on the daemon's single-threaded runtime the listener
+                // runs during this yield).
+                tokio::task::yield_now().await;
+            }
+            // Everything already queued goes out in the next write together.
+            while self.host.accepts_commands() {
+                let Ok(command) = self.commands.try_recv() else {
+                    break;
+                };
+                self.dispatch(command);
+            }
+            self.handle_events(&mut port).await;
+            // No `flush()`: the port has no user-space buffer, and on a serial port
+            // tokio-serial's flush is tcdrain(3), which would block the runtime's thread until
+            // the UART has shifted every byte out (~6 ms per frame at 115200).
+            if let (Some(io), Some(bytes)) = (port.as_mut(), self.host.poll_transmit(now()))
+                && let Err(e) = io.write_all(&bytes).await
+            {
+                port = None;
+                self.host.port_lost(&e.to_string(), now());
+                continue;
+            }
+            self.handle_events(&mut port).await;
+            let deadline = self.host.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let read = async {
+                match port.as_mut() {
+                    Some(io) => io.read(&mut buffer).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let accepting = self.host.accepts_commands();
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break,
+                read = read => match read {
+                    Ok(0) => {
+                        port = None;
+                        self.host.port_lost("end of file", now());
+                    }
+                    Ok(n) => self.host.handle_input(buffer.get(..n).unwrap_or_default(), now()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        port = None;
+                        self.host.port_lost(&e.to_string(), now());
+                    }
+                },
+                _ = sleep => self.host.handle_timeout(now()),
+                command = self.commands.recv(), if accepting => {
+                    if let Some(command) = command {
+                        self.dispatch(command);
+                    }
+                }
+            }
+        }
+        drop(port);
+        self.host.stop(now());
+        self.handle_events(&mut None).await;
+        self.shared.lock().max_payload = None;
+        self.saver.flush().await;
+    }
+
+    fn dispatch(&mut self, command: DriverCommand) {
+        let at = now();
+        match command {
+            DriverCommand::PermitJoining { seconds } => self.host.permit_joining(seconds, at),
+            DriverCommand::Unicast {
+                tag,
+                message,
+                timing,
+            } => self.host.send_unicast(tag, message, timing, at),
+            DriverCommand::Broadcast { tag, message } => self.host.send_broadcast(tag, message, at),
+        }
+    }
+
+    /// Acts on every host event; true when an incoming message went to the listener.
+    async fn handle_events(&mut self, port: &mut Option<SerialIo>) -> bool {
+        let mut incoming = false;
+        while let Some(event) = self.host.poll_event() {
+            match event {
+                HostEvent::StateChanged(state) => self.state_changed(state).await,
+                HostEvent::Incoming(message) => {
+                    incoming = true;
+                    self.emit(CoordinatorEvent::Incoming(message)).await;
+                }
+                HostEvent::Delivery { tag, outcome } => {
+                    self.emit(CoordinatorEvent::DeliveryReport { tag, outcome })
+                        .await;
+                }
+                HostEvent::DeviceJoined { nwk, ieee } => {
+                    self.emit(CoordinatorEvent::DeviceJoined { nwk, ieee })
+                        .await;
+                }
+                HostEvent::DeviceTableChanged => {
+                    self.shared.lock().devices = self.host.devices().clone();
+                    self.saver.changed();
+                }
+                HostEvent::OpenPort if !self.cancel.is_cancelled() => {
+                    match serial::open(&self.config.serial) {
+                        Ok(io) => {
+                            *port = Some(io);
+                            self.host.port_opened(now());
+                        }
+                        Err(e) => self.host.port_lost(&e.to_string(), now()),
+                    }
+                }
+                HostEvent::NetworkSettingsNeeded => {
+                    let settings = NetworkSettings::load_or_create(
+                        &self.config.state_dir,
+                        &self.config.network,
+                    )
+                    .map_err(|e| e.to_string());
+                    self.host.network_settings(settings, now());
+                }
+                HostEvent::AnswerLatency(sample) => {
+                    let mut shared = self.shared.lock();
+                    match sample {
+                        LatencySample::Host(d) => shared.latency.host.record(d),
+                        LatencySample::SerialInToOut(d) => {
+                            shared.latency.serial_in_to_out.record(d);
+                        }
+                    }
+                }
+                other => debug!("host event not used by the daemon: {other:?}"),
+            }
+        }
+        incoming
+    }
+
+    async fn state_changed(&mut self, state: CoordinatorState) {
+        {
+            let mut shared = self.shared.lock();
+            shared.state = state;
+            match state {
+                CoordinatorState::Up => {
+                    shared.network = self.host.network_info().or(shared.network);
+                    shared.max_payload = self.host.max_payload();
+                }
+                CoordinatorState::NetworkDown => {}
+                _ => shared.max_payload = None,
+            }
+        }
+        if let (CoordinatorState::Up, Some(version)) = (state, self.host.version()) {
+            tracing::Span::current().record("ezsp_version", version.get());
+        }
+        info!("coordinator {state:?}");
+        self.emit(CoordinatorEvent::StateChanged(state)).await;
+        if matches!(
+            state,
+            CoordinatorState::Resetting | CoordinatorState::Disconnected
+        ) {
+            // Commands queued for the lost link are reported lost, not sent to the next one.
+            while let Ok(command) = self.commands.try_recv() {
+                if let Some(tag) = command.tag() {
+                    self.emit(CoordinatorEvent::DeliveryReport {
+                        tag,
+                        outcome: DeliveryOutcome::LinkLost,
+                    })
+                    .await;
+                }
+            }
+        }
+    }
+
+    async fn emit(&self, event: CoordinatorEvent) {
+        // A full channel holds the driver back (the NCP's ASH retransmissions wait meanwhile);
+        // cancellation wins, so a stalled listener cannot block shutdown. A dropped receiver
+        // means nobody listens any more; the driver keeps the NCP running.
+        tokio::select! {
+            _ = self.events.send(event) => {}
+            _ = self.cancel.cancelled() => {}
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! The host while up: sends and their delivery reports, callbacks, address lookups (UG100
+//! `sendUnicast`, `messageSentHandler`, `incomingMessageHandler`, `lookupEui64ByNodeId`).
+//!
+//! Every [`MessageTag`] handed in gets exactly one [`HostEvent::Delivery`]: the NCP's refusal
+//! (the `sendUnicast` status, e.g. `MAX_MESSAGE_LIMIT_REACHED`), its `messageSentHandler`, a
+//! missing response or report ([`DeliveryOutcome::TimedOut`]), or a lost link
+//! ([`DeliveryOutcome::LinkLost`], from [`EzspHost::fail`]). Before v14 the incoming callback
+//! carries no EUI-64: for a sender the table does not know, the host asks the NCP once and
+//! holds that sender's messages, in order, until it answers.
+
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use super::host::{
+    EzspHost, HostEvent, InFlight, LatencySample, RequestFailed, Trouble, status_code,
+};
+use super::startup::Phase;
+use crate::coordinator::device_table::Learned;
+use crate::coordinator::{
+    AnswerTiming, BroadcastMessage, DeliveryOutcome, Ieee, IncomingMessage, MessageTag, Nwk,
+    PROFILE_ZDO, UnicastMessage,
+};
+use crate::ezsp::command::{
+    Callback, Command, IncomingMessageHandler, LookupEui64ByNodeId, MessageSentHandler,
+    PermitJoining, Response, SendBroadcast, SendUnicast,
+};
+use crate::ezsp::status::SlStatus;
+use crate::ezsp::types::{
+    ApsFrame, ApsOptions, DeviceUpdate, Eui64, IncomingMessageType, NodeId, OutgoingMessageType,
+};
+
+impl EzspHost {
+    /// Sends a unicast; `timing` stamps an answer for the latency figures. Its outcome comes as
+    /// one [`HostEvent::Delivery`] for `tag`. Call only while [`EzspHost::accepts_commands`];
+    /// otherwise it is reported refused or lost at once.
+    pub fn send_unicast(
+        &mut self,
+        tag: MessageTag,
+        message: UnicastMessage,
+        timing: Option<AnswerTiming>,
+        now: Instant,
+    ) {
+        let aps_frame = ApsFrame {
+            profile_id: message.profile,
+            cluster_id: message.cluster,
+            source_endpoint: message.src_endpoint,
+            destination_endpoint: message.dst_endpoint,
+            options: if message.aps_ack {
+                ApsOptions(ApsOptions::RETRY.0 | ApsOptions::ENABLE_ROUTE_DISCOVERY.0)
+            } else {
+                ApsOptions::ENABLE_ROUTE_DISCOVERY
+            },
+            group_id: 0,
+            sequence: self.take_aps_sequence(),
+        };
+        let Some(ezsp_tag) = self.allocate_ezsp_tag() else {
+            self.report(tag, DeliveryOutcome::LinkLost);
+            return;
+        };
+        let command = Command::SendUnicast(SendUnicast {
+            message_type: OutgoingMessageType::DIRECT,
+            index_or_destination: NodeId(message.destination.0),
+            aps_frame,
+            message_tag: ezsp_tag,
+            message_contents: message.payload,
+        });
+        if let (Some(sequence), Some(timing)) =
+            (self.send_tracked(tag, ezsp_tag, &command, now), timing)
+        {
+            self.emit(HostEvent::AnswerLatency(LatencySample::Host(
+                timing
+                    .answer_ready_at
+                    .saturating_duration_since(timing.request_read_at),
+            )));
+            self.stamp_answer(sequence, timing.request_read_at);
+        }
+        self.drive(now);
+    }
+
+    /// Sends a broadcast; its outcome comes as one [`HostEvent::Delivery`] for `tag`.
+    pub fn send_broadcast(&mut self, tag: MessageTag, message: BroadcastMessage, now: Instant) {
+        let aps_frame = ApsFrame {
+            profile_id: message.profile,
+            cluster_id: message.cluster,
+            source_endpoint: message.src_endpoint,
+            destination_endpoint: message.dst_endpoint,
+            options: ApsOptions::NONE,
+            group_id: 0,
+            sequence: self.take_aps_sequence(),
+        };
+        let Some(ezsp_tag) = self.allocate_ezsp_tag() else {
+            self.report(tag, DeliveryOutcome::LinkLost);
+            return;
+        };
+        let command = Command::SendBroadcast(SendBroadcast {
+            alias: NodeId::NULL,
+            destination: NodeId(message.destination.0),
+            nwk_sequence: 0,
+            aps_frame,
+            radius: message.radius,
+            message_tag: ezsp_tag,
+            message_contents: message.payload,
+        });
+        self.send_tracked(tag, ezsp_tag, &command, now);
+        self.drive(now);
+    }
+
+    /// Opens (or closes, with 0) the network for joining.
+    pub fn permit_joining(&mut self, seconds: u8, now: Instant) {
+        if !matches!(self.phase, Phase::Up) {
+            warn!("permitJoining({seconds}) not sent: not up");
+            return;
+        }
+        let command = Command::PermitJoining(PermitJoining { duration: seconds });
+        if let Err(e) = self.session.send(&command, now) {
+            warn!("permitJoining({seconds}) not sent: {e}");
+        }
+        self.drive(now);
+    }
+
+    fn report(&mut self, tag: MessageTag, outcome: DeliveryOutcome) {
+        self.emit(HostEvent::Delivery { tag, outcome });
+    }
+
+    /// Queues a send and tracks it; a refusal is reported at once. Its EZSP sequence.
+    fn send_tracked(
+        &mut self,
+        tag: MessageTag,
+        ezsp_tag: u16,
+        command: &Command,
+        now: Instant,
+    ) -> Option<u8> {
+        if !matches!(self.phase, Phase::Up) {
+            self.report(tag, DeliveryOutcome::LinkLost);
+            return None;
+        }
+        match self.session.send(command, now) {
+            Ok(sequence) => {
+                self.send_sequences.insert(sequence, ezsp_tag);
+                self.in_flight.insert(
+                    ezsp_tag,
+                    InFlight {
+                        tag,
+                        deadline: now + self.config.delivery_timeout,
+                    },
+                );
+                Some(sequence)
+            }
+            Err(e) => {
+                warn!("send {tag:?} not queued: {e}");
+                self.report(
+                    tag,
+                    DeliveryOutcome::Refused {
+                        ncp_status: SlStatus::NO_MORE_RESOURCE.0,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// A message tag not in flight: 1..=255 before v14 (u8 tags), 1..=0xFFFF from v14. `None`
+    /// before negotiation.
+    fn allocate_ezsp_tag(&mut self) -> Option<u16> {
+        let version = self.session.version()?;
+        let max: u16 = if version.uses_sl_status() {
+            u16::MAX
+        } else {
+            u16::from(u8::MAX)
+        };
+        // At most MAX_IN_FLIGHT (< 255) tags are taken, so one is free within 256 tries.
+        for _ in 0..=u16::from(u8::MAX) {
+            let candidate = self.next_ezsp_tag;
+            self.next_ezsp_tag = if candidate >= max { 1 } else { candidate + 1 };
+            if !self.in_flight.contains_key(&candidate) {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    fn take_aps_sequence(&mut self) -> u8 {
+        let sequence = self.next_aps_sequence;
+        self.next_aps_sequence = sequence.wrapping_add(1);
+        sequence
+    }
+
+    /// Reports every send whose deadline is at or before `cutoff` as timed out.
+    pub(super) fn expire_before(&mut self, cutoff: Instant, now: Instant) {
+        let mut expired: Vec<(u16, InFlight)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.deadline <= cutoff)
+            .map(|(t, f)| (*t, *f))
+            .collect();
+        expired.sort_by_key(|(_, f)| f.tag);
+        for (ezsp_tag, flight) in expired {
+            self.in_flight.remove(&ezsp_tag);
+            self.send_sequences.retain(|_, t| *t != ezsp_tag);
+            self.report(flight.tag, DeliveryOutcome::TimedOut);
+        }
+        let _ = now;
+    }
+
+    /// A command sent while up got no response (timed out, undecodable or aborted).
+    pub(super) fn unanswered(&mut self, sequence: u8, failure: RequestFailed, now: Instant) {
+        debug!("EZSP command with sequence {sequence} got no response ({failure})");
+        if let Some(source) = self.lookups.remove(&sequence) {
+            self.release_held(source, None, now);
+        }
+        if self.keepalive == Some(sequence) {
+            self.keepalive = None;
+            self.trouble = Some(Trouble::LinkFailed("keepalive nop unanswered".into()));
+        }
+        if let Some(request) = self.requests.remove(&sequence) {
+            self.emit(HostEvent::Response {
+                request,
+                outcome: Err(failure),
+            });
+        }
+        if let Some(ezsp_tag) = self.send_sequences.remove(&sequence)
+            && let Some(flight) = self.in_flight.remove(&ezsp_tag)
+        {
+            self.report(flight.tag, DeliveryOutcome::TimedOut);
+        }
+    }
+
+    /// Responses of commands sent while up (sends, lookups, keepalives, submitted commands).
+    pub(super) fn late_response(&mut self, sequence: u8, response: Response, now: Instant) {
+        if let Some(source) = self.lookups.remove(&sequence) {
+            let ieee = match response {
+                Response::LookupEui64ByNodeId(found) if found.status.is_success() => {
+                    Some(Ieee(found.eui64.to_u64()))
+                }
+                _ => None,
+            };
+            self.release_held(source, ieee, now);
+            return;
+        }
+        if self.keepalive == Some(sequence) {
+            self.keepalive = None;
+            if let Response::InvalidCommand { status } = response {
+                // Typically VERSION_NOT_SET: the NCP rebooted and we missed its RSTACK.
+                self.trouble = Some(Trouble::NcpReset(format!(
+                    "keepalive nop answered with invalidCommand {status:?}"
+                )));
+            }
+            return;
+        }
+        if let Some(request) = self.requests.remove(&sequence) {
+            self.emit(HostEvent::Response {
+                request,
+                outcome: Ok(response),
+            });
+            return;
+        }
+        let Some(ezsp_tag) = self.send_sequences.remove(&sequence) else {
+            if let Some(status) = response.status().filter(|s| !s.is_success()) {
+                warn!("{:?} failed: {status:?}", response.frame_id());
+            }
+            return;
+        };
+        let status = match &response {
+            Response::SendUnicast(r) | Response::SendBroadcast(r) => r.status,
+            Response::InvalidCommand { status } => *status,
+            other => {
+                debug!("unexpected response to a send: {other:?}");
+                return;
+            }
+        };
+        if status.is_success() {
+            return; // messageSentHandler will tell how it went.
+        }
+        if let Some(flight) = self.in_flight.remove(&ezsp_tag) {
+            self.report(
+                flight.tag,
+                DeliveryOutcome::Refused {
+                    ncp_status: status_code(status),
+                },
+            );
+        }
+    }
+
+    pub(super) fn callback(&mut self, callback: Callback, now: Instant) {
+        match callback {
+            Callback::StackStatusHandler { status } => {
+                if status.means(SlStatus::ZIGBEE_NETWORK_UP) {
+                    if self.state == crate::coordinator::CoordinatorState::NetworkDown {
+                        self.set_state(crate::coordinator::CoordinatorState::Up);
+                    }
+                    self.network_came_up(now);
+                } else if status.means(SlStatus::ZIGBEE_NETWORK_DOWN) {
+                    self.network_up = false;
+                    if self.state == crate::coordinator::CoordinatorState::Up {
+                        self.set_state(crate::coordinator::CoordinatorState::NetworkDown);
+                    }
+                } else {
+                    debug!("stack status {status:?}");
+                }
+            }
+            Callback::MessageSentHandler(sent)
+                if self.in_flight.contains_key(&sent.message_tag) =>
+            {
+                self.message_sent(sent);
+            }
+            Callback::IncomingMessageHandler(incoming) => self.incoming(incoming, now),
+            Callback::TrustCenterJoinHandler(join) => {
+                let ieee = Ieee(join.new_node_eui64.to_u64());
+                if join.status == DeviceUpdate::DEVICE_LEFT {
+                    if self.devices.forget(ieee).is_some() {
+                        self.emit(HostEvent::DeviceTableChanged);
+                    }
+                } else {
+                    self.device_joined(Nwk(join.new_node_id.0), ieee, now);
+                }
+            }
+            Callback::ChildJoinHandler(child) => {
+                if child.joining {
+                    self.device_joined(
+                        Nwk(child.child_id.0),
+                        Ieee(child.child_eui64.to_u64()),
+                        now,
+                    );
+                }
+            }
+            other => {
+                debug!("callback not consumed: {:?}", other.frame_id());
+                self.emit(HostEvent::Callback(other));
+            }
+        }
+    }
+
+    fn message_sent(&mut self, sent: MessageSentHandler) {
+        let Some(flight) = self.in_flight.remove(&sent.message_tag) else {
+            return;
+        };
+        self.send_sequences.retain(|_, t| *t != sent.message_tag);
+        let outcome = if sent.status.is_success() {
+            DeliveryOutcome::Delivered
+        } else {
+            DeliveryOutcome::Failed {
+                ncp_status: status_code(sent.status),
+            }
+        };
+        self.report(flight.tag, outcome);
+    }
+
+    fn incoming(&mut self, incoming: IncomingMessageHandler, now: Instant) {
+        let source = Nwk(incoming.sender.0);
+        let sender_ieee = incoming
+            .sender_eui64
+            .filter(|eui64| *eui64 != Eui64::default())
+            .map(|eui64| Ieee(eui64.to_u64()));
+        if let Some(announce) = incoming.device_announce() {
+            let claimed = (Nwk(announce.node_id.0), Ieee(announce.eui64.to_u64()));
+            if self.believe(claimed, source, sender_ieee, now) {
+                info!("device {} announced itself as {}", claimed.1, claimed.0);
+                self.emit(HostEvent::DeviceJoined {
+                    nwk: claimed.0,
+                    ieee: claimed.1,
+                });
+            }
+        }
+        let ieee = match sender_ieee {
+            Some(ieee) if self.believe((source, ieee), source, Some(ieee), now) => Some(ieee),
+            _ => self.devices.ieee(source),
+        };
+        let broadcast = !matches!(
+            incoming.message_type,
+            IncomingMessageType::UNICAST | IncomingMessageType::UNICAST_REPLY
+        );
+        let aps = incoming.aps_frame;
+        let message = IncomingMessage {
+            source,
+            ieee,
+            src_endpoint: aps.source_endpoint,
+            dst_endpoint: aps.destination_endpoint,
+            profile: aps.profile_id,
+            cluster: aps.cluster_id,
+            aps_sequence: aps.sequence,
+            payload: incoming.message_contents,
+            lqi: incoming.last_hop_lqi,
+            rssi: incoming.last_hop_rssi,
+            broadcast,
+            read_at: Some(self.last_read_at),
+        };
+        if let Some(held) = self.held.get_mut(&source) {
+            held.push(message);
+            return;
+        }
+        if message.ieee.is_none() && message.profile != PROFILE_ZDO {
+            let lookup = Command::LookupEui64ByNodeId(LookupEui64ByNodeId {
+                node_id: NodeId(source.0),
+            });
+            if let Ok(sequence) = self.session.send(&lookup, now) {
+                self.lookups.insert(sequence, source);
+                self.held.insert(source, vec![message]);
+                return;
+            }
+        }
+        self.emit(HostEvent::Incoming(message));
+    }
+
+    /// Delivers the messages held for `source`'s address lookup, with `ieee` when found.
+    pub(super) fn release_held(&mut self, source: Nwk, ieee: Option<Ieee>, now: Instant) {
+        let ieee = match ieee {
+            Some(ieee) if self.believe((source, ieee), source, Some(ieee), now) => Some(ieee),
+            _ => self.devices.ieee(source),
+        };
+        for mut message in self.held.remove(&source).unwrap_or_default() {
+            message.ieee = message.ieee.or(ieee);
+            self.emit(HostEvent::Incoming(message));
+        }
+    }
+
+    /// The trust centre saw `ieee` join or rejoin as `nwk`: learned, and remembered as the
+    /// voucher for the announce that follows.
+    fn device_joined(&mut self, nwk: Nwk, ieee: Ieee, now: Instant) {
+        self.witness.saw_join(nwk, ieee, now);
+        if self.devices.learn(nwk, ieee) != Learned::Unchanged {
+            self.emit(HostEvent::DeviceTableChanged);
+        }
+        info!("device {ieee} is {nwk}");
+        self.emit(HostEvent::DeviceJoined { nwk, ieee });
+    }
+
+    /// Learns an address pair a frame claims (an announce, or the sender's IEEE address) when
+    /// the device table's judgement accepts it; false when refused (logged at debug: a hostile
+    /// device must not flood the journal).
+    fn believe(
+        &mut self,
+        claimed: (Nwk, Ieee),
+        sender: Nwk,
+        sender_ieee: Option<Ieee>,
+        now: Instant,
+    ) -> bool {
+        let vouched = self.witness.vouches(claimed.0, claimed.1, now);
+        match self
+            .devices
+            .judge_announce(claimed, sender, sender_ieee, vouched)
+        {
+            Ok(()) => {
+                if self.devices.learn(claimed.0, claimed.1) != Learned::Unchanged {
+                    self.emit(HostEvent::DeviceTableChanged);
+                }
+                true
+            }
+            Err(refused) => {
+                debug!(
+                    "not believed: {} as {} from {sender}: {refused}",
+                    claimed.1, claimed.0
+                );
+                false
+            }
+        }
+    }
+}
