@@ -22,6 +22,13 @@
 //!
 //! `cargo bench --bench daemon_scale -- --host otad --devices 250 --image-size 16384`
 //! `cargo bench --bench daemon_scale -- --host otad --idle 60`
+//! `cargo bench --bench daemon_scale -- --host otad --devices 10 --bulk-mb 210 --sighup-every-ms 1000`
+//!
+//! The last one is the stall measurement (issue 12): the image folder also holds `--bulk-mb`
+//! of other OTA files, which every reload reads and parses, and the host gets a SIGHUP (a
+//! configuration reload and a rescan of every source) every second while the devices
+//! download. The report counts the DATA frames the host sent again (`host_ash_retransmissions`,
+//! ASH's reTx flag, read by the relay) and gives the transfer time to compare with a quiet run.
 //!
 //! For `--host otad` the report also gives the daemon's own answer latency from inside (the
 //! `latency_us` object of its status snapshot, read over the status socket at the end): request
@@ -107,6 +114,12 @@ struct Args {
     /// Passed to the host as `--debug` (zigpy) or log level `debug` (zigbee-otad).
     #[arg(long)]
     debug: bool,
+    /// Megabytes of other OTA files (not served to the devices) in the image folder.
+    #[arg(long, default_value_t = 0)]
+    bulk_mb: usize,
+    /// Send the host a SIGHUP this often while the devices download (0: never).
+    #[arg(long, default_value_t = 0)]
+    sighup_every_ms: u64,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -356,6 +369,8 @@ struct Traffic {
     block_requests: u64,
     first_block_request: Option<Instant>,
     first_query: Option<Instant>,
+    /// DATA frames the host sent with ASH's reTx flag set (its own retransmissions).
+    host_ash_retransmissions: u64,
     /// Host -> NCP and NCP -> host bytes.
     bytes_to_host: u64,
     bytes_from_host: u64,
@@ -430,6 +445,7 @@ async fn relay(
                         Seen::Request(key) => {
                             t.awaiting_response.insert(key);
                         }
+                        Seen::Retransmission => t.host_ash_retransmissions += 1,
                         Seen::OtaToDevice { destination } => {
                             if let Some((since, ncp_idle)) = t.pending.remove(&destination) {
                                 t.latencies.push(now - since);
@@ -465,6 +481,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let devices = if args.idle.is_some() { 0 } else { args.devices };
     let ota_file = synthetic_ota_file(args.image_size);
     std::fs::write(root.join("images/bench.ota"), &ota_file)?;
+    write_bulk_images(&root.join("images"), args.bulk_mb)?;
 
     let mut sim = SimConfig::default();
     sim.ncp.network = Some(held_network());
@@ -580,6 +597,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `megabytes` of valid OTA files (15 MB each at most, another image type than the
+/// devices') into `folder`: what a reload must read and parse.
+fn write_bulk_images(folder: &Path, megabytes: usize) -> anyhow::Result<()> {
+    const PER_FILE: usize = 15_000_000;
+    let mut left = megabytes * 1_000_000;
+    let mut index = 0u16;
+    while left > 0 {
+        let size = left.min(PER_FILE);
+        let mut payload = vec![0u8; size];
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte = (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3];
+        }
+        let mut header = OtaHeader::new(
+            ManufacturerCode(MANUFACTURER),
+            ImageType(0x0100 + index),
+            FileVersion(2),
+        );
+        header.set_header_string("bulk");
+        let file = OtaFileBuilder::new(header)
+            .sub_element(TagId::UPGRADE_IMAGE, payload)
+            .build();
+        std::fs::write(folder.join(format!("bulk-{index}.ota")), file)?;
+        left -= size;
+        index += 1;
+    }
+    Ok(())
+}
+
 fn print_host_log(root: &Path) {
     let log = std::fs::read_to_string(root.join("host.err")).unwrap_or_default();
     let tail: Vec<_> = log.lines().rev().take(30).collect();
@@ -624,8 +669,19 @@ async fn measure_upgrades(
     let mut waits = 0u64;
     let mut peak_rss_kib = 0u64;
     let mut poll = tokio::time::interval(Duration::from_millis(50));
+    let hup_period = Duration::from_millis(args.sighup_every_ms.max(1));
+    let mut hup = tokio::time::interval_at(tokio::time::Instant::now() + hup_period, hup_period);
+    let mut sighups = 0u64;
     while upgraded + failed.len() < devices {
         tokio::select! {
+            _ = hup.tick(), if args.sighup_every_ms > 0 => {
+                let sent = Command::new("kill")
+                    .args(["-HUP", &child.id().to_string()])
+                    .status()?;
+                if sent.success() {
+                    sighups += 1;
+                }
+            }
             event = simulator.events.recv() => match event {
                 Some(SimEvent::Device { event: DeviceEvent::UpgradeEnded(report), .. }) => {
                     retries += u64::from(report.retries);
@@ -701,6 +757,9 @@ async fn measure_upgrades(
         "latency_ncp_idle_us_p99": micros(percentile(&latencies_ncp_idle, 0.99)),
         "latency_ncp_idle_us_max": micros(latencies_ncp_idle.last().copied().unwrap_or_default()),
         "sends_refused_by_ncp": t.sends_refused,
+        "host_ash_retransmissions": t.host_ash_retransmissions,
+        "sighups_sent": sighups,
+        "bulk_mb": args.bulk_mb,
         "bytes_ncp_to_host": t.bytes_to_host,
         "bytes_host_to_ncp": t.bytes_from_host,
     }))

@@ -26,6 +26,8 @@ pub(crate) enum Seen {
     Request(u16),
     /// The coordinator answered request `key`; `refused` when it refused a unicast.
     Response { key: u16, refused: bool },
+    /// An ASH DATA frame sent again (its reTx flag set; EZSP only: MT has no retransmission).
+    Retransmission,
 }
 
 /// One direction's decoder.
@@ -59,16 +61,19 @@ impl Watch {
     pub(crate) fn observe(&mut self, bytes: &[u8]) -> Vec<Seen> {
         match self {
             Watch::Ezsp { version, deframer } => {
-                let frames: Vec<EzspFrame> = deframer
-                    .push(bytes)
-                    .filter_map(|frame| match frame {
-                        Ok(AshFrame::Data { payload, .. }) => {
-                            EzspFrame::decode(*version, &payload).ok()
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                frames.into_iter().flat_map(ezsp_facts).collect()
+                let mut seen = Vec::new();
+                for frame in deframer.push(bytes) {
+                    let Ok(AshFrame::Data { payload, re_tx, .. }) = frame else {
+                        continue;
+                    };
+                    if re_tx {
+                        seen.push(Seen::Retransmission);
+                    }
+                    if let Ok(frame) = EzspFrame::decode(*version, &payload) {
+                        seen.extend(ezsp_facts(frame));
+                    }
+                }
+                seen
             }
             Watch::Znp { decoder } => {
                 decoder.push(bytes);

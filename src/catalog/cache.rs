@@ -11,10 +11,13 @@
 //! ```
 //!
 //! Every write is atomic: a temp file in the same directory, `fsync`, `rename`, `fsync` of the
-//! directory. At open every file is re-verified (images against the digest in their name,
-//! catalogs against the digest in their envelope); corrupt, partial or foreign files are removed
-//! and reported. A byte cap is kept by pruning images no known device wants (then wanted ones,
-//! when they alone exceed it), and by starting no download that would not fit.
+//! directory. An image is hashed once, when it is downloaded and verified before it is stored
+//! under its digest; a later open trusts a digest-named image (its size is checked against the
+//! catalog's when it is looked up) unless asked to re-verify ([`Verify::Rehash`]), so a reload
+//! does not read hundreds of megabytes again. Catalogs are checked against the digest in their
+//! envelope at every open. Partial, foreign and oversized files, and what fails a check, are
+//! removed and reported. A byte cap is kept by pruning images no known device wants (then
+//! wanted ones, when they alone exceed it), and by starting no download that would not fit.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -188,11 +191,30 @@ pub struct Cache {
     catalogs: HashMap<String, StoredCatalog>,
 }
 
+/// How [`Cache::open_with`] treats the stored images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Verify {
+    /// Trust a digest-named image: it was hashed when it was stored (the default).
+    #[default]
+    Trust,
+    /// Read and hash every image again; remove those that no longer match.
+    Rehash,
+}
+
 impl Cache {
     /// Opens (creating if needed) the cache in `dir`, keeping at most `max_image_bytes` of
-    /// images ([`Cache::prune`] enforces it). Every file is re-verified; what fails is removed
-    /// and listed in the returned report.
+    /// images ([`Cache::prune`] enforces it). Images are trusted ([`Verify::Trust`]); what is
+    /// partial, foreign, oversized or a corrupt catalog is removed and listed in the report.
     pub fn open(dir: &Path, max_image_bytes: u64) -> Result<(Self, Vec<Removed>), CacheError> {
+        Self::open_with(dir, max_image_bytes, Verify::Trust)
+    }
+
+    /// [`Cache::open`], re-verifying every image with [`Verify::Rehash`].
+    pub fn open_with(
+        dir: &Path,
+        max_image_bytes: u64,
+        verify: Verify,
+    ) -> Result<(Self, Vec<Removed>), CacheError> {
         let mut removed = Vec::new();
         for sub in [CATALOG_DIR, IMAGE_DIR] {
             let path = dir.join(sub);
@@ -207,13 +229,17 @@ impl Cache {
             let verdict = if name.starts_with(TEMP_PREFIX) {
                 Err(RemovalReason::PartialWrite)
             } else if let Some(hash) = ImageHash::from_cache_key(&name) {
-                let too_large = fs::metadata(&path)
-                    .map(|m| m.len() > MAX_IMAGE_FILE_BYTES)
-                    .unwrap_or(false);
-                match fs::read(&path) {
-                    _ if too_large => Err(RemovalReason::TooLarge),
-                    Ok(bytes) if hash.matches(&bytes) => Ok((hash, len_u64(&bytes))),
-                    _ => Err(RemovalReason::Corrupt),
+                match fs::metadata(&path) {
+                    Ok(meta) if !meta.is_file() => Err(RemovalReason::Corrupt),
+                    Ok(meta) if meta.len() > MAX_IMAGE_FILE_BYTES => Err(RemovalReason::TooLarge),
+                    Ok(meta) => match verify {
+                        Verify::Trust => Ok((hash, meta.len())),
+                        Verify::Rehash => match fs::read(&path) {
+                            Ok(bytes) if hash.matches(&bytes) => Ok((hash, len_u64(&bytes))),
+                            _ => Err(RemovalReason::Corrupt),
+                        },
+                    },
+                    Err(_) => Err(RemovalReason::Corrupt),
                 }
             } else {
                 Err(RemovalReason::Foreign)
@@ -369,7 +395,8 @@ impl Cache {
             .then(|| self.dir.join(IMAGE_DIR).join(entry.hash.cache_key()))
     }
 
-    /// Reads a cached image and checks its digest again (a disk can rot after open).
+    /// Reads a cached image. It was hashed when stored; its length is checked against the
+    /// one seen at open (a file changed behind the cache's back is refused, not hashed).
     pub fn read_image(&self, hash: &ImageHash) -> Result<Vec<u8>, CacheError> {
         let path = self.dir.join(IMAGE_DIR).join(hash.cache_key());
         let bytes = fs::read(&path).map_err(|source| CacheError::Io {
@@ -377,7 +404,8 @@ impl Cache {
             path,
             source,
         })?;
-        if hash.matches(&bytes) {
+        let known = self.images.get(hash).copied();
+        if known == Some(len_u64(&bytes)) {
             Ok(bytes)
         } else {
             Err(CacheError::HashMismatch { expected: *hash })

@@ -58,6 +58,11 @@ pub struct CoordinatorConfig {
     pub endpoint: u8,
 }
 
+/// Unicasts awaiting their [`CoordinatorEvent::DeliveryReport`] at most, per coordinator: the
+/// EZSP driver's limit (below the 255 tags of EZSP v13) and the daemon's outbox's, so the
+/// daemon never hands the coordinator more than it can track.
+pub const MAX_UNICASTS_IN_FLIGHT: usize = 64;
+
 /// Identifies one send; its [`CoordinatorEvent::DeliveryReport`] carries the same tag.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageTag(pub u32);

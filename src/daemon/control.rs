@@ -18,6 +18,7 @@ use crate::server::{ControlError, ControlState, DeviceAddr, Ieee, NotifyTarget, 
 
 use super::history::{self, HistoryRecord, HistoryWriter};
 use super::socket::{ControlAnswer, Request};
+use crate::identity::StoredIdentity;
 
 /// The control state's file name in `state_dir`.
 pub const CONTROL_FILE: &str = "control.json";
@@ -56,6 +57,7 @@ pub fn load_control(state_dir: &Path) -> ControlState {
 enum Job {
     Control(ControlState),
     History(Box<HistoryRecord>),
+    Identities(Vec<StoredIdentity>),
 }
 
 /// The persistence thread's handle: jobs go in order, the main loop never waits.
@@ -70,14 +72,16 @@ pub struct Persister {
 const MAX_QUEUED_JOBS: usize = 1024;
 
 impl Persister {
-    /// Starts the thread that writes `state_dir/control.json` and the history log.
+    /// Starts the thread that writes `state_dir/control.json`, the history log and the device
+    /// identities.
     pub fn start(state_dir: &Path) -> Persister {
         let (jobs, rx) = std_mpsc::sync_channel::<Job>(MAX_QUEUED_JOBS);
         let control_path = state_dir.join(CONTROL_FILE);
         let history_path = state_dir.join(history::FILE_NAME);
-        let spawned = std::thread::Builder::new()
-            .name("persist".into())
-            .spawn(move || persist(rx, &control_path, &history_path));
+        let spawned = std::thread::Builder::new().name("persist".into()).spawn({
+            let state_dir = state_dir.to_owned();
+            move || persist(rx, &control_path, &history_path, &state_dir)
+        });
         let thread = spawned
             .map_err(|error| {
                 tracing::error!(%error, "cannot start the persistence thread; decisions and history are not saved");
@@ -118,6 +122,15 @@ impl Persister {
         }
     }
 
+    /// Saves the device identities read so far (`state_dir/identities.json`).
+    pub fn save_identities(&self, identities: Vec<StoredIdentity>) {
+        if self.jobs.try_send(Job::Identities(identities)).is_err() {
+            tracing::warn!(
+                "the persistence thread is behind; identities are saved with the next one"
+            );
+        }
+    }
+
     /// Appends a record to the history log.
     pub fn append_history(&self, record: HistoryRecord) {
         if self.jobs.try_send(Job::History(Box::new(record))).is_err() {
@@ -126,7 +139,12 @@ impl Persister {
     }
 }
 
-fn persist(jobs: std_mpsc::Receiver<Job>, control_path: &Path, history_path: &Path) {
+fn persist(
+    jobs: std_mpsc::Receiver<Job>,
+    control_path: &Path,
+    history_path: &Path,
+    state_dir: &Path,
+) {
     let mut writer: Option<HistoryWriter> = None;
     while let Ok(job) = jobs.recv() {
         match job {
@@ -143,6 +161,11 @@ fn persist(jobs: std_mpsc::Receiver<Job>, control_path: &Path, history_path: &Pa
                     });
                 if let Err(error) = written {
                     tracing::error!(path = %control_path.display(), %error, "cannot save the installer's decisions");
+                }
+            }
+            Job::Identities(list) => {
+                if let Err(error) = super::identities::save(state_dir, &list) {
+                    tracing::warn!(%error, "cannot save device identities");
                 }
             }
             Job::History(record) => {

@@ -3,7 +3,7 @@
 //! kept in `state_dir/identities.json` (written atomically) so that they survive a restart.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::atomic_file;
 use crate::catalog::service::read_capped;
@@ -53,7 +53,6 @@ pub fn save(state_dir: &Path, identities: &[StoredIdentity]) -> std::io::Result<
 #[derive(Debug)]
 pub struct Identities {
     reader: IdentityReader,
-    state_dir: PathBuf,
     held: VecDeque<ZclRequest>,
 }
 
@@ -74,7 +73,6 @@ impl Identities {
         reader.load(stored);
         Identities {
             reader,
-            state_dir: state_dir.to_owned(),
             held: VecDeque::new(),
         }
     }
@@ -138,8 +136,8 @@ impl Identities {
         }
     }
 
-    /// Hands completed reads to the server and saves them. True when an identity was learned
-    /// (a restricted image may now be wanted).
+    /// Hands completed reads to the server. True when an identity was learned (a restricted
+    /// image may now be wanted, and [`Identities::stored`] should be saved).
     pub fn drain_events(&mut self, server: &mut OtaServer) -> bool {
         let mut learned = false;
         while let Some(event) = self.reader.poll_event() {
@@ -148,10 +146,12 @@ impl Identities {
                 learned = true;
             }
         }
-        if learned && let Err(error) = save(&self.state_dir, &self.reader.stored()) {
-            tracing::warn!(%error, "cannot save device identities");
-        }
         learned
+    }
+
+    /// The identities read so far, to save (the persistence thread writes them).
+    pub fn stored(&self) -> Vec<StoredIdentity> {
+        self.reader.stored()
     }
 }
 

@@ -279,8 +279,8 @@ fn restrictions(entry: &CatalogEntry) -> CatalogRestrictions {
     }
 }
 
-/// Reads one cached image (its hash was verified when the cache was opened and is checked
-/// again here), parses it, and checks that it is what the catalog says it is.
+/// Reads one cached image (hashed once, when it was downloaded and stored), parses it, and
+/// checks that it is what the catalog says it is.
 fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaImage, String> {
     let label = format!(
         "{:04x}/{:04x}/{:08x}",
@@ -294,9 +294,6 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
     let bytes = cache
         .read_image(&entry.hash)
         .map_err(|e| format!("{label}: {e}"))?;
-    if !entry.hash.matches(&bytes) {
-        return Err(format!("{label}: cached bytes no longer match their hash"));
-    }
     let file = OtaFile::parse(bytes).map_err(|e| format!("{label}: {e}"))?;
     verify_before_offering(&file, &label).map_err(|e| format!("{label}: {e}"))?;
     let header = file.header();

@@ -9,7 +9,7 @@
 //! `zigbee-otad run` and `zigbee-otad demo` both run this code; the demo only points it at the
 //! simulated coordinator and watches the snapshots.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +28,8 @@ use crate::coordinator::any::{AnyCoordinator, DriverKind};
 use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
     AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
-    CoordinatorEvent, CoordinatorState, DeliveryOutcome, FlowControl, MessageTag, Nwk,
-    PROFILE_HOME_AUTOMATION, SendError, SerialConfig, UnicastMessage,
+    CoordinatorEvent, CoordinatorState, FlowControl, MessageTag, Nwk, PROFILE_HOME_AUTOMATION,
+    SendError, SerialConfig, UnicastMessage,
 };
 use crate::server::{
     DenyRule, DeviceAddr, DeviceOverride, NotifyTarget, OtaServer, Outgoing, ServerConfig,
@@ -43,18 +43,13 @@ use super::export::ExportServer;
 use super::history::HistoryRecord;
 use super::identities::Identities;
 use super::images::{self, ImageLibrary, LibraryView};
+use super::library_loader::LibraryLoader;
+use super::outbox::{Outbox, Sent};
 use super::socket::{ControlRequest, StatusSocket};
 use super::socket_access::resolve_group;
 use super::status::{self, StatusSnapshot};
 use super::systemd::Notifier;
 
-/// Outgoing frames held while the coordinator cannot take them (resetting, queue full).
-const MAX_HELD_FRAMES: usize = 1024;
-/// Unicasts tracked for a resend on a failed delivery (the coordinator itself allows fewer
-/// in flight; beyond this a failure just waits for the device to ask again).
-const MAX_TRACKED_DELIVERIES: usize = 256;
-/// A frame whose delivery fails is sent at most this many times in all.
-const MAX_SENDS_PER_FRAME: u8 = 2;
 /// How often the status snapshot is rebuilt while anything changes.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -153,9 +148,8 @@ impl Daemon {
             },
             events: options.events,
             library_tx,
-            held: VecDeque::new(),
-            in_flight: HashMap::new(),
-            refused: VecDeque::new(),
+            outbox: Outbox::new(),
+            library_loader: LibraryLoader::default(),
             library_sources: Vec::new(),
             catalog,
             claims,
@@ -271,42 +265,6 @@ fn coordinator_config(config: &Config) -> CoordinatorConfig {
     }
 }
 
-/// The destination with the most frames in `held`, counting `incoming` too (ties: `incoming`'s).
-fn heaviest_destination(held: &VecDeque<HeldFrame>, incoming: &Destination) -> Destination {
-    let mut counts: HashMap<Destination, usize> = HashMap::new();
-    for frame in held {
-        *counts.entry(frame.outgoing.destination).or_default() += 1;
-    }
-    *counts.entry(*incoming).or_default() += 1;
-    let own = counts.get(incoming).copied().unwrap_or(0);
-    counts
-        .into_iter()
-        .filter(|(_, n)| *n > own)
-        .max_by_key(|(_, n)| *n)
-        .map_or(*incoming, |(destination, _)| destination)
-}
-
-/// A frame waiting for the coordinator.
-struct HeldFrame {
-    outgoing: Outgoing,
-    /// How many times it was already sent.
-    times_sent: u8,
-    /// When the request it answers was read from the port and the answer was ready (for the
-    /// driver's latency figures); `None` for frames that answer nothing (Image Notify) and for
-    /// resends.
-    timing: Option<AnswerTiming>,
-}
-
-impl HeldFrame {
-    fn resend((outgoing, times_sent): (Outgoing, u8)) -> Self {
-        HeldFrame {
-            outgoing,
-            times_sent,
-            timing: None,
-        }
-    }
-}
-
 struct MainLoop {
     config: Config,
     config_path: Option<PathBuf>,
@@ -318,13 +276,10 @@ struct MainLoop {
     events: Option<mpsc::Sender<ServerEvent>>,
     /// The loaded images, for the index export and MQTT.
     library_tx: watch::Sender<Arc<LibraryView>>,
-    /// Frames waiting for the coordinator.
-    held: VecDeque<HeldFrame>,
-    /// Unicasts awaiting their delivery report, so a failed delivery can be sent once more.
-    in_flight: HashMap<MessageTag, (Outgoing, u8)>,
-    /// Unicasts the NCP refused (its transmit queue was full): each goes again as soon as a
-    /// delivery report says a slot came free.
-    refused: VecDeque<(Outgoing, u8)>,
+    /// Loads the image library off this thread.
+    library_loader: LibraryLoader,
+    /// Frames on their way to the coordinator, and unicasts awaiting their delivery report.
+    outbox: Outbox,
     library_sources: Vec<status::SourceStatus>,
     /// The cloud catalogs: their schedule, the service and its last reports.
     catalog: CatalogDriver,
@@ -371,7 +326,13 @@ impl MainLoop {
             self.config.server.endpoint.get(),
             &mut self.server,
         ));
-        self.reload_images();
+        // The first load comes before the serial port is opened: the first request is answered
+        // from it. Later loads run while serving, off this thread (`LibraryLoader`).
+        let config = self.config.clone();
+        let library = tokio::task::spawn_blocking(move || images::load(&config))
+            .await
+            .context("loading the image library")?;
+        self.apply_library(library);
         self.notifier.status("starting the coordinator");
         let kind = match self.config.coordinator.protocol {
             crate::config::Protocol::Ezsp => DriverKind::Ezsp,
@@ -415,6 +376,7 @@ impl MainLoop {
                 .poll_timeout()
                 .into_iter()
                 .chain(identity_deadline)
+                .chain(self.outbox.poll_timeout())
                 .chain(self.catalog.deadline())
                 .min()
                 .map(Instant::from_std)
@@ -458,10 +420,15 @@ impl MainLoop {
                 _ = tokio::time::sleep_until(deadline) => {
                     self.sync_clock();
                     self.server.handle_timeout(now_std());
+                    self.outbox.handle_timeout(now_std());
                     if let Some(identities) = &mut self.identities {
                         identities.handle_timeout(now_std());
                     }
                     self.dirty = true;
+                }
+                Some(library) = self.library_loader.next() => {
+                    self.library_loader.loaded();
+                    self.apply_library(library);
                 }
                 Some(done) = self.catalog.next_done() => {
                     if self.catalog.on_done(done, now_std()) {
@@ -508,13 +475,19 @@ impl MainLoop {
         result
     }
 
+    /// Asks for the image library to be loaded again, off this thread.
     fn reload_images(&mut self) {
+        self.library_loader.request(&self.config);
+    }
+
+    /// Serves a library just loaded.
+    fn apply_library(&mut self, library: ImageLibrary) {
         let ImageLibrary {
             images,
             sources,
             notes,
             ..
-        } = images::load(&self.config);
+        } = library;
         tracing::info!(images = images.len(), "image library loaded");
         self.library_tx.send_replace(Arc::new(LibraryView {
             images: images.clone(),
@@ -642,48 +615,7 @@ impl MainLoop {
                 self.claims.confirm(ieee);
             }
             CoordinatorEvent::DeliveryReport { tag, outcome } => {
-                let Some((outgoing, times_sent)) = self.in_flight.remove(&tag) else {
-                    return;
-                };
-                if !matches!(outcome, DeliveryOutcome::Refused { .. })
-                    && let Some(waiting) = self.refused.pop_front()
-                {
-                    // A report means the NCP has a free slot again.
-                    self.held.push_back(HeldFrame::resend(waiting));
-                }
-                match outcome {
-                    DeliveryOutcome::Delivered => {}
-                    // The NCP's queue was full: not sent at all; wait for a free slot.
-                    DeliveryOutcome::Refused { .. }
-                        if self.refused.len() < MAX_TRACKED_DELIVERIES =>
-                    {
-                        tracing::debug!(?tag, "NCP queue full; the frame waits for a free slot");
-                        self.refused
-                            .push_back((outgoing, times_sent.saturating_sub(1)));
-                        if self.in_flight.is_empty()
-                            && let Some(waiting) = self.refused.pop_front()
-                        {
-                            // Nothing in flight will report back: try again now.
-                            self.held.push_back(HeldFrame::resend(waiting));
-                        }
-                    }
-                    // The radio failed to deliver: send it again right away, once, instead of
-                    // leaving the device to time out and ask again (seconds).
-                    DeliveryOutcome::Failed { .. } if times_sent < MAX_SENDS_PER_FRAME => {
-                        tracing::debug!(
-                            ?tag,
-                            ?outcome,
-                            "delivery failed; sending the frame once more"
-                        );
-                        self.held
-                            .push_front(HeldFrame::resend((outgoing, times_sent)));
-                    }
-                    _ => tracing::debug!(
-                        ?tag,
-                        ?outcome,
-                        "a frame was not delivered; the device will ask again"
-                    ),
-                }
+                self.outbox.on_report(tag, outcome);
             }
         }
     }
@@ -718,54 +650,19 @@ impl MainLoop {
     }
 
     fn flush_frames(&mut self, coordinator: &dyn Coordinator) {
-        while let Some(held) = self.held.pop_front() {
-            match send(coordinator, &held.outgoing, held.timing) {
-                Ok(tag) => {
-                    if matches!(held.outgoing.destination, Destination::Unicast(_))
-                        && self.in_flight.len() < MAX_TRACKED_DELIVERIES
-                    {
-                        self.in_flight
-                            .insert(tag, (held.outgoing, held.times_sent + 1));
-                    }
-                }
-                Err(SendError::QueueFull | SendError::NotUp(_)) => {
-                    self.held.push_front(held);
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "frame not sent");
-                }
+        while let Some(frame) = self.outbox.poll_send() {
+            let result = send(coordinator, &frame.outgoing, frame.timing);
+            if self.outbox.sent(frame, result, now_std()) == Sent::Stop {
+                break;
             }
         }
     }
 
-    /// Moves the server's outgoing frames into the held queue (bounded), with the timing of the
-    /// request they answer, if any.
+    /// Moves the server's outgoing frames into the outbox, with the timing of the request they
+    /// answer, if any.
     fn take_server_frames(&mut self, timing: Option<AnswerTiming>) {
         while let Some(outgoing) = self.server.poll_transmit() {
-            if self.held.len() >= MAX_HELD_FRAMES {
-                // A full backlog costs the device holding the most of it, never another one.
-                let heaviest = heaviest_destination(&self.held, &outgoing.destination);
-                tracing::debug!(
-                    ?heaviest,
-                    "coordinator backlog full; dropping a frame of the device holding most of it"
-                );
-                if heaviest == outgoing.destination {
-                    continue;
-                }
-                if let Some(index) = self
-                    .held
-                    .iter()
-                    .position(|h| h.outgoing.destination == heaviest)
-                {
-                    self.held.remove(index);
-                }
-            }
-            self.held.push_back(HeldFrame {
-                outgoing,
-                times_sent: 0,
-                timing,
-            });
+            self.outbox.push(outgoing, timing);
         }
     }
 
@@ -773,6 +670,9 @@ impl MainLoop {
         if let Some(identities) = &mut self.identities
             && identities.drain_events(&mut self.server)
         {
+            if let Some(persister) = &self.persister {
+                persister.save_identities(identities.stored());
+            }
             self.catalog.identity_learned();
             self.dirty = true;
         }

@@ -418,7 +418,7 @@ mod cache_on_disk {
     use std::fs;
     use std::time::{Duration, UNIX_EPOCH};
 
-    use zigbee_otad::catalog::cache::{Cache, RemovalReason, StoredCatalog, Validators};
+    use zigbee_otad::catalog::cache::{Cache, RemovalReason, StoredCatalog, Validators, Verify};
     use zigbee_otad::catalog::model::{
         CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Locator, Provenance, Restrictions,
         SourceKind,
@@ -471,7 +471,13 @@ mod cache_on_disk {
         fs::write(catalogs.join("ledvance.json"), b"{\"source\":\"ledv").unwrap();
         fs::write(catalogs.join(".tmp-ledvance.json-1-2"), b"{}").unwrap();
 
-        let (mut cache, removed) = Cache::open(dir.path(), 1 << 30).unwrap();
+        // A plain open trusts the digest-named file (hashed when stored); asked to re-verify,
+        // the open finds the rot.
+        let (trusting, mut removed) = Cache::open(dir.path(), 1 << 30).unwrap();
+        assert!(trusting.has_image(&other.hash));
+        let (mut cache, rot) = Cache::open_with(dir.path(), 1 << 30, Verify::Rehash).unwrap();
+        assert_eq!(rot.len(), 1);
+        removed.extend(rot);
         assert!(!cache.has_image(&entry.hash));
         assert!(cache.image_path(&entry).is_none());
         assert!(!cache.has_image(&other.hash));
