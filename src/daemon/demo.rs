@@ -1,14 +1,18 @@
 //! `zigbee-otad demo`: the whole daemon against the built-in simulated coordinator, for someone
 //! who has just cloned the repository and has no hardware.
 //!
-//! It generates a local catalog of synthetic OTA images (real GBL and EBL payloads with valid
-//! CRCs, written with the project's own OTA writer), starts the simulated EZSP coordinator on a
-//! pseudo-terminal with six simulated devices (different manufacturers; one sleepy, one asking for
-//! small blocks, one already up to date), and runs the real daemon code path on it:
-//! serial driver, ASH, EZSP, ZCL, OTA server, image library. It shows each device's progress,
-//! ends with a summary table, and succeeds only when every device that should upgrade has
-//! received, verified (byte for byte against the file it should get) and applied its image, and
-//! the device that is already up to date was told so.
+//! It builds synthetic OTA images (real GBL and EBL payloads with valid CRCs, written with the
+//! project's own OTA writer) and publishes them where the daemon finds images in the field: a
+//! loopback server plays the LEDVANCE API and a zigbee-OTA index ([`super::demo_cloud`], with a
+//! Tuya-style entry restricted by model and manufacturer name), and a local folder holds the rest.
+//! It starts the simulated coordinator on a pseudo-terminal with eight simulated devices
+//! (different manufacturers; one sleepy, one asking for small blocks, one already up to date, and
+//! two Tuya bulbs that share a manufacturer code and image type but not a manufacturer name), and
+//! runs the real daemon code path on it: catalog refresh within the rate limits, download and
+//! verification, serial driver, ASH, EZSP or ZNP, ZCL, identity reads, OTA server. It shows each
+//! device's progress and ends with a table that says where each image came from. It succeeds only
+//! when every device that should upgrade has received, verified (byte for byte against the file it
+//! should get) and applied its image, and the others were told there is nothing for them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
@@ -27,23 +31,45 @@ use crate::ota::{
     FileVersion, HardwareVersion, HardwareVersions, ImageType, ManufacturerCode, OtaFileBuilder,
     OtaHeader, TagId,
 };
+use crate::server::ImageKey;
 use crate::server::ServerEvent;
 use crate::sim::device::{DeviceEvent, UpgradeOutcome};
 use crate::sim::{
     SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, run_simulator, run_znp_simulator,
 };
+use crate::zcl::basic::BasicIdentity;
 
+use super::demo_cloud::{DemoCloud, INDEX_PATH, IndexImage, LEDVANCE_PATH, LedvanceImage};
 use super::service::{Daemon, DaemonOptions};
 use super::status::render_transfer;
 
 /// The demo gives up after this long.
 pub const DEMO_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Where the demo publishes a device's image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// In the LEDVANCE API.
+    Ledvance,
+    /// In the zigbee-OTA index, for any device with the header's code and type.
+    Index,
+    /// In the zigbee-OTA index, restricted to one model and manufacturer name.
+    IndexRestricted {
+        model: &'static str,
+        manufacturer_name: &'static str,
+    },
+    /// In the local folder.
+    Folder,
+    /// Nowhere: another device's restricted entry has this device's code and type.
+    Nowhere,
+}
+
 /// One simulated device and what the demo expects of it.
 #[derive(Debug, Clone)]
 struct DemoDevice {
     label: &'static str,
     spec: SimDeviceSpec,
+    publish: Publish,
     /// The version it should end on.
     target_version: u32,
     /// Bytes of the synthetic firmware payload (0: no image for it is generated).
@@ -63,9 +89,19 @@ fn demo_devices() -> Vec<DemoDevice> {
         max_data_size: max,
         identity: Default::default(),
     };
+    let tuya = |name: &str| SimDeviceSpec {
+        identity: BasicIdentity {
+            manufacturer_name: Some(name.to_owned()),
+            model_id: Some("TS0505B".to_owned()),
+            power_source: Some(0x01),
+            ..BasicIdentity::default()
+        },
+        ..spec(0x1141, 0xD3A3, 0x0000_0040, None, 50)
+    };
     vec![
         DemoDevice {
             label: "LEDVANCE A60 bulb",
+            publish: Publish::Ledvance,
             spec: spec(0x1189, 0x00CD, 0x0102_0300, None, 50),
             target_version: 0x0102_0400,
             payload_len: 24_000,
@@ -74,6 +110,7 @@ fn demo_devices() -> Vec<DemoDevice> {
         },
         DemoDevice {
             label: "Hue motion sensor (sleepy)",
+            publish: Publish::Index,
             spec: spec(0x100B, 0x0119, 0x0200_1A00, Some(0x0100), 50),
             target_version: 0x0200_2100,
             payload_len: 4_000,
@@ -82,6 +119,7 @@ fn demo_devices() -> Vec<DemoDevice> {
         },
         DemoDevice {
             label: "dresden FLS-PP (32-byte blocks)",
+            publish: Publish::Index,
             spec: spec(0x1135, 0x0000, 0x2010_00F0, None, 32),
             target_version: 0x2010_00F8,
             payload_len: 12_000,
@@ -90,6 +128,7 @@ fn demo_devices() -> Vec<DemoDevice> {
         },
         DemoDevice {
             label: "ubisys S1 (hardware 2)",
+            publish: Publish::Folder,
             spec: spec(0x10F2, 0x7B32, 0x0260_0450, Some(0x0002), 64),
             target_version: 0x0260_0460,
             payload_len: 16_000,
@@ -98,6 +137,7 @@ fn demo_devices() -> Vec<DemoDevice> {
         },
         DemoDevice {
             label: "Legrand dimmer",
+            publish: Publish::Folder,
             spec: spec(0x1021, 0x000F, 0x0047_44FF, None, 48),
             target_version: 0x0047_45FF,
             payload_len: 14_000,
@@ -106,9 +146,31 @@ fn demo_devices() -> Vec<DemoDevice> {
         },
         DemoDevice {
             label: "IKEA bulb (up to date)",
+            publish: Publish::Folder,
             spec: spec(0x117C, 0x2101, 0x2303_0931, None, 50),
             target_version: 0x2303_0931,
             payload_len: 10_000,
+            gbl: false,
+            sleepy_poll: None,
+        },
+        DemoDevice {
+            label: "Tuya bulb _TZ3210_demo",
+            publish: Publish::IndexRestricted {
+                model: "TS0505B",
+                manufacturer_name: "_TZ3210_demo",
+            },
+            spec: tuya("_TZ3210_demo"),
+            target_version: 0x0000_0041,
+            payload_len: 9_000,
+            gbl: false,
+            sleepy_poll: None,
+        },
+        DemoDevice {
+            label: "Tuya bulb _TZ3210_other",
+            publish: Publish::Nowhere,
+            spec: tuya("_TZ3210_other"),
+            target_version: 0x0000_0040,
+            payload_len: 0,
             gbl: false,
             sleepy_poll: None,
         },
@@ -164,7 +226,7 @@ impl Drop for Scratch {
     }
 }
 
-fn demo_config(root: &Path, port: &str, protocol: Protocol) -> anyhow::Result<Config> {
+fn demo_config(root: &Path, port: &str, protocol: Protocol, cloud: &str) -> anyhow::Result<Config> {
     let protocol = match protocol {
         Protocol::Ezsp => "ezsp",
         Protocol::Znp => "znp",
@@ -187,6 +249,16 @@ idle_timeout = "2m"
 cache_dir = "{root}/cache"
 
 [[catalog.source]]
+kind = "ledvance"
+name = "ledvance-api"
+url = "{cloud}{LEDVANCE_PATH}"
+
+[[catalog.source]]
+kind = "zigbee-ota-index"
+name = "zigbee-ota-index"
+url = "{cloud}{INDEX_PATH}"
+
+[[catalog.source]]
 kind = "directory"
 name = "demo-images"
 path = "{root}/images"
@@ -197,6 +269,55 @@ socket = "{root}/status.sock"
         root = root.display(),
     );
     Ok(Config::from_toml_str(&text, "demo configuration")?)
+}
+
+/// The OTA file a device should end with, and where the demo publishes it.
+fn publish_images(
+    devices: &[DemoDevice],
+    images_dir: &Path,
+    sim: &mut SimConfig,
+) -> anyhow::Result<(Vec<LedvanceImage>, Vec<IndexImage>)> {
+    let (mut ledvance, mut index) = (Vec::new(), Vec::new());
+    for (seed, device) in devices.iter().enumerate() {
+        if device.publish == Publish::Nowhere {
+            continue;
+        }
+        let bytes = synthetic_image(device, seed as u32 + 1);
+        let (mfr, ty, version) = (
+            device.spec.manufacturer_code,
+            device.spec.image_type,
+            device.target_version,
+        );
+        let name = format!("{mfr:04X}-{ty:04X}-{version:08X}.ota");
+        sim.images.insert((mfr, ty), Arc::new(bytes.clone()));
+        let index_image = |model: Option<&str>, names: Vec<String>| IndexImage {
+            file_name: name.clone(),
+            manufacturer_code: mfr,
+            image_type: ty,
+            file_version: version,
+            model_id: model.map(str::to_owned),
+            manufacturer_names: names,
+            bytes: bytes.clone(),
+        };
+        match device.publish {
+            Publish::Ledvance => ledvance.push(LedvanceImage {
+                company: mfr,
+                product: ty,
+                file_version: version,
+                product_name: device.label.to_owned(),
+                bytes,
+            }),
+            Publish::Index => index.push(index_image(None, Vec::new())),
+            Publish::IndexRestricted {
+                model,
+                manufacturer_name,
+            } => index.push(index_image(Some(model), vec![manufacturer_name.to_owned()])),
+            Publish::Folder => std::fs::write(images_dir.join(&name), &bytes)
+                .with_context(|| format!("cannot write {name}"))?,
+            Publish::Nowhere => {}
+        }
+    }
+    Ok((ledvance, index))
 }
 
 /// What the demo saw of one device.
@@ -229,18 +350,11 @@ pub async fn run_demo_with(protocol: Protocol) -> anyhow::Result<bool> {
         response_timeout: Duration::from_secs(2),
         ..SimConfig::default()
     };
+    let (ledvance, index) = publish_images(&devices, &images_dir, &mut sim)?;
+    let cloud = DemoCloud::start(&ledvance, &index)
+        .await
+        .context("cannot start the demo's loopback catalog server")?;
     for (index, device) in devices.iter().enumerate() {
-        let bytes = synthetic_image(device, index as u32 + 1);
-        let name = format!(
-            "{:04X}-{:04X}-{:08X}.ota",
-            device.spec.manufacturer_code, device.spec.image_type, device.target_version
-        );
-        std::fs::write(images_dir.join(&name), &bytes)
-            .with_context(|| format!("cannot write {name}"))?;
-        sim.images.insert(
-            (device.spec.manufacturer_code, device.spec.image_type),
-            Arc::new(bytes),
-        );
         if let Some(poll) = device.sleepy_poll {
             sim.sleepy_devices.insert(index, poll);
         }
@@ -260,12 +374,18 @@ pub async fn run_demo_with(protocol: Protocol) -> anyhow::Result<bool> {
         ),
     };
     println!(
-        "zigbee-otad demo: simulated {kind} coordinator on {} with {} devices; synthetic images in {}",
+        "zigbee-otad demo: simulated {kind} coordinator on {} with {} devices",
         simulator.path(),
         devices.len(),
+    );
+    println!(
+        "  catalogs: LEDVANCE API ({} image) and zigbee-OTA index ({} images, 1 restricted to a model and manufacturer name) on {}; local folder {}",
+        ledvance.len(),
+        index.len(),
+        cloud.base_url,
         images_dir.display()
     );
-    let config = demo_config(&root, simulator.path(), protocol)?;
+    let config = demo_config(&root, simulator.path(), protocol, &cloud.base_url)?;
     let (events_tx, mut events) = mpsc::channel(1024);
     let daemon = Daemon::start(
         config,
@@ -358,14 +478,24 @@ pub async fn run_demo_with(protocol: Protocol) -> anyhow::Result<bool> {
         }
         let _ = out.flush();
     }
+    let sources: HashMap<ImageKey, String> = daemon
+        .library
+        .borrow()
+        .images
+        .iter()
+        .map(|image| (image.key(), image.provenance().source.clone()))
+        .collect();
+    let catalog_sources = daemon.snapshots.borrow().catalog.sources.clone();
     daemon.stop().await?;
     simulator.shutdown().await;
+    let cloud_requests = cloud.requests();
+    drop(cloud);
     drop(scratch);
 
     println!();
     println!(
-        "{:<34} {:<23} {:>23} {:>8} {:>7}  result",
-        "device", "ieee", "from -> to", "bytes", "time"
+        "{:<34} {:<23} {:>23} {:>8} {:>7}  {:<17} result",
+        "device", "ieee", "from -> to", "bytes", "time", "image from"
     );
     let mut all_ok = finished;
     for (i, device) in devices.iter().enumerate() {
@@ -386,10 +516,22 @@ pub async fn run_demo_with(protocol: Protocol) -> anyhow::Result<bool> {
                 },
             ),
             (None, true) => (
-                format!("{:08X} (latest)", device.spec.file_version),
+                format!(
+                    "{:08X} {}",
+                    device.spec.file_version,
+                    if device.publish == Publish::Nowhere {
+                        "(no offer)"
+                    } else {
+                        "(latest)"
+                    }
+                ),
                 "-".to_owned(),
                 "-".to_owned(),
-                "up to date".to_owned(),
+                if device.publish == Publish::Nowhere {
+                    "nothing for it: restricted entry is for another maker".to_owned()
+                } else {
+                    "up to date".to_owned()
+                },
             ),
             (None, false) => (
                 format!("{:08X}", device.spec.file_version),
@@ -401,12 +543,39 @@ pub async fn run_demo_with(protocol: Protocol) -> anyhow::Result<bool> {
         if result.contains("FAILED") || result.contains("NOT") || result.contains("DID NOT") {
             all_ok = false;
         }
+        let source = outcome
+            .upgraded
+            .as_ref()
+            .and_then(|r| {
+                sources.get(&ImageKey {
+                    manufacturer_code: device.spec.manufacturer_code,
+                    image_type: device.spec.image_type,
+                    file_version: r.to_version,
+                })
+            })
+            .map_or("-", String::as_str);
         println!(
-            "{:<34} {:<23} {:>23} {:>8} {:>7}  {}",
-            device.label, ieee, versions, bytes, time, result
+            "{:<34} {:<23} {:>23} {:>8} {:>7}  {:<17} {}",
+            device.label, ieee, versions, bytes, time, source, result
         );
     }
     println!();
+    println!("catalog server answered {cloud_requests} requests; the daemon's ledger:");
+    for source in catalog_sources.iter().filter(|s| s.kind != "directory") {
+        let used = |usage: Option<(u64, u64)>, unit: &str| {
+            usage.map_or(String::new(), |(used, limit)| match limit {
+                u64::MAX => format!(", {used} {unit} this month (no limit)"),
+                limit => format!(", {used} of {limit} {unit} this month"),
+            })
+        };
+        println!(
+            "  {:<17} {} entries{}{}",
+            source.name,
+            source.entries,
+            used(source.calls_this_month, "calls"),
+            used(source.bytes_this_month, "bytes"),
+        );
+    }
     println!(
         "{} in {:.1} s",
         if all_ok {

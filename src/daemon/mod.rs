@@ -5,6 +5,7 @@
 pub mod catalog_driver;
 pub mod control;
 pub mod demo;
+pub mod demo_cloud;
 pub mod export;
 pub mod export_index;
 pub mod ha;

@@ -72,6 +72,8 @@ pub struct DaemonOptions {
 pub struct Daemon {
     /// The latest status snapshot.
     pub snapshots: watch::Receiver<StatusSnapshot>,
+    /// The verified images the server offers, with where each came from.
+    pub library: watch::Receiver<Arc<LibraryView>>,
     cancel: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -172,6 +174,7 @@ impl Daemon {
         });
         Ok(Daemon {
             snapshots,
+            library: library_rx,
             cancel,
             task,
         })

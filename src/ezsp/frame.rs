@@ -24,59 +24,10 @@
 
 use std::fmt;
 
-use super::macros::wire_enum;
 use super::{DecodeError, EncodeError};
 use crate::wire::{PutLe, Reader};
 
-wire_enum! {
-    /// An EZSP frame id (the command, response or callback number). The ids this crate
-    /// knows are the same in every version from v4 to v17.
-    FrameId(u16) {
-        VERSION = 0x0000,
-        ADD_ENDPOINT = 0x0002,
-        NOP = 0x0005,
-        CALLBACK = 0x0006,
-        NO_CALLBACKS = 0x0007,
-        NETWORK_INIT = 0x0017,
-        NETWORK_STATE = 0x0018,
-        STACK_STATUS_HANDLER = 0x0019,
-        FORM_NETWORK = 0x001E,
-        PERMIT_JOINING = 0x0022,
-        CHILD_JOIN_HANDLER = 0x0023,
-        TRUST_CENTER_JOIN_HANDLER = 0x0024,
-        GET_EUI64 = 0x0026,
-        GET_NODE_ID = 0x0027,
-        GET_NETWORK_PARAMETERS = 0x0028,
-        MAXIMUM_PAYLOAD_LENGTH = 0x0033,
-        SEND_UNICAST = 0x0034,
-        SEND_BROADCAST = 0x0036,
-        MESSAGE_SENT_HANDLER = 0x003F,
-        INCOMING_MESSAGE_HANDLER = 0x0045,
-        GET_CONFIGURATION_VALUE = 0x0052,
-        SET_CONFIGURATION_VALUE = 0x0053,
-        SET_POLICY = 0x0055,
-        INVALID_COMMAND = 0x0058,
-        LOOKUP_NODE_ID_BY_EUI64 = 0x0060,
-        LOOKUP_EUI64_BY_NODE_ID = 0x0061,
-        SET_INITIAL_SECURITY_STATE = 0x0068,
-        GET_VALUE = 0x00AA,
-        SET_VALUE = 0x00AB,
-    }
-}
-
-impl FrameId {
-    /// True for the ids that only ever travel NCP → host unsolicited (callbacks).
-    pub fn is_callback(self) -> bool {
-        matches!(
-            self,
-            FrameId::STACK_STATUS_HANDLER
-                | FrameId::CHILD_JOIN_HANDLER
-                | FrameId::TRUST_CENTER_JOIN_HANDLER
-                | FrameId::MESSAGE_SENT_HANDLER
-                | FrameId::INCOMING_MESSAGE_HANDLER
-        )
-    }
-}
+pub use super::command::FrameId;
 
 /// The frame control: in the legacy and v5–7 formats the low byte is the only FC byte
 /// (v5–7 carry a second, FC_hi, byte after 0xFF); in the extended format low = FC_lo,

@@ -65,4 +65,432 @@ macro_rules! wire_enum {
     };
 }
 
+/// The table of EZSP frames: from one line per frame it generates the [`FrameId`] constants
+/// and names, the versions each frame exists in, the [`Command`], [`Response`] and [`Callback`]
+/// enums, and their encode and decode dispatch (quinn's `frame_types!`, rustls'
+/// `enum_builder!`). A line is
+///
+/// ```text
+/// CONST = 0xID, "specName", MIN..=MAX, CommandVariant[(Params)] => ResponseVariant[(Params) | { field: Type [= Ezsp|Ember], … }];
+/// ```
+///
+/// in `commands`; `responses` holds NCP → host frames that answer no command of their own
+/// (`invalidCommand`), `callbacks` the unsolicited ones, and `other_ids` ids we name but do not
+/// decode. A `Params` struct has crate-private `read(&mut ParamReader)` and
+/// `write(&self, &mut ParamWriter)`; an inline field's type implements [`super::params::Field`],
+/// and a status field names the pre-v14 one-byte status it holds (`= Ezsp` or `= Ember`).
+///
+/// [`FrameId`]: super::frame::FrameId
+/// [`Command`]: super::command::Command
+/// [`Response`]: super::command::Response
+/// [`Callback`]: super::command::Callback
+macro_rules! ezsp_frames {
+    (
+        commands {
+            $(
+                $(#[$cmeta:meta])*
+                $cconst:ident = $cid:literal, $cname:literal, $cmin:literal ..= $cmax:literal,
+                $cvar:ident $(($cty:ty))?
+                => $rvar:ident $(($rty:ty))?
+                $({ $( $(#[$rfmeta:meta])* $rf:ident : $rfty:ty $(= $rkind:ident)? ),* $(,)? })?;
+            )*
+        }
+        responses {
+            $(
+                $(#[$xmeta:meta])*
+                $xconst:ident = $xid:literal, $xname:literal, $xmin:literal ..= $xmax:literal,
+                $xvar:ident $(($xty:ty))?
+                $({ $( $(#[$xfmeta:meta])* $xf:ident : $xfty:ty $(= $xkind:ident)? ),* $(,)? })?;
+            )*
+        }
+        callbacks {
+            $(
+                $(#[$bmeta:meta])*
+                $bconst:ident = $bid:literal, $bname:literal, $bmin:literal ..= $bmax:literal,
+                $bvar:ident $(($bty:ty))?
+                $({ $( $(#[$bfmeta:meta])* $bf:ident : $bfty:ty $(= $bkind:ident)? ),* $(,)? })?;
+            )*
+        }
+        other_ids {
+            $( $(#[$ometa:meta])* $oconst:ident = $oid:literal, $oname:literal; )*
+        }
+    ) => {
+        $crate::ezsp::macros::wire_enum! {
+            /// An EZSP frame id (the command, response or callback number). The ids this crate
+            /// knows are the same in every version from v4 to v17; [`frame_versions`] says in
+            /// which versions each frame exists.
+            FrameId(u16) {
+                $($cconst = $cid,)*
+                $($xconst = $xid,)*
+                $($bconst = $bid,)*
+                $($oconst = $oid,)*
+            }
+        }
+
+        impl FrameId {
+            /// True for the ids that only ever travel NCP → host unsolicited (callbacks).
+            pub fn is_callback(self) -> bool {
+                matches!(self, $(FrameId::$bconst)|*)
+            }
+        }
+
+        /// Every frame id in the table (commands, responses, callbacks), in table order.
+        pub const FRAME_IDS: &[FrameId] = &[
+            $(FrameId::$cconst,)*
+            $(FrameId::$xconst,)*
+            $(FrameId::$bconst,)*
+        ];
+
+        /// The EZSP versions in which the frame `frame_id` exists, for the frames this crate
+        /// decodes.
+        pub fn frame_versions(frame_id: FrameId) -> Option<::core::ops::RangeInclusive<u8>> {
+            match frame_id {
+                $(FrameId::$cconst => Some($cmin..=$cmax),)*
+                $(FrameId::$xconst => Some($xmin..=$xmax),)*
+                $(FrameId::$bconst => Some($bmin..=$bmax),)*
+                _ => None,
+            }
+        }
+
+        /// The spec's name of a command or callback, for error messages.
+        pub fn command_name(frame_id: FrameId) -> &'static str {
+            match frame_id {
+                $(FrameId::$cconst => $cname,)*
+                $(FrameId::$xconst => $xname,)*
+                $(FrameId::$bconst => $bname,)*
+                $(FrameId::$oconst => $oname,)*
+                _ => "unknown frame",
+            }
+        }
+
+        /// "<command> response", for error messages about responses.
+        fn response_name(frame_id: FrameId) -> &'static str {
+            match frame_id {
+                $(FrameId::$cconst => concat!($cname, " response"),)*
+                $(FrameId::$xconst => $xname,)*
+                _ => "unknown response",
+            }
+        }
+
+        /// A host → NCP command.
+        #[derive(Clone, PartialEq, Eq, Debug)]
+        #[non_exhaustive]
+        pub enum Command {
+            $(
+                #[doc = concat!("`", $cname, "`.")]
+                $cvar $(($cty))?,
+            )*
+            /// Any other frame id, parameters kept as bytes.
+            Other {
+                /// The frame id.
+                frame_id: FrameId,
+                /// The raw parameters.
+                parameters: Vec<u8>,
+            },
+        }
+
+        impl Command {
+            /// The frame id this command travels under.
+            pub fn frame_id(&self) -> FrameId {
+                match self {
+                    $($crate::ezsp::macros::frame_any!(Command::$cvar $(($cty))?) => FrameId::$cconst,)*
+                    Command::Other { frame_id, .. } => *frame_id,
+                }
+            }
+
+            /// Appends the parameters in `version`'s layout.
+            pub fn encode_parameters(
+                &self,
+                version: EzspVersion,
+                out: &mut Vec<u8>,
+            ) -> Result<(), EncodeError> {
+                let mut w = ParamWriter::new(out, command_name(self.frame_id()), version);
+                match self {
+                    $(
+                        $crate::ezsp::macros::frame_pattern!(p; Command::$cvar $(($cty))?) => {
+                            $crate::ezsp::macros::frame_write!(p, w; $(($cty))?)
+                        }
+                    )*
+                    Command::Other { parameters, .. } => {
+                        w.bytes(parameters);
+                        Ok(())
+                    }
+                }
+            }
+
+            /// Decodes the parameters of the command `frame_id`; `offset` is where they start
+            /// in the frame (for error messages).
+            pub fn decode_parameters(
+                version: EzspVersion,
+                frame_id: FrameId,
+                parameters: &[u8],
+                offset: usize,
+            ) -> Result<Self, DecodeError> {
+                let mut r = ParamReader::new(parameters, offset, command_name(frame_id), version);
+                let command = match frame_id {
+                    $(FrameId::$cconst => $crate::ezsp::macros::frame_read!(r; Command::$cvar $(($cty))?),)*
+                    other => {
+                        return Ok(Command::Other {
+                            frame_id: other,
+                            parameters: parameters.to_vec(),
+                        });
+                    }
+                };
+                r.finish()?;
+                Ok(command)
+            }
+        }
+
+        /// An NCP → host response to a command.
+        #[derive(Clone, PartialEq, Eq, Debug)]
+        #[non_exhaustive]
+        pub enum Response {
+            $(
+                $(#[$cmeta])*
+                $rvar $(($rty))? $({ $( $(#[$rfmeta])* $rf : $rfty ),* })?,
+            )*
+            $(
+                $(#[$xmeta])*
+                $xvar $(($xty))? $({ $( $(#[$xfmeta])* $xf : $xfty ),* })?,
+            )*
+            /// Any other frame id, parameters kept as bytes.
+            Other {
+                /// The frame id.
+                frame_id: FrameId,
+                /// The raw parameters.
+                parameters: Vec<u8>,
+            },
+        }
+
+        impl Response {
+            /// The frame id this response travels under.
+            pub fn frame_id(&self) -> FrameId {
+                match self {
+                    $(
+                        $crate::ezsp::macros::frame_any!(Response::$rvar $(($rty))?
+                            $({ $( $rf : $rfty $(= $rkind)? ),* })?) => FrameId::$cconst,
+                    )*
+                    $(
+                        $crate::ezsp::macros::frame_any!(Response::$xvar $(($xty))?
+                            $({ $( $xf : $xfty $(= $xkind)? ),* })?) => FrameId::$xconst,
+                    )*
+                    Response::Other { frame_id, .. } => *frame_id,
+                }
+            }
+
+            /// Appends the parameters in `version`'s layout.
+            pub fn encode_parameters(
+                &self,
+                version: EzspVersion,
+                out: &mut Vec<u8>,
+            ) -> Result<(), EncodeError> {
+                let mut w = ParamWriter::new(out, response_name(self.frame_id()), version);
+                match self {
+                    $(
+                        $crate::ezsp::macros::frame_pattern!(p; Response::$rvar $(($rty))?
+                            $({ $( $rf : $rfty $(= $rkind)? ),* })?) => {
+                            $crate::ezsp::macros::frame_write!(p, w; $(($rty))?
+                                $({ $( $rf : $rfty $(= $rkind)? ),* })?)
+                        }
+                    )*
+                    $(
+                        $crate::ezsp::macros::frame_pattern!(p; Response::$xvar $(($xty))?
+                            $({ $( $xf : $xfty $(= $xkind)? ),* })?) => {
+                            $crate::ezsp::macros::frame_write!(p, w; $(($xty))?
+                                $({ $( $xf : $xfty $(= $xkind)? ),* })?)
+                        }
+                    )*
+                    Response::Other { parameters, .. } => {
+                        w.bytes(parameters);
+                        Ok(())
+                    }
+                }
+            }
+
+            /// Decodes the parameters of the response `frame_id`; `offset` is where they start.
+            pub fn decode_parameters(
+                version: EzspVersion,
+                frame_id: FrameId,
+                parameters: &[u8],
+                offset: usize,
+            ) -> Result<Self, DecodeError> {
+                let mut r = ParamReader::new(parameters, offset, response_name(frame_id), version);
+                let response = match frame_id {
+                    $(
+                        FrameId::$cconst => $crate::ezsp::macros::frame_read!(r; Response::$rvar $(($rty))?
+                            $({ $( $rf : $rfty $(= $rkind)? ),* })?),
+                    )*
+                    $(
+                        FrameId::$xconst => $crate::ezsp::macros::frame_read!(r; Response::$xvar $(($xty))?
+                            $({ $( $xf : $xfty $(= $xkind)? ),* })?),
+                    )*
+                    other => {
+                        return Ok(Response::Other {
+                            frame_id: other,
+                            parameters: parameters.to_vec(),
+                        });
+                    }
+                };
+                r.finish()?;
+                Ok(response)
+            }
+        }
+
+        /// An unsolicited NCP → host callback.
+        #[derive(Clone, PartialEq, Eq, Debug)]
+        #[non_exhaustive]
+        pub enum Callback {
+            $(
+                $(#[$bmeta])*
+                $bvar $(($bty))? $({ $( $(#[$bfmeta])* $bf : $bfty ),* })?,
+            )*
+            /// Any other callback, parameters kept as bytes.
+            Other {
+                /// The frame id.
+                frame_id: FrameId,
+                /// The raw parameters.
+                parameters: Vec<u8>,
+            },
+        }
+
+        impl Callback {
+            /// The frame id this callback travels under.
+            pub fn frame_id(&self) -> FrameId {
+                match self {
+                    $(
+                        $crate::ezsp::macros::frame_any!(Callback::$bvar $(($bty))?
+                            $({ $( $bf : $bfty $(= $bkind)? ),* })?) => FrameId::$bconst,
+                    )*
+                    Callback::Other { frame_id, .. } => *frame_id,
+                }
+            }
+
+            /// Appends the parameters in `version`'s layout.
+            pub fn encode_parameters(
+                &self,
+                version: EzspVersion,
+                out: &mut Vec<u8>,
+            ) -> Result<(), EncodeError> {
+                let mut w = ParamWriter::new(out, command_name(self.frame_id()), version);
+                match self {
+                    $(
+                        $crate::ezsp::macros::frame_pattern!(p; Callback::$bvar $(($bty))?
+                            $({ $( $bf : $bfty $(= $bkind)? ),* })?) => {
+                            $crate::ezsp::macros::frame_write!(p, w; $(($bty))?
+                                $({ $( $bf : $bfty $(= $bkind)? ),* })?)
+                        }
+                    )*
+                    Callback::Other { parameters, .. } => {
+                        w.bytes(parameters);
+                        Ok(())
+                    }
+                }
+            }
+
+            /// Decodes the parameters of the callback `frame_id`; `offset` is where they start.
+            pub fn decode_parameters(
+                version: EzspVersion,
+                frame_id: FrameId,
+                parameters: &[u8],
+                offset: usize,
+            ) -> Result<Self, DecodeError> {
+                let mut r = ParamReader::new(parameters, offset, command_name(frame_id), version);
+                let callback = match frame_id {
+                    $(
+                        FrameId::$bconst => $crate::ezsp::macros::frame_read!(r; Callback::$bvar $(($bty))?
+                            $({ $( $bf : $bfty $(= $bkind)? ),* })?),
+                    )*
+                    other => {
+                        return Ok(Callback::Other {
+                            frame_id: other,
+                            parameters: parameters.to_vec(),
+                        });
+                    }
+                };
+                r.finish()?;
+                Ok(callback)
+            }
+        }
+    };
+}
+
+/// The pattern of one table variant, binding its parameters struct to `$p` or its inline
+/// fields by name.
+macro_rules! frame_pattern {
+    ($p:ident; $e:ident :: $v:ident) => {
+        $e::$v
+    };
+    ($p:ident; $e:ident :: $v:ident ($ty:ty)) => {
+        $e::$v($p)
+    };
+    ($p:ident; $e:ident :: $v:ident { $( $f:ident : $fty:ty $(= $k:ident)? ),* }) => {
+        $e::$v { $($f),* }
+    };
+}
+
+/// The pattern of one table variant that binds nothing.
+macro_rules! frame_any {
+    ($e:ident :: $v:ident) => {
+        $e::$v
+    };
+    ($e:ident :: $v:ident ($ty:ty)) => {
+        $e::$v(..)
+    };
+    ($e:ident :: $v:ident { $( $f:ident : $fty:ty $(= $k:ident)? ),* }) => {
+        $e::$v { .. }
+    };
+}
+
+/// Writes what [`frame_pattern!`] bound.
+macro_rules! frame_write {
+    ($p:ident, $w:ident;) => {
+        Ok(())
+    };
+    ($p:ident, $w:ident; ($ty:ty)) => {
+        $p.write(&mut $w)
+    };
+    ($p:ident, $w:ident; { $( $f:ident : $fty:ty $(= $k:ident)? ),* }) => {{
+        $( $crate::ezsp::macros::field_write!($w, $f $(, $k)?)?; )*
+        Ok(())
+    }};
+}
+
+/// Reads one table variant.
+macro_rules! frame_read {
+    ($r:ident; $e:ident :: $v:ident) => {
+        $e::$v
+    };
+    ($r:ident; $e:ident :: $v:ident ($ty:ty)) => {
+        $e::$v(<$ty>::read(&mut $r)?)
+    };
+    ($r:ident; $e:ident :: $v:ident { $( $f:ident : $fty:ty $(= $k:ident)? ),* }) => {
+        $e::$v { $( $f: $crate::ezsp::macros::field_read!($r, $f, $fty $(, $k)?)? ),* }
+    };
+}
+
+/// Writes one inline field: a status in the kind it has before v14, or any [`Field`].
+///
+/// [`Field`]: super::params::Field
+macro_rules! field_write {
+    ($w:ident, $f:ident, $k:ident) => {
+        $w.status(stringify!($f), $crate::ezsp::params::StatusKind::$k, *$f)
+    };
+    ($w:ident, $f:ident) => {
+        $crate::ezsp::params::Field::write_field($f, &mut $w, stringify!($f))
+    };
+}
+
+/// Reads one inline field (see [`field_write!`]).
+macro_rules! field_read {
+    ($r:ident, $f:ident, $fty:ty, $k:ident) => {
+        $r.status(stringify!($f), $crate::ezsp::params::StatusKind::$k)
+    };
+    ($r:ident, $f:ident, $fty:ty) => {
+        <$fty as $crate::ezsp::params::Field>::read_field(&mut $r, stringify!($f))
+    };
+}
+
 pub(crate) use wire_enum;
+pub(crate) use {
+    ezsp_frames, field_read, field_write, frame_any, frame_pattern, frame_read, frame_write,
+};

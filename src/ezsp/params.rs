@@ -297,3 +297,50 @@ fn raw_status(status: Status) -> u64 {
         Status::Sl(s) => u64::from(s.0),
     }
 }
+
+/// A parameter type that reads and writes itself: the type of an inline field in the frame
+/// table (`ezsp_frames!`).
+pub(crate) trait Field: Sized {
+    fn read_field(r: &mut ParamReader<'_>, field: &'static str) -> Result<Self, DecodeError>;
+    fn write_field(&self, w: &mut ParamWriter<'_>, field: &'static str) -> Result<(), EncodeError>;
+}
+
+impl Field for u8 {
+    fn read_field(r: &mut ParamReader<'_>, field: &'static str) -> Result<Self, DecodeError> {
+        r.u8(field)
+    }
+    fn write_field(&self, w: &mut ParamWriter<'_>, _: &'static str) -> Result<(), EncodeError> {
+        w.u8(*self);
+        Ok(())
+    }
+}
+
+impl Field for super::types::NodeId {
+    fn read_field(r: &mut ParamReader<'_>, field: &'static str) -> Result<Self, DecodeError> {
+        Ok(Self(r.u16(field)?))
+    }
+    fn write_field(&self, w: &mut ParamWriter<'_>, _: &'static str) -> Result<(), EncodeError> {
+        w.u16(self.0);
+        Ok(())
+    }
+}
+
+impl Field for super::types::Eui64 {
+    fn read_field(r: &mut ParamReader<'_>, field: &'static str) -> Result<Self, DecodeError> {
+        Self::read(r, field)
+    }
+    fn write_field(&self, w: &mut ParamWriter<'_>, _: &'static str) -> Result<(), EncodeError> {
+        w.bytes(&self.0);
+        Ok(())
+    }
+}
+
+impl Field for super::types::NetworkStatus {
+    fn read_field(r: &mut ParamReader<'_>, field: &'static str) -> Result<Self, DecodeError> {
+        Ok(Self(r.u8(field)?))
+    }
+    fn write_field(&self, w: &mut ParamWriter<'_>, _: &'static str) -> Result<(), EncodeError> {
+        w.u8(self.0);
+        Ok(())
+    }
+}

@@ -119,6 +119,14 @@ pub enum SessionError {
     /// Commands can only be sent once the version is negotiated.
     #[error("EZSP version not negotiated yet")]
     NotNegotiated,
+    /// The frame table says the command does not exist in the negotiated version.
+    #[error("EZSP frame {frame_id:?} does not exist in v{version}")]
+    NotInVersion {
+        /// The command's frame id.
+        frame_id: FrameId,
+        /// The negotiated version.
+        version: u8,
+    },
     /// The pending-command table is full.
     #[error("{limit} EZSP commands are already waiting for responses")]
     TooManyPending {
@@ -251,6 +259,15 @@ impl Session {
         let Negotiation::Done(version) = self.negotiation else {
             return Err(SessionError::NotNegotiated);
         };
+        let frame_id = command.frame_id();
+        if let Some(versions) = super::command::frame_versions(frame_id)
+            && !versions.contains(&version.get())
+        {
+            return Err(SessionError::NotInVersion {
+                frame_id,
+                version: version.get(),
+            });
+        }
         if self.pending.len() >= self.config.max_pending {
             return Err(SessionError::TooManyPending {
                 limit: self.config.max_pending,

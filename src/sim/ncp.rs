@@ -547,6 +547,14 @@ impl SimNcp {
                     self.respond_invalid(header.sequence, EzspStatus::ERROR_VERSION_NOT_SET);
                     return;
                 }
+                // The frame table says in which versions a frame exists; outside them a real
+                // NCP does not know the frame id.
+                if crate::ezsp::command::frame_versions(command.frame_id())
+                    .is_some_and(|versions| !versions.contains(&self.version.get()))
+                {
+                    self.respond_invalid(header.sequence, EzspStatus::ERROR_INVALID_FRAME_ID);
+                    return;
+                }
                 let response = self.answer(command, now);
                 let mut out = Vec::new();
                 if response

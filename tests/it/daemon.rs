@@ -317,8 +317,38 @@ fn demo_upgrades_every_device_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("demo passed"), "{stdout}");
-    assert_eq!(stdout.matches("upgraded, verified").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("upgraded, verified").count(), 6, "{stdout}");
     assert!(stdout.contains("up to date"), "{stdout}");
+    // The closing table names where each image came from, as the daemon's library says.
+    let row = |label: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no row for {label}:\n{stdout}"))
+            .to_owned()
+    };
+    assert!(
+        row("LEDVANCE A60 bulb").contains("ledvance-api"),
+        "{stdout}"
+    );
+    assert!(
+        row("Hue motion sensor").contains("zigbee-ota-index"),
+        "{stdout}"
+    );
+    assert!(row("Legrand dimmer").contains("demo-images"), "{stdout}");
+    // The restricted index entry reached the device it names and no other.
+    let tuya = row("Tuya bulb _TZ3210_demo");
+    assert!(
+        tuya.contains("zigbee-ota-index") && tuya.contains("upgraded, verified"),
+        "{stdout}"
+    );
+    assert!(
+        row("Tuya bulb _TZ3210_other").contains("restricted entry is for another maker"),
+        "{stdout}"
+    );
+    // The cloud sources' ledgers: the LEDVANCE API counted its catalog call and one download.
+    let ledger = row("  ledvance-api");
+    assert!(ledger.contains("2 of "), "{ledger}\n{stdout}");
 }
 
 /// Starts `simulate` with `args`, returns it with a channel of its stdout lines and the pty path.
