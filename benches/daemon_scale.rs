@@ -213,7 +213,12 @@ fn spawn_host(args: &Args, root: &Path, port: &str) -> anyhow::Result<Child> {
     let mut command = match args.host.as_str() {
         "otad" => {
             let config = root.join("zigbee-otad.toml");
-            let level = if args.debug { "debug" } else { "warn" };
+            // The stall runs log at info: each SIGHUP's reload is then seen in host.err.
+            let level = match (args.debug, args.sighup_every_ms > 0) {
+                (true, _) => "debug",
+                (false, true) => "info",
+                (false, false) => "warn",
+            };
             std::fs::write(&config, otad_config(args, root, port, level))?;
             let binary = std::env::var_os("OTAD_BIN").map_or_else(
                 || manifest_dir().join("target/release/zigbee-otad"),

@@ -515,10 +515,11 @@ pub struct SourceSection {
     /// A name for logs and status (defaults to the kind).
     #[serde(default)]
     pub name: Option<String>,
-    /// The catalog URL (`ledvance`, `zigbee-ota-index`).
+    /// The catalog URL (every kind but `directory`; the vendor kinds and `zigpy-ota` default to
+    /// their feed's published URL, filled in when the configuration is read).
     #[serde(default)]
     pub url: Option<String>,
-    /// A local path (`directory`, or a local `zigbee-ota-index` file).
+    /// A local path (`directory`, or a local copy of any catalog but `ledvance`).
     #[serde(default)]
     pub path: Option<PathBuf>,
 }
@@ -533,7 +534,45 @@ pub enum SourceKind {
     ZigbeeOtaIndex,
     /// A local folder of OTA files.
     Directory,
+    /// IKEA's `version_info.json` (DIRIGERA or TRÅDFRI style).
+    Ikea,
+    /// Inovelli's feed for ZHA.
+    Inovelli,
+    /// Third Reality's feed.
+    #[serde(rename = "thirdreality")]
+    ThirdReality,
+    /// Sonoff's feed.
+    Sonoff,
+    /// zigpy-ota's index in the zigbee-OTA format.
+    ZigpyOta,
+    /// Salus's feed: recognised only to refuse it with the reason (see [`SALUS_REFUSAL`]).
+    Salus,
 }
+
+/// Why `kind = "salus"` is refused.
+pub const SALUS_REFUSAL: &str = "the Salus feed is not supported: its entries name only a model and a version (no manufacturer code or image type to match a device on), it mixes gateway firmware and other files with the Zigbee images, its files are tar archives checked only by an MD5 inside them, over plain http; the zigbee-OTA index carries the Salus Zigbee images already extracted, with SHA-512 digests: use kind = \"zigbee-ota-index\"";
+
+impl SourceKind {
+    /// The catalog URL used when a source gives neither `url` nor `path`.
+    pub fn default_url(self) -> Option<&'static str> {
+        use crate::catalog::provider::{ikea, inovelli, sonoff, thirdreality};
+        match self {
+            SourceKind::Ikea => Some(ikea::DEFAULT_URL),
+            SourceKind::Inovelli => Some(inovelli::DEFAULT_URL),
+            SourceKind::ThirdReality => Some(thirdreality::DEFAULT_URL),
+            SourceKind::Sonoff => Some(sonoff::DEFAULT_URL),
+            SourceKind::ZigpyOta => Some(ZIGPY_OTA_DEFAULT_URL),
+            SourceKind::Ledvance
+            | SourceKind::ZigbeeOtaIndex
+            | SourceKind::Directory
+            | SourceKind::Salus => None,
+        }
+    }
+}
+
+/// zigpy-ota's stable index in the zigbee-OTA format (its README's published location).
+pub const ZIGPY_OTA_DEFAULT_URL: &str =
+    "https://raw.githubusercontent.com/zigpy/zigpy-ota/release/files/stable/z2m_v1_ota.json";
 
 /// `[policy]`
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -689,11 +728,16 @@ impl Config {
 
     /// Parses and validates configuration text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_owned(),
             message: redact_secrets(text, e.to_string().trim_end()),
         })?;
         config.validate(origin)?;
+        for source in &mut config.catalog.sources {
+            if source.url.is_none() && source.path.is_none() {
+                source.url = source.kind.default_url().map(str::to_owned);
+            }
+        }
         Ok(config)
     }
 
@@ -713,12 +757,24 @@ impl Config {
         for (index, source) in self.catalog.sources.iter().enumerate() {
             let key = |field: &str| format!("catalog.source[{index}].{field}");
             match source.kind {
-                SourceKind::Ledvance | SourceKind::ZigbeeOtaIndex => {
+                SourceKind::Salus => {
+                    return Err(invalid(key("kind"), SALUS_REFUSAL.to_owned()));
+                }
+                SourceKind::Ledvance
+                | SourceKind::ZigbeeOtaIndex
+                | SourceKind::Ikea
+                | SourceKind::Inovelli
+                | SourceKind::ThirdReality
+                | SourceKind::Sonoff
+                | SourceKind::ZigpyOta => {
                     match (&source.url, &source.path) {
                         (Some(url), None) => {
                             check_source_url(url).map_err(|m| invalid(key("url"), m))?
                         }
-                        (None, Some(_)) if source.kind == SourceKind::ZigbeeOtaIndex => {}
+                        // A local copy of the catalog; LEDVANCE builds its download URLs on
+                        // the catalog URL, so it needs one.
+                        (None, Some(_)) if source.kind != SourceKind::Ledvance => {}
+                        (None, None) if source.kind.default_url().is_some() => {}
                         (None, None) => {
                             return Err(invalid(
                                 key("url"),
@@ -728,7 +784,7 @@ impl Config {
                         _ => {
                             return Err(invalid(
                                 key("path"),
-                                "give either `url` or `path`, not both (a `path` is allowed only for zigbee-ota-index)"
+                                "give either `url` or `path`, not both (a `path` is not allowed for ledvance)"
                                     .to_owned(),
                             ));
                         }
@@ -803,6 +859,61 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml_str(text, "test.toml")
+    }
+
+    #[test]
+    fn vendor_kinds_default_their_url_and_salus_is_refused_with_the_reason() {
+        let with = |kind: &str, extra: &str| {
+            parse(&format!(
+                "[coordinator]\nport = \"/dev/x\"\n[[catalog.source]]\nkind = \"{kind}\"\n{extra}"
+            ))
+        };
+        let expected = [
+            (
+                "ikea",
+                "https://fw.ota.homesmart.ikea.com/DIRIGERA/version_info.json",
+            ),
+            (
+                "inovelli",
+                "https://files.inovelli.com/firmware/firmware-zha-v2.json",
+            ),
+            (
+                "thirdreality",
+                "https://tr-zha.s3.amazonaws.com/firmware.json",
+            ),
+            (
+                "sonoff",
+                "https://zigbee-ota.sonoff.tech/releases/upgrade.json",
+            ),
+            ("zigpy-ota", ZIGPY_OTA_DEFAULT_URL),
+        ];
+        for (kind, url) in expected {
+            let config = with(kind, "").unwrap();
+            assert_eq!(
+                config.catalog.sources[0].url.as_deref(),
+                Some(url),
+                "{kind}"
+            );
+            // A configured URL or local copy wins.
+            let mirror = with(kind, "url = \"https://mirror.example/f.json\"").unwrap();
+            assert_eq!(
+                mirror.catalog.sources[0].url.as_deref(),
+                Some("https://mirror.example/f.json")
+            );
+            let local = with(kind, "path = \"/srv/f.json\"").unwrap();
+            assert_eq!(local.catalog.sources[0].url, None);
+            assert!(with(kind, "url = \"http://mirror.example/f.json\"").is_err());
+        }
+        assert!(
+            with("ledvance", "").is_err(),
+            "ledvance still needs its url"
+        );
+        assert!(with("ledvance", "path = \"/srv/f.json\"").is_err());
+        let salus = with("salus", "").unwrap_err().to_string();
+        assert!(salus.contains("catalog.source[0].kind"), "{salus}");
+        assert!(salus.contains("zigbee-ota-index"), "{salus}");
+        assert!(salus.contains("MD5"), "{salus}");
+        assert!(with("third-reality", "").is_err());
     }
 
     #[test]

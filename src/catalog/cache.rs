@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! cache_dir/catalogs/<source name>.json     envelope: validators, fetch time, body + its sha256
-//! cache_dir/images/sha256-<hex>             image bytes (or sha512-<hex>)
+//! cache_dir/images/sha256-<hex>             image bytes (or sha512-<hex>, sha3-256-<hex>)
+//! cache_dir/pins.json                        unpinned key → sha512 of the verified file (`pins`)
 //! cache_dir/*/.tmp-…                        files being written; never read, removed at open
 //! ```
 //!
@@ -28,10 +29,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::model::{CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Provenance, SourceKind};
 use super::partial_image::{MAX_IMAGE_DOWNLOAD_BYTES, PartialImage};
+use super::pins::{ExpectedImage, MAX_PINS_FILE_BYTES, Pins};
 use super::provider::{CatalogParseError, ParsedCatalog, SourceCatalog, parse_catalog};
 
 const CATALOG_DIR: &str = "catalogs";
 const IMAGE_DIR: &str = "images";
+const PINS_FILE: &str = "pins.json";
 use crate::atomic_file::{self, TEMP_PREFIX};
 /// Longest source name accepted as a file name.
 const MAX_SOURCE_NAME: usize = 64;
@@ -60,6 +63,14 @@ pub enum CacheError {
     HashMismatch {
         /// The digest the catalog published.
         expected: ImageHash,
+    },
+    /// An image with no published digest is not the file its entry describes.
+    #[error("image {expected} (no published digest) refused: {reason}")]
+    Unverified {
+        /// What the entry says.
+        expected: ExpectedImage,
+        /// What did not fit.
+        reason: String,
     },
     /// Image bytes do not have the published size.
     #[error("image is {actual} bytes, which does not fit the published size {expected:?}")]
@@ -189,6 +200,7 @@ pub struct Cache {
     max_image_bytes: u64,
     images: HashMap<ImageHash, u64>,
     catalogs: HashMap<String, StoredCatalog>,
+    pins: Pins,
 }
 
 /// How [`Cache::open_with`] treats the stored images.
@@ -270,11 +282,21 @@ impl Cache {
                 Err(reason) => removed.push(remove(path, reason)?),
             }
         }
+        let pins_path = dir.join(PINS_FILE);
+        let mut pins = match read_pins(&pins_path) {
+            Ok(pins) => pins,
+            Err(()) => {
+                removed.push(remove(pins_path, RemovalReason::Corrupt)?);
+                Pins::default()
+            }
+        };
+        pins.retain(|digest| images.contains_key(digest));
         let cache = Cache {
             dir: dir.to_owned(),
             max_image_bytes,
             images,
             catalogs,
+            pins,
         };
         Ok((cache, removed))
     }
@@ -325,14 +347,41 @@ impl Cache {
                 actual: length,
             });
         }
-        if !entry.hash.matches(bytes) {
+        let digest = if entry.hash.is_unpinned() {
+            let expected = ExpectedImage::of(entry);
+            expected
+                .verify(bytes)
+                .map_err(|reason| CacheError::Unverified { expected, reason })?;
+            ImageHash::compute(HashAlgorithm::Sha512, bytes)
+        } else if entry.hash.matches(bytes) {
+            entry.hash
+        } else {
             return Err(CacheError::HashMismatch {
                 expected: entry.hash,
             });
+        };
+        write_atomically(&self.dir.join(IMAGE_DIR), &digest.cache_key(), bytes)?;
+        self.images.insert(digest, length);
+        if entry.hash.is_unpinned() {
+            self.pin(entry.hash, digest)?;
         }
-        write_atomically(&self.dir.join(IMAGE_DIR), &entry.hash.cache_key(), bytes)?;
-        self.images.insert(entry.hash, length);
         Ok(())
+    }
+
+    /// Records `key → digest` and writes `pins.json`.
+    fn pin(&mut self, key: ImageHash, digest: ImageHash) -> Result<(), CacheError> {
+        self.pins.insert(key, digest);
+        write_atomically(&self.dir, PINS_FILE, self.pins.to_json().as_bytes())
+    }
+
+    /// The digest an entry's image is stored under: the published digest itself, or for an
+    /// unpinned key the pinned SHA-512 (`None` while nothing is pinned). See [`super::pins`].
+    pub fn resolve(&self, hash: &ImageHash) -> Option<ImageHash> {
+        if hash.is_unpinned() {
+            self.pins.get(hash)
+        } else {
+            Some(*hash)
+        }
     }
 
     /// Starts a streamed download of `entry`'s image: a fresh temporary file in the image
@@ -346,7 +395,7 @@ impl Cache {
             entry.hash.cache_key(),
             std::process::id()
         ));
-        PartialImage::create(temp.clone(), entry.hash, entry.size).map_err(|source| {
+        PartialImage::create(temp.clone(), entry.hash, ExpectedImage::of(entry)).map_err(|source| {
             CacheError::Io {
                 operation: "create",
                 path: temp,
@@ -366,38 +415,54 @@ impl Cache {
             });
         }
         let digest = partial.finish().map_err(io_error("fsync", &partial.temp))?;
-        if digest != partial.expected_hash {
-            return Err(CacheError::HashMismatch {
-                expected: partial.expected_hash,
-            });
+        let key = partial.expected_hash;
+        if key.is_unpinned() {
+            // No published digest: the file must be what the entry says (the download is
+            // capped at 16 MiB, so reading it back is bounded).
+            let bytes = fs::read(&partial.temp).map_err(io_error("read", &partial.temp))?;
+            let expected = partial.expected_image;
+            expected
+                .verify(&bytes)
+                .map_err(|reason| CacheError::Unverified { expected, reason })?;
+        } else if digest != key {
+            return Err(CacheError::HashMismatch { expected: key });
         }
         let dir = self.dir.join(IMAGE_DIR);
-        let target = dir.join(partial.expected_hash.cache_key());
+        let target = dir.join(digest.cache_key());
         fs::rename(&partial.temp, &target).map_err(io_error("rename", &partial.temp))?;
         File::open(&dir)
             .and_then(|directory| directory.sync_all())
             .map_err(io_error("fsync directory", &dir))?;
-        self.images.insert(partial.expected_hash, length);
+        self.images.insert(digest, length);
+        if key.is_unpinned() {
+            self.pin(key, digest)?;
+        }
         Ok(())
     }
 
-    /// True when the image with this digest is in the cache.
+    /// True when the image with this digest (or pinned for this unpinned key) is in the cache.
     pub fn has_image(&self, hash: &ImageHash) -> bool {
-        self.images.contains_key(hash)
+        self.resolve(hash)
+            .is_some_and(|digest| self.images.contains_key(&digest))
     }
 
     /// The file holding `entry`'s image, when it is cached and fits the entry's size.
     pub fn image_path(&self, entry: &CatalogEntry) -> Option<PathBuf> {
-        let length = *self.images.get(&entry.hash)?;
+        let digest = self.resolve(&entry.hash)?;
+        let length = *self.images.get(&digest)?;
         entry
             .size
             .accepts_length(length)
-            .then(|| self.dir.join(IMAGE_DIR).join(entry.hash.cache_key()))
+            .then(|| self.dir.join(IMAGE_DIR).join(digest.cache_key()))
     }
 
     /// Reads a cached image. It was hashed when stored; its length is checked against the
-    /// one seen at open (a file changed behind the cache's back is refused, not hashed).
+    /// one seen at open (a file changed behind the cache's back is refused, not hashed). An
+    /// unpinned key reads its pinned digest's file.
     pub fn read_image(&self, hash: &ImageHash) -> Result<Vec<u8>, CacheError> {
+        let hash = &self
+            .resolve(hash)
+            .ok_or(CacheError::HashMismatch { expected: *hash })?;
         let path = self.dir.join(IMAGE_DIR).join(hash.cache_key());
         let bytes = fs::read(&path).map_err(|source| CacheError::Io {
             operation: "read",
@@ -426,6 +491,10 @@ impl Cache {
     /// `referenced` are pruned: a download that would not is not started, so referenced
     /// images cannot grow the cache past its cap either.
     pub fn has_room_for(&self, length: u64, referenced: &HashSet<ImageHash>) -> bool {
+        let referenced: HashSet<ImageHash> = referenced
+            .iter()
+            .filter_map(|hash| self.resolve(hash))
+            .collect();
         let kept: u64 = self
             .images
             .iter()
@@ -439,6 +508,10 @@ impl Cache {
     /// first; when the referenced ones alone are still over the cap (a cap lowered, a cache
     /// filled by hand), referenced ones too, largest first. The cap holds either way.
     pub fn prune(&mut self, referenced: &HashSet<ImageHash>) -> Result<PruneReport, CacheError> {
+        let referenced: HashSet<ImageHash> = referenced
+            .iter()
+            .filter_map(|hash| self.resolve(hash))
+            .collect();
         let mut report = PruneReport::default();
         let mut total = self.image_bytes();
         let mut candidates: Vec<(bool, ImageHash, u64)> = self
@@ -463,8 +536,25 @@ impl Cache {
             total = total.saturating_sub(length);
         }
         report.over_cap_by = total.saturating_sub(self.max_image_bytes);
+        if !report.removed.is_empty() {
+            let images = &self.images;
+            self.pins.retain(|digest| images.contains_key(digest));
+            write_atomically(&self.dir, PINS_FILE, self.pins.to_json().as_bytes())?;
+        }
         Ok(report)
     }
+}
+
+/// Reads `pins.json`: none is empty; `Err` when it is unreadable or corrupt (it is then
+/// removed, and the unpinned images are verified again at their next download).
+fn read_pins(path: &Path) -> Result<Pins, ()> {
+    match fs::metadata(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Pins::default()),
+        Ok(meta) if meta.len() <= MAX_PINS_FILE_BYTES => {}
+        _ => return Err(()),
+    }
+    let bytes = fs::read(path).map_err(|_| ())?;
+    Pins::from_json(&bytes).map_err(|_| ())
 }
 
 fn valid_source_name(name: &str) -> bool {
@@ -635,6 +725,129 @@ mod tests {
         ));
         assert!(!cache.has_image(&entry.hash));
         assert_eq!(fs::read_dir(dir.path().join(IMAGE_DIR)).unwrap().count(), 0);
+    }
+
+    fn ota_file(file_version: u32) -> Vec<u8> {
+        use crate::ota::OtaFileBuilder;
+        use crate::ota::header::OtaHeader;
+        use crate::ota::types::{FileVersion, ImageType, ManufacturerCode, TagId};
+        let header = OtaHeader::new(
+            ManufacturerCode(0x1286),
+            ImageType(1),
+            FileVersion(file_version),
+        );
+        OtaFileBuilder::new(header)
+            .sub_element(TagId(0xF000), vec![5; 64])
+            .build()
+    }
+
+    fn unpinned_entry(url: &str) -> CatalogEntry {
+        CatalogEntry {
+            provenance: Provenance {
+                source: "sonoff".into(),
+                kind: SourceKind::Sonoff,
+            },
+            manufacturer_code: 0x1286,
+            image_type: 1,
+            file_version: 7,
+            size: ImageSize::Unpublished,
+            hash: ImageHash::unpinned(SourceKind::Sonoff, url, 0x1286, 1, 7),
+            locator: Locator::Url(url.into()),
+            restrictions: Restrictions::default(),
+            display_name: None,
+            release_notes: None,
+        }
+    }
+
+    #[test]
+    fn an_unpinned_image_is_verified_by_its_header_then_pinned() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cache, _) = Cache::open(dir.path(), 1 << 20).unwrap();
+        let entry = unpinned_entry("https://example.org/a.ota");
+        assert_eq!(cache.resolve(&entry.hash), None);
+        // The wrong file (another version) and garbage are refused; nothing is pinned.
+        let refused = cache.store_image(&entry, &ota_file(8)).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("the file's header 1286/0001/00000008"),
+            "{refused}"
+        );
+        assert!(matches!(
+            cache.store_image(&entry, b"not an OTA file"),
+            Err(CacheError::Unverified { .. })
+        ));
+        assert!(!cache.has_image(&entry.hash));
+        // The right file is stored under its SHA-512 and pinned; the pin survives a reopen.
+        let image = ota_file(7);
+        cache.store_image(&entry, &image).unwrap();
+        let digest = ImageHash::compute(HashAlgorithm::Sha512, &image);
+        assert_eq!(cache.resolve(&entry.hash), Some(digest));
+        let (cache, removed) = Cache::open(dir.path(), 1 << 20).unwrap();
+        assert!(removed.is_empty());
+        assert_eq!(cache.resolve(&entry.hash), Some(digest));
+        assert!(cache.has_image(&entry.hash));
+        assert_eq!(cache.read_image(&entry.hash).unwrap(), image);
+        assert!(
+            cache
+                .image_path(&entry)
+                .unwrap()
+                .ends_with(digest.cache_key())
+        );
+        // Another URL is another key: not pinned.
+        assert!(!cache.has_image(&unpinned_entry("https://example.org/b.ota").hash));
+        // A pin whose image is gone does not survive a reopen; a corrupt pins file is removed.
+        fs::remove_file(dir.path().join(IMAGE_DIR).join(digest.cache_key())).unwrap();
+        let (cache, _) = Cache::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(cache.resolve(&entry.hash), None);
+        fs::write(dir.path().join(PINS_FILE), b"{not json").unwrap();
+        let (_, removed) = Cache::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].reason, RemovalReason::Corrupt);
+    }
+
+    #[test]
+    fn streamed_unpinned_download_is_checked_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cache, _) = Cache::open(dir.path(), 1 << 20).unwrap();
+        let entry = unpinned_entry("https://example.org/a.ota");
+        let mut wrong = cache.begin_image(&entry).unwrap();
+        wrong.write(&ota_file(6)).unwrap();
+        assert!(matches!(
+            cache.commit_image(wrong),
+            Err(CacheError::Unverified { .. })
+        ));
+        let mut right = cache.begin_image(&entry).unwrap();
+        right.write(&ota_file(7)).unwrap();
+        cache.commit_image(right).unwrap();
+        assert_eq!(cache.read_image(&entry.hash).unwrap(), ota_file(7));
+        // Only the accepted file is left in the image folder.
+        assert_eq!(fs::read_dir(dir.path().join(IMAGE_DIR)).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn sha3_digests_are_stored_and_reverified() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cache, _) = Cache::open(dir.path(), 1 << 20).unwrap();
+        let image = b"an IKEA image".to_vec();
+        let mut entry = entry_for(&image);
+        entry.hash = ImageHash::compute(HashAlgorithm::Sha3_256, &image);
+        assert!(matches!(
+            cache.store_image(&entry, b"an IKEA imagf"),
+            Err(CacheError::HashMismatch { .. })
+        ));
+        cache.store_image(&entry, &image).unwrap();
+        let mut partial = cache.begin_image(&entry).unwrap();
+        partial.write(&image).unwrap();
+        cache.commit_image(partial).unwrap();
+        let (cache, removed) = Cache::open(dir.path(), 1 << 20).unwrap();
+        assert!(removed.is_empty());
+        assert_eq!(cache.read_image(&entry.hash).unwrap(), image);
+        assert!(
+            entry.hash.cache_key().starts_with("sha3-256-"),
+            "{}",
+            entry.hash.cache_key()
+        );
     }
 
     #[test]

@@ -47,6 +47,21 @@ impl LimiterConfig {
         }
     }
 
+    /// A vendor's own feed and image host (IKEA, Inovelli, Third Reality, Sonoff): none of them
+    /// documents a limit, and each is a small company server rather than a CDN, so be gentler
+    /// than with a static host: at least 10 s between calls, at most 3,000 calls and 1 GB a month
+    /// (a daily catalog refresh costs 31 calls and well under 1 MB; the rest is images, each
+    /// downloaded once), and the same backoff as LEDVANCE.
+    pub fn vendor_feed() -> Self {
+        LimiterConfig {
+            min_interval: Duration::from_secs(10),
+            monthly_calls: 3_000,
+            monthly_bytes: 1_000_000_000,
+            backoff_initial: Duration::from_secs(60),
+            backoff_max: Duration::from_secs(24 * 3600),
+        }
+    }
+
     /// A static file host (the zigbee-OTA index and its images): no documented quota; one call
     /// per second and the same backoff as LEDVANCE.
     pub fn static_host() -> Self {

@@ -18,9 +18,9 @@ use super::model::{
     CatalogEntry, DenyRule, DeviceQuery, HashAlgorithm, ImageHash, ImageSize, Locator, Provenance,
     RestrictionMismatch, Restrictions, SourceKind, VersionPin, WILDCARD,
 };
-use super::provider::{SourceCatalog, zigbee_ota_index};
+use super::provider::{SourceCatalog, parse_catalog};
 use super::service::read_capped;
-use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
+use super::sources::{DEFAULT_CACHE_BYTES, model_kind, source_name_in};
 use crate::config::{Config, SourceKind as ConfigKind};
 use crate::ota::OtaFile;
 
@@ -218,7 +218,7 @@ fn offer_of(entry: &CatalogEntry) -> MatchOffer {
         file_version: entry.file_version,
         sha512: match entry.hash {
             ImageHash::Sha512(_) => Some(entry.hash.to_hex()),
-            ImageHash::Sha256(_) => None,
+            ImageHash::Sha256(_) | ImageHash::Sha3_256(_) | ImageHash::Unpinned(_) => None,
         },
         url: match &entry.locator {
             Locator::Url(url) => Some(url.clone()),
@@ -267,16 +267,18 @@ fn gather(config: &Config) -> (Vec<SourceCatalog>, Vec<String>) {
         let name = source_name_in(config, index);
         match (section.kind, &section.path) {
             (ConfigKind::Directory, Some(path)) => catalogs.push(folder(&name, path)),
-            (ConfigKind::ZigbeeOtaIndex, Some(path)) => {
+            (kind, Some(path)) if model_kind(kind).is_some() => {
                 let provenance = Provenance {
                     source: name.clone(),
-                    kind: SourceKind::ZigbeeOtaIndex,
+                    kind: model_kind(kind).unwrap_or(SourceKind::ZigbeeOtaIndex),
                 };
+                let url = path.display().to_string();
                 let parsed = read_capped(path, MAX_LOCAL_INDEX)
                     .map_err(|e| e.to_string())
                     .and_then(|body| body.ok_or_else(|| "no such file".to_owned()))
                     .and_then(|body| {
-                        zigbee_ota_index::parse(&body, &provenance).map_err(|e| e.to_string())
+                        parse_catalog(provenance.kind, &body, &url, &provenance)
+                            .map_err(|e| e.to_string())
                     });
                 match parsed {
                     Ok(parsed) => catalogs.push(SourceCatalog {

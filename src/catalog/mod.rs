@@ -11,6 +11,7 @@
 //! * [`claims`]: which devices' claims may start downloads (confirmed devices, hourly budget).
 //! * [`image_file`]: a verified image served from its file with bounded reads.
 //! * [`cache`]: the on-disk cache of catalogs and images, written atomically, verified at open.
+//! * [`pins`]: how an image whose catalog publishes no digest is verified and pinned.
 //! * [`scheduler`]: when the service runs: refresh interval, retries, image holds (sans-IO).
 //! * [`service`]: the scheduled refresh, lazy downloads and the persisted quota ledgers (IO).
 //! * [`report`]: the `catalog list` and `catalog refresh` backends.
@@ -52,6 +53,7 @@ pub mod matching;
 pub mod merged;
 pub mod model;
 pub mod partial_image;
+pub mod pins;
 pub mod provider;
 pub mod report;
 pub mod scheduler;

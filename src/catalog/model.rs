@@ -11,6 +11,8 @@ use std::fmt;
 
 use sha2::Digest;
 
+use super::partial_image::MAX_IMAGE_DOWNLOAD_BYTES;
+
 /// The manufacturer code and image type value that match every device (ZCL §11.4.2.6).
 pub const WILDCARD: u16 = 0xFFFF;
 
@@ -25,6 +27,17 @@ pub enum SourceKind {
     ZigbeeOtaIndex,
     /// A local folder of `.ota` files.
     Directory,
+    /// IKEA's `version_info.json` (DIRIGERA style with SHA3-256, or TRÅDFRI style).
+    Ikea,
+    /// Inovelli's `firmware-zha-v2.json`.
+    Inovelli,
+    /// Third Reality's `firmware.json`.
+    #[serde(rename = "thirdreality")]
+    ThirdReality,
+    /// Sonoff's `upgrade.json`.
+    Sonoff,
+    /// zigpy-ota's index in the zigbee-OTA format (`z2m_v1_ota.json`).
+    ZigpyOta,
 }
 
 impl SourceKind {
@@ -34,6 +47,11 @@ impl SourceKind {
             SourceKind::Ledvance => "ledvance",
             SourceKind::ZigbeeOtaIndex => "zigbee-ota-index",
             SourceKind::Directory => "directory",
+            SourceKind::Ikea => "ikea",
+            SourceKind::Inovelli => "inovelli",
+            SourceKind::ThirdReality => "thirdreality",
+            SourceKind::Sonoff => "sonoff",
+            SourceKind::ZigpyOta => "zigpy-ota",
         }
     }
 }
@@ -59,13 +77,22 @@ impl fmt::Display for Provenance {
     }
 }
 
-/// The digest a catalog publishes for an image file.
+/// The digest a catalog publishes for an image file, or, for a catalog that publishes none,
+/// the key under which the cache pins the digest of the first verified download.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ImageHash {
     /// SHA-256 (LEDVANCE's `shA256`).
     Sha256([u8; 32]),
     /// SHA-512 (zigbee-OTA's `sha512`).
     Sha512([u8; 64]),
+    /// SHA3-256 (IKEA DIRIGERA's `fw_sha3_256`).
+    Sha3_256([u8; 32]),
+    /// No published digest (Inovelli, Third Reality, Sonoff, IKEA TRÅDFRI): not a digest of the
+    /// file but a key naming the entry (see [`ImageHash::unpinned`]). It matches no bytes. The
+    /// cache verifies such a download by its OTA header instead and pins the SHA-512 of what it
+    /// stored under this key ([`Cache::resolve`](super::cache::Cache::resolve)); the image is
+    /// served only through that pin.
+    Unpinned([u8; 32]),
 }
 
 /// The hash algorithms a catalog may name.
@@ -75,21 +102,27 @@ pub enum HashAlgorithm {
     Sha256,
     /// SHA-512.
     Sha512,
+    /// SHA3-256.
+    Sha3_256,
+    /// No published digest: [`ImageHash::Unpinned`].
+    Unpinned,
 }
 
 impl HashAlgorithm {
-    /// `sha256` or `sha512`.
+    /// `sha256`, `sha512`, `sha3-256` or `unpinned`.
     pub fn name(self) -> &'static str {
         match self {
             HashAlgorithm::Sha256 => "sha256",
             HashAlgorithm::Sha512 => "sha512",
+            HashAlgorithm::Sha3_256 => "sha3-256",
+            HashAlgorithm::Unpinned => "unpinned",
         }
     }
 
     /// Hex digits in a digest of this algorithm.
     pub fn hex_len(self) -> usize {
         match self {
-            HashAlgorithm::Sha256 => 64,
+            HashAlgorithm::Sha256 | HashAlgorithm::Sha3_256 | HashAlgorithm::Unpinned => 64,
             HashAlgorithm::Sha512 => 128,
         }
     }
@@ -117,30 +150,58 @@ impl ImageHash {
         match algorithm {
             HashAlgorithm::Sha256 => fill::<32>(text).map(ImageHash::Sha256),
             HashAlgorithm::Sha512 => fill::<64>(text).map(ImageHash::Sha512),
+            HashAlgorithm::Sha3_256 => fill::<32>(text).map(ImageHash::Sha3_256),
+            HashAlgorithm::Unpinned => fill::<32>(text).map(ImageHash::Unpinned),
         }
     }
 
-    /// Parses `sha256-<hex>` or `sha512-<hex>` (the form [`ImageHash::cache_key`] writes).
+    /// Parses `sha256-<hex>`, `sha512-<hex>` or `sha3-256-<hex>` (the forms
+    /// [`ImageHash::cache_key`] writes for image files); never an unpinned key.
     pub fn from_cache_key(key: &str) -> Option<Self> {
-        let (algorithm, hex) = key.split_once('-')?;
+        let (algorithm, hex) = key.rsplit_once('-')?;
         match algorithm {
             "sha256" => Self::from_hex(HashAlgorithm::Sha256, hex),
             "sha512" => Self::from_hex(HashAlgorithm::Sha512, hex),
+            "sha3-256" => Self::from_hex(HashAlgorithm::Sha3_256, hex),
             _ => None,
         }
     }
 
-    /// Computes the digest of `data` with the given algorithm.
+    /// Computes the digest of `data` with the given algorithm. For
+    /// [`HashAlgorithm::Unpinned`] this is the SHA-256 of `data` as an unpinned key: see
+    /// [`ImageHash::unpinned`].
     pub fn compute(algorithm: HashAlgorithm, data: &[u8]) -> Self {
         match algorithm {
             HashAlgorithm::Sha256 => ImageHash::Sha256(sha2::Sha256::digest(data).into()),
             HashAlgorithm::Sha512 => ImageHash::Sha512(sha2::Sha512::digest(data).into()),
+            HashAlgorithm::Sha3_256 => ImageHash::Sha3_256(sha3::Sha3_256::digest(data).into()),
+            HashAlgorithm::Unpinned => ImageHash::Unpinned(sha2::Sha256::digest(data).into()),
         }
     }
 
-    /// True when `data` has this digest.
+    /// The key of an entry whose catalog publishes no digest: it names the source kind, the
+    /// download URL and the manufacturer code, image type and file version the file's header
+    /// must carry, so a changed entry is a new key and is verified again.
+    pub fn unpinned(
+        kind: SourceKind,
+        url: &str,
+        manufacturer_code: u16,
+        image_type: u16,
+        file_version: u32,
+    ) -> Self {
+        let text =
+            format!("{kind}\n{url}\n{manufacturer_code:04x}/{image_type:04x}/{file_version:08x}");
+        Self::compute(HashAlgorithm::Unpinned, text.as_bytes())
+    }
+
+    /// True when `data` has this digest. An unpinned key matches nothing.
     pub fn matches(&self, data: &[u8]) -> bool {
-        Self::compute(self.algorithm(), data) == *self
+        !self.is_unpinned() && Self::compute(self.algorithm(), data) == *self
+    }
+
+    /// True for an [`ImageHash::Unpinned`] key.
+    pub fn is_unpinned(&self) -> bool {
+        matches!(self, ImageHash::Unpinned(_))
     }
 
     /// The algorithm of this digest.
@@ -148,13 +209,17 @@ impl ImageHash {
         match self {
             ImageHash::Sha256(_) => HashAlgorithm::Sha256,
             ImageHash::Sha512(_) => HashAlgorithm::Sha512,
+            ImageHash::Sha3_256(_) => HashAlgorithm::Sha3_256,
+            ImageHash::Unpinned(_) => HashAlgorithm::Unpinned,
         }
     }
 
     /// The digest bytes.
     pub fn digest(&self) -> &[u8] {
         match self {
-            ImageHash::Sha256(bytes) => bytes,
+            ImageHash::Sha256(bytes) | ImageHash::Sha3_256(bytes) | ImageHash::Unpinned(bytes) => {
+                bytes
+            }
             ImageHash::Sha512(bytes) => bytes,
         }
     }
@@ -170,7 +235,8 @@ impl ImageHash {
         out
     }
 
-    /// `sha256-<hex>` / `sha512-<hex>`: a name made only of `[a-z0-9-]`, safe as a file name.
+    /// `sha256-<hex>` / `sha512-<hex>` / `sha3-256-<hex>` (`unpinned-<hex>` for a key): a name
+    /// made only of `[a-z0-9-]`, safe as a file name.
     pub fn cache_key(&self) -> String {
         format!("{}-{}", self.algorithm().name(), self.to_hex())
     }
@@ -215,13 +281,18 @@ pub enum ImageSize {
     /// The OTA header's `image_size` (zigbee-OTA `fileSize`); the file may be longer (vendor
     /// wrappers, trailing bytes) or, in broken uploads, shorter. The digest decides.
     HeaderImageSize(u64),
+    /// The catalog publishes no size (IKEA DIRIGERA, Inovelli, Third Reality): a download may
+    /// be up to the 16 MiB cap every image has, and the digest or, lacking one, the OTA header
+    /// decides.
+    Unpublished,
 }
 
 impl ImageSize {
-    /// The figure in bytes, whatever it measures.
+    /// The figure in bytes, whatever it measures (0 when unpublished).
     pub fn bytes(self) -> u64 {
         match self {
             ImageSize::FileLength(bytes) | ImageSize::HeaderImageSize(bytes) => bytes,
+            ImageSize::Unpublished => 0,
         }
     }
 
@@ -231,6 +302,7 @@ impl ImageSize {
         match self {
             ImageSize::FileLength(bytes) => bytes,
             ImageSize::HeaderImageSize(bytes) => bytes.saturating_add(Self::WRAPPER_ALLOWANCE),
+            ImageSize::Unpublished => MAX_IMAGE_DOWNLOAD_BYTES,
         }
     }
 
@@ -242,7 +314,9 @@ impl ImageSize {
     pub fn accepts_length(self, length: u64) -> bool {
         match self {
             ImageSize::FileLength(bytes) => length == bytes,
-            ImageSize::HeaderImageSize(_) => length <= self.download_limit(),
+            ImageSize::HeaderImageSize(_) | ImageSize::Unpublished => {
+                length <= self.download_limit()
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::model::{ImageHash, ImageSize};
+use super::pins::ExpectedImage;
 
 /// The largest image accepted from any source: no OTA file is bigger (the OTA header's own
 /// sanity cap, `ota::file`).
@@ -19,6 +20,7 @@ pub const MAX_IMAGE_DOWNLOAD_BYTES: u64 = 16 * 1024 * 1024;
 enum Hasher {
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
+    Sha3_256(sha3::Sha3_256),
 }
 
 /// A download being written. See the module docs.
@@ -30,6 +32,8 @@ pub struct PartialImage {
     limit: u64,
     pub(super) expected_hash: ImageHash,
     pub(super) expected_size: ImageSize,
+    /// What the entry says the file is (checked when it has no published digest).
+    pub(super) expected_image: ExpectedImage,
 }
 
 impl std::fmt::Debug for PartialImage {
@@ -51,19 +55,23 @@ pub struct OverCap {
 
 impl PartialImage {
     /// Creates the temporary file `temp` (which must not exist) for an image with this digest
-    /// and size; at most `min(size's download limit, MAX_IMAGE_DOWNLOAD_BYTES)` bytes.
+    /// (or unpinned key) and what its entry says it is; at most `min(size's download limit,
+    /// MAX_IMAGE_DOWNLOAD_BYTES)` bytes.
     pub(super) fn create(
         temp: PathBuf,
         expected_hash: ImageHash,
-        expected_size: ImageSize,
+        expected_image: ExpectedImage,
     ) -> io::Result<Self> {
+        let expected_size = expected_image.size;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp)?;
+        // An unpinned entry is hashed with SHA-512: that digest becomes its pin.
         let hasher = match expected_hash {
             ImageHash::Sha256(_) => Hasher::Sha256(sha2::Sha256::new()),
-            ImageHash::Sha512(_) => Hasher::Sha512(sha2::Sha512::new()),
+            ImageHash::Sha512(_) | ImageHash::Unpinned(_) => Hasher::Sha512(sha2::Sha512::new()),
+            ImageHash::Sha3_256(_) => Hasher::Sha3_256(sha3::Sha3_256::new()),
         };
         Ok(PartialImage {
             temp,
@@ -73,6 +81,7 @@ impl PartialImage {
             limit: expected_size.download_limit().min(MAX_IMAGE_DOWNLOAD_BYTES),
             expected_hash,
             expected_size,
+            expected_image,
         })
     }
 
@@ -100,6 +109,7 @@ impl PartialImage {
         match &mut self.hasher {
             Hasher::Sha256(h) => h.update(chunk),
             Hasher::Sha512(h) => h.update(chunk),
+            Hasher::Sha3_256(h) => h.update(chunk),
         }
         self.written += length;
         Ok(())
@@ -114,6 +124,7 @@ impl PartialImage {
         Ok(match hasher {
             Hasher::Sha256(h) => ImageHash::Sha256(h.finalize().into()),
             Hasher::Sha512(h) => ImageHash::Sha512(h.finalize().into()),
+            Hasher::Sha3_256(h) => ImageHash::Sha3_256(h.finalize().into()),
         })
     }
 

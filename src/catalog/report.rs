@@ -40,8 +40,8 @@ use super::service::{
     CatalogService, Clock, KnownDevice, Progress, RefreshReport, ServiceError, Usage, format_unix,
     ledger_path, read_ledger, source_limits, valid_source_name,
 };
-use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
-use crate::config::{Config, SourceKind as ConfigKind};
+use super::sources::{DEFAULT_CACHE_BYTES, kind_name, source_name_in};
+use crate::config::Config;
 
 /// What the cache holds, per source and per known device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -222,14 +222,6 @@ fn is_cached(cache: &Cache, entry: &CatalogEntry) -> bool {
     match &entry.locator {
         Locator::Url(_) => cache.image_path(entry).is_some(),
         _ => cache.has_image(&entry.hash),
-    }
-}
-
-fn kind_name(kind: ConfigKind) -> &'static str {
-    match kind {
-        ConfigKind::Ledvance => "ledvance",
-        ConfigKind::ZigbeeOtaIndex => "zigbee-ota-index",
-        ConfigKind::Directory => "directory",
     }
 }
 

@@ -46,5 +46,27 @@ pub fn kind_name(kind: SourceKind) -> &'static str {
         SourceKind::Ledvance => "ledvance",
         SourceKind::ZigbeeOtaIndex => "zigbee-ota-index",
         SourceKind::Directory => "directory",
+        SourceKind::Ikea => "ikea",
+        SourceKind::Inovelli => "inovelli",
+        SourceKind::ThirdReality => "thirdreality",
+        SourceKind::Sonoff => "sonoff",
+        SourceKind::ZigpyOta => "zigpy-ota",
+        SourceKind::Salus => "salus",
+    }
+}
+
+/// The catalog model's kind of a configured source; `None` for a folder (no catalog document)
+/// and for the refused `salus`.
+pub fn model_kind(kind: SourceKind) -> Option<crate::catalog::model::SourceKind> {
+    use crate::catalog::model::SourceKind as Model;
+    match kind {
+        SourceKind::Ledvance => Some(Model::Ledvance),
+        SourceKind::ZigbeeOtaIndex => Some(Model::ZigbeeOtaIndex),
+        SourceKind::Ikea => Some(Model::Ikea),
+        SourceKind::Inovelli => Some(Model::Inovelli),
+        SourceKind::ThirdReality => Some(Model::ThirdReality),
+        SourceKind::Sonoff => Some(Model::Sonoff),
+        SourceKind::ZigpyOta => Some(Model::ZigpyOta),
+        SourceKind::Directory | SourceKind::Salus => None,
     }
 }

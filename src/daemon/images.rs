@@ -286,13 +286,17 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
         "{:04x}/{:04x}/{:08x}",
         entry.manufacturer_code, entry.image_type, entry.file_version
     );
+    // An entry without a published digest is served through the digest the cache pinned.
+    let digest = cache
+        .resolve(&entry.hash)
+        .ok_or_else(|| format!("{label}: not pinned yet"))?;
     let path = cache
         .image_path(entry)
         .ok_or_else(|| format!("{label}: not in the cache"))?;
     // Taken before the bytes are read: a file changed after this is refused when served.
     let metadata = std::fs::metadata(&path).map_err(|e| format!("{label}: {e}"))?;
     let bytes = cache
-        .read_image(&entry.hash)
+        .read_image(&digest)
         .map_err(|e| format!("{label}: {e}"))?;
     let file = OtaFile::parse(bytes).map_err(|e| format!("{label}: {e}"))?;
     verify_before_offering(&file, &label).map_err(|e| format!("{label}: {e}"))?;
@@ -317,7 +321,7 @@ fn cached_image(name: &str, cache: &Cache, entry: &CatalogEntry) -> Result<OtaIm
     let image = OtaImage::from_file(&file).map_err(|e| format!("{label}: {e}"))?;
     let image = read_from_disk(image, &path, &metadata, &file).with_provenance(Provenance {
         source: name.to_owned(),
-        location: entry.hash.to_hex(),
+        location: digest.to_hex(),
     });
     Ok(image)
 }

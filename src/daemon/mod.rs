@@ -17,6 +17,7 @@ pub mod logging;
 pub mod mqtt;
 pub mod outbox;
 pub mod service;
+pub mod settings;
 pub mod socket;
 pub mod socket_access;
 pub mod status;

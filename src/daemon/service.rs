@@ -23,19 +23,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::claims::{ClaimGate, DEFAULT_NEW_CLAIMS_PER_HOUR};
 use crate::catalog::service::load_known_devices;
-use crate::config::{Config, FlowControl as ConfigFlowControl, UpgradeTime};
+use crate::config::Config;
 use crate::coordinator::any::{AnyCoordinator, DriverKind};
-use crate::coordinator::network::NetworkOverrides;
 use crate::coordinator::{
     AnswerTiming, BroadcastMessage, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig,
-    CoordinatorEvent, CoordinatorState, FlowControl, MessageTag, Nwk, PROFILE_HOME_AUTOMATION,
-    SendError, SerialConfig, UnicastMessage,
-};
-use crate::server::{
-    DenyRule, DeviceAddr, DeviceOverride, NotifyTarget, OtaServer, Outgoing, ServerConfig,
-    ServerEvent, UpgradeTimePolicy, VersionPin,
+    CoordinatorEvent, CoordinatorState, MessageTag, Nwk, PROFILE_HOME_AUTOMATION, SendError,
+    UnicastMessage,
 };
 use crate::server::{Destination, Ieee};
+use crate::server::{DeviceAddr, NotifyTarget, OtaServer, Outgoing, ServerEvent};
 
 use super::catalog_driver::CatalogDriver;
 use super::control::{self, Persister};
@@ -45,6 +41,8 @@ use super::identities::Identities;
 use super::images::{self, ImageLibrary, LibraryView};
 use super::library_loader::LibraryLoader;
 use super::outbox::{Outbox, Sent};
+use super::settings::coordinator_config;
+pub use super::settings::server_config;
 use super::socket::{ControlRequest, StatusSocket};
 use super::socket_access::resolve_group;
 use super::status::{self, StatusSnapshot};
@@ -192,82 +190,6 @@ impl Daemon {
     }
 }
 
-/// The server settings the config decides; the rest keep the server's field-tested defaults.
-pub fn server_config(config: &Config) -> anyhow::Result<ServerConfig> {
-    let server = &config.server;
-    let upgrade_time = |time: UpgradeTime| match time {
-        UpgradeTime::Now => UpgradeTimePolicy::Immediately,
-        UpgradeTime::Delay => UpgradeTimePolicy::AfterDelay(server.upgrade_delay),
-        UpgradeTime::Wait => UpgradeTimePolicy::WaitForCommand,
-    };
-    let mut out = ServerConfig {
-        endpoint: server.endpoint.get(),
-        block_size_cap: server.max_block_size.get(),
-        max_concurrent_transfers: usize::from(server.max_concurrent_transfers.get()),
-        idle_timeout: server.idle_timeout,
-        upgrade_time: upgrade_time(server.upgrade_time),
-        allow_downgrade: config.policy.allow_downgrade,
-        install: config.policy.install,
-        apply_window: server.apply_window,
-        ..ServerConfig::default()
-    };
-    for device in &config.devices {
-        out.device_overrides.insert(
-            device.ieee,
-            DeviceOverride {
-                disabled: device.deny,
-                pinned_version: device.pin,
-                block_size_cap: device.max_block_size.map(|b| b.get()),
-                upgrade_time: device.upgrade_time.map(upgrade_time),
-                install: device.install,
-                ..DeviceOverride::default()
-            },
-        );
-    }
-    for rule in &config.policy.deny {
-        out.deny.push(DenyRule {
-            manufacturer_code: rule.manufacturer_code,
-            image_type: rule.image_type,
-            file_version: rule.file_version,
-            reason: "denied by policy.deny in the configuration".to_owned(),
-        });
-    }
-    for (index, pin) in config.policy.pin.iter().enumerate() {
-        let (Some(image_type), Some(file_version)) = (pin.image_type, pin.file_version) else {
-            anyhow::bail!("policy.pin[{index}]: a pin needs `image_type` and `file_version`");
-        };
-        out.pins.push(VersionPin {
-            manufacturer_code: pin.manufacturer_code,
-            image_type,
-            file_version,
-        });
-    }
-    Ok(out)
-}
-
-fn coordinator_config(config: &Config) -> CoordinatorConfig {
-    let c = &config.coordinator;
-    CoordinatorConfig {
-        serial: SerialConfig {
-            path: c.port.display().to_string(),
-            baudrate: c.baudrate.get(),
-            flow_control: match c.flow_control {
-                ConfigFlowControl::None => FlowControl::None,
-                ConfigFlowControl::Software => FlowControl::Software,
-                ConfigFlowControl::Hardware => FlowControl::Hardware,
-            },
-        },
-        state_dir: config.state_dir.clone(),
-        network: NetworkOverrides {
-            channel: c.channel.map(|ch| ch.get()),
-            pan_id: c.pan_id,
-            extended_pan_id: c.extended_pan_id.map(|e| u64::from_be_bytes(e.0)),
-            network_key: c.network_key.map(|k| k.0),
-        },
-        endpoint: config.server.endpoint.get(),
-    }
-}
-
 struct MainLoop {
     config: Config,
     config_path: Option<PathBuf>,
@@ -313,6 +235,10 @@ fn unix_seconds() -> u64 {
 
 impl MainLoop {
     async fn run(mut self, coordinator_config: CoordinatorConfig) -> anyhow::Result<()> {
+        // First: a SIGHUP (or SIGTERM) during the start-up work must not end the process.
+        let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
         let port = coordinator_config.serial.path.clone();
         std::fs::create_dir_all(&self.config.state_dir).with_context(|| {
             format!(
@@ -344,9 +270,6 @@ impl MainLoop {
         let (coordinator, mut coordinator_events) = AnyCoordinator::start(kind, coordinator_config);
         let coordinator = Arc::new(coordinator);
 
-        let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-        let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
         let mut notify = tokio::time::interval_at(
             Instant::now() + self.config.server.notify_interval,
             self.config.server.notify_interval,

@@ -1,5 +1,6 @@
 //! Fuzz entry points for the `catalog` module: the bounded JSON parser (against serde_json),
-//! both catalog parsers and the limiter's ledger loader on arbitrary bytes.
+//! the LEDVANCE and index parsers, the vendor feed parsers, the pins loader and the limiter's
+//! ledger loader on arbitrary bytes.
 
 use crate::catalog::limiter::{Ledger, Limiter, LimiterConfig};
 use crate::catalog::model::{ImageSize, Locator, Provenance, SourceKind};
@@ -64,4 +65,87 @@ pub fn parse_json(data: &[u8]) {
             }
         }
     }
+}
+
+/// Runs the vendor feed parsers (IKEA, Inovelli, Third Reality, Sonoff) and the cache's pins
+/// loader on `data`, and the unpinned-download check on it as a file. None may panic; every
+/// entry accepted must keep the invariants the cache and the HTTP edge rely on.
+pub fn parse_vendor_feeds(data: &[u8]) {
+    use crate::catalog::model::ImageHash;
+    use crate::catalog::partial_image::MAX_IMAGE_DOWNLOAD_BYTES;
+    use crate::catalog::pins::{ExpectedImage, Pins};
+    use crate::catalog::provider::{ikea, inovelli, sonoff, thirdreality};
+
+    type Parser = fn(
+        &[u8],
+        &Provenance,
+    ) -> Result<
+        crate::catalog::provider::ParsedCatalog,
+        crate::catalog::provider::CatalogParseError,
+    >;
+    let parsers: [(SourceKind, Parser); 4] = [
+        (SourceKind::Ikea, ikea::parse),
+        (SourceKind::Inovelli, inovelli::parse),
+        (SourceKind::ThirdReality, thirdreality::parse),
+        (SourceKind::Sonoff, sonoff::parse),
+    ];
+    for (kind, parse) in parsers {
+        let source = Provenance {
+            source: format!("fuzz-{kind}"),
+            kind,
+        };
+        let Ok(parsed) = parse(data, &source) else {
+            continue;
+        };
+        for entry in &parsed.entries {
+            assert_eq!(entry.provenance, source);
+            match entry.size {
+                ImageSize::FileLength(n) => assert!(n <= MAX_IMAGE_DOWNLOAD_BYTES),
+                ImageSize::HeaderImageSize(n) => assert!(n <= u64::from(u32::MAX)),
+                ImageSize::Unpublished => {}
+            }
+            assert!(
+                matches!(entry.locator, Locator::Url(_)),
+                "a feed entry without a URL"
+            );
+            let Locator::Url(url) = &entry.locator else {
+                continue;
+            };
+            if kind == SourceKind::Ikea {
+                assert!(
+                    url.starts_with("https://"),
+                    "IKEA URLs are upgraded to https"
+                );
+                assert!(!ikea::BRICKING_IMAGE_TYPES.contains(&entry.image_type));
+            } else {
+                assert!(
+                    entry.restrictions.model_id.is_some(),
+                    "vendor entries name their model"
+                );
+            }
+            if entry.hash.is_unpinned() {
+                assert_eq!(
+                    entry.hash,
+                    ImageHash::unpinned(
+                        kind,
+                        url,
+                        entry.manufacturer_code,
+                        entry.image_type,
+                        entry.file_version
+                    )
+                );
+                assert!(!entry.hash.matches(data));
+            }
+        }
+    }
+    if let Ok(pins) = Pins::from_json(data) {
+        assert_eq!(Pins::from_json(pins.to_json().as_bytes()), Ok(pins));
+    }
+    let expected = ExpectedImage {
+        manufacturer_code: 0x117C,
+        image_type: 0x2801,
+        file_version: 1,
+        size: ImageSize::Unpublished,
+    };
+    let _ = expected.verify(data);
 }

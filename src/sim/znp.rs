@@ -38,8 +38,8 @@ use super::device::SimDevice;
 use super::faults::{Faults, SplitMix64};
 use super::ncp::SimEvent;
 use super::znp_nv::NvMemory;
-use crate::coordinator::{CLUSTER_OTA_UPGRADE, Ieee, Nwk};
 use crate::zigbee::CLUSTER_BASIC;
+use crate::zigbee::{CLUSTER_OTA_UPGRADE, Ieee, Nwk};
 use crate::znp::command::{
     AfIncomingMsg, DEVICE_STATE_STARTED_AS_COORDINATOR, Message, SysVersion, ZdoAddrRsp, status,
 };

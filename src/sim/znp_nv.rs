@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::znp::ZnpNetwork;
-use crate::coordinator::{Ieee, Nwk};
+use crate::zigbee::{Ieee, Nwk};
 use crate::znp::command::{Message, status};
 use crate::znp::frame::Subsystem;
 use crate::znp::nv::{self, Nib, ex, osal};

@@ -29,6 +29,7 @@ mod mqtt;
 mod ota;
 mod server;
 mod sim;
+mod vendor_feeds;
 mod zcl;
 mod znp;
 mod znp_host;

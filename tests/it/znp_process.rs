@@ -274,7 +274,8 @@ fn znp_upgrades_survive_lost_and_damaged_frames_and_a_stick_reset() {
 /// Fault matrix row `znp-port-vanish-resume`: the USB stick is unplugged mid-transfer (its pty
 /// and the link to it vanish, the stick loses power) and plugged in again 2 s later at the same
 /// path. The daemon reopens the port, resumes the network the stick stored, and the devices,
-/// which kept their state, finish their downloads byte-exact.
+/// which kept their state, finish their downloads byte-exact. The images take about 10 s, so
+/// the unplug at 5 s falls in the middle of them.
 #[test]
 fn znp_upgrades_survive_the_stick_being_unplugged_mid_transfer() {
     let dir = tempfile::tempdir().unwrap();

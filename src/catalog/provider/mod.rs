@@ -2,7 +2,10 @@
 //! [`CatalogEntry`] values, and the HTTP edge that fetches them within the rate limits.
 //!
 //! * [`ledvance`]: the LEDVANCE cloud API (`{"firmwares":[…]}`), CATALOGS.md "The LEDVANCE API".
-//! * [`zigbee_ota_index`]: the zigbee-OTA `index.json` manifest, CATALOGS.md "zigbee-OTA index.json".
+//! * [`zigbee_ota_index`]: the zigbee-OTA `index.json` manifest, CATALOGS.md "zigbee-OTA index.json";
+//!   also zigpy-ota's `z2m_v1_ota.json` (kind `zigpy-ota`), which is the same format.
+//! * [`ikea`], [`inovelli`], [`thirdreality`], [`sonoff`]: the vendor feeds zigpy reads
+//!   (`zigpy/ota/providers.py`). Salus is refused at configuration (see `config`).
 //! * [`http`]: the IO edge (reqwest + rustls): HTTPS only, size caps, timeouts, conditional
 //!   requests, digests checked before anything is stored.
 //!
@@ -16,11 +19,17 @@
 
 pub(crate) mod bounded_json;
 pub mod http;
+pub mod ikea;
+pub mod inovelli;
 mod json;
 pub mod ledvance;
+pub mod sonoff;
+pub mod thirdreality;
 pub mod zigbee_ota_index;
 
-use super::model::{CatalogEntry, Provenance, SourceKind};
+use super::model::{
+    CatalogEntry, ImageHash, ImageSize, Locator, Provenance, Restrictions, SourceKind,
+};
 
 /// Most entries accepted from one catalog (the real ones hold a few hundred to a thousand).
 pub const MAX_ENTRIES: usize = 20_000;
@@ -146,6 +155,14 @@ pub enum EntryError {
         /// `major<<24 | minor<<16 | build<<8 | revision`.
         identity: u32,
     },
+    /// A known-bad image that is never offered (e.g. IKEA's bricking image types).
+    #[error("entry {index}: refused: {reason}")]
+    Refused {
+        /// Position of the entry (0-based).
+        index: usize,
+        /// Why.
+        reason: &'static str,
+    },
     /// `minFileVersion` > `maxFileVersion` or `hardwareVersionMin` > `hardwareVersionMax`.
     #[error("entry {index}: `{field}` range is empty (min {min} > max {max})")]
     EmptyRange {
@@ -178,6 +195,59 @@ pub struct SourceCatalog {
     pub entries: Vec<CatalogEntry>,
 }
 
+/// Largest vendor feed accepted (the real ones are a few KB to 20 KB).
+pub const MAX_FEED_BYTES: usize = 2 * 1024 * 1024;
+
+/// A value its getter already range-checked to `0..=u16::MAX`.
+pub(crate) fn narrow_u16(value: u64) -> u16 {
+    u16::try_from(value).unwrap_or(u16::MAX)
+}
+
+/// A value its getter already range-checked to `0..=u32::MAX`.
+pub(crate) fn narrow_u32(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// What a vendor feed without digests says about one image.
+pub(crate) struct VendorImage<'a> {
+    pub(crate) manufacturer_code: u16,
+    pub(crate) image_type: u16,
+    pub(crate) file_version: u32,
+    pub(crate) size: ImageSize,
+    pub(crate) url: &'a str,
+    /// The Basic cluster model identifier the feed names for it, if any.
+    pub(crate) model_id: Option<&'a str>,
+    pub(crate) display_name: Option<String>,
+}
+
+impl VendorImage<'_> {
+    /// The entry, keyed by [`ImageHash::unpinned`]: the cache verifies its download by the OTA
+    /// header and pins its digest (see `catalog::pins`).
+    pub(crate) fn into_unpinned_entry(self, provenance: &Provenance) -> CatalogEntry {
+        CatalogEntry {
+            provenance: provenance.clone(),
+            manufacturer_code: self.manufacturer_code,
+            image_type: self.image_type,
+            file_version: self.file_version,
+            size: self.size,
+            hash: ImageHash::unpinned(
+                provenance.kind,
+                self.url,
+                self.manufacturer_code,
+                self.image_type,
+                self.file_version,
+            ),
+            locator: Locator::Url(self.url.to_owned()),
+            restrictions: Restrictions {
+                model_id: self.model_id.map(str::to_owned),
+                ..Restrictions::default()
+            },
+            display_name: self.display_name,
+            release_notes: None,
+        }
+    }
+}
+
 /// Splits a top-level JSON array into entries, applying [`MAX_ENTRIES`].
 fn entries_array<'a>(
     value: Option<&'a serde_json::Value>,
@@ -203,7 +273,13 @@ pub fn parse_catalog(
 ) -> Result<ParsedCatalog, CatalogParseError> {
     match kind {
         SourceKind::Ledvance => ledvance::parse(body, url, provenance),
-        SourceKind::ZigbeeOtaIndex => zigbee_ota_index::parse(body, provenance),
+        SourceKind::ZigbeeOtaIndex | SourceKind::ZigpyOta => {
+            zigbee_ota_index::parse(body, provenance)
+        }
+        SourceKind::Ikea => ikea::parse(body, provenance),
+        SourceKind::Inovelli => inovelli::parse(body, provenance),
+        SourceKind::ThirdReality => thirdreality::parse(body, provenance),
+        SourceKind::Sonoff => sonoff::parse(body, provenance),
         SourceKind::Directory => Err(CatalogParseError::Shape {
             expected: "no catalog document: a directory source lists its folder",
         }),

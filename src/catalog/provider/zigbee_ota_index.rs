@@ -11,7 +11,7 @@
 //! * `force` (a downgrade switch) is a policy matter and is not read here.
 
 use super::json::{EntryFields, MAX_TEXT_BYTES, parse_document};
-use super::{CatalogParseError, EntryError, ParsedCatalog, entries_array};
+use super::{CatalogParseError, EntryError, ParsedCatalog, entries_array, narrow_u16, narrow_u32};
 use crate::catalog::model::{
     CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Locator, Provenance, Restrictions,
 };
@@ -128,15 +128,6 @@ fn check_range(
     }
 }
 
-/// Values already range-checked by the field getters.
-fn narrow_u16(value: u64) -> u16 {
-    u16::try_from(value).unwrap_or(u16::MAX)
-}
-
-fn narrow_u32(value: u64) -> u32 {
-    u32::try_from(value).unwrap_or(u32::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +213,30 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn reads_zigpy_otas_own_index() {
+        // zigpy-ota publishes the same format (kind `zigpy-ota`): a real sample of it.
+        let body = include_bytes!("../../../tests/vectors/providers/zigpy_ota_z2m_v1_first3.json");
+        let zigpy_ota = Provenance {
+            source: "zigpy-ota".into(),
+            kind: SourceKind::ZigpyOta,
+        };
+        let parsed = parse(body, &zigpy_ota).unwrap();
+        assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+        let keys: Vec<_> = parsed
+            .entries
+            .iter()
+            .map(|e| (e.manufacturer_code, e.image_type, e.file_version))
+            .collect();
+        assert_eq!(
+            keys,
+            [(4880, 0, 17), (4880, 2050, 262), (4357, 41120, 10_030_066)]
+        );
+        assert_eq!(parsed.entries[2].size, ImageSize::HeaderImageSize(458_443));
+        assert!(parsed.entries[0].hash.to_hex().starts_with("938ddf2b"));
+        assert!(parsed.entries[1].release_notes.is_some());
     }
 
     #[test]

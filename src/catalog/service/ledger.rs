@@ -9,7 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::{read_capped, write_atomically};
 use crate::catalog::limiter::{Ledger, Limiter, LimiterConfig};
 use crate::catalog::model::SourceKind;
-use crate::config::{self, SourceSection};
+use crate::catalog::sources::model_kind;
+use crate::config::SourceSection;
 
 /// Largest ledger file read (the limiter rejects anything bigger than its own cap anyway).
 const MAX_LEDGER_FILE_BYTES: u64 = 64 * 1024;
@@ -33,13 +34,15 @@ pub(super) fn save_ledger_ahead(
 
 /// The model kind and limits of a cloud source; `None` for a local folder.
 pub(super) fn cloud_kind(section: &SourceSection) -> Option<(SourceKind, LimiterConfig)> {
-    match section.kind {
-        config::SourceKind::Ledvance => Some((SourceKind::Ledvance, LimiterConfig::ledvance())),
-        config::SourceKind::ZigbeeOtaIndex => {
-            Some((SourceKind::ZigbeeOtaIndex, LimiterConfig::static_host()))
+    let kind = model_kind(section.kind)?;
+    let limits = match kind {
+        SourceKind::Ledvance => LimiterConfig::ledvance(),
+        SourceKind::Ikea | SourceKind::Inovelli | SourceKind::ThirdReality | SourceKind::Sonoff => {
+            LimiterConfig::vendor_feed()
         }
-        config::SourceKind::Directory => None,
-    }
+        _ => LimiterConfig::static_host(),
+    };
+    Some((kind, limits))
 }
 
 /// The limits a cloud source's ledger is measured against (for `catalog list`).

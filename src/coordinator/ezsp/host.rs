@@ -56,12 +56,12 @@ use crate::coordinator::{
     CoordinatorState, DeliveryOutcome, DeviceTable, IncomingMessage, MessageTag, NetworkInfo, Nwk,
 };
 use crate::ezsp::command::Command;
-use crate::ezsp::status::Status;
 use crate::ezsp::{self as ezsp_core, EzspVersion, Session};
 
 /// Sends awaiting their `messageSentHandler` at most (below the 255 tags of EZSP v13); the
-/// command queue waits beyond that.
-pub const MAX_IN_FLIGHT: usize = 64;
+/// command queue waits beyond that. The one coordinator-wide limit, which the daemon's outbox
+/// also keeps.
+pub const MAX_IN_FLIGHT: usize = crate::coordinator::MAX_UNICASTS_IN_FLIGHT;
 /// With every in-flight slot taken, a send still without its `messageSentHandler` after this
 /// long is reported timed out early (a real NCP reports within a few seconds, indirect
 /// transmissions to sleepy devices included: INDIRECT_TX_TIMEOUT is 7.68 s at most, but those
@@ -132,6 +132,8 @@ pub struct EzspHost {
     pub(super) witness: JoinWitness,
     /// Trouble found while handling events, acted on at the end of the step.
     pub(super) trouble: Option<Trouble>,
+    /// [`EzspHost::stop`] runs: what it ends is not trouble worth a warning.
+    stopping: bool,
     events: VecDeque<HostEvent>,
 }
 
@@ -172,6 +174,7 @@ impl EzspHost {
             devices,
             witness: JoinWitness::default(),
             trouble: None,
+            stopping: false,
             events: VecDeque::new(),
             config,
         };
@@ -247,6 +250,7 @@ impl EzspHost {
 
     /// Stops for good: everything in flight is reported lost, the state becomes `Stopped`.
     pub fn stop(&mut self, now: Instant) {
+        self.stopping = true;
         self.fail(Trouble::PortGone("stopped".into()), now);
         self.phase = Phase::Stopped;
         self.set_state(CoordinatorState::Stopped);
@@ -537,7 +541,11 @@ impl EzspHost {
         if !port_gone && matches!(self.phase, Phase::NoPort { .. } | Phase::Backoff { .. }) {
             return;
         }
-        warn!("{trouble}");
+        if self.stopping {
+            debug!("stopping: {trouble}");
+        } else {
+            warn!("{trouble}");
+        }
         self.max_payload = None;
         self.keepalive = None;
         self.facts = StartupFacts::default();
@@ -579,17 +587,5 @@ impl EzspHost {
             self.set_state(CoordinatorState::Resetting);
             self.phase = Phase::Backoff { until: now + delay };
         }
-    }
-}
-
-/// An EZSP status widened to the v14+ 32-bit form.
-pub(super) fn status_code(status: Status) -> u32 {
-    match status.to_sl() {
-        Some(sl) => sl.0,
-        None => match status {
-            Status::Ember(s) => u32::from(s.0),
-            Status::Ezsp(s) => u32::from(s.0),
-            Status::Sl(s) => s.0,
-        },
     }
 }

@@ -12,9 +12,7 @@ use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
-use super::host::{
-    EzspHost, HostEvent, InFlight, LatencySample, RequestFailed, Trouble, status_code,
-};
+use super::host::{EzspHost, HostEvent, InFlight, LatencySample, RequestFailed, Trouble};
 use super::startup::Phase;
 use crate::coordinator::device_table::Learned;
 use crate::coordinator::{
@@ -25,7 +23,7 @@ use crate::ezsp::command::{
     Callback, Command, IncomingMessageHandler, LookupEui64ByNodeId, MessageSentHandler,
     PermitJoining, Response, SendBroadcast, SendUnicast,
 };
-use crate::ezsp::status::SlStatus;
+use crate::ezsp::status::{SlStatus, Status};
 use crate::ezsp::types::{
     ApsFrame, ApsOptions, DeviceUpdate, Eui64, IncomingMessageType, NodeId, OutgoingMessageType,
 };
@@ -454,5 +452,17 @@ impl EzspHost {
                 false
             }
         }
+    }
+}
+
+/// An EZSP status widened to the v14+ 32-bit form.
+fn status_code(status: Status) -> u32 {
+    match status.to_sl() {
+        Some(sl) => sl.0,
+        None => match status {
+            Status::Ember(s) => u32::from(s.0),
+            Status::Ezsp(s) => u32::from(s.0),
+            Status::Sl(s) => s.0,
+        },
     }
 }
