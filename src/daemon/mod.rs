@@ -13,6 +13,7 @@ pub mod history;
 pub mod identities;
 pub mod images;
 pub mod library_loader;
+pub mod log_limit;
 pub mod logging;
 pub mod mqtt;
 pub mod outbox;

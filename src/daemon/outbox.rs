@@ -5,7 +5,9 @@
 //!
 //! It owns three queues:
 //! * **held**: frames not yet handed to the coordinator, in order, at most [`MAX_HELD_FRAMES`]
-//!   (a full backlog drops a frame of the device holding most of it, never another device's);
+//!   and at most [`MAX_HELD_PER_DEVICE`] for one device (beyond its share a device's own frames
+//!   are dropped; a full backlog drops a frame of the device holding most of it, never another
+//!   device's; issue 18);
 //! * **in flight**: unicasts the coordinator took and has not reported on, at most
 //!   [`MAX_UNICASTS_IN_FLIGHT`] — the coordinator's own limit, so the coordinator never has to
 //!   queue or refuse what the outbox sends; a unicast beyond it waits in `held`;
@@ -26,6 +28,9 @@ use crate::server::{Destination, Outgoing};
 
 /// Frames held while the coordinator cannot take them (resetting, in-flight limit reached).
 pub const MAX_HELD_FRAMES: usize = 1024;
+/// Most frames one device may have held: a full share drops that device's frames, never
+/// another's.
+pub const MAX_HELD_PER_DEVICE: usize = MAX_HELD_FRAMES / 8;
 /// A frame whose delivery fails is sent at most this many times in all.
 pub const MAX_SENDS_PER_FRAME: u8 = 2;
 /// A unicast with no delivery report after this long frees its in-flight slot.
@@ -91,6 +96,15 @@ impl Outbox {
 
     /// Queues a frame from the server, behind the frames already held.
     pub fn push(&mut self, outgoing: Outgoing, timing: Option<AnswerTiming>) {
+        let own = self
+            .held
+            .iter()
+            .filter(|h| h.outgoing.destination == outgoing.destination)
+            .count();
+        if own >= MAX_HELD_PER_DEVICE {
+            tracing::debug!(destination = ?outgoing.destination, "this device's share of the coordinator backlog is full; its frame is dropped");
+            return;
+        }
         if self.held.len() >= MAX_HELD_FRAMES {
             let heaviest = heaviest_destination(&self.held, &outgoing.destination);
             tracing::debug!(
@@ -157,16 +171,17 @@ impl Outbox {
         }
     }
 
-    /// A delivery report from the coordinator.
-    pub fn on_report(&mut self, tag: MessageTag, outcome: DeliveryOutcome) {
-        let Some(InFlight {
+    /// A delivery report from the coordinator. Returns the frame's destination when the
+    /// report was about a frame the radio handled (delivered or failed; not when the NCP
+    /// refused it): what paces a page stream.
+    pub fn on_report(&mut self, tag: MessageTag, outcome: DeliveryOutcome) -> Option<Destination> {
+        let InFlight {
             outgoing,
             times_sent,
             ..
-        }) = self.in_flight.remove(&tag)
-        else {
-            return;
-        };
+        } = self.in_flight.remove(&tag)?;
+        let handled =
+            (!matches!(outcome, DeliveryOutcome::Refused { .. })).then_some(outgoing.destination);
         if !matches!(outcome, DeliveryOutcome::Refused { .. }) {
             // A report means the NCP has a free slot again.
             self.release_refused();
@@ -199,6 +214,7 @@ impl Outbox {
                 "a frame was not delivered; the device will ask again"
             ),
         }
+        handled
     }
 
     /// When [`Outbox::handle_timeout`] has work.
@@ -376,30 +392,33 @@ mod tests {
     #[test]
     fn a_full_backlog_drops_the_heaviest_devices_frames_only() {
         let mut outbox = Outbox::new();
-        for seq in 0..MAX_HELD_FRAMES - 1 {
-            outbox.push(unicast(1, seq as u8), None);
-        }
-        outbox.push(unicast(2, 0), None);
-        outbox.push(unicast(2, 1), None);
-        assert_eq!(outbox.counts().0, MAX_HELD_FRAMES);
-        let held: Vec<_> = outbox.held.iter().map(|f| f.outgoing.destination).collect();
-        let of = |nwk| {
-            held.iter()
-                .filter(|d| **d == unicast(nwk, 0).destination)
+        let of = |outbox: &Outbox, nwk| {
+            outbox
+                .held
+                .iter()
+                .filter(|f| f.outgoing.destination == unicast(nwk, 0).destination)
                 .count()
         };
-        assert_eq!((of(1), of(2)), (MAX_HELD_FRAMES - 2, 2));
-        // The heaviest device's own frame is the one dropped.
-        outbox.push(unicast(1, 0), None);
-        let of1 = outbox
-            .held
-            .iter()
-            .filter(|f| f.outgoing.destination == unicast(1, 0).destination)
+        // One device alone stops at its share; its extra frames are its own loss.
+        for seq in 0..MAX_HELD_PER_DEVICE + 10 {
+            outbox.push(unicast(1, seq as u8), None);
+        }
+        assert_eq!(of(&outbox, 1), MAX_HELD_PER_DEVICE);
+        // Eight devices at their share fill the backlog.
+        for nwk in 2..=8 {
+            for seq in 0..MAX_HELD_PER_DEVICE {
+                outbox.push(unicast(nwk, seq as u8), None);
+            }
+        }
+        assert_eq!(outbox.counts().0, MAX_HELD_FRAMES);
+        // A ninth device still gets its frame in; one of a heaviest device's frames goes.
+        outbox.push(unicast(9, 0), None);
+        assert_eq!(outbox.counts().0, MAX_HELD_FRAMES);
+        assert_eq!(of(&outbox, 9), 1);
+        let at_share = (1..=8)
+            .filter(|nwk| of(&outbox, *nwk) == MAX_HELD_PER_DEVICE)
             .count();
-        assert_eq!(
-            (outbox.counts().0, of1),
-            (MAX_HELD_FRAMES, MAX_HELD_FRAMES - 2)
-        );
+        assert_eq!(at_share, 7);
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::coordinator::{
     CoordinatorEvent, CoordinatorState, MessageTag, Nwk, PROFILE_HOME_AUTOMATION, SendError,
     UnicastMessage,
 };
+use crate::server::rate::TokenBucket;
 use crate::server::{Destination, Ieee};
 use crate::server::{DeviceAddr, NotifyTarget, OtaServer, Outgoing, ServerEvent};
 
@@ -48,6 +49,10 @@ use super::socket_access::resolve_group;
 use super::status::{self, StatusSnapshot};
 use super::systemd::Notifier;
 
+/// OTA frames answered from addresses the device table cannot name: a burst, then one per
+/// interval (made-up addresses; a real device is named by its join or announce).
+const UNKNOWN_SENDER_BURST: u32 = 20;
+const UNKNOWN_SENDER_EVERY: Duration = Duration::from_millis(200);
 /// How often the status snapshot is rebuilt while anything changes.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -153,6 +158,7 @@ impl Daemon {
             library_sources: Vec::new(),
             catalog,
             claims,
+            unknown_senders: TokenBucket::new(UNKNOWN_SENDER_BURST, UNKNOWN_SENDER_EVERY),
             coordinator_up: false,
             ready_sent: false,
             dirty: true,
@@ -210,6 +216,8 @@ struct MainLoop {
     catalog: CatalogDriver,
     /// Which devices' claims may start downloads (confirmed devices, new claims per hour).
     claims: ClaimGate,
+    /// OTA frames from addresses the device table cannot name, all together.
+    unknown_senders: TokenBucket,
     coordinator_up: bool,
     ready_sent: bool,
     dirty: bool,
@@ -507,6 +515,11 @@ impl MainLoop {
                     tracing::trace!(cluster = message.cluster, "ignoring a non-OTA message");
                     return;
                 }
+                if message.ieee.is_none() && !self.unknown_senders.try_take(now_std()) {
+                    // Not in the device table (made-up addresses): answered at a bounded rate.
+                    tracing::trace!(nwk = %message.source, "unknown sender over its rate; not answered");
+                    return;
+                }
                 let source = DeviceAddr {
                     nwk: message.source.0,
                     ieee: message.ieee,
@@ -541,7 +554,10 @@ impl MainLoop {
                 self.claims.confirm(ieee);
             }
             CoordinatorEvent::DeliveryReport { tag, outcome } => {
-                self.outbox.on_report(tag, outcome);
+                // A page stream waits for its last block's report (issue 18).
+                if let Some(Destination::Unicast(device)) = self.outbox.on_report(tag, outcome) {
+                    self.server.on_delivery(device);
+                }
             }
         }
     }

@@ -24,6 +24,8 @@ pub fn server_config(config: &Config) -> anyhow::Result<ServerConfig> {
         upgrade_time: upgrade_time(server.upgrade_time),
         allow_downgrade: config.policy.allow_downgrade,
         install: config.policy.install,
+        // Issue 18: a page stream waits for the delivery report of its last block.
+        pace_pages_by_delivery: true,
         apply_window: server.apply_window,
         ..ServerConfig::default()
     };

@@ -152,6 +152,12 @@ pub struct ServerConfig {
     /// Shortest gap between two blocks of a page stream, whatever the device asks (default
     /// 20 ms, deCONZ's lower clamp): the coordinator cannot accept frames faster.
     pub min_page_spacing: Duration,
+    /// A page stream sends its next block only once the coordinator reported the previous
+    /// one delivered ([`OtaServer::on_delivery`](super::OtaServer::on_delivery)), or after
+    /// [`PAGE_DELIVERY_FALLBACK`](super::PAGE_DELIVERY_FALLBACK) without a report: a page
+    /// request of 65,535 bytes at spacing 0 cannot outrun the radio. Off by default (a
+    /// driver without delivery reports); the daemon turns it on.
+    pub pace_pages_by_delivery: bool,
     /// Pending requests kept per device; beyond this a block request is answered with
     /// WAIT_FOR_DATA instead of being queued (never dropped, never silent).
     pub max_pending_per_device: usize,
@@ -204,6 +210,7 @@ impl Default for ServerConfig {
             busy_retry_bounds: (Duration::from_secs(10), Duration::from_secs(600)),
             idle_timeout: Duration::from_secs(300),
             slot_idle_while_others_wait: Duration::from_secs(60),
+            pace_pages_by_delivery: false,
             max_slot_time_while_others_wait: Duration::from_secs(15 * 60),
             manufacturer_idle_timeouts: HashMap::from([
                 (manufacturer::BOSCH, Duration::from_secs(3600)),

@@ -55,6 +55,7 @@ mod installer;
 pub mod pacing;
 pub mod policy;
 pub mod progress;
+pub mod rate;
 mod request;
 mod session;
 mod transfer;
@@ -77,6 +78,10 @@ pub use policy::{DeviceQuery, NoImageReason, Rejection};
 pub use progress::{DeviceStatus, FailureReason, ServerEvent, TransferProgress, TransferState};
 
 pub use crate::zcl::basic::BasicIdentity;
+
+/// How long a page stream waits for the delivery report of its last block before it sends the
+/// next one anyway (a report can be lost, or its frame dropped from a full backlog).
+pub const PAGE_DELIVERY_FALLBACK: Duration = Duration::from_secs(2);
 pub use crate::zcl::{Ieee, ZclStatus};
 
 use pacing::Admission;
@@ -930,7 +935,13 @@ impl OtaServer {
             if let Some(page) = &session.page
                 && session.unpolled == 0
             {
-                consider(page.next_due);
+                let delivered_or_given_up = page
+                    .awaiting_delivery_since
+                    .map(|since| after(since, PAGE_DELIVERY_FALLBACK));
+                consider(
+                    page.next_due
+                        .max(delivered_or_given_up.unwrap_or(page.next_due)),
+                );
             }
             match &session.transfer {
                 Some(t)
@@ -969,6 +980,18 @@ impl OtaServer {
             }
         }
         next
+    }
+
+    /// The coordinator reported a unicast frame to `device` delivered (or finally not): its
+    /// page stream, if any, may send the next block ([`ServerConfig::pace_pages_by_delivery`]).
+    pub fn on_delivery(&mut self, device: DeviceAddr) {
+        if let Some(page) = self
+            .sessions
+            .get_mut(&device.key())
+            .and_then(|session| session.page.as_mut())
+        {
+            page.awaiting_delivery_since = None;
+        }
     }
 
     /// The next frame for the coordinator to send.

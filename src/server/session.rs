@@ -94,6 +94,8 @@ pub(crate) struct PageStream {
     pub(crate) block_size: u8,
     pub(crate) spacing: Duration,
     pub(crate) next_due: Instant,
+    /// The last block sent is not reported delivered yet (paced by delivery reports).
+    pub(crate) awaiting_delivery_since: Option<Instant>,
 }
 
 /// Everything the server keeps about one device.

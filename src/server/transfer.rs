@@ -468,6 +468,7 @@ impl OtaServer {
             block_size,
             spacing,
             next_due: session.next_block_at.max(now),
+            awaiting_delivery_since: None,
         });
         None
     }
@@ -478,6 +479,11 @@ impl OtaServer {
             return;
         };
         if now < page.next_due || session.unpolled > 0 {
+            return;
+        }
+        if let Some(since) = page.awaiting_delivery_since
+            && now < after(since, super::PAGE_DELIVERY_FALLBACK)
+        {
             return;
         }
         let image = Arc::clone(&page.image);
@@ -498,6 +504,9 @@ impl OtaServer {
         if let Some(page) = &mut session.page {
             page.next_offset = offset.saturating_add(served);
             page.next_due = after(now, page.spacing);
+            if self.config.pace_pages_by_delivery {
+                page.awaiting_delivery_since = Some(now);
+            }
             if page.next_offset >= page.end_offset {
                 session.page = None;
             }

@@ -12,7 +12,8 @@ use zigbee_otad::zcl::ota::{
 use zigbee_otad::zcl::{Ieee, ZclStatus};
 
 use crate::server::{
-    block_request, device_specific_file, device_specific_query, image, new_key, query, upgrade_end,
+    block_request, device_specific_file, device_specific_query, frame_bytes, image, new_key, query,
+    upgrade_end,
 };
 
 const MFR: u16 = 0x1189;
@@ -268,4 +269,65 @@ fn a_slow_dripping_device_gives_up_its_slot_after_its_turn() {
         OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
     ));
     assert_eq!(server.history().count(), 0, "nobody failed");
+}
+
+/// A page request of 65,535 bytes at spacing 0 cannot outrun the radio: with
+/// `pace_pages_by_delivery` the next block waits for the coordinator's delivery report of the
+/// last one (or 2 s without a report), whatever spacing the device asked for.
+#[test]
+fn a_page_stream_waits_for_each_delivery_report() {
+    use zigbee_otad::server::PAGE_DELIVERY_FALLBACK;
+    use zigbee_otad::zcl::ota::ImagePageRequest;
+    let config = ServerConfig {
+        pace_pages_by_delivery: true,
+        ..ServerConfig::default()
+    };
+    let now = t0();
+    let mut server = OtaServer::new(config);
+    server.set_images(vec![image(NEW, 50_000, 8)], now);
+    server.handle_frame(A, &query(1, OLD, None), now);
+    frames(&mut server);
+    let file = new_key();
+    let page = frame_bytes(
+        2,
+        OtaCommand::ImagePageRequest(ImagePageRequest {
+            field_control: 0,
+            manufacturer_code: file.manufacturer_code,
+            image_type: file.image_type,
+            file_version: file.file_version,
+            file_offset: 0,
+            maximum_data_size: 50,
+            page_size: u16::MAX,
+            response_spacing: 0,
+            request_node_address: None,
+        }),
+    );
+    server.handle_frame(A, &page, now);
+    let mut t = now;
+    let mut sent = 0;
+    // Without reports: one block, then nothing until the fallback.
+    for _ in 0..5 {
+        server.handle_timeout(t);
+        sent += frames(&mut server).len();
+        t += Duration::from_millis(100);
+    }
+    assert_eq!(sent, 1, "one block before any delivery report");
+    let due = server.poll_timeout().unwrap();
+    assert!(
+        due >= now + PAGE_DELIVERY_FALLBACK,
+        "next block waits for the report"
+    );
+    // Each report lets exactly one more block go.
+    for round in 0..10 {
+        server.on_delivery(A);
+        server.handle_timeout(t);
+        assert_eq!(frames(&mut server).len(), 1, "round {round}");
+        server.handle_timeout(t);
+        assert!(frames(&mut server).is_empty(), "round {round}");
+        // Past the 20 ms minimum page spacing.
+        t += Duration::from_millis(25);
+    }
+    // A lost report costs the fallback, not the stream.
+    server.handle_timeout(t + PAGE_DELIVERY_FALLBACK);
+    assert_eq!(frames(&mut server).len(), 1);
 }

@@ -17,6 +17,7 @@ use crate::catalog::cache::{Cache, StoredCatalog, Validators};
 use crate::catalog::limiter::{LimitReason, Limiter, unix_seconds};
 use crate::catalog::merged::MergedCatalog;
 use crate::catalog::model::{CatalogEntry, DeviceQuery, ImageHash};
+use crate::catalog::partial_image::MAX_IMAGE_DOWNLOAD_BYTES;
 use crate::catalog::provider::http::{
     CatalogClient, CatalogError, HttpSettings, Refreshed, SourceSpec,
 };
@@ -145,7 +146,10 @@ impl CatalogService {
             };
             let download = match holds.active(&entry, self.clock.now()) {
                 Some(hold) => ImageHolds::deferral(&entry, hold),
-                None if !self.cache.has_room_for(entry.size.bytes(), &referenced) => {
+                // Larger than any OTA file: the HTTP edge refuses it (and says so) below.
+                None if entry.size.bytes() <= MAX_IMAGE_DOWNLOAD_BYTES
+                    && !self.cache.has_room_for(entry.size.bytes(), &referenced) =>
+                {
                     cache_full_download(&entry, self.cache.max_image_bytes(), self.clock.now())
                 }
                 None => {

@@ -298,7 +298,11 @@ impl fmt::Display for RefreshReport {
             }
         }
         if !self.pruned.is_empty() {
-            writeln!(f, "pruned {} unreferenced images", self.pruned.len())?;
+            writeln!(
+                f,
+                "pruned {} images to keep the cache under its cap",
+                self.pruned.len()
+            )?;
         }
         if self.cache_over_cap_by > 0 {
             writeln!(
