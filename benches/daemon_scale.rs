@@ -1,17 +1,20 @@
 //! Whole-host measurements from outside the host process (issue 7: side-by-side, scale, idle).
 //!
-//! This binary runs the simulated EZSP coordinator ([`zigbee_otad::sim`], the code behind
-//! `zigbee-otad simulate`) in-process, puts a byte relay between its pty and a second pty, and
-//! starts the host under test as a child process on that second pty:
+//! This binary runs the simulated coordinator ([`zigbee_otad::sim`], the code behind
+//! `zigbee-otad simulate`: the EZSP NCP, or with `--protocol znp` the Z-Stack stick) in-process,
+//! puts a byte relay between its pty and a second pty, and starts the host under test as a
+//! child process on that second pty:
 //!
 //! - `--host otad`: `zigbee-otad run` with a generated configuration (the release binary,
 //!   `$OTAD_BIN` or `target/release/zigbee-otad`);
-//! - `--host zigpy`: `benches/compare/zigpy_host.py` (zigpy + bellows from the package
-//!   registry) run by `$ZIGPY_PYTHON`; `benches/compare/run.sh` sets that up.
+//! - `--host zigpy`: `benches/compare/zigpy_host.py` (zigpy + bellows, or zigpy + zigpy-znp
+//!   with `--protocol znp`, from the package registry) run by `$ZIGPY_PYTHON`;
+//!   `benches/compare/run.sh` sets that up.
 //!
-//! The relay decodes ASH and EZSP in both directions and timestamps every OTA Upgrade cluster
-//! message: a device's request (`incomingMessageHandler`, cluster 0x0019) is matched with the
-//! host's next `sendUnicast` of that cluster to the same node. That interval is the host's
+//! The relay decodes the line in both directions (ASH and EZSP, or MT: `scale/wire.rs`) and
+//! timestamps every OTA Upgrade cluster message: a device's request (`incomingMessageHandler`
+//! or `AF.IncomingMsg`, cluster 0x0019) is matched with the host's next unicast of that
+//! cluster to the same node (`sendUnicast`, or `AF.DataRequest(Ext)`). That interval is the host's
 //! serial-in -> serial-out latency (it includes the kernel's pty hand-over both ways, so it is
 //! an upper bound). Host CPU comes from `/proc/PID/stat` (utime + stime), memory from
 //! `/proc/PID/status` (VmHWM, VmRSS), wake-ups from the context-switch counters of every thread
@@ -46,20 +49,20 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
-use zigbee_otad::ash::{Deframer, Frame as AshFrame};
 use zigbee_otad::ezsp::EzspVersion;
-use zigbee_otad::ezsp::command::{
-    Body, Callback, Command as EzspCommand, Frame as EzspFrame, Response,
-};
 use zigbee_otad::ezsp::types::{Eui64, JoinMethod, NetworkParameters, NodeId};
 use zigbee_otad::ota::{
     FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId,
 };
 use zigbee_otad::sim::device::DeviceEvent;
-use zigbee_otad::sim::{SimConfig, SimDeviceSpec, SimEvent, UpgradeOutcome, run_simulator};
+use zigbee_otad::sim::{
+    SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, UpgradeOutcome, run_simulator,
+    run_znp_simulator,
+};
 
-/// The OTA Upgrade cluster.
-const CLUSTER_OTA: u16 = 0x0019;
+#[path = "scale/wire.rs"]
+mod wire;
+use wire::{Seen, Watch};
 /// ZCL command ids of the client -> server OTA requests.
 const QUERY_NEXT_IMAGE_REQUEST: u8 = 0x01;
 const IMAGE_BLOCK_REQUEST: u8 = 0x03;
@@ -74,6 +77,10 @@ struct Args {
     /// The host under test: `otad` or `zigpy`.
     #[arg(long, default_value = "otad")]
     host: String,
+    /// The simulated coordinator: `ezsp` (EmberZNet NCP; zigpy drives it with bellows) or
+    /// `znp` (Z-Stack 3.x.0 stick; zigpy drives it with zigpy-znp).
+    #[arg(long, default_value = "ezsp")]
+    protocol: String,
     /// Simulated devices that all upgrade at once.
     #[arg(long, default_value_t = 10)]
     devices: usize,
@@ -163,11 +170,14 @@ fn synthetic_ota_file(payload_len: usize) -> Vec<u8> {
         .build()
 }
 
-fn otad_config(root: &Path, port: &str, concurrent: usize, log_level: &str) -> String {
+fn otad_config(args: &Args, root: &Path, port: &str, log_level: &str) -> String {
+    let concurrent = args.concurrent;
+    let protocol = &args.protocol;
     format!(
         r#"state_dir = "{root}/state"
 
 [coordinator]
+protocol = "{protocol}"
 port = "{port}"
 baudrate = 115200
 flow_control = "none"
@@ -209,7 +219,7 @@ fn spawn_host(args: &Args, root: &Path, port: &str) -> anyhow::Result<Child> {
                 (false, true) => "info",
                 (false, false) => "warn",
             };
-            std::fs::write(&config, otad_config(root, port, args.concurrent, level))?;
+            std::fs::write(&config, otad_config(args, root, port, level))?;
             let binary = std::env::var_os("OTAD_BIN").map_or_else(
                 || manifest_dir().join("target/release/zigbee-otad"),
                 PathBuf::from,
@@ -238,7 +248,13 @@ fn spawn_host(args: &Args, root: &Path, port: &str) -> anyhow::Result<Child> {
                 .arg("--devices")
                 .arg(root.join("devices.json"))
                 .arg("--database")
-                .arg(root.join("zigbee.db"));
+                .arg(root.join("zigbee.db"))
+                .arg("--radio")
+                .arg(if args.protocol == "znp" {
+                    "znp"
+                } else {
+                    "bellows"
+                });
             if args.debug {
                 command.arg("--debug");
             }
@@ -349,8 +365,9 @@ struct Traffic {
     /// The same, only for requests that arrived while no EZSP command awaited a response (the
     /// host was free to send at once).
     latencies_ncp_idle: Vec<Duration>,
-    /// Sequence numbers of host commands awaiting the NCP's response.
-    awaiting_response: HashSet<u8>,
+    /// Host commands awaiting the coordinator's response (EZSP sequence numbers; ZNP
+    /// subsystem and command id).
+    awaiting_response: HashSet<u16>,
     /// `sendUnicast` commands the NCP refused (e.g. MAX_MESSAGE_LIMIT_REACHED).
     sends_refused: u64,
     /// Image Block Requests delivered to the host.
@@ -371,48 +388,17 @@ fn zcl_command_id(frame: &[u8]) -> Option<u8> {
     frame.get(index).copied()
 }
 
-fn decode_frames(deframer: &mut Deframer, bytes: &[u8], version: EzspVersion) -> Vec<EzspFrame> {
-    deframer
-        .push(bytes)
-        .filter_map(|frame| match frame {
-            Ok(AshFrame::Data { payload, .. }) => EzspFrame::decode(version, &payload).ok(),
-            _ => None,
-        })
-        .collect()
-}
-
-/// [`decode_frames`] for the host's side, also counting the DATA frames it sent again.
-fn decode_host_frames(
-    deframer: &mut Deframer,
-    bytes: &[u8],
-    version: EzspVersion,
-) -> (Vec<EzspFrame>, u64) {
-    let mut resent = 0;
-    let frames = deframer
-        .push(bytes)
-        .filter_map(|frame| match frame {
-            Ok(AshFrame::Data { payload, re_tx, .. }) => {
-                resent += u64::from(re_tx);
-                EzspFrame::decode(version, &payload).ok()
-            }
-            _ => None,
-        })
-        .collect();
-    (frames, resent)
-}
-
 /// Forwards bytes between the simulator's pty and the host's pty until cancelled, recording
 /// OTA request timings in `traffic`.
 async fn relay(
     mut ncp_side: SerialStream,
     mut host_side: SerialStream,
-    version: EzspVersion,
+    mut from_ncp_watch: Watch,
+    mut from_host_watch: Watch,
     traffic: Arc<std::sync::Mutex<Traffic>>,
 ) {
     let mut from_ncp = [0u8; 4096];
     let mut from_host = [0u8; 4096];
-    let mut ncp_deframer = Deframer::new();
-    let mut host_deframer = Deframer::new();
     loop {
         tokio::select! {
             read = ncp_side.read(&mut from_ncp) => {
@@ -421,38 +407,33 @@ async fn relay(
                 let bytes = &from_ncp[..n];
                 if host_side.write_all(bytes).await.is_err() { return; }
                 let now = Instant::now();
-                let frames = decode_frames(&mut ncp_deframer, bytes, version);
+                let seen = from_ncp_watch.observe(bytes);
                 let mut t = traffic.lock().unwrap_or_else(|e| e.into_inner());
                 t.bytes_to_host += n as u64;
-                for frame in frames {
-                    let message = match frame.body {
-                        Body::Callback(Callback::IncomingMessageHandler(message)) => message,
-                        Body::Response(response) => {
-                            t.awaiting_response.remove(&frame.header.sequence);
-                            if let Response::SendUnicast(sent) = response
-                                && !sent.status.is_success()
-                            {
+                for fact in seen {
+                    match fact {
+                        Seen::Response { key, refused } => {
+                            t.awaiting_response.remove(&key);
+                            if refused {
                                 t.sends_refused += 1;
                             }
-                            continue;
                         }
-                        _ => continue,
-                    };
-                    if message.aps_frame.cluster_id != CLUSTER_OTA {
-                        continue;
-                    }
-                    match zcl_command_id(&message.message_contents) {
-                        Some(IMAGE_BLOCK_REQUEST) => {
-                            t.block_requests += 1;
-                            t.first_block_request.get_or_insert(now);
-                        }
-                        Some(QUERY_NEXT_IMAGE_REQUEST) => {
-                            t.first_query.get_or_insert(now);
+                        Seen::OtaFromDevice { sender, zcl } => {
+                            match zcl_command_id(&zcl) {
+                                Some(IMAGE_BLOCK_REQUEST) => {
+                                    t.block_requests += 1;
+                                    t.first_block_request.get_or_insert(now);
+                                }
+                                Some(QUERY_NEXT_IMAGE_REQUEST) => {
+                                    t.first_query.get_or_insert(now);
+                                }
+                                _ => {}
+                            }
+                            let ncp_idle = t.awaiting_response.is_empty();
+                            t.pending.entry(sender).or_insert((now, ncp_idle));
                         }
                         _ => {}
                     }
-                    let ncp_idle = t.awaiting_response.is_empty();
-                    t.pending.entry(message.sender.0).or_insert((now, ncp_idle));
                 }
             }
             read = host_side.read(&mut from_host) => {
@@ -461,26 +442,24 @@ async fn relay(
                 if n == 0 { return; }
                 let bytes = &from_host[..n];
                 if ncp_side.write_all(bytes).await.is_err() { return; }
-                let (frames, resent) = decode_host_frames(&mut host_deframer, bytes, version);
+                let seen = from_host_watch.observe(bytes);
                 let mut t = traffic.lock().unwrap_or_else(|e| e.into_inner());
-                t.host_ash_retransmissions += resent;
                 t.bytes_from_host += n as u64;
-                for frame in frames {
-                    let Body::Command(command) = frame.body else {
-                        continue;
-                    };
-                    t.awaiting_response.insert(frame.header.sequence);
-                    let EzspCommand::SendUnicast(send) = command else {
-                        continue;
-                    };
-                    if send.aps_frame.cluster_id != CLUSTER_OTA {
-                        continue;
-                    }
-                    if let Some((since, ncp_idle)) = t.pending.remove(&send.index_or_destination.0) {
-                        t.latencies.push(now - since);
-                        if ncp_idle {
-                            t.latencies_ncp_idle.push(now - since);
+                for fact in seen {
+                    match fact {
+                        Seen::Request(key) => {
+                            t.awaiting_response.insert(key);
                         }
+                        Seen::Retransmission => t.host_ash_retransmissions += 1,
+                        Seen::OtaToDevice { destination } => {
+                            if let Some((since, ncp_idle)) = t.pending.remove(&destination) {
+                                t.latencies.push(now - since);
+                                if ncp_idle {
+                                    t.latencies_ncp_idle.push(now - since);
+                                }
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -539,14 +518,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "devices": device_list,
         }))?,
     )?;
-    let version = EzspVersion::new(sim.ncp.ezsp_version)?;
-
-    let mut simulator = run_simulator(sim).await?;
+    let (mut simulator, watches) = if args.protocol == "znp" {
+        let simulator = run_znp_simulator(sim, SimZnpConfig::default()).await?;
+        (simulator, (Watch::znp(), Watch::znp()))
+    } else {
+        let version = EzspVersion::new(sim.ncp.ezsp_version)?;
+        let simulator = run_simulator(sim).await?;
+        (simulator, (Watch::ezsp(version), Watch::ezsp(version)))
+    };
     let ncp_side = tokio_serial::new(simulator.path(), 115_200).open_native_async()?;
     let (host_master, host_slave) = SerialStream::pair()?;
     let host_port = tokio_serial::SerialPort::name(&host_slave).unwrap_or_default();
     let traffic = Arc::new(std::sync::Mutex::new(Traffic::default()));
-    let relay_task = tokio::spawn(relay(ncp_side, host_master, version, traffic.clone()));
+    let relay_task = tokio::spawn(relay(
+        ncp_side,
+        host_master,
+        watches.0,
+        watches.1,
+        traffic.clone(),
+    ));
 
     let load_at_start = load_average();
     let started = Instant::now();
@@ -584,6 +574,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     report["host"] = args.host.clone().into();
+    report["protocol"] = args.protocol.clone().into();
     report["load_average_start"] = load_at_start.into();
     report["load_average_end"] = load_average().into();
     report["cpus"] = std::thread::available_parallelism()

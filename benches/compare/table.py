@@ -23,15 +23,15 @@ ROWS = [
     ("request latency p50 (us)", "latency_us_p50", "{:.0f}", True),
     ("request latency p99 (us)", "latency_us_p99", "{:.0f}", True),
     ("request latency max (us)", "latency_us_max", "{:.0f}", True),
-    ("latency p50, request arrived with no EZSP command pending (us)", "latency_ncp_idle_us_p50", "{:.0f}", True),
+    ("latency p50, request arrived with no coordinator command pending (us)", "latency_ncp_idle_us_p50", "{:.0f}", True),
     ("latency p99, same (us)", "latency_ncp_idle_us_p99", "{:.0f}", True),
     ("answers measured inside the daemon", "inside_serial_us_count", "{:.0f}", None),
     ("inside: request read -> answer ready (host work), p50 (us)", "inside_host_us_p50", "{:.0f}", None),
     ("inside: same, p99 (us)", "inside_host_us_p99", "{:.0f}", None),
-    ("inside: request read -> sendUnicast written, p50 (us)", "inside_serial_us_p50", "{:.0f}", None),
+    ("inside: request read -> unicast written, p50 (us)", "inside_serial_us_p50", "{:.0f}", None),
     ("inside: same, p99 (us)", "inside_serial_us_p99", "{:.0f}", None),
     ("inside: same, max (us)", "inside_serial_us_max", "{:.0f}", None),
-    ("sends refused by the NCP (queue full)", "sends_refused_by_ncp", "{:.0f}", None),
+    ("sends refused by the coordinator (queue full)", "sends_refused_by_ncp", "{:.0f}", None),
     ("device retries (timeouts)", "device_retries", "{:.0f}", None),
 ]
 
@@ -45,7 +45,8 @@ def main() -> None:
         f"load average {ours['load_average_start']} / {theirs['load_average_start']}"
     )
     print()
-    print("| | zigbee-otad | zigpy + bellows | zigbee-otad better by |")
+    reference = "zigpy + zigpy-znp" if theirs.get("protocol") == "znp" else "zigpy + bellows"
+    print(f"| | zigbee-otad | {reference} | zigbee-otad better by |")
     print("|---|---:|---:|---:|")
     for label, key, fmt, lower_is_better in ROWS:
         if key not in ours:

@@ -1,14 +1,17 @@
-"""The reference host for the side-by-side benchmark: unmodified zigpy + bellows serving OTA
-images from a local folder to the simulated devices, the way ZHA drives zigpy's OTA code.
+"""The reference host for the side-by-side benchmark: unmodified zigpy + bellows (or zigpy +
+zigpy-znp, `--radio znp`) serving OTA images from a local folder to the simulated devices, the
+way ZHA drives zigpy's OTA code.
 
     python zigpy_host.py --port /dev/pts/N --images DIR --devices devices.json --database DB
+    python zigpy_host.py --radio znp --port /dev/pts/N ...   # the simulated Z-Stack stick
 
 Started by `benches/daemon_scale.rs --host zigpy` (through `benches/compare/run.sh`), which
 measures this process from outside. Nothing in zigpy or bellows is patched.
 
 What it does, and why:
 
-1. Starts bellows' ControllerApplication on the pty (115200 baud, no flow control), with the
+1. Starts bellows' (or zigpy-znp's) ControllerApplication on the pty (115200 baud, no flow
+   control), with the
    OTA manager enabled and one provider: zigpy's "advanced" local-folder provider on DIR. No
    network providers, no periodic broadcasts, no backups, no topology scan.
 2. Puts the simulated devices into zigpy's device table as already-paired devices: node
@@ -22,8 +25,9 @@ What it does, and why:
    calls `ZigbeeDevice.update_firmware` when the user installs it. This script does what ZHA
    does with auto-update: on that event it calls `device.update_firmware`, which sends Image
    Notify; the device queries again and zigpy's OTAManager serves the blocks.
-4. `tolerate_simulator_gaps` (start-up only, see there) answers the few EmberZNet commands
-   the simulated NCP does not implement; the OTA data path is never touched.
+4. `tolerate_simulator_gaps` (bellows only, start-up only, see there) answers the few
+   EmberZNet commands the simulated NCP does not implement; the OTA data path is never
+   touched. zigpy-znp needs no shim: the simulated Z-Stack stick answers everything it sends.
 """
 
 import argparse
@@ -33,7 +37,6 @@ import logging
 import pathlib
 import sys
 
-import bellows.zigbee.application
 import zigpy.config as conf
 import zigpy.endpoint
 import zigpy.types as t
@@ -142,11 +145,20 @@ async def main() -> int:
     parser.add_argument("--devices", required=True, type=pathlib.Path)
     parser.add_argument("--database", required=True)
     parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--radio", choices=("bellows", "znp"), default="bellows")
     args = parser.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
 
     spec = json.loads(args.devices.read_text())
-    tolerate_simulator_gaps()
+    if args.radio == "znp":
+        import zigpy_znp.zigbee.application
+
+        controller = zigpy_znp.zigbee.application.ControllerApplication
+    else:
+        import bellows.zigbee.application
+
+        tolerate_simulator_gaps()
+        controller = bellows.zigbee.application.ControllerApplication
     config = {
         conf.CONF_DEVICE: {
             conf.CONF_DEVICE_PATH: args.port,
@@ -168,7 +180,7 @@ async def main() -> int:
         conf.CONF_NWK_BACKUP_ENABLED: False,
         conf.CONF_TOPO_SCAN_ENABLED: False,
     }
-    app = await bellows.zigbee.application.ControllerApplication.new(
+    app = await controller.new(
         config, auto_form=False, start_radio=True
     )
     print(f"zigpy started on {args.port}", flush=True)

@@ -770,15 +770,23 @@ class ZnpBaseline(Baseline):
 
 
 class ZnpLoss1(Loss1):
+    """MT has no link-layer retransmission (ASH has): a lost request or answer costs the device
+    its 5 s answer timeout, so 24000/16000 bytes ran past 120 s on a loaded machine (120-135 B/s
+    per device); the lossy ZNP rows use the smaller images of `loss-5`."""
+
     key = "znp-loss-1"
     title = "ZNP: MT frames lost, 1 % each way"
     protocol = "znp"
+    firmware_bytes = (6_000, 4_000)
+    deadline = 240.0
 
 
 class ZnpCorruption(Corruption):
     key = "znp-corrupt-2"
     title = "ZNP: one byte damaged in 2 % of MT frames each way"
     protocol = "znp"
+    firmware_bytes = (6_000, 4_000)
+    deadline = 240.0
 
 
 class ZnpReset(NcpReset):

@@ -592,6 +592,11 @@ impl SimZnp {
             return;
         };
         let nwk = Nwk(short);
+        if nwk == Nwk(0x0000) {
+            self.status(Subsystem::AF, id, status::SUCCESS);
+            self.loop_back((src_endpoint, dst_endpoint), cluster, &data, tsn);
+            return;
+        }
         if nwk.is_broadcast() {
             self.status(Subsystem::AF, id, status::SUCCESS);
             for device in &self.devices {
@@ -737,40 +742,6 @@ impl SimZnp {
                     tsn,
                 });
             }
-        }
-    }
-
-    fn collect_device_output(&mut self, index: usize, now: Instant) {
-        let Some(device) = self.devices.get_mut(index) else {
-            return;
-        };
-        let nwk = device.config().nwk;
-        let endpoint = device.config().endpoint;
-        let delay = device.config().radio_delay;
-        while let Some(payload) = device.poll_transmit() {
-            self.schedule.push((
-                now + delay,
-                Scheduled::FromDevice {
-                    nwk,
-                    endpoint,
-                    cluster: CLUSTER_OTA_UPGRADE,
-                    payload,
-                },
-            ));
-        }
-        while let Some(payload) = device.poll_transmit_basic() {
-            self.schedule.push((
-                now + delay,
-                Scheduled::FromDevice {
-                    nwk,
-                    endpoint,
-                    cluster: CLUSTER_BASIC,
-                    payload,
-                },
-            ));
-        }
-        while let Some(event) = device.poll_event() {
-            self.events.push_back(SimEvent::Device { nwk, event });
         }
     }
 

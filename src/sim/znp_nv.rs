@@ -26,13 +26,26 @@ fn status_response(id: u8, status: u8) -> Message {
 }
 
 impl NvMemory {
-    /// A factory-new stick's NV: its IEEE address and its logical type (coordinator).
+    /// A factory-new stick's NV: its IEEE address, its logical type (coordinator), and the
+    /// stack settings every Z-Stack build holds from the start, which zigpy-znp reads before it
+    /// writes its own (`_write_stack_settings`: a missing one stops its start-up).
     pub fn new(ieee: Ieee) -> Self {
         let mut memory = NvMemory::default();
         memory
             .osal
             .insert(osal::EXTADDR, ieee.0.to_le_bytes().to_vec());
         memory.osal.insert(osal::LOGICAL_TYPE, vec![0]);
+        for (id, value) in [
+            (osal::BCAST_DELIVERY_TIME, 30),
+            (osal::CONCENTRATOR_ENABLE, 0),
+            (osal::CONCENTRATOR_DISCOVERY, 60),
+            (osal::CONCENTRATOR_RC, 1),
+            (osal::SRC_RTG_EXPIRY_TIME, 10),
+            (osal::NWK_CHILD_AGE_ENABLE, 1),
+            (osal::ZDO_DIRECT_CB, 0),
+        ] {
+            memory.osal.insert(id, vec![value]);
+        }
         memory
     }
 

@@ -257,6 +257,22 @@ impl Message {
                 out.put_u64_le(*ieee);
                 out.push(*capabilities);
             }
+            Message::ZdoMsgCbIncoming {
+                source,
+                was_broadcast,
+                cluster,
+                security_use,
+                sequence,
+                mac_destination,
+                data,
+            } => {
+                out.put_u16_le(*source);
+                out.push(*was_broadcast);
+                out.put_u16_le(*cluster);
+                out.extend_from_slice(&[*security_use, *sequence]);
+                out.put_u16_le(*mac_destination);
+                out.extend_from_slice(data);
+            }
             Message::ZdoTcDevInd { nwk, ieee, parent } => {
                 out.put_u16_le(*nwk);
                 out.put_u64_le(*ieee);
@@ -345,6 +361,7 @@ pub(super) fn command_name(key: (FrameType, Subsystem, u8)) -> Option<&'static s
         (Areq, S::ZDO, 0xB6) => "ZDO.MgmtPermitJoinRsp",
         (Areq, S::ZDO, 0xC0) => "ZDO.StateChangeInd",
         (Areq, S::ZDO, 0xC1) => "ZDO.EndDeviceAnnceInd",
+        (Areq, S::ZDO, 0xFF) => "ZDO.MsgCbIncoming",
         (Areq, S::ZDO, 0xCA) => "ZDO.TCDevInd",
         (Sreq, S::APP_CNF, 0x05) => "APP_CNF.BDBStartCommissioning",
         (Sreq, S::APP_CNF, 0x08) => "APP_CNF.BDBSetChannel",
@@ -613,6 +630,15 @@ pub(super) fn decode_fields(
             nwk: r.u16("NWK")?,
             ieee: r.u64("IEEE")?,
             capabilities: r.u8("Capabilities")?,
+        },
+        (Areq, S::ZDO, 0xFF) => Message::ZdoMsgCbIncoming {
+            source: r.u16("Src")?,
+            was_broadcast: r.u8("IsBroadcast")?,
+            cluster: r.u16("ClusterId")?,
+            security_use: r.u8("SecurityUse")?,
+            sequence: r.u8("TSN")?,
+            mac_destination: r.u16("MacDst")?,
+            data: r.rest().to_vec(),
         },
         (Areq, S::ZDO, 0xCA) => Message::ZdoTcDevInd {
             nwk: r.u16("SrcNwk")?,

@@ -557,6 +557,24 @@ pub enum Message {
         /// MAC capabilities.
         capabilities: u8,
     },
+    /// `ZDO.MsgCbIncoming` (AREQ): a ZDO message the stick received (with `ZDO_DIRECT_CB`
+    /// and `MsgCallbackRegister`), e.g. its own answer to a ZDO request the host sent to it.
+    ZdoMsgCbIncoming {
+        /// Sender.
+        source: u16,
+        /// Non-zero for a broadcast.
+        was_broadcast: u8,
+        /// ZDO cluster (a response has bit 15 set).
+        cluster: u16,
+        /// Whether APS security was used.
+        security_use: u8,
+        /// ZDO transaction sequence number.
+        sequence: u8,
+        /// The MAC destination.
+        mac_destination: u16,
+        /// The ZDO payload after the sequence number.
+        data: Vec<u8>,
+    },
     /// `ZDO.TCDevInd` (AREQ): a device joined through the trust center.
     ZdoTcDevInd {
         /// Its network address.
@@ -709,6 +727,7 @@ impl Message {
             Message::ZdoMgmtPermitJoinRsp { .. } => (Areq, S::ZDO, 0xB6),
             Message::ZdoStateChangeInd { .. } => (Areq, S::ZDO, 0xC0),
             Message::ZdoEndDeviceAnnceInd { .. } => (Areq, S::ZDO, 0xC1),
+            Message::ZdoMsgCbIncoming { .. } => (Areq, S::ZDO, 0xFF),
             Message::ZdoTcDevInd { .. } => (Areq, S::ZDO, 0xCA),
             Message::AppCnfBdbStartCommissioning { .. } => (Sreq, S::APP_CNF, 0x05),
             Message::AppCnfBdbSetChannel { .. } => (Sreq, S::APP_CNF, 0x08),

@@ -28,6 +28,18 @@ pub mod osal {
     pub const ADDRMGR: u16 = 0x0023;
     /// The extended PAN id to form with (8 bytes).
     pub const EXTENDED_PAN_ID: u16 = 0x002D;
+    /// How long a broadcast stays in the broadcast table, seconds (1 byte).
+    pub const BCAST_DELIVERY_TIME: u16 = 0x0030;
+    /// Whether the node is a many-to-one route concentrator (1 byte).
+    pub const CONCENTRATOR_ENABLE: u16 = 0x0032;
+    /// Seconds between many-to-one route requests (1 byte).
+    pub const CONCENTRATOR_DISCOVERY: u16 = 0x0033;
+    /// Whether the concentrator keeps a route cache (1 byte).
+    pub const CONCENTRATOR_RC: u16 = 0x0036;
+    /// Source route expiry, seconds (1 byte).
+    pub const SRC_RTG_EXPIRY_TIME: u16 = 0x0038;
+    /// Whether children age out (1 byte).
+    pub const NWK_CHILD_AGE_ENABLE: u16 = 0x003E;
     /// The active network key: sequence number and key (17 bytes).
     pub const NWK_ACTIVE_KEY_INFO: u16 = 0x003A;
     /// The alternate network key.
@@ -55,6 +67,8 @@ pub mod osal {
     pub const CHANLIST: u16 = 0x0084;
     /// The logical type (0 coordinator).
     pub const LOGICAL_TYPE: u16 = 0x0087;
+    /// Whether every ZDO message is also handed to the host (1 byte).
+    pub const ZDO_DIRECT_CB: u16 = 0x008F;
     /// The seed of the hashed trust-center link keys (16 bytes).
     pub const TCLK_SEED: u16 = 0x0101;
 }

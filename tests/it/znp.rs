@@ -267,6 +267,15 @@ fn expected(name: &str) -> Message {
             ieee: EUI,
             capabilities: 0x8E,
         },
+        "zdo_msg_cb_incoming" => Message::ZdoMsgCbIncoming {
+            source: 0x0000,
+            was_broadcast: 0,
+            cluster: 0x8005,
+            security_use: 0,
+            sequence: 7,
+            mac_destination: 0x0000,
+            data: vec![0x00, 0x00, 0x00, 0x02, 0x01, 0xF2],
+        },
         "zdo_tc_dev_ind" => Message::ZdoTcDevInd {
             nwk: 0x1234,
             ieee: EUI,

@@ -283,12 +283,11 @@ fn znp_upgrades_survive_the_stick_being_unplugged_mid_transfer() {
     let link_text = link.display().to_string();
     let mut rig = ZnpRig::start(
         dir.path(),
-        [80_000, 64_000],
+        // The default 10 ms radio delay: transfers of ~10 s, unplugged after 5 s.
+        [24_000, 20_000],
         &[
             "--link",
             &link_text,
-            "--radio-delay-ms",
-            "2",
             "--unplug-after",
             "5",
             "--unplug-for",
@@ -338,7 +337,8 @@ fn znp_upgrades_survive_the_stick_being_unplugged_mid_transfer() {
 #[test]
 fn znp_upgrades_survive_kill_9_of_the_daemon_mid_transfer() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rig = ZnpRig::start(dir.path(), [16_000, 12_000], &["--radio-delay-ms", "2"]);
+    // The default 10 ms radio delay: transfers of ~10 s, so both kills fall mid-transfer.
+    let mut rig = ZnpRig::start(dir.path(), [16_000, 12_000], &[]);
     let mut daemon = rig.start_daemon(1);
     for nth in 2..=3 {
         let served = rig.read_until(Duration::from_secs(30), |rig| rig.served() > 2_000);

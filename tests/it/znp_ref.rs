@@ -1,7 +1,9 @@
 //! Conformance of `zigbee-otad simulate --protocol znp` with the two reference ZNP hosts, both
 //! unmodified and installed by `.ci/run`: zigpy-znp's `network_backup` tool connects, skips the
 //! bootloader, detects Z-Stack 3.30 and reads the network out of NV as it does from a real
-//! CC2652; zigbee-herdsman's `zstack` adapter starts (`tests/herdsman_zstack_start.js`).
+//! CC2652; zigpy + zigpy-znp's `ControllerApplication` starts as ZHA starts it
+//! (`tests/interop/zigpy_znp_start.py`); zigbee-herdsman's `zstack` adapter starts
+//! (`tests/herdsman_zstack_start.js`).
 #![allow(clippy::disallowed_methods)]
 
 use std::path::PathBuf;
@@ -184,4 +186,49 @@ fn zigbee_herdsman_zstack_adapter_starts_against_the_simulator() {
     );
     assert_eq!(json["version"], "ZStack3x0", "{json}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Unmodified zigpy + zigpy-znp start as Home Assistant's ZHA starts them
+/// (`ControllerApplication.new(auto_form=False)`, `tests/interop/zigpy_znp_start.py`): zigpy-znp
+/// reads and writes its stack settings in NV, resets, commissions, registers its endpoints, and
+/// zigpy then reads the coordinator's own node, active-endpoint and simple descriptors through
+/// `AF.DataRequestExt` to 0x0000, answered as `ZDO.MsgCbIncoming` (the benchmark against
+/// zigpy-znp needs exactly this start-up).
+#[test]
+fn zigpy_znp_controller_application_starts_against_the_simulator() {
+    let Some(python) = zigpy_znp_python() else {
+        return;
+    };
+    let dir = scratch("zigpy-start");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/zigpy_znp_start.py");
+    let (_sim, out) = run_against_simulator(
+        &["--protocol", "znp", "--devices", "1"],
+        &dir.join("sim.log"),
+        |pty| {
+            Command::new(&python)
+                .arg(&script)
+                .arg(pty)
+                .arg(dir.join("zigbee.db"))
+                .output()
+                .unwrap()
+        },
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "zigpy-znp did not start:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(started["ieee"], "00:12:4b:00:1c:dd:00:01", "{started}");
+    assert_eq!(started["nwk"], 0, "{started}");
+    assert_eq!(started["channel"], 15, "{started}");
+    assert_eq!(started["pan_id"], 0x1A62, "{started}");
+    assert_eq!(started["extended_pan_id"], "dd:dd:dd:dd:dd:dd:dd:dd");
+    assert_eq!(started["coordinator_initialized"], true, "{started}");
+    // zigpy-znp's endpoint 1 (Home Automation), read back from the stick's own ZDO.
+    assert_eq!(started["endpoints"]["1"]["profile"], 0x0104, "{started}");
+    let inputs = started["endpoints"]["1"]["in"].as_array().unwrap();
+    assert!(inputs.contains(&serde_json::json!(0x0019)), "{started}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

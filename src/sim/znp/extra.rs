@@ -1,11 +1,18 @@
-//! The MT requests of the simulated ZNP that have no typed [`Message`] because only other hosts
+//! Parts of the simulated ZNP kept out of `znp.rs`: the ZDO loopback of data requests to the
+//! stick itself, the devices' output onto the radio, and the MT requests that have no typed
+//! [`Message`] because only other hosts
 //! send them: zigbee-herdsman's `zstack` adapter (10.9.5, `adapter/z-stack/adapter/manager.js`,
 //! `zStackAdapter.js`) asks for the extended address, the device info, the active endpoints,
 //! groups and the extended network info while it starts. Layouts as TI's `MT_ZDO.c`/`MT_UTIL.c`
 //! and herdsman's `znp/definition.js` give them.
 
-use super::SimZnp;
+use std::time::Instant;
+
+use super::{Scheduled, SimZnp};
+use crate::coordinator::CLUSTER_OTA_UPGRADE;
+use crate::sim::ncp::SimEvent;
 use crate::wire::{PutLe, Reader};
+use crate::zigbee::CLUSTER_BASIC;
 use crate::znp::command::{Message, status};
 use crate::znp::frame::{Frame, FrameType, Subsystem};
 
@@ -108,5 +115,92 @@ impl SimZnp {
             }
             _ => return None,
         })
+    }
+}
+
+/// TI's manufacturer code, in the node descriptor of the stick's own ZDO.
+const TEXAS_INSTRUMENTS: u16 = 0x0000;
+
+impl SimZnp {
+    /// An AF data request to the stick's own address: Z-Stack delivers it locally and makes the
+    /// `AF.DataConfirm` itself (`AF_DataRequest` in TI's `af.c`). A ZDO request (endpoint 0)
+    /// is answered by the stick's ZDO ([`crate::sim::zdo`]: node, active endpoint and simple
+    /// descriptors of the endpoints the host registered), and the answer reaches the host as
+    /// `ZDO.MsgCbIncoming`, which zigpy-znp turns into the answer to its request (zigpy reads
+    /// the coordinator's descriptors this way when it starts).
+    pub(super) fn loop_back(&mut self, endpoints: (u8, u8), cluster: u16, data: &[u8], tsn: u8) {
+        let (src_endpoint, dst_endpoint) = endpoints;
+        if dst_endpoint == 0 {
+            let node = crate::sim::zdo::OwnNode {
+                manufacturer_code: TEXAS_INSTRUMENTS,
+                ieee: self.config.ieee.0.to_le_bytes(),
+                endpoints: self
+                    .endpoints
+                    .iter()
+                    .map(|e| crate::ezsp::command::AddEndpoint {
+                        endpoint: e.endpoint,
+                        profile_id: e.profile,
+                        device_id: e.device_id,
+                        device_version: e.device_version,
+                        input_clusters: e.input_clusters.clone(),
+                        output_clusters: e.output_clusters.clone(),
+                    })
+                    .collect(),
+            };
+            if let Some((answer_cluster, payload)) = crate::sim::zdo::answer(&node, cluster, data)
+                && let Some((&sequence, rest)) = payload.split_first()
+            {
+                self.send(Message::ZdoMsgCbIncoming {
+                    source: 0x0000,
+                    was_broadcast: 0,
+                    cluster: answer_cluster,
+                    security_use: 0,
+                    sequence,
+                    mac_destination: 0x0000,
+                    data: rest.to_vec(),
+                });
+            }
+        }
+        self.send(Message::AfDataConfirm {
+            status: status::SUCCESS,
+            endpoint: src_endpoint,
+            tsn,
+        });
+    }
+
+    /// Puts what a device wants to send on the radio (OTA frames and Basic cluster answers),
+    /// and its events in the queue.
+    pub(super) fn collect_device_output(&mut self, index: usize, now: Instant) {
+        let Some(device) = self.devices.get_mut(index) else {
+            return;
+        };
+        let nwk = device.config().nwk;
+        let endpoint = device.config().endpoint;
+        let delay = device.config().radio_delay;
+        while let Some(payload) = device.poll_transmit() {
+            self.schedule.push((
+                now + delay,
+                Scheduled::FromDevice {
+                    nwk,
+                    endpoint,
+                    cluster: CLUSTER_OTA_UPGRADE,
+                    payload,
+                },
+            ));
+        }
+        while let Some(payload) = device.poll_transmit_basic() {
+            self.schedule.push((
+                now + delay,
+                Scheduled::FromDevice {
+                    nwk,
+                    endpoint,
+                    cluster: CLUSTER_BASIC,
+                    payload,
+                },
+            ));
+        }
+        while let Some(event) = device.poll_event() {
+            self.events.push_back(SimEvent::Device { nwk, event });
+        }
     }
 }

@@ -222,6 +222,13 @@ V = [
             Src=0x1234, NWK=0x1234, IEEE=EUI, Capabilities=c.zdo.MACCapabilities(0x8E)
         ),
     ),
+    vector(
+        "zdo_msg_cb_incoming",
+        c.ZDO.MsgCbIncoming.Callback(
+            Src=0x0000, IsBroadcast=t.Bool.false, ClusterId=0x8005, SecurityUse=0, TSN=7,
+            MacDst=0x0000, Data=bytes.fromhex("0000000201f2"),
+        ),
+    ),
     vector("zdo_tc_dev_ind", c.ZDO.TCDevInd.Callback(SrcNwk=0x1234, SrcIEEE=EUI, ParentNwk=0x0000)),
     vector(
         "app_cnf_bdb_start_commissioning",
