@@ -3,7 +3,7 @@
 //! "Testing layers" 3-4; STYLE.md rule 33).
 //!
 //! - [`device`]: a sans-IO OTA client that performs a real upgrade over ZCL and checks the image;
-//!   [`device_spec`] is its `--device` text form.
+//!   [`device_spec`] is its `--device` text form, [`device_report`] what it reports.
 //! - [`ncp`]: a sans-IO NCP built from the same [`crate::ash`] and [`crate::ezsp`] code, in the
 //!   NCP role, with the devices behind a radio delay.
 //! - [`stack`]: the stack tables behind the frames other hosts send (keys, tokens, multicast,
@@ -38,6 +38,7 @@
 //! ```
 
 pub mod device;
+pub mod device_report;
 pub mod device_spec;
 pub mod faults;
 pub mod ncp;
