@@ -378,7 +378,7 @@ impl Relay {
     /// A callback from the stick: ours, or looked at and passed upstream.
     pub(super) fn callback(&mut self, view: &FrameView, mut frame: Vec<u8>, now: Instant) {
         let Some(version) = self.version else {
-            self.callback_to_upstream(frame);
+            self.pass_callback_upstream(frame);
             return;
         };
         let decoded = match Frame::decode(version, &frame) {
@@ -387,7 +387,7 @@ impl Relay {
                 ..
             }) => callback,
             _ => {
-                self.callback_to_upstream(frame);
+                self.pass_callback_upstream(frame);
                 return;
             }
         };
@@ -405,7 +405,8 @@ impl Relay {
                 }
             }
             Callback::IncomingMessageHandler(incoming) => {
-                if self.incoming(incoming, &frame, now) {
+                let ours = self.incoming(incoming, &frame, now);
+                if ours {
                     return;
                 }
             }
@@ -431,7 +432,7 @@ impl Relay {
             }
             _ => {}
         }
-        self.callback_to_upstream(frame);
+        self.pass_callback_upstream(frame);
     }
 
     /// An incoming message: true when it is ours (kept from upstream, or held for a lookup).
@@ -623,7 +624,7 @@ impl Relay {
         for (frame, mut message) in self.held.remove(&source).unwrap_or_default() {
             message.ieee = message.ieee.or(ieee);
             if !self.take_or_pass(frame.clone(), message) {
-                self.callback_to_upstream(frame);
+                self.pass_callback_upstream(frame);
             }
         }
     }

@@ -517,7 +517,8 @@ impl Relay {
         {
             match view.frame_id {
                 FrameId::SEND_UNICAST | FrameId::SEND_BROADCAST => {
-                    if self.upstream_send(&view, &mut frame, version, now) {
+                    let answered = self.upstream_send(&view, &mut frame, version, now);
+                    if answered {
                         return;
                     }
                 }
@@ -542,7 +543,7 @@ impl Relay {
 
     /// Answers an upstream command ourselves (the stick never sees it).
     pub(super) fn answer_upstream(&mut self, frame: Vec<u8>) {
-        self.to_upstream(frame);
+        self.send_upstream(frame);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -619,7 +620,7 @@ impl Relay {
             Ok(view) => view,
             Err(e) => {
                 debug!("stick frame passed on unread: {e}");
-                self.to_upstream(frame);
+                self.send_upstream(frame);
                 return;
             }
         };
@@ -646,14 +647,14 @@ impl Relay {
                             }
                             self.version = Some(version);
                         }
-                        self.to_upstream(frame);
+                        self.send_upstream(frame);
                     }
                     Some(purpose) => self.our_response(purpose, &view, &frame, now),
                 }
             }
             _ if Some(view.sequence) == self.last_upstream_answered => {
                 debug!("a late response {} passed upstream", view.sequence);
-                self.to_upstream(frame);
+                self.send_upstream(frame);
             }
             _ => debug!(
                 "response {} answers nothing outstanding; dropped",
@@ -664,7 +665,7 @@ impl Relay {
 
     /// A callback from the stick, after [`super::ours`] had its look: passed upstream unless
     /// it is ours.
-    pub(super) fn callback_to_upstream(&mut self, mut frame: Vec<u8>) {
+    pub(super) fn pass_callback_upstream(&mut self, mut frame: Vec<u8>) {
         // bellows takes any frame with a sequence it waits on for the response: a callback
         // must not carry one (the stick reuses the last command's, which may be ours).
         let awaited = self
@@ -683,10 +684,10 @@ impl Relay {
         {
             frames::write_sequence(&mut frame, answered);
         }
-        self.to_upstream(frame);
+        self.send_upstream(frame);
     }
 
-    fn to_upstream(&mut self, frame: Vec<u8>) {
+    fn send_upstream(&mut self, frame: Vec<u8>) {
         match self.upstream.as_mut() {
             Some(upstream) => match upstream.send(frame) {
                 Ok(()) => self.stats.stick_to_upstream += 1,
