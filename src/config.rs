@@ -26,6 +26,11 @@ mod device;
 pub use device::DeviceSection;
 mod integrations;
 pub use integrations::{BrokerAddress, ExportSection, MqttSection};
+mod catalog;
+pub use catalog::{
+    CatalogSection, LedvanceMode, SALUS_REFUSAL, SourceKind, SourceSection, ZIGPY_OTA_DEFAULT_URL,
+    check_source_url,
+};
 
 /// Where the daemon looks for its configuration unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/zigbee-otad/config.toml";
@@ -271,7 +276,7 @@ impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
 }
 
 /// A duration written like `"24h"`, `"6h 30m"` or `"250ms"`, within a key's bounds.
-fn duration_within<'de, D: Deserializer<'de>>(
+pub(super) fn duration_within<'de, D: Deserializer<'de>>(
     deserializer: D,
     key: &str,
     min: Duration,
@@ -301,21 +306,6 @@ macro_rules! bounded_duration {
     };
 }
 
-bounded_duration!(
-    refresh_interval,
-    Duration::from_secs(3600),
-    Duration::from_secs(30 * 86_400)
-);
-bounded_duration!(
-    connect_timeout,
-    Duration::from_secs(1),
-    Duration::from_secs(300)
-);
-bounded_duration!(
-    request_timeout,
-    Duration::from_secs(1),
-    Duration::from_secs(3600)
-);
 bounded_duration!(
     idle_timeout,
     Duration::from_secs(10),
@@ -452,127 +442,6 @@ pub enum UpgradeTime {
     /// Wait until told (`zigbee-otad` sends the upgrade command later).
     Wait,
 }
-
-/// `[catalog]`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogSection {
-    /// How often catalogs are refreshed (1h ..= 30d).
-    #[serde(default = "default_refresh", deserialize_with = "refresh_interval")]
-    pub refresh_interval: Duration,
-    /// Cached catalogs and images.
-    #[serde(default = "default_cache_dir")]
-    pub cache_dir: PathBuf,
-    /// Longest wait for a catalog server's TCP and TLS connection (1s ..= 5m).
-    #[serde(
-        default = "default_connect_timeout",
-        deserialize_with = "connect_timeout"
-    )]
-    pub connect_timeout: Duration,
-    /// Longest time one catalog or image request may take, body included (1s ..= 1h); a server
-    /// that stalls or trickles is given up after it, and the source backs off.
-    #[serde(
-        default = "default_request_timeout",
-        deserialize_with = "request_timeout"
-    )]
-    pub request_timeout: Duration,
-    /// Where firmware comes from, in order of preference.
-    #[serde(default, rename = "source")]
-    pub sources: Vec<SourceSection>,
-}
-
-impl Default for CatalogSection {
-    fn default() -> Self {
-        CatalogSection {
-            refresh_interval: default_refresh(),
-            cache_dir: default_cache_dir(),
-            connect_timeout: default_connect_timeout(),
-            request_timeout: default_request_timeout(),
-            sources: Vec::new(),
-        }
-    }
-}
-
-fn default_refresh() -> Duration {
-    Duration::from_secs(24 * 3600)
-}
-fn default_connect_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(120)
-}
-fn default_cache_dir() -> PathBuf {
-    PathBuf::from("/var/cache/zigbee-otad")
-}
-
-/// `[[catalog.source]]`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceSection {
-    /// What kind of source this is.
-    pub kind: SourceKind,
-    /// A name for logs and status (defaults to the kind).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The catalog URL (every kind but `directory`; the vendor kinds and `zigpy-ota` default to
-    /// their feed's published URL, filled in when the configuration is read).
-    #[serde(default)]
-    pub url: Option<String>,
-    /// A local path (`directory`, or a local copy of any catalog but `ledvance`).
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-}
-
-/// Catalog source kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceKind {
-    /// The LEDVANCE cloud API.
-    Ledvance,
-    /// An index.json in the zigbee-OTA format.
-    ZigbeeOtaIndex,
-    /// A local folder of OTA files.
-    Directory,
-    /// IKEA's `version_info.json` (DIRIGERA or TRÅDFRI style).
-    Ikea,
-    /// Inovelli's feed for ZHA.
-    Inovelli,
-    /// Third Reality's feed.
-    #[serde(rename = "thirdreality")]
-    ThirdReality,
-    /// Sonoff's feed.
-    Sonoff,
-    /// zigpy-ota's index in the zigbee-OTA format.
-    ZigpyOta,
-    /// Salus's feed: recognised only to refuse it with the reason (see [`SALUS_REFUSAL`]).
-    Salus,
-}
-
-/// Why `kind = "salus"` is refused.
-pub const SALUS_REFUSAL: &str = "the Salus feed is not supported: its entries name only a model and a version (no manufacturer code or image type to match a device on), it mixes gateway firmware and other files with the Zigbee images, its files are tar archives checked only by an MD5 inside them, over plain http; the zigbee-OTA index carries the Salus Zigbee images already extracted, with SHA-512 digests: use kind = \"zigbee-ota-index\"";
-
-impl SourceKind {
-    /// The catalog URL used when a source gives neither `url` nor `path`.
-    pub fn default_url(self) -> Option<&'static str> {
-        use crate::catalog::provider::{ikea, inovelli, sonoff, thirdreality};
-        match self {
-            SourceKind::Ikea => Some(ikea::DEFAULT_URL),
-            SourceKind::Inovelli => Some(inovelli::DEFAULT_URL),
-            SourceKind::ThirdReality => Some(thirdreality::DEFAULT_URL),
-            SourceKind::Sonoff => Some(sonoff::DEFAULT_URL),
-            SourceKind::ZigpyOta => Some(ZIGPY_OTA_DEFAULT_URL),
-            SourceKind::Ledvance
-            | SourceKind::ZigbeeOtaIndex
-            | SourceKind::Directory
-            | SourceKind::Salus => None,
-        }
-    }
-}
-
-/// zigpy-ota's stable index in the zigbee-OTA format (its README's published location).
-pub const ZIGPY_OTA_DEFAULT_URL: &str =
-    "https://raw.githubusercontent.com/zigpy/zigpy-ota/release/files/stable/z2m_v1_ota.json";
 
 /// `[policy]`
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -754,57 +623,8 @@ impl Config {
                 format!("{ieee} has two [[device]] sections; merge them"),
             ));
         }
-        for (index, source) in self.catalog.sources.iter().enumerate() {
-            let key = |field: &str| format!("catalog.source[{index}].{field}");
-            match source.kind {
-                SourceKind::Salus => {
-                    return Err(invalid(key("kind"), SALUS_REFUSAL.to_owned()));
-                }
-                SourceKind::Ledvance
-                | SourceKind::ZigbeeOtaIndex
-                | SourceKind::Ikea
-                | SourceKind::Inovelli
-                | SourceKind::ThirdReality
-                | SourceKind::Sonoff
-                | SourceKind::ZigpyOta => {
-                    match (&source.url, &source.path) {
-                        (Some(url), None) => {
-                            check_source_url(url).map_err(|m| invalid(key("url"), m))?
-                        }
-                        // A local copy of the catalog; LEDVANCE builds its download URLs on
-                        // the catalog URL, so it needs one.
-                        (None, Some(_)) if source.kind != SourceKind::Ledvance => {}
-                        (None, None) if source.kind.default_url().is_some() => {}
-                        (None, None) => {
-                            return Err(invalid(
-                                key("url"),
-                                "this source needs a `url`".to_owned(),
-                            ));
-                        }
-                        _ => {
-                            return Err(invalid(
-                                key("path"),
-                                "give either `url` or `path`, not both (a `path` is not allowed for ledvance)"
-                                    .to_owned(),
-                            ));
-                        }
-                    }
-                }
-                SourceKind::Directory => {
-                    if source.path.is_none() {
-                        return Err(invalid(
-                            key("path"),
-                            "a directory source needs a `path`".to_owned(),
-                        ));
-                    }
-                    if source.url.is_some() {
-                        return Err(invalid(
-                            key("url"),
-                            "a directory source takes a `path`, not a `url`".to_owned(),
-                        ));
-                    }
-                }
-            }
+        if let Some((index, field, message)) = catalog::validate_sources(&self.catalog.sources) {
+            return Err(invalid(format!("catalog.source[{index}].{field}"), message));
         }
         if let Some(mqtt) = &self.mqtt {
             mqtt.validate()
@@ -817,40 +637,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// HTTPS only; plain HTTP only for loopback hosts (tests and local mirrors).
-pub fn check_source_url(url: &str) -> Result<(), String> {
-    if let Some(rest) = url.strip_prefix("https://") {
-        if host_of(rest).is_empty() {
-            return Err(format!("`{url}` has no host"));
-        }
-        return Ok(());
-    }
-    if let Some(rest) = url.strip_prefix("http://") {
-        let host = host_of(rest);
-        let loopback = host == "localhost"
-            || host == "[::1]"
-            || host
-                .parse::<std::net::Ipv4Addr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            return Ok(());
-        }
-        return Err(format!(
-            "`{url}`: plain http:// is accepted only for loopback addresses; use https://"
-        ));
-    }
-    Err(format!("`{url}` is not an https:// URL"))
-}
-
-fn host_of(after_scheme: &str) -> &str {
-    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    if host_port.starts_with('[') {
-        return host_port.split_inclusive(']').next().unwrap_or("");
-    }
-    host_port.split(':').next().unwrap_or("")
 }
 
 #[cfg(test)]
