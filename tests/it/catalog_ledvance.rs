@@ -24,10 +24,6 @@ use zigbee_otad::catalog::service::{
     ServiceOptions, SourceRefresh, VirtualClock,
 };
 use zigbee_otad::config::Config;
-use zigbee_otad::daemon::images;
-use zigbee_otad::ota::{
-    FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId, payload::GblBuilder,
-};
 
 const LEDVANCE: u16 = 4489;
 const IKEA: u16 = 0x117C;
@@ -151,18 +147,7 @@ async fn serve(api: Api) -> String {
 }
 
 fn ota_image(image_type: u16, version: u32) -> Vec<u8> {
-    let header = OtaHeader::new(
-        ManufacturerCode(LEDVANCE),
-        ImageType(image_type),
-        FileVersion(version),
-    );
-    let firmware: Vec<u8> = (0..3000).map(|i| (i * 7) as u8 ^ version as u8).collect();
-    let gbl = GblBuilder::new()
-        .tag([0xFE, 0x01, 0x01, 0xFE], firmware)
-        .build();
-    OtaFileBuilder::new(header)
-        .sub_element(TagId::UPGRADE_IMAGE, gbl)
-        .build()
+    crate::vendor_feeds::ota_image(LEDVANCE, image_type, version)
 }
 
 fn item(product: u16, version: u32, image: &[u8]) -> String {
@@ -276,16 +261,7 @@ fn line(report: &RefreshReport) -> &SourceRefresh {
 }
 
 fn served(config: &Config) -> Vec<(u16, u16, u32)> {
-    let mut keys: Vec<_> = images::load(config)
-        .images
-        .iter()
-        .map(|image| {
-            let key = image.key();
-            (key.manufacturer_code, key.image_type, key.file_version)
-        })
-        .collect();
-    keys.sort_unstable();
-    keys
+    crate::catalog_service::served_images(config)
 }
 
 #[tokio::test]
