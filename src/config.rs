@@ -15,22 +15,25 @@
 //! assert_eq!(config.catalog.refresh_interval.as_secs(), 24 * 3600);
 //! ```
 
-use std::fmt;
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
-mod device;
-pub use device::DeviceSection;
-mod integrations;
-pub use integrations::{BrokerAddress, ExportSection, MqttSection};
 mod catalog;
 pub use catalog::{
     CatalogSection, LedvanceMode, SALUS_REFUSAL, SourceKind, SourceSection, ZIGPY_OTA_DEFAULT_URL,
     check_source_url,
 };
+mod coordinator;
+use coordinator::redact_secrets;
+pub use coordinator::{
+    Baudrate, Channel, CoordinatorSection, FlowControl, HexBytes, NETWORK_KEY_CREDENTIAL, Protocol,
+};
+mod device;
+pub use device::DeviceSection;
+mod integrations;
+pub use integrations::{BrokerAddress, ExportSection, MqttSection};
 
 /// Where the daemon looks for its configuration unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/zigbee-otad/config.toml";
@@ -106,177 +109,8 @@ fn default_state_dir() -> PathBuf {
     PathBuf::from("/var/lib/zigbee-otad")
 }
 
-/// `[coordinator]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CoordinatorSection {
-    /// Which driver speaks to the stick.
-    #[serde(default)]
-    pub protocol: Protocol,
-    /// Serial device path (`/dev/serial/by-id/...`) or a pseudo-terminal.
-    pub port: PathBuf,
-    /// Serial speed.
-    #[serde(default = "default_baudrate")]
-    pub baudrate: Baudrate,
-    /// Serial flow control.
-    #[serde(default)]
-    pub flow_control: FlowControl,
-    /// 802.15.4 channel used when a network must be formed (11..=26).
-    #[serde(default)]
-    pub channel: Option<Channel>,
-    /// PAN id used when a network must be formed.
-    #[serde(default)]
-    pub pan_id: Option<u16>,
-    /// Extended PAN id (16 hex digits) used when a network must be formed.
-    #[serde(default)]
-    pub extended_pan_id: Option<HexBytes<8>>,
-    /// Network key (32 hex digits); generated once and kept in `state_dir` when absent.
-    /// Prefer `network_key_file` or the systemd credential `network_key` to keep the key out
-    /// of the configuration file.
-    #[serde(default)]
-    pub network_key: Option<HexBytes<16>>,
-    /// A file holding the network key (32 hex digits, nothing else but whitespace). When the
-    /// daemon runs under systemd with `LoadCredential=network_key:…`, the credential is read
-    /// without this key.
-    #[serde(default)]
-    pub network_key_file: Option<PathBuf>,
-}
-
-fn default_baudrate() -> Baudrate {
-    Baudrate(NonZeroU32::MIN.saturating_add(115_199))
-}
-
-/// Coordinator protocol.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// Silicon Labs EmberZNet NCP: EZSP over ASH.
-    #[default]
-    Ezsp,
-    /// TI Z-Stack 3.x coordinator (CC26x2/CC13x2, and 3.0.x on CC253x): MT over UART (ZNP).
-    Znp,
-}
-
-/// Serial flow control.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FlowControl {
-    /// None.
-    None,
-    /// XON/XOFF (the EmberZNet default for most USB sticks).
-    #[default]
-    Software,
-    /// RTS/CTS.
-    Hardware,
-}
-
-/// A serial speed from the set coordinators use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Baudrate(NonZeroU32);
-
-impl Baudrate {
-    /// Speeds accepted in the config.
-    pub const ALLOWED: [u32; 6] = [38_400, 57_600, 115_200, 230_400, 460_800, 921_600];
-
-    /// The speed in bits per second.
-    pub fn get(self) -> u32 {
-        self.0.get()
-    }
-}
-
-impl<'de> Deserialize<'de> for Baudrate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = u32::deserialize(deserializer)?;
-        if !Self::ALLOWED.contains(&value) {
-            return Err(de::Error::custom(format!(
-                "`baudrate` {value} is not one of {:?}",
-                Self::ALLOWED
-            )));
-        }
-        NonZeroU32::new(value)
-            .map(Baudrate)
-            .ok_or_else(|| de::Error::custom("baud rate must not be 0"))
-    }
-}
-
-/// An 802.15.4 channel in 11..=26.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Channel(u8);
-
-impl Channel {
-    /// The channel number.
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Channel {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = u8::deserialize(deserializer)?;
-        if (11..=26).contains(&value) {
-            Ok(Channel(value))
-        } else {
-            Err(de::Error::custom(format!(
-                "`channel` {value} is outside 11..=26"
-            )))
-        }
-    }
-}
-
-/// The name of the systemd credential that holds the network key
-/// (`LoadCredential=network_key:/etc/zigbee-otad/network_key`).
-pub const NETWORK_KEY_CREDENTIAL: &str = "network_key";
-
-/// toml's errors quote the offending line: a `network_key` value anywhere in `text` is
-/// replaced in `message`, so `check-config` and a failed reload never echo the key.
-fn redact_secrets(text: &str, message: &str) -> String {
-    let mut message = message.to_owned();
-    for line in text.lines() {
-        let Some(rest) = line.trim_start().strip_prefix("network_key") else {
-            continue;
-        };
-        let Some(value) = rest.trim_start().strip_prefix('=') else {
-            continue;
-        };
-        let value = value.split('#').next().unwrap_or_default().trim();
-        let inner = value.trim_matches(|c| c == '"' || c == '\'');
-        for secret in [value, inner] {
-            if secret.len() >= 4 {
-                message = message.replace(secret, "<redacted>");
-            }
-        }
-    }
-    message
-}
-
-/// Exactly `N` bytes written as `2N` hex digits (separators `:` and spaces allowed).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct HexBytes<const N: usize>(pub [u8; N]);
-
-impl<const N: usize> fmt::Debug for HexBytes<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print key material in logs or debug output.
-        write!(f, "HexBytes<{N}>(..)")
-    }
-}
-
-impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let bytes = crate::wire::parse_hex(&text).map_err(de::Error::custom)?;
-        let array: [u8; N] = bytes.try_into().map_err(|bytes: Vec<u8>| {
-            de::Error::custom(format!(
-                "expected {} hex digits ({N} bytes), got {}",
-                N * 2,
-                bytes.len() * 2
-            ))
-        })?;
-        Ok(HexBytes(array))
-    }
-}
-
 /// A duration written like `"24h"`, `"6h 30m"` or `"250ms"`, within a key's bounds.
-pub(super) fn duration_within<'de, D: Deserializer<'de>>(
+fn duration_within<'de, D: Deserializer<'de>>(
     deserializer: D,
     key: &str,
     min: Duration,
@@ -306,6 +140,21 @@ macro_rules! bounded_duration {
     };
 }
 
+bounded_duration!(
+    refresh_interval,
+    Duration::from_secs(3600),
+    Duration::from_secs(30 * 86_400)
+);
+bounded_duration!(
+    connect_timeout,
+    Duration::from_secs(1),
+    Duration::from_secs(300)
+);
+bounded_duration!(
+    request_timeout,
+    Duration::from_secs(1),
+    Duration::from_secs(3600)
+);
 bounded_duration!(
     idle_timeout,
     Duration::from_secs(10),
@@ -550,51 +399,6 @@ impl Config {
         Ok(config)
     }
 
-    /// Reads the network key from `network_key_file`, or from the systemd credential
-    /// [`NETWORK_KEY_CREDENTIAL`] in `credentials` (`$CREDENTIALS_DIRECTORY`), into
-    /// `coordinator.network_key`. Errors never show the file's content.
-    pub fn read_network_key(
-        &mut self,
-        origin: &str,
-        credentials: Option<&Path>,
-    ) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: origin.to_owned(),
-            key: "coordinator.network_key_file".to_owned(),
-            message,
-        };
-        let credential = credentials
-            .map(|dir| dir.join(NETWORK_KEY_CREDENTIAL))
-            .filter(|path| path.is_file());
-        let path = match (&self.coordinator.network_key_file, credential) {
-            (Some(path), _) => path.clone(),
-            (None, Some(path)) if self.coordinator.network_key.is_none() => path,
-            _ => return Ok(()),
-        };
-        if self.coordinator.network_key.is_some() {
-            return Err(invalid(
-                "give the network key once: `network_key` or `network_key_file`, not both".into(),
-            ));
-        }
-        let mut text = String::new();
-        std::fs::File::open(&path)
-            .and_then(|file| {
-                std::io::Read::read_to_string(&mut std::io::Read::take(file, 4096), &mut text)
-            })
-            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
-        let key = crate::wire::parse_hex(&text)
-            .ok()
-            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "{} does not hold a network key (32 hex digits); its content is not shown",
-                    path.display()
-                ))
-            })?;
-        self.coordinator.network_key = Some(HexBytes(key));
-        Ok(())
-    }
-
     /// Parses and validates configuration text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
@@ -623,8 +427,59 @@ impl Config {
                 format!("{ieee} has two [[device]] sections; merge them"),
             ));
         }
-        if let Some((index, field, message)) = catalog::validate_sources(&self.catalog.sources) {
-            return Err(invalid(format!("catalog.source[{index}].{field}"), message));
+        for (index, source) in self.catalog.sources.iter().enumerate() {
+            let key = |field: &str| format!("catalog.source[{index}].{field}");
+            catalog::check_source_options(source)
+                .map_err(|(field, message)| invalid(key(field), message))?;
+            match source.kind {
+                SourceKind::Salus => {
+                    return Err(invalid(key("kind"), SALUS_REFUSAL.to_owned()));
+                }
+                SourceKind::Ledvance
+                | SourceKind::ZigbeeOtaIndex
+                | SourceKind::Ikea
+                | SourceKind::Inovelli
+                | SourceKind::ThirdReality
+                | SourceKind::Sonoff
+                | SourceKind::ZigpyOta => {
+                    match (&source.url, &source.path) {
+                        (Some(url), None) => {
+                            check_source_url(url).map_err(|m| invalid(key("url"), m))?
+                        }
+                        // A local copy of the catalog; LEDVANCE builds its download URLs on
+                        // the catalog URL, so it needs one.
+                        (None, Some(_)) if source.kind != SourceKind::Ledvance => {}
+                        (None, None) if source.kind.default_url().is_some() => {}
+                        (None, None) => {
+                            return Err(invalid(
+                                key("url"),
+                                "this source needs a `url`".to_owned(),
+                            ));
+                        }
+                        _ => {
+                            return Err(invalid(
+                                key("path"),
+                                "give either `url` or `path`, not both (a `path` is not allowed for ledvance)"
+                                    .to_owned(),
+                            ));
+                        }
+                    }
+                }
+                SourceKind::Directory => {
+                    if source.path.is_none() {
+                        return Err(invalid(
+                            key("path"),
+                            "a directory source needs a `path`".to_owned(),
+                        ));
+                    }
+                    if source.url.is_some() {
+                        return Err(invalid(
+                            key("url"),
+                            "a directory source takes a `path`, not a `url`".to_owned(),
+                        ));
+                    }
+                }
+            }
         }
         if let Some(mqtt) = &self.mqtt {
             mqtt.validate()

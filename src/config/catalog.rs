@@ -1,13 +1,13 @@
-//! `[catalog]` and its `[[catalog.source]]` sections (ARCHITECTURE.md, "Configuration";
-//! CATALOGS.md for what each source kind is): the schema, defaults and the checks that need more
-//! than one key.
+//! `[catalog]` and `[[catalog.source]]`: where firmware comes from and how often it is refreshed
+//! (ARCHITECTURE.md, "Configuration"; docs/CATALOGS.md), and the rule that a catalog URL is
+//! https:// (plain http:// only for loopback mirrors and tests).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-use super::duration_within;
+use super::{connect_timeout, refresh_interval, request_timeout};
 
 /// `[catalog]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -82,7 +82,7 @@ pub struct SourceSection {
     #[serde(default)]
     pub mode: Option<LedvanceMode>,
     /// A PEM file of CA certificates this source's server is also trusted under (added to the
-    /// system roots for this source only; sources with a `url` only).
+    /// system roots for this source only; sources fetched from a URL only).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
 }
@@ -101,6 +101,23 @@ pub enum LedvanceMode {
     /// that cannot be read.
     #[default]
     Auto,
+}
+
+/// The checks of a source's `mode` and `ca_file`: the key at fault and why.
+pub(super) fn check_source_options(source: &SourceSection) -> Result<(), (&'static str, String)> {
+    if source.mode.is_some() && source.kind != SourceKind::Ledvance {
+        return Err((
+            "mode",
+            "`mode` applies only to kind = \"ledvance\"".to_owned(),
+        ));
+    }
+    if source.ca_file.is_some() && (source.path.is_some() || source.kind == SourceKind::Directory) {
+        return Err((
+            "ca_file",
+            "`ca_file` needs a source fetched from a `url`".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Catalog source kinds.
@@ -153,31 +170,6 @@ impl SourceKind {
 pub const ZIGPY_OTA_DEFAULT_URL: &str =
     "https://raw.githubusercontent.com/zigpy/zigpy-ota/release/files/stable/z2m_v1_ota.json";
 
-fn refresh_interval<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    duration_within(
-        deserializer,
-        "refresh_interval",
-        Duration::from_secs(3600),
-        Duration::from_secs(30 * 86_400),
-    )
-}
-fn connect_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    duration_within(
-        deserializer,
-        "connect_timeout",
-        Duration::from_secs(1),
-        Duration::from_secs(300),
-    )
-}
-fn request_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    duration_within(
-        deserializer,
-        "request_timeout",
-        Duration::from_secs(1),
-        Duration::from_secs(3600),
-    )
-}
-
 /// HTTPS only; plain HTTP only for loopback hosts (tests and local mirrors).
 pub fn check_source_url(url: &str) -> Result<(), String> {
     if let Some(rest) = url.strip_prefix("https://") {
@@ -210,70 +202,6 @@ fn host_of(after_scheme: &str) -> &str {
         return host_port.split_inclusive(']').next().unwrap_or("");
     }
     host_port.split(':').next().unwrap_or("")
-}
-
-/// The first source that is not valid: its index, the key at fault and why.
-pub(super) fn validate_sources(sources: &[SourceSection]) -> Option<(usize, &'static str, String)> {
-    sources.iter().enumerate().find_map(|(index, source)| {
-        validate_source(source)
-            .err()
-            .map(|(key, m)| (index, key, m))
-    })
-}
-
-fn validate_source(source: &SourceSection) -> Result<(), (&'static str, String)> {
-    match source.kind {
-        SourceKind::Salus => {
-            return Err(("kind", SALUS_REFUSAL.to_owned()));
-        }
-        SourceKind::Ledvance
-        | SourceKind::ZigbeeOtaIndex
-        | SourceKind::Ikea
-        | SourceKind::Inovelli
-        | SourceKind::ThirdReality
-        | SourceKind::Sonoff
-        | SourceKind::ZigpyOta => {
-            match (&source.url, &source.path) {
-                (Some(url), None) => check_source_url(url).map_err(|m| ("url", m))?,
-                // A local copy of the catalog; LEDVANCE builds its download URLs on
-                // the catalog URL, so it needs one.
-                (None, Some(_)) if source.kind != SourceKind::Ledvance => {}
-                (None, None) if source.kind.default_url().is_some() => {}
-                (None, None) => {
-                    return Err(("url", "this source needs a `url`".to_owned()));
-                }
-                _ => {
-                    return Err(("path", "give either `url` or `path`, not both (a `path` is not allowed for ledvance)"
-                                .to_owned(),
-                        ));
-                }
-            }
-        }
-        SourceKind::Directory => {
-            if source.path.is_none() {
-                return Err(("path", "a directory source needs a `path`".to_owned()));
-            }
-            if source.url.is_some() {
-                return Err((
-                    "url",
-                    "a directory source takes a `path`, not a `url`".to_owned(),
-                ));
-            }
-        }
-    }
-    if source.mode.is_some() && source.kind != SourceKind::Ledvance {
-        return Err((
-            "mode",
-            "`mode` applies only to kind = \"ledvance\"".to_owned(),
-        ));
-    }
-    if source.ca_file.is_some() && (source.path.is_some() || source.kind == SourceKind::Directory) {
-        return Err((
-            "ca_file",
-            "`ca_file` needs a source fetched from a `url`".to_owned(),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
