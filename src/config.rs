@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, de};
 
 mod catalog;
 pub use catalog::{
-    CatalogSection, SALUS_REFUSAL, SourceKind, SourceSection, ZIGPY_OTA_DEFAULT_URL,
+    CatalogSection, LedvanceMode, SALUS_REFUSAL, SourceKind, SourceSection, ZIGPY_OTA_DEFAULT_URL,
     check_source_url,
 };
 mod coordinator;
@@ -434,6 +434,8 @@ impl Config {
         }
         for (index, source) in self.catalog.sources.iter().enumerate() {
             let key = |field: &str| format!("catalog.source[{index}].{field}");
+            catalog::check_source_options(source)
+                .map_err(|(field, message)| invalid(key(field), message))?;
             match source.kind {
                 SourceKind::Salus => {
                     return Err(invalid(key("kind"), SALUS_REFUSAL.to_owned()));

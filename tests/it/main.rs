@@ -12,6 +12,7 @@ mod ash;
 mod authorisation;
 mod catalog;
 mod catalog_kill;
+mod catalog_ledvance;
 mod catalog_service;
 mod cli;
 mod common;
