@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, de};
 
 mod catalog;
 pub use catalog::{
-    CatalogSection, SALUS_REFUSAL, SourceKind, SourceSection, ZIGPY_OTA_DEFAULT_URL,
+    CatalogSection, LedvanceMode, SALUS_REFUSAL, SourceKind, SourceSection, ZIGPY_OTA_DEFAULT_URL,
     check_source_url,
 };
 mod coordinator;
@@ -34,6 +34,8 @@ mod device;
 pub use device::DeviceSection;
 mod integrations;
 pub use integrations::{BrokerAddress, ExportSection, MqttSection};
+mod proxy;
+pub use proxy::{DEFAULT_PROXY_PORT, OtaScope, ProxyListen, ProxyOta, ProxySection};
 
 /// Where the daemon looks for its configuration unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/zigbee-otad/config.toml";
@@ -103,6 +105,9 @@ pub struct Config {
     /// The verified catalog served as an index over HTTP (off without the section).
     #[serde(default)]
     pub export: Option<ExportSection>,
+    /// Share the stick with an upstream stack through the EZSP proxy (off without the section).
+    #[serde(default)]
+    pub proxy: Option<ProxySection>,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -429,6 +434,8 @@ impl Config {
         }
         for (index, source) in self.catalog.sources.iter().enumerate() {
             let key = |field: &str| format!("catalog.source[{index}].{field}");
+            catalog::check_source_options(source)
+                .map_err(|(field, message)| invalid(key(field), message))?;
             match source.kind {
                 SourceKind::Salus => {
                     return Err(invalid(key("kind"), SALUS_REFUSAL.to_owned()));
@@ -487,6 +494,18 @@ impl Config {
             export
                 .validate()
                 .map_err(|(key, message)| invalid(format!("export.{key}"), message))?;
+        }
+        if let Some(proxy) = &self.proxy {
+            if self.coordinator.protocol != Protocol::Ezsp {
+                return Err(invalid(
+                    "proxy".to_owned(),
+                    "the proxy shares an EZSP stick: it needs `[coordinator] protocol = \"ezsp\"`"
+                        .to_owned(),
+                ));
+            }
+            proxy
+                .validate()
+                .map_err(|(key, message)| invalid(format!("proxy.{key}"), message))?;
         }
         Ok(())
     }

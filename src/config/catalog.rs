@@ -78,6 +78,46 @@ pub struct SourceSection {
     /// A local path (`directory`, or a local copy of any catalog but `ledvance`).
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// `ledvance` only: which endpoint the catalog comes from (see [`LedvanceMode`]).
+    #[serde(default)]
+    pub mode: Option<LedvanceMode>,
+    /// A PEM file of CA certificates this source's server is also trusted under (added to the
+    /// system roots for this source only; sources fetched from a URL only).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How a `ledvance` source learns the firmwares (CATALOGS.md, "The LEDVANCE API as documented
+/// by LEDVANCE").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LedvanceMode {
+    /// The whole catalog, `GET {url}` (what zigpy and the zigbee-OTA tooling use; undocumented).
+    List,
+    /// One documented `GET {url}/newer?Company=&Product=&Version=` per distinct (manufacturer
+    /// code, image type, file version) of the known LEDVANCE and OSRAM devices.
+    Newer,
+    /// The list, falling back to `newer` calls when the list answers 404 or 410 or a shape
+    /// that cannot be read.
+    #[default]
+    Auto,
+}
+
+/// The checks of a source's `mode` and `ca_file`: the key at fault and why.
+pub(super) fn check_source_options(source: &SourceSection) -> Result<(), (&'static str, String)> {
+    if source.mode.is_some() && source.kind != SourceKind::Ledvance {
+        return Err((
+            "mode",
+            "`mode` applies only to kind = \"ledvance\"".to_owned(),
+        ));
+    }
+    if source.ca_file.is_some() && (source.path.is_some() || source.kind == SourceKind::Directory) {
+        return Err((
+            "ca_file",
+            "`ca_file` needs a source fetched from a `url`".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Catalog source kinds.
@@ -162,4 +202,47 @@ fn host_of(after_scheme: &str) -> &str {
         return host_port.split_inclusive(']').next().unwrap_or("");
     }
     host_port.split(':').next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, LedvanceMode};
+
+    fn source(lines: &str) -> Result<Config, String> {
+        Config::from_toml_str(
+            &format!("[coordinator]\nport = \"/dev/x\"\n[[catalog.source]]\n{lines}\n"),
+            "t.toml",
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn ledvance_mode_defaults_to_auto_and_belongs_to_ledvance() {
+        let url = "url = \"https://api.update.ledvance.com/v1/zigbee/firmwares\"";
+        let plain = source(&format!("kind = \"ledvance\"\n{url}")).unwrap();
+        assert_eq!(
+            plain.catalog.sources[0].mode.unwrap_or_default(),
+            LedvanceMode::Auto
+        );
+        for (text, mode) in [("list", LedvanceMode::List), ("newer", LedvanceMode::Newer)] {
+            let c = source(&format!("kind = \"ledvance\"\n{url}\nmode = \"{text}\"")).unwrap();
+            assert_eq!(c.catalog.sources[0].mode, Some(mode));
+        }
+        let bad = source(&format!("kind = \"ledvance\"\n{url}\nmode = \"all\"")).unwrap_err();
+        assert!(bad.contains("mode"), "{bad}");
+        let elsewhere = source("kind = \"sonoff\"\nmode = \"newer\"").unwrap_err();
+        assert!(elsewhere.contains("catalog.source[0].mode"), "{elsewhere}");
+    }
+
+    #[test]
+    fn ca_file_only_for_sources_fetched_over_https() {
+        let ikea = source("kind = \"ikea\"\nca_file = \"/etc/zigbee-otad/ikea-root.pem\"").unwrap();
+        assert!(ikea.catalog.sources[0].ca_file.is_some());
+        let folder =
+            source("kind = \"directory\"\npath = \"/x\"\nca_file = \"/ca.pem\"").unwrap_err();
+        assert!(folder.contains("catalog.source[0].ca_file"), "{folder}");
+        let local =
+            source("kind = \"ikea\"\npath = \"/x.json\"\nca_file = \"/ca.pem\"").unwrap_err();
+        assert!(local.contains("catalog.source[0].ca_file"), "{local}");
+    }
 }
