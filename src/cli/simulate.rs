@@ -10,7 +10,8 @@ use zigbee_otad::daemon::logging;
 use zigbee_otad::ota::OtaFile;
 use zigbee_otad::sim::device::DeviceEvent;
 use zigbee_otad::sim::{
-    SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, ZnpNetwork, run_simulator, run_znp_simulator,
+    HostileSpec, SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, ZnpNetwork, run_simulator,
+    run_znp_simulator,
 };
 
 use crate::{SimProtocol, runtime};
@@ -50,6 +51,16 @@ pub(crate) struct SimulateArgs {
     /// stick holds PAN 0x1A62, extended PAN DD:..:DD, channel 15.
     #[arg(long)]
     fresh: bool,
+    /// A hostile device (after the honest ones; repeatable): squat:MFR:TYPE:VERSION[:SECS]
+    /// claims to be Bosch and asks for one block of that image every SECS (default 540);
+    /// pages:MFR:TYPE:VERSION asks for 65,535-byte pages at 0 ms spacing, forever;
+    /// spoof[:MS[:MFR]] sends a query from a new made-up address with a random manufacturer
+    /// and image type every MS (default 250; with MFR: that manufacturer, image types 0..16).
+    #[arg(
+        long = "hostile",
+        value_name = "squat:MFR:TYPE:VERSION[:SECS]|pages:MFR:TYPE:VERSION|spoof[:MS[:MFR]]"
+    )]
+    hostile: Vec<HostileSpec>,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -91,6 +102,9 @@ pub(crate) struct FaultArgs {
     /// How often idle devices ask for an image, in seconds.
     #[arg(long, default_value_t = 60)]
     query_interval: u64,
+    /// Every device also reports an attribute (Basic ApplicationVersion) this often, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    report_every: Option<std::time::Duration>,
 }
 
 fn seconds(text: &str) -> Result<std::time::Duration, String> {
@@ -121,12 +135,15 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ezsp_version,
         image,
         fresh,
+        hostile,
         faults,
     } = args;
     let mut config = SimConfig {
         devices: device,
+        hostile,
         link_path: link,
         query_interval: std::time::Duration::from_secs(faults.query_interval.max(1)),
+        report_every: faults.report_every,
         ..SimConfig::default()
     };
     config.ncp.ezsp_version = ezsp_version;
@@ -172,6 +189,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 async fn simulate(config: SimConfig, znp: Option<SimZnpConfig>) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     let device_count = config.devices.len();
+    let hostile: Vec<String> = config.hostile.iter().map(ToString::to_string).collect();
     let kind = if znp.is_some() { "Z-Stack ZNP" } else { "EZSP" };
     let mut simulator = match znp {
         Some(znp) => run_znp_simulator(config, znp).await?,
@@ -183,6 +201,9 @@ async fn simulate(config: SimConfig, znp: Option<SimZnpConfig>) -> anyhow::Resul
         "simulated {kind} coordinator with {device_count} device(s) on {}; Ctrl-C stops it",
         simulator.path()
     );
+    if !hostile.is_empty() {
+        eprintln!("hostile devices: {}", hostile.join(", "));
+    }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {

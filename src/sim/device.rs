@@ -44,6 +44,7 @@ use crate::zigbee::{Ieee, Nwk};
 
 pub use super::device_report::{DeviceEvent, UpgradeOutcome, UpgradeReport};
 pub use super::device_spec::{SimDeviceSpec, SpecError};
+use super::hostile::{HostileClient, HostileSpec};
 
 /// How long a battery-powered device stays awake (polling its parent quickly) after it sent
 /// something; frames reaching it later are lost, as its parent would drop them.
@@ -77,6 +78,11 @@ pub struct SimDeviceConfig {
     pub max_retries: u32,
     /// The exact file it expects, when known; otherwise it checks the OTA header only.
     pub expected_image: Option<Arc<Vec<u8>>>,
+    /// A hostile device instead of an honest one ([`super::hostile`]).
+    pub hostile: Option<HostileSpec>,
+    /// Also reports its Basic cluster ApplicationVersion this often (ZCL Report Attributes,
+    /// unasked), as a device with a configured reporting does.
+    pub report_every: Option<Duration>,
 }
 
 impl SimDeviceConfig {
@@ -94,6 +100,8 @@ impl SimDeviceConfig {
             response_timeout: Duration::from_secs(5),
             max_retries: 10,
             expected_image: None,
+            hostile: None,
+            report_every: None,
         }
     }
 }
@@ -162,13 +170,22 @@ pub struct SimDevice {
     basic_outbox: VecDeque<Vec<u8>>,
     /// When it last sent something (a battery device is awake shortly after).
     last_sent: Option<Instant>,
+    /// When it next reports an attribute ([`SimDeviceConfig::report_every`]).
+    next_report: Option<Instant>,
     events: VecDeque<DeviceEvent>,
+    /// Set when the config asks for a hostile device: it then does this instead.
+    hostile: Option<HostileClient>,
 }
 
 impl SimDevice {
     /// A device that first queries `config.first_query_after` from `now`.
     pub fn new(config: SimDeviceConfig, now: Instant) -> Self {
         let next_query = now + config.first_query_after;
+        let hostile = config
+            .hostile
+            .clone()
+            .map(|spec| HostileClient::new(spec, now, config.first_query_after, config.ieee.0));
+        let next_report = config.report_every.map(|every| now + every);
         SimDevice {
             current_version: config.spec.file_version,
             config,
@@ -180,14 +197,36 @@ impl SimDevice {
             outbox: VecDeque::new(),
             basic_outbox: VecDeque::new(),
             last_sent: None,
+            next_report,
             events: VecDeque::new(),
+            hostile,
         }
+    }
+
+    /// Reports ApplicationVersion (0x0001, uint8: the low byte of the running file version)
+    /// when due: a global Report Attributes (0x0A), server to client, no default response.
+    fn report_if_due(&mut self, now: Instant) {
+        let (Some(at), Some(every)) = (self.next_report, self.config.report_every) else {
+            return;
+        };
+        if at > now {
+            return;
+        }
+        self.next_report = Some(now + every);
+        let tsn = self.take_tsn();
+        let version = self.current_version.to_le_bytes()[0];
+        self.basic_outbox
+            .push_back(vec![0x18, tsn, 0x0A, 0x01, 0x00, 0x20, version]);
+        self.last_sent = Some(now);
     }
 
     /// Handles a ZCL frame of the Basic cluster: a Read Attributes request is answered with
     /// the spec's identity, as real devices do; a battery-powered device hears it only while
     /// awake ([`AWAKE_AFTER_SEND`] after it last sent something).
     pub fn handle_basic_frame(&mut self, frame: &[u8], now: Instant) {
+        if self.hostile.as_ref().is_some_and(HostileClient::is_silent) {
+            return;
+        }
         let awake = !self.config.spec.identity.is_battery()
             || self
                 .last_sent
@@ -217,11 +256,17 @@ impl SimDevice {
 
     /// True while a download or upgrade is under way.
     pub fn is_busy(&self) -> bool {
+        if self.hostile.is_some() {
+            return true;
+        }
         !matches!(self.state, State::Idle { .. })
     }
 
     /// Handles a ZCL frame of the OTA cluster that the server sent this device.
     pub fn handle_frame(&mut self, frame: &[u8], now: Instant) {
+        if let Some(hostile) = &mut self.hostile {
+            return hostile.handle_frame(frame, now);
+        }
         let Ok(frame) = OtaFrame::decode(frame) else {
             return;
         };
@@ -246,6 +291,16 @@ impl SimDevice {
 
     /// Fires what is due at `now`: queries, block requests, retries, applying the image.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(hostile) = &mut self.hostile {
+            // A spoofer sends from its new made-up address (the NCP reads it from the config).
+            if let Some((nwk, ieee)) = hostile.handle_timeout(now) {
+                (self.config.nwk, self.config.ieee) = (nwk, ieee);
+            }
+            self.outbox
+                .extend(std::iter::from_fn(|| hostile.poll_transmit()));
+            return;
+        }
+        self.report_if_due(now);
         match &mut self.state {
             State::Idle { next_query } if *next_query <= now => {
                 self.send_query(now, 0);
@@ -319,7 +374,10 @@ impl SimDevice {
 
     /// When [`SimDevice::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.state {
+        if let Some(hostile) = &self.hostile {
+            return Some(hostile.poll_timeout());
+        }
+        let state = match &self.state {
             State::Idle { next_query } => Some(*next_query),
             State::Querying { deadline, .. } => Some(*deadline),
             State::Downloading {
@@ -330,7 +388,8 @@ impl SimDevice {
             State::Ending { deadline, .. } => *deadline,
             State::AwaitingCommand { ask_again, .. } => Some(*ask_again),
             State::Applying { at, .. } => Some(*at),
-        }
+        };
+        state.into_iter().chain(self.next_report).min()
     }
 
     fn take_tsn(&mut self) -> u8 {
@@ -818,6 +877,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// With `report_every`, the device reports ApplicationVersion unasked, on schedule.
+    #[test]
+    fn a_reporting_device_reports_its_application_version() {
+        let t0 = origin();
+        let mut config = SimDeviceConfig::new(Nwk(1), Ieee(2), "1:2:0x0105".parse().unwrap());
+        config.report_every = Some(Duration::from_secs(2));
+        config.first_query_after = Duration::from_secs(3600);
+        let mut reporting = SimDevice::new(config, t0);
+        assert_eq!(reporting.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+        reporting.handle_timeout(t0 + Duration::from_secs(2));
+        let report = reporting.poll_transmit_basic().expect("a report");
+        assert_eq!(report, [0x18, 0, 0x0A, 0x01, 0x00, 0x20, 0x05]);
+        assert_eq!(reporting.poll_timeout(), Some(t0 + Duration::from_secs(4)));
+        assert!(device("1:2:3", t0).poll_transmit_basic().is_none());
     }
 
     /// A battery device answers a Basic cluster read only shortly after it sent something; a
