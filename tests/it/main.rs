@@ -14,6 +14,7 @@ mod catalog;
 mod catalog_kill;
 mod catalog_ledvance;
 mod catalog_service;
+mod catalog_tls;
 mod cli;
 mod common;
 mod control;
