@@ -51,7 +51,10 @@ async fn serve_https(dir: &Path, cert: &Path, key: &Path) -> (Server, u16) {
         .expect("openssl s_server starts");
     let server = Server(child);
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return (server, port);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
