@@ -34,6 +34,8 @@ mod device;
 pub use device::DeviceSection;
 mod integrations;
 pub use integrations::{BrokerAddress, ExportSection, MqttSection};
+mod proxy;
+pub use proxy::{DEFAULT_PROXY_PORT, OtaScope, ProxyListen, ProxyOta, ProxySection};
 
 /// Where the daemon looks for its configuration unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/zigbee-otad/config.toml";
@@ -103,6 +105,9 @@ pub struct Config {
     /// The verified catalog served as an index over HTTP (off without the section).
     #[serde(default)]
     pub export: Option<ExportSection>,
+    /// Share the stick with an upstream stack through the EZSP proxy (off without the section).
+    #[serde(default)]
+    pub proxy: Option<ProxySection>,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -489,6 +494,18 @@ impl Config {
             export
                 .validate()
                 .map_err(|(key, message)| invalid(format!("export.{key}"), message))?;
+        }
+        if let Some(proxy) = &self.proxy {
+            if self.coordinator.protocol != Protocol::Ezsp {
+                return Err(invalid(
+                    "proxy".to_owned(),
+                    "the proxy shares an EZSP stick: it needs `[coordinator] protocol = \"ezsp\"`"
+                        .to_owned(),
+                ));
+            }
+            proxy
+                .validate()
+                .map_err(|(key, message)| invalid(format!("proxy.{key}"), message))?;
         }
         Ok(())
     }

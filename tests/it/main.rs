@@ -29,6 +29,7 @@ mod installer;
 mod interop;
 mod mqtt;
 mod ota;
+mod proxy;
 mod server;
 mod sim;
 mod vendor_feeds;
