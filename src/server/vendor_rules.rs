@@ -15,6 +15,14 @@
 //! the wrong version can make the device reinstall the same image for ever or take an older
 //! one. These devices send the 0xFCC0 report by themselves within the hour, so the wait is
 //! short. Devices of other models, or whose model is not yet read, are judged as they report.
+//!
+//! **Decided against** (reasons in the README; the Legrand case has a test in
+//! `tests/it/vendor_rules.rs`, the header string is covered by the reach test over the real
+//! index, whose devices carry none):
+//! herdsman's Legrand "offset 50, 12 bytes" answer (64 bytes from offset 78, a deliberate
+//! buffer overflow on the device: against ZCL8 §11.13.8, and nothing to build on), and
+//! `otaHeaderString` matching (herdsman applies it only when a device definition names a
+//! header string; the index never requires it).
 
 use super::policy::{DeviceQuery, NoImageReason};
 

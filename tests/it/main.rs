@@ -33,6 +33,7 @@ mod proxy;
 mod server;
 mod sim;
 mod vendor_feeds;
+mod vendor_rules;
 mod zcl;
 mod znp;
 mod znp_host;
