@@ -182,3 +182,43 @@ fn zigpy_keeps_its_device_while_zigbee_otad_upgrades_it() {
         rig.log()
     );
 }
+
+/// Unmodified zigbee-herdsman's `ember` adapter (as Zigbee2MQTT runs it with
+/// `port: tcp://127.0.0.1:PORT`) starts through the proxy and resumes the stick's network;
+/// zigbee-otad upgrades the device byte-exact meanwhile and after the adapter has gone.
+#[test]
+fn herdsman_ember_adapter_starts_through_the_proxy_over_tcp() {
+    let Some(node_modules) = crate::common::herdsman_dir().map(|dir| dir.join("node_modules"))
+    else {
+        eprintln!(
+            "SKIPPED: zigbee-herdsman not installed (set ZIGBEE_HERDSMAN_DIR to a folder whose \
+             node_modules holds zigbee-herdsman 10.9.5; .ci/run installs it)"
+        );
+        return;
+    };
+    let image = synthetic_ota(0x1189, 0x0001, 2, 12_000);
+    let rig = start_rig(
+        &[
+            "--device",
+            "0x1189:0x0001:1",
+            "--image",
+            "{root}/images/bulb.ota",
+        ],
+        "",
+        &[("bulb.ota", &image)],
+    );
+    let mut herdsman = Command::new("node");
+    herdsman
+        .env("NODE_PATH", &node_modules)
+        .arg(crate::interop::interop_script("herdsman_start.js"))
+        .arg(format!("tcp://127.0.0.1:{}", rig.port));
+    let output = crate::interop::run(herdsman, Duration::from_secs(90));
+    let started = crate::interop::script_json(&output);
+    assert_eq!(started["start"], "resumed", "{started}\n{}", rig.log());
+    assert_eq!(started["ieee"], "0x000d6ffffe000001", "{started}");
+    assert_eq!(started["pan_id"], 0x1A62, "{started}");
+    assert_eq!(started["ezsp_version"], 13, "{started}");
+    let line = wait_line(&rig.sim_lines, "1189:0001", Duration::from_secs(180));
+    assert!(line.contains("Upgraded, verified"), "{line}\n{}", rig.log());
+    rig.wait_log("upstream disconnected; the stick stays up", Duration::from_secs(10));
+}
