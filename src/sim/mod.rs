@@ -87,6 +87,7 @@ pub const DEFAULT_DEVICE: SimDeviceSpec = SimDeviceSpec {
         date_code: None,
         power_source: None,
         sw_build_id: None,
+        vendor_file_version: None,
     },
 };
 

@@ -51,6 +51,7 @@
 pub mod basic;
 mod describe;
 pub mod header;
+pub mod lumi;
 pub mod ota;
 pub mod status;
 
