@@ -88,13 +88,14 @@ pub struct SimNcpConfig {
 }
 
 impl Default for SimNcpConfig {
-    /// EZSP v13, no network held, 82-byte APS payload, devices announce, no faults.
+    /// EZSP v13, no network held, 82-byte APS payload, devices announce, no faults; the ASH
+    /// values of a real NCP ([`LinkConfig::ncp`]: window 5, UG101 timers).
     fn default() -> Self {
         SimNcpConfig {
             ezsp_version: 13,
             ieee: Ieee(0x00_0D_6F_FF_FE_00_00_01),
             max_aps_payload: 82,
-            link: LinkConfig::default(),
+            link: LinkConfig::ncp(),
             network: None,
             network_key: DEFAULT_NETWORK_KEY,
             announce_devices: true,
