@@ -15,17 +15,27 @@
 //! assert_eq!(config.catalog.refresh_interval.as_secs(), 24 * 3600);
 //! ```
 
-use std::fmt;
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
+mod catalog;
+pub use catalog::{
+    CatalogSection, LedvanceMode, SALUS_REFUSAL, SourceKind, SourceSection, ZIGPY_OTA_DEFAULT_URL,
+    check_source_url,
+};
+mod coordinator;
+use coordinator::redact_secrets;
+pub use coordinator::{
+    Baudrate, Channel, CoordinatorSection, FlowControl, HexBytes, NETWORK_KEY_CREDENTIAL, Protocol,
+};
 mod device;
 pub use device::DeviceSection;
 mod integrations;
 pub use integrations::{BrokerAddress, ExportSection, MqttSection};
+mod proxy;
+pub use proxy::{DEFAULT_PROXY_PORT, OtaScope, ProxyListen, ProxyOta, ProxySection};
 
 /// Where the daemon looks for its configuration unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/zigbee-otad/config.toml";
@@ -95,179 +105,13 @@ pub struct Config {
     /// The verified catalog served as an index over HTTP (off without the section).
     #[serde(default)]
     pub export: Option<ExportSection>,
+    /// Share the stick with an upstream stack through the EZSP proxy (off without the section).
+    #[serde(default)]
+    pub proxy: Option<ProxySection>,
 }
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from("/var/lib/zigbee-otad")
-}
-
-/// `[coordinator]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CoordinatorSection {
-    /// Which driver speaks to the stick.
-    #[serde(default)]
-    pub protocol: Protocol,
-    /// Serial device path (`/dev/serial/by-id/...`) or a pseudo-terminal.
-    pub port: PathBuf,
-    /// Serial speed.
-    #[serde(default = "default_baudrate")]
-    pub baudrate: Baudrate,
-    /// Serial flow control.
-    #[serde(default)]
-    pub flow_control: FlowControl,
-    /// 802.15.4 channel used when a network must be formed (11..=26).
-    #[serde(default)]
-    pub channel: Option<Channel>,
-    /// PAN id used when a network must be formed.
-    #[serde(default)]
-    pub pan_id: Option<u16>,
-    /// Extended PAN id (16 hex digits) used when a network must be formed.
-    #[serde(default)]
-    pub extended_pan_id: Option<HexBytes<8>>,
-    /// Network key (32 hex digits); generated once and kept in `state_dir` when absent.
-    /// Prefer `network_key_file` or the systemd credential `network_key` to keep the key out
-    /// of the configuration file.
-    #[serde(default)]
-    pub network_key: Option<HexBytes<16>>,
-    /// A file holding the network key (32 hex digits, nothing else but whitespace). When the
-    /// daemon runs under systemd with `LoadCredential=network_key:…`, the credential is read
-    /// without this key.
-    #[serde(default)]
-    pub network_key_file: Option<PathBuf>,
-}
-
-fn default_baudrate() -> Baudrate {
-    Baudrate(NonZeroU32::MIN.saturating_add(115_199))
-}
-
-/// Coordinator protocol.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// Silicon Labs EmberZNet NCP: EZSP over ASH.
-    #[default]
-    Ezsp,
-    /// TI Z-Stack 3.x coordinator (CC26x2/CC13x2, and 3.0.x on CC253x): MT over UART (ZNP).
-    Znp,
-}
-
-/// Serial flow control.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FlowControl {
-    /// None.
-    None,
-    /// XON/XOFF (the EmberZNet default for most USB sticks).
-    #[default]
-    Software,
-    /// RTS/CTS.
-    Hardware,
-}
-
-/// A serial speed from the set coordinators use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Baudrate(NonZeroU32);
-
-impl Baudrate {
-    /// Speeds accepted in the config.
-    pub const ALLOWED: [u32; 6] = [38_400, 57_600, 115_200, 230_400, 460_800, 921_600];
-
-    /// The speed in bits per second.
-    pub fn get(self) -> u32 {
-        self.0.get()
-    }
-}
-
-impl<'de> Deserialize<'de> for Baudrate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = u32::deserialize(deserializer)?;
-        if !Self::ALLOWED.contains(&value) {
-            return Err(de::Error::custom(format!(
-                "`baudrate` {value} is not one of {:?}",
-                Self::ALLOWED
-            )));
-        }
-        NonZeroU32::new(value)
-            .map(Baudrate)
-            .ok_or_else(|| de::Error::custom("baud rate must not be 0"))
-    }
-}
-
-/// An 802.15.4 channel in 11..=26.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Channel(u8);
-
-impl Channel {
-    /// The channel number.
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Channel {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = u8::deserialize(deserializer)?;
-        if (11..=26).contains(&value) {
-            Ok(Channel(value))
-        } else {
-            Err(de::Error::custom(format!(
-                "`channel` {value} is outside 11..=26"
-            )))
-        }
-    }
-}
-
-/// The name of the systemd credential that holds the network key
-/// (`LoadCredential=network_key:/etc/zigbee-otad/network_key`).
-pub const NETWORK_KEY_CREDENTIAL: &str = "network_key";
-
-/// toml's errors quote the offending line: a `network_key` value anywhere in `text` is
-/// replaced in `message`, so `check-config` and a failed reload never echo the key.
-fn redact_secrets(text: &str, message: &str) -> String {
-    let mut message = message.to_owned();
-    for line in text.lines() {
-        let Some(rest) = line.trim_start().strip_prefix("network_key") else {
-            continue;
-        };
-        let Some(value) = rest.trim_start().strip_prefix('=') else {
-            continue;
-        };
-        let value = value.split('#').next().unwrap_or_default().trim();
-        let inner = value.trim_matches(|c| c == '"' || c == '\'');
-        for secret in [value, inner] {
-            if secret.len() >= 4 {
-                message = message.replace(secret, "<redacted>");
-            }
-        }
-    }
-    message
-}
-
-/// Exactly `N` bytes written as `2N` hex digits (separators `:` and spaces allowed).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct HexBytes<const N: usize>(pub [u8; N]);
-
-impl<const N: usize> fmt::Debug for HexBytes<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print key material in logs or debug output.
-        write!(f, "HexBytes<{N}>(..)")
-    }
-}
-
-impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let bytes = crate::wire::parse_hex(&text).map_err(de::Error::custom)?;
-        let array: [u8; N] = bytes.try_into().map_err(|bytes: Vec<u8>| {
-            de::Error::custom(format!(
-                "expected {} hex digits ({N} bytes), got {}",
-                N * 2,
-                bytes.len() * 2
-            ))
-        })?;
-        Ok(HexBytes(array))
-    }
 }
 
 /// A duration written like `"24h"`, `"6h 30m"` or `"250ms"`, within a key's bounds.
@@ -453,127 +297,6 @@ pub enum UpgradeTime {
     Wait,
 }
 
-/// `[catalog]`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogSection {
-    /// How often catalogs are refreshed (1h ..= 30d).
-    #[serde(default = "default_refresh", deserialize_with = "refresh_interval")]
-    pub refresh_interval: Duration,
-    /// Cached catalogs and images.
-    #[serde(default = "default_cache_dir")]
-    pub cache_dir: PathBuf,
-    /// Longest wait for a catalog server's TCP and TLS connection (1s ..= 5m).
-    #[serde(
-        default = "default_connect_timeout",
-        deserialize_with = "connect_timeout"
-    )]
-    pub connect_timeout: Duration,
-    /// Longest time one catalog or image request may take, body included (1s ..= 1h); a server
-    /// that stalls or trickles is given up after it, and the source backs off.
-    #[serde(
-        default = "default_request_timeout",
-        deserialize_with = "request_timeout"
-    )]
-    pub request_timeout: Duration,
-    /// Where firmware comes from, in order of preference.
-    #[serde(default, rename = "source")]
-    pub sources: Vec<SourceSection>,
-}
-
-impl Default for CatalogSection {
-    fn default() -> Self {
-        CatalogSection {
-            refresh_interval: default_refresh(),
-            cache_dir: default_cache_dir(),
-            connect_timeout: default_connect_timeout(),
-            request_timeout: default_request_timeout(),
-            sources: Vec::new(),
-        }
-    }
-}
-
-fn default_refresh() -> Duration {
-    Duration::from_secs(24 * 3600)
-}
-fn default_connect_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(120)
-}
-fn default_cache_dir() -> PathBuf {
-    PathBuf::from("/var/cache/zigbee-otad")
-}
-
-/// `[[catalog.source]]`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceSection {
-    /// What kind of source this is.
-    pub kind: SourceKind,
-    /// A name for logs and status (defaults to the kind).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The catalog URL (every kind but `directory`; the vendor kinds and `zigpy-ota` default to
-    /// their feed's published URL, filled in when the configuration is read).
-    #[serde(default)]
-    pub url: Option<String>,
-    /// A local path (`directory`, or a local copy of any catalog but `ledvance`).
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-}
-
-/// Catalog source kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceKind {
-    /// The LEDVANCE cloud API.
-    Ledvance,
-    /// An index.json in the zigbee-OTA format.
-    ZigbeeOtaIndex,
-    /// A local folder of OTA files.
-    Directory,
-    /// IKEA's `version_info.json` (DIRIGERA or TRÅDFRI style).
-    Ikea,
-    /// Inovelli's feed for ZHA.
-    Inovelli,
-    /// Third Reality's feed.
-    #[serde(rename = "thirdreality")]
-    ThirdReality,
-    /// Sonoff's feed.
-    Sonoff,
-    /// zigpy-ota's index in the zigbee-OTA format.
-    ZigpyOta,
-    /// Salus's feed: recognised only to refuse it with the reason (see [`SALUS_REFUSAL`]).
-    Salus,
-}
-
-/// Why `kind = "salus"` is refused.
-pub const SALUS_REFUSAL: &str = "the Salus feed is not supported: its entries name only a model and a version (no manufacturer code or image type to match a device on), it mixes gateway firmware and other files with the Zigbee images, its files are tar archives checked only by an MD5 inside them, over plain http; the zigbee-OTA index carries the Salus Zigbee images already extracted, with SHA-512 digests: use kind = \"zigbee-ota-index\"";
-
-impl SourceKind {
-    /// The catalog URL used when a source gives neither `url` nor `path`.
-    pub fn default_url(self) -> Option<&'static str> {
-        use crate::catalog::provider::{ikea, inovelli, sonoff, thirdreality};
-        match self {
-            SourceKind::Ikea => Some(ikea::DEFAULT_URL),
-            SourceKind::Inovelli => Some(inovelli::DEFAULT_URL),
-            SourceKind::ThirdReality => Some(thirdreality::DEFAULT_URL),
-            SourceKind::Sonoff => Some(sonoff::DEFAULT_URL),
-            SourceKind::ZigpyOta => Some(ZIGPY_OTA_DEFAULT_URL),
-            SourceKind::Ledvance
-            | SourceKind::ZigbeeOtaIndex
-            | SourceKind::Directory
-            | SourceKind::Salus => None,
-        }
-    }
-}
-
-/// zigpy-ota's stable index in the zigbee-OTA format (its README's published location).
-pub const ZIGPY_OTA_DEFAULT_URL: &str =
-    "https://raw.githubusercontent.com/zigpy/zigpy-ota/release/files/stable/z2m_v1_ota.json";
-
 /// `[policy]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -681,51 +404,6 @@ impl Config {
         Ok(config)
     }
 
-    /// Reads the network key from `network_key_file`, or from the systemd credential
-    /// [`NETWORK_KEY_CREDENTIAL`] in `credentials` (`$CREDENTIALS_DIRECTORY`), into
-    /// `coordinator.network_key`. Errors never show the file's content.
-    pub fn read_network_key(
-        &mut self,
-        origin: &str,
-        credentials: Option<&Path>,
-    ) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: origin.to_owned(),
-            key: "coordinator.network_key_file".to_owned(),
-            message,
-        };
-        let credential = credentials
-            .map(|dir| dir.join(NETWORK_KEY_CREDENTIAL))
-            .filter(|path| path.is_file());
-        let path = match (&self.coordinator.network_key_file, credential) {
-            (Some(path), _) => path.clone(),
-            (None, Some(path)) if self.coordinator.network_key.is_none() => path,
-            _ => return Ok(()),
-        };
-        if self.coordinator.network_key.is_some() {
-            return Err(invalid(
-                "give the network key once: `network_key` or `network_key_file`, not both".into(),
-            ));
-        }
-        let mut text = String::new();
-        std::fs::File::open(&path)
-            .and_then(|file| {
-                std::io::Read::read_to_string(&mut std::io::Read::take(file, 4096), &mut text)
-            })
-            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
-        let key = crate::wire::parse_hex(&text)
-            .ok()
-            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "{} does not hold a network key (32 hex digits); its content is not shown",
-                    path.display()
-                ))
-            })?;
-        self.coordinator.network_key = Some(HexBytes(key));
-        Ok(())
-    }
-
     /// Parses and validates configuration text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
@@ -756,6 +434,8 @@ impl Config {
         }
         for (index, source) in self.catalog.sources.iter().enumerate() {
             let key = |field: &str| format!("catalog.source[{index}].{field}");
+            catalog::check_source_options(source)
+                .map_err(|(field, message)| invalid(key(field), message))?;
             match source.kind {
                 SourceKind::Salus => {
                     return Err(invalid(key("kind"), SALUS_REFUSAL.to_owned()));
@@ -815,42 +495,20 @@ impl Config {
                 .validate()
                 .map_err(|(key, message)| invalid(format!("export.{key}"), message))?;
         }
+        if let Some(proxy) = &self.proxy {
+            if self.coordinator.protocol != Protocol::Ezsp {
+                return Err(invalid(
+                    "proxy".to_owned(),
+                    "the proxy shares an EZSP stick: it needs `[coordinator] protocol = \"ezsp\"`"
+                        .to_owned(),
+                ));
+            }
+            proxy
+                .validate()
+                .map_err(|(key, message)| invalid(format!("proxy.{key}"), message))?;
+        }
         Ok(())
     }
-}
-
-/// HTTPS only; plain HTTP only for loopback hosts (tests and local mirrors).
-pub fn check_source_url(url: &str) -> Result<(), String> {
-    if let Some(rest) = url.strip_prefix("https://") {
-        if host_of(rest).is_empty() {
-            return Err(format!("`{url}` has no host"));
-        }
-        return Ok(());
-    }
-    if let Some(rest) = url.strip_prefix("http://") {
-        let host = host_of(rest);
-        let loopback = host == "localhost"
-            || host == "[::1]"
-            || host
-                .parse::<std::net::Ipv4Addr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            return Ok(());
-        }
-        return Err(format!(
-            "`{url}`: plain http:// is accepted only for loopback addresses; use https://"
-        ));
-    }
-    Err(format!("`{url}` is not an https:// URL"))
-}
-
-fn host_of(after_scheme: &str) -> &str {
-    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    if host_port.starts_with('[') {
-        return host_port.split_inclusive(']').next().unwrap_or("");
-    }
-    host_port.split(':').next().unwrap_or("")
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod ezsp;
 pub mod identity;
 pub mod ota;
+pub mod proxy;
 pub mod server;
 pub mod sim;
 pub mod wire;

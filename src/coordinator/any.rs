@@ -1,5 +1,6 @@
-//! One handle for whichever driver the config names (`[coordinator] protocol`), so the daemon
-//! holds a single type and the OTA server sees only [`Coordinator`].
+//! One handle for whichever driver the config names (`[coordinator] protocol`, and `[proxy]`
+//! for an EZSP stick shared with an upstream stack), so the daemon holds a single type and the
+//! OTA server sees only [`Coordinator`].
 
 use tokio::sync::mpsc;
 
@@ -9,16 +10,19 @@ use super::znp::ZnpCoordinator;
 use super::{
     AnswerTiming, BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent,
     CoordinatorFirmware, CoordinatorState, DeviceTable, MessageTag, NetworkInfo, SendError,
-    UnicastMessage,
+    UnicastMessage, ZclRequest,
 };
+use crate::proxy::{ProxyCoordinator, ProxySettings};
 
 /// The coordinator protocols there are drivers for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriverKind {
     /// Silicon Labs EZSP over ASH.
     Ezsp,
     /// TI Z-Stack MT over UART.
     Znp,
+    /// EZSP, with the stick shared with an upstream stack through the proxy.
+    Proxy(ProxySettings),
 }
 
 /// A running driver of either kind.
@@ -28,6 +32,8 @@ pub enum AnyCoordinator {
     Ezsp(EzspCoordinator),
     /// ZNP.
     Znp(ZnpCoordinator),
+    /// The EZSP proxy.
+    Proxy(ProxyCoordinator),
 }
 
 impl AnyCoordinator {
@@ -45,6 +51,10 @@ impl AnyCoordinator {
                 let (driver, events) = ZnpCoordinator::start(config);
                 (AnyCoordinator::Znp(driver), events)
             }
+            DriverKind::Proxy(settings) => {
+                let (driver, events) = ProxyCoordinator::start(config, settings);
+                (AnyCoordinator::Proxy(driver), events)
+            }
         }
     }
 
@@ -53,6 +63,7 @@ impl AnyCoordinator {
         match self {
             AnyCoordinator::Ezsp(driver) => driver.shutdown().await,
             AnyCoordinator::Znp(driver) => driver.shutdown().await,
+            AnyCoordinator::Proxy(driver) => driver.shutdown().await,
         }
     }
 
@@ -60,6 +71,7 @@ impl AnyCoordinator {
         match self {
             AnyCoordinator::Ezsp(driver) => driver,
             AnyCoordinator::Znp(driver) => driver,
+            AnyCoordinator::Proxy(driver) => driver,
         }
     }
 }
@@ -74,6 +86,9 @@ impl Coordinator for AnyCoordinator {
         timing: AnswerTiming,
     ) -> Result<MessageTag, SendError> {
         self.inner().send_answer(message, timing)
+    }
+    fn send_zcl_request(&self, request: &ZclRequest) -> Result<MessageTag, SendError> {
+        self.inner().send_zcl_request(request)
     }
     fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError> {
         self.inner().send_broadcast(message)
@@ -106,6 +121,7 @@ impl Coordinator for AnyCoordinator {
                     .map(|n| format!("EZSP v{}", n.protocol_version)),
             }),
             AnyCoordinator::Znp(driver) => driver.firmware(),
+            AnyCoordinator::Proxy(driver) => driver.firmware(),
         }
     }
 }

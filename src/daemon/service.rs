@@ -271,9 +271,13 @@ impl MainLoop {
             .context("loading the image library")?;
         self.apply_library(library);
         self.notifier.status("starting the coordinator");
-        let kind = match self.config.coordinator.protocol {
-            crate::config::Protocol::Ezsp => DriverKind::Ezsp,
-            crate::config::Protocol::Znp => DriverKind::Znp,
+        let kind = match (&self.config.proxy, self.config.coordinator.protocol) {
+            (Some(proxy), _) => DriverKind::Proxy(crate::proxy::ProxySettings {
+                listen: proxy.listen.address(),
+                scope: proxy.scope(),
+            }),
+            (None, crate::config::Protocol::Ezsp) => DriverKind::Ezsp,
+            (None, crate::config::Protocol::Znp) => DriverKind::Znp,
         };
         let (coordinator, mut coordinator_events) = AnyCoordinator::start(kind, coordinator_config);
         let coordinator = Arc::new(coordinator);
@@ -340,7 +344,10 @@ impl MainLoop {
                         // State changes are shown at once (status right after READY=1 is current).
                         self.on_coordinator_event(event, coordinator.as_ref(), &port);
                         self.publish(coordinator.as_ref(), &port);
-                        if self.coordinator_up && !self.ready_sent {
+                        // Behind the proxy the network is upstream's to start: ready once
+                        // the proxy listens, so upstream can connect.
+                        let proxy = self.config.proxy.is_some();
+                        if (self.coordinator_up || proxy) && !self.ready_sent {
                             self.ready_sent = true;
                             self.notifier.ready();
                         }

@@ -1,10 +1,10 @@
 //! Fuzz entry points for the `catalog` module: the bounded JSON parser (against serde_json),
-//! the LEDVANCE and index parsers, the vendor feed parsers, the pins loader and the limiter's
-//! ledger loader on arbitrary bytes.
+//! the LEDVANCE parsers (the list and the documented `newer` answers) and the index parser,
+//! the vendor feed parsers, the pins loader and the limiter's ledger loader on arbitrary bytes.
 
 use crate::catalog::limiter::{Ledger, Limiter, LimiterConfig};
 use crate::catalog::model::{ImageSize, Locator, Provenance, SourceKind};
-use crate::catalog::provider::{ledvance, zigbee_ota_index};
+use crate::catalog::provider::{ledvance, ledvance_newer, zigbee_ota_index};
 
 /// Runs the LEDVANCE and zigbee-OTA index parsers and the ledger loader on `data`. None may
 /// panic; every entry accepted must respect the documented bounds, and a loaded ledger must
@@ -49,6 +49,25 @@ pub fn parse_json(data: &[u8]) {
                 assert!(key(a) < key(b) || (key(a) == key(b) && a.file_version >= b.file_version));
             }
         }
+    }
+    // The documented `newer` answers: whatever they hold, the document a round assembles from
+    // them reads back, and the LEDVANCE parser takes it like the list.
+    if let Ok(items) = ledvance_newer::read_answer(data) {
+        let query = ledvance_newer::NewerQuery {
+            company: 0x1189,
+            product: 1,
+            version: 0,
+        };
+        let document = ledvance_newer::assemble(Some(data), &[(query, items)]);
+        assert!(ledvance_newer::read_answer(&document).is_ok());
+        assert!(
+            ledvance::parse(
+                &document,
+                "https://localhost/v1/zigbee/firmwares",
+                &ledvance_source
+            )
+            .is_ok()
+        );
     }
     let index_source = Provenance {
         source: "fuzz-index".into(),

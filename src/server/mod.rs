@@ -8,7 +8,10 @@
 //!   apply window) and the rolling-update order;
 //! - `session`: per-device state: offers, request FIFO, retries, pacing, the transfer;
 //! - [`pacing`]: block size and the concurrency cap;
-//! - `transfer`: serving blocks and pages, Upgrade End, the transfer history;
+//! - `query` and `notify`: Query Next Image / Device Specific File, Image Notify;
+//! - `transfer`: serving blocks and pages;
+//! - `upgrade_end`: Upgrade End under the upgrade-time policy, the transfer history;
+//! - `status`: what the status socket shows (transfers, devices, history);
 //! - [`progress`]: transfer snapshots, events and history;
 //! - [`config`]: [`ServerConfig`] and its field-tested defaults.
 //!
@@ -47,27 +50,32 @@
 //! ));
 //! ```
 
+mod addr;
 pub mod config;
 pub mod control;
 mod frame;
 pub mod image;
 mod installer;
+mod notify;
 pub mod pacing;
 pub mod policy;
 pub mod progress;
+mod query;
 pub mod rate;
 mod request;
 mod session;
+mod status;
 mod transfer;
+mod upgrade_end;
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
+pub use addr::{Destination, DeviceAddr, DeviceKey, NotifyTarget, Outgoing};
 pub use config::{
     BlockPeriodUnit, DenyRule, DeviceOverride, ServerConfig, UpgradeTimePolicy, VersionPin,
 };
@@ -86,8 +94,8 @@ pub use crate::zcl::{Ieee, ZclStatus};
 
 use pacing::Admission;
 use request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
-use session::{LastQuery, Pending, PendingUpgrade, Session, after};
-use transfer::{PageAsk, Wanted, snapshot, whole_seconds_at_least_one};
+use session::{LastQuery, Pending, Session, after};
+use transfer::{PageAsk, Wanted, whole_seconds_at_least_one};
 
 /// The broadcast address used for Image Notify (all devices, sleepy ones via their parents).
 pub const BROADCAST_ALL_DEVICES: u16 = 0xFFFF;
@@ -99,78 +107,6 @@ pub const UPGRADE_TIME_WAIT_FOR_COMMAND: u32 = 0xFFFF_FFFF;
 pub const DEFAULT_MAX_APS_PAYLOAD: u8 = 82;
 /// Finished and failed transfers kept for the status socket.
 pub const HISTORY_LEN: usize = 256;
-
-/// A device as the coordinator saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DeviceAddr {
-    /// Network (short) address.
-    pub nwk: u16,
-    /// IEEE address, when the coordinator knows it.
-    pub ieee: Option<Ieee>,
-    /// The device's OTA client endpoint.
-    pub endpoint: u8,
-}
-
-impl fmt::Display for DeviceAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.ieee {
-            Some(ieee) => write!(f, "{ieee} (0x{:04x})", self.nwk),
-            None => write!(f, "0x{:04x}", self.nwk),
-        }
-    }
-}
-
-/// How sessions are keyed: by IEEE address when known (it survives a rejoin with a new
-/// network address), else by network address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DeviceKey {
-    /// By IEEE address.
-    Ieee(Ieee),
-    /// By network address.
-    Nwk(u16),
-}
-
-impl DeviceAddr {
-    /// The session key for this device.
-    pub fn key(&self) -> DeviceKey {
-        match self.ieee {
-            Some(ieee) => DeviceKey::Ieee(ieee),
-            None => DeviceKey::Nwk(self.nwk),
-        }
-    }
-}
-
-/// Where a frame goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Destination {
-    /// One device.
-    Unicast(DeviceAddr),
-    /// A broadcast address (0xFFFF, 0xFFFD, ...), to endpoint 0xFF.
-    Broadcast(u16),
-}
-
-/// A frame for the coordinator to send: cluster 0x0019 ([`crate::zcl::ota::CLUSTER_ID`]), from
-/// [`ServerConfig::endpoint`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    /// Where to.
-    pub destination: Destination,
-    /// Source endpoint (ours).
-    pub source_endpoint: u8,
-    /// Destination endpoint (the device's, or 0xFF for a broadcast).
-    pub destination_endpoint: u8,
-    /// The ZCL frame (header + payload).
-    pub zcl_bytes: Bytes,
-}
-
-/// Whom an Image Notify goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotifyTarget {
-    /// One device (unicast, query jitter 100: it should query now).
-    Device(DeviceAddr),
-    /// Every device (broadcast, query jitter scaled to the number of known devices).
-    Broadcast,
-}
 
 #[derive(Debug)]
 struct Queued {
@@ -298,105 +234,6 @@ impl OtaServer {
     /// The images currently offered (the catalog's view).
     pub fn images(&self) -> &[Arc<OtaImage>] {
         &self.images
-    }
-
-    /// Replaces the catalog's view. Transfers in progress keep the exact image they were
-    /// offered. Known devices for which a new image appears are notified: unicast when few,
-    /// else one broadcast with a scaled query jitter.
-    pub fn set_images(&mut self, images: Vec<Arc<OtaImage>>, now: Instant) {
-        self.images = images;
-        let mut concerned = Vec::new();
-        let mut available = Vec::new();
-        for (key, session) in &self.sessions {
-            let Some(last) = session.last_query else {
-                continue;
-            };
-            let query = self.device_query(session, &last);
-            let chosen = policy::choose_image(&self.images, &query, &self.config)
-                .ok()
-                .map(|image| image.key());
-            // `status` (and Home Assistant) learn of the new image now, not at the device's
-            // next query, which for a sleepy device may be a day away.
-            available.push((*key, chosen));
-            if chosen.is_some() && last.offered != chosen {
-                concerned.push(session.addr);
-            }
-        }
-        for (key, chosen) in available {
-            if let Some(session) = self.sessions.get_mut(&key) {
-                session.available = chosen;
-            }
-        }
-        if concerned.is_empty() {
-            return;
-        }
-        info!(
-            devices = concerned.len(),
-            "new images for known devices; notifying"
-        );
-        if concerned.len() <= self.config.notify_unicast_limit {
-            for addr in concerned {
-                self.notify(NotifyTarget::Device(addr), now);
-            }
-        } else {
-            self.notify(NotifyTarget::Broadcast, now);
-        }
-    }
-
-    /// Sends an Image Notify (payload type 0: query jitter only). Broadcasts closer together
-    /// than [`ServerConfig::min_broadcast_notify_interval`] are not sent (false), so repeated
-    /// catalog refreshes or requests cannot flood the network.
-    pub fn notify(&mut self, target: NotifyTarget, now: Instant) -> bool {
-        let (destination, query_jitter, key) = match target {
-            NotifyTarget::Device(addr) => (Destination::Unicast(addr), 100, Some(addr.key())),
-            NotifyTarget::Broadcast => {
-                if self
-                    .last_broadcast_notify
-                    .is_some_and(|at| now < after(at, self.config.min_broadcast_notify_interval))
-                {
-                    debug!("broadcast Image Notify suppressed: one was sent recently");
-                    return false;
-                }
-                self.last_broadcast_notify = Some(now);
-                let known = self
-                    .sessions
-                    .values()
-                    .filter(|s| s.last_query.is_some())
-                    .count();
-                (
-                    Destination::Broadcast(BROADCAST_ALL_DEVICES),
-                    broadcast_jitter(self.config.notify_target_responders, known),
-                    None,
-                )
-            }
-        };
-        info!(?destination, query_jitter, "image notify");
-        let tsn = self.take_tsn();
-        self.enqueue(
-            key,
-            destination,
-            ReplyTo::Unsolicited { tsn },
-            Message::ImageNotify { query_jitter },
-        );
-        true
-    }
-
-    /// Tells a device that was told to wait for a command (upgrade time 0xFFFFFFFF, or a
-    /// maintenance window without a wall clock) to apply its image now. False when the device
-    /// is not waiting. [`OtaServer::apply`] is the same by IEEE address, with the reason when
-    /// nothing is sent.
-    pub fn upgrade_now(&mut self, device: DeviceKey, now: Instant) -> bool {
-        let waiting = self
-            .sessions
-            .get(&device)
-            .is_some_and(|s| s.awaiting_upgrade_command.is_some());
-        if !waiting {
-            return false;
-        }
-        match device {
-            DeviceKey::Ieee(ieee) => self.apply(ieee, now).is_ok(),
-            DeviceKey::Nwk(_) => self.send_upgrade_command(device, None, now).is_some(),
-        }
     }
 
     /// Handles one ZCL frame of cluster 0x0019 received from `source`, unicast to us (a
@@ -663,176 +500,6 @@ impl OtaServer {
         tsn
     }
 
-    fn device_query<'a>(&'a self, session: &'a Session, last: &LastQuery) -> DeviceQuery<'a> {
-        let identity = session
-            .addr
-            .ieee
-            .and_then(|ieee| self.identities.get(&ieee));
-        DeviceQuery {
-            ieee: session.addr.ieee,
-            manufacturer_code: last.manufacturer_code,
-            image_type: last.image_type,
-            current_file_version: last.current_file_version,
-            hardware_version: last.hardware_version,
-            model: identity.and_then(|i| i.model_id.as_deref()),
-            manufacturer_name: identity.and_then(|i| i.manufacturer_name.as_deref()),
-        }
-    }
-
-    fn answer_query(
-        &mut self,
-        session: &mut Session,
-        mut query: LastQuery,
-        now: Instant,
-    ) -> Message {
-        let judged = session.awaiting_confirmation.filter(|pending| {
-            query.current_file_version == pending.image.file_version
-                || pending.apply_by.is_some_and(|by| now >= by)
-        });
-        if let Some(PendingUpgrade {
-            image: expected, ..
-        }) = judged
-        {
-            session.awaiting_confirmation = None;
-            if let Some(ieee) = session.addr.ieee
-                && self
-                    .control
-                    .downloaded
-                    .get(&ieee)
-                    .is_some_and(|d| d.released && d.image() == expected)
-            {
-                self.control.downloaded.remove(&ieee);
-                self.control_revision += 1;
-            }
-            let confirmed = query.current_file_version == expected.file_version;
-            self.confirm_in_history(session.addr, expected, confirmed);
-            if confirmed {
-                info!(device = %session.addr, image = %expected, "upgrade confirmed");
-                self.events.push_back(ServerEvent::UpgradeConfirmed {
-                    device: session.addr,
-                    image: expected,
-                });
-            } else {
-                warn!(
-                    device = %session.addr,
-                    image = %expected,
-                    running = query.current_file_version,
-                    "device did not apply its new image"
-                );
-                self.events.push_back(ServerEvent::UpgradeNotApplied {
-                    device: session.addr,
-                    image: expected,
-                    running_version: query.current_file_version,
-                });
-            }
-        }
-        let decision = {
-            let device_query = self.device_query(session, &query);
-            policy::choose_image(&self.images, &device_query, &self.config)
-        };
-        session.available = decision.as_ref().ok().map(|image| image.key());
-        let decision = decision.and_then(|image| {
-            let file_version = image.key().file_version;
-            match self.installer_gate(session.addr.ieee, file_version, now) {
-                Ok(()) => Ok(image),
-                Err(withheld) => Err(NoImageReason::Installer {
-                    file_version,
-                    withheld,
-                }),
-            }
-        });
-        let previous = session.last_query.and_then(|q| q.offered);
-        let message = match decision {
-            Ok(image) => {
-                let key = image.key();
-                let size = image.size();
-                query.offered = Some(key);
-                session.last_withheld = None;
-                if previous != Some(key) {
-                    info!(device = %session.addr, image = %key, size, "offering image");
-                    self.events.push_back(ServerEvent::ImageOffered {
-                        device: session.addr,
-                        image: key,
-                        image_size: size,
-                    });
-                }
-                session.remember_offer(image, Some(query));
-                Message::QueryNextImageResponse(Ok((key, size)))
-            }
-            Err(reason) => {
-                let text = reason.to_string();
-                if session.last_withheld.as_deref() != Some(text.as_str()) {
-                    if reason == NoImageReason::NoImageForDevice {
-                        debug!(device = %session.addr, %reason, "no image");
-                    } else {
-                        info!(device = %session.addr, %reason, "no image offered");
-                        self.events.push_back(ServerEvent::ImageWithheld {
-                            device: session.addr,
-                            reason,
-                        });
-                    }
-                    session.last_withheld = Some(text);
-                }
-                Message::QueryNextImageResponse(Err(ZclStatus::NO_IMAGE_AVAILABLE))
-            }
-        };
-        session.last_query = Some(query);
-        message
-    }
-
-    /// A device-specific file (ZCL8 §11.13.7) goes only to the device it names, and that
-    /// device must be the sender: the `requester` field is the device's own claim, checked
-    /// against the address the coordinator vouches for.
-    fn answer_device_specific(
-        &mut self,
-        session: &mut Session,
-        requester: Ieee,
-        manufacturer_code: u16,
-        image_type: u16,
-        current_file_version: u32,
-    ) -> Message {
-        if session.addr.ieee != Some(requester) {
-            debug!(device = %session.addr, %requester, "device-specific file asked for another device: NO_IMAGE_AVAILABLE");
-            return Message::QueryDeviceSpecificFileResponse(Err(ZclStatus::NO_IMAGE_AVAILABLE));
-        }
-        let for_device: Vec<Arc<OtaImage>> = self
-            .images
-            .iter()
-            .filter(|image| image.destination() == Some(requester))
-            .cloned()
-            .collect();
-        let identity = self.identities.get(&requester);
-        let query = DeviceQuery {
-            ieee: Some(requester),
-            manufacturer_code,
-            image_type,
-            current_file_version,
-            hardware_version: None,
-            model: identity.and_then(|i| i.model_id.as_deref()),
-            manufacturer_name: identity.and_then(|i| i.manufacturer_name.as_deref()),
-        };
-        match policy::choose_image(&for_device, &query, &self.config) {
-            Ok(image) => {
-                let key = image.key();
-                let size = image.size();
-                info!(device = %session.addr, image = %key, size, "offering device-specific file");
-                let asked = LastQuery {
-                    manufacturer_code,
-                    image_type,
-                    current_file_version,
-                    hardware_version: None,
-                    offered: Some(key),
-                };
-                session.remember_offer(image, Some(asked));
-                Message::QueryDeviceSpecificFileResponse(Ok((key, size)))
-            }
-            Err(reason) => {
-                debug!(device = %session.addr, %reason, "no device-specific file");
-                Message::QueryDeviceSpecificFileResponse(Err(ZclStatus::NO_IMAGE_AVAILABLE))
-            }
-        }
-    }
-
     /// Handles every deadline that has passed: paced block requests, page blocks, idle and
     /// Upgrade End timeouts, forgotten devices.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -1017,74 +684,5 @@ impl OtaServer {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.events.pop_front()
-    }
-
-    /// Every transfer in progress (queued, downloading, or waiting for its Upgrade End).
-    pub fn progress(&self) -> Vec<TransferProgress> {
-        let mut transfers: Vec<TransferProgress> = self
-            .sessions
-            .values()
-            .filter_map(|s| s.transfer.as_ref().map(|t| snapshot(s.addr, t, None, None)))
-            .collect();
-        transfers.sort_by_key(|t| (t.ieee, t.nwk));
-        transfers
-    }
-
-    /// Every device heard from (and not yet forgotten), with what it last asked and got.
-    pub fn devices(&self) -> Vec<DeviceStatus> {
-        let mut devices: Vec<DeviceStatus> = self
-            .sessions
-            .values()
-            .map(|s| DeviceStatus {
-                ieee: s.addr.ieee,
-                nwk: s.addr.nwk,
-                manufacturer_code: s.last_query.map(|q| q.manufacturer_code),
-                image_type: s.last_query.map(|q| q.image_type),
-                current_file_version: s.last_query.map(|q| q.current_file_version),
-                hardware_version: s.last_query.and_then(|q| q.hardware_version),
-                offered_file_version: s.last_query.and_then(|q| q.offered).map(|k| k.file_version),
-                withheld: s.last_withheld.clone(),
-                identity: s
-                    .addr
-                    .ieee
-                    .and_then(|ieee| self.identities.get(&ieee))
-                    .cloned(),
-                available_file_version: s.available.map(|k| k.file_version),
-                approved: self.is_approved(s),
-                held: s.addr.ieee.is_some_and(|ieee| {
-                    self.control
-                        .is_held(ieee, self.wall_clock.map(|(_, unix)| unix))
-                }),
-                queue_position: self.admission.queue_position(&s.addr.key()),
-            })
-            .collect();
-        devices.sort_by_key(|d| (d.ieee, d.nwk));
-        devices
-    }
-
-    /// Finished and failed transfers, oldest first (the last [`HISTORY_LEN`]).
-    pub fn history(&self) -> impl Iterator<Item = &TransferProgress> {
-        self.history.iter()
-    }
-}
-
-/// `100 · min(target / devices, 1)`, at least 1.
-fn broadcast_jitter(target_responders: u32, known_devices: usize) -> u8 {
-    let devices = u64::try_from(known_devices.max(1)).unwrap_or(u64::MAX);
-    let jitter = (100 * u64::from(target_responders) / devices).clamp(1, 100);
-    u8::try_from(jitter).unwrap_or(100)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn broadcast_jitter_aims_at_the_target_number_of_responders() {
-        assert_eq!(broadcast_jitter(15, 0), 100);
-        assert_eq!(broadcast_jitter(15, 10), 100);
-        assert_eq!(broadcast_jitter(15, 60), 25);
-        assert_eq!(broadcast_jitter(15, 1_500), 1);
-        assert_eq!(broadcast_jitter(15, 100_000), 1);
     }
 }

@@ -2,7 +2,8 @@
 //! EZSP host (ours, bellows, zigbee-herdsman) can drive it without hardware (ARCHITECTURE.md,
 //! "Testing layers" 3-4; STYLE.md rule 33).
 //!
-//! - [`device`]: a sans-IO OTA client that performs a real upgrade over ZCL and checks the image.
+//! - [`device`]: a sans-IO OTA client that performs a real upgrade over ZCL and checks the image;
+//!   [`device_spec`] is its `--device` text form, [`device_report`] what it reports.
 //! - [`ncp`]: a sans-IO NCP built from the same [`crate::ash`] and [`crate::ezsp`] code, in the
 //!   NCP role, with the devices behind a radio delay.
 //! - [`stack`]: the stack tables behind the frames other hosts send (keys, tokens, multicast,
@@ -37,6 +38,8 @@
 //! ```
 
 pub mod device;
+pub mod device_report;
+pub mod device_spec;
 pub mod faults;
 pub mod ncp;
 pub mod stack;

@@ -302,7 +302,7 @@ fn sha256_name(image: &[u8]) -> String {
 }
 
 /// The image keys the daemon would serve, from disk alone.
-fn served_images(config: &Config) -> Vec<(u16, u16, u32)> {
+pub(crate) fn served_images(config: &Config) -> Vec<(u16, u16, u32)> {
     let library = images::load(config);
     let mut keys: Vec<(u16, u16, u32)> = library
         .images

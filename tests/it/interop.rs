@@ -73,7 +73,7 @@ fn against_simulator(args: &[&str], host: impl Fn(&str) -> Command, deadline: Du
 }
 
 /// The bellows CLI from `.ci/run`'s venv, or `None` after saying SKIPPED.
-fn bellows() -> Option<PathBuf> {
+pub(crate) fn bellows() -> Option<PathBuf> {
     let path = PathBuf::from(
         std::env::var("BELLOWS").unwrap_or_else(|_| "/tmp/zigbee-otad-ci-venv/bin/bellows".into()),
     );
@@ -88,14 +88,14 @@ fn bellows() -> Option<PathBuf> {
     }
 }
 
-fn interop_script(name: &str) -> PathBuf {
+pub(crate) fn interop_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(name)
 }
 
 /// Runs `command` with a deadline; the output, or a panic naming what hung.
-fn run(command: Command, deadline: Duration) -> Output {
+pub(crate) fn run(command: Command, deadline: Duration) -> Output {
     let what = format!("{command:?}");
     run_or_kill(command, deadline).unwrap_or_else(|output| {
         panic!(
@@ -109,7 +109,7 @@ fn run(command: Command, deadline: Duration) -> Output {
 /// Runs `command` until it exits (`Ok`) or until `deadline`, when it is killed (`Err`, with
 /// what it printed).
 #[allow(clippy::disallowed_methods)] // A real-time deadline on a real process.
-fn run_or_kill(mut command: Command, deadline: Duration) -> Result<Output, Box<Output>> {
+pub(crate) fn run_or_kill(mut command: Command, deadline: Duration) -> Result<Output, Box<Output>> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -185,7 +185,7 @@ fn bellows_info_on_a_fresh_stick_finds_no_network() {
 }
 
 /// Parses the JSON line a reference-host script printed.
-fn script_json(output: &Output) -> serde_json::Value {
+pub(crate) fn script_json(output: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

@@ -47,7 +47,8 @@ fn serve(listener: tokio::net::TcpListener, files: HashMap<String, Vec<u8>>) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 }
 
-fn ota_image(manufacturer: u16, image_type: u16, version: u32) -> Vec<u8> {
+/// A small valid OTA file (a GBL payload) with this header identity.
+pub(crate) fn ota_image(manufacturer: u16, image_type: u16, version: u32) -> Vec<u8> {
     let header = OtaHeader::new(
         ManufacturerCode(manufacturer),
         ImageType(image_type),

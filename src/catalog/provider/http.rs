@@ -25,6 +25,7 @@ use reqwest::header::{
     ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
 };
 
+use super::ledvance_newer::{self, NewerAnswer, NewerQuery};
 use super::{CatalogParseError, ParsedCatalog, parse_catalog};
 use crate::catalog::cache::{Cache, CacheError, StoredCatalog, Validators};
 use crate::catalog::limiter::{CallOutcome, Limiter, RetryAt};
@@ -220,26 +221,8 @@ impl CatalogClient {
                 request = request.header(IF_MODIFIED_SINCE, date);
             }
         }
-        let permit = limiter
-            .begin_call(now, self.settings.max_catalog_bytes)
-            .map_err(|retry| CatalogError::RateLimited {
-                source_name: name.clone(),
-                retry,
-            })?;
-        let mut body = Vec::new();
-        let response = self
-            .exchange(
-                request,
-                url.as_str(),
-                permit.byte_allowance,
-                limiter,
-                now,
-                &mut |chunk: &[u8]| {
-                    body.extend_from_slice(chunk);
-                    Ok(())
-                },
-            )
-            .await?;
+        let (response, body) = self.fetch_document(request, &url, name, limiter, now).await;
+        let response = response?;
         let parse = |body: &[u8]| {
             parse_catalog(kind, body, &source.url, &source.provenance).map_err(|error| {
                 CatalogError::Decode {
@@ -281,6 +264,40 @@ impl CatalogClient {
                     catalog,
                 })
             }
+        }
+    }
+
+    /// One documented LEDVANCE `newer` call (see [`ledvance_newer`]) within the source's
+    /// limiter: 200 is read as the newer firmwares, 204 is nothing newer, 400 an invalid
+    /// request (both counted as answered calls, with no backoff); 429 and 5xx back the source
+    /// off as any call does, and come back as [`CatalogError::Http`].
+    pub async fn ledvance_newer(
+        &self,
+        source: &SourceSpec,
+        query: NewerQuery,
+        limiter: &mut Limiter,
+        now: SystemTime,
+    ) -> Result<NewerAnswer, CatalogError> {
+        let name = &source.provenance.source;
+        let text = query.url(&source.url);
+        let url = check_url_within(&text, source_reach(&source.url)?)?;
+        let request = self.client.get(url.clone());
+        let (response, body) = self.fetch_document(request, &url, name, limiter, now).await;
+        match response {
+            Ok(Exchange::Body { .. }) => ledvance_newer::read_answer(&body)
+                .map(NewerAnswer::Newer)
+                .map_err(|error| CatalogError::Decode {
+                    source_name: name.clone(),
+                    error,
+                }),
+            Err(CatalogError::Http { status: 204, .. }) => Ok(NewerAnswer::NoneNewer),
+            Err(CatalogError::Http { status: 400, .. }) => Ok(NewerAnswer::Invalid),
+            Err(error) => Err(error),
+            Ok(Exchange::NotModified) => Err(CatalogError::Http {
+                url: url.to_string(),
+                status: 304,
+                retry_after: None,
+            }),
         }
     }
 
@@ -359,6 +376,43 @@ impl CatalogClient {
                 retry_after: None,
             }),
         }
+    }
+
+    /// One call for a catalog document (at most the catalog cap) within the limiter: the
+    /// exchange's outcome and the body read into memory.
+    async fn fetch_document(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &reqwest::Url,
+        source_name: &str,
+        limiter: &mut Limiter,
+        now: SystemTime,
+    ) -> (Result<Exchange, CatalogError>, Vec<u8>) {
+        let mut body = Vec::new();
+        let permit = match limiter.begin_call(now, self.settings.max_catalog_bytes) {
+            Ok(permit) => permit,
+            Err(retry) => {
+                let refused = CatalogError::RateLimited {
+                    source_name: source_name.to_owned(),
+                    retry,
+                };
+                return (Err(refused), body);
+            }
+        };
+        let response = self
+            .exchange(
+                request,
+                url.as_str(),
+                permit.byte_allowance,
+                limiter,
+                now,
+                &mut |chunk: &[u8]| {
+                    body.extend_from_slice(chunk);
+                    Ok(())
+                },
+            )
+            .await;
+        (response, body)
     }
 
     /// Sends one request and hands the body, chunk by chunk, to `sink` up to `byte_limit`,

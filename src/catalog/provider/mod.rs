@@ -1,7 +1,8 @@
 //! Catalog providers: the sans-IO parsers that turn a source's catalog bytes into
 //! [`CatalogEntry`] values, and the HTTP edge that fetches them within the rate limits.
 //!
-//! * [`ledvance`]: the LEDVANCE cloud API (`{"firmwares":[…]}`), CATALOGS.md "The LEDVANCE API".
+//! * [`ledvance`]: the LEDVANCE cloud API (`{"firmwares":[…]}`), CATALOGS.md "The LEDVANCE API";
+//!   [`ledvance_newer`]: its documented `newer` endpoint, one call per device kind.
 //! * [`zigbee_ota_index`]: the zigbee-OTA `index.json` manifest, CATALOGS.md "zigbee-OTA index.json";
 //!   also zigpy-ota's `z2m_v1_ota.json` (kind `zigpy-ota`), which is the same format.
 //! * [`ikea`], [`inovelli`], [`thirdreality`], [`sonoff`]: the vendor feeds zigpy reads
@@ -23,6 +24,7 @@ pub mod ikea;
 pub mod inovelli;
 mod json;
 pub mod ledvance;
+pub mod ledvance_newer;
 pub mod sonoff;
 pub mod thirdreality;
 pub mod zigbee_ota_index;

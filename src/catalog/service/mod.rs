@@ -8,7 +8,9 @@
 //! 1. a (conditional) catalog call through [`CatalogClient::refresh_source`], if its
 //!    [`Limiter`] allows one now; a source that may not be called yet is skipped and the report
 //!    says until when, it is never waited for. A `zigbee-ota-index` configured with a local
-//!    `path` is read from that file instead (stored when its bytes changed);
+//!    `path` is read from that file instead (stored when its bytes changed). A `ledvance` source
+//!    follows its `mode` (the list, the documented `newer` calls per known device kind, or the
+//!    list with `newer` as the fallback: see `ledvance`), all inside its limiter and ledger;
 //! 2. then, over the merged cached catalogs, [`MergedCatalog::images_for`] the known devices,
 //!    and a download of each of those images the cache does not hold yet (so each image is
 //!    fetched at most once ever). Downloads from one source are paced by its minimum call
@@ -60,6 +62,7 @@
 
 pub mod known_devices;
 pub mod ledger;
+mod ledvance;
 mod refresh;
 pub mod report;
 
@@ -83,7 +86,7 @@ use super::model::Provenance;
 use super::provider::http::{CatalogClient, CatalogError, HttpSettings, SourceSpec};
 use super::scheduler::ImageHolds;
 use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
-use crate::config::Config;
+use crate::config::{Config, LedvanceMode};
 use ledger::{cloud_kind, load_limiter};
 
 /// The catalog service could not start.
@@ -221,6 +224,8 @@ struct CloudSource {
     ledger_path: PathBuf,
     /// Set when the ledger file was corrupt at open; reported by the first refresh.
     ledger_note: Option<String>,
+    /// A `ledvance` source's mode (see `ledvance`); ignored for other kinds.
+    mode: LedvanceMode,
 }
 
 impl CloudSource {
@@ -310,6 +315,7 @@ impl CatalogService {
                 limiter,
                 ledger_path,
                 ledger_note,
+                mode: section.mode.unwrap_or_default(),
             });
         }
         Ok(CatalogService {

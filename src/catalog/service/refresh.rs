@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::known_devices::save_known_devices;
 use super::ledger::save_ledger_ahead;
+use super::ledvance;
 use super::report::{
     CatalogOutcome, Download, DownloadOutcome, Progress, RefreshReport, SourceRefresh, Usage,
     reason_name,
@@ -16,7 +17,7 @@ use super::{CatalogService, Clock, KnownDevice, load_known_devices, read_capped}
 use crate::catalog::cache::{Cache, StoredCatalog, Validators};
 use crate::catalog::limiter::{LimitReason, Limiter, unix_seconds};
 use crate::catalog::merged::MergedCatalog;
-use crate::catalog::model::{CatalogEntry, DeviceQuery, ImageHash};
+use crate::catalog::model::{CatalogEntry, DeviceQuery, ImageHash, SourceKind};
 use crate::catalog::partial_image::MAX_IMAGE_DOWNLOAD_BYTES;
 use crate::catalog::provider::http::{
     CatalogClient, CatalogError, HttpSettings, Refreshed, SourceSpec,
@@ -64,6 +65,17 @@ impl CatalogService {
             let now = self.clock.now();
             let result = match &source.local_index {
                 Some(path) => refresh_local_index(&source.spec, path, &mut self.cache, now),
+                None if source.spec.provenance.kind == SourceKind::Ledvance => {
+                    let mode = source.mode;
+                    ledvance::refresh(
+                        (&self.client, &self.clock, &mut self.cache),
+                        source,
+                        mode,
+                        &known_devices,
+                        &mut line.errors,
+                    )
+                    .await
+                }
                 None => match save_ledger_ahead(&source.limiter, &source.ledger_path, now) {
                     Ok(()) => {
                         self.client
@@ -264,16 +276,9 @@ fn refresh_local_index(
     })
 }
 
-/// Downloads one image, first waiting out the source's minimum call interval when that is
-/// short; any other hold defers it.
-async fn download(
-    client: &CatalogClient,
-    clock: &Clock,
-    cache: &mut Cache,
-    (limiter, ledger_path): (&mut Limiter, &Path),
-    source_url: &str,
-    entry: &CatalogEntry,
-) -> Download {
+/// Waits out the source's minimum call interval when that is all that holds the next call and
+/// it is short; any other hold is left for the call itself to report.
+pub(super) async fn pace(clock: &Clock, limiter: &Limiter) {
     if let Err(retry) = limiter.check(clock.now())
         && retry.reason == LimitReason::MinInterval
     {
@@ -285,6 +290,19 @@ async fn download(
             clock.sleep(wait).await;
         }
     }
+}
+
+/// Downloads one image, first waiting out the source's minimum call interval when that is
+/// short; any other hold defers it.
+async fn download(
+    client: &CatalogClient,
+    clock: &Clock,
+    cache: &mut Cache,
+    (limiter, ledger_path): (&mut Limiter, &Path),
+    source_url: &str,
+    entry: &CatalogEntry,
+) -> Download {
+    pace(clock, limiter).await;
     let now = clock.now();
     let (_, bytes_before) = limiter.usage(now);
     let result = match save_ledger_ahead(limiter, ledger_path, now) {

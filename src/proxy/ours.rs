@@ -1,0 +1,814 @@
+//! What the [`Relay`] keeps for zigbee-otad (issue 17 "The OTA cluster is ours"; UG100
+//! `sendUnicast`, `messageSentHandler`, `incomingMessageHandler`, `lookupEui64ByNodeId`,
+//! `stackStatusHandler`; ZCL §2.4 transaction sequence numbers):
+//!
+//! - incoming OTA cluster (0x0019) messages from devices in [`OtaScope`]: answered by us, never
+//!   passed upstream (before v14 a sender whose IEEE address is unknown is looked up first, its
+//!   OTA messages held meanwhile, when the scope lists devices);
+//! - upstream's own OTA sends to those devices: answered with `DELIVERY_FAILED` and dropped,
+//!   with a log line;
+//! - our sends, with EZSP message tags neither side has in flight (an upstream send whose tag
+//!   collides with one of ours is renumbered and its report numbered back), and their
+//!   `messageSentHandler`s, which upstream never sees;
+//! - our ZCL requests (identity reads), with transaction numbers upstream has not used lately
+//!   for that device; only the answer that matches one exactly is kept, everything else passes;
+//! - the device table, from joins, announces and v14 sender addresses (observed, and passed on);
+//! - the network: after `NETWORK_UP` we ask the stick for its parameters, addresses and maximum
+//!   payload, and say `Up` once answered.
+
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use super::frames::{self, FrameView};
+use super::relay::{Job, Purpose, Relay, RelayEvent};
+use crate::config::OtaScope;
+use crate::coordinator::device_table::Learned;
+use crate::coordinator::{
+    BroadcastMessage, CLUSTER_OTA_UPGRADE, CoordinatorState, DeliveryOutcome, Ieee,
+    IncomingMessage, MessageTag, NetworkInfo, Nwk, PROFILE_HOME_AUTOMATION, PROFILE_ZDO,
+    UnicastMessage, ZclRequest,
+};
+use crate::ezsp::EzspVersion;
+use crate::ezsp::command::{
+    AddEndpoint, Body, Callback, Command, Frame, IncomingMessageHandler, LookupEui64ByNodeId,
+    MessageSentHandler, PermitJoining, Response, SendBroadcast, SendResponse, SendUnicast,
+};
+use crate::ezsp::frame::FrameId;
+use crate::ezsp::status::{EmberStatus, SlStatus, Status};
+use crate::ezsp::types::{
+    ApsFrame, ApsOptions, DeviceUpdate, Eui64, IncomingMessageType, NodeId, OutgoingMessageType,
+};
+
+/// ZCL transaction numbers remembered per device from upstream's sends.
+const RECENT_TSNS: usize = 16;
+/// Devices whose recent transaction numbers are remembered.
+const TSN_DEVICES: usize = 256;
+/// Our ZCL requests waiting for answers at most (identity reads are few).
+const MAX_ZCL_REQUESTS: usize = 64;
+/// Messages held per sender during its address lookup.
+const MAX_HELD: usize = 16;
+
+/// One of our ZCL requests, waiting for its answer.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingZcl {
+    destination: Nwk,
+    endpoint: u8,
+    cluster: u16,
+    /// The transaction number on the air.
+    wire_tsn: u8,
+    /// The one the daemon chose.
+    our_tsn: u8,
+    deadline: Instant,
+}
+
+/// What the network queries after `NETWORK_UP` have answered so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct NetworkQuery {
+    parameters: Option<(u8, u16, u64)>,
+    eui64: Option<Ieee>,
+    node_id: Option<Nwk>,
+    max_payload: Option<usize>,
+}
+
+impl Relay {
+    // -----------------------------------------------------------------------------------------
+    // Our sends (the coordinator interface)
+
+    /// Sends a unicast for zigbee-otad; one [`RelayEvent::Delivery`] follows for `tag`.
+    pub fn send_unicast(&mut self, tag: MessageTag, mut message: UnicastMessage, now: Instant) {
+        let (Some(version), CoordinatorState::Up) = (self.version, self.state) else {
+            self.report(tag, DeliveryOutcome::LinkLost);
+            return;
+        };
+        if message.cluster == CLUSTER_OTA_UPGRADE
+            && let Some(endpoint) = self.ota_endpoint
+        {
+            message.src_endpoint = endpoint;
+        }
+        let Some(ezsp_tag) = self.free_tag(version) else {
+            self.report(tag, DeliveryOutcome::LinkLost);
+            return;
+        };
+        let command = Command::SendUnicast(SendUnicast {
+            message_type: OutgoingMessageType::DIRECT,
+            index_or_destination: NodeId(message.destination.0),
+            aps_frame: aps_frame(&message, message.aps_ack),
+            message_tag: ezsp_tag,
+            message_contents: message.payload,
+        });
+        self.queue_send(tag, ezsp_tag, &command, version, now);
+    }
+
+    /// Sends a ZCL request for zigbee-otad (an identity read): its transaction number is
+    /// changed if upstream used it lately for that device, and only the answer that matches it
+    /// exactly is kept from upstream (and given back with the daemon's number).
+    pub fn send_zcl_request(&mut self, tag: MessageTag, request: &ZclRequest, now: Instant) {
+        let mut message = request.to_unicast();
+        let Some(our_tsn) = request.tsn() else {
+            self.report(tag, DeliveryOutcome::Refused { ncp_status: 0 });
+            return;
+        };
+        let recent = self.upstream_tsns.get(&request.destination);
+        let taken = |t: u8| {
+            recent.is_some_and(|r| r.contains(&t))
+                || self
+                    .zcl_requests
+                    .iter()
+                    .any(|p| p.destination == request.destination && p.wire_tsn == t)
+        };
+        let wire_tsn = (0..=u8::MAX)
+            .map(|step| our_tsn.wrapping_add(step.wrapping_mul(37)))
+            .find(|t| !taken(*t))
+            .unwrap_or(our_tsn);
+        if let Some(slot) = message.payload.get_mut(zcl_tsn_offset(&request.zcl_frame)) {
+            *slot = wire_tsn;
+        }
+        if self.zcl_requests.len() >= MAX_ZCL_REQUESTS {
+            self.zcl_requests.remove(0);
+        }
+        self.zcl_requests.push(PendingZcl {
+            destination: request.destination,
+            endpoint: request.dst_endpoint,
+            cluster: request.cluster,
+            wire_tsn,
+            our_tsn,
+            deadline: now + self.config.delivery_timeout,
+        });
+        self.send_unicast(tag, message, now);
+    }
+
+    /// Sends a broadcast for zigbee-otad; one [`RelayEvent::Delivery`] follows for `tag`.
+    pub fn send_broadcast(&mut self, tag: MessageTag, message: BroadcastMessage, now: Instant) {
+        let (Some(version), CoordinatorState::Up) = (self.version, self.state) else {
+            self.report(tag, DeliveryOutcome::LinkLost);
+            return;
+        };
+        let Some(ezsp_tag) = self.free_tag(version) else {
+            self.report(tag, DeliveryOutcome::LinkLost);
+            return;
+        };
+        let unicast = UnicastMessage {
+            destination: message.destination,
+            src_endpoint: self.ota_endpoint.unwrap_or(message.src_endpoint),
+            dst_endpoint: message.dst_endpoint,
+            profile: message.profile,
+            cluster: message.cluster,
+            payload: Vec::new(),
+            aps_ack: false,
+        };
+        let command = Command::SendBroadcast(SendBroadcast {
+            alias: NodeId::NULL,
+            destination: NodeId(message.destination.0),
+            nwk_sequence: 0,
+            aps_frame: aps_frame(&unicast, false),
+            radius: message.radius,
+            message_tag: ezsp_tag,
+            message_contents: message.payload,
+        });
+        self.queue_send(tag, ezsp_tag, &command, version, now);
+    }
+
+    /// Opens (or closes, with 0) the network for joining.
+    pub fn permit_joining(&mut self, seconds: u8, now: Instant) {
+        let command = Command::PermitJoining(PermitJoining { duration: seconds });
+        self.queue_ours(&command, Purpose::PermitJoining, now);
+    }
+
+    fn queue_send(
+        &mut self,
+        tag: MessageTag,
+        ezsp_tag: u16,
+        command: &Command,
+        version: EzspVersion,
+        now: Instant,
+    ) {
+        let mut frame = Vec::new();
+        if let Err(e) = command.encode_frame(version, 0, &mut frame) {
+            warn!("send {tag:?} not encodable: {e}");
+            self.report(tag, DeliveryOutcome::Refused { ncp_status: 0 });
+            return;
+        }
+        self.in_flight
+            .insert(ezsp_tag, (tag, now + self.config.delivery_timeout));
+        self.our_queue.push_back(Job::Ours {
+            frame,
+            purpose: Purpose::Send { ezsp_tag },
+        });
+        self.handle_timeout(now);
+    }
+
+    fn queue_ours(&mut self, command: &Command, purpose: Purpose, now: Instant) {
+        let Some(version) = self.version else {
+            debug!(
+                "{:?} not sent: the stick is not negotiated",
+                command.frame_id()
+            );
+            return;
+        };
+        let mut frame = Vec::new();
+        match command.encode_frame(version, 0, &mut frame) {
+            Ok(()) => self.our_queue.push_back(Job::Ours { frame, purpose }),
+            Err(e) => warn!("{:?} not encodable: {e}", command.frame_id()),
+        }
+        self.handle_timeout(now);
+    }
+
+    /// A message tag neither our sends nor upstream's have in flight.
+    fn free_tag(&mut self, version: EzspVersion) -> Option<u16> {
+        let max = if version.uses_sl_status() {
+            u16::MAX
+        } else {
+            u16::from(u8::MAX)
+        };
+        for _ in 0..=u16::from(u8::MAX) {
+            let candidate = self.next_ezsp_tag;
+            self.next_ezsp_tag = if candidate >= max { 1 } else { candidate + 1 };
+            if !self.in_flight.contains_key(&candidate)
+                && !self.upstream_tags.contains_key(&candidate)
+            {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    fn report(&mut self, tag: MessageTag, outcome: DeliveryOutcome) {
+        self.emit(RelayEvent::Delivery { tag, outcome });
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Upstream's frames we look into
+
+    /// Upstream's `sendUnicast`/`sendBroadcast`: true when we answered it ourselves (an OTA
+    /// send to one of our devices); otherwise its tag is kept apart from ours.
+    pub(super) fn upstream_send(
+        &mut self,
+        view: &FrameView,
+        frame: &mut [u8],
+        version: EzspVersion,
+        now: Instant,
+    ) -> bool {
+        let _ = now;
+        let (cluster, destination, payload) = match Frame::decode(version, frame) {
+            Ok(Frame {
+                body: Body::Command(Command::SendUnicast(send)),
+                ..
+            }) => (
+                send.aps_frame.cluster_id,
+                Some(Nwk(send.index_or_destination.0)),
+                send.message_contents,
+            ),
+            Ok(Frame {
+                body: Body::Command(Command::SendBroadcast(send)),
+                ..
+            }) => (send.aps_frame.cluster_id, None, send.message_contents),
+            _ => return false,
+        };
+        let ours = match destination {
+            Some(nwk) => self.covers(nwk, self.devices.ieee(nwk)),
+            None => self.config.scope == OtaScope::All,
+        };
+        if cluster == CLUSTER_OTA_UPGRADE && ours {
+            self.stats.upstream_ota_dropped += 1;
+            info!(
+                "upstream's OTA send to {} dropped: zigbee-otad serves that device's OTA cluster",
+                destination.map_or("every device".to_owned(), |n| n.to_string())
+            );
+            let status = if version.uses_sl_status() {
+                Status::Sl(SlStatus::ZIGBEE_DELIVERY_FAILED)
+            } else {
+                Status::Ember(EmberStatus::DELIVERY_FAILED)
+            };
+            let answer = SendResponse {
+                status,
+                sequence: 0,
+            };
+            let response = if view.frame_id == FrameId::SEND_UNICAST {
+                Response::SendUnicast(answer)
+            } else {
+                Response::SendBroadcast(answer)
+            };
+            let mut out = Vec::new();
+            if response
+                .encode_frame(version, view.sequence, &mut out)
+                .is_ok()
+            {
+                self.answer_upstream(out);
+            }
+            return true;
+        }
+        if let Some(nwk) = destination
+            && let Ok((header, _)) = crate::zcl::ZclHeader::decode(&payload)
+        {
+            self.remember_upstream_tsn(nwk, header.tsn);
+        }
+        if let Some(tag) = frames::read_tag(frame, view.frame_id, version) {
+            let mut on_stick = tag;
+            if self.in_flight.contains_key(&tag) || self.upstream_tags.contains_key(&tag) {
+                match self.free_tag(version) {
+                    Some(free) if frames::write_tag(frame, view.frame_id, version, free) => {
+                        debug!("upstream's message tag {tag} is ours in flight: sent as {free}");
+                        on_stick = free;
+                    }
+                    _ => {}
+                }
+            }
+            self.upstream_tags.insert(on_stick, tag);
+        }
+        false
+    }
+
+    fn remember_upstream_tsn(&mut self, nwk: Nwk, tsn: u8) {
+        if !self.upstream_tsns.contains_key(&nwk) && self.upstream_tsns.len() >= TSN_DEVICES {
+            self.upstream_tsns.clear();
+        }
+        let recent = self.upstream_tsns.entry(nwk).or_default();
+        if recent.len() >= RECENT_TSNS {
+            recent.pop_front();
+        }
+        recent.push_back(tsn);
+    }
+
+    /// Upstream's first `networkInit`/`formNetwork` after a reset: true when our endpoint was
+    /// queued ahead of it (none of upstream's endpoints takes the OTA cluster).
+    pub(super) fn add_our_endpoint(&mut self, version: EzspVersion) -> bool {
+        if let Some(theirs) = self
+            .upstream_endpoints
+            .iter()
+            .find(|e| e.input_clusters.contains(&CLUSTER_OTA_UPGRADE))
+        {
+            self.ota_endpoint = Some(theirs.endpoint);
+            return false;
+        }
+        if self.config.scope == OtaScope::None {
+            return false;
+        }
+        let taken = |e: u8| self.upstream_endpoints.iter().any(|u| u.endpoint == e);
+        let Some(endpoint) = std::iter::once(self.config.endpoint)
+            .chain(2..=240)
+            .find(|e| (1..=240).contains(e) && !taken(*e))
+        else {
+            return false;
+        };
+        let command = Command::AddEndpoint(AddEndpoint {
+            endpoint,
+            profile_id: PROFILE_HOME_AUTOMATION,
+            device_id: 0x0005,
+            device_version: 0,
+            input_clusters: vec![CLUSTER_OTA_UPGRADE],
+            output_clusters: Vec::new(),
+        });
+        let mut frame = Vec::new();
+        if command.encode_frame(version, 0, &mut frame).is_err() {
+            return false;
+        }
+        info!("upstream declared no OTA endpoint: adding endpoint {endpoint} for the OTA server");
+        self.ota_endpoint = Some(endpoint);
+        self.preface.push_back(Job::Ours {
+            frame,
+            purpose: Purpose::AddEndpoint,
+        });
+        true
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The stick's frames for us
+
+    /// A callback from the stick: ours, or looked at and passed upstream.
+    pub(super) fn callback(&mut self, view: &FrameView, mut frame: Vec<u8>, now: Instant) {
+        let Some(version) = self.version else {
+            self.pass_callback_upstream(frame);
+            return;
+        };
+        let decoded = match Frame::decode(version, &frame) {
+            Ok(Frame {
+                body: Body::Callback(callback),
+                ..
+            }) => callback,
+            _ => {
+                self.pass_callback_upstream(frame);
+                return;
+            }
+        };
+        match decoded {
+            Callback::MessageSentHandler(sent) => {
+                if let Some((tag, _)) = self.in_flight.remove(&sent.message_tag) {
+                    self.stats.reports_kept += 1;
+                    self.report(tag, delivery_outcome(&sent));
+                    return;
+                }
+                if let Some(theirs) = self.upstream_tags.remove(&sent.message_tag)
+                    && theirs != sent.message_tag
+                {
+                    frames::write_tag(&mut frame, view.frame_id, version, theirs);
+                }
+            }
+            Callback::IncomingMessageHandler(incoming) => {
+                let ours = self.incoming(incoming, &frame, now);
+                if ours {
+                    return;
+                }
+            }
+            Callback::StackStatusHandler { status } => {
+                if status.means(SlStatus::ZIGBEE_NETWORK_UP) {
+                    self.network_came_up(now);
+                } else if status.means(SlStatus::ZIGBEE_NETWORK_DOWN) {
+                    self.network_down();
+                }
+            }
+            Callback::TrustCenterJoinHandler(join) => {
+                let ieee = Ieee(join.new_node_eui64.to_u64());
+                if join.status == DeviceUpdate::DEVICE_LEFT {
+                    if self.devices.forget(ieee).is_some() {
+                        self.emit(RelayEvent::DeviceTableChanged);
+                    }
+                } else {
+                    self.device_joined(Nwk(join.new_node_id.0), ieee, now);
+                }
+            }
+            Callback::ChildJoinHandler(child) if child.joining => {
+                self.device_joined(Nwk(child.child_id.0), Ieee(child.child_eui64.to_u64()), now);
+            }
+            _ => {}
+        }
+        self.pass_callback_upstream(frame);
+    }
+
+    /// An incoming message: true when it is ours (kept from upstream, or held for a lookup).
+    fn incoming(&mut self, incoming: IncomingMessageHandler, frame: &[u8], now: Instant) -> bool {
+        let source = Nwk(incoming.sender.0);
+        let sender_ieee = incoming
+            .sender_eui64
+            .filter(|e| *e != Eui64::default())
+            .map(|e| Ieee(e.to_u64()));
+        if let Some(announce) = incoming.device_announce() {
+            let claimed = (Nwk(announce.node_id.0), Ieee(announce.eui64.to_u64()));
+            if self.believe(claimed, source, sender_ieee, now) {
+                info!("device {} announced itself as {}", claimed.1, claimed.0);
+                self.emit(RelayEvent::DeviceJoined {
+                    nwk: claimed.0,
+                    ieee: claimed.1,
+                });
+            }
+        }
+        let ieee = match sender_ieee {
+            Some(ieee) if self.believe((source, ieee), source, Some(ieee), now) => Some(ieee),
+            _ => self.devices.ieee(source),
+        };
+        let aps = incoming.aps_frame;
+        let mut message = IncomingMessage {
+            source,
+            ieee,
+            src_endpoint: aps.source_endpoint,
+            dst_endpoint: aps.destination_endpoint,
+            profile: aps.profile_id,
+            cluster: aps.cluster_id,
+            aps_sequence: aps.sequence,
+            payload: incoming.message_contents,
+            lqi: incoming.last_hop_lqi,
+            rssi: incoming.last_hop_rssi,
+            broadcast: !matches!(
+                incoming.message_type,
+                IncomingMessageType::UNICAST | IncomingMessageType::UNICAST_REPLY
+            ),
+            read_at: Some(now),
+        };
+        if self.answers_our_request(&mut message) {
+            self.stats.answers_kept += 1;
+            self.emit(RelayEvent::Incoming(message));
+            return true;
+        }
+        if message.cluster != CLUSTER_OTA_UPGRADE || message.profile == PROFILE_ZDO {
+            return false;
+        }
+        if let Some(held) = self.held.get_mut(&source) {
+            if held.len() < MAX_HELD {
+                held.push((frame.to_vec(), message));
+            }
+            return true;
+        }
+        if message.ieee.is_none() && self.config.scope.needs_ieee() {
+            let lookup = Command::LookupEui64ByNodeId(LookupEui64ByNodeId {
+                node_id: NodeId(source.0),
+            });
+            self.held.insert(source, vec![(frame.to_vec(), message)]);
+            self.queue_ours(&lookup, Purpose::Lookup(source), now);
+            return true;
+        }
+        self.take_or_pass(frame.to_vec(), message)
+    }
+
+    /// An OTA message whose sender is decided: ours (to the daemon) or upstream's.
+    fn take_or_pass(&mut self, frame: Vec<u8>, message: IncomingMessage) -> bool {
+        if self.covers(message.source, message.ieee) {
+            self.stats.ota_intercepted += 1;
+            self.emit(RelayEvent::Incoming(message));
+            true
+        } else {
+            let _ = frame;
+            false
+        }
+    }
+
+    fn covers(&self, nwk: Nwk, ieee: Option<Ieee>) -> bool {
+        self.config
+            .scope
+            .covers(ieee.or_else(|| self.devices.ieee(nwk)))
+    }
+
+    /// True (and the transaction number given back) when `message` answers one of our ZCL
+    /// requests exactly: same device, endpoint and cluster, our number, server to client.
+    fn answers_our_request(&mut self, message: &mut IncomingMessage) -> bool {
+        let Ok((header, _)) = crate::zcl::ZclHeader::decode(&message.payload) else {
+            return false;
+        };
+        if message.broadcast || header.direction != crate::zcl::Direction::SERVER_TO_CLIENT {
+            return false;
+        }
+        let Some(index) = self.zcl_requests.iter().position(|p| {
+            p.destination == message.source
+                && p.endpoint == message.src_endpoint
+                && p.cluster == message.cluster
+                && p.wire_tsn == header.tsn
+        }) else {
+            return false;
+        };
+        let pending = self.zcl_requests.remove(index);
+        let offset = zcl_tsn_offset(&message.payload);
+        if let Some(slot) = message.payload.get_mut(offset) {
+            *slot = pending.our_tsn;
+        }
+        true
+    }
+
+    /// The answer to one of our commands.
+    pub(super) fn our_response(
+        &mut self,
+        purpose: Purpose,
+        view: &FrameView,
+        frame: &[u8],
+        now: Instant,
+    ) {
+        let response = self.version.and_then(|v| match Frame::decode(v, frame) {
+            Ok(Frame {
+                body: Body::Response(r),
+                ..
+            }) => Some(r),
+            _ => None,
+        });
+        let Some(response) = response else {
+            debug!(
+                "our {purpose:?} got an unreadable answer {:?}",
+                view.frame_id
+            );
+            self.unanswered(purpose);
+            return;
+        };
+        match (purpose, response) {
+            (Purpose::Send { ezsp_tag }, response) => {
+                let status = match response {
+                    Response::SendUnicast(r) | Response::SendBroadcast(r) => r.status,
+                    Response::InvalidCommand { status } => status,
+                    _ => return,
+                };
+                if !status.is_success()
+                    && let Some((tag, _)) = self.in_flight.remove(&ezsp_tag)
+                {
+                    self.report(
+                        tag,
+                        DeliveryOutcome::Refused {
+                            ncp_status: status_code(status),
+                        },
+                    );
+                }
+            }
+            (Purpose::Lookup(source), Response::LookupEui64ByNodeId(found)) => {
+                let ieee = found
+                    .status
+                    .is_success()
+                    .then(|| Ieee(found.eui64.to_u64()));
+                if let Some(ieee) = ieee
+                    && self.devices.learn(source, ieee) != Learned::Unchanged
+                {
+                    self.emit(RelayEvent::DeviceTableChanged);
+                }
+                self.release_held(source, ieee);
+            }
+            (Purpose::AddEndpoint, response) => match response.status() {
+                Some(s) if s.is_success() => debug!("our OTA endpoint is registered"),
+                other => warn!("the stick refused our OTA endpoint: {other:?}"),
+            },
+            (Purpose::Query(_), response) => self.network_answer(response, now),
+            (Purpose::PermitJoining, response) => {
+                info!("permitJoining: {:?}", response.status());
+            }
+            (purpose, other) => debug!("our {purpose:?} answered by {:?}", other.frame_id()),
+        }
+    }
+
+    /// One of our commands got no answer.
+    pub(super) fn unanswered(&mut self, purpose: Purpose) {
+        match purpose {
+            Purpose::Send { ezsp_tag } => {
+                if let Some((tag, _)) = self.in_flight.remove(&ezsp_tag) {
+                    self.report(tag, DeliveryOutcome::TimedOut);
+                }
+            }
+            Purpose::Lookup(source) => self.release_held(source, None),
+            other => debug!("our {other:?} got no answer"),
+        }
+    }
+
+    fn release_held(&mut self, source: Nwk, ieee: Option<Ieee>) {
+        for (frame, mut message) in self.held.remove(&source).unwrap_or_default() {
+            message.ieee = message.ieee.or(ieee);
+            if !self.take_or_pass(frame.clone(), message) {
+                self.pass_callback_upstream(frame);
+            }
+        }
+    }
+
+    /// Sends and requests past their deadline.
+    pub(super) fn expire(&mut self, now: Instant) {
+        let mut late: Vec<(u16, MessageTag)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .map(|(ezsp_tag, (tag, _))| (*ezsp_tag, *tag))
+            .collect();
+        late.sort_by_key(|(_, tag)| *tag);
+        for (ezsp_tag, tag) in late {
+            self.in_flight.remove(&ezsp_tag);
+            self.report(tag, DeliveryOutcome::TimedOut);
+        }
+        self.zcl_requests.retain(|p| p.deadline > now);
+    }
+
+    pub(super) fn next_expiry(&self) -> Option<Instant> {
+        let sends = self.in_flight.values().map(|(_, d)| *d).min();
+        let requests = self.zcl_requests.iter().map(|p| p.deadline).min();
+        sends.into_iter().chain(requests).min()
+    }
+
+    /// Every send of ours is lost with the stick's state.
+    pub(super) fn lose_our_sends(&mut self) {
+        let mut lost: Vec<MessageTag> = self.in_flight.drain().map(|(_, (t, _))| t).collect();
+        lost.sort();
+        for tag in lost {
+            self.report(tag, DeliveryOutcome::LinkLost);
+        }
+        self.zcl_requests.clear();
+        let held: Vec<Nwk> = self.held.keys().copied().collect();
+        for source in held {
+            self.release_held(source, None);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Devices and the network
+
+    fn device_joined(&mut self, nwk: Nwk, ieee: Ieee, now: Instant) {
+        self.witness.saw_join(nwk, ieee, now);
+        if self.devices.learn(nwk, ieee) != Learned::Unchanged {
+            self.emit(RelayEvent::DeviceTableChanged);
+        }
+        info!("device {ieee} is {nwk}");
+        self.emit(RelayEvent::DeviceJoined { nwk, ieee });
+    }
+
+    /// Learns a claimed address pair when the device table's judgement accepts it.
+    fn believe(
+        &mut self,
+        claimed: (Nwk, Ieee),
+        sender: Nwk,
+        sender_ieee: Option<Ieee>,
+        now: Instant,
+    ) -> bool {
+        let vouched = self.witness.vouches(claimed.0, claimed.1, now);
+        match self
+            .devices
+            .judge_announce(claimed, sender, sender_ieee, vouched)
+        {
+            Ok(()) => {
+                if self.devices.learn(claimed.0, claimed.1) != Learned::Unchanged {
+                    self.emit(RelayEvent::DeviceTableChanged);
+                }
+                true
+            }
+            Err(refused) => {
+                debug!(
+                    "not believed: {} as {} from {sender}: {refused}",
+                    claimed.1, claimed.0
+                );
+                false
+            }
+        }
+    }
+
+    fn network_came_up(&mut self, now: Instant) {
+        self.network_query = NetworkQuery::default();
+        for command in [
+            Command::GetNetworkParameters,
+            Command::GetEui64,
+            Command::GetNodeId,
+            Command::MaximumPayloadLength,
+        ] {
+            self.queue_ours(&command, Purpose::Query(command.frame_id()), now);
+        }
+    }
+
+    fn network_answer(&mut self, response: Response, now: Instant) {
+        let _ = now;
+        let query = &mut self.network_query;
+        match response {
+            Response::GetNetworkParameters(r) if r.status.is_success() => {
+                let p = r.parameters;
+                query.parameters = Some((p.radio_channel, p.pan_id, p.extended_pan_id.to_u64()));
+            }
+            Response::GetEui64 { eui64 } => query.eui64 = Some(Ieee(eui64.to_u64())),
+            Response::GetNodeId { node_id } => query.node_id = Some(Nwk(node_id.0)),
+            Response::MaximumPayloadLength { aps_length } => {
+                query.max_payload = Some(usize::from(aps_length));
+            }
+            other => debug!("network query answered by {:?}", other.frame_id()),
+        }
+        let NetworkQuery {
+            parameters: Some((channel, pan_id, extended_pan_id)),
+            eui64: Some(ieee),
+            node_id: Some(nwk),
+            max_payload: Some(max_payload),
+        } = self.network_query
+        else {
+            return;
+        };
+        let Some(version) = self.version else { return };
+        let info = NetworkInfo {
+            ieee,
+            nwk,
+            channel,
+            pan_id,
+            extended_pan_id,
+            protocol_version: version.get(),
+        };
+        info!(
+            "network up through the proxy: channel {channel}, PAN 0x{pan_id:04X}, coordinator {ieee}, max APS payload {max_payload}"
+        );
+        self.network = Some(info);
+        self.max_payload = Some(max_payload);
+        self.set_state(CoordinatorState::Up);
+    }
+
+    pub(super) fn network_down(&mut self) {
+        self.max_payload = None;
+        self.network_query = NetworkQuery::default();
+        if self.state == CoordinatorState::Up {
+            self.set_state(CoordinatorState::NetworkDown);
+        }
+    }
+}
+
+fn aps_frame(message: &UnicastMessage, aps_ack: bool) -> ApsFrame {
+    ApsFrame {
+        profile_id: message.profile,
+        cluster_id: message.cluster,
+        source_endpoint: message.src_endpoint,
+        destination_endpoint: message.dst_endpoint,
+        options: if aps_ack {
+            ApsOptions(ApsOptions::RETRY.0 | ApsOptions::ENABLE_ROUTE_DISCOVERY.0)
+        } else {
+            ApsOptions::ENABLE_ROUTE_DISCOVERY
+        },
+        group_id: 0,
+        sequence: 0,
+    }
+}
+
+/// Where a ZCL frame keeps its transaction number: after the frame control, and after the
+/// manufacturer code when the frame control says there is one (ZCL §2.4.1).
+fn zcl_tsn_offset(zcl_frame: &[u8]) -> usize {
+    match zcl_frame.first() {
+        Some(control) if control & 0x04 != 0 => 3,
+        _ => 1,
+    }
+}
+
+fn delivery_outcome(sent: &MessageSentHandler) -> DeliveryOutcome {
+    if sent.status.is_success() {
+        DeliveryOutcome::Delivered
+    } else {
+        DeliveryOutcome::Failed {
+            ncp_status: status_code(sent.status),
+        }
+    }
+}
+
+/// An EZSP status widened to the v14+ 32-bit form.
+fn status_code(status: Status) -> u32 {
+    match (status.to_sl(), status) {
+        (Some(sl), _) => sl.0,
+        (None, Status::Ember(s)) => u32::from(s.0),
+        (None, Status::Ezsp(s)) => u32::from(s.0),
+        (None, Status::Sl(s)) => s.0,
+    }
+}
