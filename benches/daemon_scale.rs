@@ -50,7 +50,7 @@ use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 use zigbee_otad::ezsp::EzspVersion;
-use zigbee_otad::ezsp::types::{Eui64, JoinMethod, NetworkParameters, NodeId};
+use zigbee_otad::ezsp::types::{Ieee, JoinMethod, NetworkParameters, Nwk};
 use zigbee_otad::ota::{
     FileVersion, ImageType, ManufacturerCode, OtaFileBuilder, OtaHeader, TagId,
 };
@@ -144,12 +144,12 @@ fn main() -> anyhow::Result<()> {
 /// A network the simulated NCP already holds, so every host resumes it and none must form one.
 fn held_network() -> NetworkParameters {
     NetworkParameters {
-        extended_pan_id: Eui64::from_u64(0xDDDD_EEEE_0000_1111),
+        extended_pan_id: Ieee(0xDDDD_EEEE_0000_1111),
         pan_id: 0x1A62,
         radio_tx_power: 8,
         radio_channel: 15,
         join_method: JoinMethod::USE_MAC_ASSOCIATION,
-        nwk_manager_id: NodeId::COORDINATOR,
+        nwk_manager_id: Nwk::COORDINATOR,
         nwk_update_id: 0,
         channels: 1 << 15,
     }

@@ -11,7 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use zigbee_otad::ezsp::EzspVersion;
 use zigbee_otad::ezsp::command::{Callback, Command, Frame, IncomingMessageHandler, SendUnicast};
 use zigbee_otad::ezsp::types::{
-    ApsFrame, ApsOptions, Eui64, IncomingMessageType, NodeId, OutgoingMessageType,
+    ApsFrame, ApsOptions, Ieee, IncomingMessageType, Nwk, OutgoingMessageType,
 };
 
 fn ota_aps() -> ApsFrame {
@@ -39,7 +39,7 @@ fn image_block_response() -> Vec<u8> {
 fn bench_send_unicast(c: &mut Criterion) {
     let command = Command::SendUnicast(SendUnicast {
         message_type: OutgoingMessageType::DIRECT,
-        index_or_destination: NodeId(0x1234),
+        index_or_destination: Nwk(0x1234),
         aps_frame: ota_aps(),
         message_tag: 0x42,
         message_contents: image_block_response(),
@@ -73,8 +73,8 @@ fn bench_incoming_message(c: &mut Criterion) {
             aps_frame: ota_aps(),
             last_hop_lqi: 0xFF,
             last_hop_rssi: -40,
-            sender: NodeId(0x1234),
-            sender_eui64: wide.then(|| Eui64::from_u64(0x0011_2233_4455_6677)),
+            sender: Nwk(0x1234),
+            sender_eui64: wide.then_some(Ieee(0x0011_2233_4455_6677)),
             binding_index: 0xFF,
             address_index: 0xFF,
             timestamp: wide.then_some(0),

@@ -28,7 +28,7 @@ use zigbee_otad::coordinator::{
 };
 use zigbee_otad::ezsp::command::{AddEndpoint, Callback, Command, FormNetwork, SendUnicast};
 use zigbee_otad::ezsp::types::{
-    ApsFrame, ApsOptions, Eui64, JoinMethod, NetworkParameters, NodeId, OutgoingMessageType,
+    ApsFrame, ApsOptions, Ieee, JoinMethod, NetworkParameters, Nwk, OutgoingMessageType,
 };
 use zigbee_otad::ezsp::{Event, Session, SessionConfig};
 use zigbee_otad::sim::device::{DeviceEvent, SimDevice};
@@ -170,12 +170,12 @@ fn upgrade(file: &[u8], version: u8) -> u32 {
                     session.send(&endpoint, now).unwrap();
                     let form = Command::FormNetwork(FormNetwork {
                         parameters: NetworkParameters {
-                            extended_pan_id: Eui64::from_u64(1),
+                            extended_pan_id: Ieee(1),
                             pan_id: 0x1234,
                             radio_tx_power: 8,
                             radio_channel: 15,
                             join_method: JoinMethod::USE_MAC_ASSOCIATION,
-                            nwk_manager_id: NodeId::COORDINATOR,
+                            nwk_manager_id: Nwk::COORDINATOR,
                             nwk_update_id: 0,
                             channels: 1 << 15,
                         },

@@ -27,14 +27,26 @@ pub const CLUSTER_OTA_UPGRADE: u16 = 0x0019;
 /// The Basic cluster (0x0000).
 pub const CLUSTER_BASIC: u16 = 0x0000;
 
-/// An IEEE (EUI-64) address. Little-endian on the air; shown most significant byte first,
-/// colon-separated in lowercase (`00:0d:6f:00:00:19:8b:36`), as zigpy prints it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An IEEE (EUI-64) address: the one type for it in ZCL, EZSP (`EmberEUI64`), ZNP, the
+/// coordinator and the simulator. Little-endian on the air (eight bytes, least significant
+/// first); shown most significant byte first, colon-separated in lowercase
+/// (`00:0d:6f:00:00:19:8b:36`), as zigpy prints it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Ieee(pub u64);
 
 impl Ieee {
     /// Bytes on the air (little-endian).
     pub const ENCODED_LEN: usize = 8;
+
+    /// From the eight bytes on the air (least significant first).
+    pub const fn from_le_bytes(bytes: [u8; 8]) -> Self {
+        Self(u64::from_le_bytes(bytes))
+    }
+
+    /// The eight bytes on the air (least significant first).
+    pub const fn to_le_bytes(self) -> [u8; 8] {
+        self.0.to_le_bytes()
+    }
 }
 
 impl fmt::Display for Ieee {
@@ -88,7 +100,8 @@ impl<'de> serde::Deserialize<'de> for Ieee {
     }
 }
 
-/// A 16-bit Zigbee network (NWK) address.
+/// A 16-bit Zigbee network (NWK, short) address: the one type for it in ZCL, EZSP
+/// (`EmberNodeId`), ZNP, the coordinator and the simulator.
 #[derive(
     Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -103,6 +116,8 @@ impl Nwk {
     pub const BROADCAST_RX_ON_WHEN_IDLE: Self = Self(0xFFFD);
     /// Broadcast to routers and the coordinator.
     pub const BROADCAST_ROUTERS: Self = Self(0xFFFC);
+    /// "No node" / unknown (EZSP's `EMBER_NULL_NODE_ID`, also `sendBroadcast`'s "no alias").
+    pub const NULL: Self = Self(0xFFFF);
 
     /// True for the broadcast addresses 0xFFF8..=0xFFFF.
     pub fn is_broadcast(self) -> bool {

@@ -141,6 +141,17 @@ def write_images(directory: Path, seed: int, sizes: tuple[int, int]) -> list[Pat
 # ---------------------------------------------------------------------------------------------
 
 
+def peak_rss_kib(pid: int) -> int | None:
+    """VmHWM (the peak resident set) of a live process, in KiB, or None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def cpu_seconds(pid: int) -> float | None:
     """utime + stime of a live process, or None once it is gone."""
     try:
@@ -256,11 +267,13 @@ class Daemon:
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")},
         )
         self.last_cpu = 0.0
+        self.peak_rss_kib = 0
 
     def sample_cpu(self) -> float:
         value = cpu_seconds(self.process.pid)
         if value is not None:
             self.last_cpu = value
+        self.peak_rss_kib = max(self.peak_rss_kib, peak_rss_kib(self.process.pid) or 0)
         return self.last_cpu
 
     def kill9(self) -> None:
@@ -314,6 +327,8 @@ class Observation:
     coordinator_states: list[tuple[float, str]] = field(default_factory=list)
     # The last error of each catalog source, as the status socket last showed it.
     source_errors: dict[str, str] = field(default_factory=dict)
+    # The last status snapshot the socket answered.
+    last_status: dict = field(default_factory=dict)
 
 
 class Row:
@@ -413,6 +428,7 @@ class Row:
             for daemon in self.daemons:
                 daemon.sample_cpu()
             if status is not None:
+                self.observation.last_status = status
                 moved = False
                 for transfer in status.get("transfers", []):
                     ieee = transfer.get("ieee", "")
@@ -818,6 +834,21 @@ CATALOG_FIRMWARE_BYTES = 32_000
 SOURCE_NAME = "zigbee-ota-index"
 
 
+def reply(
+    handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes, headers: dict | None = None
+) -> None:
+    """Sends one whole HTTP response; a client that went away is not an error here."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    try:
+        handler.wfile.write(body)
+    except OSError:
+        pass
+
+
 class IndexServer:
     """A zigbee-OTA index (`/index.json`) and its image (`/fw.ota`) on 127.0.0.1, in one of
     these modes: `healthy`; `down` (nothing listens on the port until `heal`); `500` (the index
@@ -890,15 +921,7 @@ class IndexServer:
                     self._send(200, owner._index())
 
             def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except OSError:
-                    pass
+                reply(self, status, body, headers)
 
         http.server.ThreadingHTTPServer.allow_reuse_address = True
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
@@ -1134,11 +1157,138 @@ class CacheDiskFull(CatalogRow):
         self.filler.unlink(missing_ok=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# A hostile device (issue 18)
+# ---------------------------------------------------------------------------------------------
+
+# The squatter's image: a Bosch one, so that its idle timeout (from the image's manufacturer)
+# is the hour other servers give Bosch; only the slot rules can take the slot back.
+BOSCH_IMAGE = (0x1209, 0x3050, 0x0000_0002)
+BAIT_MANUFACTURER = 0x7777
+BAIT_TYPES = 16
+
+
+class BaitIndex:
+    """A zigbee-OTA index on 127.0.0.1 listing an image for every claim the spoofer makes
+    (manufacturer 0x7777, image types 0..15); it counts the image requests, which must stay
+    at zero (only confirmed devices' claims may start a download)."""
+
+    def __init__(self, image: bytes):
+        self.image = image
+        self.index_requests = 0
+        self.image_requests = 0
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path == "/index.json":
+                    owner.index_requests += 1
+                    reply(self, 200, owner._index())
+                elif self.path.startswith("/bait/"):
+                    owner.image_requests += 1
+                    reply(self, 200, owner.image)
+                else:
+                    reply(self, 404, b"")
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def index_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/index.json"
+
+    def _index(self) -> bytes:
+        digest = hashlib.sha512(self.image).hexdigest()
+        return json.dumps([
+            {
+                "fileName": f"bait-{image_type}.ota", "fileVersion": 2,
+                "fileSize": len(self.image), "url": f"http://127.0.0.1:{self.port}/bait/{image_type}",
+                "imageType": image_type, "manufacturerCode": BAIT_MANUFACTURER, "sha512": digest,
+            }
+            for image_type in range(BAIT_TYPES)
+        ]).encode()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Hostile(Row):
+    """The usual three devices beside an attacker (`simulate --hostile`): a squatter that
+    claims to be Bosch and asks for one block of a Bosch image every 9 minutes (the real
+    cadence, unscaled: the row is over long before its second request), a pager asking for
+    65,535-byte pages at 0 ms spacing again and again, and a spoofer sending a query from a
+    new made-up address every 250 ms, each claiming one of the 16 images a zigbee-OTA index on
+    loopback lists. Compare the B/s per device with `baseline` (clean speed). The notes give
+    the slowest honest device's rate, the main loop's lateness (the status snapshot's
+    `main_loop`), the daemon's peak RSS (VmHWM) and the bait downloads (must be 0)."""
+
+    key = "hostile"
+    title = "a squatter (Bosch, 1 block/9 min), a pager (65,535-byte pages, 0 ms), a spoofer (new address every 250 ms)"
+    sim_faults = [
+        "--hostile", f"squat:{BOSCH_IMAGE[0]:#06x}:{BOSCH_IMAGE[1]:#06x}:{BOSCH_IMAGE[2]}:540",
+        "--hostile", f"pages:{IMAGE_SPECS[0][0]:#06x}:{IMAGE_SPECS[0][1]:#06x}:{IMAGE_SPECS[0][2]}",
+        "--hostile", f"spoof:250:{BAIT_MANUFACTURER:#06x}",
+    ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        generator = random.Random(self.seed + 2)
+        firmware = bytes(generator.getrandbits(8) for _ in range(self.firmware_bytes[0]))
+        (self.images_dir / "bosch.ota").write_bytes(ota_file(*BOSCH_IMAGE, firmware))
+        self.bait_image = ota_file(BAIT_MANUFACTURER, 0, 2, b"bait" * 500)
+        self.bait: BaitIndex | None = None
+
+    def prepare(self) -> None:
+        self.bait = BaitIndex(self.bait_image)
+
+    def cleanup(self) -> None:
+        if self.bait is not None:
+            self.bait.stop()
+
+    def catalog_config(self) -> str:
+        assert self.bait is not None
+        return f'[[catalog.source]]\nkind = "zigbee-ota-index"\nurl = "{self.bait.index_url}"\n'
+
+    def result(self, started: float, ended: float) -> dict:
+        result = super().result(started, ended)
+        honest = [
+            r for s in self.simulators for r in s.reports
+            if r.verified and r.ieee in FOLDER_DEVICE_IEEES and r.elapsed > 0
+        ]
+        slowest = min((r.image_size / r.elapsed for r in honest), default=0.0)
+        lag = self.observation.last_status.get("main_loop") or {}
+        peak = max((d.peak_rss_kib for d in self.daemons), default=0)
+        assert self.bait is not None
+        result["slowest_device_bytes_per_s"] = round(slowest)
+        result["main_loop"] = lag
+        result["peak_rss_mib"] = round(peak / 1024, 1)
+        result["bait_downloads"] = self.bait.image_requests
+        result["notes"] = [
+            f"slowest honest device {slowest:.0f} B/s",
+            "main loop: deadline late by at most "
+            f"{lag.get('max_timer_late_us', 0) / 1000:.1f} ms "
+            f"({lag.get('timer_late_over_200ms', '?')} of {lag.get('timer_samples', '?')} over 200 ms), "
+            f"longest turn {lag.get('max_turn_us', 0) / 1000:.1f} ms "
+            f"({lag.get('turns_over_200ms', '?')} over 200 ms)",
+            f"daemon peak RSS (VmHWM) {peak / 1024:.1f} MiB",
+            f"bait index read {self.bait.index_requests} times; bait images downloaded "
+            f"{self.bait.image_requests} times (must be 0)",
+        ] + result["notes"]
+        return result
+
+
 ROWS = [
     Baseline, Loss1, Loss5, Loss10, Corruption, DeliveryFailures, LostReports, Combined,
     NcpReset, NcpResetEvery, PortVanishes, PortVanishesDevicesResume, DaemonKill9,
     CatalogHealthy, CatalogDown, CatalogServerError, CatalogSlow, CatalogTooManyRequests,
-    CatalogBadHash, CacheDiskFull,
+    CatalogBadHash, CacheDiskFull, Hostile,
     ZnpBaseline, ZnpLoss1, ZnpCorruption, ZnpReset, ZnpPortVanishesDevicesResume, ZnpDaemonKill9,
 ]
 

@@ -10,7 +10,8 @@ use zigbee_otad::daemon::logging;
 use zigbee_otad::ota::OtaFile;
 use zigbee_otad::sim::device::DeviceEvent;
 use zigbee_otad::sim::{
-    SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, ZnpNetwork, run_simulator, run_znp_simulator,
+    HostileSpec, SimConfig, SimDeviceSpec, SimEvent, SimZnpConfig, ZnpNetwork, run_simulator,
+    run_znp_simulator,
 };
 
 use crate::{SimProtocol, runtime};
@@ -50,6 +51,16 @@ pub(crate) struct SimulateArgs {
     /// stick holds PAN 0x1A62, extended PAN DD:..:DD, channel 15.
     #[arg(long)]
     fresh: bool,
+    /// A hostile device (after the honest ones; repeatable): squat:MFR:TYPE:VERSION[:SECS]
+    /// claims to be Bosch and asks for one block of that image every SECS (default 540);
+    /// pages:MFR:TYPE:VERSION asks for 65,535-byte pages at 0 ms spacing, forever;
+    /// spoof[:MS[:MFR]] sends a query from a new made-up address with a random manufacturer
+    /// and image type every MS (default 250; with MFR: that manufacturer, image types 0..16).
+    #[arg(
+        long = "hostile",
+        value_name = "squat:MFR:TYPE:VERSION[:SECS]|pages:MFR:TYPE:VERSION|spoof[:MS[:MFR]]"
+    )]
+    hostile: Vec<HostileSpec>,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -121,10 +132,12 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ezsp_version,
         image,
         fresh,
+        hostile,
         faults,
     } = args;
     let mut config = SimConfig {
         devices: device,
+        hostile,
         link_path: link,
         query_interval: std::time::Duration::from_secs(faults.query_interval.max(1)),
         ..SimConfig::default()
@@ -172,6 +185,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 async fn simulate(config: SimConfig, znp: Option<SimZnpConfig>) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     let device_count = config.devices.len();
+    let hostile: Vec<String> = config.hostile.iter().map(ToString::to_string).collect();
     let kind = if znp.is_some() { "Z-Stack ZNP" } else { "EZSP" };
     let mut simulator = match znp {
         Some(znp) => run_znp_simulator(config, znp).await?,
@@ -183,6 +197,9 @@ async fn simulate(config: SimConfig, znp: Option<SimZnpConfig>) -> anyhow::Resul
         "simulated {kind} coordinator with {device_count} device(s) on {}; Ctrl-C stops it",
         simulator.path()
     );
+    if !hostile.is_empty() {
+        eprintln!("hostile devices: {}", hostile.join(", "));
+    }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {

@@ -16,6 +16,7 @@ pub mod images;
 pub mod library_loader;
 pub mod log_limit;
 pub mod logging;
+pub mod loop_lag;
 pub mod mqtt;
 pub mod outbox;
 pub mod service;

@@ -41,6 +41,7 @@ use super::history::HistoryRecord;
 use super::identities::Identities;
 use super::images::{self, ImageLibrary, LibraryView};
 use super::library_loader::LibraryLoader;
+use super::loop_lag::LoopLag;
 use super::outbox::{Outbox, Sent};
 use super::settings::coordinator_config;
 pub use super::settings::server_config;
@@ -159,6 +160,7 @@ impl Daemon {
             catalog,
             claims,
             unknown_senders: TokenBucket::new(UNKNOWN_SENDER_BURST, UNKNOWN_SENDER_EVERY),
+            loop_lag: LoopLag::default(),
             coordinator_up: false,
             ready_sent: false,
             dirty: true,
@@ -218,6 +220,8 @@ struct MainLoop {
     claims: ClaimGate,
     /// OTA frames from addresses the device table cannot name, all together.
     unknown_senders: TokenBucket,
+    /// How late the loop runs ([`LoopLag`], the snapshot's `main_loop`).
+    loop_lag: LoopLag,
     coordinator_up: bool,
     ready_sent: bool,
     dirty: bool,
@@ -319,6 +323,7 @@ impl MainLoop {
                 .min()
                 .map(Instant::from_std)
                 .unwrap_or(far);
+            self.loop_lag.turn_ended(now_std());
             tokio::select! {
                 _ = self.cancel.cancelled() => break Ok(()),
                 _ = terminate.recv() => {
@@ -359,6 +364,7 @@ impl MainLoop {
                     self.on_control(request, coordinator.as_ref());
                 }
                 _ = tokio::time::sleep_until(deadline) => {
+                    self.loop_lag.timer_fired(deadline.into_std(), now_std());
                     self.sync_clock();
                     self.server.handle_timeout(now_std());
                     self.outbox.handle_timeout(now_std());
@@ -398,6 +404,7 @@ impl MainLoop {
                     next_watchdog = watchdog_interval.map(|interval| Instant::now() + interval);
                 }
             }
+            self.loop_lag.turn_started(now_std());
             self.drain_events();
             if let Some(persister) = &mut self.persister {
                 persister.save_control_if_changed(&self.server);
@@ -694,7 +701,7 @@ impl MainLoop {
             .collect();
         let mut latest: HashMap<(Option<Ieee>, u16), status::TransferStatus> = HashMap::new();
         for t in self.server.history().chain(self.server.progress().iter()) {
-            latest.insert((t.ieee, t.nwk), transfer_status(t));
+            latest.insert((t.ieee, t.nwk), status::TransferStatus::from(t));
         }
         let mut transfers: Vec<_> = latest.into_values().collect();
         transfers.sort_by(|a, b| a.ieee.cmp(&b.ieee).then(a.nwk.cmp(&b.nwk)));
@@ -704,6 +711,7 @@ impl MainLoop {
             devices,
             transfers,
             latency_us: coordinator.answer_latency(),
+            main_loop: Some(self.loop_lag.status()),
         });
     }
 }
@@ -734,30 +742,6 @@ fn history_record(
         end_unix,
         outcome: format!("{:?}", t.state).to_lowercase(),
         reason: t.failure.as_ref().map(|f| f.to_string()),
-    }
-}
-
-fn transfer_status(t: &crate::server::TransferProgress) -> status::TransferStatus {
-    use crate::server::TransferState as S;
-    status::TransferStatus {
-        ieee: t.ieee.map(|i| i.to_string()).unwrap_or_default(),
-        nwk: t.nwk,
-        manufacturer_code: t.manufacturer_code,
-        image_type: t.image_type,
-        file_version: t.file_version,
-        offset: t.offset,
-        image_size: t.image_size,
-        state: match t.state {
-            S::Queued => status::TransferState::Queued,
-            S::Waiting => status::TransferState::Waiting,
-            S::Downloading => status::TransferState::Downloading,
-            S::Downloaded => status::TransferState::Downloaded,
-            S::Finished => status::TransferState::Finished,
-            S::Failed => status::TransferState::Failed,
-            S::Cancelled => status::TransferState::Cancelled,
-        },
-        bytes_per_second: t.bytes_per_second.map_or(0.0, f64::from),
-        eta_seconds: t.eta_seconds,
     }
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::service::{CatalogOutcome, RefreshReport};
 use crate::coordinator::latency::{AnswerLatency, LatencySummary};
+use crate::daemon::loop_lag::LoopLagStatus;
 
 /// Everything `zigbee-otad status` shows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +27,9 @@ pub struct StatusSnapshot {
     /// measure it).
     #[serde(default)]
     pub latency_us: Option<AnswerLatency>,
+    /// How late the daemon's main loop runs (absent from older daemons).
+    #[serde(default)]
+    pub main_loop: Option<LoopLagStatus>,
 }
 
 /// Coordinator state.
@@ -365,11 +369,47 @@ pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
             render_latency(&latency.serial_in_to_out),
         );
     }
+    if let Some(lag) = &snapshot.main_loop {
+        let _ = writeln!(
+            out,
+            "main loop    deadline late by at most {:.1} ms ({} over 200 ms); longest turn {:.1} ms",
+            lag.max_timer_late_us as f64 / 1000.0,
+            lag.timer_late_over_200ms,
+            lag.max_turn_us as f64 / 1000.0,
+        );
+    }
     let _ = writeln!(out, "transfers    {}", snapshot.transfers.len());
     for t in &snapshot.transfers {
         let _ = writeln!(out, "  {}", render_transfer(t));
     }
     out
+}
+
+impl From<&crate::server::TransferProgress> for TransferStatus {
+    /// A transfer as the server tracks it, in the snapshot's terms.
+    fn from(t: &crate::server::TransferProgress) -> Self {
+        use crate::server::TransferState as S;
+        TransferStatus {
+            ieee: t.ieee.map(|i| i.to_string()).unwrap_or_default(),
+            nwk: t.nwk,
+            manufacturer_code: t.manufacturer_code,
+            image_type: t.image_type,
+            file_version: t.file_version,
+            offset: t.offset,
+            image_size: t.image_size,
+            state: match t.state {
+                S::Queued => TransferState::Queued,
+                S::Waiting => TransferState::Waiting,
+                S::Downloading => TransferState::Downloading,
+                S::Downloaded => TransferState::Downloaded,
+                S::Finished => TransferState::Finished,
+                S::Failed => TransferState::Failed,
+                S::Cancelled => TransferState::Cancelled,
+            },
+            bytes_per_second: t.bytes_per_second.map_or(0.0, f64::from),
+            eta_seconds: t.eta_seconds,
+        }
+    }
 }
 
 #[cfg(test)]

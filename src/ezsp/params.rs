@@ -315,7 +315,7 @@ impl Field for u8 {
     }
 }
 
-impl Field for super::types::NodeId {
+impl Field for super::types::Nwk {
     fn read_field(r: &mut ParamReader<'_>, field: &'static str) -> Result<Self, DecodeError> {
         Ok(Self(r.u16(field)?))
     }
@@ -325,12 +325,12 @@ impl Field for super::types::NodeId {
     }
 }
 
-impl Field for super::types::Eui64 {
+impl Field for super::types::Ieee {
     fn read_field(r: &mut ParamReader<'_>, field: &'static str) -> Result<Self, DecodeError> {
         Self::read(r, field)
     }
     fn write_field(&self, w: &mut ParamWriter<'_>, _: &'static str) -> Result<(), EncodeError> {
-        w.bytes(&self.0);
+        w.bytes(&self.to_le_bytes());
         Ok(())
     }
 }

@@ -507,7 +507,7 @@ mod tests {
     use super::*;
     use crate::ezsp::command::{Body, Frame, SendResponse};
     use crate::ezsp::status::{EmberStatus, EzspStatus, SlStatus, Status};
-    use crate::ezsp::types::NodeId;
+    use crate::ezsp::types::Nwk;
 
     /// A fixed starting point; the session only ever compares and adds to it.
     fn start_time() -> Instant {
@@ -681,7 +681,7 @@ mod tests {
                     status: crate::ezsp::types::NetworkStatus::JOINED_NETWORK,
                 },
             ),
-            (first_frame, Response::GetNodeId { node_id: NodeId(0) }),
+            (first_frame, Response::GetNodeId { node_id: Nwk(0) }),
         ] {
             let mut out = Vec::new();
             response
@@ -704,7 +704,7 @@ mod tests {
     fn a_response_nobody_waits_for_is_an_error() {
         let (mut session, now) = negotiated(14);
         let mut out = Vec::new();
-        Response::GetNodeId { node_id: NodeId(0) }
+        Response::GetNodeId { node_id: Nwk(0) }
             .encode_frame(EzspVersion::V14, 42, &mut out)
             .unwrap();
         let err = session.handle_input(&out, now).unwrap_err();
@@ -716,7 +716,7 @@ mod tests {
         session.send(&Command::GetEui64, now).unwrap();
         let request = session.poll_transmit().unwrap();
         out.clear();
-        Response::GetNodeId { node_id: NodeId(0) }
+        Response::GetNodeId { node_id: Nwk(0) }
             .encode_frame(EzspVersion::V14, request[0], &mut out)
             .unwrap();
         assert!(session.handle_input(&out, now).is_err());
@@ -811,7 +811,7 @@ mod tests {
     fn sample_unicast() -> crate::ezsp::command::SendUnicast {
         crate::ezsp::command::SendUnicast {
             message_type: crate::ezsp::types::OutgoingMessageType::DIRECT,
-            index_or_destination: NodeId(0x1234),
+            index_or_destination: Nwk(0x1234),
             aps_frame: crate::ezsp::types::ApsFrame {
                 profile_id: 0x0104,
                 cluster_id: 0x0019,

@@ -39,92 +39,12 @@ fn encode_with(out: &mut Vec<u8>, context: &'static str, write: impl FnOnce(&mut
     write(&mut writer);
 }
 
-/// A 16-bit network (short) address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId(pub u16);
+pub use crate::zigbee::{Ieee, Nwk};
 
-impl NodeId {
-    /// The coordinator's address.
-    pub const COORDINATOR: Self = Self(0x0000);
-    /// Broadcast to every device.
-    pub const BROADCAST_ALL: Self = Self(0xFFFF);
-    /// Broadcast to every device whose receiver is on when idle.
-    pub const BROADCAST_RX_ON_WHEN_IDLE: Self = Self(0xFFFD);
-    /// Broadcast to routers and the coordinator.
-    pub const BROADCAST_ROUTERS: Self = Self(0xFFFC);
-    /// "No node" / unknown (also `sendBroadcast`'s "no alias").
-    pub const NULL: Self = Self(0xFFFF);
-}
-
-impl fmt::Debug for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NodeId(0x{:04X})", self.0)
-    }
-}
-
-/// An IEEE 802.15.4 extended address. Stored in wire order (least significant byte first);
-/// `Display` prints it most significant first, `00:11:22:…`, as Zigbee tools do.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Eui64(pub [u8; 8]);
-
-impl Eui64 {
-    /// Builds from the conventional big-endian integer (`0x0011223344556677`).
-    pub fn from_u64(value: u64) -> Self {
-        Self(value.to_le_bytes())
-    }
-
-    /// The conventional big-endian integer.
-    pub fn to_u64(self) -> u64 {
-        u64::from_le_bytes(self.0)
-    }
-
+impl Ieee {
+    /// Reads the eight wire bytes (EmberEUI64, least significant first).
     pub(crate) fn read(r: &mut ParamReader<'_>, field: &'static str) -> Result<Self, DecodeError> {
-        r.array(field).map(Self)
-    }
-}
-
-impl fmt::Display for Eui64 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, byte) in self.0.iter().rev().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-/// `"00:11:22:33:44:55:66:77"` (most significant byte first) is not a valid EUI-64.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an EUI-64 (expected eight hex bytes like 00:11:22:33:44:55:66:77)")]
-pub struct ParseEui64Error(String);
-
-impl std::str::FromStr for Eui64 {
-    type Err = ParseEui64Error;
-
-    /// Parses the display form: eight hex bytes, most significant first, separated by `:`.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let error = || ParseEui64Error(text.to_owned());
-        let mut bytes = [0u8; 8];
-        let mut parts = text.split(':');
-        for slot in bytes.iter_mut().rev() {
-            let part = parts.next().ok_or_else(error)?;
-            if part.len() != 2 {
-                return Err(error());
-            }
-            *slot = u8::from_str_radix(part, 16).map_err(|_| error())?;
-        }
-        if parts.next().is_some() {
-            return Err(error());
-        }
-        Ok(Self(bytes))
-    }
-}
-
-impl fmt::Debug for Eui64 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Eui64({self})")
+        r.array(field).map(Self::from_le_bytes)
     }
 }
 
@@ -460,7 +380,7 @@ impl std::ops::BitOr for InitialSecurityBitmask {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct NetworkParameters {
     /// Extended PAN id, wire order.
-    pub extended_pan_id: Eui64,
+    pub extended_pan_id: Ieee,
     /// PAN id.
     pub pan_id: u16,
     /// Transmit power in dBm (a signed value carried as u8, as UG100 defines it).
@@ -470,7 +390,7 @@ pub struct NetworkParameters {
     /// How to join.
     pub join_method: JoinMethod,
     /// Network manager's node id.
-    pub nwk_manager_id: NodeId,
+    pub nwk_manager_id: Nwk,
     /// Network update id.
     pub nwk_update_id: u8,
     /// Channel mask for the network manager.
@@ -498,19 +418,19 @@ impl NetworkParameters {
 
     pub(crate) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         Ok(NetworkParameters {
-            extended_pan_id: Eui64::read(r, "parameters.extendedPanId")?,
+            extended_pan_id: Ieee::read(r, "parameters.extendedPanId")?,
             pan_id: r.u16("parameters.panId")?,
             radio_tx_power: r.u8("parameters.radioTxPower")?,
             radio_channel: r.u8("parameters.radioChannel")?,
             join_method: JoinMethod(r.u8("parameters.joinMethod")?),
-            nwk_manager_id: NodeId(r.u16("parameters.nwkManagerId")?),
+            nwk_manager_id: Nwk(r.u16("parameters.nwkManagerId")?),
             nwk_update_id: r.u8("parameters.nwkUpdateId")?,
             channels: r.u32("parameters.channels")?,
         })
     }
 
     pub(crate) fn write(&self, w: &mut ParamWriter<'_>) {
-        w.bytes(&self.extended_pan_id.0);
+        w.bytes(&self.extended_pan_id.to_le_bytes());
         w.u16(self.pan_id);
         w.u8(self.radio_tx_power);
         w.u8(self.radio_channel);
@@ -533,7 +453,7 @@ pub struct InitialSecurityState {
     /// Network key sequence number.
     pub network_key_sequence_number: u8,
     /// The trust center's EUI-64 (when HAVE_TRUST_CENTER_EUI64).
-    pub preconfigured_trust_center_eui64: Eui64,
+    pub preconfigured_trust_center_eui64: Ieee,
 }
 
 impl InitialSecurityState {
@@ -561,10 +481,7 @@ impl InitialSecurityState {
             preconfigured_key: KeyData(r.array("state.preconfiguredKey")?),
             network_key: KeyData(r.array("state.networkKey")?),
             network_key_sequence_number: r.u8("state.networkKeySequenceNumber")?,
-            preconfigured_trust_center_eui64: Eui64::read(
-                r,
-                "state.preconfiguredTrustCenterEui64",
-            )?,
+            preconfigured_trust_center_eui64: Ieee::read(r, "state.preconfiguredTrustCenterEui64")?,
         })
     }
 
@@ -573,7 +490,7 @@ impl InitialSecurityState {
         w.bytes(&self.preconfigured_key.0);
         w.bytes(&self.network_key.0);
         w.u8(self.network_key_sequence_number);
-        w.bytes(&self.preconfigured_trust_center_eui64.0);
+        w.bytes(&self.preconfigured_trust_center_eui64.to_le_bytes());
     }
 }
 
@@ -584,9 +501,9 @@ pub struct DeviceAnnounce {
     /// ZDO transaction sequence number.
     pub transaction_sequence: u8,
     /// The device's short address.
-    pub node_id: NodeId,
+    pub node_id: Nwk,
     /// The device's EUI-64.
-    pub eui64: Eui64,
+    pub eui64: Ieee,
     /// MAC capability flags (bit 1 device type, bit 3 receiver on when idle).
     pub capability: u8,
 }
@@ -602,8 +519,8 @@ impl DeviceAnnounce {
         decode_all(bytes, "Device_annce", |r| {
             Ok(DeviceAnnounce {
                 transaction_sequence: r.u8("transactionSequence")?,
-                node_id: NodeId(r.u16("nwkAddr")?),
-                eui64: Eui64::read(r, "ieeeAddr")?,
+                node_id: Nwk(r.u16("nwkAddr")?),
+                eui64: Ieee::read(r, "ieeeAddr")?,
                 capability: r.u8("capability")?,
             })
         })
@@ -614,7 +531,7 @@ impl DeviceAnnounce {
         encode_with(out, "Device_annce", |w| {
             w.u8(self.transaction_sequence);
             w.u16(self.node_id.0);
-            w.bytes(&self.eui64.0);
+            w.bytes(&self.eui64.to_le_bytes());
             w.u8(self.capability);
         });
     }
@@ -625,19 +542,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn eui64_displays_most_significant_first() {
-        let eui = Eui64([0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00]);
+    fn ieee_wire_bytes_are_least_significant_first_and_display_most_first() {
+        let eui = Ieee::from_le_bytes([0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00]);
         assert_eq!(eui.to_string(), "00:11:22:33:44:55:66:77");
-        assert_eq!(eui.to_u64(), 0x0011_2233_4455_6677);
-        assert_eq!(Eui64::from_u64(0x0011_2233_4455_6677), eui);
-        assert_eq!("00:11:22:33:44:55:66:77".parse::<Eui64>().unwrap(), eui);
+        assert_eq!(eui.0, 0x0011_2233_4455_6677);
+        assert_eq!(Ieee(0x0011_2233_4455_6677), eui);
+        assert_eq!("00:11:22:33:44:55:66:77".parse::<Ieee>().unwrap(), eui);
         for bad in [
             "00:11:22:33:44:55:66",
             "00:11:22:33:44:55:66:77:88",
-            "0:11:22:33:44:55:66:777",
             "zz:11:22:33:44:55:66:77",
         ] {
-            assert!(bad.parse::<Eui64>().is_err(), "{bad}");
+            assert!(bad.parse::<Ieee>().is_err(), "{bad}");
         }
     }
 
@@ -668,8 +584,8 @@ mod tests {
     fn device_announce_round_trip() {
         let annce = DeviceAnnounce {
             transaction_sequence: 0x81,
-            node_id: NodeId(0x1234),
-            eui64: Eui64::from_u64(0x0011_2233_4455_6677),
+            node_id: Nwk(0x1234),
+            eui64: Ieee(0x0011_2233_4455_6677),
             capability: 0x8E,
         };
         let mut out = Vec::new();

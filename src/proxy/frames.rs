@@ -188,7 +188,7 @@ mod tests {
     use super::*;
     use crate::ezsp::command::{Callback, Command, MessageSentHandler, SendBroadcast, SendUnicast};
     use crate::ezsp::status::{EmberStatus, SlStatus, Status};
-    use crate::ezsp::types::{ApsFrame, ApsOptions, NodeId, OutgoingMessageType};
+    use crate::ezsp::types::{ApsFrame, ApsOptions, Nwk, OutgoingMessageType};
 
     fn aps() -> ApsFrame {
         ApsFrame {
@@ -210,14 +210,14 @@ mod tests {
             let frames = [
                 Command::SendUnicast(SendUnicast {
                     message_type: OutgoingMessageType::DIRECT,
-                    index_or_destination: NodeId(0x1234),
+                    index_or_destination: Nwk(0x1234),
                     aps_frame: aps(),
                     message_tag: 0xAB,
                     message_contents: vec![1, 2, 3],
                 }),
                 Command::SendBroadcast(SendBroadcast {
-                    alias: NodeId::NULL,
-                    destination: NodeId(0xFFFD),
+                    alias: Nwk::NULL,
+                    destination: Nwk(0xFFFD),
                     nwk_sequence: 0,
                     aps_frame: aps(),
                     radius: 0,
@@ -247,7 +247,7 @@ mod tests {
             let mut out = Vec::new();
             Callback::MessageSentHandler(MessageSentHandler {
                 message_type: OutgoingMessageType::DIRECT,
-                index_or_destination: NodeId(0x1234),
+                index_or_destination: Nwk(0x1234),
                 aps_frame: aps(),
                 message_tag: 0xCD,
                 status,

@@ -37,7 +37,7 @@ use crate::ezsp::command::{
 use crate::ezsp::frame::FrameId;
 use crate::ezsp::status::{EmberStatus, SlStatus, Status};
 use crate::ezsp::types::{
-    ApsFrame, ApsOptions, DeviceUpdate, Eui64, IncomingMessageType, NodeId, OutgoingMessageType,
+    ApsFrame, ApsOptions, DeviceUpdate, IncomingMessageType, OutgoingMessageType,
 };
 
 /// ZCL transaction numbers remembered per device from upstream's sends.
@@ -92,7 +92,7 @@ impl Relay {
         };
         let command = Command::SendUnicast(SendUnicast {
             message_type: OutgoingMessageType::DIRECT,
-            index_or_destination: NodeId(message.destination.0),
+            index_or_destination: message.destination,
             aps_frame: aps_frame(&message, message.aps_ack),
             message_tag: ezsp_tag,
             message_contents: message.payload,
@@ -158,8 +158,8 @@ impl Relay {
             aps_ack: false,
         };
         let command = Command::SendBroadcast(SendBroadcast {
-            alias: NodeId::NULL,
-            destination: NodeId(message.destination.0),
+            alias: Nwk::NULL,
+            destination: message.destination,
             nwk_sequence: 0,
             aps_frame: aps_frame(&unicast, false),
             radius: message.radius,
@@ -256,7 +256,7 @@ impl Relay {
                 ..
             }) => (
                 send.aps_frame.cluster_id,
-                Some(Nwk(send.index_or_destination.0)),
+                Some(send.index_or_destination),
                 send.message_contents,
             ),
             Ok(Frame {
@@ -418,17 +418,17 @@ impl Relay {
                 }
             }
             Callback::TrustCenterJoinHandler(join) => {
-                let ieee = Ieee(join.new_node_eui64.to_u64());
+                let ieee = join.new_node_eui64;
                 if join.status == DeviceUpdate::DEVICE_LEFT {
                     if self.devices.forget(ieee).is_some() {
                         self.emit(RelayEvent::DeviceTableChanged);
                     }
                 } else {
-                    self.device_joined(Nwk(join.new_node_id.0), ieee, now);
+                    self.device_joined(join.new_node_id, ieee, now);
                 }
             }
             Callback::ChildJoinHandler(child) if child.joining => {
-                self.device_joined(Nwk(child.child_id.0), Ieee(child.child_eui64.to_u64()), now);
+                self.device_joined(child.child_id, child.child_eui64, now);
             }
             _ => {}
         }
@@ -437,13 +437,10 @@ impl Relay {
 
     /// An incoming message: true when it is ours (kept from upstream, or held for a lookup).
     fn incoming(&mut self, incoming: IncomingMessageHandler, frame: &[u8], now: Instant) -> bool {
-        let source = Nwk(incoming.sender.0);
-        let sender_ieee = incoming
-            .sender_eui64
-            .filter(|e| *e != Eui64::default())
-            .map(|e| Ieee(e.to_u64()));
+        let source = incoming.sender;
+        let sender_ieee = incoming.sender_eui64.filter(|e| *e != Ieee::default());
         if let Some(announce) = incoming.device_announce() {
-            let claimed = (Nwk(announce.node_id.0), Ieee(announce.eui64.to_u64()));
+            let claimed = (announce.node_id, announce.eui64);
             if self.believe(claimed, source, sender_ieee, now) {
                 info!("device {} announced itself as {}", claimed.1, claimed.0);
                 self.emit(RelayEvent::DeviceJoined {
@@ -489,9 +486,7 @@ impl Relay {
             return true;
         }
         if message.ieee.is_none() && self.config.scope.needs_ieee() {
-            let lookup = Command::LookupEui64ByNodeId(LookupEui64ByNodeId {
-                node_id: NodeId(source.0),
-            });
+            let lookup = Command::LookupEui64ByNodeId(LookupEui64ByNodeId { node_id: source });
             self.held.insert(source, vec![(frame.to_vec(), message)]);
             self.queue_ours(&lookup, Purpose::Lookup(source), now);
             return true;
@@ -584,10 +579,7 @@ impl Relay {
                 }
             }
             (Purpose::Lookup(source), Response::LookupEui64ByNodeId(found)) => {
-                let ieee = found
-                    .status
-                    .is_success()
-                    .then(|| Ieee(found.eui64.to_u64()));
+                let ieee = found.status.is_success().then_some(found.eui64);
                 if let Some(ieee) = ieee
                     && self.devices.learn(source, ieee) != Learned::Unchanged
                 {
@@ -724,10 +716,10 @@ impl Relay {
         match response {
             Response::GetNetworkParameters(r) if r.status.is_success() => {
                 let p = r.parameters;
-                query.parameters = Some((p.radio_channel, p.pan_id, p.extended_pan_id.to_u64()));
+                query.parameters = Some((p.radio_channel, p.pan_id, p.extended_pan_id.0));
             }
-            Response::GetEui64 { eui64 } => query.eui64 = Some(Ieee(eui64.to_u64())),
-            Response::GetNodeId { node_id } => query.node_id = Some(Nwk(node_id.0)),
+            Response::GetEui64 { eui64 } => query.eui64 = Some(eui64),
+            Response::GetNodeId { node_id } => query.node_id = Some(node_id),
             Response::MaximumPayloadLength { aps_length } => {
                 query.max_payload = Some(usize::from(aps_length));
             }

@@ -44,6 +44,7 @@ use crate::zigbee::{Ieee, Nwk};
 
 pub use super::device_report::{DeviceEvent, UpgradeOutcome, UpgradeReport};
 pub use super::device_spec::{SimDeviceSpec, SpecError};
+use super::hostile::{HostileClient, HostileSpec};
 
 /// How long a battery-powered device stays awake (polling its parent quickly) after it sent
 /// something; frames reaching it later are lost, as its parent would drop them.
@@ -77,6 +78,8 @@ pub struct SimDeviceConfig {
     pub max_retries: u32,
     /// The exact file it expects, when known; otherwise it checks the OTA header only.
     pub expected_image: Option<Arc<Vec<u8>>>,
+    /// A hostile device instead of an honest one ([`super::hostile`]).
+    pub hostile: Option<HostileSpec>,
 }
 
 impl SimDeviceConfig {
@@ -94,6 +97,7 @@ impl SimDeviceConfig {
             response_timeout: Duration::from_secs(5),
             max_retries: 10,
             expected_image: None,
+            hostile: None,
         }
     }
 }
@@ -163,12 +167,18 @@ pub struct SimDevice {
     /// When it last sent something (a battery device is awake shortly after).
     last_sent: Option<Instant>,
     events: VecDeque<DeviceEvent>,
+    /// Set when the config asks for a hostile device: it then does this instead.
+    hostile: Option<HostileClient>,
 }
 
 impl SimDevice {
     /// A device that first queries `config.first_query_after` from `now`.
     pub fn new(config: SimDeviceConfig, now: Instant) -> Self {
         let next_query = now + config.first_query_after;
+        let hostile = config
+            .hostile
+            .clone()
+            .map(|spec| HostileClient::new(spec, now, config.first_query_after, config.ieee.0));
         SimDevice {
             current_version: config.spec.file_version,
             config,
@@ -181,6 +191,7 @@ impl SimDevice {
             basic_outbox: VecDeque::new(),
             last_sent: None,
             events: VecDeque::new(),
+            hostile,
         }
     }
 
@@ -188,6 +199,9 @@ impl SimDevice {
     /// the spec's identity, as real devices do; a battery-powered device hears it only while
     /// awake ([`AWAKE_AFTER_SEND`] after it last sent something).
     pub fn handle_basic_frame(&mut self, frame: &[u8], now: Instant) {
+        if self.hostile.as_ref().is_some_and(HostileClient::is_silent) {
+            return;
+        }
         let awake = !self.config.spec.identity.is_battery()
             || self
                 .last_sent
@@ -217,11 +231,17 @@ impl SimDevice {
 
     /// True while a download or upgrade is under way.
     pub fn is_busy(&self) -> bool {
+        if self.hostile.is_some() {
+            return true;
+        }
         !matches!(self.state, State::Idle { .. })
     }
 
     /// Handles a ZCL frame of the OTA cluster that the server sent this device.
     pub fn handle_frame(&mut self, frame: &[u8], now: Instant) {
+        if let Some(hostile) = &mut self.hostile {
+            return hostile.handle_frame(frame, now);
+        }
         let Ok(frame) = OtaFrame::decode(frame) else {
             return;
         };
@@ -246,6 +266,15 @@ impl SimDevice {
 
     /// Fires what is due at `now`: queries, block requests, retries, applying the image.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(hostile) = &mut self.hostile {
+            // A spoofer sends from its new made-up address (the NCP reads it from the config).
+            if let Some((nwk, ieee)) = hostile.handle_timeout(now) {
+                (self.config.nwk, self.config.ieee) = (nwk, ieee);
+            }
+            self.outbox
+                .extend(std::iter::from_fn(|| hostile.poll_transmit()));
+            return;
+        }
         match &mut self.state {
             State::Idle { next_query } if *next_query <= now => {
                 self.send_query(now, 0);
@@ -319,6 +348,9 @@ impl SimDevice {
 
     /// When [`SimDevice::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some(hostile) = &self.hostile {
+            return Some(hostile.poll_timeout());
+        }
         match &self.state {
             State::Idle { next_query } => Some(*next_query),
             State::Querying { deadline, .. } => Some(*deadline),

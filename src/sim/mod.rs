@@ -41,6 +41,7 @@ pub mod device;
 pub mod device_report;
 pub mod device_spec;
 pub mod faults;
+pub mod hostile;
 pub mod ncp;
 pub mod stack;
 pub mod zdo;
@@ -64,6 +65,7 @@ use tracing::{Instrument, debug, warn};
 
 pub use device::{SimDeviceConfig, SimDeviceSpec, UpgradeOutcome, UpgradeReport};
 pub use faults::Faults;
+pub use hostile::HostileSpec;
 pub use ncp::{SimEvent, SimNcp, SimNcpConfig};
 pub use znp::{SimZnp, SimZnpConfig, ZnpNetwork};
 pub use znp_run::run_znp_simulator;
@@ -119,6 +121,8 @@ pub struct SimConfig {
     pub trace_messages: bool,
     /// Unplug the simulated stick once, and plug it in again.
     pub unplug: Option<Unplug>,
+    /// Hostile devices, after the honest ones ([`hostile`]).
+    pub hostile: Vec<HostileSpec>,
 }
 
 /// A USB stick unplugged and plugged in again: `after` the simulator started, the pty closes
@@ -153,6 +157,7 @@ impl Default for SimConfig {
             max_retries: 10,
             trace_messages: false,
             unplug: None,
+            hostile: Vec::new(),
         }
     }
 }
@@ -165,12 +170,20 @@ impl SimConfig {
     }
 
     /// The devices with their addresses: device `i` gets NWK `0x1000 + 0x101·i` (wrapping
-    /// below the broadcast range) and IEEE `00:12:4b:00:00:00:xx:xx` with `xx:xx = i + 1`.
+    /// below the broadcast range) and IEEE `00:12:4b:00:00:00:xx:xx` with `xx:xx = i + 1`;
+    /// the hostile devices come last, numbered on.
     pub fn device_configs(&self) -> Vec<SimDeviceConfig> {
-        self.devices
+        let hostile = self.hostile.iter().map(hostile_device_spec);
+        let all: Vec<(SimDeviceSpec, Option<&HostileSpec>)> = self
+            .devices
             .iter()
+            .cloned()
+            .map(|spec| (spec, None))
+            .chain(hostile.zip(self.hostile.iter().map(Some)))
+            .collect();
+        all.into_iter()
             .enumerate()
-            .map(|(index, spec)| {
+            .map(|(index, (spec, hostile))| {
                 let i = u16::try_from(index).unwrap_or(u16::MAX);
                 let nwk = 0x1000u16.wrapping_add(i.wrapping_mul(0x101)) % 0xFFF0 + 1;
                 let mut device = SimDeviceConfig::new(
@@ -178,6 +191,7 @@ impl SimConfig {
                     Ieee(0x0012_4B00_0000_0000 | (u64::from(i) + 1)),
                     spec.clone(),
                 );
+                device.hostile = hostile.cloned();
                 device.radio_delay = self.radio_delay;
                 device.first_query_after = self.first_query_after;
                 if let Some(poll) = self.sleepy_devices.get(&index) {
@@ -194,6 +208,29 @@ impl SimConfig {
                 device
             })
             .collect()
+    }
+}
+
+/// What a hostile device says it is: the squatter claims Bosch (its queries carry 0x1209 and
+/// its Basic cluster says "BOSCH"), the pager claims the image it asks for, the spoofer
+/// nothing (it answers no reads).
+fn hostile_device_spec(hostile: &HostileSpec) -> SimDeviceSpec {
+    let (manufacturer_code, manufacturer_name) = match hostile.kind {
+        hostile::HostileKind::Squat => (hostile::CLAIMED_MANUFACTURER, Some("BOSCH".to_owned())),
+        hostile::HostileKind::Pages => (hostile.manufacturer_code.unwrap_or_default(), None),
+        hostile::HostileKind::Spoof => (0, None),
+    };
+    SimDeviceSpec {
+        manufacturer_code,
+        image_type: hostile.image_type,
+        file_version: 0,
+        hardware_version: None,
+        max_data_size: SimDeviceSpec::DEFAULT_MAX_DATA_SIZE,
+        identity: BasicIdentity {
+            manufacturer_name,
+            power_source: Some(0x01),
+            ..BasicIdentity::default()
+        },
     }
 }
 

@@ -49,8 +49,8 @@ use crate::ezsp::command::{
 use crate::ezsp::frame::{FrameFormat, FrameHeader, FrameId};
 use crate::ezsp::status::{EmberStatus, EzspStatus, SlStatus, Status};
 use crate::ezsp::types::{
-    ApsFrame, ApsOptions, ConfigId, DeviceAnnounce, Eui64, IncomingMessageType, NetworkParameters,
-    NetworkStatus, NodeId, NodeType, OutgoingMessageType, ValueId,
+    ApsFrame, ApsOptions, ConfigId, DeviceAnnounce, IncomingMessageType, NetworkParameters,
+    NetworkStatus, NodeType, OutgoingMessageType, ValueId,
 };
 use crate::ezsp::{EzspVersion, UnsupportedVersion};
 use crate::zigbee::{CLUSTER_BASIC, CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
@@ -122,12 +122,12 @@ impl SimNcpConfig {
 /// The network [`SimNcpConfig::holding_network`] stores.
 pub fn default_network() -> NetworkParameters {
     NetworkParameters {
-        extended_pan_id: Eui64([0xDD; 8]),
+        extended_pan_id: Ieee::from_le_bytes([0xDD; 8]),
         pan_id: 0x1A62,
         radio_tx_power: 5,
         radio_channel: 11,
         join_method: crate::ezsp::types::JoinMethod::USE_MAC_ASSOCIATION,
-        nwk_manager_id: NodeId::COORDINATOR,
+        nwk_manager_id: Nwk::COORDINATOR,
         nwk_update_id: 0,
         channels: 1 << 11,
     }
@@ -215,7 +215,7 @@ enum Scheduled {
     /// The delivery report of a send.
     MessageSent {
         message_type: OutgoingMessageType,
-        destination: NodeId,
+        destination: Nwk,
         aps_frame: ApsFrame,
         message_tag: u16,
         delivered: bool,
@@ -783,10 +783,10 @@ impl SimNcp {
                 }),
             },
             Command::GetEui64 => Response::GetEui64 {
-                eui64: Eui64::from_u64(self.config.ieee.0),
+                eui64: self.config.ieee,
             },
             Command::GetNodeId => Response::GetNodeId {
-                node_id: NodeId::COORDINATOR,
+                node_id: Nwk::COORDINATOR,
             },
             Command::MaximumPayloadLength => Response::MaximumPayloadLength {
                 aps_length: self.config.max_aps_payload,
@@ -818,14 +818,14 @@ impl SimNcp {
                 let found = self
                     .devices
                     .iter()
-                    .find(|d| d.config().ieee.0 == lookup.eui64.to_u64())
-                    .map(|d| NodeId(d.config().nwk.0));
+                    .find(|d| d.config().ieee.0 == lookup.eui64.0)
+                    .map(|d| d.config().nwk);
                 Response::LookupNodeIdByEui64(LookupNodeIdByEui64Response {
                     status: self.version.uses_sl_status().then_some(match found {
                         Some(_) => Status::Sl(SlStatus::OK),
                         None => Status::Sl(SlStatus::NOT_FOUND),
                     }),
-                    node_id: found.unwrap_or(NodeId::NULL),
+                    node_id: found.unwrap_or(Nwk::NULL),
                 })
             }
             Command::LookupEui64ByNodeId(lookup) => {
@@ -833,7 +833,7 @@ impl SimNcp {
                     .devices
                     .iter()
                     .find(|d| d.config().nwk.0 == lookup.node_id.0)
-                    .map(|d| Eui64::from_u64(d.config().ieee.0));
+                    .map(|d| d.config().ieee);
                 Response::LookupEui64ByNodeId(LookupEui64ByNodeIdResponse {
                     status: match found {
                         Some(_) => self.ok(),
@@ -866,13 +866,13 @@ impl SimNcp {
         let children: Vec<(u16, [u8; 8])> = self
             .devices
             .iter()
-            .map(|d| (d.config().nwk.0, Eui64::from_u64(d.config().ieee.0).0))
+            .map(|d| (d.config().nwk.0, d.config().ieee.to_le_bytes()))
             .collect();
         let endpoints: Vec<u8> = self.endpoints.iter().map(|e| e.endpoint).collect();
         let view = StackView {
             version: self.version,
             network_up: self.network_up,
-            eui64: Eui64::from_u64(self.config.ieee.0).0,
+            eui64: self.config.ieee.to_le_bytes(),
             children: if self.network_up { &children } else { &[] },
             endpoints: &endpoints,
         };
@@ -913,7 +913,7 @@ impl SimNcp {
                         now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
                         Scheduled::MessageSent {
                             message_type: OutgoingMessageType::MULTICAST,
-                            destination: NodeId(aps_frame.group_id),
+                            destination: Nwk(aps_frame.group_id),
                             aps_frame,
                             message_tag,
                             delivered: true,
@@ -947,7 +947,7 @@ impl SimNcp {
     fn accept_unicast(
         &mut self,
         message_type: OutgoingMessageType,
-        destination: NodeId,
+        destination: Nwk,
         aps_frame: ApsFrame,
         message_tag: u16,
         payload: Vec<u8>,
@@ -966,11 +966,11 @@ impl SimNcp {
             );
         }
         self.pending_unicasts += 1;
-        if destination == NodeId::COORDINATOR {
+        if destination == Nwk::COORDINATOR {
             self.loop_back(message_type, aps_frame, message_tag, &payload, now);
             return self.ok();
         }
-        let nwk = Nwk(destination.0);
+        let nwk = destination;
         let radio_delay = self.radio_delay(nwk);
         let delivered =
             radio_delay.is_some() && !self.rng.chance(self.config.faults.delivery_failure);
@@ -1020,7 +1020,7 @@ impl SimNcp {
         if aps_frame.profile_id == DeviceAnnounce::PROFILE_ID {
             let node = super::zdo::OwnNode {
                 manufacturer_code: self.stack.manufacturer_code(),
-                ieee: Eui64::from_u64(self.config.ieee.0).0,
+                ieee: self.config.ieee.to_le_bytes(),
                 endpoints: self.endpoints.clone(),
             };
             if let Some((cluster, response)) =
@@ -1039,7 +1039,7 @@ impl SimNcp {
             now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
             Scheduled::MessageSent {
                 message_type,
-                destination: NodeId::COORDINATOR,
+                destination: Nwk::COORDINATOR,
                 aps_frame,
                 message_tag,
                 delivered: true,
@@ -1050,7 +1050,7 @@ impl SimNcp {
 
     fn accept_broadcast(
         &mut self,
-        destination: NodeId,
+        destination: Nwk,
         aps_frame: ApsFrame,
         message_tag: u16,
         payload: Vec<u8>,
@@ -1168,7 +1168,7 @@ impl SimNcp {
                     sequence: self.take_aps_sequence(),
                 };
                 let own = self.config.ieee;
-                self.send_incoming(aps_frame, Nwk(NodeId::COORDINATOR.0), Some(own), payload);
+                self.send_incoming(aps_frame, Nwk(Nwk::COORDINATOR.0), Some(own), payload);
             }
             Scheduled::MessageSent {
                 message_type,
@@ -1280,8 +1280,8 @@ impl SimNcp {
         let mut payload = Vec::new();
         DeviceAnnounce {
             transaction_sequence: self.take_aps_sequence(),
-            node_id: NodeId(nwk.0),
-            eui64: Eui64::from_u64(ieee.0),
+            node_id: nwk,
+            eui64: ieee,
             capability: 0x8E,
         }
         .encode(&mut payload);
@@ -1316,8 +1316,8 @@ impl SimNcp {
             aps_frame,
             last_hop_lqi: 0xFF,
             last_hop_rssi: -40,
-            sender: NodeId(nwk.0),
-            sender_eui64: v14.then(|| Eui64::from_u64(ieee.map_or(0, |i| i.0))),
+            sender: nwk,
+            sender_eui64: v14.then(|| Ieee(ieee.map_or(0, |i| i.0))),
             binding_index: 0xFF,
             address_index: 0xFF,
             timestamp: v14.then_some(0),
@@ -1373,12 +1373,12 @@ fn stack_version(version: EzspVersion) -> u16 {
 
 fn empty_network() -> NetworkParameters {
     NetworkParameters {
-        extended_pan_id: Eui64::default(),
+        extended_pan_id: Ieee::default(),
         pan_id: 0xFFFF,
         radio_tx_power: 0,
         radio_channel: 0,
         join_method: crate::ezsp::types::JoinMethod::USE_MAC_ASSOCIATION,
-        nwk_manager_id: NodeId::COORDINATOR,
+        nwk_manager_id: Nwk::COORDINATOR,
         nwk_update_id: 0,
         channels: 0,
     }

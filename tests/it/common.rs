@@ -78,3 +78,18 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A runtime of its own (kept alive by the caller) with a listener on a free loopback port and
+/// its base URL (`http://127.0.0.1:PORT`), for a test's HTTP server whose pages name the URL.
+pub fn loopback_listener() -> (tokio::runtime::Runtime, tokio::net::TcpListener, String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (runtime, listener, base)
+}

@@ -594,17 +594,17 @@ async fn vanished_port_is_reopened_with_backoff() {
 /// a broadcast (Image Notify) reaches every device and is reported sent.
 #[tokio::test]
 async fn held_network_is_resumed() {
-    use zigbee_otad::ezsp::types::{Eui64, JoinMethod, NetworkParameters, NodeId};
+    use zigbee_otad::ezsp::types::{Ieee, JoinMethod, NetworkParameters, Nwk};
     let mut config = SimConfig::default();
     config.ncp.ezsp_version = 14;
     config.ncp.link = fast_link();
     config.ncp.network = Some(NetworkParameters {
-        extended_pan_id: Eui64::from_u64(0xDDDD_EEEE_0000_1111),
+        extended_pan_id: Ieee(0xDDDD_EEEE_0000_1111),
         pan_id: 0x1A62,
         radio_tx_power: 8,
         radio_channel: 20,
         join_method: JoinMethod::USE_MAC_ASSOCIATION,
-        nwk_manager_id: NodeId::COORDINATOR,
+        nwk_manager_id: Nwk::COORDINATOR,
         nwk_update_id: 0,
         channels: 1 << 20,
     });

@@ -454,15 +454,7 @@ fn a_down_catalog_and_a_lying_one_never_stop_serving_and_never_offer_bad_bytes()
     let cloud = synthetic_ota(0x1189, 0x0042, 2, 6_000);
     std::fs::write(root.join("cloud.ota"), &cloud).unwrap();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (runtime, listener, base) = crate::common::loopback_listener();
     let index_with =
         |sha512: &str| zigbee_ota_index(&format!("{base}/fw.ota"), &cloud, 0x42, 2, sha512);
     let index = std::sync::Arc::new(std::sync::Mutex::new(index_with(&"ab".repeat(64))));

@@ -18,9 +18,9 @@ use zigbee_otad::ezsp::command::{
 use zigbee_otad::ezsp::frame::{FrameControl, FrameFormat, FrameHeader, FrameId};
 use zigbee_otad::ezsp::status::{EmberStatus, EzspStatus, SlStatus, Status};
 use zigbee_otad::ezsp::types::{
-    ApsFrame, ApsOptions, ConfigId, DecisionId, DeviceUpdate, Eui64, IncomingMessageType,
+    ApsFrame, ApsOptions, ConfigId, DecisionId, DeviceUpdate, Ieee, IncomingMessageType,
     InitialSecurityBitmask, InitialSecurityState, JoinDecision, JoinMethod, KeyData,
-    NetworkInitBitmask, NetworkParameters, NetworkStatus, NodeId, NodeType, OutgoingMessageType,
+    NetworkInitBitmask, NetworkParameters, NetworkStatus, NodeType, Nwk, OutgoingMessageType,
     PolicyId, ValueId,
 };
 use zigbee_otad::ezsp::{DecodeError, EzspVersion};
@@ -150,7 +150,7 @@ fn shared_known_answers_for_commands() {
     let unicast = |tag| {
         Command::SendUnicast(SendUnicast {
             message_type: OutgoingMessageType::DIRECT,
-            index_or_destination: NodeId(0x1234),
+            index_or_destination: Nwk(0x1234),
             aps_frame: ota_aps(),
             message_tag: tag,
             message_contents: image_notify.clone(),
@@ -166,8 +166,8 @@ fn shared_known_answers_for_commands() {
     );
 
     let broadcast = SendBroadcast {
-        alias: NodeId::NULL,
-        destination: NodeId::BROADCAST_RX_ON_WHEN_IDLE,
+        alias: Nwk::NULL,
+        destination: Nwk::BROADCAST_RX_ON_WHEN_IDLE,
         nwk_sequence: 0,
         aps_frame: ApsFrame {
             destination_endpoint: 0xFF,
@@ -205,7 +205,7 @@ fn shared_known_answers_for_callbacks() {
         assert_eq!(message.message_type, IncomingMessageType::UNICAST);
         assert_eq!(message.aps_frame.cluster_id, 0x0019);
         assert_eq!(message.aps_frame.sequence, 0x33);
-        assert_eq!(message.sender, NodeId(0x1234));
+        assert_eq!(message.sender, Nwk(0x1234));
         assert_eq!((message.last_hop_lqi, message.last_hop_rssi), (0xFF, -40));
         assert_eq!(message.message_contents, qnir);
         if version.uses_sl_status() {
@@ -237,7 +237,7 @@ fn shared_known_answers_for_callbacks() {
         );
         assert!(!sent.status.is_success());
         assert_eq!(sent.message_tag, 0x42);
-        assert_eq!(sent.index_or_destination, NodeId(0x1234));
+        assert_eq!(sent.index_or_destination, Nwk(0x1234));
         let mut out = Vec::new();
         frame.encode(version, &mut out).unwrap();
         assert_eq!(out, bytes, "{label} re-encodes byte for byte");
@@ -290,11 +290,11 @@ impl Args<'_> {
     fn bytes(&self, keys: &[&str]) -> Vec<u8> {
         parse_hex(self.get(keys).as_str().unwrap()).unwrap()
     }
-    fn eui64(&self, keys: &[&str]) -> Eui64 {
+    fn eui64(&self, keys: &[&str]) -> Ieee {
         self.get(keys).as_str().unwrap().parse().unwrap()
     }
-    fn node(&self, keys: &[&str]) -> NodeId {
-        NodeId(self.u16(keys))
+    fn node(&self, keys: &[&str]) -> Nwk {
+        Nwk(self.u16(keys))
     }
     fn nested(&self, keys: &[&str]) -> Args<'_> {
         Args(self.get(keys))
@@ -410,10 +410,7 @@ fn expected_command(name: &str, a: &Args<'_>) -> Command {
             message_contents: a.bytes(&["messageContents", "message"]),
         }),
         "sendBroadcast" => Command::SendBroadcast(SendBroadcast {
-            alias: a
-                .0
-                .get("alias")
-                .map_or(NodeId::NULL, |_| a.node(&["alias"])),
+            alias: a.0.get("alias").map_or(Nwk::NULL, |_| a.node(&["alias"])),
             destination: a.node(&["destination"]),
             nwk_sequence: a.0.get("sequence").map_or(0, |_| a.u8(&["sequence"])),
             aps_frame: a.aps(&["apsFrame", "aps_frame"]),
@@ -697,7 +694,7 @@ fn device_announce_arrives_through_incoming_message_handler() {
         };
         if message.aps_frame.cluster_id == 0x0013 {
             let annce = message.device_announce().unwrap();
-            assert_eq!(annce.node_id, NodeId(0x1234));
+            assert_eq!(annce.node_id, Nwk(0x1234));
             assert_eq!(annce.eui64.to_string(), "00:11:22:33:44:55:66:77");
             seen += 1;
         } else {
@@ -715,7 +712,7 @@ fn v13_refuses_what_only_v14_can_say() {
     let mut out = Vec::new();
     let unicast = SendUnicast {
         message_type: OutgoingMessageType::DIRECT,
-        index_or_destination: NodeId(1),
+        index_or_destination: Nwk(1),
         aps_frame: ota_aps(),
         message_tag: 0x100,
         message_contents: vec![],
@@ -829,8 +826,8 @@ fn any_aps() -> impl Strategy<Value = ApsFrame> {
     })
 }
 
-fn any_eui() -> impl Strategy<Value = Eui64> {
-    any::<[u8; 8]>().prop_map(Eui64)
+fn any_eui() -> impl Strategy<Value = Ieee> {
+    any::<u64>().prop_map(Ieee)
 }
 
 fn any_network_parameters() -> impl Strategy<Value = NetworkParameters> {
@@ -841,7 +838,7 @@ fn any_network_parameters() -> impl Strategy<Value = NetworkParameters> {
             radio_tx_power: tx,
             radio_channel: ch,
             join_method: JoinMethod(j),
-            nwk_manager_id: NodeId(m),
+            nwk_manager_id: Nwk(m),
             nwk_update_id: u,
             channels: c,
         },
@@ -895,7 +892,7 @@ fn any_command(version: EzspVersion) -> impl Strategy<Value = Command> {
         (any::<(u8, u16, u16)>(), any_aps(), contents.clone()).prop_map(
             move |((ty, dst, t), aps, m)| Command::SendUnicast(SendUnicast {
                 message_type: OutgoingMessageType(ty),
-                index_or_destination: NodeId(dst),
+                index_or_destination: Nwk(dst),
                 aps_frame: aps,
                 message_tag: tag(t),
                 message_contents: m
@@ -903,8 +900,8 @@ fn any_command(version: EzspVersion) -> impl Strategy<Value = Command> {
         ),
         (any::<(u16, u16, u8, u8, u16)>(), any_aps(), contents).prop_map(
             move |((alias, dst, seq, radius, t), aps, m)| Command::SendBroadcast(SendBroadcast {
-                alias: if wide { NodeId(alias) } else { NodeId::NULL },
-                destination: NodeId(dst),
+                alias: if wide { Nwk(alias) } else { Nwk::NULL },
+                destination: Nwk(dst),
                 nwk_sequence: if wide { seq } else { 0 },
                 aps_frame: aps,
                 radius,
@@ -949,7 +946,7 @@ fn any_response(version: EzspVersion) -> impl Strategy<Value = Response> {
         any::<(u32, u16)>().prop_map(move |(s, n)| Response::LookupNodeIdByEui64(
             LookupNodeIdByEui64Response {
                 status: wide.then(|| status_for(version, s, false)),
-                node_id: NodeId(n)
+                node_id: Nwk(n)
             }
         )),
         any::<u32>().prop_map(move |s| Response::InvalidCommand {
@@ -971,7 +968,7 @@ fn any_callback(version: EzspVersion) -> impl Strategy<Value = Callback> {
         (any::<(u8, u16, u16, u32)>(), any_aps(), contents.clone()).prop_map(
             move |((ty, dst, tag, s), aps, m)| Callback::MessageSentHandler(MessageSentHandler {
                 message_type: OutgoingMessageType(ty),
-                index_or_destination: NodeId(dst),
+                index_or_destination: Nwk(dst),
                 aps_frame: aps,
                 message_tag: if wide { tag } else { tag & 0xFF },
                 status: status_for(version, s, false),
@@ -990,7 +987,7 @@ fn any_callback(version: EzspVersion) -> impl Strategy<Value = Callback> {
                     aps_frame: aps,
                     last_hop_lqi: lqi,
                     last_hop_rssi: rssi,
-                    sender: NodeId(sender),
+                    sender: Nwk(sender),
                     sender_eui64: wide.then_some(eui),
                     binding_index: b,
                     address_index: a,
@@ -1000,18 +997,18 @@ fn any_callback(version: EzspVersion) -> impl Strategy<Value = Callback> {
             }),
         (any::<(u16, u8, u8, u16)>(), any_eui()).prop_map(|((n, s, d, p), e)| {
             Callback::TrustCenterJoinHandler(TrustCenterJoinHandler {
-                new_node_id: NodeId(n),
+                new_node_id: Nwk(n),
                 new_node_eui64: e,
                 status: DeviceUpdate(s),
                 policy_decision: JoinDecision(d),
-                parent_of_new_node_id: NodeId(p),
+                parent_of_new_node_id: Nwk(p),
             })
         }),
         (any::<(u8, bool, u16, u8)>(), any_eui()).prop_map(|((i, j, c, t), e)| {
             Callback::ChildJoinHandler(ChildJoinHandler {
                 index: i,
                 joining: j,
-                child_id: NodeId(c),
+                child_id: Nwk(c),
                 child_eui64: e,
                 child_type: NodeType(t),
             })
@@ -1223,7 +1220,7 @@ fn host_session_against_an_ncp_built_from_the_codec() {
 
         let unicast = SendUnicast {
             message_type: OutgoingMessageType::DIRECT,
-            index_or_destination: NodeId(0x1234),
+            index_or_destination: Nwk(0x1234),
             aps_frame: ota_aps(),
             message_tag: 0x42,
             message_contents: vec![0x19, 0x10, 0x00, 0x00, 0x64],

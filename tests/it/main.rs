@@ -22,6 +22,7 @@ mod daemon;
 mod export;
 mod ezsp;
 mod faults;
+mod hostile;
 mod hostile_catalog;
 mod identity;
 mod installer;

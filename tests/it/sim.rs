@@ -292,12 +292,12 @@ fn devices_talk_once_the_endpoint_and_network_are_up() {
     assert!(pair.request(ota_endpoint()).status().unwrap().is_success());
     let form = Command::FormNetwork(zigbee_otad::ezsp::command::FormNetwork {
         parameters: zigbee_otad::ezsp::types::NetworkParameters {
-            extended_pan_id: zigbee_otad::ezsp::types::Eui64::from_u64(1),
+            extended_pan_id: zigbee_otad::ezsp::types::Ieee(1),
             pan_id: 0x1234,
             radio_tx_power: 8,
             radio_channel: 15,
             join_method: zigbee_otad::ezsp::types::JoinMethod::USE_MAC_ASSOCIATION,
-            nwk_manager_id: zigbee_otad::ezsp::types::NodeId::COORDINATOR,
+            nwk_manager_id: zigbee_otad::ezsp::types::Nwk::COORDINATOR,
             nwk_update_id: 0,
             channels: 1 << 15,
         },

@@ -32,8 +32,8 @@ use crate::ezsp::command::{
 };
 use crate::ezsp::status::SlStatus;
 use crate::ezsp::types::{
-    ConfigId, DecisionId, Eui64, InitialSecurityBitmask, InitialSecurityState, JoinMethod, KeyData,
-    NetworkInitBitmask, NetworkParameters, NodeId, NodeType, PolicyId,
+    ConfigId, DecisionId, InitialSecurityBitmask, InitialSecurityState, JoinMethod, KeyData,
+    NetworkInitBitmask, NetworkParameters, NodeType, PolicyId,
 };
 
 /// The Zigbee 3.0 well-known trust-center link key, "ZigBeeAlliance09".
@@ -125,8 +125,8 @@ pub(super) enum Step {
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct StartupFacts {
     parameters: Option<(NodeType, NetworkParameters)>,
-    eui64: Option<Eui64>,
-    node_id: Option<NodeId>,
+    eui64: Option<Ieee>,
+    node_id: Option<Nwk>,
 }
 
 impl EzspHost {
@@ -218,7 +218,7 @@ impl EzspHost {
                         preconfigured_key: KeyData(WELL_KNOWN_LINK_KEY),
                         network_key: KeyData(settings.network_key),
                         network_key_sequence_number: 0,
-                        preconfigured_trust_center_eui64: Eui64::default(),
+                        preconfigured_trust_center_eui64: Ieee::default(),
                     },
                 })
             }
@@ -226,12 +226,12 @@ impl EzspHost {
                 let settings = self.settings.as_ref()?;
                 Command::FormNetwork(FormNetwork {
                     parameters: NetworkParameters {
-                        extended_pan_id: Eui64::from_u64(settings.extended_pan_id),
+                        extended_pan_id: Ieee(settings.extended_pan_id),
                         pan_id: settings.pan_id,
                         radio_tx_power: 8,
                         radio_channel: settings.channel,
                         join_method: JoinMethod::USE_MAC_ASSOCIATION,
-                        nwk_manager_id: NodeId::COORDINATOR,
+                        nwk_manager_id: Nwk::COORDINATOR,
                         nwk_update_id: 0,
                         channels: 1u32.checked_shl(u32::from(settings.channel)).unwrap_or(0),
                     },
@@ -407,11 +407,11 @@ impl EzspHost {
             warn!("the NCP's network role is {node_type:?}, not coordinator");
         }
         let info = NetworkInfo {
-            ieee: Ieee(eui64.to_u64()),
-            nwk: Nwk(node_id.0),
+            ieee: eui64,
+            nwk: node_id,
             channel: parameters.radio_channel,
             pan_id: parameters.pan_id,
-            extended_pan_id: parameters.extended_pan_id.to_u64(),
+            extended_pan_id: parameters.extended_pan_id.0,
             protocol_version: version.get(),
         };
         info!(

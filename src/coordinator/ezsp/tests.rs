@@ -586,7 +586,7 @@ fn submitted_commands_get_their_responses_and_unconsumed_callbacks_are_reported(
     let by_id: HashMap<RequestId, &Result<Response, RequestFailed>> =
         pair.responses.iter().map(|(id, r)| (*id, r)).collect();
     assert!(
-        matches!(by_id[&typed], Ok(Response::GetEui64 { eui64 }) if eui64.to_u64() == 0x000D_6FFF_FE00_0001)
+        matches!(by_id[&typed], Ok(Response::GetEui64 { eui64 }) if eui64.0 == 0x000D_6FFF_FE00_0001)
     );
     assert!(by_id[&raw].is_ok(), "{:?}", by_id[&raw]);
     assert!(

@@ -25,7 +25,7 @@ use crate::ezsp::command::{
 };
 use crate::ezsp::status::{SlStatus, Status};
 use crate::ezsp::types::{
-    ApsFrame, ApsOptions, DeviceUpdate, Eui64, IncomingMessageType, NodeId, OutgoingMessageType,
+    ApsFrame, ApsOptions, DeviceUpdate, IncomingMessageType, OutgoingMessageType,
 };
 
 impl EzspHost {
@@ -58,7 +58,7 @@ impl EzspHost {
         };
         let command = Command::SendUnicast(SendUnicast {
             message_type: OutgoingMessageType::DIRECT,
-            index_or_destination: NodeId(message.destination.0),
+            index_or_destination: message.destination,
             aps_frame,
             message_tag: ezsp_tag,
             message_contents: message.payload,
@@ -92,8 +92,8 @@ impl EzspHost {
             return;
         };
         let command = Command::SendBroadcast(SendBroadcast {
-            alias: NodeId::NULL,
-            destination: NodeId(message.destination.0),
+            alias: Nwk::NULL,
+            destination: message.destination,
             nwk_sequence: 0,
             aps_frame,
             radius: message.radius,
@@ -229,7 +229,7 @@ impl EzspHost {
         if let Some(source) = self.lookups.remove(&sequence) {
             let ieee = match response {
                 Response::LookupEui64ByNodeId(found) if found.status.is_success() => {
-                    Some(Ieee(found.eui64.to_u64()))
+                    Some(found.eui64)
                 }
                 _ => None,
             };
@@ -304,22 +304,18 @@ impl EzspHost {
             }
             Callback::IncomingMessageHandler(incoming) => self.incoming(incoming, now),
             Callback::TrustCenterJoinHandler(join) => {
-                let ieee = Ieee(join.new_node_eui64.to_u64());
+                let ieee = join.new_node_eui64;
                 if join.status == DeviceUpdate::DEVICE_LEFT {
                     if self.devices.forget(ieee).is_some() {
                         self.emit(HostEvent::DeviceTableChanged);
                     }
                 } else {
-                    self.device_joined(Nwk(join.new_node_id.0), ieee, now);
+                    self.device_joined(join.new_node_id, ieee, now);
                 }
             }
             Callback::ChildJoinHandler(child) => {
                 if child.joining {
-                    self.device_joined(
-                        Nwk(child.child_id.0),
-                        Ieee(child.child_eui64.to_u64()),
-                        now,
-                    );
+                    self.device_joined(child.child_id, child.child_eui64, now);
                 }
             }
             other => {
@@ -345,13 +341,12 @@ impl EzspHost {
     }
 
     fn incoming(&mut self, incoming: IncomingMessageHandler, now: Instant) {
-        let source = Nwk(incoming.sender.0);
+        let source = incoming.sender;
         let sender_ieee = incoming
             .sender_eui64
-            .filter(|eui64| *eui64 != Eui64::default())
-            .map(|eui64| Ieee(eui64.to_u64()));
+            .filter(|eui64| *eui64 != Ieee::default());
         if let Some(announce) = incoming.device_announce() {
-            let claimed = (Nwk(announce.node_id.0), Ieee(announce.eui64.to_u64()));
+            let claimed = (announce.node_id, announce.eui64);
             if self.believe(claimed, source, sender_ieee, now) {
                 info!("device {} announced itself as {}", claimed.1, claimed.0);
                 self.emit(HostEvent::DeviceJoined {
@@ -388,9 +383,7 @@ impl EzspHost {
             return;
         }
         if message.ieee.is_none() && message.profile != PROFILE_ZDO {
-            let lookup = Command::LookupEui64ByNodeId(LookupEui64ByNodeId {
-                node_id: NodeId(source.0),
-            });
+            let lookup = Command::LookupEui64ByNodeId(LookupEui64ByNodeId { node_id: source });
             if let Ok(sequence) = self.session.send(&lookup, now) {
                 self.lookups.insert(sequence, source);
                 self.held.insert(source, vec![message]);

@@ -4,8 +4,8 @@
 use super::super::params::{ParamReader, ParamWriter, StatusKind};
 use super::super::status::Status;
 use super::super::types::{
-    ApsFrame, DeviceAnnounce, DeviceUpdate, Eui64, IncomingMessageType, JoinDecision, NodeId,
-    NodeType, OutgoingMessageType,
+    ApsFrame, DeviceAnnounce, DeviceUpdate, Ieee, IncomingMessageType, JoinDecision, NodeType, Nwk,
+    OutgoingMessageType,
 };
 use super::super::{DecodeError, EncodeError, EzspVersion};
 
@@ -18,7 +18,7 @@ pub struct MessageSentHandler {
     /// How the message was addressed.
     pub message_type: OutgoingMessageType,
     /// Destination node id (or index).
-    pub index_or_destination: NodeId,
+    pub index_or_destination: Nwk,
     /// The APS header that was sent.
     pub aps_frame: ApsFrame,
     /// The tag given to the send command.
@@ -35,7 +35,7 @@ impl MessageSentHandler {
             let status = r.status("status", StatusKind::Ember)?;
             Ok(Self {
                 message_type: OutgoingMessageType(r.u8("type")?),
-                index_or_destination: NodeId(r.u16("indexOrDestination")?),
+                index_or_destination: Nwk(r.u16("indexOrDestination")?),
                 aps_frame: ApsFrame::read(r)?,
                 message_tag: r.message_tag("messageTag")?,
                 status,
@@ -44,7 +44,7 @@ impl MessageSentHandler {
         } else {
             Ok(Self {
                 message_type: OutgoingMessageType(r.u8("type")?),
-                index_or_destination: NodeId(r.u16("indexOrDestination")?),
+                index_or_destination: Nwk(r.u16("indexOrDestination")?),
                 aps_frame: ApsFrame::read(r)?,
                 message_tag: r.message_tag("messageTag")?,
                 status: r.status("status", StatusKind::Ember)?,
@@ -82,9 +82,9 @@ pub struct IncomingMessageHandler {
     /// RSSI of the last hop, dBm.
     pub last_hop_rssi: i8,
     /// Sender's node id.
-    pub sender: NodeId,
+    pub sender: Nwk,
     /// Sender's EUI-64 (v14+; `None` before v14).
-    pub sender_eui64: Option<Eui64>,
+    pub sender_eui64: Option<Ieee>,
     /// Binding table index of the sender, 0xFF for none.
     pub binding_index: u8,
     /// Address table index of the sender, 0xFF for none.
@@ -100,8 +100,8 @@ impl IncomingMessageHandler {
         let message_type = IncomingMessageType(r.u8("type")?);
         let aps_frame = ApsFrame::read(r)?;
         if r.version().uses_sl_status() {
-            let sender = NodeId(r.u16("sender")?);
-            let sender_eui64 = Some(Eui64::read(r, "senderEui64")?);
+            let sender = Nwk(r.u16("sender")?);
+            let sender_eui64 = Some(Ieee::read(r, "senderEui64")?);
             let binding_index = r.u8("bindingIndex")?;
             let address_index = r.u8("addressIndex")?;
             let last_hop_lqi = r.u8("lastHopLqi")?;
@@ -125,7 +125,7 @@ impl IncomingMessageHandler {
                 aps_frame,
                 last_hop_lqi: r.u8("lastHopLqi")?,
                 last_hop_rssi: r.i8("lastHopRssi")?,
-                sender: NodeId(r.u16("sender")?),
+                sender: Nwk(r.u16("sender")?),
                 sender_eui64: None,
                 binding_index: r.u8("bindingIndex")?,
                 address_index: r.u8("addressIndex")?,
@@ -146,7 +146,7 @@ impl IncomingMessageHandler {
                 ));
             };
             w.u16(self.sender.0);
-            w.bytes(&eui64.0);
+            w.bytes(&eui64.to_le_bytes());
             w.u8(self.binding_index);
             w.u8(self.address_index);
             w.u8(self.last_hop_lqi);
@@ -187,30 +187,30 @@ parameters_codec!(IncomingMessageHandler, "incomingMessageHandler");
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct TrustCenterJoinHandler {
     /// The device's node id.
-    pub new_node_id: NodeId,
+    pub new_node_id: Nwk,
     /// The device's EUI-64.
-    pub new_node_eui64: Eui64,
+    pub new_node_eui64: Ieee,
     /// What happened.
     pub status: DeviceUpdate,
     /// What the trust center decided.
     pub policy_decision: JoinDecision,
     /// The parent the device joined through.
-    pub parent_of_new_node_id: NodeId,
+    pub parent_of_new_node_id: Nwk,
 }
 
 impl TrustCenterJoinHandler {
     pub(super) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
-            new_node_id: NodeId(r.u16("newNodeId")?),
-            new_node_eui64: Eui64::read(r, "newNodeEui64")?,
+            new_node_id: Nwk(r.u16("newNodeId")?),
+            new_node_eui64: Ieee::read(r, "newNodeEui64")?,
             status: DeviceUpdate(r.u8("status")?),
             policy_decision: JoinDecision(r.u8("policyDecision")?),
-            parent_of_new_node_id: NodeId(r.u16("parentOfNewNodeId")?),
+            parent_of_new_node_id: Nwk(r.u16("parentOfNewNodeId")?),
         })
     }
     pub(super) fn write(&self, w: &mut ParamWriter<'_>) -> Result<(), EncodeError> {
         w.u16(self.new_node_id.0);
-        w.bytes(&self.new_node_eui64.0);
+        w.bytes(&self.new_node_eui64.to_le_bytes());
         w.u8(self.status.0);
         w.u8(self.policy_decision.0);
         w.u16(self.parent_of_new_node_id.0);
@@ -227,9 +227,9 @@ pub struct ChildJoinHandler {
     /// True on join, false on leave.
     pub joining: bool,
     /// The child's node id.
-    pub child_id: NodeId,
+    pub child_id: Nwk,
     /// The child's EUI-64.
-    pub child_eui64: Eui64,
+    pub child_eui64: Ieee,
     /// The child's type.
     pub child_type: NodeType,
 }
@@ -239,8 +239,8 @@ impl ChildJoinHandler {
         Ok(Self {
             index: r.u8("index")?,
             joining: r.bool("joining")?,
-            child_id: NodeId(r.u16("childId")?),
-            child_eui64: Eui64::read(r, "childEui64")?,
+            child_id: Nwk(r.u16("childId")?),
+            child_eui64: Ieee::read(r, "childEui64")?,
             child_type: NodeType(r.u8("childType")?),
         })
     }
@@ -248,7 +248,7 @@ impl ChildJoinHandler {
         w.u8(self.index);
         w.u8(u8::from(self.joining));
         w.u16(self.child_id.0);
-        w.bytes(&self.child_eui64.0);
+        w.bytes(&self.child_eui64.to_le_bytes());
         w.u8(self.child_type.0);
         Ok(())
     }

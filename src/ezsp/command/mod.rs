@@ -35,7 +35,7 @@ use super::frame::{FrameControl, FrameFormat, FrameHeader};
 use super::macros::ezsp_frames;
 use super::params::{ParamReader, ParamWriter};
 use super::status::Status;
-use super::types::{Eui64, NetworkStatus, NodeId};
+use super::types::{Ieee, NetworkStatus, Nwk};
 use super::{DecodeError, EncodeError, EzspVersion};
 
 /// Public `encode`/`decode` of a parameters struct, from its crate-private `write`/`read`.
@@ -98,10 +98,10 @@ ezsp_frames! {
             => PermitJoining { /** Result. */ status: Status = Ember };
         /// `getEui64`.
         GET_EUI64 = 0x0026, "getEui64", 8..=17, GetEui64
-            => GetEui64 { /** The NCP's EUI-64. */ eui64: Eui64 };
+            => GetEui64 { /** The NCP's EUI-64. */ eui64: Ieee };
         /// `getNodeId`.
         GET_NODE_ID = 0x0027, "getNodeId", 8..=17, GetNodeId
-            => GetNodeId { /** The NCP's node id. */ node_id: NodeId };
+            => GetNodeId { /** The NCP's node id. */ node_id: Nwk };
         /// `getNetworkParameters`.
         GET_NETWORK_PARAMETERS = 0x0028, "getNetworkParameters", 8..=17, GetNetworkParameters
             => GetNetworkParameters(GetNetworkParametersResponse);
@@ -362,14 +362,14 @@ mod tests {
         let version = EzspVersion::V13;
         let mut out = Vec::new();
         Response::GetEui64 {
-            eui64: Eui64([1, 2, 3, 4, 5, 6, 7, 8]),
+            eui64: Ieee::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]),
         }
         .encode_parameters(version, &mut out)
         .unwrap();
         assert_eq!(
             Response::decode_parameters(version, FrameId::GET_EUI64, &out, 5).unwrap(),
             Response::GetEui64 {
-                eui64: Eui64([1, 2, 3, 4, 5, 6, 7, 8])
+                eui64: Ieee::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8])
             }
         );
         assert_eq!(

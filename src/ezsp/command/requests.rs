@@ -3,8 +3,8 @@
 
 use super::super::params::{ParamReader, ParamWriter};
 use super::super::types::{
-    ApsFrame, ConfigId, DecisionId, Eui64, InitialSecurityState, NetworkInitBitmask,
-    NetworkParameters, NodeId, OutgoingMessageType, PolicyId, ValueId,
+    ApsFrame, ConfigId, DecisionId, Ieee, InitialSecurityState, NetworkInitBitmask,
+    NetworkParameters, Nwk, OutgoingMessageType, PolicyId, ValueId,
 };
 use super::super::{DecodeError, EncodeError, EzspVersion};
 
@@ -264,7 +264,7 @@ pub struct SendUnicast {
     /// How to address the message (normally [`OutgoingMessageType::DIRECT`]).
     pub message_type: OutgoingMessageType,
     /// Destination node id (or address-table / binding index).
-    pub index_or_destination: NodeId,
+    pub index_or_destination: Nwk,
     /// APS header.
     pub aps_frame: ApsFrame,
     /// Tag echoed in `messageSentHandler` (u8 before v14, u16 from v14).
@@ -277,7 +277,7 @@ impl SendUnicast {
     pub(super) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             message_type: OutgoingMessageType(r.u8("type")?),
-            index_or_destination: NodeId(r.u16("indexOrDestination")?),
+            index_or_destination: Nwk(r.u16("indexOrDestination")?),
             aps_frame: ApsFrame::read(r)?,
             message_tag: r.message_tag("messageTag")?,
             message_contents: r.lv_bytes("messageContents")?,
@@ -296,10 +296,10 @@ parameters_codec!(SendUnicast, "sendUnicast");
 /// `sendBroadcast` (0x0036).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct SendBroadcast {
-    /// Source alias (v14+; [`NodeId::NULL`] for none, the only value before v14).
-    pub alias: NodeId,
+    /// Source alias (v14+; [`Nwk::NULL`] for none, the only value before v14).
+    pub alias: Nwk,
     /// 0xFFFF all, 0xFFFD receivers on when idle, 0xFFFC routers.
-    pub destination: NodeId,
+    pub destination: Nwk,
     /// Network sequence number for the alias (v14+; 0 before v14).
     pub nwk_sequence: u8,
     /// APS header.
@@ -316,12 +316,12 @@ impl SendBroadcast {
     pub(super) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         let (alias, destination, nwk_sequence) = if r.version().uses_sl_status() {
             (
-                NodeId(r.u16("alias")?),
-                NodeId(r.u16("destination")?),
+                Nwk(r.u16("alias")?),
+                Nwk(r.u16("destination")?),
                 r.u8("nwkSequence")?,
             )
         } else {
-            (NodeId::NULL, NodeId(r.u16("destination")?), 0)
+            (Nwk::NULL, Nwk(r.u16("destination")?), 0)
         };
         Ok(Self {
             alias,
@@ -339,7 +339,7 @@ impl SendBroadcast {
             w.u16(self.destination.0);
             w.u8(self.nwk_sequence);
         } else {
-            if self.alias != NodeId::NULL {
+            if self.alias != Nwk::NULL {
                 return Err(w.not_representable(
                     "alias",
                     u64::from(self.alias.0),
@@ -367,17 +367,17 @@ parameters_codec!(SendBroadcast, "sendBroadcast");
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct LookupNodeIdByEui64 {
     /// The device to look up.
-    pub eui64: Eui64,
+    pub eui64: Ieee,
 }
 
 impl LookupNodeIdByEui64 {
     pub(super) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
-            eui64: Eui64::read(r, "eui64")?,
+            eui64: Ieee::read(r, "eui64")?,
         })
     }
     pub(super) fn write(&self, w: &mut ParamWriter<'_>) -> Result<(), EncodeError> {
-        w.bytes(&self.eui64.0);
+        w.bytes(&self.eui64.to_le_bytes());
         Ok(())
     }
 }
@@ -387,13 +387,13 @@ parameters_codec!(LookupNodeIdByEui64, "lookupNodeIdByEui64");
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct LookupEui64ByNodeId {
     /// The device to look up.
-    pub node_id: NodeId,
+    pub node_id: Nwk,
 }
 
 impl LookupEui64ByNodeId {
     pub(super) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
-            node_id: NodeId(r.u16("nodeId")?),
+            node_id: Nwk(r.u16("nodeId")?),
         })
     }
     pub(super) fn write(&self, w: &mut ParamWriter<'_>) -> Result<(), EncodeError> {

@@ -2,7 +2,7 @@
 
 use super::super::params::{ParamReader, ParamWriter, StatusKind};
 use super::super::status::Status;
-use super::super::types::{Eui64, NetworkParameters, NodeId, NodeType};
+use super::super::types::{Ieee, NetworkParameters, NodeType, Nwk};
 use super::super::{DecodeError, EncodeError, EzspVersion};
 
 // ---------------------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ pub struct LookupNodeIdByEui64Response {
     /// v14+ only (`None` before v14, where an unknown device reads as node id 0xFFFF).
     pub status: Option<Status>,
     /// The node id, 0xFFFF when unknown.
-    pub node_id: NodeId,
+    pub node_id: Nwk,
 }
 
 impl LookupNodeIdByEui64Response {
@@ -167,7 +167,7 @@ impl LookupNodeIdByEui64Response {
         };
         Ok(Self {
             status,
-            node_id: NodeId(r.u16("nodeId")?),
+            node_id: Nwk(r.u16("nodeId")?),
         })
     }
     pub(super) fn write(&self, w: &mut ParamWriter<'_>) -> Result<(), EncodeError> {
@@ -193,19 +193,19 @@ pub struct LookupEui64ByNodeIdResponse {
     /// EmberStatus before v14.
     pub status: Status,
     /// The EUI-64 when found.
-    pub eui64: Eui64,
+    pub eui64: Ieee,
 }
 
 impl LookupEui64ByNodeIdResponse {
     pub(super) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             status: r.status("status", StatusKind::Ember)?,
-            eui64: Eui64::read(r, "eui64")?,
+            eui64: Ieee::read(r, "eui64")?,
         })
     }
     pub(super) fn write(&self, w: &mut ParamWriter<'_>) -> Result<(), EncodeError> {
         w.status("status", StatusKind::Ember, self.status)?;
-        w.bytes(&self.eui64.0);
+        w.bytes(&self.eui64.to_le_bytes());
         Ok(())
     }
 }
