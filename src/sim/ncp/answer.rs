@@ -362,7 +362,7 @@ impl SimNcp {
             children: if self.network_up { &children } else { &[] },
             endpoints: &endpoints,
         };
-        let Some(answer) = self.stack.answer(&view, frame_id.0, parameters) else {
+        let Some(answer) = self.stack.answer(&view, frame_id, parameters) else {
             return Response::InvalidCommand {
                 status: self.ezsp_status(
                     EzspStatus::ERROR_INVALID_FRAME_ID,
