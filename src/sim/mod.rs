@@ -87,6 +87,7 @@ pub const DEFAULT_DEVICE: SimDeviceSpec = SimDeviceSpec {
         date_code: None,
         power_source: None,
         sw_build_id: None,
+        vendor_file_version: None,
     },
 };
 
@@ -112,6 +113,9 @@ pub struct SimConfig {
     pub first_query_after: Duration,
     /// How often idle devices query.
     pub query_interval: Duration,
+    /// Every device also reports an attribute this often (`--report-every`; the EZSP proxy's
+    /// proof that upstream still sees the device's own traffic).
+    pub report_every: Option<Duration>,
     /// How long devices wait for an answer before asking again.
     pub response_timeout: Duration,
     /// Unanswered requests in a row after which a device gives up a download.
@@ -153,6 +157,7 @@ impl Default for SimConfig {
             sleepy_devices: HashMap::new(),
             first_query_after: Duration::from_secs(2),
             query_interval: Duration::from_secs(60),
+            report_every: None,
             response_timeout: Duration::from_secs(5),
             max_retries: 10,
             trace_messages: false,
@@ -199,6 +204,7 @@ impl SimConfig {
                     device.first_query_after += *poll * 4;
                 }
                 device.query_interval = self.query_interval;
+                device.report_every = self.report_every;
                 device.response_timeout = self.response_timeout;
                 device.max_retries = self.max_retries;
                 device.expected_image = self

@@ -13,7 +13,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::common::free_port;
-use crate::daemon::{Guard, log_text, minimal_config, start_daemon, start_simulator};
+use crate::daemon::{
+    Guard, log_text, minimal_config, start_daemon, start_simulator, synthetic_ota, wait_line,
+};
 
 /// `simulate` + `run` with `[proxy]` on a free loopback port.
 pub struct ProxyRig {
@@ -51,8 +53,9 @@ impl ProxyRig {
     }
 }
 
-/// Starts the simulator with `sim_args`, then the daemon with `[proxy]` (plus `proxy_extra`
-/// lines) in front of it, and `images` in its image folder; returns once the proxy listens.
+/// Starts the simulator with `sim_args` (`{root}` in one stands for the rig's folder), then the
+/// daemon with `[proxy]` (plus `proxy_extra` lines) in front of it, and `images` in its image
+/// folder; returns once the proxy listens.
 pub fn start_rig(sim_args: &[&str], proxy_extra: &str, images: &[(&str, &[u8])]) -> ProxyRig {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
@@ -60,7 +63,12 @@ pub fn start_rig(sim_args: &[&str], proxy_extra: &str, images: &[(&str, &[u8])])
     for (name, bytes) in images {
         std::fs::write(root.join("images").join(name), bytes).unwrap();
     }
-    let (simulator, sim_lines, pty) = start_simulator(sim_args, &root.join("sim.log"));
+    let sim_args: Vec<String> = sim_args
+        .iter()
+        .map(|a| a.replace("{root}", root.to_str().unwrap()))
+        .collect();
+    let sim_args: Vec<&str> = sim_args.iter().map(String::as_str).collect();
+    let (simulator, sim_lines, pty) = start_simulator(&sim_args, &root.join("sim.log"));
     let port = free_port();
     let config = minimal_config(&root, &pty);
     let mut text = std::fs::read_to_string(&config).unwrap();
@@ -124,4 +132,53 @@ fn bellows_info_through_the_proxy() {
         let again = bellows_info(&bellows, rig.port);
         assert!(again.status.success(), "{}", rig.log());
     }
+}
+
+/// The whole point of the proxy: unmodified zigpy (as ZHA runs it) starts through it, sees the
+/// simulated device's attribute reports and reads its Basic cluster, while zigbee-otad upgrades
+/// that same device byte-exact; zigpy never sees an OTA cluster frame.
+#[test]
+fn zigpy_keeps_its_device_while_zigbee_otad_upgrades_it() {
+    let Some(bellows) = crate::interop::bellows() else {
+        return;
+    };
+    let python = bellows.with_file_name("python");
+    let image = synthetic_ota(0x1189, 0x0001, 2, 12_000);
+    let rig = start_rig(
+        &[
+            "--device",
+            "0x1189:0x0001:1,model=ProxyBulb,manufacturer_name=LEDVANCE",
+            "--report-every",
+            "2",
+            "--image",
+            "{root}/images/bulb.ota",
+        ],
+        "",
+        &[("bulb.ota", &image)],
+    );
+    let stop = rig.root().join("stop");
+    let mut zigpy = Command::new(&python);
+    zigpy
+        .arg(crate::interop::interop_script("zigpy_proxy.py"))
+        .arg(rig.port.to_string())
+        .arg("00:12:4b:00:00:00:00:01")
+        .arg("0x1001")
+        .arg(&stop);
+    let zigpy = std::thread::spawn(move || crate::interop::run(zigpy, Duration::from_secs(240)));
+    let line = wait_line(&rig.sim_lines, "1189:0001", Duration::from_secs(180));
+    assert!(line.contains("Upgraded, verified"), "{line}\n{}", rig.log());
+    std::fs::write(&stop, b"").unwrap();
+    let output = zigpy.join().unwrap();
+    let seen = crate::interop::script_json(&output);
+    eprintln!("zigpy through the proxy saw: {seen}");
+    assert_eq!(seen["ota_frames"], 0, "zigpy saw OTA frames: {seen}");
+    assert!(seen["reports"].as_u64().unwrap() >= 1, "{seen}");
+    assert_eq!(seen["model"], "ProxyBulb", "{seen}");
+    assert_eq!(seen["manufacturer"], "LEDVANCE", "{seen}");
+    let log = std::fs::read_to_string(rig.root().join("run.log")).unwrap();
+    assert!(
+        log.contains("network up through the proxy"),
+        "{}",
+        rig.log()
+    );
 }
