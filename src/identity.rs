@@ -50,6 +50,7 @@ use crate::coordinator::{
 };
 use crate::zcl::Ieee;
 use crate::zcl::basic::{self, BasicIdentity, BasicReply};
+use crate::zcl::lumi;
 
 /// The endpoint asked when the OTA endpoint has no Basic cluster.
 pub const FALLBACK_ENDPOINT: u8 = 1;
@@ -123,6 +124,8 @@ struct Device {
     attempts: u32,
     gave_up: bool,
     waiting: Option<Waiting>,
+    /// The running version its LUMI cluster reported, held until its identity is read.
+    vendor_file_version: Option<u32>,
 }
 
 /// Reads and keeps device identities. See the module docs.
@@ -198,6 +201,17 @@ impl IdentityReader {
             device.version = file_version;
             device.attempts = 0;
             device.gave_up = false;
+            // A vendor-reported version is stale once the device runs other firmware: it is
+            // forgotten until the vendor cluster reports again.
+            device.vendor_file_version = None;
+            if let Some(identity) = device.identity.as_mut()
+                && identity.vendor_file_version.take().is_some()
+            {
+                self.events.push_back(IdentityEvent::Read {
+                    ieee,
+                    identity: identity.clone(),
+                });
+            }
         }
         let current = device.identity.is_some() && device.read_at_version == Some(file_version);
         if current || device.gave_up || device.waiting.is_some() {
@@ -234,7 +248,12 @@ impl IdentityReader {
     }
 
     /// A message from a device. True when it answered one of our reads (whatever it said).
+    /// A LUMI cluster (0xFCC0) report of the running file version updates the device's
+    /// identity too (see [`crate::zcl::lumi`]); true when it carried one.
     pub fn on_incoming(&mut self, message: &IncomingMessage, now: Instant) -> bool {
+        if message.cluster == lumi::CLUSTER_ID {
+            return self.on_lumi_frame(message);
+        }
         if message.cluster != CLUSTER_BASIC {
             return false;
         }
@@ -270,6 +289,9 @@ impl IdentityReader {
         let mut merged = device.identity.take().unwrap_or_default();
         // A new read replaces the old one, field by field where it says something.
         merged.merge(identity);
+        merged.vendor_file_version = merged
+            .vendor_file_version
+            .or(device.vendor_file_version.take());
         device.identity = Some(merged.clone());
         device.read_at_version = Some(device.version);
         device.attempts = 0;
@@ -283,6 +305,38 @@ impl IdentityReader {
             ieee,
             identity: merged,
         });
+        true
+    }
+
+    /// A frame of the LUMI cluster from a device heard before: its running file version, when
+    /// the frame carries one.
+    fn on_lumi_frame(&mut self, message: &IncomingMessage) -> bool {
+        let Some(ieee) = message.ieee else {
+            return false;
+        };
+        let Some(device) = self.devices.get_mut(&ieee) else {
+            return false;
+        };
+        let version = match lumi::reported_file_version(&message.payload) {
+            Ok(Some(version)) => version,
+            Ok(None) => return false,
+            Err(error) => {
+                tracing::debug!(%ieee, %error, "unreadable LUMI cluster frame");
+                return false;
+            }
+        };
+        match device.identity.as_mut() {
+            Some(identity) if identity.vendor_file_version != Some(version) => {
+                identity.vendor_file_version = Some(version);
+                tracing::info!(%ieee, version = %format_args!("{version:#010x}"), "the LUMI cluster reports the running file version");
+                self.events.push_back(IdentityEvent::Read {
+                    ieee,
+                    identity: identity.clone(),
+                });
+            }
+            Some(_) => {}
+            None => device.vendor_file_version = Some(version),
+        }
         true
     }
 
@@ -490,5 +544,61 @@ mod tests {
         let json = serde_json::to_string(&reader.stored()).unwrap();
         let back: Vec<StoredIdentity> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, reader.stored());
+    }
+
+    /// A LUMI heartbeat (0xFCC0 attribute 0x00F7, key 13 = file version 0x1B).
+    fn lumi_report(version: u8) -> IncomingMessage {
+        let mut message = answer(&reader_request(), &lumi());
+        message.cluster = lumi::CLUSTER_ID;
+        message.payload = vec![
+            0x1C, 0x5F, 0x11, 0x07, 0x0A, 0xF7, 0x00, 0x41, 0x09, 0x03, 0x28, 0x2A, 0x0D, 0x23,
+            version, 0x00, 0x00, 0x00,
+        ];
+        message
+    }
+
+    fn reader_request() -> ZclRequest {
+        let mut reader = IdentityReader::new(IdentityConfig::default());
+        reader.on_ota_query(NWK, IEEE, 1, 10, origin());
+        reader.poll_transmit().unwrap()
+    }
+
+    #[test]
+    fn the_lumi_cluster_report_gives_the_running_version() {
+        let t0 = origin();
+        let mut reader = IdentityReader::new(IdentityConfig::default());
+        // From a device never heard: ignored (no state for made-up senders).
+        assert!(!reader.on_incoming(&lumi_report(0x1B), t0));
+        reader.on_ota_query(NWK, IEEE, 1, 10, t0);
+        let request = reader.poll_transmit().unwrap();
+        // Reported before the identity is read: held, then part of the identity.
+        assert!(reader.on_incoming(&lumi_report(0x1B), t0));
+        assert!(reader.poll_event().is_none());
+        assert!(reader.on_incoming(&answer(&request, &lumi()), t0));
+        let expected = BasicIdentity {
+            vendor_file_version: Some(0x1B),
+            ..lumi()
+        };
+        assert_eq!(
+            reader.poll_event(),
+            Some(IdentityEvent::Read {
+                ieee: IEEE,
+                identity: expected.clone()
+            })
+        );
+        // The same version again: nothing new; a new one: an event.
+        assert!(reader.on_incoming(&lumi_report(0x1B), t0));
+        assert!(reader.poll_event().is_none());
+        assert!(reader.on_incoming(&lumi_report(0x1C), t0));
+        assert!(matches!(
+            reader.poll_event(),
+            Some(IdentityEvent::Read { identity, .. }) if identity.vendor_file_version == Some(0x1C)
+        ));
+        // New firmware (its OTA version changed): the vendor version is stale and forgotten.
+        reader.on_ota_query(NWK, IEEE, 1, 11, t0 + Duration::from_secs(60));
+        assert!(matches!(
+            reader.poll_event(),
+            Some(IdentityEvent::Read { identity, .. }) if identity.vendor_file_version.is_none()
+        ));
     }
 }

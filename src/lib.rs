@@ -17,6 +17,7 @@ pub mod ezsp;
 pub mod identity;
 pub mod ota;
 pub mod proxy;
+pub mod pty;
 pub mod server;
 pub mod sim;
 pub mod wire;

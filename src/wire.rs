@@ -17,56 +17,135 @@ use std::fmt;
 
 pub(crate) mod fields;
 
-/// Declares a `Copy + Ord + Hash` wire newtype with named constants, `name()` and a hex `Debug`.
-macro_rules! wire_newtype {
+/// The one wire-enum macro (rustls' `enum_builder!`, ARCHITECTURE.md principle 5): declares
+/// `pub struct Name(pub repr)` with named constants, [`KNOWN`](#KNOWN), `name()`, conversions to
+/// and from the raw integer, `Debug`, `Display` and serde's `{"value": n, "name": "NAME" | null}`.
+/// Unknown values are kept as they are. A constant's name is its identifier, or the text after
+/// `=>`; values must be distinct.
+///
+/// Two renderings, both in hex with the width of `repr`:
+/// - by default `Debug` is `Name(0x117C IKEA)` / `Name(0x4703)` and `Display` is `0x117C (IKEA)`
+///   / `0x4703`;
+/// - with `, names_first` after the type (ZCL's statuses and command ids, as `decode zcl`, the
+///   transcripts and the logs print them) `Debug` is `ABORT(0x95)` / `Name(0x42)` and `Display`
+///   is `ABORT (0x95)` / `0x42`.
+///
+/// ```text
+/// wire_enum! {
+///     /// A ZCL status code.
+///     ZclStatus(u8), names_first {
+///         /// Operation was successful.
+///         SUCCESS = 0x00,
+///     }
+/// }
+/// wire_enum! {
+///     /// Zigbee manufacturer code.
+///     ManufacturerCode(u16) {
+///         /// IKEA of Sweden.
+///         IKEA = 0x117C => "IKEA",
+///     }
+/// }
+/// ```
+macro_rules! wire_enum {
     (
         $(#[$meta:meta])*
-        $name:ident($inner:ty), width $width:literal {
-            $( $(#[$cmeta:meta])* $const:ident = $value:literal => $text:literal, )*
+        $name:ident($repr:ty) $(, $style:ident)? {
+            $( $(#[$cmeta:meta])* $konst:ident = $value:expr $(=> $text:literal)? ),* $(,)?
         }
     ) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-        pub struct $name(pub $inner);
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub $repr);
 
         impl $name {
-            $( $(#[$cmeta])* pub const $const: Self = Self($value); )*
+            $(
+                $(#[$cmeta])*
+                #[doc = concat!("`", stringify!($konst), "`")]
+                pub const $konst: Self = Self($value);
+            )*
 
-            /// The constant's name when the value has one.
+            /// Every named value, for tests and tooling.
+            pub const KNOWN: &'static [Self] = &[$(Self::$konst),*];
+
+            /// The specification's name for this value, or `None` when it is not one we know.
             pub fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $( $value => Some($text), )*
+                match self {
+                    $(Self::$konst => Some($crate::wire::wire_enum!(@text $konst $($text)?)),)*
                     _ => None,
                 }
             }
         }
 
-        impl ::std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self.name() {
-                    Some(name) => write!(f, "{}(0x{:0w$X} {})", stringify!($name), self.0, name, w = $width),
-                    None => write!(f, "{}(0x{:0w$X})", stringify!($name), self.0, w = $width),
-                }
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self.name() {
-                    Some(name) => write!(f, "0x{:0w$X} ({})", self.0, name, w = $width),
-                    None => write!(f, "0x{:0w$X}", self.0, w = $width),
-                }
-            }
-        }
-
-        impl From<$inner> for $name {
-            fn from(value: $inner) -> Self {
+        impl From<$repr> for $name {
+            fn from(value: $repr) -> Self {
                 Self(value)
+            }
+        }
+
+        impl From<$name> for $repr {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        $crate::wire::wire_enum!(@render [$($style)?] $name $repr);
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use ::serde::ser::SerializeStruct;
+                let mut s = serializer.serialize_struct(stringify!($name), 2)?;
+                s.serialize_field("value", &self.0)?;
+                s.serialize_field("name", &self.name())?;
+                s.end()
+            }
+        }
+    };
+    (@text $konst:ident $text:literal) => { $text };
+    (@text $konst:ident) => { stringify!($konst) };
+    (@render [] $name:ident $repr:ty) => {
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let w = ::core::mem::size_of::<$repr>() * 2;
+                match self.name() {
+                    Some(name) => write!(f, "{}(0x{:0w$X} {})", stringify!($name), self.0, name),
+                    None => write!(f, "{}(0x{:0w$X})", stringify!($name), self.0),
+                }
+            }
+        }
+
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let w = ::core::mem::size_of::<$repr>() * 2;
+                match self.name() {
+                    Some(name) => write!(f, "0x{:0w$X} ({})", self.0, name),
+                    None => write!(f, "0x{:0w$X}", self.0),
+                }
+            }
+        }
+    };
+    (@render [names_first] $name:ident $repr:ty) => {
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let w = ::core::mem::size_of::<$repr>() * 2;
+                match self.name() {
+                    Some(name) => write!(f, "{}(0x{:0w$X})", name, self.0),
+                    None => write!(f, "{}(0x{:0w$X})", stringify!($name), self.0),
+                }
+            }
+        }
+
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let w = ::core::mem::size_of::<$repr>() * 2;
+                match self.name() {
+                    Some(name) => write!(f, "{} (0x{:0w$X})", name, self.0),
+                    None => write!(f, "0x{:0w$X}", self.0),
+                }
             }
         }
     };
 }
-pub(crate) use wire_newtype;
+pub(crate) use wire_enum;
 
 /// A read ran past the end of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use std::fmt;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::wire::wire_newtype;
+use crate::wire::wire_enum;
 
 /// The Home Automation profile (0x0104), which the OTA Upgrade cluster lives in.
 pub const PROFILE_HOME_AUTOMATION: u16 = 0x0104;
@@ -137,11 +137,12 @@ impl fmt::Debug for Nwk {
     }
 }
 
-wire_newtype! {
+wire_enum! {
     /// Zigbee manufacturer code (the OTA header's offset 10, the ZCL header's manufacturer code).
     /// The names are the vendors most OTA images come from (the zigbee-OTA index's vendor
     /// folders); `0xFFFF` is the wildcard.
-    ManufacturerCode(u16), width 4 {
+    #[derive(Default)]
+    ManufacturerCode(u16) {
         /// Silicon Labs (Ember).
         SILICON_LABS = 0x1002 => "Silicon Labs (Ember)",
         /// Philips/Signify.

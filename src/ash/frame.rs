@@ -10,7 +10,8 @@
 //! counting the bytes it drops.
 
 use std::collections::VecDeque;
-use std::fmt;
+
+use crate::wire::wire_enum;
 
 /// Flag byte: ends every frame (UG101 reserved bytes).
 pub const FLAG: u8 = 0x7E;
@@ -56,62 +57,28 @@ const RE_TX_BIT: u8 = 0x08;
 const N_RDY_BIT: u8 = 0x08;
 const SEQ_MASK: u8 = 0x07;
 
-/// The reason an NCP reset, carried by RSTACK and ERROR (bellows `NcpResetCode`; EmberZNet
-/// `EzspStatus` reset codes). Unknown values (0x80 and up are chip-specific) round-trip.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NcpResetCode(pub u8);
-
-impl NcpResetCode {
-    /// Reset reason unknown.
-    pub const RESET_UNKNOWN_REASON: Self = Self(0x00);
-    /// External reset (reset pin).
-    pub const RESET_EXTERNAL: Self = Self(0x01);
-    /// Power-on reset.
-    pub const RESET_POWER_ON: Self = Self(0x02);
-    /// Watchdog reset.
-    pub const RESET_WATCHDOG: Self = Self(0x03);
-    /// Assertion failure.
-    pub const RESET_ASSERT: Self = Self(0x06);
-    /// Reset into or out of the bootloader.
-    pub const RESET_BOOTLOADER: Self = Self(0x09);
-    /// Software reset (the answer to an RST).
-    pub const RESET_SOFTWARE: Self = Self(0x0B);
-    /// The peer stopped acknowledging DATA frames (UG101 ACK_TIMEOUTS).
-    pub const ERROR_EXCEEDED_MAXIMUM_ACK_TIMEOUT_COUNT: Self = Self(0x51);
-    /// A chip-specific error.
-    pub const ERROR_UNKNOWN_EM3XX_ERROR: Self = Self(0x80);
-
-    /// The spec name of a known code.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self {
-            Self::RESET_UNKNOWN_REASON => "RESET_UNKNOWN_REASON",
-            Self::RESET_EXTERNAL => "RESET_EXTERNAL",
-            Self::RESET_POWER_ON => "RESET_POWER_ON",
-            Self::RESET_WATCHDOG => "RESET_WATCHDOG",
-            Self::RESET_ASSERT => "RESET_ASSERT",
-            Self::RESET_BOOTLOADER => "RESET_BOOTLOADER",
-            Self::RESET_SOFTWARE => "RESET_SOFTWARE",
-            Self::ERROR_EXCEEDED_MAXIMUM_ACK_TIMEOUT_COUNT => {
-                "ERROR_EXCEEDED_MAXIMUM_ACK_TIMEOUT_COUNT"
-            }
-            Self::ERROR_UNKNOWN_EM3XX_ERROR => "ERROR_UNKNOWN_EM3XX_ERROR",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Debug for NcpResetCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "{name}(0x{:02X})", self.0),
-            None => write!(f, "NcpResetCode(0x{:02X})", self.0),
-        }
-    }
-}
-
-impl fmt::Display for NcpResetCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+wire_enum! {
+    /// The reason an NCP reset, carried by RSTACK and ERROR (bellows `NcpResetCode`; EmberZNet
+    /// `EzspStatus` reset codes). Unknown values (0x80 and up are chip-specific) round-trip.
+    NcpResetCode(u8), names_first {
+        /// Reset reason unknown.
+        RESET_UNKNOWN_REASON = 0x00,
+        /// External reset (reset pin).
+        RESET_EXTERNAL = 0x01,
+        /// Power-on reset.
+        RESET_POWER_ON = 0x02,
+        /// Watchdog reset.
+        RESET_WATCHDOG = 0x03,
+        /// Assertion failure.
+        RESET_ASSERT = 0x06,
+        /// Reset into or out of the bootloader.
+        RESET_BOOTLOADER = 0x09,
+        /// Software reset (the answer to an RST).
+        RESET_SOFTWARE = 0x0B,
+        /// The peer stopped acknowledging DATA frames (UG101 ACK_TIMEOUTS).
+        ERROR_EXCEEDED_MAXIMUM_ACK_TIMEOUT_COUNT = 0x51,
+        /// A chip-specific error.
+        ERROR_UNKNOWN_EM3XX_ERROR = 0x80,
     }
 }
 

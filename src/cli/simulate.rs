@@ -104,6 +104,9 @@ pub(crate) struct FaultArgs {
     /// How often idle devices ask for an image, in seconds.
     #[arg(long, default_value_t = 60)]
     query_interval: u64,
+    /// Every device also reports an attribute (Basic ApplicationVersion) this often, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    report_every: Option<std::time::Duration>,
 }
 
 fn seconds(text: &str) -> Result<std::time::Duration, String> {
@@ -142,6 +145,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         hostile,
         link_path: link,
         query_interval: std::time::Duration::from_secs(faults.query_interval.max(1)),
+        report_every: faults.report_every,
         ..SimConfig::default()
     };
     config.ncp.ezsp_version = ezsp_version;

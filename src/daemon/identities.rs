@@ -12,6 +12,7 @@ use crate::coordinator::{
 };
 use crate::identity::{IdentityConfig, IdentityEvent, IdentityReader, StoredIdentity};
 use crate::server::OtaServer;
+use crate::zcl::lumi;
 use crate::zcl::ota::{OtaCommand, OtaFrame};
 
 /// The file in the state directory.
@@ -83,10 +84,11 @@ impl Identities {
     }
 
     /// A message from a device: a Query Next Image Request starts a read when needed (after
-    /// the server has answered it), a Basic cluster answer completes one. True when the
-    /// message was an answer to a read.
+    /// the server has answered it), a Basic cluster answer completes one, a LUMI cluster
+    /// report of the running file version updates one. True when the message was one of these
+    /// answers or reports.
     pub fn on_incoming(&mut self, message: &IncomingMessage, now: std::time::Instant) -> bool {
-        if message.cluster == CLUSTER_BASIC {
+        if message.cluster == CLUSTER_BASIC || message.cluster == lumi::CLUSTER_ID {
             return self.reader.on_incoming(message, now);
         }
         if message.cluster == CLUSTER_OTA_UPGRADE

@@ -278,6 +278,7 @@ impl MainLoop {
         let kind = match (&self.config.proxy, self.config.coordinator.protocol) {
             (Some(proxy), _) => DriverKind::Proxy(crate::proxy::ProxySettings {
                 listen: proxy.listen.address(),
+                link: proxy.link.clone(),
                 scope: proxy.scope(),
             }),
             (None, crate::config::Protocol::Ezsp) => DriverKind::Ezsp,

@@ -336,10 +336,10 @@ pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
         }
         let _ = writeln!(
             out,
-            "  {} nwk 0x{:04X} mfr 0x{:04X} type 0x{:04X} v{:08X} -> {}{}",
+            "  {} nwk 0x{:04X} mfr {} type 0x{:04X} v{:08X} -> {}{}",
             d.ieee,
             d.nwk,
-            d.manufacturer_code,
+            crate::zigbee::ManufacturerCode(d.manufacturer_code),
             d.image_type,
             d.current_version,
             d.available_version

@@ -1,69 +1,6 @@
-//! The `wire_enum!` macro: rustls-style newtypes for wire enums (named constants, unknown
-//! values kept, `Debug` in hex with the name when known).
-
-/// Declares `pub struct Name(pub repr)` with named constants, `name()`, a hex `Debug` and
-/// conversions to and from the raw integer. Values must be distinct.
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident($repr:ty) {
-            $($(#[$const_meta:meta])* $constant:ident = $value:expr),* $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub $repr);
-
-        impl $name {
-            $(
-                $(#[$const_meta])*
-                #[doc = concat!("`", stringify!($constant), "`")]
-                pub const $constant: Self = Self($value);
-            )*
-
-            /// The specification's name for this value, or `None` when it is not one we know.
-            pub fn name(self) -> Option<&'static str> {
-                match self {
-                    $(Self::$constant => Some(stringify!($constant)),)*
-                    _ => None,
-                }
-            }
-        }
-
-        impl ::core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let width = ::core::mem::size_of::<$repr>() * 2;
-                match self.name() {
-                    Some(known) => write!(
-                        f,
-                        concat!(stringify!($name), "(0x{:0width$X} {})"),
-                        self.0,
-                        known,
-                        width = width
-                    ),
-                    None => write!(
-                        f,
-                        concat!(stringify!($name), "(0x{:0width$X})"),
-                        self.0,
-                        width = width
-                    ),
-                }
-            }
-        }
-
-        impl From<$repr> for $name {
-            fn from(value: $repr) -> Self {
-                Self(value)
-            }
-        }
-
-        impl From<$name> for $repr {
-            fn from(value: $name) -> Self {
-                value.0
-            }
-        }
-    };
-}
+//! `ezsp_frames!`: the one table of EZSP frames (UG100 §3-§5 and the EmberZNet 8.x EZSP
+//! reference) and the helper macros it expands through. Wire enums use the crate's one
+//! [`wire_enum!`](crate::wire) macro.
 
 /// The table of EZSP frames: from one line per frame it generates the [`FrameId`] constants
 /// and names, the versions each frame exists in, the [`Command`], [`Response`] and [`Callback`]
@@ -115,7 +52,7 @@ macro_rules! ezsp_frames {
             $( $(#[$ometa:meta])* $oconst:ident = $oid:literal, $oname:literal; )*
         }
     ) => {
-        $crate::ezsp::macros::wire_enum! {
+        $crate::wire::wire_enum! {
             /// An EZSP frame id (the command, response or callback number). The ids this crate
             /// knows are the same in every version from v4 to v17; [`frame_versions`] says in
             /// which versions each frame exists.
@@ -490,7 +427,6 @@ macro_rules! field_read {
     };
 }
 
-pub(crate) use wire_enum;
 pub(crate) use {
     ezsp_frames, field_read, field_write, frame_any, frame_pattern, frame_read, frame_write,
 };

@@ -14,7 +14,7 @@
 //! assert!(!up.is_success());
 //! ```
 
-use super::macros::wire_enum;
+use crate::wire::wire_enum;
 
 wire_enum! {
     /// A one-byte stack status, used before EZSP version 14.

@@ -17,9 +17,9 @@
 
 use std::fmt;
 
-use super::macros::wire_enum;
 use super::params::{ParamReader, ParamWriter};
 use super::{DecodeError, EzspVersion};
+use crate::wire::wire_enum;
 
 /// Runs `read` over all of `bytes` (for the standalone `decode` of a structure).
 fn decode_all<T>(

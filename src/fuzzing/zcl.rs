@@ -98,3 +98,11 @@ pub fn decode_basic(data: &[u8]) {
     }
     let _ = basic::encode_read_response(data, &basic::BasicIdentity::default());
 }
+
+/// Runs the LUMI cluster (0xFCC0) version reader on arbitrary bytes: it never panics, and a
+/// version it finds is never 0 (0 means none).
+pub fn decode_lumi(data: &[u8]) {
+    if let Ok(Some(version)) = crate::zcl::lumi::reported_file_version(data) {
+        assert_ne!(version, 0);
+    }
+}

@@ -5,12 +5,13 @@
 
 use std::fmt;
 
-use crate::wire::wire_newtype;
+use crate::wire::wire_enum;
 pub use crate::zigbee::ManufacturerCode;
 
-wire_newtype! {
+wire_enum! {
     /// Image type (header offset 12): manufacturer-specific up to `0xFFBF`, then the spec's types.
-    ImageType(u16), width 4 {
+    #[derive(Default)]
+    ImageType(u16) {
         /// Security credential image.
         SECURITY_CREDENTIAL = 0xFFC0 => "security credential",
         /// Configuration image.
@@ -24,9 +25,10 @@ wire_newtype! {
     }
 }
 
-wire_newtype! {
+wire_enum! {
     /// Sub-element tag identifier (ZCL8 §11.4.4); `0xF000..=0xFFFF` is manufacturer-specific.
-    TagId(u16), width 4 {
+    #[derive(Default)]
+    TagId(u16) {
         /// The firmware image the device installs.
         UPGRADE_IMAGE = 0x0000 => "UPGRADE_IMAGE",
         /// ECDSA signature, crypto suite 1 (signer IEEE + 42 bytes).
@@ -86,9 +88,10 @@ impl From<u32> for FileVersion {
     }
 }
 
-wire_newtype! {
+wire_enum! {
     /// Zigbee stack version (header offset 18).
-    StackVersion(u16), width 4 {
+    #[derive(Default)]
+    StackVersion(u16) {
         /// ZigBee 2006.
         ZIGBEE_2006 = 0x0000 => "ZigBee 2006",
         /// ZigBee 2007.
@@ -100,9 +103,10 @@ wire_newtype! {
     }
 }
 
-wire_newtype! {
+wire_enum! {
     /// OTA header version (header offset 4).
-    HeaderVersion(u16), width 4 {
+    #[derive(Default)]
+    HeaderVersion(u16) {
         /// The Zigbee OTA header version.
         ZIGBEE = 0x0100 => "Zigbee",
         /// Used by Silicon Labs' Thread OTA files.
@@ -110,9 +114,10 @@ wire_newtype! {
     }
 }
 
-wire_newtype! {
+wire_enum! {
     /// Security credential version (optional header field, field control bit 0).
-    SecurityCredentialVersion(u8), width 2 {
+    #[derive(Default)]
+    SecurityCredentialVersion(u8) {
         /// Smart Energy 1.0.
         SE_1_0 = 0x00 => "SE 1.0",
         /// Smart Energy 1.1.

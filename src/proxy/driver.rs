@@ -6,9 +6,16 @@
 //!
 //! One upstream at a time: a second connection while one is open is closed at once, with a
 //! log line. The listener is loopback unless the config writes out another address.
+//!
+//! With `[proxy] link`, the virtual stick is also a pseudo-terminal (a symlink at that path to
+//! a [`Pty`]). A pty has no connect or disconnect: upstream counts as connected on the pty from
+//! its first bytes (always an ASH RST), and as gone when what we write is not read within
+//! [`PTY_WRITE_TIMEOUT`] (nobody holds the port open; the frames are dropped, as they would be
+//! on a closed socket), so a stalled reader never holds the stick back.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -30,15 +37,20 @@ use crate::coordinator::{
     CoordinatorState, DeliveryOutcome, DeviceTable, MAX_PERMIT_JOIN_SECONDS, MessageTag,
     NetworkInfo, SendError, UnicastMessage, ZclRequest,
 };
+use crate::pty::Pty;
 
 /// How long to wait before binding the listener again after a failure.
 const REBIND_DELAY: Duration = Duration::from_secs(5);
+/// A write to the pty that takes longer means nobody reads it.
+pub const PTY_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// What the proxy adds to the coordinator's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxySettings {
     /// Where upstream connects.
     pub listen: SocketAddr,
+    /// Also offer the virtual stick as a pty, with a symlink at this path.
+    pub link: Option<PathBuf>,
     /// Whose OTA cluster traffic is ours.
     pub scope: OtaScope,
 }
@@ -284,6 +296,13 @@ impl Coordinator for ProxyCoordinator {
     }
 }
 
+/// The one upstream connection.
+enum Upstream {
+    Tcp(TcpStream),
+    /// Bytes arrived on the pty and nothing has shown the reader gone since.
+    Pty,
+}
+
 struct Driver {
     config: CoordinatorConfig,
     settings: ProxySettings,
@@ -298,37 +317,25 @@ struct Driver {
 impl Driver {
     async fn run(mut self) {
         let mut stick: Option<SerialIo> = None;
-        let mut upstream: Option<TcpStream> = None;
+        let mut upstream: Option<Upstream> = None;
         let mut listener: Option<TcpListener> = None;
+        let mut pty = self.open_pty();
         let mut rebind_at = Some(now());
         let mut stick_buffer = [0u8; 512];
         let mut upstream_buffer = [0u8; 512];
+        let mut pty_buffer = [0u8; 512];
         loop {
             if let Some(at) = rebind_at
                 && now() >= at
             {
                 rebind_at = None;
-                match TcpListener::bind(self.settings.listen).await {
-                    Ok(bound) => {
-                        let address = bound.local_addr().ok();
-                        info!(
-                            "proxy listening on tcp://{} for the upstream stack",
-                            address.map_or(self.settings.listen, |a| a)
-                        );
-                        self.shared.lock().listening = address;
-                        listener = Some(bound);
-                    }
-                    Err(e) => {
-                        error!(
-                            "proxy cannot listen on {}: {e}; trying again in {REBIND_DELAY:?}",
-                            self.settings.listen
-                        );
-                        rebind_at = Some(now() + REBIND_DELAY);
-                    }
+                listener = self.bind().await;
+                if listener.is_none() {
+                    rebind_at = Some(now() + REBIND_DELAY);
                 }
             }
             self.handle_events(&mut stick).await;
-            self.flush(&mut stick, &mut upstream).await;
+            self.flush(&mut stick, &mut upstream, &mut pty).await;
             self.handle_events(&mut stick).await;
             let deadline = [self.relay.poll_timeout(), rebind_at]
                 .into_iter()
@@ -348,7 +355,13 @@ impl Driver {
             };
             let upstream_read = async {
                 match upstream.as_mut() {
-                    Some(io) => io.read(&mut upstream_buffer).await,
+                    Some(Upstream::Tcp(io)) => io.read(&mut upstream_buffer).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            let pty_read = async {
+                match pty.as_mut() {
+                    Some(p) => p.master.read(&mut pty_buffer).await,
                     None => std::future::pending().await,
                 }
             };
@@ -374,23 +387,45 @@ impl Driver {
                     }
                 },
                 read = upstream_read => match read {
-                    Ok(0) => {
+                    Ok(n) if n > 0 => self.relay.handle_upstream_input(upstream_buffer.get(..n).unwrap_or_default(), now()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => {
+                        if let Err(e) = other {
+                            debug!("upstream read: {e}");
+                        }
                         upstream = None;
                         self.relay.upstream_disconnected(now());
                     }
-                    Ok(n) => self.relay.handle_upstream_input(upstream_buffer.get(..n).unwrap_or_default(), now()),
+                },
+                read = pty_read => match read {
+                    Ok(n) => {
+                        let bytes = pty_buffer.get(..n).unwrap_or_default();
+                        match upstream {
+                            None => {
+                                info!("upstream stack opened the pty");
+                                upstream = Some(Upstream::Pty);
+                                self.relay.upstream_connected(now());
+                                self.relay.handle_upstream_input(bytes, now());
+                            }
+                            Some(Upstream::Pty) => self.relay.handle_upstream_input(bytes, now()),
+                            Some(Upstream::Tcp(_)) => debug!("{n} bytes on the pty ignored: an upstream is connected over TCP"),
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        debug!("upstream read: {e}");
-                        upstream = None;
-                        self.relay.upstream_disconnected(now());
+                        warn!("the proxy's pty failed ({e}); it is closed");
+                        pty = None;
+                        if matches!(upstream, Some(Upstream::Pty)) {
+                            upstream = None;
+                            self.relay.upstream_disconnected(now());
+                        }
                     }
                 },
                 accepted = accept => match accepted {
                     Ok((stream, peer)) if upstream.is_none() => {
                         info!("upstream stack connected from {peer}");
                         let _ = stream.set_nodelay(true);
-                        upstream = Some(stream);
+                        upstream = Some(Upstream::Tcp(stream));
                         self.relay.upstream_connected(now());
                     }
                     Ok((mut stream, peer)) => {
@@ -409,30 +444,89 @@ impl Driver {
         }
         drop(upstream);
         drop(stick);
+        if let (Some(link), Some(_)) = (&self.settings.link, pty.take()) {
+            let _ = std::fs::remove_file(link);
+        }
         self.relay.stick_lost("stopped", now());
         self.handle_events(&mut None).await;
         self.set_state(CoordinatorState::Stopped).await;
         self.saver.flush().await;
     }
 
+    async fn bind(&mut self) -> Option<TcpListener> {
+        match TcpListener::bind(self.settings.listen).await {
+            Ok(bound) => {
+                let address = bound.local_addr().ok();
+                info!(
+                    "proxy listening on tcp://{} for the upstream stack",
+                    address.map_or(self.settings.listen, |a| a)
+                );
+                self.shared.lock().listening = address;
+                Some(bound)
+            }
+            Err(e) => {
+                error!(
+                    "proxy cannot listen on {}: {e}; trying again in {REBIND_DELAY:?}",
+                    self.settings.listen
+                );
+                None
+            }
+        }
+    }
+
+    fn open_pty(&self) -> Option<Pty> {
+        let link = self.settings.link.as_deref()?;
+        match Pty::open(Some(link)) {
+            Ok(pty) => {
+                info!(
+                    "proxy also offers the stick at {} ({})",
+                    link.display(),
+                    pty.path
+                );
+                Some(pty)
+            }
+            Err(e) => {
+                error!("proxy link: {e}; only the TCP listener is offered");
+                None
+            }
+        }
+    }
+
     /// Writes what the relay has for either side; a failed write loses that side.
-    async fn flush(&mut self, stick: &mut Option<SerialIo>, upstream: &mut Option<TcpStream>) {
+    async fn flush(
+        &mut self,
+        stick: &mut Option<SerialIo>,
+        upstream: &mut Option<Upstream>,
+        pty: &mut Option<Pty>,
+    ) {
         if let (Some(io), Some(bytes)) = (stick.as_mut(), self.relay.poll_stick_transmit(now()))
             && let Err(e) = io.write_all(&bytes).await
         {
             *stick = None;
             self.relay.stick_lost(&e.to_string(), now());
         }
-        if let (Some(io), Some(bytes)) =
-            (upstream.as_mut(), self.relay.poll_upstream_transmit(now()))
-            && let Err(e) = io.write_all(&bytes).await
+        let Some(bytes) = self.relay.poll_upstream_transmit(now()) else {
+            return;
+        };
+        let written = match (upstream.as_mut(), pty.as_mut()) {
+            (Some(Upstream::Tcp(io)), _) => io.write_all(&bytes).await.map_err(|e| e.to_string()),
+            (Some(Upstream::Pty), Some(p)) => {
+                match tokio::time::timeout(PTY_WRITE_TIMEOUT, p.master.write_all(&bytes)).await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(_) => Err("nobody reads the pty".to_owned()),
+                }
+            }
+            _ => Err("no upstream".to_owned()),
+        };
+        if let Err(e) = written
+            && upstream.is_some()
         {
             debug!("upstream write: {e}");
             *upstream = None;
             self.relay.upstream_disconnected(now());
         }
+        // Nothing may stay queued for a connection that is gone.
         if upstream.is_none() {
-            // Nothing may stay queued for a connection that is gone.
             while self.relay.poll_upstream_transmit(now()).is_some() {}
         }
     }

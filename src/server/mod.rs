@@ -67,6 +67,7 @@ mod session;
 mod status;
 mod transfer;
 mod upgrade_end;
+pub mod vendor_rules;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

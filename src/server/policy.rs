@@ -34,6 +34,9 @@ pub struct DeviceQuery<'a> {
     pub model: Option<&'a str>,
     /// Its manufacturer name (Basic cluster), when the daemon knows it.
     pub manufacturer_name: Option<&'a str>,
+    /// The running file version a vendor cluster reported, for the models whose OTA requests
+    /// carry a wrong one (see [`super::vendor_rules`]).
+    pub vendor_file_version: Option<u32>,
 }
 
 /// Why one image is not for this device.
@@ -94,6 +97,12 @@ pub enum NoImageReason {
         /// Why.
         withheld: super::control::Withheld,
     },
+    /// A per-vendor rule keeps the device from any offer for now (see
+    /// [`super::vendor_rules`]).
+    VendorRule {
+        /// Why.
+        reason: &'static str,
+    },
     /// Two sources carry the same version with different bytes; neither is offered.
     Conflict {
         /// The disputed file version.
@@ -118,6 +127,7 @@ impl fmt::Display for NoImageReason {
                 file_version,
                 withheld,
             } => write!(f, "image {file_version:#010x} available, {withheld}"),
+            NoImageReason::VendorRule { reason } => f.write_str(reason),
             NoImageReason::Conflict {
                 file_version,
                 sources,
@@ -300,6 +310,12 @@ pub fn choose_image(
     {
         return Err(NoImageReason::DeviceDisabled);
     }
+    let running = super::vendor_rules::running_version(query)?;
+    let judged = DeviceQuery {
+        current_file_version: running,
+        ..*query
+    };
+    let query = &judged;
     let mut candidates: Vec<&Arc<OtaImage>> = Vec::new();
     let mut best_rejected: Option<(u32, Rejection)> = None;
     for image in images {
@@ -392,7 +408,38 @@ mod tests {
             hardware_version: None,
             model: None,
             manufacturer_name: None,
+            vendor_file_version: None,
         }
+    }
+
+    #[test]
+    fn lumi_models_with_a_wrong_reported_version_are_judged_by_the_lumi_cluster() {
+        let config = ServerConfig::default();
+        // The curtain driver reports 0x19 in its OTA requests; it really runs 0x1B.
+        let curtain = DeviceQuery {
+            model: Some("lumi.curtain.acn003"),
+            ..device(0x19)
+        };
+        let images = || vec![image(MFR, TYPE, 0x1B, 1), image(MFR, TYPE, 0x1A, 2)];
+        // Version unknown: nothing (offering 0x1B by the wrong version would reinstall it).
+        assert!(matches!(
+            choose(images(), &curtain, &config),
+            Err(NoImageReason::VendorRule { .. })
+        ));
+        // Known and current: nothing newer.
+        let current = DeviceQuery {
+            vendor_file_version: Some(0x1B),
+            ..curtain
+        };
+        assert!(choose(images(), &current, &config).is_err());
+        // Known and older: the newer image.
+        let older = DeviceQuery {
+            vendor_file_version: Some(0x1A),
+            ..curtain
+        };
+        assert_eq!(choose(images(), &older, &config), Ok(0x1B));
+        // Another model is judged as it reports.
+        assert_eq!(choose(images(), &device(0x19), &config), Ok(0x1B));
     }
 
     fn choose(

@@ -30,6 +30,7 @@ impl OtaServer {
             hardware_version: last.hardware_version,
             model: identity.and_then(|i| i.model_id.as_deref()),
             manufacturer_name: identity.and_then(|i| i.manufacturer_name.as_deref()),
+            vendor_file_version: identity.and_then(|i| i.vendor_file_version),
         }
     }
 
@@ -164,6 +165,7 @@ impl OtaServer {
             hardware_version: None,
             model: identity.and_then(|i| i.model_id.as_deref()),
             manufacturer_name: identity.and_then(|i| i.manufacturer_name.as_deref()),
+            vendor_file_version: identity.and_then(|i| i.vendor_file_version),
         };
         match policy::choose_image(&for_device, &query, &self.config) {
             Ok(image) => {

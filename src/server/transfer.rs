@@ -89,6 +89,7 @@ impl OtaServer {
                 .or_else(|| session.last_query.and_then(|q| q.hardware_version)),
             model: identity.and_then(|i| i.model_id.as_deref()),
             manufacturer_name: identity.and_then(|i| i.manufacturer_name.as_deref()),
+            vendor_file_version: identity.and_then(|i| i.vendor_file_version),
         };
         policy::check_transfer(image, &query, asked.is_some(), &self.config)
     }

@@ -80,6 +80,9 @@ pub struct SimDeviceConfig {
     pub expected_image: Option<Arc<Vec<u8>>>,
     /// A hostile device instead of an honest one ([`super::hostile`]).
     pub hostile: Option<HostileSpec>,
+    /// Also reports its Basic cluster ApplicationVersion this often (ZCL Report Attributes,
+    /// unasked), as a device with a configured reporting does.
+    pub report_every: Option<Duration>,
 }
 
 impl SimDeviceConfig {
@@ -98,6 +101,7 @@ impl SimDeviceConfig {
             max_retries: 10,
             expected_image: None,
             hostile: None,
+            report_every: None,
         }
     }
 }
@@ -166,6 +170,8 @@ pub struct SimDevice {
     basic_outbox: VecDeque<Vec<u8>>,
     /// When it last sent something (a battery device is awake shortly after).
     last_sent: Option<Instant>,
+    /// When it next reports an attribute ([`SimDeviceConfig::report_every`]).
+    next_report: Option<Instant>,
     events: VecDeque<DeviceEvent>,
     /// Set when the config asks for a hostile device: it then does this instead.
     hostile: Option<HostileClient>,
@@ -179,6 +185,7 @@ impl SimDevice {
             .hostile
             .clone()
             .map(|spec| HostileClient::new(spec, now, config.first_query_after, config.ieee.0));
+        let next_report = config.report_every.map(|every| now + every);
         SimDevice {
             current_version: config.spec.file_version,
             config,
@@ -190,9 +197,27 @@ impl SimDevice {
             outbox: VecDeque::new(),
             basic_outbox: VecDeque::new(),
             last_sent: None,
+            next_report,
             events: VecDeque::new(),
             hostile,
         }
+    }
+
+    /// Reports ApplicationVersion (0x0001, uint8: the low byte of the running file version)
+    /// when due: a global Report Attributes (0x0A), server to client, no default response.
+    fn report_if_due(&mut self, now: Instant) {
+        let (Some(at), Some(every)) = (self.next_report, self.config.report_every) else {
+            return;
+        };
+        if at > now {
+            return;
+        }
+        self.next_report = Some(now + every);
+        let tsn = self.take_tsn();
+        let version = self.current_version.to_le_bytes()[0];
+        self.basic_outbox
+            .push_back(vec![0x18, tsn, 0x0A, 0x01, 0x00, 0x20, version]);
+        self.last_sent = Some(now);
     }
 
     /// Handles a ZCL frame of the Basic cluster: a Read Attributes request is answered with
@@ -275,6 +300,7 @@ impl SimDevice {
                 .extend(std::iter::from_fn(|| hostile.poll_transmit()));
             return;
         }
+        self.report_if_due(now);
         match &mut self.state {
             State::Idle { next_query } if *next_query <= now => {
                 self.send_query(now, 0);
@@ -351,7 +377,7 @@ impl SimDevice {
         if let Some(hostile) = &self.hostile {
             return Some(hostile.poll_timeout());
         }
-        match &self.state {
+        let state = match &self.state {
             State::Idle { next_query } => Some(*next_query),
             State::Querying { deadline, .. } => Some(*deadline),
             State::Downloading {
@@ -362,7 +388,8 @@ impl SimDevice {
             State::Ending { deadline, .. } => *deadline,
             State::AwaitingCommand { ask_again, .. } => Some(*ask_again),
             State::Applying { at, .. } => Some(*at),
-        }
+        };
+        state.into_iter().chain(self.next_report).min()
     }
 
     fn take_tsn(&mut self) -> u8 {
@@ -850,6 +877,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// With `report_every`, the device reports ApplicationVersion unasked, on schedule.
+    #[test]
+    fn a_reporting_device_reports_its_application_version() {
+        let t0 = origin();
+        let mut config = SimDeviceConfig::new(Nwk(1), Ieee(2), "1:2:0x0105".parse().unwrap());
+        config.report_every = Some(Duration::from_secs(2));
+        config.first_query_after = Duration::from_secs(3600);
+        let mut reporting = SimDevice::new(config, t0);
+        assert_eq!(reporting.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+        reporting.handle_timeout(t0 + Duration::from_secs(2));
+        let report = reporting.poll_transmit_basic().expect("a report");
+        assert_eq!(report, [0x18, 0, 0x0A, 0x01, 0x00, 0x20, 0x05]);
+        assert_eq!(reporting.poll_timeout(), Some(t0 + Duration::from_secs(4)));
+        assert!(device("1:2:3", t0).poll_transmit_basic().is_none());
     }
 
     /// A battery device answers a Basic cluster read only shortly after it sent something; a

@@ -55,11 +55,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::pty::{Pty, PtyError};
 use crate::zcl::basic::BasicIdentity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_serial::SerialStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, warn};
 
@@ -87,6 +87,7 @@ pub const DEFAULT_DEVICE: SimDeviceSpec = SimDeviceSpec {
         date_code: None,
         power_source: None,
         sw_build_id: None,
+        vendor_file_version: None,
     },
 };
 
@@ -112,6 +113,9 @@ pub struct SimConfig {
     pub first_query_after: Duration,
     /// How often idle devices query.
     pub query_interval: Duration,
+    /// Every device also reports an attribute this often (`--report-every`; the EZSP proxy's
+    /// proof that upstream still sees the device's own traffic).
+    pub report_every: Option<Duration>,
     /// How long devices wait for an answer before asking again.
     pub response_timeout: Duration,
     /// Unanswered requests in a row after which a device gives up a download.
@@ -153,6 +157,7 @@ impl Default for SimConfig {
             sleepy_devices: HashMap::new(),
             first_query_after: Duration::from_secs(2),
             query_interval: Duration::from_secs(60),
+            report_every: None,
             response_timeout: Duration::from_secs(5),
             max_retries: 10,
             trace_messages: false,
@@ -199,6 +204,7 @@ impl SimConfig {
                     device.first_query_after += *poll * 4;
                 }
                 device.query_interval = self.query_interval;
+                device.report_every = self.report_every;
                 device.response_timeout = self.response_timeout;
                 device.max_retries = self.max_retries;
                 device.expected_image = self
@@ -238,21 +244,12 @@ fn hostile_device_spec(hostile: &HostileSpec) -> SimDeviceSpec {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimError {
-    /// The pseudo-terminal could not be created.
-    #[error("cannot create a pseudo-terminal: {0}")]
-    Pty(#[source] tokio_serial::Error),
+    /// The pseudo-terminal (or its `--link` symlink) could not be made.
+    #[error(transparent)]
+    Pty(#[from] PtyError),
     /// The NCP configuration is invalid.
     #[error(transparent)]
     Ncp(#[from] ncp::SimNcpError),
-    /// The `--link` symlink could not be made.
-    #[error("cannot link {path} to the pty: {source}")]
-    Link {
-        /// The link path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
 }
 
 /// A running simulator.
@@ -340,46 +337,6 @@ pub async fn run_simulator(config: SimConfig) -> Result<Simulator, SimError> {
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
-}
-
-/// A pty pair: the NCP talks on the master; the slave stays open here so the master never
-/// reads EIO while no host has the port open.
-struct Pty {
-    master: SerialStream,
-    _slave: SerialStream,
-    path: String,
-}
-
-impl Pty {
-    /// A new pair, with `link` (if any) pointing at its slave.
-    fn open(link: Option<&std::path::Path>) -> Result<Self, SimError> {
-        let (master, slave) = SerialStream::pair().map_err(SimError::Pty)?;
-        let path = tokio_serial::SerialPort::name(&slave).unwrap_or_default();
-        if let Some(link) = link {
-            point_link(link, &path).map_err(|source| SimError::Link {
-                path: link.to_path_buf(),
-                source,
-            })?;
-        }
-        Ok(Pty {
-            master,
-            _slave: slave,
-            path,
-        })
-    }
-}
-
-/// Makes `link` a symlink to `target`, replacing what was there in one step (a host polling
-/// the link never sees it missing or half made).
-fn point_link(link: &std::path::Path, target: &str) -> io::Result<()> {
-    let mut temporary = link.as_os_str().to_owned();
-    temporary.push(".new");
-    let temporary = PathBuf::from(temporary);
-    if std::fs::symlink_metadata(&temporary).is_ok() {
-        std::fs::remove_file(&temporary)?;
-    }
-    std::os::unix::fs::symlink(target, &temporary)?;
-    std::fs::rename(&temporary, link)
 }
 
 /// The port's presence: plugged in (a pty), or unplugged until a moment.

@@ -79,6 +79,10 @@ pub struct BasicIdentity {
     /// SWBuildID (0x4000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sw_build_id: Option<String>,
+    /// Not a Basic attribute: the running file version a vendor cluster reports where the one
+    /// in the device's OTA requests is known wrong (LUMI 0xFCC0, see [`super::lumi`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_file_version: Option<u32>,
 }
 
 impl BasicIdentity {
@@ -100,12 +104,14 @@ impl BasicIdentity {
             date_code,
             power_source,
             sw_build_id,
+            vendor_file_version,
         } = other;
         self.manufacturer_name = manufacturer_name.or(self.manufacturer_name.take());
         self.model_id = model_id.or(self.model_id.take());
         self.date_code = date_code.or(self.date_code.take());
         self.power_source = power_source.or(self.power_source.take());
         self.sw_build_id = sw_build_id.or(self.sw_build_id.take());
+        self.vendor_file_version = vendor_file_version.or(self.vendor_file_version);
     }
 }
 
@@ -348,6 +354,7 @@ mod tests {
             date_code: None,
             power_source: Some(1),
             sw_build_id: Some("0122052017".into()),
+            vendor_file_version: None,
         }
     }
 

@@ -19,23 +19,12 @@ use super::ota::{
 };
 use super::{DefaultResponse, Direction, FrameType, GeneralCommandId, ZclHeader};
 use crate::wire::hex_spaced;
+use crate::zigbee::ManufacturerCode;
 
 /// The name of a manufacturer code, when it is one of the common OTA vendors (the one table in
 /// [`crate::zigbee::ManufacturerCode`]).
 pub fn manufacturer_name(code: u16) -> Option<&'static str> {
     crate::zigbee::ManufacturerCode(code).name()
-}
-
-/// Writes `0x117C (IKEA)` or `0x1234`.
-struct Manufacturer(u16);
-
-impl fmt::Display for Manufacturer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match manufacturer_name(self.0) {
-            Some(name) => write!(f, "0x{:04X} ({name})", self.0),
-            None => write!(f, "0x{:04X}", self.0),
-        }
-    }
 }
 
 /// Writes ` field=value` only when the value is present.
@@ -60,7 +49,7 @@ fn image(
     write!(
         f,
         "manufacturer={} image_type=0x{image_type:04X} file_version=0x{version:08X}",
-        Manufacturer(manufacturer)
+        ManufacturerCode(manufacturer)
     )
 }
 
@@ -77,7 +66,7 @@ impl fmt::Display for ZclHeader {
             f.write_str(" client->server")?;
         }
         if let Some(code) = self.manufacturer_code {
-            write!(f, " manufacturer-specific={}", Manufacturer(code))?;
+            write!(f, " manufacturer-specific={}", ManufacturerCode(code))?;
         }
         write!(
             f,
@@ -100,7 +89,11 @@ impl fmt::Display for ImageNotify {
             self.payload_type(),
             self.query_jitter
         )?;
-        optional(f, "manufacturer", self.manufacturer_code.map(Manufacturer))?;
+        optional(
+            f,
+            "manufacturer",
+            self.manufacturer_code.map(ManufacturerCode),
+        )?;
         optional(
             f,
             "image_type",

@@ -21,7 +21,8 @@
 use serde::Serialize;
 use std::fmt;
 
-use super::{DecodeError, ZclStatus, wire_enum};
+use super::{DecodeError, ZclStatus};
+use crate::wire::wire_enum;
 use nom::Parser;
 use nom::combinator::cond;
 
@@ -30,7 +31,7 @@ use crate::wire::fields;
 
 wire_enum! {
     /// Frame control bits 0–1. The reserved values 2 and 3 are kept, not rejected.
-    FrameType {
+    FrameType(u8), names_first {
         /// A global (profile-wide) command such as Default Response.
         GLOBAL = 0b00,
         /// A command specific to the cluster (all OTA commands).
@@ -40,7 +41,7 @@ wire_enum! {
 
 wire_enum! {
     /// Frame control bit 3: which side of the cluster sent the frame.
-    Direction {
+    Direction(u8), names_first {
         /// From the client side (for OTA: the device being upgraded).
         CLIENT_TO_SERVER = 0,
         /// From the server side (for OTA: this daemon).
@@ -61,7 +62,7 @@ impl Direction {
 
 wire_enum! {
     /// Global (profile-wide) command ids (ZCL8 §2.5).
-    GeneralCommandId {
+    GeneralCommandId(u8), names_first {
         /// Read Attributes.
         READ_ATTRIBUTES = 0x00,
         /// Read Attributes Response.

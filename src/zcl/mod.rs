@@ -51,6 +51,7 @@
 pub mod basic;
 mod describe;
 pub mod header;
+pub mod lumi;
 pub mod ota;
 pub mod status;
 
@@ -63,76 +64,6 @@ pub use header::{
     CommandId, DefaultResponse, Direction, FrameType, GeneralCommandId, ZclHeader, default_response,
 };
 pub use status::ZclStatus;
-
-/// Defines a wire enum in the rustls style: a `u8` newtype with named constants. Unknown
-/// values are kept as they are; `Debug` prints the hex value and the name when known, and
-/// serde writes `{"value": n, "name": "NAME" | null}`.
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident { $( $(#[$cmeta:meta])* $konst:ident = $value:literal ),+ $(,)? }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub u8);
-
-        impl $name {
-            $( $(#[$cmeta])* pub const $konst: Self = Self($value); )+
-
-            /// Every named value, for tests and tooling.
-            pub const KNOWN: &'static [Self] = &[$(Self::$konst),+];
-
-            /// The spec's name of this value, or `None` when it is not one this crate knows.
-            pub fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $( $value => Some(stringify!($konst)), )+
-                    _ => None,
-                }
-            }
-        }
-
-        impl From<u8> for $name {
-            fn from(value: u8) -> Self {
-                Self(value)
-            }
-        }
-
-        impl From<$name> for u8 {
-            fn from(value: $name) -> u8 {
-                value.0
-            }
-        }
-
-        impl ::std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self.name() {
-                    Some(name) => write!(f, "{}(0x{:02X})", name, self.0),
-                    None => write!(f, "{}(0x{:02X})", stringify!($name), self.0),
-                }
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self.name() {
-                    Some(name) => write!(f, "{} (0x{:02X})", name, self.0),
-                    None => write!(f, "0x{:02X}", self.0),
-                }
-            }
-        }
-
-        impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                use ::serde::ser::SerializeStruct;
-                let mut s = serializer.serialize_struct(stringify!($name), 2)?;
-                s.serialize_field("value", &self.0)?;
-                s.serialize_field("name", &self.name())?;
-                s.end()
-            }
-        }
-    };
-}
-pub(crate) use wire_enum;
 
 pub use crate::zigbee::{Ieee, ParseIeeeError};
 

@@ -10,11 +10,11 @@
 //! assert_eq!(ZclStatus::WAIT_FOR_DATA.to_string(), "WAIT_FOR_DATA (0x97)");
 //! ```
 
-use super::wire_enum;
+use crate::wire::wire_enum;
 
 wire_enum! {
     /// A ZCL status code. Names follow ZCL8; zigpy's older names are noted where they differ.
-    ZclStatus {
+    ZclStatus(u8), names_first {
         /// Operation was successful.
         SUCCESS = 0x00,
         /// Operation was not successful.

@@ -376,7 +376,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A private CA and a broker certificate it signs, for 127.0.0.1 and localhost. Returns
 /// `(ca.pem, server.pem, server.key)` under `dir`.
-fn make_ca_and_broker_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn make_ca_and_broker_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     openssl(
         dir,

@@ -148,6 +148,13 @@ pub struct SourceSpec {
     pub url: String,
 }
 
+/// How many CA certificates `pem` holds (PEM blocks; text around them is ignored).
+pub fn count_certificates(pem: &[u8]) -> Result<usize, CatalogError> {
+    reqwest::Certificate::from_pem_bundle(pem)
+        .map(|roots| roots.len())
+        .map_err(|error| CatalogError::Setup(format!("CA certificates: {error}")))
+}
+
 /// The result of a catalog refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refreshed {
@@ -168,6 +175,27 @@ impl CatalogClient {
     /// Builds the client: rustls with the ring provider (installed process-wide if no provider
     /// is yet), the timeouts, and a redirect policy that keeps the https-or-loopback rule.
     pub fn new(settings: HttpSettings) -> Result<Self, CatalogError> {
+        Self::build(settings, Vec::new())
+    }
+
+    /// [`CatalogClient::new`], also trusting the CA certificates in `pem` (one or more PEM
+    /// blocks; text around them is ignored) beside the system roots: for a source whose
+    /// server a private CA signed (IKEA's firmware host; a local mirror).
+    pub fn with_extra_roots(settings: HttpSettings, pem: &[u8]) -> Result<Self, CatalogError> {
+        let roots = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|error| CatalogError::Setup(format!("CA certificates: {error}")))?;
+        if roots.is_empty() {
+            return Err(CatalogError::Setup(
+                "no PEM certificate (-----BEGIN CERTIFICATE-----) found".to_owned(),
+            ));
+        }
+        Self::build(settings, roots)
+    }
+
+    fn build(
+        settings: HttpSettings,
+        extra_roots: Vec<reqwest::Certificate>,
+    ) -> Result<Self, CatalogError> {
         // Err means a provider is already installed, which is just as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
         // The chain's first URL was checked against its configured source, so it stands for
@@ -187,6 +215,7 @@ impl CatalogClient {
             .timeout(settings.request_timeout)
             .redirect(redirects)
             .user_agent(concat!("zigbee-otad/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_merge(extra_roots)
             .build()
             .map_err(|error| CatalogError::Setup(error.to_string()))?;
         Ok(CatalogClient { client, settings })
@@ -429,7 +458,7 @@ impl CatalogClient {
     ) -> Result<Exchange, CatalogError> {
         let transport = |error: reqwest::Error| CatalogError::Transport {
             url: url.to_owned(),
-            message: error.to_string(),
+            message: with_causes(&error),
         };
         let mut response = match request.send().await {
             Ok(response) => response,
@@ -611,6 +640,22 @@ fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option
         .and_then(|value| value.to_str().ok())
         .filter(|text| text.len() <= MAX_VALIDATOR_BYTES)
         .map(str::to_owned)
+}
+
+/// An error with its causes ("error sending request: …: invalid peer certificate:
+/// UnknownIssuer"): reqwest's own text names none of them.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 fn len_u64(bytes: &[u8]) -> u64 {

@@ -24,9 +24,15 @@
 //! * `http://` URLs are upgraded to `https://` (zigpy does; the host serves both, and our HTTP
 //!   edge never fetches plain http from a public host). A loopback host (a local mirror) is left
 //!   as it is.
-//! * zigpy trusts IKEA's own root CA for these hosts. We use the system's roots, as for every
-//!   source: if IKEA's certificate does not chain to them, the refresh fails and says so rather
-//!   than trusting a CA embedded here.
+//! * IKEA's firmware host chains to IKEA's own "Home smart Root CA", which no system trusts;
+//!   zigpy trusts it for these hosts. So do we, for `ikea` sources only and beside the system
+//!   roots: [`ROOT_CA_PEM`] is that public certificate, kept as a data file with its provenance
+//!   (taken from zigpy's provider). A source's `ca_file` adds more (a mirror, a new IKEA root).
+
+/// IKEA's "Home smart Root CA" (a public certificate; the file says where it comes from): IKEA's
+/// firmware host chains to it, not to a root the system trusts, so `ikea` sources trust it
+/// beside the system roots, as zigpy's IKEA provider does.
+pub const ROOT_CA_PEM: &[u8] = include_bytes!("ikea_root_ca.pem");
 
 use super::json::{EntryFields, MAX_URL_BYTES, parse_document};
 use super::{
@@ -193,6 +199,15 @@ fn tradfri_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_ikea_root_is_one_certificate_after_its_provenance() {
+        use crate::catalog::provider::http::count_certificates;
+        let text = std::str::from_utf8(ROOT_CA_PEM).unwrap();
+        assert!(text.contains("zigpy/ota/providers.py"), "provenance kept");
+        assert_eq!(count_certificates(ROOT_CA_PEM).unwrap(), 1);
+        assert_eq!(count_certificates(b"no certificate here").unwrap(), 0);
+    }
     use crate::catalog::model::SourceKind;
 
     fn provenance() -> Provenance {

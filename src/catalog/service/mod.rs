@@ -83,10 +83,14 @@ use std::time::{Duration, SystemTime};
 use super::cache::{Cache, CacheError};
 use super::limiter::Limiter;
 use super::model::Provenance;
-use super::provider::http::{CatalogClient, CatalogError, HttpSettings, SourceSpec};
+use super::model::SourceKind;
+use super::provider::http::{
+    CatalogClient, CatalogError, HttpSettings, SourceSpec, count_certificates,
+};
+use super::provider::ikea;
 use super::scheduler::ImageHolds;
 use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
-use crate::config::{Config, LedvanceMode};
+use crate::config::{Config, LedvanceMode, SourceSection};
 use ledger::{cloud_kind, load_limiter};
 
 /// The catalog service could not start.
@@ -124,6 +128,14 @@ pub enum ServiceError {
         index: usize,
         /// The name.
         name: String,
+    },
+    /// A source's `ca_file` is unreadable or holds no certificate.
+    #[error("catalog.source[{index}].ca_file: {message}")]
+    CaFile {
+        /// The source's position in the config.
+        index: usize,
+        /// What was wrong, naming the file.
+        message: String,
     },
     /// The known-devices file is unreadable.
     #[error("known devices {}: {message}", path.display())]
@@ -226,6 +238,9 @@ struct CloudSource {
     ledger_note: Option<String>,
     /// A `ledvance` source's mode (see `ledvance`); ignored for other kinds.
     mode: LedvanceMode,
+    /// Its own client when it trusts CA certificates beside the system roots (IKEA's root
+    /// for `ikea` sources, its `ca_file`); `None` for the shared one.
+    client: Option<CatalogClient>,
 }
 
 impl CloudSource {
@@ -316,6 +331,8 @@ impl CatalogService {
                 ledger_path,
                 ledger_note,
                 mode: section.mode.unwrap_or_default(),
+                client: source_client(section, kind, http)
+                    .map_err(|message| ServiceError::CaFile { index, message })?,
             });
         }
         Ok(CatalogService {
@@ -376,6 +393,47 @@ impl CatalogService {
     ) -> RefreshReport {
         self.run(known_devices, false, holds, |_| {}).await
     }
+}
+
+/// Largest `ca_file` read (a bundle of a few hundred certificates).
+const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The client of a source that trusts CA certificates beside the system roots: IKEA's root
+/// for an `ikea` source (its firmware host chains to it, as zigpy knows), and the source's
+/// `ca_file`. `None` when the shared client serves.
+fn source_client(
+    section: &SourceSection,
+    kind: SourceKind,
+    http: HttpSettings,
+) -> Result<Option<CatalogClient>, String> {
+    let mut pem = Vec::new();
+    if kind == SourceKind::Ikea {
+        pem.extend_from_slice(ikea::ROOT_CA_PEM);
+        pem.push(b'\n');
+    }
+    if let Some(path) = &section.ca_file {
+        let bytes = match read_capped(path, MAX_CA_FILE_BYTES) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(format!("{}: no such file", path.display())),
+            Err(error) => return Err(format!("{}: {error}", path.display())),
+        };
+        match count_certificates(&bytes) {
+            Ok(0) => {
+                return Err(format!(
+                    "{}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it",
+                    path.display()
+                ));
+            }
+            Ok(_) => pem.extend_from_slice(&bytes),
+            Err(error) => return Err(format!("{}: {error}", path.display())),
+        }
+    }
+    if pem.is_empty() {
+        return Ok(None);
+    }
+    CatalogClient::with_extra_roots(http, &pem)
+        .map(Some)
+        .map_err(|error| error.to_string())
 }
 
 /// Reads at most `cap` bytes of `path` (an error if it is longer); `Ok(None)` if absent.

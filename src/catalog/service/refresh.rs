@@ -63,12 +63,13 @@ impl CatalogService {
                 continue;
             }
             let now = self.clock.now();
+            let client = source.client.clone().unwrap_or_else(|| self.client.clone());
             let result = match &source.local_index {
                 Some(path) => refresh_local_index(&source.spec, path, &mut self.cache, now),
                 None if source.spec.provenance.kind == SourceKind::Ledvance => {
                     let mode = source.mode;
                     ledvance::refresh(
-                        (&self.client, &self.clock, &mut self.cache),
+                        (&client, &self.clock, &mut self.cache),
                         source,
                         mode,
                         &known_devices,
@@ -78,7 +79,7 @@ impl CatalogService {
                 }
                 None => match save_ledger_ahead(&source.limiter, &source.ledger_path, now) {
                     Ok(()) => {
-                        self.client
+                        client
                             .refresh_source(&source.spec, &mut self.cache, &mut source.limiter, now)
                             .await
                     }
@@ -165,8 +166,9 @@ impl CatalogService {
                     cache_full_download(&entry, self.cache.max_image_bytes(), self.clock.now())
                 }
                 None => {
+                    let client = source.client.as_ref().unwrap_or(&self.client);
                     download(
-                        &self.client,
+                        client,
                         &self.clock,
                         &mut self.cache,
                         (&mut source.limiter, &source.ledger_path),

@@ -31,10 +31,11 @@ use thiserror::Error;
 
 use super::{
     CommandId, DecodeError, DefaultResponse, Direction, FrameType, GeneralCommandId, Ieee,
-    ZclHeader, ZclStatus, default_response, wire_enum,
+    ZclHeader, ZclStatus, default_response,
 };
 use crate::wire::fields::{self, Parsed, Short};
 use crate::wire::hex_spaced;
+use crate::wire::wire_enum;
 
 mod block;
 mod end;
@@ -55,7 +56,7 @@ pub const CLUSTER_ID: u16 = crate::zigbee::CLUSTER_OTA_UPGRADE;
 wire_enum! {
     /// OTA Upgrade cluster command ids (ZCL8 chapter 11, OTA Upgrade cluster commands). Ids 0x00, 0x02, 0x05,
     /// 0x07 and 0x09 are sent by the server, the others by the client.
-    OtaCommandId {
+    OtaCommandId(u8), names_first {
         /// Image Notify (server to client).
         IMAGE_NOTIFY = 0x00,
         /// Query Next Image Request (client to server).

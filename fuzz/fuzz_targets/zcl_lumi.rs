@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    zigbee_otad::fuzzing::zcl::decode_lumi(data);
+});
