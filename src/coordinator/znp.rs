@@ -26,18 +26,17 @@
 //! ```
 
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
 use super::device_store::{DeviceTableSaver, SAVE_DEBOUNCE, load_device_table};
 use super::ezsp::DEVICE_TABLE_FILE;
+use super::handle::{DriverHandle, check_up_and_size};
 use super::network::NetworkSettings;
 use super::serial::{self, Backoff};
 use super::{
@@ -98,7 +97,6 @@ struct SharedState {
 #[derive(Debug)]
 struct Shared {
     inner: Mutex<SharedState>,
-    next_tag: AtomicU32,
 }
 
 impl Shared {
@@ -111,9 +109,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct ZnpCoordinator {
     shared: Arc<Shared>,
-    commands: mpsc::Sender<DriverCommand>,
-    cancel: CancellationToken,
-    task: Mutex<Option<JoinHandle<()>>>,
+    handle: DriverHandle<DriverCommand>,
 }
 
 impl ZnpCoordinator {
@@ -138,7 +134,6 @@ impl ZnpCoordinator {
                 firmware: None,
                 devices,
             }),
-            next_tag: AtomicU32::new(1),
         });
         let (command_tx, command_rx) = mpsc::channel(tuning.command_queue.max(1));
         let (event_tx, event_rx) = mpsc::channel(tuning.event_queue.max(1));
@@ -162,9 +157,7 @@ impl ZnpCoordinator {
         (
             ZnpCoordinator {
                 shared,
-                commands: command_tx,
-                cancel,
-                task: Mutex::new(Some(task)),
+                handle: DriverHandle::new("coordinator", command_tx, cancel, Some(task)),
             },
             event_rx,
         )
@@ -172,48 +165,20 @@ impl ZnpCoordinator {
 
     /// Stops the driver and waits for its task to end (the port is closed).
     pub async fn shutdown(&self) {
-        self.cancel.cancel();
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task
-            && let Err(e) = task.await
-        {
-            warn!("coordinator task ended abnormally: {e}");
-        }
+        self.handle.shutdown().await;
     }
 
     fn check(&self, len: usize) -> Result<(), SendError> {
         let state = self.shared.lock().state;
-        if state != CoordinatorState::Up {
-            return Err(SendError::NotUp(state));
-        }
-        if len > MAX_APS_PAYLOAD {
-            return Err(SendError::PayloadTooLarge {
-                len,
-                max: MAX_APS_PAYLOAD,
-            });
-        }
-        Ok(())
+        check_up_and_size(state, Some(MAX_APS_PAYLOAD), len)
     }
 
     fn queue(&self, command: DriverCommand) -> Result<(), SendError> {
-        self.commands.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
-        })
+        self.handle.queue(command)
     }
 
     fn next_tag(&self) -> MessageTag {
-        MessageTag(self.shared.next_tag.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-impl Drop for ZnpCoordinator {
-    fn drop(&mut self) {
-        self.cancel.cancel();
+        self.handle.next_tag()
     }
 }
 
