@@ -34,6 +34,22 @@ const B: DeviceAddr = DeviceAddr {
     endpoint: 1,
 };
 
+/// Bosch's manufacturer code (its images get an hour's idle timeout).
+const BOSCH: u16 = 0x1209;
+
+/// A Bosch image of `len` bytes with this file's image type and new version.
+fn bosch_image(len: usize) -> (ImageKey, std::sync::Arc<OtaImage>) {
+    let key = ImageKey {
+        manufacturer_code: BOSCH,
+        image_type: IMAGE_TYPE,
+        file_version: NEW,
+    };
+    let image = OtaImage::new(key, bytes::Bytes::from(pattern(len, 3)))
+        .unwrap()
+        .shared();
+    (key, image)
+}
+
 #[allow(clippy::disallowed_methods)]
 fn t0() -> Instant {
     std::time::Instant::now()
@@ -281,7 +297,6 @@ fn a_slow_dripping_device_gives_up_its_slot_after_its_turn() {
 /// `slot_min_rate_while_others_wait` keeps its slot however long others wait.
 #[test]
 fn a_slot_holder_below_the_minimum_rate_loses_its_slot_after_one_window() {
-    const BOSCH: u16 = 0x1209;
     let config = ServerConfig {
         max_concurrent_transfers: 2,
         ..ServerConfig::default()
@@ -299,14 +314,7 @@ fn a_slot_holder_below_the_minimum_rate_loses_its_slot_after_one_window() {
     };
     let now = t0();
     let mut server = OtaServer::new(config);
-    let bosch_key = ImageKey {
-        manufacturer_code: BOSCH,
-        image_type: IMAGE_TYPE,
-        file_version: NEW,
-    };
-    let bosch = OtaImage::new(bosch_key, bytes::Bytes::from(pattern(50_000, 8)))
-        .unwrap()
-        .shared();
+    let (bosch_key, bosch) = bosch_image(50_000);
     server.set_images(vec![image(NEW, 50_000, 8), bosch], now);
     // A (Bosch) and B take both slots; C waits.
     let bosch_query = frame_bytes(
@@ -374,18 +382,10 @@ fn a_slot_holder_below_the_minimum_rate_loses_its_slot_after_one_window() {
 #[test]
 fn claiming_bosch_does_not_buy_an_hour_downloading_anything_else() {
     use zigbee_otad::server::{FailureReason, TransferState};
-    const BOSCH: u16 = 0x1209;
     let config = ServerConfig::default();
     let short = config.idle_timeout;
     assert!(config.idle_timeout_for(BOSCH, IMAGE_TYPE, None) > short);
-    let bosch_key = ImageKey {
-        manufacturer_code: BOSCH,
-        image_type: IMAGE_TYPE,
-        file_version: NEW,
-    };
-    let bosch = OtaImage::new(bosch_key, bytes::Bytes::from(pattern(5_000, 3)))
-        .unwrap()
-        .shared();
+    let (bosch_key, bosch) = bosch_image(5_000);
     let now = t0();
     let mut server = OtaServer::new(config);
     server.set_images(vec![image(NEW, 5_000, 8), bosch], now);
