@@ -132,7 +132,6 @@ impl FaultyLine {
     pub fn is_idle(&self) -> bool {
         self.ready.is_empty() && self.held_back.is_none()
     }
-
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): the crate's one seeded generator, tiny, fast and well

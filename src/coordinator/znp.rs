@@ -526,4 +526,3 @@ impl Driver {
         self.saver.changed();
     }
 }
-

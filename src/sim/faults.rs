@@ -75,4 +75,3 @@ impl Faults {
             || self.corrupt_from_host > 0.0
     }
 }
-
