@@ -474,6 +474,11 @@ impl Cache {
         }
     }
 
+    /// How many images the cache holds.
+    pub fn image_count(&self) -> usize {
+        self.images.len()
+    }
+
     /// Bytes of images in the cache.
     pub fn image_bytes(&self) -> u64 {
         self.images.values().sum()
