@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
+use super::device_store::{DeviceTableSaver, SAVE_DEBOUNCE, load_device_table};
 use super::ezsp::DEVICE_TABLE_FILE;
 use super::network::NetworkSettings;
 use super::serial::{self, Backoff};
@@ -128,7 +129,8 @@ impl ZnpCoordinator {
         config: CoordinatorConfig,
         tuning: ZnpTuning,
     ) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
-        let devices = load_device_table(&config.state_dir);
+        let table_path = config.state_dir.join(DEVICE_TABLE_FILE);
+        let devices = load_device_table(&table_path);
         let shared = Arc::new(Shared {
             inner: Mutex::new(SharedState {
                 state: CoordinatorState::Starting,
@@ -142,8 +144,13 @@ impl ZnpCoordinator {
         let (event_tx, event_rx) = mpsc::channel(tuning.event_queue.max(1));
         let cancel = CancellationToken::new();
         let span = tracing::info_span!("znp", port = %config.serial.path);
+        let saver = DeviceTableSaver::spawn(table_path, SAVE_DEBOUNCE, {
+            let shared = Arc::clone(&shared);
+            Arc::new(move || shared.lock().devices.to_text())
+        });
         let driver = Driver {
             config,
+            saver,
             tuning,
             shared: Arc::clone(&shared),
             events: event_tx,
@@ -279,6 +286,8 @@ enum Leave {
 
 struct Driver {
     config: CoordinatorConfig,
+    /// Writes `devices.txt` off the driver task, debounced and atomically.
+    saver: DeviceTableSaver,
     tuning: ZnpTuning,
     shared: Arc<Shared>,
     events: mpsc::Sender<CoordinatorEvent>,
@@ -329,6 +338,7 @@ impl Driver {
             }
             self.set_state(CoordinatorState::Starting).await;
         }
+        self.saver.flush().await;
         self.set_state(CoordinatorState::Stopped).await;
     }
 
@@ -510,30 +520,9 @@ impl Driver {
         }
     }
 
-    /// Writes `devices.txt` off the driver task (disk work never on the serial task).
+    /// The device table changed: `devices.txt` is written off this task within the debounce
+    /// (atomically and durably, [`crate::atomic_file`]).
     fn save_device_table(&self) {
-        let text = self.shared.lock().devices.to_text();
-        let dir = self.config.state_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            let path = dir.join(DEVICE_TABLE_FILE);
-            let temporary = path.with_extension("txt.tmp");
-            let written = std::fs::create_dir_all(&dir)
-                .and_then(|()| std::fs::write(&temporary, text))
-                .and_then(|()| std::fs::rename(&temporary, &path));
-            if let Err(e) = written {
-                warn!("cannot save the device table to {}: {e}", path.display());
-            }
-        });
-    }
-}
-
-fn load_device_table(state_dir: &std::path::Path) -> DeviceTable {
-    let path = state_dir.join(DEVICE_TABLE_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => DeviceTable::from_text(&text).unwrap_or_else(|e| {
-            warn!("ignoring {}: {e}", path.display());
-            DeviceTable::default()
-        }),
-        Err(_) => DeviceTable::default(),
+        self.saver.changed();
     }
 }

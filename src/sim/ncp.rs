@@ -580,13 +580,8 @@ fn empty_network() -> NetworkParameters {
 /// Flips one random bit of a random byte, the final flag excepted.
 fn corrupt(frame: &mut [u8], rng: &mut SplitMix64) {
     let body = frame.len().saturating_sub(1);
-    if body == 0 {
-        return;
-    }
-    let index = rng.below(body);
-    let bit = 1u8 << rng.below(8);
-    if let Some(byte) = frame.get_mut(index) {
-        *byte ^= bit;
+    if let Some(body) = frame.get_mut(..body) {
+        rng.flip_bit(body);
     }
 }
 

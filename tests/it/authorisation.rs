@@ -4,16 +4,18 @@
 
 use std::time::{Duration, Instant};
 
-use zigbee_otad::server::{DeviceAddr, OtaServer, Outgoing, ServerConfig, VersionPin};
+use zigbee_otad::server::{
+    DeviceAddr, ImageKey, OtaImage, OtaServer, Outgoing, ServerConfig, VersionPin,
+};
 use zigbee_otad::zcl::ota::{
     ImageBlockResponse, OtaCommand, OtaFrame, QueryDeviceSpecificFileResponse,
-    QueryNextImageResponse, UpgradeEndResponse,
+    QueryNextImageRequest, QueryNextImageResponse, UpgradeEndResponse,
 };
 use zigbee_otad::zcl::{Ieee, ZclStatus};
 
 use crate::server::{
-    block_request, device_specific_file, device_specific_query, frame_bytes, image, new_key, query,
-    upgrade_end,
+    block_request, device_specific_file, device_specific_query, frame_bytes, image, new_key,
+    pattern, query, upgrade_end,
 };
 
 const MFR: u16 = 0x1189;
@@ -217,8 +219,10 @@ fn a_squatting_device_loses_its_slot_to_a_waiting_one() {
 /// after `max_slot_time_while_others_wait` with another device waiting the slot moves on.
 #[test]
 fn a_slow_dripping_device_gives_up_its_slot_after_its_turn() {
+    // The minimum rate (below) would end this drip's slot much sooner; this test is the turn.
     let config = ServerConfig {
         max_concurrent_transfers: 1,
+        slot_min_rate_while_others_wait: 0,
         ..ServerConfig::default()
     };
     let turn = config.max_slot_time_while_others_wait;
@@ -264,6 +268,99 @@ fn a_slow_dripping_device_gives_up_its_slot_after_its_turn() {
     server.handle_frame(B, &block_request(250, new_key(), 0, 50, None), end);
     assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
     server.handle_frame(A, &block_request(tsn, new_key(), offset, 50, None), end);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
+    ));
+    assert_eq!(server.history().count(), 0, "nobody failed");
+}
+
+/// A slot requires progress: a device that takes a slot with one block and then asks too
+/// rarely (here a Bosch image, whose idle timeout is an hour) gives the slot to a waiting
+/// device one `slot_progress_window` after it got it; a device moving at least
+/// `slot_min_rate_while_others_wait` keeps its slot however long others wait.
+#[test]
+fn a_slot_holder_below_the_minimum_rate_loses_its_slot_after_one_window() {
+    const BOSCH: u16 = 0x1209;
+    let config = ServerConfig {
+        max_concurrent_transfers: 2,
+        ..ServerConfig::default()
+    };
+    let window = config.slot_progress_window;
+    let min_rate = config.slot_min_rate_while_others_wait;
+    assert!(
+        window < config.slot_idle_while_others_wait,
+        "the rate rule comes first"
+    );
+    let c = DeviceAddr {
+        nwk: 0x5555,
+        ieee: Some(Ieee(0x0055_5555_5555_5555)),
+        endpoint: 1,
+    };
+    let now = t0();
+    let mut server = OtaServer::new(config);
+    let bosch_key = ImageKey {
+        manufacturer_code: BOSCH,
+        image_type: IMAGE_TYPE,
+        file_version: NEW,
+    };
+    let bosch = OtaImage::new(bosch_key, bytes::Bytes::from(pattern(50_000, 8)))
+        .unwrap()
+        .shared();
+    server.set_images(vec![image(NEW, 50_000, 8), bosch], now);
+    // A (Bosch) and B take both slots; C waits.
+    let bosch_query = frame_bytes(
+        1,
+        OtaCommand::QueryNextImageRequest(QueryNextImageRequest {
+            field_control: 0,
+            manufacturer_code: BOSCH,
+            image_type: IMAGE_TYPE,
+            current_file_version: OLD,
+            hardware_version: None,
+        }),
+    );
+    server.handle_frame(A, &bosch_query, now);
+    server.handle_frame(A, &block_request(2, bosch_key, 0, 50, None), now);
+    server.handle_frame(B, &query(1, OLD, None), now);
+    server.handle_frame(B, &block_request(2, new_key(), 0, 50, None), now);
+    frames(&mut server);
+    server.handle_frame(c, &query(1, OLD, None), now);
+    server.handle_frame(c, &block_request(2, new_key(), 0, 50, None), now);
+    let answers = frames(&mut server);
+    assert!(
+        matches!(
+            answers.last().map(|f| &f.command),
+            Some(OtaCommand::ImageBlockResponse(
+                ImageBlockResponse::WaitForData { .. }
+            ))
+        ),
+        "{answers:?}"
+    );
+    // B moves at twice the minimum rate; A says nothing more.
+    let step = Duration::from_millis(500);
+    let per_step = min_rate.max(1) as usize; // bytes per half second = twice the rate
+    let mut t = now;
+    let mut offset = 50u32;
+    let mut tsn = 3u8;
+    let end = now + window;
+    while t + step < end {
+        t += step;
+        server.handle_timeout(t);
+        let size = u8::try_from(per_step.min(50)).unwrap();
+        server.handle_frame(B, &block_request(tsn, new_key(), offset, size, None), t);
+        assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+        offset += u32::from(size);
+        tsn = tsn.wrapping_add(1);
+    }
+    // At one window the server's own deadline takes A's slot (not B's), and C gets it.
+    assert!(server.poll_timeout().unwrap() <= end);
+    server.handle_timeout(end);
+    server.handle_frame(c, &block_request(3, new_key(), 0, 50, None), end);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+    server.handle_frame(B, &block_request(tsn, new_key(), offset, 10, None), end);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+    // A comes back and waits with its offset; nobody failed.
+    server.handle_frame(A, &block_request(4, bosch_key, 50, 50, None), end);
     assert!(matches!(
         one(&mut server),
         OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
