@@ -28,7 +28,7 @@ pub fn stack_answer(data: &[u8]) {
     };
     let mut tables = StackTables::new([0x5A; 16]);
     while let [low, high, tail @ ..] = rest {
-        let frame_id = crate::ezsp::frame::FrameId(u16::from_le_bytes([*low, *high]));
+        let frame_id = u16::from_le_bytes([*low, *high]);
         let length = usize::from(tail.first().copied().unwrap_or(0) % 64);
         let parameters = tail.get(1..).unwrap_or_default();
         let (parameters, next) = parameters.split_at(length.min(parameters.len()));
