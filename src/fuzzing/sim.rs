@@ -1,8 +1,8 @@
 //! Fuzz entry points for the simulated NCP's stack tables ([`crate::sim::stack`]), which parse
 //! the parameters of every frame a host may send that the `ezsp` module does not decode.
 
-use crate::ezsp::frame::FrameId;
 use crate::ezsp::EzspVersion;
+use crate::ezsp::frame::FrameId;
 use crate::sim::stack::{StackTables, StackView};
 
 /// The first byte picks the version (8..=17) and whether the network is up, the next two the
