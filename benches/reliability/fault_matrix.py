@@ -1286,11 +1286,25 @@ class Hostile(Row):
         return result
 
 
+class HostileFiveSlots(Hostile):
+    """`hostile` with `max_concurrent_transfers = 5`: as many slots as devices that want one
+    (three honest, the squatter, the pager), to show the slot count, not the link, is what
+    slows the honest devices in `hostile`."""
+
+    key = "hostile-5-slots"
+    title = "as `hostile`, with 5 transfer slots instead of 3"
+
+    def write_config(self, port: str) -> Path:
+        config = super().write_config(port)
+        with config.open("a") as text:
+            text.write("[server]\nmax_concurrent_transfers = 5\n")
+        return config
+
 ROWS = [
     Baseline, Loss1, Loss5, Loss10, Corruption, DeliveryFailures, LostReports, Combined,
     NcpReset, NcpResetEvery, PortVanishes, PortVanishesDevicesResume, DaemonKill9,
     CatalogHealthy, CatalogDown, CatalogServerError, CatalogSlow, CatalogTooManyRequests,
-    CatalogBadHash, CacheDiskFull, Hostile,
+    CatalogBadHash, CacheDiskFull, Hostile, HostileFiveSlots,
     ZnpBaseline, ZnpLoss1, ZnpCorruption, ZnpReset, ZnpPortVanishesDevicesResume, ZnpDaemonKill9,
 ]
 

@@ -513,8 +513,11 @@ impl OtaServer {
             };
             self.drain(&mut session, key, now);
             self.pump_page(&mut session, key, now);
+            // Before the transfer is taken out: the idle timeout follows its image's
+            // manufacturer, and without the transfer it would follow the device's claim.
+            let idle_timeout = self.idle_timeout(&session);
             if let Some(mut transfer) = session.transfer.take() {
-                let idle_deadline = after(transfer.last_request_at, self.idle_timeout(&session));
+                let idle_deadline = after(transfer.last_request_at, idle_timeout);
                 let idle = now >= idle_deadline && session.page.is_none();
                 let upgrade_end_overdue = transfer
                     .downloaded_at

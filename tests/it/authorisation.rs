@@ -34,6 +34,22 @@ const B: DeviceAddr = DeviceAddr {
     endpoint: 1,
 };
 
+/// Bosch's manufacturer code (its images get an hour's idle timeout).
+const BOSCH: u16 = 0x1209;
+
+/// A Bosch image of `len` bytes with this file's image type and new version.
+fn bosch_image(len: usize) -> (ImageKey, std::sync::Arc<OtaImage>) {
+    let key = ImageKey {
+        manufacturer_code: BOSCH,
+        image_type: IMAGE_TYPE,
+        file_version: NEW,
+    };
+    let image = OtaImage::new(key, bytes::Bytes::from(pattern(len, 3)))
+        .unwrap()
+        .shared();
+    (key, image)
+}
+
 #[allow(clippy::disallowed_methods)]
 fn t0() -> Instant {
     std::time::Instant::now()
@@ -281,7 +297,6 @@ fn a_slow_dripping_device_gives_up_its_slot_after_its_turn() {
 /// `slot_min_rate_while_others_wait` keeps its slot however long others wait.
 #[test]
 fn a_slot_holder_below_the_minimum_rate_loses_its_slot_after_one_window() {
-    const BOSCH: u16 = 0x1209;
     let config = ServerConfig {
         max_concurrent_transfers: 2,
         ..ServerConfig::default()
@@ -299,14 +314,7 @@ fn a_slot_holder_below_the_minimum_rate_loses_its_slot_after_one_window() {
     };
     let now = t0();
     let mut server = OtaServer::new(config);
-    let bosch_key = ImageKey {
-        manufacturer_code: BOSCH,
-        image_type: IMAGE_TYPE,
-        file_version: NEW,
-    };
-    let bosch = OtaImage::new(bosch_key, bytes::Bytes::from(pattern(50_000, 8)))
-        .unwrap()
-        .shared();
+    let (bosch_key, bosch) = bosch_image(50_000);
     server.set_images(vec![image(NEW, 50_000, 8), bosch], now);
     // A (Bosch) and B take both slots; C waits.
     let bosch_query = frame_bytes(
@@ -366,6 +374,59 @@ fn a_slot_holder_below_the_minimum_rate_loses_its_slot_after_one_window() {
         OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
     ));
     assert_eq!(server.history().count(), 0, "nobody failed");
+}
+
+/// Idle timeouts come from the image's manufacturer, not the claim: a device that queries as
+/// Bosch (whose images get an hour) but downloads a LEDVANCE image gets LEDVANCE's five
+/// minutes; a device downloading a Bosch image gets the hour.
+#[test]
+fn claiming_bosch_does_not_buy_an_hour_downloading_anything_else() {
+    use zigbee_otad::server::{FailureReason, TransferState};
+    let config = ServerConfig::default();
+    let short = config.idle_timeout;
+    assert!(config.idle_timeout_for(BOSCH, IMAGE_TYPE, None) > short);
+    let (bosch_key, bosch) = bosch_image(5_000);
+    let now = t0();
+    let mut server = OtaServer::new(config);
+    server.set_images(vec![image(NEW, 5_000, 8), bosch], now);
+    let bosch_query = |tsn| {
+        frame_bytes(
+            tsn,
+            OtaCommand::QueryNextImageRequest(QueryNextImageRequest {
+                field_control: 0,
+                manufacturer_code: BOSCH,
+                image_type: 0x7777,
+                current_file_version: OLD,
+                hardware_version: None,
+            }),
+        )
+    };
+    // A claims Bosch, then downloads the LEDVANCE image; B downloads the Bosch image.
+    server.handle_frame(A, &bosch_query(1), now);
+    server.handle_frame(A, &block_request(2, new_key(), 0, 50, None), now);
+    server.handle_frame(B, &block_request(1, bosch_key, 0, 50, None), now);
+    let answers = frames(&mut server);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert_eq!(block_status(&answers[1].command), ZclStatus::SUCCESS);
+    assert_eq!(block_status(&answers[2].command), ZclStatus::SUCCESS);
+    // Both go quiet. Past five minutes A's transfer has failed by idle timeout; B's has not.
+    let later = now + short + Duration::from_secs(1);
+    server.handle_timeout(later);
+    let failed: Vec<_> = server.history().collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].ieee, A.ieee);
+    assert_eq!(failed[0].state, TransferState::Failed);
+    assert!(matches!(
+        failed[0].failure,
+        Some(FailureReason::IdleTimeout)
+    ));
+    assert!(
+        server
+            .progress()
+            .iter()
+            .any(|t| t.ieee == B.ieee && t.state == TransferState::Downloading),
+        "the Bosch image's transfer still runs"
+    );
 }
 
 /// A page request of 65,535 bytes at spacing 0 cannot outrun the radio: with
