@@ -1300,11 +1300,32 @@ class HostileFiveSlots(Hostile):
             text.write("[server]\nmax_concurrent_transfers = 5\n")
         return config
 
+# Images the size of real ones (the LEDVANCE A19 image in ../shared/testdata is 180,052 bytes): the
+# default rows' 24 kB / 16 kB images take ~10 s clean, so a 10 s slot progress window alone is
+# most of a transfer; these rows show what the same attack costs a transfer of realistic length.
+REAL_SIZE_FIRMWARE_BYTES = (180_000, 120_000)
+
+
+class BaselineRealSize(Baseline):
+    key = "baseline-real-size"
+    title = "none (baseline), 180 kB / 120 kB images"
+    firmware_bytes = REAL_SIZE_FIRMWARE_BYTES
+
+
+class HostileRealSize(Hostile):
+    """`hostile` with images the size of real ones (180 kB / 120 kB): compare with
+    `baseline-real-size`."""
+
+    key = "hostile-real-size"
+    title = "as `hostile`, with 180 kB / 120 kB images"
+    firmware_bytes = REAL_SIZE_FIRMWARE_BYTES
+
+
 ROWS = [
     Baseline, Loss1, Loss5, Loss10, Corruption, DeliveryFailures, LostReports, Combined,
     NcpReset, NcpResetEvery, PortVanishes, PortVanishesDevicesResume, DaemonKill9,
     CatalogHealthy, CatalogDown, CatalogServerError, CatalogSlow, CatalogTooManyRequests,
-    CatalogBadHash, CacheDiskFull, Hostile, HostileFiveSlots,
+    CatalogBadHash, CacheDiskFull, Hostile, HostileFiveSlots, BaselineRealSize, HostileRealSize,
     ZnpBaseline, ZnpLoss1, ZnpCorruption, ZnpReset, ZnpPortVanishesDevicesResume, ZnpDaemonKill9,
 ]
 

@@ -243,6 +243,27 @@ pub(crate) fn slot_progress(
 }
 
 impl super::OtaServer {
+    /// How long until `transfer` loses its slot by the progress rule if it moves no further
+    /// (a squatter that sent one block): the end of its mark's window, when the bytes so far
+    /// are under the minimum rate for it. `None` when it has moved enough, or holds no mark.
+    pub(super) fn slot_loss_due(
+        &self,
+        transfer: &super::session::Transfer,
+        now: Instant,
+    ) -> Option<Duration> {
+        let mark = transfer.slot_mark?;
+        let window = self.config.slot_progress_window;
+        let due = mark.0 + window;
+        let judged = slot_progress(
+            mark,
+            transfer.stats.offset,
+            due.max(now),
+            window,
+            self.config.slot_min_rate_while_others_wait,
+        );
+        matches!(judged, SlotProgress::TooSlow { .. }).then(|| due.saturating_duration_since(now))
+    }
+
     /// True when `transfer`, holding a slot, moved less than the minimum rate since its mark
     /// ([`slot_progress`]); a transfer that moved enough gets a new mark at `now`.
     pub(super) fn slot_too_slow(

@@ -268,7 +268,7 @@ impl OtaServer {
             .as_ref()
             .is_some_and(|t| matches!(t.state, TransferState::Queued | TransferState::Downloading));
         if needs_slot {
-            let request_time = self.busy_request_time();
+            let request_time = self.busy_request_time(now);
             let keep_place = request_time.saturating_mul(3) + Duration::from_secs(60);
             let rank = self.queue_rank(session.addr.ieee);
             if !self.admission.try_admit_ranked(
@@ -410,9 +410,10 @@ impl OtaServer {
         }
     }
 
-    /// When a device over the cap should come back: the soonest a running transfer is
-    /// expected to end, within bounds, or the configured default.
-    pub(super) fn busy_request_time(&self) -> Duration {
+    /// When a device over the cap should come back: the soonest a slot is expected to free up
+    /// (a running transfer's end, or a holder too slow for the progress rule losing its slot),
+    /// within bounds, or the configured default.
+    pub(super) fn busy_request_time(&self, now: Instant) -> Duration {
         let (low, high) = self.config.busy_retry_bounds;
         let soonest = self
             .admission
@@ -420,10 +421,17 @@ impl OtaServer {
             .iter()
             .filter_map(|key| self.sessions.get(key))
             .filter_map(|session| session.transfer.as_ref())
-            .filter_map(|t| t.stats.rate_and_eta(t.image.size()).1)
+            .filter_map(|t| {
+                let ends = t
+                    .stats
+                    .rate_and_eta(t.image.size())
+                    .1
+                    .map(Duration::from_secs);
+                ends.into_iter().chain(self.slot_loss_due(t, now)).min()
+            })
             .min();
         match soonest {
-            Some(eta) => Duration::from_secs(eta).clamp(low, high.max(low)),
+            Some(wait) => wait.clamp(low, high.max(low)),
             None => self.config.busy_retry_after,
         }
     }

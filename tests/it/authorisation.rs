@@ -376,6 +376,61 @@ fn a_slot_holder_below_the_minimum_rate_loses_its_slot_after_one_window() {
     assert_eq!(server.history().count(), 0, "nobody failed");
 }
 
+/// A waiting device is told to come back when a slot is due to free up, and a holder too slow
+/// for the progress rule frees one at the end of its window: the estimate counts that, not only
+/// the running transfers' ends (before, it said B's ETA, minutes away, and the waiting device
+/// stayed away long after A's slot went free; the `hostile` rows' slowest device).
+#[test]
+fn a_waiting_device_comes_back_when_a_too_slow_holder_loses_its_slot() {
+    let config = ServerConfig {
+        max_concurrent_transfers: 2,
+        ..ServerConfig::default()
+    };
+    let window = config.slot_progress_window;
+    let min_rate = config.slot_min_rate_while_others_wait;
+    let floor = config.busy_retry_bounds.0;
+    let c = DeviceAddr {
+        nwk: 0x5555,
+        ieee: Some(Ieee(0x0055_5555_5555_5555)),
+        endpoint: 1,
+    };
+    let now = t0();
+    let mut server = OtaServer::new(config);
+    let (bosch_key, bosch) = bosch_image(50_000);
+    server.set_images(vec![image(NEW, 50_000, 8), bosch], now);
+    // A takes a slot with one block and says nothing more; B downloads at twice the minimum rate.
+    server.handle_frame(A, &block_request(2, bosch_key, 0, 50, None), now);
+    server.handle_frame(B, &query(1, OLD, None), now);
+    server.handle_frame(B, &block_request(2, new_key(), 0, 50, None), now);
+    frames(&mut server);
+    let step = Duration::from_millis(500);
+    let size = u8::try_from(min_rate.clamp(1, 50)).unwrap();
+    let (mut t, mut offset, mut tsn) = (now, 50u32, 3u8);
+    while t + step < now + window / 2 {
+        t += step;
+        server.handle_timeout(t);
+        server.handle_frame(B, &block_request(tsn, new_key(), offset, size, None), t);
+        assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+        offset += u32::from(size);
+        tsn = tsn.wrapping_add(1);
+    }
+    // Both transfers' ends are minutes away; A's window ends in about half a window.
+    server.handle_frame(c, &query(1, OLD, None), t);
+    server.handle_frame(c, &block_request(2, new_key(), 0, 50, None), t);
+    let answers = frames(&mut server);
+    let Some(OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData {
+        request_time, ..
+    })) = answers.last().map(|f| f.command.clone())
+    else {
+        panic!("C should wait: {answers:?}");
+    };
+    let due = (now + window).saturating_duration_since(t);
+    assert!(
+        u64::from(request_time) <= due.max(floor).as_secs() + 1,
+        "told {request_time} s; A's slot frees in {due:?} (floor {floor:?})"
+    );
+}
+
 /// Idle timeouts come from the image's manufacturer, not the claim: a device that queries as
 /// Bosch (whose images get an hour) but downloads a LEDVANCE image gets LEDVANCE's five
 /// minutes; a device downloading a Bosch image gets the hour.
