@@ -1359,7 +1359,8 @@ class ProxyRow(Row):
             result["notes"].insert(
                 0,
                 f"zigpy (last upstream): {last['reports']} attribute reports, "
-                f"{last['ota_frames']} OTA cluster frames, {last['resets']} resets it made",
+                f"{last['ota_frames']} OTA cluster frames, {last['resets']} resets it made, "
+                f"{last.get('restarts', 0)} restarts after losing its radio",
             )
             if last["ota_frames"] or not last["reports"]:
                 result["lost"] = result["devices"]
@@ -1421,6 +1422,13 @@ class ProxyStickReset(ProxyRow):
         simulator = self.simulators[-1]
         if self.wait_until(lambda: bool(simulator.resets), self.deadline / 2):
             self.fault_at.append(simulator.resets[0])
+
+    def all_verified(self) -> bool:
+        """Also waits for zigpy to have started again (its RST and the network up once more),
+        so the row ends with upstream back, not half-way through its restart."""
+        log = (self.dir / "upstream-1.log").read_text(errors="replace")
+        back = log.count("zigpy started through the proxy") >= 2
+        return super().all_verified() and back
 
 
 class ProxyLoss5(ProxyRow):

@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 
+import bellows.config
 import bellows.zigbee.application
 import zigpy.config
 import zigpy.endpoint
@@ -40,8 +41,10 @@ class Watcher:
         self.by_cluster = {}
         self.reports = []
         self.lost = asyncio.Event()
+        self.generation = 0
 
     def attach(self, app, endpoint):
+        self.generation += 1
         received = app.packet_received
 
         def packet_received(packet):
@@ -50,14 +53,24 @@ class Watcher:
             return received(packet)
 
         app.packet_received = packet_received
-        app.add_listener(self)
+        app.add_listener(LostRadio(self, self.generation))
         endpoint.in_clusters[BASIC_CLUSTER].on_event("attribute_report", self.attribute_report)
 
     def attribute_report(self, event):
         self.reports.append((int(event.attribute_id), event.value))
 
+
+class LostRadio:
+    """zigpy's `connection_lost` of one application; an old one's (while it shuts down) is
+    not news."""
+
+    def __init__(self, watcher, generation):
+        self.watcher = watcher
+        self.generation = generation
+
     def connection_lost(self, exc):
-        self.lost.set()
+        if self.generation == self.watcher.generation:
+            self.watcher.lost.set()
 
 
 async def wait_for(predicate, seconds, what):
@@ -87,6 +100,8 @@ async def start(port: str, ieee: str, nwk: str, watcher: Watcher):
         zigpy.config.CONF_NWK_BACKUP_ENABLED: False,
         zigpy.config.CONF_TOPO_SCAN_ENABLED: False,
         zigpy.config.CONF_OTA: {zigpy.config.CONF_OTA_ENABLED: False},
+        # The socket needs no serial thread; without one, a restart after a lost radio is clean.
+        bellows.config.CONF_USE_THREAD: False,
     }
     app = await bellows.zigbee.application.ControllerApplication.new(
         config, auto_form=False, start_radio=False
@@ -103,6 +118,7 @@ async def start(port: str, ieee: str, nwk: str, watcher: Watcher):
     endpoint.status = zigpy.endpoint.Status.ZDO_INIT
     watcher.attach(app, endpoint)
     await app.startup(auto_form=False)
+    print("zigpy started through the proxy", file=sys.stderr, flush=True)
     return app, endpoint
 
 
@@ -124,11 +140,25 @@ async def main(port: str, ieee: str, nwk: str, stop_file: str) -> int:
         )
         while not os.path.exists(stop_file):
             if watcher.lost.is_set():
-                # What ZHA does when its radio reset under it: start again.
+                # What ZHA does when its radio reset under it: start again (Home Assistant
+                # retries a failed set-up after a pause).
                 watcher.lost.clear()
                 restarts += 1
-                await app.shutdown()
-                app, endpoint = await start(port, ieee, nwk, watcher)
+                # The old application's own connection_lost while it shuts down is not news.
+                watcher.generation += 1
+                try:
+                    await app.shutdown()
+                except Exception as e:  # noqa: BLE001
+                    print(f"shutdown after the lost radio: {e!r}", file=sys.stderr)
+                for attempt in range(10):
+                    await asyncio.sleep(1)
+                    try:
+                        app, endpoint = await start(port, ieee, nwk, watcher)
+                        break
+                    except Exception as e:  # noqa: BLE001
+                        print(f"restart {attempt + 1} failed: {e!r}", file=sys.stderr, flush=True)
+                else:
+                    raise RuntimeError("zigpy could not start again")
             await asyncio.sleep(0.1)
         for task in pending:
             await task
