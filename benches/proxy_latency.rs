@@ -20,7 +20,6 @@
     clippy::disallowed_methods
 )]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -316,7 +315,7 @@ async fn end_to_end(count: usize) {
     proxy.shutdown().await;
     drain.abort();
     sim.shutdown().await;
-    let _ = std::fs::remove_dir_all(PathBuf::from(state_dir));
+    let _ = std::fs::remove_dir_all(state_dir);
 
     let [s50, s99, _] = percentiles("nop round trip, straight to the pty", &mut straight);
     let [i50, i99, _] = percentiles("nop round trip, through the idle proxy", &mut idle);
