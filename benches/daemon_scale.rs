@@ -93,6 +93,13 @@ struct Args {
     /// One-way radio delay of the simulated network, milliseconds.
     #[arg(long, default_value_t = 2)]
     radio_delay_ms: u64,
+    /// ASH frames from the host that the simulated NCP never receives (0.0..=1.0; its seeded
+    /// fault generator, the same as `simulate --loss`).
+    #[arg(long, default_value_t = 0.0)]
+    loss_from_host: f64,
+    /// ASH frames from the simulated NCP that never reach the host (0.0..=1.0).
+    #[arg(long, default_value_t = 0.0)]
+    loss_to_host: f64,
     /// When devices first query, seconds after the simulator starts.
     #[arg(long, default_value_t = 3)]
     first_query_s: u64,
@@ -491,6 +498,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut sim = SimConfig::default();
     sim.ncp.network = Some(held_network());
     sim.radio_delay = Duration::from_millis(args.radio_delay_ms);
+    sim.ncp.faults.drop_from_host = args.loss_from_host;
+    sim.ncp.faults.drop_to_host = args.loss_to_host;
     sim.first_query_after = Duration::from_secs(args.first_query_s);
     sim.images
         .insert((MANUFACTURER, IMAGE_TYPE), Arc::new(ota_file.clone()));
@@ -737,6 +746,8 @@ async fn measure_upgrades(
         "served_bytes": served_bytes,
         "max_data": args.max_data,
         "radio_delay_ms": args.radio_delay_ms,
+        "loss_from_host": args.loss_from_host,
+        "loss_to_host": args.loss_to_host,
         "wall_s_host_start_to_done": (finished - started).as_secs_f64(),
         "wall_s_first_block_to_done": transfer_seconds,
         "block_requests": t.block_requests,

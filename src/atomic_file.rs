@@ -112,9 +112,32 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
         let _ = fs::remove_file(&temp);
     }
     written?;
+    sync_directory(dir)
+}
+
+/// The last two steps of [`write`] for a file the caller wrote and fsynced itself (a streamed
+/// download): renames `temp` over `path` in the same directory, then fsyncs the directory so
+/// the rename survives a power cut.
+pub fn commit(temp: &Path, path: &Path) -> Result<(), WriteError> {
+    fs::rename(temp, path).map_err(|source| WriteError {
+        operation: "rename",
+        path: temp.to_path_buf(),
+        source,
+    })?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_directory(dir),
+        _ => sync_directory(Path::new(".")),
+    }
+}
+
+fn sync_directory(dir: &Path) -> Result<(), WriteError> {
     File::open(dir)
         .and_then(|directory| directory.sync_all())
-        .map_err(fail("fsync directory", dir))
+        .map_err(|source| WriteError {
+            operation: "fsync directory",
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

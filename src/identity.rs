@@ -12,6 +12,10 @@
 //!   attributes, endpoint 1 is asked at once, where most devices keep their Basic cluster.
 //! * An unanswered read is retried at the device's next query (it sleeps in between), at most
 //!   [`IdentityConfig::max_attempts`] times per file version; then [`IdentityEvent::GaveUp`].
+//! * The Aqara models whose OTA requests carry a wrong file version get their real one from the
+//!   LUMI cluster 0xFCC0 ([`crate::zcl::lumi`]): from the reports they send by themselves, and,
+//!   for the E1 thermostat, from a manufacturer-specific read of 0x00EE sent right after it
+//!   spoke (at most `max_attempts` per file version). It is kept with the identity.
 //! * [`IdentityEvent::Read`] is the "identity read completed" milestone; [`IdentityReader::is_read`]
 //!   answers the same question later (other policies use it to treat a device as confirmed).
 //!
@@ -126,6 +130,8 @@ struct Device {
     waiting: Option<Waiting>,
     /// The running version its LUMI cluster reported, held until its identity is read.
     vendor_file_version: Option<u32>,
+    /// LUMI version reads sent at this file version.
+    vendor_reads: u32,
 }
 
 /// Reads and keeps device identities. See the module docs.
@@ -204,6 +210,7 @@ impl IdentityReader {
             // A vendor-reported version is stale once the device runs other firmware: it is
             // forgotten until the vendor cluster reports again.
             device.vendor_file_version = None;
+            device.vendor_reads = 0;
             if let Some(identity) = device.identity.as_mut()
                 && identity.vendor_file_version.take().is_some()
             {
@@ -214,6 +221,12 @@ impl IdentityReader {
             }
         }
         let current = device.identity.is_some() && device.read_at_version == Some(file_version);
+        if current {
+            self.read_vendor_version(ieee, nwk, endpoint);
+        }
+        let Some(device) = self.devices.get_mut(&ieee) else {
+            return;
+        };
         if current || device.gave_up || device.waiting.is_some() {
             return;
         }
@@ -271,6 +284,7 @@ impl IdentityReader {
             return false;
         };
         device.waiting = None;
+        let (nwk, endpoint) = (request.destination, request.dst_endpoint);
         let identity = match reply {
             Ok((_, BasicReply::Attributes(identity))) if identity != BasicIdentity::default() => {
                 identity
@@ -305,7 +319,43 @@ impl IdentityReader {
             ieee,
             identity: merged,
         });
+        // Still awake: a model that keeps its real version in a readable attribute is asked.
+        self.read_vendor_version(ieee, nwk, endpoint);
         true
+    }
+
+    /// Asks an Aqara model whose OTA requests carry a wrong version for its real one (LUMI
+    /// attribute 0x00EE, [`lumi::read_file_version_request`]) when it is not known yet: right
+    /// after it spoke, at most `max_attempts` times per file version. The answer comes back as
+    /// a LUMI frame (see [`IdentityReader::on_incoming`]); nothing waits for it.
+    fn read_vendor_version(&mut self, ieee: Ieee, nwk: Nwk, endpoint: u8) {
+        let max = self.config.max_attempts;
+        let Some(device) = self.devices.get_mut(&ieee) else {
+            return;
+        };
+        let Some(identity) = device.identity.as_ref() else {
+            return;
+        };
+        let readable = identity
+            .model_id
+            .as_deref()
+            .is_some_and(|model| lumi::READABLE_VERSION_MODELS.contains(&model));
+        let known = identity.vendor_file_version.is_some() || device.vendor_file_version.is_some();
+        if !readable || known || device.vendor_reads >= max {
+            return;
+        }
+        device.vendor_reads = device.vendor_reads.saturating_add(1);
+        let tsn = self.next_tsn;
+        self.next_tsn = self.next_tsn.wrapping_add(1);
+        tracing::debug!(%ieee, %nwk, endpoint, "reading the LUMI file version (0xFCC0/0x00EE)");
+        self.transmit.push_back(ZclRequest {
+            destination: nwk,
+            src_endpoint: self.config.our_endpoint,
+            dst_endpoint: endpoint,
+            profile: PROFILE_HOME_AUTOMATION,
+            cluster: lumi::CLUSTER_ID,
+            zcl_frame: lumi::read_file_version_request(tsn),
+        });
     }
 
     /// A frame of the LUMI cluster from a device heard before: its running file version, when
@@ -422,7 +472,7 @@ mod tests {
     fn lumi() -> BasicIdentity {
         BasicIdentity {
             manufacturer_name: Some("LUMI".into()),
-            model_id: Some("lumi.airrtc.agl001".into()),
+            model_id: Some("lumi.motion.ac01".into()),
             power_source: Some(3),
             ..BasicIdentity::default()
         }
@@ -600,5 +650,61 @@ mod tests {
             reader.poll_event(),
             Some(IdentityEvent::Read { identity, .. }) if identity.vendor_file_version.is_none()
         ));
+    }
+
+    #[test]
+    fn the_e1_thermostat_is_asked_for_its_lumi_version_while_awake() {
+        let t0 = origin();
+        let trv = BasicIdentity {
+            model_id: Some("lumi.airrtc.agl001".into()),
+            ..lumi()
+        };
+        let mut reader = IdentityReader::new(IdentityConfig::default());
+        reader.on_ota_query(NWK, IEEE, 1, 10, t0);
+        let request = reader.poll_transmit().unwrap();
+        assert!(reader.on_incoming(&answer(&request, &trv), t0));
+        // Right after its Basic answer: the manufacturer-specific read of 0x00EE.
+        let read = reader.poll_transmit().unwrap();
+        assert_eq!(read.cluster, lumi::CLUSTER_ID);
+        assert_eq!(read.destination, NWK);
+        assert_eq!(
+            read.zcl_frame[0], 0x14,
+            "manufacturer-specific, no default response"
+        );
+        assert_eq!(read.zcl_frame[1..3], [0x5F, 0x11]);
+        // Unanswered: asked again at its next queries, up to the attempt limit.
+        for _ in 1..IdentityConfig::default().max_attempts {
+            reader.on_ota_query(NWK, IEEE, 1, 10, t0);
+            assert_eq!(reader.poll_transmit().unwrap().cluster, lumi::CLUSTER_ID);
+        }
+        reader.on_ota_query(NWK, IEEE, 1, 10, t0);
+        assert!(reader.poll_transmit().is_none());
+        // Its answer (Read Attributes Response, 0x00EE = 0x0819) makes the version known.
+        let mut response = answer(&read, &trv);
+        response.payload = vec![
+            0x18,
+            read.zcl_frame[3],
+            0x01,
+            0xEE,
+            0x00,
+            0x00,
+            0x23,
+            0x19,
+            0x08,
+            0,
+            0,
+        ];
+        assert!(reader.on_incoming(&response, t0));
+        let _ = reader.poll_event();
+        assert_eq!(
+            reader.identity(IEEE).and_then(|i| i.vendor_file_version),
+            Some(0x0819)
+        );
+        // Another model is never asked.
+        let mut other = IdentityReader::new(IdentityConfig::default());
+        other.on_ota_query(NWK, IEEE, 1, 10, t0);
+        let request = other.poll_transmit().unwrap();
+        assert!(other.on_incoming(&answer(&request, &lumi()), t0));
+        assert!(other.poll_transmit().is_none());
     }
 }

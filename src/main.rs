@@ -34,6 +34,11 @@ enum Command {
         /// The configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
+        /// Before starting, read and hash every cached image again and remove those that no
+        /// longer match (otherwise a digest-named image of the right size is trusted: it was
+        /// hashed when it was stored).
+        #[arg(long)]
+        rehash: bool,
     },
     /// The whole daemon against the built-in simulated coordinator with simulated devices and
     /// a synthetic catalog; exits 0 once every device has upgraded and verified its image.
@@ -213,9 +218,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run {
             config: config_path,
+            rehash,
         } => {
             let config = Config::load(&config_path).context("the configuration is not valid")?;
             logging::init(config.log.level);
+            if rehash {
+                // Before the runtime and the serial port exist: nothing waits for this disk work.
+                let checked = cli::catalog::rehash_cache(&config)?;
+                for removed in &checked.removed {
+                    tracing::warn!(path = %removed.path.display(), reason = ?removed.reason, "cached file removed");
+                }
+                tracing::info!(
+                    images = checked.images,
+                    bytes = checked.image_bytes,
+                    removed = checked.removed.len(),
+                    "cached images re-hashed"
+                );
+            }
             // One thread: every request crosses the serial driver and the OTA server on the same
             // thread, without a cross-thread wake-up per frame (docs/PERFORMANCE.md).
             let runtime = runtime()?;

@@ -5,6 +5,8 @@
 #   benches/compare/run.sh                 # EZSP: zigpy + bellows; 10 devices, 64 KiB image
 #   PROTOCOL=znp benches/compare/run.sh    # Z-Stack (ZNP): zigpy + zigpy-znp, same shape
 #   DEVICES=25 IMAGE_SIZE=131072 benches/compare/run.sh
+#   DEVICES=1 LOSS_FROM_HOST=0.05 benches/compare/run.sh   # ASH under loss: 5 % of the host's
+#                                          # frames never reach the simulated NCP
 #
 # It creates a scratch venv (default target/perf-venv, target/perf-venv-znp for ZNP, or
 # $ZIGPY_VENV) with zigpy and bellows (or zigpy-znp) from the package registry on first use,
@@ -17,6 +19,8 @@ PROTOCOL=${PROTOCOL:-ezsp}
 DEVICES=${DEVICES:-10}
 IMAGE_SIZE=${IMAGE_SIZE:-65536}
 RADIO_DELAY_MS=${RADIO_DELAY_MS:-2}
+LOSS_FROM_HOST=${LOSS_FROM_HOST:-0}
+LOSS_TO_HOST=${LOSS_TO_HOST:-0}
 ZIGPY_VERSION=${ZIGPY_VERSION:-2.4.0}
 BELLOWS_VERSION=${BELLOWS_VERSION:-1.2.1}
 ZIGPY_ZNP_VERSION=${ZIGPY_ZNP_VERSION:-1.1.1}
@@ -51,7 +55,7 @@ fi
 HARNESS=$(benches/scale/build.sh)
 
 common=(--protocol "$PROTOCOL" --devices "$DEVICES" --image-size "$IMAGE_SIZE"
-    --radio-delay-ms "$RADIO_DELAY_MS")
+    --radio-delay-ms "$RADIO_DELAY_MS" --loss-from-host "$LOSS_FROM_HOST" --loss-to-host "$LOSS_TO_HOST")
 echo "== zigbee-otad ($PROTOCOL)" >&2
 "$HARNESS" --host otad "${common[@]}" --json "$OUT/$NAME-otad.json" >/dev/null
 echo "== zigpy + $RADIO_MODULE" >&2

@@ -41,7 +41,9 @@ def main() -> None:
     theirs = json.load(open(sys.argv[2]))
     print(
         f"{ours['devices']} devices, {ours['ota_file_bytes']} byte OTA file, "
-        f"{ours['max_data']}-byte blocks, radio delay {ours['radio_delay_ms']} ms; "
+        f"{ours['max_data']}-byte blocks, radio delay {ours['radio_delay_ms']} ms, "
+        f"ASH frames lost: {ours.get('loss_from_host', 0):.0%} from the host, "
+        f"{ours.get('loss_to_host', 0):.0%} to the host; "
         f"load average {ours['load_average_start']} / {theirs['load_average_start']}"
     )
     print()

@@ -1223,18 +1223,20 @@ class Hostile(Row):
     """The usual three devices beside an attacker (`simulate --hostile`): a squatter that
     claims to be Bosch and asks for one block of a Bosch image every 9 minutes (the real
     cadence, unscaled: the row is over long before its second request), a pager asking for
-    65,535-byte pages at 0 ms spacing again and again, and a spoofer sending a query from a
-    new made-up address every 250 ms, each claiming one of the 16 images a zigbee-OTA index on
-    loopback lists. Compare the B/s per device with `baseline` (clean speed). The notes give
+    65,535-byte pages at 0 ms spacing again and again, and two spoofers each sending a query
+    from a new made-up address every 250 ms: one whose addresses the NCP learns an IEEE address
+    for (`spoof-named`), each claiming one of the 16 images a zigbee-OTA index on loopback
+    lists, and one whose addresses nobody can name (`spoof`). Compare the B/s per device with `baseline` (clean speed). The notes give
     the slowest honest device's rate, the main loop's lateness (the status snapshot's
     `main_loop`), the daemon's peak RSS (VmHWM) and the bait downloads (must be 0)."""
 
     key = "hostile"
-    title = "a squatter (Bosch, 1 block/9 min), a pager (65,535-byte pages, 0 ms), a spoofer (new address every 250 ms)"
+    title = "a squatter (Bosch, 1 block/9 min), a pager (65,535-byte pages, 0 ms), two spoofers (new address every 250 ms, named and not)"
     sim_faults = [
         "--hostile", f"squat:{BOSCH_IMAGE[0]:#06x}:{BOSCH_IMAGE[1]:#06x}:{BOSCH_IMAGE[2]}:540",
         "--hostile", f"pages:{IMAGE_SPECS[0][0]:#06x}:{IMAGE_SPECS[0][1]:#06x}:{IMAGE_SPECS[0][2]}",
-        "--hostile", f"spoof:250:{BAIT_MANUFACTURER:#06x}",
+        "--hostile", f"spoof-named:250:{BAIT_MANUFACTURER:#06x}",
+        "--hostile", "spoof:250",
     ]
 
     def __init__(self, *args, **kwargs):
@@ -1439,11 +1441,26 @@ class ProxyLoss5(ProxyRow):
     deadline = 180.0
 
 
+class HostileFiveSlots(Hostile):
+    """`hostile` with `max_concurrent_transfers = 5`: as many slots as devices that want one
+    (three honest, the squatter, the pager), to show the slot count, not the link, is what
+    slows the honest devices in `hostile`."""
+
+    key = "hostile-5-slots"
+    title = "as `hostile`, with 5 transfer slots instead of 3"
+
+    def write_config(self, port: str) -> Path:
+        config = super().write_config(port)
+        with config.open("a") as text:
+            text.write("[server]\nmax_concurrent_transfers = 5\n")
+        return config
+
+
 ROWS = [
     Baseline, Loss1, Loss5, Loss10, Corruption, DeliveryFailures, LostReports, Combined,
     NcpReset, NcpResetEvery, PortVanishes, PortVanishesDevicesResume, DaemonKill9,
     CatalogHealthy, CatalogDown, CatalogServerError, CatalogSlow, CatalogTooManyRequests,
-    CatalogBadHash, CacheDiskFull, Hostile,
+    CatalogBadHash, CacheDiskFull, Hostile, HostileFiveSlots,
     ZnpBaseline, ZnpLoss1, ZnpCorruption, ZnpReset, ZnpPortVanishesDevicesResume, ZnpDaemonKill9,
     ProxyBaseline, ProxyUpstreamReconnect, ProxyUpstreamReset, ProxyStickReset, ProxyLoss5,
 ]

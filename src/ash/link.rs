@@ -13,7 +13,11 @@
 //! until a good in-sequence frame arrives. A NAK or an ACK timeout resends every outstanding frame
 //! (go-back-N) with reTx set. The ACK timeout adapts as UG101 and bellows do: `t = 7/8·t + 1/2·measured`
 //! on each acknowledgement (measured only on frames sent once), doubled on each timeout, clamped
-//! to `[t_rx_ack_min, t_rx_ack_max]`; `max_ack_timeouts` consecutive timeouts fail the link.
+//! to `[t_rx_ack_min, t_rx_ack_max]`; `max_ack_timeouts` consecutive timeouts fail the link
+//! (once [`LinkConfig::min_failure_time`] has passed without an acknowledgement).
+//!
+//! The link parameters ([`LinkConfig`]: the NCP's and our host's values) are in
+//! [`config`](super::config).
 //!
 //! The caller owns all I/O and time (quinn style): feed received bytes to
 //! [`Link::handle_input`], call [`Link::handle_timeout`] at [`Link::poll_timeout`], write every
@@ -31,6 +35,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+pub use super::config::{HOST_MIN_FAILURE_TIME, HOST_T_RX_ACK_MIN, LinkConfig};
 use super::frame::{ASH_VERSION, CANCEL, Deframer, Frame, MAX_DATA_LEN, NcpResetCode};
 
 /// Sequence numbers are modulo 8.
@@ -46,75 +51,6 @@ pub enum Role {
     Host,
     /// The network co-processor (our simulated coordinator).
     Ncp,
-}
-
-/// Link parameters. [`LinkConfig::default`] gives the UG101 / bellows values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkConfig {
-    /// TX_K: DATA frames sent but not yet acknowledged, 1..=7. bellows keeps 1 because larger
-    /// windows crashed some NCP firmware; zigbee-herdsman uses 3.
-    pub window: u8,
-    /// Initial ACK timeout (UG101 T_RX_ACK_INIT, 1.6 s).
-    pub t_rx_ack_init: Duration,
-    /// Lower bound of the adaptive ACK timeout (T_RX_ACK_MIN, 0.4 s).
-    pub t_rx_ack_min: Duration,
-    /// Upper bound of the adaptive ACK timeout (T_RX_ACK_MAX, 3.2 s).
-    pub t_rx_ack_max: Duration,
-    /// Consecutive ACK timeouts that fail the link (ACK_TIMEOUTS, 5 in bellows).
-    pub max_ack_timeouts: u32,
-    /// Host: how long to wait for RSTACK after RST (bellows RESET_TIMEOUT, 2.5 s).
-    pub rst_timeout: Duration,
-    /// Host: RST transmissions before giving up (3 in bellows).
-    pub rst_attempts: u32,
-    /// Host: CANCEL bytes written before RST to flush a partial frame in the NCP (32 in bellows
-    /// 1.2.1, 1 in older bellows and zigbee-herdsman).
-    pub rst_cancel_prefix: usize,
-    /// Payloads [`Link::send`] accepts beyond those in flight before it reports a full queue.
-    pub send_queue_capacity: usize,
-    /// NCP: the reset code its RSTACK reports.
-    pub reset_code: NcpResetCode,
-}
-
-impl Default for LinkConfig {
-    fn default() -> Self {
-        LinkConfig {
-            window: 1,
-            t_rx_ack_init: Duration::from_millis(1600),
-            t_rx_ack_min: Duration::from_millis(400),
-            t_rx_ack_max: Duration::from_millis(3200),
-            max_ack_timeouts: 5,
-            rst_timeout: Duration::from_millis(2500),
-            rst_attempts: 3,
-            rst_cancel_prefix: 32,
-            send_queue_capacity: 32,
-            reset_code: NcpResetCode::RESET_SOFTWARE,
-        }
-    }
-}
-
-impl LinkConfig {
-    fn validate(&self) -> Result<(), LinkError> {
-        let invalid = |field, reason| Err(LinkError::InvalidConfig { field, reason });
-        if !(1..SEQ_MODULUS).contains(&self.window) {
-            return invalid("window", "must be 1..=7");
-        }
-        if self.t_rx_ack_min > self.t_rx_ack_max {
-            return invalid("t_rx_ack_min", "must not exceed t_rx_ack_max");
-        }
-        if self.t_rx_ack_min.is_zero() {
-            return invalid("t_rx_ack_min", "must be positive");
-        }
-        if self.max_ack_timeouts == 0 {
-            return invalid("max_ack_timeouts", "must be at least 1");
-        }
-        if self.rst_attempts == 0 {
-            return invalid("rst_attempts", "must be at least 1");
-        }
-        if self.send_queue_capacity == 0 {
-            return invalid("send_queue_capacity", "must be at least 1");
-        }
-        Ok(())
-    }
 }
 
 /// Where the link is.
@@ -278,6 +214,8 @@ pub struct Link {
     resend_from: Option<usize>,
     /// When the ACK timer started; it runs while frames are in flight.
     ack_timer_start: Option<Instant>,
+    /// Since when frames have waited without any acknowledgement (for `min_failure_time`).
+    unacked_since: Option<Instant>,
     t_rx_ack: Duration,
     consecutive_ack_timeouts: u32,
     reject_condition: bool,
@@ -303,6 +241,7 @@ impl Link {
             in_flight: VecDeque::new(),
             resend_from: None,
             ack_timer_start: None,
+            unacked_since: None,
             consecutive_ack_timeouts: 0,
             reject_condition: false,
             urgent: None,
@@ -444,7 +383,10 @@ impl Link {
                 self.stats.ack_timeouts += 1;
                 self.consecutive_ack_timeouts += 1;
                 self.t_rx_ack = (self.t_rx_ack * 2).min(self.config.t_rx_ack_max);
-                if self.consecutive_ack_timeouts >= self.config.max_ack_timeouts {
+                let waited = now.saturating_duration_since(self.unacked_since.unwrap_or(start));
+                if self.consecutive_ack_timeouts >= self.config.max_ack_timeouts
+                    && waited >= self.config.min_failure_time
+                {
                     self.fail(FailReason::AckTimeouts);
                 } else {
                     self.resend_from = Some(0);
@@ -494,6 +436,9 @@ impl Link {
         let frame = self.next_data_frame(now)?;
         if self.ack_timer_start.is_none() {
             self.ack_timer_start = Some(now);
+        }
+        if self.unacked_since.is_none() {
+            self.unacked_since = Some(now);
         }
         frame.encode(&mut out);
         Some(out)
@@ -687,6 +632,7 @@ impl Link {
         } else {
             Some(now)
         };
+        self.unacked_since = self.ack_timer_start;
     }
 
     fn queue_ack(&mut self) {
@@ -736,6 +682,7 @@ impl Link {
         self.control_out.clear();
         self.resend_from = None;
         self.ack_timer_start = None;
+        self.unacked_since = None;
         self.tx_seq = 0;
         self.rx_seq = 0;
         self.reject_condition = false;
@@ -1084,6 +1031,75 @@ mod tests {
         assert_eq!(host.stats().ack_timeouts, 1);
         let resent = transmitted(&mut host, now);
         assert!(matches!(resent[..], [Frame::Data { re_tx: true, .. }]));
+    }
+
+    /// Acknowledges every DATA frame `rtt` after sending it, `count` times.
+    fn quick_round_trips(host: &mut Link, mut now: Instant, rtt: Duration, count: u8) -> Instant {
+        for i in 0..count {
+            host.send(vec![i]).unwrap();
+            let sent = transmitted(host, now);
+            let Some(Frame::Data { frm_num, .. }) = sent.last() else {
+                panic!("no DATA frame: {sent:?}");
+            };
+            now += rtt;
+            host.handle_input(
+                &wire(&Frame::Ack {
+                    ack_num: (frm_num + 1) % 8,
+                    n_rdy: false,
+                }),
+                now,
+            );
+        }
+        now
+    }
+
+    #[test]
+    fn host_timer_follows_the_round_trip_and_the_link_dies_only_after_min_failure_time() {
+        let start = epoch();
+        let config = LinkConfig::host();
+        let mut host = connected_host(config.clone(), start);
+        assert_eq!(host.ack_timeout(), Duration::from_millis(800));
+        // A 10 ms round trip: the timeout settles at about 4x it (7/8·t + 1/2·10 ms).
+        let now = quick_round_trips(&mut host, start, Duration::from_millis(10), 60);
+        let settled = host.ack_timeout();
+        assert!(
+            settled >= Duration::from_millis(39) && settled <= Duration::from_millis(42),
+            "{settled:?}"
+        );
+        // A 1 ms round trip: down to the floor, not to 4 ms.
+        let mut now = quick_round_trips(&mut host, now, Duration::from_millis(1), 60);
+        assert_eq!(host.ack_timeout(), HOST_T_RX_ACK_MIN);
+        // A lost frame is resent after the floor, not UG101's 0.4 s.
+        host.send(vec![9]).unwrap();
+        transmitted(&mut host, now);
+        assert_eq!(host.poll_timeout(), Some(now + HOST_T_RX_ACK_MIN));
+        // The NCP goes silent: five timeouts pass long before HOST_MIN_FAILURE_TIME, so the link
+        // keeps retrying (timeouts doubling to 3.2 s) and fails at the first timeout after it.
+        let silent_since = now;
+        while host.state() == LinkState::Connected {
+            now = host.poll_timeout().expect("the ACK timer runs");
+            host.handle_timeout(now);
+            transmitted(&mut host, now);
+        }
+        assert_eq!(host.state(), LinkState::Failed(FailReason::AckTimeouts));
+        let waited = now - silent_since;
+        assert!(waited >= HOST_MIN_FAILURE_TIME, "{waited:?}");
+        assert!(
+            waited < HOST_MIN_FAILURE_TIME + config.t_rx_ack_max,
+            "{waited:?}"
+        );
+        assert!(host.stats().ack_timeouts > u64::from(config.max_ack_timeouts));
+    }
+
+    #[test]
+    fn ncp_values_are_ug101s() {
+        let ncp = LinkConfig::ncp();
+        assert_eq!((ncp.window, ncp.max_ack_timeouts), (5, 4));
+        assert_eq!(ncp.t_rx_ack_min, Duration::from_millis(400));
+        assert_eq!(ncp.t_rx_ack_max, Duration::from_millis(3200));
+        assert_eq!(ncp.min_failure_time, Duration::ZERO);
+        assert!(Link::new(Role::Ncp, ncp).is_ok());
+        assert!(Link::new(Role::Host, LinkConfig::host()).is_ok());
     }
 
     #[test]

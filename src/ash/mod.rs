@@ -5,6 +5,7 @@
 //! - [`link`]: the sans-IO link state machine (UG101 protocol): RST/RSTACK, sequence numbers,
 //!   ACK/NAK, the reject condition, the sliding window and adaptive retransmission, usable as the
 //!   host (the gateway) or as the NCP (the simulated coordinator).
+//! - [`config`]: the link parameters, UG101's and the values of a real NCP and of our host.
 //! - [`fault`]: a seeded lossy line to put between two links in tests and the simulator.
 //!
 //! ```
@@ -21,6 +22,7 @@
 //! assert_eq!(decoded, [Ok(frame)]);
 //! ```
 
+pub mod config;
 pub mod fault;
 pub mod frame;
 pub mod link;

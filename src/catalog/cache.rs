@@ -21,7 +21,7 @@
 //! wanted ones, when they alone exceed it), and by starting no download that would not fit.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -429,10 +429,7 @@ impl Cache {
         }
         let dir = self.dir.join(IMAGE_DIR);
         let target = dir.join(digest.cache_key());
-        fs::rename(&partial.temp, &target).map_err(io_error("rename", &partial.temp))?;
-        File::open(&dir)
-            .and_then(|directory| directory.sync_all())
-            .map_err(io_error("fsync directory", &dir))?;
+        atomic_file::commit(&partial.temp, &target).map_err(cache_io)?;
         self.images.insert(digest, length);
         if key.is_unpinned() {
             self.pin(key, digest)?;
@@ -475,6 +472,11 @@ impl Cache {
         } else {
             Err(CacheError::HashMismatch { expected: *hash })
         }
+    }
+
+    /// How many images the cache holds.
+    pub fn image_count(&self) -> usize {
+        self.images.len()
     }
 
     /// Bytes of images in the cache.
@@ -631,13 +633,15 @@ fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(io::Error) -> C
 
 /// Writes `data` to `dir/name` atomically and durably (see [`crate::atomic_file`]).
 fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), CacheError> {
-    atomic_file::write(&dir.join(name), data, atomic_file::WORLD_READABLE).map_err(|error| {
-        CacheError::Io {
-            operation: error.operation,
-            path: error.path,
-            source: error.source,
-        }
-    })
+    atomic_file::write(&dir.join(name), data, atomic_file::WORLD_READABLE).map_err(cache_io)
+}
+
+fn cache_io(error: atomic_file::WriteError) -> CacheError {
+    CacheError::Io {
+        operation: error.operation,
+        path: error.path,
+        source: error.source,
+    }
 }
 
 fn len_u64(bytes: &[u8]) -> u64 {
@@ -902,7 +906,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(Cache::open(dir.path(), 1 << 20).unwrap());
         let name = entry_for(b"x").hash.cache_key();
-        let file = File::create(dir.path().join(IMAGE_DIR).join(name)).unwrap();
+        let file = fs::File::create(dir.path().join(IMAGE_DIR).join(name)).unwrap();
         file.set_len(MAX_IMAGE_FILE_BYTES + 1).unwrap();
         let (cache, removed) = Cache::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(removed.len(), 1);

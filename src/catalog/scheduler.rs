@@ -448,6 +448,7 @@ mod tests {
             entries: 1,
             downloads,
             errors: Vec::new(),
+            notes: Vec::new(),
             usage: Usage::default(),
         }
     }

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use zigbee_otad::catalog::cache::{Cache, Removed, Verify};
+use zigbee_otad::catalog::sources::DEFAULT_CACHE_BYTES;
 use zigbee_otad::config::{Config, DEFAULT_CONFIG_PATH};
 use zigbee_otad::daemon::logging;
 
@@ -30,6 +32,17 @@ pub(crate) enum CatalogAction {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
         /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read and hash every cached image again (the daemon trusts a digest-named file of the
+    /// right size once it has been verified and stored); remove those that no longer match.
+    /// Refused while the daemon runs (`run --rehash` does the same at start).
+    Verify {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Print JSON: `images` (kept, and bytes) and `removed` ([{path, reason}]).
         #[arg(long)]
         json: bool,
     },
@@ -123,6 +136,41 @@ pub(crate) fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        CatalogAction::Verify { config, json } => {
+            let config = Config::load(&config).context("the configuration is not valid")?;
+            if std::os::unix::net::UnixStream::connect(&config.status.socket).is_ok() {
+                anyhow::bail!(
+                    "the daemon is running (status socket {}); stop it first, or start it with \
+                     `run --rehash`",
+                    config.status.socket.display()
+                );
+            }
+            let checked = rehash_cache(&config)?;
+            if json {
+                let removed: Vec<_> = checked
+                    .removed
+                    .iter()
+                    .map(|r| serde_json::json!({"path": r.path, "reason": format!("{:?}", r.reason)}))
+                    .collect();
+                let value = serde_json::json!({
+                    "images": checked.images,
+                    "image_bytes": checked.image_bytes,
+                    "removed": removed,
+                });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                for r in &checked.removed {
+                    println!("removed {} ({:?})", r.path.display(), r.reason);
+                }
+                println!(
+                    "{} cached image(s), {} bytes, match their digests; {} file(s) removed",
+                    checked.images,
+                    checked.image_bytes,
+                    checked.removed.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         CatalogAction::Refresh { config, json } => {
             let config = Config::load(&config).context("the configuration is not valid")?;
             // Two processes refreshing at once would each spend the month's budget without
@@ -149,4 +197,39 @@ pub(crate) fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// What [`rehash_cache`] found.
+#[derive(Debug)]
+pub(crate) struct Rehashed {
+    /// Images kept (their bytes match their digest).
+    pub(crate) images: usize,
+    /// Their total size.
+    pub(crate) image_bytes: u64,
+    /// What was removed, and why.
+    pub(crate) removed: Vec<Removed>,
+}
+
+/// Opens the image cache with [`Verify::Rehash`]: every cached image is read and hashed again
+/// and those that no longer match are removed. Runs before the daemon starts (`run --rehash`)
+/// or without it (`catalog verify`), never on the thread that serves the serial port.
+pub(crate) fn rehash_cache(config: &Config) -> anyhow::Result<Rehashed> {
+    let (cache, removed) = Cache::open_with(
+        &config.catalog.cache_dir,
+        DEFAULT_CACHE_BYTES,
+        Verify::Rehash,
+    )
+    .with_context(|| {
+        format!(
+            "cannot open the cache {}",
+            config.catalog.cache_dir.display()
+        )
+    })?;
+    let image_bytes = cache.image_bytes();
+    let images = cache.image_count();
+    Ok(Rehashed {
+        images,
+        image_bytes,
+        removed,
+    })
 }

@@ -55,10 +55,12 @@ pub(crate) struct SimulateArgs {
     /// claims to be Bosch and asks for one block of that image every SECS (default 540);
     /// pages:MFR:TYPE:VERSION asks for 65,535-byte pages at 0 ms spacing, forever;
     /// spoof[:MS[:MFR]] sends a query from a new made-up address with a random manufacturer
-    /// and image type every MS (default 250; with MFR: that manufacturer, image types 0..16).
+    /// and image type every MS (default 250; with MFR: that manufacturer, image types 0..16),
+    /// leaving each address at once so the NCP cannot name it; spoof-named also gives each
+    /// address a made-up IEEE address the NCP learns.
     #[arg(
         long = "hostile",
-        value_name = "squat:MFR:TYPE:VERSION[:SECS]|pages:MFR:TYPE:VERSION|spoof[:MS[:MFR]]"
+        value_name = "squat:MFR:TYPE:VERSION[:SECS]|pages:MFR:TYPE:VERSION|spoof[-named][:MS[:MFR]]"
     )]
     hostile: Vec<HostileSpec>,
     #[command(flatten)]

@@ -61,18 +61,9 @@ pub enum Protocol {
     Znp,
 }
 
-/// Serial flow control.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FlowControl {
-    /// None.
-    None,
-    /// XON/XOFF (the EmberZNet default for most USB sticks).
-    #[default]
-    Software,
-    /// RTS/CTS.
-    Hardware,
-}
+/// Serial flow control: the coordinator's own type, which the config reads as
+/// `none | software | hardware` (default `software`).
+pub use crate::coordinator::FlowControl;
 
 /// A serial speed from the set coordinators use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

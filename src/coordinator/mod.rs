@@ -25,6 +25,7 @@ pub mod any;
 pub mod device_store;
 pub mod device_table;
 pub mod ezsp;
+pub mod handle;
 pub mod latency;
 pub mod network;
 pub mod serial;

@@ -26,17 +26,17 @@
 //! ```
 
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
+use super::device_store::{DeviceTableSaver, SAVE_DEBOUNCE, load_device_table};
 use super::ezsp::DEVICE_TABLE_FILE;
+use super::handle::{DriverHandle, check_up_and_size};
 use super::network::NetworkSettings;
 use super::serial::{self, Backoff};
 use super::{
@@ -97,7 +97,6 @@ struct SharedState {
 #[derive(Debug)]
 struct Shared {
     inner: Mutex<SharedState>,
-    next_tag: AtomicU32,
 }
 
 impl Shared {
@@ -110,9 +109,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct ZnpCoordinator {
     shared: Arc<Shared>,
-    commands: mpsc::Sender<DriverCommand>,
-    cancel: CancellationToken,
-    task: Mutex<Option<JoinHandle<()>>>,
+    handle: DriverHandle<DriverCommand>,
 }
 
 impl ZnpCoordinator {
@@ -128,7 +125,8 @@ impl ZnpCoordinator {
         config: CoordinatorConfig,
         tuning: ZnpTuning,
     ) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
-        let devices = load_device_table(&config.state_dir);
+        let table_path = config.state_dir.join(DEVICE_TABLE_FILE);
+        let devices = load_device_table(&table_path);
         let shared = Arc::new(Shared {
             inner: Mutex::new(SharedState {
                 state: CoordinatorState::Starting,
@@ -136,14 +134,18 @@ impl ZnpCoordinator {
                 firmware: None,
                 devices,
             }),
-            next_tag: AtomicU32::new(1),
         });
         let (command_tx, command_rx) = mpsc::channel(tuning.command_queue.max(1));
         let (event_tx, event_rx) = mpsc::channel(tuning.event_queue.max(1));
         let cancel = CancellationToken::new();
         let span = tracing::info_span!("znp", port = %config.serial.path);
+        let saver = DeviceTableSaver::spawn(table_path, SAVE_DEBOUNCE, {
+            let shared = Arc::clone(&shared);
+            Arc::new(move || shared.lock().devices.to_text())
+        });
         let driver = Driver {
             config,
+            saver,
             tuning,
             shared: Arc::clone(&shared),
             events: event_tx,
@@ -155,9 +157,7 @@ impl ZnpCoordinator {
         (
             ZnpCoordinator {
                 shared,
-                commands: command_tx,
-                cancel,
-                task: Mutex::new(Some(task)),
+                handle: DriverHandle::new("coordinator", command_tx, cancel, Some(task)),
             },
             event_rx,
         )
@@ -165,48 +165,20 @@ impl ZnpCoordinator {
 
     /// Stops the driver and waits for its task to end (the port is closed).
     pub async fn shutdown(&self) {
-        self.cancel.cancel();
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task
-            && let Err(e) = task.await
-        {
-            warn!("coordinator task ended abnormally: {e}");
-        }
+        self.handle.shutdown().await;
     }
 
     fn check(&self, len: usize) -> Result<(), SendError> {
         let state = self.shared.lock().state;
-        if state != CoordinatorState::Up {
-            return Err(SendError::NotUp(state));
-        }
-        if len > MAX_APS_PAYLOAD {
-            return Err(SendError::PayloadTooLarge {
-                len,
-                max: MAX_APS_PAYLOAD,
-            });
-        }
-        Ok(())
+        check_up_and_size(state, Some(MAX_APS_PAYLOAD), len)
     }
 
     fn queue(&self, command: DriverCommand) -> Result<(), SendError> {
-        self.commands.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
-        })
+        self.handle.queue(command)
     }
 
     fn next_tag(&self) -> MessageTag {
-        MessageTag(self.shared.next_tag.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-impl Drop for ZnpCoordinator {
-    fn drop(&mut self) {
-        self.cancel.cancel();
+        self.handle.next_tag()
     }
 }
 
@@ -279,6 +251,8 @@ enum Leave {
 
 struct Driver {
     config: CoordinatorConfig,
+    /// Writes `devices.txt` off the driver task, debounced and atomically.
+    saver: DeviceTableSaver,
     tuning: ZnpTuning,
     shared: Arc<Shared>,
     events: mpsc::Sender<CoordinatorEvent>,
@@ -329,6 +303,7 @@ impl Driver {
             }
             self.set_state(CoordinatorState::Starting).await;
         }
+        self.saver.flush().await;
         self.set_state(CoordinatorState::Stopped).await;
     }
 
@@ -510,30 +485,9 @@ impl Driver {
         }
     }
 
-    /// Writes `devices.txt` off the driver task (disk work never on the serial task).
+    /// The device table changed: `devices.txt` is written off this task within the debounce
+    /// (atomically and durably, [`crate::atomic_file`]).
     fn save_device_table(&self) {
-        let text = self.shared.lock().devices.to_text();
-        let dir = self.config.state_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            let path = dir.join(DEVICE_TABLE_FILE);
-            let temporary = path.with_extension("txt.tmp");
-            let written = std::fs::create_dir_all(&dir)
-                .and_then(|()| std::fs::write(&temporary, text))
-                .and_then(|()| std::fs::rename(&temporary, &path));
-            if let Err(e) = written {
-                warn!("cannot save the device table to {}: {e}", path.display());
-            }
-        });
-    }
-}
-
-fn load_device_table(state_dir: &std::path::Path) -> DeviceTable {
-    let path = state_dir.join(DEVICE_TABLE_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => DeviceTable::from_text(&text).unwrap_or_else(|e| {
-            warn!("ignoring {}: {e}", path.display());
-            DeviceTable::default()
-        }),
-        Err(_) => DeviceTable::default(),
+        self.saver.changed();
     }
 }

@@ -3,9 +3,9 @@
 //! driver ([`CoordinatorConfig`]: serial port, network overrides, endpoint). The daemon builds
 //! them at start; the server's again at SIGHUP.
 
-use crate::config::{Config, FlowControl as ConfigFlowControl, UpgradeTime};
+use crate::config::{Config, UpgradeTime};
 use crate::coordinator::network::NetworkOverrides;
-use crate::coordinator::{CoordinatorConfig, FlowControl, SerialConfig};
+use crate::coordinator::{CoordinatorConfig, SerialConfig};
 use crate::server::{DenyRule, DeviceOverride, ServerConfig, UpgradeTimePolicy, VersionPin};
 
 /// The server settings the config decides; the rest keep the server's field-tested defaults.
@@ -69,11 +69,7 @@ pub(crate) fn coordinator_config(config: &Config) -> CoordinatorConfig {
         serial: SerialConfig {
             path: c.port.display().to_string(),
             baudrate: c.baudrate.get(),
-            flow_control: match c.flow_control {
-                ConfigFlowControl::None => FlowControl::None,
-                ConfigFlowControl::Software => FlowControl::Software,
-                ConfigFlowControl::Hardware => FlowControl::Hardware,
-            },
+            flow_control: c.flow_control,
         },
         state_dir: config.state_dir.clone(),
         network: NetworkOverrides {

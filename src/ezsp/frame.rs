@@ -407,6 +407,6 @@ mod tests {
             format!("{:?}", FrameId::SEND_UNICAST),
             "FrameId(0x0034 SEND_UNICAST)"
         );
-        assert_eq!(format!("{:?}", FrameId(0x0116)), "FrameId(0x0116)");
+        assert_eq!(format!("{:?}", FrameId(0x7FF0)), "FrameId(0x7FF0)");
     }
 }

@@ -12,8 +12,10 @@
 /// ```
 ///
 /// in `commands`; `responses` holds NCP → host frames that answer no command of their own
-/// (`invalidCommand`), `callbacks` the unsolicited ones, and `other_ids` ids we name but do not
-/// decode. A `Params` struct has crate-private `read(&mut ParamReader)` and
+/// (`invalidCommand`), `callbacks` the unsolicited ones, `raw_commands` commands named and
+/// versioned here whose parameters travel as bytes ([`Command::Other`], [`Response::Other`]:
+/// the stack frames only the simulated NCP answers), and `other_ids` ids we name but do not
+/// decode. A `raw_commands` line is `CONST = 0xID, "specName", MIN..=MAX;`. A `Params` struct has crate-private `read(&mut ParamReader)` and
 /// `write(&self, &mut ParamWriter)`; an inline field's type implements [`super::params::Field`],
 /// and a status field names the pre-v14 one-byte status it holds (`= Ezsp` or `= Ember`).
 ///
@@ -48,6 +50,12 @@ macro_rules! ezsp_frames {
                 $({ $( $(#[$bfmeta:meta])* $bf:ident : $bfty:ty $(= $bkind:ident)? ),* $(,)? })?;
             )*
         }
+        raw_commands {
+            $(
+                $(#[$rmeta:meta])*
+                $rconst:ident = $rid:literal, $rname:literal, $rmin:literal ..= $rmax:literal;
+            )*
+        }
         other_ids {
             $( $(#[$ometa:meta])* $oconst:ident = $oid:literal, $oname:literal; )*
         }
@@ -60,6 +68,7 @@ macro_rules! ezsp_frames {
                 $($cconst = $cid,)*
                 $($xconst = $xid,)*
                 $($bconst = $bid,)*
+                $($(#[$rmeta])* $rconst = $rid,)*
                 $($oconst = $oid,)*
             }
         }
@@ -76,6 +85,7 @@ macro_rules! ezsp_frames {
             $(FrameId::$cconst,)*
             $(FrameId::$xconst,)*
             $(FrameId::$bconst,)*
+            $(FrameId::$rconst,)*
         ];
 
         /// The EZSP versions in which the frame `frame_id` exists, for the frames this crate
@@ -85,6 +95,7 @@ macro_rules! ezsp_frames {
                 $(FrameId::$cconst => Some($cmin..=$cmax),)*
                 $(FrameId::$xconst => Some($xmin..=$xmax),)*
                 $(FrameId::$bconst => Some($bmin..=$bmax),)*
+                $(FrameId::$rconst => Some($rmin..=$rmax),)*
                 _ => None,
             }
         }
@@ -95,6 +106,7 @@ macro_rules! ezsp_frames {
                 $(FrameId::$cconst => $cname,)*
                 $(FrameId::$xconst => $xname,)*
                 $(FrameId::$bconst => $bname,)*
+                $(FrameId::$rconst => $rname,)*
                 $(FrameId::$oconst => $oname,)*
                 _ => "unknown frame",
             }
@@ -105,6 +117,7 @@ macro_rules! ezsp_frames {
             match frame_id {
                 $(FrameId::$cconst => concat!($cname, " response"),)*
                 $(FrameId::$xconst => $xname,)*
+                $(FrameId::$rconst => concat!($rname, " response"),)*
                 _ => "unknown response",
             }
         }

@@ -45,7 +45,12 @@ pub fn fuzz_link(data: &[u8]) {
     let config = LinkConfig {
         window: (role_byte >> 1) % 7 + 1,
         send_queue_capacity: 8,
-        ..LinkConfig::default()
+        // The host's fast timer and failure floor, or UG101's values.
+        ..if role_byte & 0x80 == 0 {
+            LinkConfig::default()
+        } else {
+            LinkConfig::host()
+        }
     };
     let max_unacknowledged = config.send_queue_capacity + usize::from(config.window);
     let Ok(mut link) = Link::new(role, config) else {

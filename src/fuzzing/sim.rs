@@ -2,6 +2,7 @@
 //! the parameters of every frame a host may send that the `ezsp` module does not decode.
 
 use crate::ezsp::EzspVersion;
+use crate::ezsp::frame::FrameId;
 use crate::sim::stack::{StackTables, StackView};
 
 /// The first byte picks the version (8..=17) and whether the network is up, the next two the
@@ -31,7 +32,7 @@ pub fn stack_answer(data: &[u8]) {
         let length = usize::from(tail.first().copied().unwrap_or(0) % 64);
         let parameters = tail.get(1..).unwrap_or_default();
         let (parameters, next) = parameters.split_at(length.min(parameters.len()));
-        if let Some(answer) = tables.answer(&view, frame_id, parameters) {
+        if let Some(answer) = tables.answer(&view, FrameId(frame_id), parameters) {
             assert!(
                 answer.parameters.len() <= 250,
                 "answer too long: {answer:?}"

@@ -107,7 +107,7 @@ impl Trio {
         }
         .holding_network();
         let faults = FaultConfig {
-            drop_per_mille: loss_per_mille,
+            drop: f64::from(loss_per_mille) / 1000.0,
             ..FaultConfig::default()
         };
         let mut config = RelayConfig::new(scope, 1);

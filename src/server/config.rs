@@ -136,6 +136,16 @@ pub struct ServerConfig {
     /// asking just often enough to stay under `slot_idle_while_others_wait` cannot hold a
     /// slot for ever either (default 15 min, several whole images at normal speed).
     pub max_slot_time_while_others_wait: Duration,
+    /// A slot requires progress: while other devices wait, a transfer that moved less than
+    /// this many bytes a second since it got its slot (or since its progress was last
+    /// checked, at least `slot_progress_window` before) gives it up, keeping its offset
+    /// (default 10 B/s, two 50-byte blocks in 10 s; a sleepy device fetching one block per
+    /// 7.5 s poll, 6.7 B/s, queues again behind the waiting devices; 0 turns the rule off).
+    /// A device that takes a slot and then goes quiet holds it one window, not an idle
+    /// timeout.
+    pub slot_min_rate_while_others_wait: u32,
+    /// How long a slot holder's progress is measured before it is judged (default 10 s).
+    pub slot_progress_window: Duration,
     /// How long after the last block the server waits for the Upgrade End Request before it
     /// records the transfer as failed (default 2 h: dual-MCU devices stay silent ~30 min).
     pub upgrade_end_timeout: Duration,
@@ -212,6 +222,8 @@ impl Default for ServerConfig {
             slot_idle_while_others_wait: Duration::from_secs(60),
             pace_pages_by_delivery: false,
             max_slot_time_while_others_wait: Duration::from_secs(15 * 60),
+            slot_min_rate_while_others_wait: 10,
+            slot_progress_window: Duration::from_secs(10),
             manufacturer_idle_timeouts: HashMap::from([
                 (manufacturer::BOSCH, Duration::from_secs(3600)),
                 (manufacturer::LEGRAND, Duration::from_secs(1800)),

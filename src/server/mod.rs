@@ -513,8 +513,11 @@ impl OtaServer {
             };
             self.drain(&mut session, key, now);
             self.pump_page(&mut session, key, now);
-            if let Some(transfer) = session.transfer.take() {
-                let idle_deadline = after(transfer.last_request_at, self.idle_timeout(&session));
+            // Before the transfer is taken out: the idle timeout follows its image's
+            // manufacturer, and without the transfer it would follow the device's claim.
+            let idle_timeout = self.idle_timeout(&session);
+            if let Some(mut transfer) = session.transfer.take() {
+                let idle_deadline = after(transfer.last_request_at, idle_timeout);
                 let idle = now >= idle_deadline && session.page.is_none();
                 let upgrade_end_overdue = transfer
                     .downloaded_at
@@ -539,8 +542,14 @@ impl OtaServer {
                     && self.admission.active_since(&key).is_some_and(|since| {
                         now >= after(since, self.config.max_slot_time_while_others_wait)
                     });
-                if (squatting || turn_over) && !idle {
-                    debug!(device = %session.addr, squatting, turn_over, "slot given up while others wait");
+                // And a slot requires progress: below the minimum rate since the slot was
+                // granted (or progress last found enough), it goes to the next in line.
+                let too_slow = transfer.state == TransferState::Downloading
+                    && self.admission.waiting_len() > 0
+                    && self.admission.is_active(&key)
+                    && self.slot_too_slow(&mut transfer, now);
+                if (squatting || turn_over || too_slow) && !idle {
+                    debug!(device = %session.addr, squatting, turn_over, too_slow, "slot given up while others wait");
                     session.page = None;
                     self.admission.release(&key);
                 }
@@ -632,6 +641,9 @@ impl OtaServer {
                         && self.admission.waiting_len() > 0
                     {
                         consider(after(since, self.config.max_slot_time_while_others_wait));
+                        if let Some((at, _)) = t.slot_mark {
+                            consider(after(at, self.config.slot_progress_window));
+                        }
                     }
                 }
                 Some(t) if t.state == TransferState::Waiting => {

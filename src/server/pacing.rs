@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use tracing::debug;
+
 use super::DeviceKey;
 
 /// Bytes of an Image Block Response (SUCCESS) before its data: status, manufacturer code,
@@ -198,6 +200,81 @@ impl Admission {
     }
 }
 
+/// How a slot holder's progress stands against the minimum rate (a slot requires progress;
+/// issue 18): `mark` is where the transfer stood (time, offset) when the slot was granted or
+/// progress last checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotProgress {
+    /// Less than a window since the mark: ask again then.
+    NotDue(Instant),
+    /// At least the minimum rate since the mark: move the mark to now.
+    Enough,
+    /// Less than the minimum rate since the mark: the slot goes to a waiting device.
+    TooSlow {
+        /// Bytes served since the mark.
+        bytes: u32,
+        /// Since the mark.
+        elapsed: Duration,
+    },
+}
+
+/// Judges `offset` against `mark`: at least `min_rate` bytes a second, measured over at least
+/// `window` (so one block right after the grant, then silence, fails after one window).
+pub(crate) fn slot_progress(
+    mark: (Instant, u32),
+    offset: u32,
+    now: Instant,
+    window: Duration,
+    min_rate: u32,
+) -> SlotProgress {
+    let (at, from) = mark;
+    let due = at + window;
+    if now < due {
+        return SlotProgress::NotDue(due);
+    }
+    let elapsed = now.saturating_duration_since(at);
+    let bytes = offset.saturating_sub(from);
+    let wanted = u128::from(min_rate) * elapsed.as_millis() / 1000;
+    if u128::from(bytes) >= wanted {
+        SlotProgress::Enough
+    } else {
+        SlotProgress::TooSlow { bytes, elapsed }
+    }
+}
+
+impl super::OtaServer {
+    /// True when `transfer`, holding a slot, moved less than the minimum rate since its mark
+    /// ([`slot_progress`]); a transfer that moved enough gets a new mark at `now`.
+    pub(super) fn slot_too_slow(
+        &self,
+        transfer: &mut super::session::Transfer,
+        now: Instant,
+    ) -> bool {
+        let Some(mark) = transfer.slot_mark else {
+            return false;
+        };
+        let offset = transfer.stats.offset;
+        match slot_progress(
+            mark,
+            offset,
+            now,
+            self.config.slot_progress_window,
+            self.config.slot_min_rate_while_others_wait,
+        ) {
+            SlotProgress::NotDue(_) => false,
+            SlotProgress::Enough => {
+                transfer.slot_mark = Some((now, offset));
+                false
+            }
+            SlotProgress::TooSlow { bytes, elapsed } => {
+                let _entered = transfer.span.enter();
+                debug!(bytes, ?elapsed, "too slow for a slot while others wait");
+                true
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +337,49 @@ mod tests {
         let e = DeviceKey::Nwk(5);
         assert!(admission.try_admit(e, 2, later, keep));
         assert_eq!(admission.waiting_len(), 0);
+    }
+
+    /// One block at the grant and then silence fails after one window; a steady slow device
+    /// passes; the verdict waits for a whole window.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
+    fn a_slot_needs_the_minimum_rate_over_a_window() {
+        let t0 = Instant::now();
+        let window = Duration::from_secs(10);
+        let s = Duration::from_secs;
+        assert_eq!(
+            slot_progress((t0, 0), 50, t0 + s(3), window, 10),
+            SlotProgress::NotDue(t0 + window)
+        );
+        assert_eq!(
+            slot_progress((t0, 0), 50, t0 + window, window, 10),
+            SlotProgress::TooSlow {
+                bytes: 50,
+                elapsed: window
+            }
+        );
+        assert_eq!(
+            slot_progress((t0, 0), 100, t0 + window, window, 10),
+            SlotProgress::Enough
+        );
+        // Measured over the whole time since the mark (a stale mark is averaged, not judged
+        // on one window).
+        assert_eq!(
+            slot_progress((t0, 1000), 1700, t0 + s(60), window, 10),
+            SlotProgress::Enough
+        );
+        assert!(matches!(
+            slot_progress((t0, 1000), 1500, t0 + s(60), window, 10),
+            SlotProgress::TooSlow { bytes: 500, .. }
+        ));
+        // A minimum rate of 0 never evicts; an offset moved back (a restart) counts as none.
+        assert_eq!(
+            slot_progress((t0, 0), 0, t0 + s(60), window, 0),
+            SlotProgress::Enough
+        );
+        assert!(matches!(
+            slot_progress((t0, 500), 100, t0 + s(60), window, 1),
+            SlotProgress::TooSlow { bytes: 0, .. }
+        ));
     }
 }

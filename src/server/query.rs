@@ -40,9 +40,15 @@ impl OtaServer {
         mut query: LastQuery,
         now: Instant,
     ) -> Message {
-        let judged = session.awaiting_confirmation.filter(|pending| {
-            query.current_file_version == pending.image.file_version
-                || pending.apply_by.is_some_and(|by| now >= by)
+        // The version the device runs, as far as its vendor lets us know (an Aqara model whose
+        // real version is not reported yet is not judged until it is).
+        let running =
+            super::vendor_rules::running_version(&self.device_query(session, &query)).ok();
+        let judged = running.and_then(|running| {
+            session.awaiting_confirmation.filter(|pending| {
+                running == pending.image.file_version
+                    || pending.apply_by.is_some_and(|by| now >= by)
+            })
         });
         if let Some(PendingUpgrade {
             image: expected, ..
@@ -59,7 +65,8 @@ impl OtaServer {
                 self.control.downloaded.remove(&ieee);
                 self.control_revision += 1;
             }
-            let confirmed = query.current_file_version == expected.file_version;
+            let running = running.unwrap_or(query.current_file_version);
+            let confirmed = running == expected.file_version;
             self.confirm_in_history(session.addr, expected, confirmed);
             if confirmed {
                 info!(device = %session.addr, image = %expected, "upgrade confirmed");
@@ -71,13 +78,13 @@ impl OtaServer {
                 warn!(
                     device = %session.addr,
                     image = %expected,
-                    running = query.current_file_version,
+                    running,
                     "device did not apply its new image"
                 );
                 self.events.push_back(ServerEvent::UpgradeNotApplied {
                     device: session.addr,
                     image: expected,
-                    running_version: query.current_file_version,
+                    running_version: running,
                 });
             }
         }

@@ -80,6 +80,9 @@ pub(crate) struct Transfer {
     pub(crate) downloaded_at: Option<Instant>,
     /// The version the device ran when the transfer started, when known.
     pub(crate) from_version: Option<u32>,
+    /// Where the transfer stood (time, offset) when it got its slot or its progress was last
+    /// found enough ([`super::pacing::slot_progress`]).
+    pub(crate) slot_mark: Option<(Instant, u32)>,
     pub(crate) span: tracing::Span,
 }
 

@@ -259,6 +259,7 @@ impl OtaServer {
                 last_request_at: now,
                 downloaded_at: None,
                 from_version: session.last_query.map(|q| q.current_file_version),
+                slot_mark: None,
                 span,
             });
         }
@@ -302,6 +303,13 @@ impl OtaServer {
         }
         if let Some(transfer) = &mut session.transfer {
             transfer.last_request_at = now;
+            // Progress is measured from the moment the slot was granted (a mark from an
+            // earlier slot does not count).
+            if let Some(since) = self.admission.active_since(&key)
+                && transfer.slot_mark.is_none_or(|(at, _)| at < since)
+            {
+                transfer.slot_mark = Some((since, offset));
+            }
             if transfer.state == TransferState::Queued {
                 transfer.state = TransferState::Downloading;
                 transfer.stats = TransferStats::new(now, offset);

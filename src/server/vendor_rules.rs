@@ -13,8 +13,8 @@
 //! #16345: devices offered the image they already run, over and over). Decided here: judge by
 //! the LUMI version when known; while it is not, offer nothing (NO_IMAGE_AVAILABLE), because
 //! the wrong version can make the device reinstall the same image for ever or take an older
-//! one. These devices send the 0xFCC0 report by themselves within the hour, so the wait is
-//! short. Devices of other models, or whose model is not yet read, are judged as they report.
+//! one. These devices send the 0xFCC0 report by themselves, and the thermostat is also asked
+//! for it right after it speaks (see [`crate::identity`]), so the wait is short. Devices of other models, or whose model is not yet read, are judged as they report.
 //!
 //! **Decided against** (reasons in the README; the Legrand case has a test in
 //! `tests/it/vendor_rules.rs`, the header string is covered by the reach test over the real
@@ -28,11 +28,7 @@ use super::policy::{DeviceQuery, NoImageReason};
 
 /// Models whose OTA requests carry a wrong file version (zigbee-herdsman-converters'
 /// zigbee-OTA provider, `isNewImageAvailable`).
-pub const LUMI_WRONG_FILE_VERSION_MODELS: [&str; 3] = [
-    "lumi.airrtc.agl001",
-    "lumi.curtain.acn003",
-    "lumi.curtain.agl001",
-];
+pub use crate::zcl::lumi::WRONG_OTA_VERSION_MODELS as LUMI_WRONG_FILE_VERSION_MODELS;
 
 /// Why a LUMI model is offered nothing yet.
 pub const LUMI_VERSION_UNKNOWN: &str = "this Aqara model reports a wrong file version in its OTA requests; nothing is offered until its LUMI cluster (0xFCC0) reports the real one";

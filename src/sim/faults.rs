@@ -1,5 +1,6 @@
-//! Fault injection for the simulated NCP, and the small seeded generator that drives it (so a
-//! failing run can be replayed with the same seed).
+//! What goes wrong in the simulated coordinator, and how often (probabilities per frame or
+//! message, the unit of [`crate::ash::fault`], whose seeded generator drives it, so a failing
+//! run can be replayed with the same seed).
 //!
 //! ```
 //! use zigbee_otad::sim::faults::{Faults, SplitMix64};
@@ -10,6 +11,8 @@
 //! ```
 
 use std::time::Duration;
+
+pub use crate::ash::fault::SplitMix64;
 
 /// What goes wrong, and how often. Probabilities are per ASH frame or per message, 0.0..=1.0.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,66 +73,5 @@ impl Faults {
             || self.drop_from_host > 0.0
             || self.corrupt_to_host > 0.0
             || self.corrupt_from_host > 0.0
-    }
-}
-
-/// SplitMix64: tiny, fast and good enough to decide which frame to drop.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// True with probability `p` (clamped to 0..=1).
-    pub fn chance(&mut self, p: f64) -> bool {
-        if p <= 0.0 {
-            return false;
-        }
-        // 53 random bits as a fraction in [0, 1).
-        let fraction = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        fraction < p
-    }
-
-    /// A number in `0..bound` (0 when `bound` is 0).
-    pub fn below(&mut self, bound: usize) -> usize {
-        if bound == 0 {
-            return 0;
-        }
-        usize::try_from(self.next_u64() % u64::try_from(bound).unwrap_or(u64::MAX)).unwrap_or(0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chance_tracks_the_probability() {
-        let mut rng = SplitMix64::new(1);
-        let hits = (0..100_000).filter(|_| rng.chance(0.05)).count();
-        assert!((4_000..6_000).contains(&hits), "{hits}");
-        assert!(!(0..1000).any(|_| rng.chance(0.0)));
-        assert!((0..1000).all(|_| rng.chance(1.0)));
-    }
-
-    #[test]
-    fn below_stays_in_range() {
-        let mut rng = SplitMix64::new(2);
-        assert!((0..1000).all(|_| rng.below(7) < 7));
-        assert_eq!(rng.below(0), 0);
     }
 }

@@ -11,10 +11,14 @@
 //!   named image, the next as soon as a page goes quiet, from the start again at its end,
 //!   forever; WAIT_FOR_DATA is not honoured beyond a second.
 //! - `spoof[:MS[:MFR]]`: every MS milliseconds (default 250) a Query Next Image Request from a
-//!   new made-up address (network and IEEE address), with a random manufacturer code and image
-//!   type; it answers nothing, as a made-up address cannot. With MFR, every query claims MFR
-//!   and one of [`BAIT_IMAGE_TYPES`] image types, so that a test's catalog can list every
-//!   claim and see that none is downloaded.
+//!   new made-up network address, with a random manufacturer code and image type; it answers
+//!   nothing, as a made-up address cannot, and the NCP cannot name it (its address table has
+//!   no IEEE address for it: the sender leaves right after the frame). With MFR, every query
+//!   claims MFR and one of [`BAIT_IMAGE_TYPES`] image types, so that a test's catalog can list
+//!   every claim and see that none is downloaded.
+//! - `spoof-named[:MS[:MFR]]`: the same, but each made-up address comes with a made-up IEEE
+//!   address the NCP learns (as from a NWK header's extended source), so the daemon's device
+//!   table names every fake device: the harder case for the claims and the device table.
 //!
 //! Scaling the squatter's period down (e.g. `squat:…:60`) shortens a test honestly: what
 //! matters to the server is that the device is silent far longer than a working device.
@@ -44,6 +48,8 @@ const PAGE_BLOCK_SIZE: u8 = 64;
 const PAGE_QUIET: Duration = Duration::from_millis(300);
 /// The longest the pager waits, whatever the server says.
 const PAGER_MAX_WAIT: Duration = Duration::from_secs(1);
+/// How long an unnamed spoofer keeps its made-up address after sending from it.
+const SPOOF_STAY: Duration = Duration::from_millis(1);
 /// With a fixed manufacturer code, the spoofer's image types are `0..BAIT_IMAGE_TYPES`.
 pub const BAIT_IMAGE_TYPES: u16 = 16;
 /// The squatter's block size.
@@ -74,12 +80,14 @@ pub struct HostileSpec {
     pub file_version: u32,
     /// Between block requests (squat) or spoofed queries (spoof).
     pub period: Duration,
+    /// Spoof: the NCP learns an IEEE address for each made-up address (`spoof-named`).
+    pub named: bool,
 }
 
 /// A `--hostile` spec could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "hostile spec `{spec}`: {reason} (expected squat:MFR:TYPE:VERSION[:SECS], pages:MFR:TYPE:VERSION or spoof[:MS[:MFR]])"
+    "hostile spec `{spec}`: {reason} (expected squat:MFR:TYPE:VERSION[:SECS], pages:MFR:TYPE:VERSION or spoof[-named][:MS[:MFR]])"
 )]
 pub struct HostileSpecError {
     /// The text given.
@@ -113,7 +121,7 @@ impl FromStr for HostileSpec {
         let kind = match fields.first().copied().unwrap_or_default() {
             "squat" => HostileKind::Squat,
             "pages" => HostileKind::Pages,
-            "spoof" => HostileKind::Spoof,
+            "spoof" | "spoof-named" => HostileKind::Spoof,
             other => return Err(error(format!("unknown kind `{other}`"))),
         };
         let (expected, period) = match kind {
@@ -135,6 +143,7 @@ impl FromStr for HostileSpec {
                 image_type: 0,
                 file_version: 0,
                 period,
+                named: fields.first() == Some(&"spoof-named"),
             });
         }
         Ok(HostileSpec {
@@ -144,6 +153,7 @@ impl FromStr for HostileSpec {
             file_version: number(3, "file version", 0xFFFF_FFFF)?
                 .map_or(0, |v| u32::try_from(v).unwrap_or_default()),
             period,
+            named: false,
         })
     }
 }
@@ -165,7 +175,8 @@ impl fmt::Display for HostileSpec {
                 self.image_type, self.file_version
             ),
             HostileKind::Spoof => {
-                write!(f, "spoof:{}", self.period.as_millis())?;
+                let named = if self.named { "-named" } else { "" };
+                write!(f, "spoof{named}:{}", self.period.as_millis())?;
                 match self.manufacturer_code {
                     Some(mfr) => write!(f, ":0x{mfr:04X}"),
                     None => Ok(()),
@@ -197,6 +208,8 @@ pub struct HostileClient {
     rng: SplitMix64,
     outbox: VecDeque<Vec<u8>>,
     counters: HostileCounters,
+    /// An unnamed spoofer leaves the address it sent from at this moment.
+    leave_at: Option<Instant>,
 }
 
 impl HostileClient {
@@ -211,6 +224,7 @@ impl HostileClient {
             rng: SplitMix64::new(seed),
             outbox: VecDeque::new(),
             counters: HostileCounters::default(),
+            leave_at: None,
         }
     }
 
@@ -269,10 +283,16 @@ impl HostileClient {
         }
     }
 
-    /// Sends what is due. For the spoofer, returns the made-up address it now sends from.
+    /// Sends what is due. For the spoofer, returns the made-up address it now uses.
     pub fn handle_timeout(&mut self, now: Instant) -> Option<(Nwk, Ieee)> {
+        let mut moved = None;
+        if self.leave_at.is_some_and(|at| at <= now) {
+            // Gone from the address it sent from, so nobody can name that one.
+            self.leave_at = None;
+            moved = Some(self.made_up_address());
+        }
         if now < self.next_at {
-            return None;
+            return moved;
         }
         match self.spec.kind {
             HostileKind::Squat => {
@@ -288,10 +308,8 @@ impl HostileClient {
                 None
             }
             HostileKind::Spoof => {
+                let address = self.made_up_address();
                 let random = self.rng.next_u64();
-                // Above the range the simulator gives its devices, below the broadcasts.
-                let nwk = Nwk(0x8000 | (random as u16 % 0x7FF0));
-                let ieee = Ieee(self.rng.next_u64());
                 let (manufacturer, image_type) = match self.spec.manufacturer_code {
                     Some(fixed) => (fixed, (random >> 32) as u16 % BAIT_IMAGE_TYPES),
                     None => ((random >> 16) as u16, (random >> 32) as u16),
@@ -299,7 +317,10 @@ impl HostileClient {
                 self.query(manufacturer, image_type);
                 self.counters.addresses += 1;
                 self.next_at = now + self.spec.period;
-                Some((nwk, ieee))
+                if !self.spec.named {
+                    self.leave_at = Some(now + SPOOF_STAY);
+                }
+                Some(address)
             }
         }
     }
@@ -311,7 +332,18 @@ impl HostileClient {
 
     /// When [`HostileClient::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Instant {
-        self.next_at
+        self.leave_at
+            .map_or(self.next_at, |at| at.min(self.next_at))
+    }
+
+    /// A new network address above the range the simulator gives its devices (below the
+    /// broadcasts), with a random IEEE address.
+    fn made_up_address(&mut self) -> (Nwk, Ieee) {
+        let random = self.rng.next_u64();
+        (
+            Nwk(0x8000 | (random as u16 % 0x7FF0)),
+            Ieee(self.rng.next_u64()),
+        )
     }
 
     fn query(&mut self, manufacturer_code: u16, image_type: u16) {
@@ -433,9 +465,12 @@ mod tests {
             (spoof.period, spoof.manufacturer_code),
             (Duration::from_millis(250), None)
         );
-        let bait: HostileSpec = "spoof:100:0x7777".parse().unwrap();
-        assert_eq!(bait.manufacturer_code, Some(0x7777));
+        assert!(!spoof.named);
+        let bait: HostileSpec = "spoof-named:100:0x7777".parse().unwrap();
+        assert_eq!((bait.manufacturer_code, bait.named), (Some(0x7777), true));
         assert_eq!(bait.to_string().parse::<HostileSpec>().unwrap(), bait);
+        let unnamed: HostileSpec = "spoof:100".parse().unwrap();
+        assert_eq!(unnamed.to_string().parse::<HostileSpec>().unwrap(), unnamed);
         for (bad, needle) in [
             ("flood", "unknown kind"),
             ("squat:1:2", "3 fields"),
@@ -515,7 +550,7 @@ mod tests {
     #[test]
     fn the_spoofer_changes_address_every_period() {
         let t0 = origin();
-        let spec: HostileSpec = "spoof:250:0x7777".parse().unwrap();
+        let spec: HostileSpec = "spoof-named:250:0x7777".parse().unwrap();
         let mut spoofer = HostileClient::new(spec, t0, Duration::ZERO, 7);
         assert!(spoofer.is_silent());
         let mut addresses = std::collections::HashSet::new();
@@ -543,5 +578,21 @@ mod tests {
             "{types:?}"
         );
         assert_eq!(spoofer.counters().addresses, 20);
+    }
+
+    /// An unnamed spoofer leaves each address right after sending from it (so the NCP, asked
+    /// later, cannot name the sender), without sending anything from the next one.
+    #[test]
+    fn the_unnamed_spoofer_leaves_the_address_it_sent_from() {
+        let t0 = origin();
+        let spec: HostileSpec = "spoof:250".parse().unwrap();
+        let mut spoofer = HostileClient::new(spec, t0, Duration::ZERO, 9);
+        let (sent_from, _) = spoofer.handle_timeout(t0).unwrap();
+        assert!(spoofer.poll_transmit().is_some());
+        assert_eq!(spoofer.poll_timeout(), t0 + SPOOF_STAY);
+        let (parked, _) = spoofer.handle_timeout(t0 + SPOOF_STAY).unwrap();
+        assert_ne!(parked, sent_from);
+        assert!(spoofer.poll_transmit().is_none());
+        assert_eq!(spoofer.poll_timeout(), t0 + Duration::from_millis(250));
     }
 }

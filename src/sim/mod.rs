@@ -339,6 +339,42 @@ fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// What [`serve`] drives on the pty: the simulated EZSP NCP or the simulated ZNP stick, each a
+/// sans-IO core with the same verbs.
+trait Stick {
+    fn handle_input(&mut self, bytes: &[u8], now: Instant);
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>>;
+    fn poll_event(&mut self) -> Option<SimEvent>;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn power_off(&mut self);
+    fn power_on(&mut self, now: Instant);
+}
+
+impl Stick for SimNcp {
+    fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        SimNcp::handle_input(self, bytes, now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        SimNcp::handle_timeout(self, now);
+    }
+    fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        SimNcp::poll_transmit(self, now)
+    }
+    fn poll_event(&mut self) -> Option<SimEvent> {
+        SimNcp::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        SimNcp::poll_timeout(self)
+    }
+    fn power_off(&mut self) {
+        SimNcp::power_off(self);
+    }
+    fn power_on(&mut self, now: Instant) {
+        SimNcp::power_on(self, now);
+    }
+}
+
 /// The port's presence: plugged in (a pty), or unplugged until a moment.
 struct Plug {
     port: Option<Pty>,
@@ -359,7 +395,7 @@ impl Plug {
     }
 
     /// Unplugs or plugs in, whichever is due. False if a new pty could not be made.
-    fn change(&mut self, ncp: &mut SimNcp, now: Instant) -> bool {
+    fn change(&mut self, ncp: &mut impl Stick, now: Instant) -> bool {
         if let Some(port) = self.port.take() {
             let gap = self.unplug.take().map_or(Duration::ZERO, |(_, gap)| gap);
             ncp.power_off();
@@ -377,7 +413,7 @@ impl Plug {
         match Pty::open(self.link_path.as_deref()) {
             Ok(port) => {
                 warn!(
-                    "serial port plugged in again (simulated) at {}; NCP powered on",
+                    "serial port plugged in again (simulated) at {}; the stick is powered on",
                     port.path
                 );
                 self.port = Some(port);
@@ -407,9 +443,9 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Runs the NCP on the pty master, unplugging and plugging it in as `plug` says.
+/// Runs the simulated stick on the pty master, unplugging and plugging it in as `plug` says.
 async fn serve(
-    mut ncp: SimNcp,
+    mut ncp: impl Stick,
     mut plug: Plug,
     events: mpsc::Sender<SimEvent>,
     cancel: CancellationToken,

@@ -286,9 +286,9 @@ impl SimZnp {
                 continue;
             }
             if self.rng.chance(faults.corrupt_to_host) {
-                let at = 1 + self.rng.below(bytes.len().saturating_sub(1).max(1));
-                if let Some(byte) = bytes.get_mut(at) {
-                    *byte ^= 0x5A;
+                // Anything but the start-of-frame byte: the FCS catches it.
+                if let Some(body) = bytes.get_mut(1..) {
+                    self.rng.flip_bit(body);
                 }
             }
             return Some(bytes);

@@ -2,18 +2,16 @@
 //! of a pty pair, as [`super::run_simulator`] does for the EZSP NCP, with the same devices,
 //! images and unplug fault (`zigbee-otad simulate --protocol znp`).
 
-use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, warn};
+use tracing::Instrument;
 
 use super::device::SimDevice;
 use super::ncp::SimEvent;
 use super::znp::{SimZnp, SimZnpConfig};
-use super::{Pty, SimConfig, SimError, Simulator, now, sleep_until};
+use super::{Plug, Pty, SimConfig, SimError, Simulator, now, serve};
 
 /// Creates the pty pair, puts the simulated ZNP and the devices of `config` on it and returns at
 /// once (`config.ncp` is not used: the stick is described by `znp`).
@@ -33,18 +31,14 @@ pub async fn run_znp_simulator(
     let (event_tx, event_rx) = mpsc::channel(4096);
     let cancel = CancellationToken::new();
     let span = tracing::info_span!("sim", pty = %path, protocol = "znp");
-    let unplug = config.unplug.map(|u| (start + u.after, u.gap));
+    let plug = Plug {
+        port: Some(port),
+        unplug: config.unplug.map(|u| (start + u.after, u.gap)),
+        replug_at: None,
+        link_path: config.link_path.clone(),
+    };
     let task = tokio::spawn(
-        serve(
-            stick,
-            Some(port),
-            unplug,
-            config.link_path.clone(),
-            event_tx,
-            cancel.clone(),
-            config.trace_messages,
-        )
-        .instrument(span),
+        serve(stick, plug, event_tx, cancel.clone(), config.trace_messages).instrument(span),
     );
     Ok(Simulator {
         path,
@@ -55,89 +49,26 @@ pub async fn run_znp_simulator(
     })
 }
 
-async fn read_port(port: &mut Option<Pty>, buffer: &mut [u8]) -> io::Result<usize> {
-    match port {
-        Some(port) => port.master.read(buffer).await,
-        None => std::future::pending().await,
+impl super::Stick for SimZnp {
+    fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        SimZnp::handle_input(self, bytes, now);
     }
-}
-
-async fn serve(
-    mut stick: SimZnp,
-    mut port: Option<Pty>,
-    mut unplug: Option<(Instant, Duration)>,
-    link_path: Option<std::path::PathBuf>,
-    events: mpsc::Sender<SimEvent>,
-    cancel: CancellationToken,
-    trace_messages: bool,
-) {
-    let mut buffer = [0u8; 512];
-    let mut replug_at: Option<Instant> = None;
-    loop {
-        if let Some(pty) = port.as_mut() {
-            while let Some(bytes) = stick.poll_transmit() {
-                if let Err(e) = pty.master.write_all(&bytes).await {
-                    warn!("pty write failed: {e}");
-                    return;
-                }
-            }
-        }
-        while let Some(event) = stick.poll_event() {
-            let traced = matches!(
-                event,
-                SimEvent::MessageToHost { .. } | SimEvent::MessageToDevice { .. }
-            );
-            if traced && !trace_messages {
-                continue;
-            }
-            debug!("{event:?}");
-            let _ = events.send(event).await;
-        }
-        let deadline = stick.poll_timeout();
-        let change = match port {
-            Some(_) => unplug.map(|(at, _)| at),
-            None => replug_at,
-        };
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return,
-            _ = sleep_until(change) => {
-                if let Some(pty) = port.take() {
-                    let gap = unplug.take().map_or(Duration::ZERO, |(_, gap)| gap);
-                    stick.power_off();
-                    if let Some(link) = &link_path {
-                        let _ = std::fs::remove_file(link);
-                    }
-                    warn!("serial port unplugged (simulated): {} is gone for {gap:?}", pty.path);
-                    replug_at = Some(now() + gap);
-                } else {
-                    replug_at = None;
-                    match Pty::open(link_path.as_deref()) {
-                        Ok(pty) => {
-                            warn!("serial port plugged in again (simulated) at {}", pty.path);
-                            port = Some(pty);
-                            stick.power_on(now());
-                        }
-                        Err(e) => {
-                            warn!("cannot plug the simulated port in again: {e}");
-                            return;
-                        }
-                    }
-                }
-            }
-            read = read_port(&mut port, &mut buffer) => match read {
-                Ok(0) => {
-                    warn!("pty closed");
-                    return;
-                }
-                Ok(n) => stick.handle_input(buffer.get(..n).unwrap_or_default(), now()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    warn!("pty read failed: {e}");
-                    return;
-                }
-            },
-            _ = sleep_until(deadline) => stick.handle_timeout(now()),
-        }
+    fn handle_timeout(&mut self, now: Instant) {
+        SimZnp::handle_timeout(self, now);
+    }
+    fn poll_transmit(&mut self, _now: Instant) -> Option<Vec<u8>> {
+        SimZnp::poll_transmit(self)
+    }
+    fn poll_event(&mut self) -> Option<SimEvent> {
+        SimZnp::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        SimZnp::poll_timeout(self)
+    }
+    fn power_off(&mut self) {
+        SimZnp::power_off(self);
+    }
+    fn power_on(&mut self, now: Instant) {
+        SimZnp::power_on(self, now);
     }
 }

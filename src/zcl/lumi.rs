@@ -21,7 +21,7 @@
 //! assert_eq!(lumi::reported_file_version(&frame), Ok(Some(27)));
 //! ```
 
-use super::{DecodeError, FrameType, ZclHeader};
+use super::{CommandId, DecodeError, Direction, FrameType, ZclHeader};
 use crate::wire::Reader;
 
 /// The LUMI manufacturer-specific cluster.
@@ -35,6 +35,19 @@ pub const ATTR_HEARTBEAT: u16 = 0x00F7;
 /// The heartbeat key of the running file version.
 pub const HEARTBEAT_FILE_VERSION: u8 = 13;
 
+/// Models whose OTA requests carry a wrong file version (zigbee-herdsman-converters'
+/// zigbee-OTA provider, `isNewImageAvailable`); the right one is reported here.
+pub const WRONG_OTA_VERSION_MODELS: [&str; 3] = [
+    "lumi.airrtc.agl001",
+    "lumi.curtain.acn003",
+    "lumi.curtain.agl001",
+];
+
+/// Of those, the models that keep the version in attribute 0x00EE, which can be read (the E1
+/// thermostat); the curtain drivers only send it in their heartbeat.
+pub const READABLE_VERSION_MODELS: [&str; 1] = ["lumi.airrtc.agl001"];
+
+const READ_ATTRIBUTES: u8 = 0x00;
 const READ_ATTRIBUTES_RESPONSE: u8 = 0x01;
 const REPORT_ATTRIBUTES: u8 = 0x0A;
 const TYPE_UINT32: u8 = 0x23;
@@ -43,6 +56,24 @@ const TYPE_CHAR_STRING: u8 = 0x42;
 const TYPE_LONG_OCTET_STRING: u8 = 0x43;
 const TYPE_LONG_CHAR_STRING: u8 = 0x44;
 const SUCCESS: u8 = 0x00;
+
+/// A manufacturer-specific (LUMI, 0x115F) Read Attributes request for
+/// [`ATTR_FILE_VERSION`], client to server, Default Response disabled.
+pub fn read_file_version_request(tsn: u8) -> Vec<u8> {
+    let header = ZclHeader {
+        frame_type: FrameType::GLOBAL,
+        manufacturer_code: Some(MANUFACTURER_CODE),
+        direction: Direction::CLIENT_TO_SERVER,
+        disable_default_response: true,
+        reserved_bits: 0,
+        tsn,
+        command_id: CommandId(READ_ATTRIBUTES),
+    };
+    let mut out = Vec::with_capacity(header.encoded_len() + 2);
+    header.encode(&mut out);
+    out.extend_from_slice(&ATTR_FILE_VERSION.to_le_bytes());
+    out
+}
 
 /// The file version a LUMI report or read response carries, if any (0 is no version).
 /// Frames of other commands carry none; a frame cut short or a record of an unknown type
@@ -167,6 +198,14 @@ mod tests {
         let mut attribute = vec![0xF7, 0x00, TYPE_OCTET_STRING, records.len() as u8];
         attribute.extend_from_slice(records);
         attribute
+    }
+
+    #[test]
+    fn the_read_request_is_manufacturer_specific_for_0x00ee() {
+        assert_eq!(
+            read_file_version_request(0x42),
+            [0x14, 0x5F, 0x11, 0x42, READ_ATTRIBUTES, 0xEE, 0x00]
+        );
     }
 
     #[test]

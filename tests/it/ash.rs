@@ -596,11 +596,11 @@ fn clean_line_delivers_in_order_with_every_window() {
 #[test]
 fn lossy_line_delivers_every_payload_exactly_once_in_order() {
     let faults = FaultConfig {
-        drop_per_mille: 60,
-        duplicate_per_mille: 40,
-        reorder_per_mille: 40,
-        corrupt_per_mille: 40,
-        substitute_per_mille: 20,
+        drop: 0.06,
+        duplicate: 0.04,
+        reorder: 0.04,
+        corrupt: 0.04,
+        substitute: 0.02,
     };
     let mut totals = (0, 0, 0);
     for seed in 0..12u64 {
@@ -724,7 +724,7 @@ fn dead_ncp_fails_the_host_after_max_ack_timeouts() {
     let start = pair.now;
     // From now on nothing reaches the NCP.
     pair.to_ncp.set_config(FaultConfig {
-        drop_per_mille: 1000,
+        drop: 1.0,
         ..FaultConfig::default()
     });
     pair.host.send(vec![1, 2, 3]).unwrap();
@@ -752,7 +752,7 @@ fn dead_ncp_fails_the_host_after_max_ack_timeouts() {
 fn host_gives_up_after_rst_attempts() {
     let mut pair = Pair::new(LinkConfig::default(), FaultConfig::default(), 6);
     pair.to_ncp.set_config(FaultConfig {
-        drop_per_mille: 1000,
+        drop: 1.0,
         ..FaultConfig::default()
     });
     let start = pair.now;
@@ -771,7 +771,7 @@ fn ncp_sends_error_after_its_own_ack_timeouts() {
     let mut pair = Pair::new(LinkConfig::default(), FaultConfig::default(), 7);
     pair.connect();
     pair.to_ncp.set_config(FaultConfig {
-        drop_per_mille: 1000,
+        drop: 1.0,
         ..FaultConfig::default()
     });
     pair.ncp.send(vec![5, 5, 5]).unwrap();

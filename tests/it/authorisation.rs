@@ -4,16 +4,18 @@
 
 use std::time::{Duration, Instant};
 
-use zigbee_otad::server::{DeviceAddr, OtaServer, Outgoing, ServerConfig, VersionPin};
+use zigbee_otad::server::{
+    DeviceAddr, ImageKey, OtaImage, OtaServer, Outgoing, ServerConfig, VersionPin,
+};
 use zigbee_otad::zcl::ota::{
     ImageBlockResponse, OtaCommand, OtaFrame, QueryDeviceSpecificFileResponse,
-    QueryNextImageResponse, UpgradeEndResponse,
+    QueryNextImageRequest, QueryNextImageResponse, UpgradeEndResponse,
 };
 use zigbee_otad::zcl::{Ieee, ZclStatus};
 
 use crate::server::{
-    block_request, device_specific_file, device_specific_query, frame_bytes, image, new_key, query,
-    upgrade_end,
+    block_request, device_specific_file, device_specific_query, frame_bytes, image, new_key,
+    pattern, query, upgrade_end,
 };
 
 const MFR: u16 = 0x1189;
@@ -31,6 +33,22 @@ const B: DeviceAddr = DeviceAddr {
     ieee: Some(Ieee(0x0099_8877_6655_4433)),
     endpoint: 1,
 };
+
+/// Bosch's manufacturer code (its images get an hour's idle timeout).
+const BOSCH: u16 = 0x1209;
+
+/// A Bosch image of `len` bytes with this file's image type and new version.
+fn bosch_image(len: usize) -> (ImageKey, std::sync::Arc<OtaImage>) {
+    let key = ImageKey {
+        manufacturer_code: BOSCH,
+        image_type: IMAGE_TYPE,
+        file_version: NEW,
+    };
+    let image = OtaImage::new(key, bytes::Bytes::from(pattern(len, 3)))
+        .unwrap()
+        .shared();
+    (key, image)
+}
 
 #[allow(clippy::disallowed_methods)]
 fn t0() -> Instant {
@@ -217,8 +235,10 @@ fn a_squatting_device_loses_its_slot_to_a_waiting_one() {
 /// after `max_slot_time_while_others_wait` with another device waiting the slot moves on.
 #[test]
 fn a_slow_dripping_device_gives_up_its_slot_after_its_turn() {
+    // The minimum rate (below) would end this drip's slot much sooner; this test is the turn.
     let config = ServerConfig {
         max_concurrent_transfers: 1,
+        slot_min_rate_while_others_wait: 0,
         ..ServerConfig::default()
     };
     let turn = config.max_slot_time_while_others_wait;
@@ -269,6 +289,144 @@ fn a_slow_dripping_device_gives_up_its_slot_after_its_turn() {
         OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
     ));
     assert_eq!(server.history().count(), 0, "nobody failed");
+}
+
+/// A slot requires progress: a device that takes a slot with one block and then asks too
+/// rarely (here a Bosch image, whose idle timeout is an hour) gives the slot to a waiting
+/// device one `slot_progress_window` after it got it; a device moving at least
+/// `slot_min_rate_while_others_wait` keeps its slot however long others wait.
+#[test]
+fn a_slot_holder_below_the_minimum_rate_loses_its_slot_after_one_window() {
+    let config = ServerConfig {
+        max_concurrent_transfers: 2,
+        ..ServerConfig::default()
+    };
+    let window = config.slot_progress_window;
+    let min_rate = config.slot_min_rate_while_others_wait;
+    assert!(
+        window < config.slot_idle_while_others_wait,
+        "the rate rule comes first"
+    );
+    let c = DeviceAddr {
+        nwk: 0x5555,
+        ieee: Some(Ieee(0x0055_5555_5555_5555)),
+        endpoint: 1,
+    };
+    let now = t0();
+    let mut server = OtaServer::new(config);
+    let (bosch_key, bosch) = bosch_image(50_000);
+    server.set_images(vec![image(NEW, 50_000, 8), bosch], now);
+    // A (Bosch) and B take both slots; C waits.
+    let bosch_query = frame_bytes(
+        1,
+        OtaCommand::QueryNextImageRequest(QueryNextImageRequest {
+            field_control: 0,
+            manufacturer_code: BOSCH,
+            image_type: IMAGE_TYPE,
+            current_file_version: OLD,
+            hardware_version: None,
+        }),
+    );
+    server.handle_frame(A, &bosch_query, now);
+    server.handle_frame(A, &block_request(2, bosch_key, 0, 50, None), now);
+    server.handle_frame(B, &query(1, OLD, None), now);
+    server.handle_frame(B, &block_request(2, new_key(), 0, 50, None), now);
+    frames(&mut server);
+    server.handle_frame(c, &query(1, OLD, None), now);
+    server.handle_frame(c, &block_request(2, new_key(), 0, 50, None), now);
+    let answers = frames(&mut server);
+    assert!(
+        matches!(
+            answers.last().map(|f| &f.command),
+            Some(OtaCommand::ImageBlockResponse(
+                ImageBlockResponse::WaitForData { .. }
+            ))
+        ),
+        "{answers:?}"
+    );
+    // B moves at twice the minimum rate; A says nothing more.
+    let step = Duration::from_millis(500);
+    let per_step = min_rate.max(1) as usize; // bytes per half second = twice the rate
+    let mut t = now;
+    let mut offset = 50u32;
+    let mut tsn = 3u8;
+    let end = now + window;
+    while t + step < end {
+        t += step;
+        server.handle_timeout(t);
+        let size = u8::try_from(per_step.min(50)).unwrap();
+        server.handle_frame(B, &block_request(tsn, new_key(), offset, size, None), t);
+        assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+        offset += u32::from(size);
+        tsn = tsn.wrapping_add(1);
+    }
+    // At one window the server's own deadline takes A's slot (not B's), and C gets it.
+    assert!(server.poll_timeout().unwrap() <= end);
+    server.handle_timeout(end);
+    server.handle_frame(c, &block_request(3, new_key(), 0, 50, None), end);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+    server.handle_frame(B, &block_request(tsn, new_key(), offset, 10, None), end);
+    assert_eq!(block_status(&one(&mut server)), ZclStatus::SUCCESS);
+    // A comes back and waits with its offset; nobody failed.
+    server.handle_frame(A, &block_request(4, bosch_key, 50, 50, None), end);
+    assert!(matches!(
+        one(&mut server),
+        OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData { .. })
+    ));
+    assert_eq!(server.history().count(), 0, "nobody failed");
+}
+
+/// Idle timeouts come from the image's manufacturer, not the claim: a device that queries as
+/// Bosch (whose images get an hour) but downloads a LEDVANCE image gets LEDVANCE's five
+/// minutes; a device downloading a Bosch image gets the hour.
+#[test]
+fn claiming_bosch_does_not_buy_an_hour_downloading_anything_else() {
+    use zigbee_otad::server::{FailureReason, TransferState};
+    let config = ServerConfig::default();
+    let short = config.idle_timeout;
+    assert!(config.idle_timeout_for(BOSCH, IMAGE_TYPE, None) > short);
+    let (bosch_key, bosch) = bosch_image(5_000);
+    let now = t0();
+    let mut server = OtaServer::new(config);
+    server.set_images(vec![image(NEW, 5_000, 8), bosch], now);
+    let bosch_query = |tsn| {
+        frame_bytes(
+            tsn,
+            OtaCommand::QueryNextImageRequest(QueryNextImageRequest {
+                field_control: 0,
+                manufacturer_code: BOSCH,
+                image_type: 0x7777,
+                current_file_version: OLD,
+                hardware_version: None,
+            }),
+        )
+    };
+    // A claims Bosch, then downloads the LEDVANCE image; B downloads the Bosch image.
+    server.handle_frame(A, &bosch_query(1), now);
+    server.handle_frame(A, &block_request(2, new_key(), 0, 50, None), now);
+    server.handle_frame(B, &block_request(1, bosch_key, 0, 50, None), now);
+    let answers = frames(&mut server);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert_eq!(block_status(&answers[1].command), ZclStatus::SUCCESS);
+    assert_eq!(block_status(&answers[2].command), ZclStatus::SUCCESS);
+    // Both go quiet. Past five minutes A's transfer has failed by idle timeout; B's has not.
+    let later = now + short + Duration::from_secs(1);
+    server.handle_timeout(later);
+    let failed: Vec<_> = server.history().collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].ieee, A.ieee);
+    assert_eq!(failed[0].state, TransferState::Failed);
+    assert!(matches!(
+        failed[0].failure,
+        Some(FailureReason::IdleTimeout)
+    ));
+    assert!(
+        server
+            .progress()
+            .iter()
+            .any(|t| t.ieee == B.ieee && t.state == TransferState::Downloading),
+        "the Bosch image's transfer still runs"
+    );
 }
 
 /// A page request of 65,535 bytes at spacing 0 cannot outrun the radio: with

@@ -274,3 +274,53 @@ fn broken_configs_are_refused_with_the_snapshotted_messages() {
     let expected = std::fs::read_to_string(&snapshot).unwrap();
     assert_eq!(rendered, expected, "config error messages changed");
 }
+
+#[test]
+fn catalog_verify_rehashes_the_cache_and_removes_what_no_longer_matches() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("cache/images");
+    std::fs::create_dir_all(&images).unwrap();
+    let hex = |bytes: &[u8]| -> String {
+        sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let good = b"an image that still matches its digest".to_vec();
+    let good_path = images.join(format!("sha256-{}", hex(&good)));
+    std::fs::write(&good_path, &good).unwrap();
+    // Same size as what was stored, one byte flipped on disk: trusted by a plain open, caught
+    // only by re-hashing.
+    let stored = b"an image whose bytes rotted on the card".to_vec();
+    let bad_path = images.join(format!("sha256-{}", hex(&stored)));
+    let mut rotted = stored.clone();
+    rotted[3] ^= 0x01;
+    std::fs::write(&bad_path, &rotted).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{state}\"\n[coordinator]\nport = \"/dev/null\"\n[catalog]\ncache_dir = \"{cache}\"\n[status]\nsocket = \"{socket}\"\n",
+            state = dir.path().join("state").display(),
+            cache = dir.path().join("cache").display(),
+            socket = dir.path().join("none.sock").display(),
+        ),
+    )
+    .unwrap();
+    let out = zigbee_otad(&[
+        "catalog",
+        "verify",
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["images"], 1, "{report}");
+    assert_eq!(report["image_bytes"], good.len(), "{report}");
+    assert_eq!(report["removed"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["removed"][0]["reason"], "Corrupt", "{report}");
+    assert!(good_path.exists());
+    assert!(!bad_path.exists());
+}

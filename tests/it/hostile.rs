@@ -4,7 +4,10 @@
 //! (the real cadence: the test is over long before its second request), a pager asking for
 //! 65,535-byte pages at 0 ms spacing again and again, and a spoofer sending a query from a new
 //! made-up address every 250 ms, each claiming manufacturer 0x7777 and one of 16 image types
-//! that the test's zigbee-OTA index lists.
+//! that the test's zigbee-OTA index lists (`spoof-named`: the NCP learns a made-up IEEE
+//! address for each, so only the claim gate stands between them and a download). A second
+//! test floods the daemon with queries from addresses nobody can name (`spoof`) and checks
+//! that they are answered at the bounded rate.
 //!
 //! What is checked here is correctness: the honest devices finish byte-exact, the daemon stays
 //! up and answers, the index's images for the spoofed claims are never downloaded (while the
@@ -117,7 +120,7 @@ fn honest_devices_finish_byte_exact_beside_a_squatter_a_pager_and_a_spoofer() {
             "--hostile",
             "pages:0x1189:0x0001:2",
             "--hostile",
-            &format!("spoof:250:{BAIT_MANUFACTURER:#06x}"),
+            &format!("spoof-named:250:{BAIT_MANUFACTURER:#06x}"),
             "--query-interval",
             "5",
         ],
@@ -196,5 +199,65 @@ fn honest_devices_finish_byte_exact_beside_a_squatter_a_pager_and_a_spoofer() {
     assert_eq!(
         crate::daemon::wait_exit(&mut daemon.0, Duration::from_secs(15)),
         Some(0)
+    );
+}
+
+/// Made-up senders that the device table cannot name (the NCP has no IEEE address for them)
+/// are answered at a bounded rate, all together: 20 at once, then 5 a second. The spoofer
+/// sends 50 queries a second from new addresses; the daemon's device list (a session per
+/// answered sender) grows no faster than the bound, while an honest device upgrades.
+#[test]
+fn made_up_senders_nobody_can_name_are_answered_at_a_bounded_rate() {
+    const BURST: f64 = 20.0;
+    const PER_SECOND: f64 = 5.0;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    let image = synthetic_ota(0x1189, 0x0001, 2, 6_000);
+    std::fs::write(root.join("images/ledvance.ota"), &image).unwrap();
+    let (_simulator, lines, pty) = start_simulator(
+        &[
+            "--device",
+            "0x1189:0x0001:1",
+            "--image",
+            root.join("images/ledvance.ota").to_str().unwrap(),
+            "--hostile",
+            "spoof:20",
+        ],
+        &root.join("sim.log"),
+    );
+    let config = crate::daemon::minimal_config(root, &pty);
+    let socket = root.join("status.sock");
+    let notify = root.join("notify.sock");
+    let messages = notify_listener(&notify);
+    let started = Instant::now();
+    let _daemon = start_daemon(&config, &notify, &root.join("run.log"));
+    wait_notify(&messages, "READY=1", Duration::from_secs(30));
+    let line = crate::daemon::wait_line(&lines, "1189:0001", Duration::from_secs(120));
+    assert!(line.contains("Upgraded, verified"), "{line}");
+    // Let the flood run a while longer, then count the made-up senders the daemon answered.
+    std::thread::sleep(Duration::from_secs(5));
+    let status = status_json(&socket).expect("the daemon answers status");
+    let elapsed = started.elapsed().as_secs_f64();
+    let unnamed = status["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["ieee"].as_str().is_some_and(str::is_empty))
+        .count();
+    let bound = BURST + PER_SECOND * (elapsed + 1.0);
+    let sent_at_least = 50.0 * (elapsed - 10.0).max(5.0);
+    assert!(
+        bound < sent_at_least,
+        "the flood outruns the bound ({bound} vs {sent_at_least})"
+    );
+    assert!(
+        unnamed > 0,
+        "no made-up sender was answered at all: {status}"
+    );
+    assert!(
+        (unnamed as f64) <= bound,
+        "{unnamed} made-up senders answered in {elapsed:.1} s (at most {bound:.0})\n{}",
+        log_text(root)
     );
 }

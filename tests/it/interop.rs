@@ -414,6 +414,7 @@ fn stack_requests(version: u8) -> Vec<(&'static str, u16, Vec<u8>)> {
 #[test]
 fn stack_answers_are_read_by_bellows_at_every_version() {
     use zigbee_otad::ezsp::EzspVersion;
+    use zigbee_otad::ezsp::frame::FrameId;
     use zigbee_otad::sim::stack::{StackTables, StackView};
     let Some(bellows) = bellows() else { return };
     let mut records = Vec::new();
@@ -429,7 +430,7 @@ fn stack_answers_are_read_by_bellows_at_every_version() {
         let mut tables = StackTables::new([0x5A; 16]);
         for (name, frame_id, parameters) in stack_requests(version) {
             let answer = tables
-                .answer(&view, frame_id, &parameters)
+                .answer(&view, FrameId(frame_id), &parameters)
                 .unwrap_or_else(|| panic!("v{version} {name}: no answer"));
             records.push(serde_json::json!({
                 "version": version,

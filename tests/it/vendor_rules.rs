@@ -4,14 +4,14 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zigbee_otad::server::{DeviceAddr, ImageKey, OtaImage, OtaServer, ServerConfig};
+use zigbee_otad::server::{DeviceAddr, ImageKey, OtaImage, OtaServer, ServerConfig, ServerEvent};
 use zigbee_otad::zcl::basic::BasicIdentity;
 use zigbee_otad::zcl::ota::{
     ImageBlockResponse, OtaCommand, OtaFrame, QueryNextImageRequest, QueryNextImageResponse,
 };
 use zigbee_otad::zcl::{Ieee, ZclStatus};
 
-use crate::server::{block_request, frame_bytes, pattern};
+use crate::server::{block_request, frame_bytes, pattern, upgrade_end};
 
 const IEEE: Ieee = Ieee(0x54EF_4410_0000_0001);
 const DEV: DeviceAddr = DeviceAddr {
@@ -128,4 +128,56 @@ fn an_aqara_curtain_is_judged_by_its_lumi_version() {
         OtaCommand::QueryNextImageResponse(QueryNextImageResponse::Success { file_version, .. })
             if file_version == 0x1C
     ));
+}
+
+/// Its upgrade is confirmed by the LUMI version too: not judged while that is unknown (the
+/// version in its queries would call it "not applied"), confirmed once it is reported.
+#[test]
+fn an_aqara_curtain_upgrade_is_confirmed_by_its_lumi_version() {
+    let key = ImageKey {
+        manufacturer_code: 0x115F,
+        image_type: 0x2000,
+        file_version: 0x0000_001C,
+    };
+    let (mut server, _, t0) = server_with(key, 300);
+    let curtain = |vendor_file_version| BasicIdentity {
+        model_id: Some("lumi.curtain.acn003".into()),
+        vendor_file_version,
+        ..BasicIdentity::default()
+    };
+    server.set_device_identity(IEEE, curtain(Some(0x1B)));
+    server.handle_frame(DEV, &query(1, key, 0x19), t0);
+    only_reply(&mut server);
+    for (tsn, offset) in (2u8..).zip((0..300).step_by(50)) {
+        server.handle_frame(DEV, &block_request(tsn, key, offset, 50, None), t0);
+        only_reply(&mut server);
+    }
+    server.handle_frame(DEV, &upgrade_end(20, ZclStatus::SUCCESS, key), t0);
+    only_reply(&mut server);
+    while server.poll_event().is_some() {}
+
+    // Rebooted: its queries still carry a wrong version, its real one is not reported yet.
+    server.set_device_identity(IEEE, curtain(None));
+    let later = t0 + Duration::from_secs(3600);
+    server.handle_frame(DEV, &query(21, key, 0x20), later);
+    only_reply(&mut server);
+    let events: Vec<_> = std::iter::from_fn(|| server.poll_event()).collect();
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            ServerEvent::UpgradeConfirmed { .. } | ServerEvent::UpgradeNotApplied { .. }
+        )),
+        "{events:?}"
+    );
+    // Reported: confirmed.
+    server.set_device_identity(IEEE, curtain(Some(0x1C)));
+    server.handle_frame(DEV, &query(22, key, 0x20), later + Duration::from_secs(10));
+    only_reply(&mut server);
+    let events: Vec<_> = std::iter::from_fn(|| server.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::UpgradeConfirmed { image, .. } if *image == key)),
+        "{events:?}"
+    );
 }

@@ -16,7 +16,7 @@
 //! the merged catalog and the downloads read it exactly as they read the full list.
 
 use super::refresh::pace;
-use super::{Clock, CloudSource, KnownDevice};
+use super::{Clock, CloudSource, KnownDevice, SourceRefresh};
 use crate::catalog::cache::{Cache, StoredCatalog, Validators};
 use crate::catalog::provider::http::{CatalogClient, CatalogError, Refreshed};
 use crate::catalog::provider::ledvance_newer::{self, MAX_NEWER_QUERIES, NewerAnswer};
@@ -36,14 +36,14 @@ pub(super) fn list_unusable(error: &CatalogError) -> bool {
     )
 }
 
-/// The catalog call of a LEDVANCE source in `mode`; `notes` gathers what the report should say
-/// besides the outcome (skipped triples, a fallback).
+/// The catalog call of a LEDVANCE source in `mode`; `line` takes what the report should say
+/// besides the outcome: failures as errors, a fallback or a skipped device kind as notes.
 pub(super) async fn refresh(
     (client, clock, cache): (&CatalogClient, &Clock, &mut Cache),
     source: &mut CloudSource,
     mode: LedvanceMode,
     devices: &[KnownDevice],
-    notes: &mut Vec<String>,
+    line: &mut SourceRefresh,
 ) -> Result<Refreshed, CatalogError> {
     if mode != LedvanceMode::Newer {
         let now = clock.now();
@@ -60,27 +60,27 @@ pub(super) async fn refresh(
             other => return other,
         };
         if let Err(error) = source.save_ledger() {
-            notes.push(error);
+            line.errors.push(error);
         }
-        tracing::info!(source = %source.spec.provenance.source, error = %list_error, "the list is unusable; asking with `newer` calls");
+        tracing::info!(source = %source.spec.provenance.source, error = %list_error, "the list is unusable; asking with `newer` calls (mode = \"newer\" skips the list)");
         // Whatever the round brings, the list's failure is what the outcome names unless the
         // round answered something (or the limit now holds the source back).
-        return match newer_round((client, clock, cache), source, devices, notes).await {
+        return match newer_round((client, clock, cache), source, devices, line).await {
             Ok(Some(refreshed)) => {
-                notes.push(format!(
-                    "the list is unusable ({list_error}); the catalog comes from `newer` calls"
+                line.notes.push(format!(
+                    "the list is unusable ({list_error}); the catalog comes from `newer` calls (mode = \"newer\" skips the list)"
                 ));
                 Ok(refreshed)
             }
             Ok(None) => Err(list_error),
             Err(error @ CatalogError::RateLimited { .. }) => Err(error),
             Err(error) => {
-                notes.push(format!("`newer` fallback: {error}"));
+                line.errors.push(format!("`newer` fallback: {error}"));
                 Err(list_error)
             }
         };
     }
-    match newer_round((client, clock, cache), source, devices, notes).await? {
+    match newer_round((client, clock, cache), source, devices, line).await? {
         Some(refreshed) => Ok(refreshed),
         None => {
             let previous = cache
@@ -111,7 +111,7 @@ async fn newer_round(
     (client, clock, cache): (&CatalogClient, &Clock, &mut Cache),
     source: &mut CloudSource,
     devices: &[KnownDevice],
-    notes: &mut Vec<String>,
+    line: &mut SourceRefresh,
 ) -> Result<Option<Refreshed>, CatalogError> {
     let name = source.spec.provenance.source.clone();
     let kind = source.spec.provenance.kind;
@@ -121,7 +121,7 @@ async fn newer_round(
             .map(|d| (d.manufacturer_code, d.image_type, d.current_file_version)),
     );
     if over > 0 {
-        notes.push(format!(
+        line.notes.push(format!(
             "{over} LEDVANCE device kinds beyond the {MAX_NEWER_QUERIES} `newer` calls a refresh makes were not asked about"
         ));
     }
@@ -143,7 +143,7 @@ async fn newer_round(
             .ledvance_newer(&source.spec, query, &mut source.limiter, now)
             .await;
         if let Err(error) = source.save_ledger() {
-            notes.push(error);
+            line.errors.push(error);
         }
         let parameters = query.parameters();
         match answer {
@@ -157,13 +157,14 @@ async fn newer_round(
             }
             Ok(NewerAnswer::Invalid) => {
                 tracing::warn!(source = %name, %parameters, "newer: 400 invalid request; this device kind is skipped");
-                notes.push(format!(
+                line.notes.push(format!(
                     "newer {parameters}: HTTP 400 invalid request; skipped"
                 ));
             }
             Err(CatalogError::Decode { error, .. }) => {
                 tracing::warn!(source = %name, %parameters, %error, "newer: unreadable answer; skipped");
-                notes.push(format!("newer {parameters}: {error}; skipped"));
+                line.notes
+                    .push(format!("newer {parameters}: {error}; skipped"));
             }
             Err(error) => {
                 stopped = Some(error);
@@ -175,7 +176,7 @@ async fn newer_round(
         return stopped.map_or(Ok(None), Err);
     }
     if let Some(error) = &stopped {
-        notes.push(format!(
+        line.errors.push(format!(
             "`newer` calls stopped after {} of {asked}: {error}; the rest keep their previous answers",
             answers.len()
         ));

@@ -73,7 +73,7 @@ impl CatalogService {
                         source,
                         mode,
                         &known_devices,
-                        &mut line.errors,
+                        &mut line,
                     )
                     .await
                 }

@@ -210,6 +210,10 @@ pub struct SourceRefresh {
     pub downloads: Vec<Download>,
     /// Every failure, in order.
     pub errors: Vec<String>,
+    /// What the installer may want to know that is no failure (a LEDVANCE list answered 410
+    /// and the `newer` calls served; one device kind the service called invalid), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// This month's usage after the refresh.
     pub usage: Usage,
 }
@@ -223,6 +227,7 @@ impl SourceRefresh {
             entries: 0,
             downloads: Vec::new(),
             errors: Vec::new(),
+            notes: Vec::new(),
             usage: Usage::default(),
         }
     }
@@ -295,6 +300,9 @@ impl fmt::Display for RefreshReport {
             };
             for error in line.errors.iter().filter(|error| !shown(error)) {
                 writeln!(f, "  error: {error}")?;
+            }
+            for note in &line.notes {
+                writeln!(f, "  note: {note}")?;
             }
         }
         if !self.pruned.is_empty() {
@@ -377,6 +385,7 @@ mod tests {
                     outcome: DownloadOutcome::Stored { bytes: 180_052 },
                 }],
                 errors: vec!["boom".into()],
+                notes: vec!["the list answered 410".into()],
                 usage: Usage {
                     calls: 2,
                     monthly_calls: 100_000,
@@ -394,12 +403,14 @@ mod tests {
             "image 1189/0019/00102428: stored (180052 bytes)",
             "2 of 100000 calls, 180100 of 100000000 bytes this month",
             "error: boom",
+            "note: the list answered 410",
         ] {
             assert!(text.contains(expected), "{expected:?} in\n{text}");
         }
         assert!(!report.is_clean());
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["sources"][0]["catalog"]["state"], "skipped");
+        assert_eq!(json["sources"][0]["notes"][0], "the list answered 410");
         assert_eq!(json["sources"][0]["usage"]["monthly_calls"], 100_000);
         assert_eq!(
             json["sources"][0]["downloads"][0]["outcome"]["bytes"],

@@ -36,7 +36,7 @@ impl HostConfig {
     pub fn new(endpoint: u8) -> Self {
         HostConfig {
             endpoint,
-            link: LinkConfig::default(),
+            link: LinkConfig::host(),
             session: SessionConfig::default(),
             network_up_timeout: Duration::from_secs(15),
             keepalive_interval: Duration::from_secs(10),

@@ -11,6 +11,9 @@
 //! struct. Both roles use the same table: the host encodes commands and decodes responses and
 //! callbacks; the simulated NCP ([`crate::sim::SimNcp`]) decodes commands through it, answers
 //! with its [`Response`] variants, and refuses a frame outside its versions as a real NCP does.
+//! The `raw_commands` section lists the ~50 stack frames (keys, tokens, tables, scans) that
+//! bellows and zigbee-herdsman send and only the simulator answers: named and versioned here,
+//! parameters as bytes; `sim::stack` dispatches on their [`FrameId`] constants.
 //! [`Frame`] adds the header.
 //!
 //! What changed at v14 (bellows `v14/commands.py`): every status is a u32 `sl_status_t`;
@@ -168,11 +171,130 @@ ezsp_frames! {
         INCOMING_MESSAGE_HANDLER = 0x0045, "incomingMessageHandler", 8..=17,
             IncomingMessageHandler(IncomingMessageHandler);
     }
+    raw_commands {
+        // The stack frames bellows/zigpy and zigbee-herdsman send (start-up, forming, backup,
+        // normal operation) that only the simulated NCP answers (`sim::stack`); names and
+        // versions from bellows 1.2.1's `ezsp/v*/commands.py`. Where an id changed meaning, the
+        // line names its newest frame and the versions it exists in under any name.
+        /// `getExtendedValue`.
+        GET_EXTENDED_VALUE = 0x0003, "getExtendedValue", 8..=17;
+        /// `getMfgToken`.
+        GET_MFG_TOKEN = 0x000B, "getMfgToken", 8..=17;
+        /// `setMfgToken`.
+        SET_MFG_TOKEN = 0x000C, "setMfgToken", 8..=17;
+        /// `setConcentrator`.
+        SET_CONCENTRATOR = 0x0010, "setConcentrator", 8..=17;
+        /// `setManufacturerCode`.
+        SET_MANUFACTURER_CODE = 0x0015, "setManufacturerCode", 8..=17;
+        /// `startScan`.
+        START_SCAN = 0x001A, "startScan", 8..=17;
+        /// `leaveNetwork`.
+        LEAVE_NETWORK = 0x0020, "leaveNetwork", 8..=17;
+        /// `getParentChildParameters`.
+        GET_PARENT_CHILD_PARAMETERS = 0x0029, "getParentChildParameters", 8..=17;
+        /// `sendMulticast`.
+        SEND_MULTICAST = 0x0038, "sendMulticast", 8..=17;
+        /// `sendReply`.
+        SEND_REPLY = 0x0039, "sendReply", 8..=17;
+        /// `sendManyToOneRouteRequest`.
+        SEND_MANY_TO_ONE_ROUTE_REQUEST = 0x0041, "sendManyToOneRouteRequest", 8..=17;
+        /// `customFrame`.
+        CUSTOM_FRAME = 0x0047, "customFrame", 8..=17;
+        /// `getChildData`.
+        GET_CHILD_DATA = 0x004A, "getChildData", 8..=17;
+        /// `setSourceRouteDiscoveryMode`.
+        SET_SOURCE_ROUTE_DISCOVERY_MODE = 0x005A, "setSourceRouteDiscoveryMode", 8..=17;
+        /// `gpProxyTableRemoveEntry`.
+        /// v8–13 `setAddressTableRemoteNodeId`, none in v14–16.
+        GP_PROXY_TABLE_REMOVE_ENTRY = 0x005D, "gpProxyTableRemoveEntry", 8..=17;
+        /// `getAddressTableInfo`. v8–13 `getAddressTableRemoteEui64`.
+        GET_ADDRESS_TABLE_INFO = 0x005E, "getAddressTableInfo", 8..=17;
+        /// `gpClearProxyTable`. v8–13 `getAddressTableRemoteNodeId`, none in v14–16.
+        GP_CLEAR_PROXY_TABLE = 0x005F, "gpClearProxyTable", 8..=17;
+        /// `getMulticastTableEntry`.
+        GET_MULTICAST_TABLE_ENTRY = 0x0063, "getMulticastTableEntry", 8..=17;
+        /// `setMulticastTableEntry`.
+        SET_MULTICAST_TABLE_ENTRY = 0x0064, "setMulticastTableEntry", 8..=17;
+        /// `readAndClearCounters`.
+        READ_AND_CLEAR_COUNTERS = 0x0065, "readAndClearCounters", 8..=17;
+        /// `addOrUpdateKeyTableEntry`.
+        ADD_OR_UPDATE_KEY_TABLE_ENTRY = 0x0066, "addOrUpdateKeyTableEntry", 8..=12;
+        /// `getCurrentSecurityState`.
+        GET_CURRENT_SECURITY_STATE = 0x0069, "getCurrentSecurityState", 8..=17;
+        /// `getKey`.
+        GET_KEY = 0x006A, "getKey", 8..=12;
+        /// `clearTransientLinkKeys`.
+        CLEAR_TRANSIENT_LINK_KEYS = 0x006B, "clearTransientLinkKeys", 8..=17;
+        /// `getKeyTableEntry`.
+        GET_KEY_TABLE_ENTRY = 0x0071, "getKeyTableEntry", 8..=12;
+        /// `findKeyTableEntry`.
+        FIND_KEY_TABLE_ENTRY = 0x0075, "findKeyTableEntry", 8..=17;
+        /// `eraseKeyTableEntry`.
+        ERASE_KEY_TABLE_ENTRY = 0x0076, "eraseKeyTableEntry", 8..=17;
+        /// `tokenFactoryReset`. v8–12 `becomeTrustCenter`.
+        TOKEN_FACTORY_RESET = 0x0077, "tokenFactoryReset", 8..=17;
+        /// `setExtendedTimeout`.
+        SET_EXTENDED_TIMEOUT = 0x007E, "setExtendedTimeout", 8..=17;
+        /// `getExtendedTimeout`.
+        GET_EXTENDED_TIMEOUT = 0x007F, "getExtendedTimeout", 8..=17;
+        /// `replaceAddressTableEntry`.
+        REPLACE_ADDRESS_TABLE_ENTRY = 0x0082, "replaceAddressTableEntry", 8..=17;
+        /// `setRadioIeee802154CcaMode`. v8 `overrideCurrentChannel`.
+        SET_RADIO_IEEE802154_CCA_MODE = 0x0095, "setRadioIeee802154CcaMode", 8..=17;
+        /// `setRadioPower`.
+        SET_RADIO_POWER = 0x0099, "setRadioPower", 8..=17;
+        /// `removeDevice`.
+        REMOVE_DEVICE = 0x00A8, "removeDevice", 8..=17;
+        /// `setChildData`. v8 `setGpioCurrentConfiguration`.
+        SET_CHILD_DATA = 0x00AC, "setChildData", 8..=17;
+        /// `setSourceRoute`.
+        SET_SOURCE_ROUTE = 0x00AE, "setSourceRoute", 8..=17;
+        /// `clearKeyTable`.
+        CLEAR_KEY_TABLE = 0x00B1, "clearKeyTable", 8..=17;
+        /// `setLogicalAndRadioChannel`.
+        SET_LOGICAL_AND_RADIO_CHANNEL = 0x00B9, "setLogicalAndRadioChannel", 8..=17;
+        /// `getSourceRouteTableFilledSize`.
+        GET_SOURCE_ROUTE_TABLE_FILLED_SIZE = 0x00C2, "getSourceRouteTableFilledSize", 8..=17;
+        /// `getSourceRouteTableTotalSize`.
+        GET_SOURCE_ROUTE_TABLE_TOTAL_SIZE = 0x00C3, "getSourceRouteTableTotalSize", 8..=17;
+        /// `gpSinkTableClearAll`.
+        GP_SINK_TABLE_CLEAR_ALL = 0x00E2, "gpSinkTableClearAll", 8..=17;
+        /// `readCounters`.
+        READ_COUNTERS = 0x00F1, "readCounters", 8..=17;
+        /// `multiPhySetRadioPower`.
+        MULTI_PHY_SET_RADIO_POWER = 0x00FA, "multiPhySetRadioPower", 8..=17;
+        /// `getTokenCount`.
+        GET_TOKEN_COUNT = 0x0100, "getTokenCount", 9..=17;
+        /// `getTokenInfo`.
+        GET_TOKEN_INFO = 0x0101, "getTokenInfo", 9..=17;
+        /// `getTokenData`.
+        GET_TOKEN_DATA = 0x0102, "getTokenData", 9..=17;
+        /// `setTokenData`.
+        SET_TOKEN_DATA = 0x0103, "setTokenData", 9..=17;
+        /// `getApsKeyInfo`.
+        GET_APS_KEY_INFO = 0x010C, "getApsKeyInfo", 12..=17;
+        /// `importLinkKey`.
+        IMPORT_LINK_KEY = 0x010E, "importLinkKey", 12..=17;
+        /// `exportLinkKeyByIndex`.
+        EXPORT_LINK_KEY_BY_INDEX = 0x010F, "exportLinkKeyByIndex", 12..=17;
+        /// `importTransientKey`.
+        IMPORT_TRANSIENT_KEY = 0x0111, "importTransientKey", 12..=17;
+        /// `exportKey`.
+        EXPORT_KEY = 0x0114, "exportKey", 12..=17;
+        /// `importKey`.
+        IMPORT_KEY = 0x0115, "importKey", 12..=17;
+        /// `getNetworkKeyInfo`.
+        GET_NETWORK_KEY_INFO = 0x0116, "getNetworkKeyInfo", 13..=17;
+    }
     other_ids {
         /// `callback`: asks the NCP for a pending callback (UART hosts get them unasked).
         CALLBACK = 0x0006, "callback";
         /// `noCallbacks`: the answer to `callback` when none is pending.
         NO_CALLBACKS = 0x0007, "noCallbacks";
+        /// `scanCompleteHandler`: a `startScan` finished (sent raw by the simulated NCP).
+        SCAN_COMPLETE_HANDLER = 0x001C, "scanCompleteHandler";
+        /// `energyScanResultHandler`: one channel's energy (sent raw by the simulated NCP).
+        ENERGY_SCAN_RESULT_HANDLER = 0x0048, "energyScanResultHandler";
     }
 }
 

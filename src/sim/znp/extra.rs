@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use super::{Scheduled, SimZnp};
-use crate::coordinator::CLUSTER_OTA_UPGRADE;
+use crate::zigbee::CLUSTER_OTA_UPGRADE;
 use crate::sim::ncp::SimEvent;
 use crate::wire::{PutLe, Reader};
 use crate::zigbee::CLUSTER_BASIC;

@@ -1,0 +1,423 @@
+//! The simulated NCP's radio side: sends accepted from the host reach the devices after the
+//! radio delay (or fail, by the fault settings), their delivery reports
+//! (`messageSentHandler`), the devices' own messages and announces as callbacks to the host,
+//! and the NCP's own ZDO answers (UG100 §7 "Messaging Frames").
+
+use std::time::{Duration, Instant};
+
+use super::*;
+
+impl SimNcp {
+    /// The one-way radio delay to a device, `None` for an address nobody has.
+    pub(super) fn radio_delay(&self, nwk: Nwk) -> Option<Duration> {
+        self.devices
+            .iter()
+            .find(|d| d.config().nwk == nwk)
+            .map(|d| d.config().radio_delay)
+    }
+
+    pub(super) fn take_aps_sequence(&mut self) -> u8 {
+        let sequence = self.next_aps_sequence;
+        self.next_aps_sequence = sequence.wrapping_add(1);
+        sequence
+    }
+
+    pub(super) fn accept_unicast(
+        &mut self,
+        message_type: OutgoingMessageType,
+        destination: Nwk,
+        aps_frame: ApsFrame,
+        message_tag: u16,
+        payload: Vec<u8>,
+        now: Instant,
+    ) -> Status {
+        if !self.network_up {
+            return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
+        }
+        if payload.len() > usize::from(self.config.max_aps_payload) {
+            return self.ember_status(EmberStatus::MESSAGE_TOO_LONG, SlStatus::MESSAGE_TOO_LONG);
+        }
+        if self.pending_unicasts >= self.config.faults.transmit_queue {
+            return self.ember_status(
+                EmberStatus::MAX_MESSAGE_LIMIT_REACHED,
+                SlStatus::ZIGBEE_MAX_MESSAGE_LIMIT_REACHED,
+            );
+        }
+        self.pending_unicasts += 1;
+        if destination == Nwk::COORDINATOR {
+            self.loop_back(message_type, aps_frame, message_tag, &payload, now);
+            return self.ok();
+        }
+        let nwk = destination;
+        let radio_delay = self.radio_delay(nwk);
+        let delivered =
+            radio_delay.is_some() && !self.rng.chance(self.config.faults.delivery_failure);
+        let delay = radio_delay.unwrap_or(NO_ROUTE_DELAY / 4);
+        if delivered {
+            self.schedule.push((
+                now + delay,
+                Scheduled::ToDevice {
+                    nwk,
+                    aps_frame,
+                    payload,
+                },
+            ));
+        }
+        if !self.rng.chance(self.config.faults.lost_delivery_report) {
+            // An APS ACK comes back over the radio; a failure is known after the retries.
+            let report_after = if delivered { delay * 2 } else { delay * 4 };
+            self.schedule.push((
+                now + report_after + self.config.faults.delivery_report_delay,
+                Scheduled::MessageSent {
+                    message_type,
+                    destination,
+                    aps_frame,
+                    message_tag,
+                    delivered,
+                    unicast: true,
+                },
+            ));
+        } else {
+            // The report is lost, but the NCP frees the queue slot after its retries.
+            self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
+        }
+        self.ok()
+    }
+
+    /// A unicast to the NCP's own node: delivered at once; a ZDO request is answered by the
+    /// node's own ZDO server ([`super::zdo`]), whose response reaches the host as an incoming
+    /// message from 0x0000.
+    pub(super) fn loop_back(
+        &mut self,
+        message_type: OutgoingMessageType,
+        aps_frame: ApsFrame,
+        message_tag: u16,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        if aps_frame.profile_id == DeviceAnnounce::PROFILE_ID {
+            let node = crate::sim::zdo::OwnNode {
+                manufacturer_code: self.stack.manufacturer_code(),
+                ieee: self.config.ieee.to_le_bytes(),
+                endpoints: self.endpoints.clone(),
+            };
+            if let Some((cluster, response)) =
+                crate::sim::zdo::answer(&node, aps_frame.cluster_id, payload)
+            {
+                self.schedule.push((
+                    now + BROADCAST_DELAY * 2,
+                    Scheduled::FromOwnZdo {
+                        cluster,
+                        payload: response,
+                    },
+                ));
+            }
+        }
+        self.schedule.push((
+            now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
+            Scheduled::MessageSent {
+                message_type,
+                destination: Nwk::COORDINATOR,
+                aps_frame,
+                message_tag,
+                delivered: true,
+                unicast: true,
+            },
+        ));
+    }
+
+    pub(super) fn accept_broadcast(
+        &mut self,
+        destination: Nwk,
+        aps_frame: ApsFrame,
+        message_tag: u16,
+        payload: Vec<u8>,
+        now: Instant,
+    ) -> Status {
+        if !self.network_up {
+            return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
+        }
+        let receivers: Vec<(Nwk, Duration)> = self
+            .devices
+            .iter()
+            .map(|d| (d.config().nwk, d.config().radio_delay))
+            .collect();
+        for (nwk, delay) in receivers {
+            self.schedule.push((
+                now + delay,
+                Scheduled::ToDevice {
+                    nwk,
+                    aps_frame,
+                    payload: payload.clone(),
+                },
+            ));
+        }
+        self.schedule.push((
+            now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
+            Scheduled::MessageSent {
+                message_type: OutgoingMessageType::BROADCAST,
+                destination,
+                aps_frame,
+                message_tag,
+                delivered: true,
+                unicast: false,
+            },
+        ));
+        self.ok()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The radio
+
+    pub(super) fn run_scheduled(&mut self, item: Scheduled, now: Instant) {
+        match item {
+            Scheduled::Callback {
+                frame_id,
+                parameters,
+            } => self.send_callback(Callback::Other {
+                frame_id,
+                parameters,
+            }),
+            Scheduled::NetworkDown => {
+                self.events.push_back(SimEvent::NetworkDown);
+                self.send_callback(Callback::StackStatusHandler {
+                    status: self
+                        .ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN),
+                });
+            }
+            Scheduled::NetworkUp => {
+                self.network_up = true;
+                self.events.push_back(SimEvent::NetworkUp);
+                self.send_callback(Callback::StackStatusHandler {
+                    status: self.ember_status(EmberStatus::NETWORK_UP, SlStatus::ZIGBEE_NETWORK_UP),
+                });
+                if !self.announced && self.config.announce_devices {
+                    self.announced = true;
+                    let announces: Vec<(Nwk, Ieee, Duration)> = self
+                        .devices
+                        .iter()
+                        .map(|d| (d.config().nwk, d.config().ieee, d.config().radio_delay))
+                        .collect();
+                    for (nwk, ieee, delay) in announces {
+                        self.schedule
+                            .push((now + delay, Scheduled::Announce { nwk, ieee }));
+                    }
+                }
+            }
+            Scheduled::ToDevice {
+                nwk,
+                aps_frame,
+                payload,
+            } => {
+                let Some(index) = self.devices.iter().position(|d| d.config().nwk == nwk) else {
+                    return;
+                };
+                self.events.push_back(SimEvent::MessageToDevice {
+                    nwk,
+                    payload: payload.clone(),
+                });
+                if let Some(device) = self.devices.get_mut(index) {
+                    let endpoint = device.config().endpoint;
+                    let addressed = aps_frame.destination_endpoint == endpoint
+                        || aps_frame.destination_endpoint == 0xFF;
+                    if addressed && aps_frame.cluster_id == CLUSTER_OTA_UPGRADE {
+                        device.handle_frame(&payload, now);
+                    } else if addressed && aps_frame.cluster_id == CLUSTER_BASIC {
+                        device.handle_basic_frame(&payload, now);
+                    }
+                }
+                self.collect_device_output(index, now);
+            }
+            Scheduled::FromDevice {
+                nwk,
+                endpoint,
+                cluster,
+                payload,
+            } => self.deliver_to_host(nwk, endpoint, cluster, payload),
+            Scheduled::Announce { nwk, ieee } => self.announce_to_host(nwk, ieee),
+            Scheduled::FromOwnZdo { cluster, payload } => {
+                let aps_frame = ApsFrame {
+                    profile_id: DeviceAnnounce::PROFILE_ID,
+                    cluster_id: cluster,
+                    source_endpoint: 0,
+                    destination_endpoint: 0,
+                    options: ApsOptions::NONE,
+                    group_id: 0,
+                    sequence: self.take_aps_sequence(),
+                };
+                let own = self.config.ieee;
+                self.send_incoming(aps_frame, Nwk(Nwk::COORDINATOR.0), Some(own), payload);
+            }
+            Scheduled::MessageSent {
+                message_type,
+                destination,
+                aps_frame,
+                message_tag,
+                delivered,
+                unicast,
+            } => {
+                if unicast {
+                    self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
+                }
+                let status = if delivered {
+                    self.ok()
+                } else {
+                    self.ember_status(
+                        EmberStatus::DELIVERY_FAILED,
+                        SlStatus::ZIGBEE_DELIVERY_FAILED,
+                    )
+                };
+                self.send_callback(Callback::MessageSentHandler(MessageSentHandler {
+                    message_type,
+                    index_or_destination: destination,
+                    aps_frame,
+                    message_tag,
+                    status,
+                    message_contents: Vec::new(),
+                }));
+            }
+        }
+    }
+
+    /// Puts what the device wants to send on the radio, and its events in the queue.
+    pub(super) fn collect_device_output(&mut self, index: usize, now: Instant) {
+        let Some(device) = self.devices.get_mut(index) else {
+            return;
+        };
+        let nwk = device.config().nwk;
+        let endpoint = device.config().endpoint;
+        let delay = device.config().radio_delay;
+        while let Some(payload) = device.poll_transmit() {
+            self.schedule.push((
+                now + delay,
+                Scheduled::FromDevice {
+                    nwk,
+                    endpoint,
+                    cluster: CLUSTER_OTA_UPGRADE,
+                    payload,
+                },
+            ));
+        }
+        while let Some(payload) = device.poll_transmit_basic() {
+            self.schedule.push((
+                now + delay,
+                Scheduled::FromDevice {
+                    nwk,
+                    endpoint,
+                    cluster: CLUSTER_BASIC,
+                    payload,
+                },
+            ));
+        }
+        while let Some(event) = device.poll_event() {
+            self.events.push_back(SimEvent::Device { nwk, event });
+        }
+    }
+
+    /// A device's OTA frame (or its answer to a Basic cluster read) reaches the NCP: up to the
+    /// host if an endpoint takes the OTA cluster.
+    pub(super) fn deliver_to_host(
+        &mut self,
+        nwk: Nwk,
+        source_endpoint: u8,
+        cluster: u16,
+        payload: Vec<u8>,
+    ) {
+        if !self.network_up {
+            return;
+        }
+        let Some(endpoint) = self
+            .endpoints
+            .iter()
+            .find(|e| e.input_clusters.contains(&CLUSTER_OTA_UPGRADE))
+            .map(|e| e.endpoint)
+        else {
+            return; // No endpoint serves the OTA cluster: the stack drops the message.
+        };
+        let ieee = self
+            .devices
+            .iter()
+            .find(|d| d.config().nwk == nwk)
+            .map(|d| d.config().ieee);
+        let aps_frame = ApsFrame {
+            profile_id: PROFILE_HOME_AUTOMATION,
+            cluster_id: cluster,
+            source_endpoint,
+            destination_endpoint: endpoint,
+            options: ApsOptions::RETRY,
+            group_id: 0,
+            sequence: self.take_aps_sequence(),
+        };
+        self.messages_to_host += 1;
+        self.events.push_back(SimEvent::MessageToHost {
+            nwk,
+            cluster,
+            payload: payload.clone(),
+        });
+        self.send_incoming(aps_frame, nwk, ieee, payload);
+    }
+
+    pub(super) fn announce_to_host(&mut self, nwk: Nwk, ieee: Ieee) {
+        if !self.network_up {
+            return;
+        }
+        let mut payload = Vec::new();
+        DeviceAnnounce {
+            transaction_sequence: self.take_aps_sequence(),
+            node_id: nwk,
+            eui64: ieee,
+            capability: 0x8E,
+        }
+        .encode(&mut payload);
+        let aps_frame = ApsFrame {
+            profile_id: DeviceAnnounce::PROFILE_ID,
+            cluster_id: DeviceAnnounce::CLUSTER_ID,
+            source_endpoint: 0,
+            destination_endpoint: 0,
+            options: ApsOptions::NONE,
+            group_id: 0,
+            sequence: self.take_aps_sequence(),
+        };
+        self.send_incoming(aps_frame, nwk, Some(ieee), payload);
+    }
+
+    pub(super) fn send_incoming(
+        &mut self,
+        aps_frame: ApsFrame,
+        nwk: Nwk,
+        ieee: Option<Ieee>,
+        payload: Vec<u8>,
+    ) {
+        let v14 = self.version.uses_sl_status();
+        let broadcast = aps_frame.profile_id == DeviceAnnounce::PROFILE_ID
+            && aps_frame.cluster_id == DeviceAnnounce::CLUSTER_ID;
+        self.send_callback(Callback::IncomingMessageHandler(IncomingMessageHandler {
+            message_type: if broadcast {
+                IncomingMessageType::BROADCAST
+            } else {
+                IncomingMessageType::UNICAST
+            },
+            aps_frame,
+            last_hop_lqi: 0xFF,
+            last_hop_rssi: -40,
+            sender: nwk,
+            sender_eui64: v14.then(|| Ieee(ieee.map_or(0, |i| i.0))),
+            binding_index: 0xFF,
+            address_index: 0xFF,
+            timestamp: v14.then_some(0),
+            message_contents: payload,
+        }));
+    }
+
+    pub(super) fn send_callback(&mut self, callback: Callback) {
+        let mut out = Vec::new();
+        // Callbacks reuse the last answered command's sequence number, which no pending
+        // command holds.
+        if callback
+            .encode_frame(self.version, self.last_sequence, &mut out)
+            .is_ok()
+        {
+            self.queue_frame(out);
+        }
+    }
+}
