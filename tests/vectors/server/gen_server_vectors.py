@@ -9,8 +9,9 @@ The scenario is fixed (the Rust test builds the same one):
   destination 00:11:22:33:44:55:66:77, bytes = bytes(range(200));
 - the device 00:11:22:33:44:55:66:77 runs version 0x01000000;
 - the download cap is 1: once the device holds the slot, a second device
-  00:00:00:00:00:00:00:99 asking for a block is told WAIT_FOR_DATA (60 s, the default when no
-  running transfer has a measurable rate yet).
+  00:00:00:00:00:00:00:99 asking for a block is told WAIT_FOR_DATA (10 s: the holder has moved
+  one block since its slot was granted, and the slot progress rule judges it at the end of its
+  10 s window, when the slot may be free).
 
 Each vector is one request (client to server, as a device frames it: cluster-specific, DDR off)
 and the response zigpy would send for it: server-to-client with Default Response disabled, the
@@ -134,7 +135,7 @@ vectors = [
     dict(name="query_with_hardware_version", request=query(0x11, hardware=0x0102), response=response(0x11, "query_next_image_response", **offer)),
     dict(name="query_other_manufacturer_no_image", request=query(0x12, manufacturer=0x1234), response=response(0x12, "query_next_image_response", status=Status.NO_IMAGE_AVAILABLE)),
     dict(name="block_first_capped_at_50", request=block_request(0x20, 0, 64), response=response(0x20, "image_block_response", **block(0, 50))),
-    dict(name="block_over_cap_wait_for_data", device="second", request=block_request(0x25, 0, 64, period=0), response=response(0x25, "image_block_response", status=Status.WAIT_FOR_DATA, current_time=0, request_time=60, minimum_block_period=0)),
+    dict(name="block_over_cap_wait_for_data", device="second", request=block_request(0x25, 0, 64, period=0), response=response(0x25, "image_block_response", status=Status.WAIT_FOR_DATA, current_time=0, request_time=10, minimum_block_period=0)),
     dict(name="block_last_short", request=block_request(0x21, 1000, 64), response=response(0x21, "image_block_response", **block(1000, 24))),
     dict(name="block_with_ieee_and_period", request=block_request(0x22, 100, 40, ieee=DEVICE, period=0), response=response(0x22, "image_block_response", **block(100, 40))),
     dict(name="block_past_end_malformed", request=block_request(0x23, 1024, 64), response=response(0x23, "image_block_response", status=Status.MALFORMED_COMMAND)),
