@@ -9,10 +9,10 @@
 use std::time::Instant;
 
 use super::{Scheduled, SimZnp};
-use crate::zigbee::CLUSTER_OTA_UPGRADE;
 use crate::sim::ncp::SimEvent;
 use crate::wire::{PutLe, Reader};
 use crate::zigbee::CLUSTER_BASIC;
+use crate::zigbee::CLUSTER_OTA_UPGRADE;
 use crate::znp::command::{Message, status};
 use crate::znp::frame::{Frame, FrameType, Subsystem};
 
