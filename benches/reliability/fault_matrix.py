@@ -1286,6 +1286,161 @@ class Hostile(Row):
         return result
 
 
+class ProxyRow(Row):
+    """The daemon behind the EZSP proxy (issue 17): `[proxy] listen` on a free loopback port,
+    and unmodified zigpy + bellows as the upstream stack (tests/interop/zigpy_proxy.py, run by the
+    venv python of `.ci/run`, $ZIGPY_PYTHON). Upstream starts the network; zigbee-otad upgrades
+    the devices meanwhile. The first device also reports an attribute every 2 s: the row notes
+    how many reports zigpy received and how many OTA cluster frames (must be 0), and counts the
+    row lost if zigpy saw any OTA frame or no report."""
+
+    sim_faults = ["--report-every", "2"]
+    upstream_python = Path(
+        os.environ.get("ZIGPY_PYTHON", "/tmp/zigbee-otad-ci-venv/bin/python")
+    )
+    script = CRATE_ROOT / "tests" / "interop" / "zigpy_proxy.py"
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        if not cls.upstream_python.is_file():
+            return f"no zigpy python at {cls.upstream_python} (bash .ci/run makes the venv)"
+        return None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.upstreams: list[tuple[subprocess.Popen, Path]] = []
+        self.upstream_seen: list[dict] = []
+
+    def write_config(self, port: str) -> Path:
+        config = super().write_config(port)
+        with open(config, "a") as out:
+            out.write(f'[proxy]\nlisten = "tcp://127.0.0.1:{self.port}"\n')
+        return config
+
+    def start_upstream(self) -> subprocess.Popen:
+        number = len(self.upstreams) + 1
+        stop = self.dir / f"stop-upstream-{number}"
+        process = subprocess.Popen(
+            [str(self.upstream_python), str(self.script), str(self.port),
+             "00:12:4b:00:00:00:00:01", "0x1001", str(stop)],
+            stdout=subprocess.PIPE,
+            stderr=open(self.dir / f"upstream-{number}.log", "ab"),
+        )
+        self.upstreams.append((process, stop))
+        return process
+
+    def inject(self, started: float) -> None:
+        self.wait_until(lambda: bool(query_status(self.socket)), 30)
+        self.start_upstream()
+        self.upstream_fault(started)
+
+    def upstream_fault(self, started: float) -> None:
+        """The row's fault on the upstream side, if any."""
+
+    def result(self, started: float, ended: float) -> dict:
+        for process, stop in self.upstreams:
+            if process.poll() is None:
+                stop.touch()
+                try:
+                    out, _ = process.communicate(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    out, _ = process.communicate()
+                line = next((l for l in out.decode().splitlines() if l.startswith("{")), None)
+                if line:
+                    self.upstream_seen.append(json.loads(line))
+        result = super().result(started, ended)
+        last = self.upstream_seen[-1] if self.upstream_seen else None
+        if last is None:
+            result["notes"].insert(0, "upstream zigpy printed nothing (see upstream-*.log)")
+            result["lost"] = result["devices"]
+        else:
+            result["notes"].insert(
+                0,
+                f"zigpy (last upstream): {last['reports']} attribute reports, "
+                f"{last['ota_frames']} OTA cluster frames, {last['resets']} resets it made, "
+                f"{last.get('restarts', 0)} restarts after losing its radio",
+            )
+            if last["ota_frames"] or not last["reports"]:
+                result["lost"] = result["devices"]
+        return result
+
+    def cleanup(self) -> None:
+        for process, _ in self.upstreams:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+class ProxyBaseline(ProxyRow):
+    key = "proxy"
+    title = "behind the EZSP proxy, zigpy upstream"
+
+
+class ProxyUpstreamReconnect(ProxyRow):
+    key = "proxy-reconnect"
+    title = "proxy: upstream disconnects mid-transfer, reconnects 5 s later"
+    one_off = True
+
+    def upstream_fault(self, started: float) -> None:
+        if not self.wait_until(lambda: self.served_bytes() >= 6_000, self.deadline / 2):
+            self.notes.append("transfers never reached 6000 bytes before upstream left")
+        process, _ = self.upstreams[-1]
+        process.kill()
+        process.wait()
+        left = time.monotonic()
+        served = self.served_bytes()
+        time.sleep(5)
+        self.notes.append(
+            f"{self.served_bytes() - served} bytes served while upstream was away"
+        )
+        self.start_upstream()
+        self.fault_at.append(left)
+
+
+class ProxyUpstreamReset(ProxyRow):
+    key = "proxy-upstream-reset"
+    title = "proxy: upstream resets the stick mid-transfer"
+    one_off = True
+
+    def upstream_fault(self, started: float) -> None:
+        if not self.wait_until(lambda: self.served_bytes() >= 6_000, self.deadline / 2):
+            self.notes.append("transfers never reached 6000 bytes before the reset")
+        process, _ = self.upstreams[-1]
+        process.send_signal(signal.SIGUSR1)
+        self.fault_at.append(time.monotonic())
+
+
+class ProxyStickReset(ProxyRow):
+    key = "proxy-stick-reset"
+    title = "proxy: the stick resets by itself mid-transfer"
+    sim_faults = ProxyRow.sim_faults + ["--reset-after", "300"]
+    one_off = True
+
+    def upstream_fault(self, started: float) -> None:
+        simulator = self.simulators[-1]
+        if self.wait_until(lambda: bool(simulator.resets), self.deadline / 2):
+            self.fault_at.append(simulator.resets[0])
+
+    def all_verified(self) -> bool:
+        """Also waits for zigpy to have started again (its RST and the network up once more),
+        so the row ends with upstream back, not half-way through its restart."""
+        log = (self.dir / "upstream-1.log").read_text(errors="replace")
+        back = log.count("zigpy started through the proxy") >= 2
+        return super().all_verified() and back
+
+
+class ProxyLoss5(ProxyRow):
+    key = "proxy-loss-5"
+    title = "proxy: stick link loses 5 % of ASH frames each way"
+    sim_faults = ProxyRow.sim_faults + ["--loss", "0.05"]
+    firmware_bytes = (6_000, 4_000)
+    deadline = 180.0
+
+
 class HostileFiveSlots(Hostile):
     """`hostile` with `max_concurrent_transfers = 5`: as many slots as devices that want one
     (three honest, the squatter, the pager), to show the slot count, not the link, is what
@@ -1300,12 +1455,14 @@ class HostileFiveSlots(Hostile):
             text.write("[server]\nmax_concurrent_transfers = 5\n")
         return config
 
+
 ROWS = [
     Baseline, Loss1, Loss5, Loss10, Corruption, DeliveryFailures, LostReports, Combined,
     NcpReset, NcpResetEvery, PortVanishes, PortVanishesDevicesResume, DaemonKill9,
     CatalogHealthy, CatalogDown, CatalogServerError, CatalogSlow, CatalogTooManyRequests,
     CatalogBadHash, CacheDiskFull, Hostile, HostileFiveSlots,
     ZnpBaseline, ZnpLoss1, ZnpCorruption, ZnpReset, ZnpPortVanishesDevicesResume, ZnpDaemonKill9,
+    ProxyBaseline, ProxyUpstreamReconnect, ProxyUpstreamReset, ProxyStickReset, ProxyLoss5,
 ]
 
 

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod ezsp;
 pub mod ezsp_host;
 pub mod ota;
+pub mod proxy;
 pub mod server;
 pub mod sim;
 pub mod socket;

@@ -4,8 +4,8 @@
 //! sends to the relay and turns relay events into [`CoordinatorEvent`]s. The device table is
 //! saved off this task by the debounced [`DeviceTableSaver`].
 //!
-//! One upstream at a time: a second connection while one is open is closed at once, with a
-//! log line. The listener is loopback unless the config writes out another address.
+//! One upstream at a time: a new connection replaces the one open (with a log line), so a stack
+//! that restarts while its old socket lingers, half dead, is not locked out. The listener is loopback unless the config writes out another address.
 //!
 //! With `[proxy] link`, the virtual stick is also a pseudo-terminal (a symlink at that path to
 //! a [`Pty`]). A pty has no connect or disconnect: upstream counts as connected on the pty from
@@ -422,15 +422,15 @@ impl Driver {
                     }
                 },
                 accepted = accept => match accepted {
-                    Ok((stream, peer)) if upstream.is_none() => {
-                        info!("upstream stack connected from {peer}");
+                    Ok((stream, peer)) => {
+                        if upstream.is_some() {
+                            warn!("upstream stack connected again from {peer}: it replaces the previous connection (one stack at a time shares the stick)");
+                        } else {
+                            info!("upstream stack connected from {peer}");
+                        }
                         let _ = stream.set_nodelay(true);
                         upstream = Some(Upstream::Tcp(stream));
                         self.relay.upstream_connected(now());
-                    }
-                    Ok((mut stream, peer)) => {
-                        warn!("a second upstream from {peer} refused: one stack at a time shares the stick");
-                        let _ = stream.shutdown().await;
                     }
                     Err(e) => debug!("accept: {e}"),
                 },

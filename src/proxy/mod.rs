@@ -8,7 +8,8 @@
 //! - [`relay`]: the sans-IO core: both links, one command at a time to the stick, upstream's
 //!   start-up and resets, the stick's resets.
 //! - [`ours`]: what the relay keeps for zigbee-otad: the OTA cluster, our sends and their
-//!   reports, our ZCL requests, devices and the network.
+//!   reports, our ZCL requests.
+//! - [`network`]: the devices (joins, announces) and the network's parameters after `NETWORK_UP`.
 //! - [`driver`]: the thin tokio glue (serial port, TCP listener) and the
 //!   [`Coordinator`](crate::coordinator::Coordinator) handle the daemon uses,
 //!   [`ProxyCoordinator`].
@@ -29,6 +30,7 @@
 
 pub mod driver;
 pub mod frames;
+pub mod network;
 pub mod ours;
 pub mod relay;
 #[cfg(test)]

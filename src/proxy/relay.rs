@@ -61,13 +61,14 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
-    /// Defaults: UG101 link timers both ways, 5 s per command, 30 s per delivery.
+    /// Defaults: the EZSP host's ASH settings towards the stick ([`LinkConfig::host`]), an
+    /// NCP's towards upstream ([`LinkConfig::ncp`]), 5 s per command, 30 s per delivery.
     pub fn new(scope: OtaScope, endpoint: u8) -> Self {
         RelayConfig {
             scope,
             endpoint,
-            stick_link: LinkConfig::default(),
-            upstream_link: LinkConfig::default(),
+            stick_link: LinkConfig::host(),
+            upstream_link: LinkConfig::ncp(),
             command_timeout: Duration::from_secs(5),
             delivery_timeout: Duration::from_secs(30),
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(30)),
@@ -204,7 +205,7 @@ pub struct Relay {
     pub(super) state: CoordinatorState,
     pub(super) network: Option<NetworkInfo>,
     pub(super) max_payload: Option<usize>,
-    pub(super) network_query: super::ours::NetworkQuery,
+    pub(super) network_query: super::network::NetworkQuery,
     backoff: Backoff,
     pub(super) stats: RelayStats,
     events: VecDeque<RelayEvent>,

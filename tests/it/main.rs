@@ -31,6 +31,7 @@ mod interop;
 mod mqtt;
 mod ota;
 mod proxy;
+mod proxy_faults;
 mod server;
 mod sim;
 mod vendor_feeds;
