@@ -16,14 +16,12 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, warn};
 
@@ -31,6 +29,7 @@ use super::relay::{Relay, RelayConfig, RelayEvent};
 use crate::config::OtaScope;
 use crate::coordinator::device_store::{DeviceTableSaver, SAVE_DEBOUNCE, load_device_table};
 use crate::coordinator::ezsp::DEVICE_TABLE_FILE;
+use crate::coordinator::handle::{DriverHandle, check_up_and_size};
 use crate::coordinator::serial::{self, SerialIo};
 use crate::coordinator::{
     BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorFirmware,
@@ -86,7 +85,6 @@ struct SharedState {
 #[derive(Debug)]
 struct Shared {
     inner: Mutex<SharedState>,
-    next_tag: AtomicU32,
 }
 
 impl Shared {
@@ -99,9 +97,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct ProxyCoordinator {
     shared: Arc<Shared>,
-    commands: mpsc::Sender<ProxyCommand>,
-    cancel: CancellationToken,
-    task: Mutex<Option<JoinHandle<()>>>,
+    handle: DriverHandle<ProxyCommand>,
 }
 
 /// The runtime's clock.
@@ -137,7 +133,6 @@ impl ProxyCoordinator {
                 devices: devices.clone(),
                 listening: None,
             }),
-            next_tag: AtomicU32::new(1),
         });
         let (command_tx, command_rx) = mpsc::channel(64);
         let (event_tx, event_rx) = mpsc::channel(1024);
@@ -171,9 +166,7 @@ impl ProxyCoordinator {
         (
             ProxyCoordinator {
                 shared,
-                commands: command_tx,
-                cancel,
-                task: Mutex::new(task),
+                handle: DriverHandle::new("proxy", command_tx, cancel, task),
             },
             event_rx,
         )
@@ -186,45 +179,20 @@ impl ProxyCoordinator {
 
     /// Stops the proxy and waits for its task (the port and the listener are closed).
     pub async fn shutdown(&self) {
-        self.cancel.cancel();
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task
-            && let Err(e) = task.await
-        {
-            warn!("proxy task ended abnormally: {e}");
-        }
+        self.handle.shutdown().await;
     }
 
     fn queue(&self, command: ProxyCommand) -> Result<(), SendError> {
-        self.commands.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
-        })
+        self.handle.queue(command)
     }
 
     fn check_up_and_size(&self, len: usize) -> Result<(), SendError> {
         let shared = self.shared.lock();
-        if shared.state != CoordinatorState::Up {
-            return Err(SendError::NotUp(shared.state));
-        }
-        match shared.max_payload {
-            Some(max) if len > max => Err(SendError::PayloadTooLarge { len, max }),
-            _ => Ok(()),
-        }
+        check_up_and_size(shared.state, shared.max_payload, len)
     }
 
     fn next_tag(&self) -> MessageTag {
-        MessageTag(self.shared.next_tag.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-impl Drop for ProxyCoordinator {
-    fn drop(&mut self) {
-        self.cancel.cancel();
+        self.handle.next_tag()
     }
 }
 
