@@ -40,7 +40,7 @@ use crate::zcl::ota::{
     QueryNextImageResponse, UpgradeEndRequest, UpgradeEndResponse,
 };
 use crate::zcl::{CommandId, Direction, FrameType, ZclHeader, ZclStatus};
-use crate::zigbee::{Ieee, Nwk};
+use crate::zigbee::{CLUSTER_BASIC, CLUSTER_OTA_UPGRADE, Ieee, Nwk};
 
 pub use super::device_report::{DeviceEvent, UpgradeOutcome, UpgradeReport};
 pub use super::device_spec::{SimDeviceSpec, SpecError};
@@ -242,6 +242,16 @@ impl SimDevice {
     /// The next Basic cluster frame for the server.
     pub fn poll_transmit_basic(&mut self) -> Option<Vec<u8>> {
         self.basic_outbox.pop_front()
+    }
+
+    /// The next frame for the radio, with its cluster: OTA frames first, then Basic cluster
+    /// answers (what both simulated sticks put on the air for the device).
+    pub fn poll_radio_frame(&mut self) -> Option<(u16, Vec<u8>)> {
+        if let Some(payload) = self.poll_transmit() {
+            return Some((CLUSTER_OTA_UPGRADE, payload));
+        }
+        self.poll_transmit_basic()
+            .map(|payload| (CLUSTER_BASIC, payload))
     }
 
     /// The device's configuration.

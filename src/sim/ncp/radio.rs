@@ -287,24 +287,13 @@ impl SimNcp {
         let nwk = device.config().nwk;
         let endpoint = device.config().endpoint;
         let delay = device.config().radio_delay;
-        while let Some(payload) = device.poll_transmit() {
+        while let Some((cluster, payload)) = device.poll_radio_frame() {
             self.schedule.push((
                 now + delay,
                 Scheduled::FromDevice {
                     nwk,
                     endpoint,
-                    cluster: CLUSTER_OTA_UPGRADE,
-                    payload,
-                },
-            ));
-        }
-        while let Some(payload) = device.poll_transmit_basic() {
-            self.schedule.push((
-                now + delay,
-                Scheduled::FromDevice {
-                    nwk,
-                    endpoint,
-                    cluster: CLUSTER_BASIC,
+                    cluster,
                     payload,
                 },
             ));

@@ -11,8 +11,6 @@ use std::time::Instant;
 use super::{Scheduled, SimZnp};
 use crate::sim::ncp::SimEvent;
 use crate::wire::{PutLe, Reader};
-use crate::zigbee::CLUSTER_BASIC;
-use crate::zigbee::CLUSTER_OTA_UPGRADE;
 use crate::znp::command::{Message, status};
 use crate::znp::frame::{Frame, FrameType, Subsystem};
 
@@ -177,24 +175,13 @@ impl SimZnp {
         let nwk = device.config().nwk;
         let endpoint = device.config().endpoint;
         let delay = device.config().radio_delay;
-        while let Some(payload) = device.poll_transmit() {
+        while let Some((cluster, payload)) = device.poll_radio_frame() {
             self.schedule.push((
                 now + delay,
                 Scheduled::FromDevice {
                     nwk,
                     endpoint,
-                    cluster: CLUSTER_OTA_UPGRADE,
-                    payload,
-                },
-            ));
-        }
-        while let Some(payload) = device.poll_transmit_basic() {
-            self.schedule.push((
-                now + delay,
-                Scheduled::FromDevice {
-                    nwk,
-                    endpoint,
-                    cluster: CLUSTER_BASIC,
+                    cluster,
                     payload,
                 },
             ));
