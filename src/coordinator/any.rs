@@ -1,17 +1,13 @@
 //! One handle for whichever driver the config names (`[coordinator] protocol`, and `[proxy]`
 //! for an EZSP stick shared with an upstream stack), so the daemon holds a single type and the
-//! OTA server sees only [`Coordinator`].
+//! OTA server sees only [`Coordinator`](super::Coordinator).
 
 use tokio::sync::mpsc;
 
 use super::ezsp::EzspCoordinator;
-use super::latency::AnswerLatency;
+use super::handle::{DriverHandle, RunsBehindHandle};
 use super::znp::ZnpCoordinator;
-use super::{
-    AnswerTiming, BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent,
-    CoordinatorFirmware, CoordinatorState, DeviceTable, MessageTag, NetworkInfo, SendError,
-    UnicastMessage, ZclRequest,
-};
+use super::{CoordinatorConfig, CoordinatorEvent};
 use crate::proxy::{ProxyCoordinator, ProxySettings};
 
 /// The coordinator protocols there are drivers for.
@@ -60,68 +56,16 @@ impl AnyCoordinator {
 
     /// Stops the driver and waits for its task.
     pub async fn shutdown(&self) {
-        match self {
-            AnyCoordinator::Ezsp(driver) => driver.shutdown().await,
-            AnyCoordinator::Znp(driver) => driver.shutdown().await,
-            AnyCoordinator::Proxy(driver) => driver.shutdown().await,
-        }
-    }
-
-    fn inner(&self) -> &dyn Coordinator {
-        match self {
-            AnyCoordinator::Ezsp(driver) => driver,
-            AnyCoordinator::Znp(driver) => driver,
-            AnyCoordinator::Proxy(driver) => driver,
-        }
+        self.driver_handle().shutdown().await;
     }
 }
 
-impl Coordinator for AnyCoordinator {
-    fn send_unicast(&self, message: UnicastMessage) -> Result<MessageTag, SendError> {
-        self.inner().send_unicast(message)
-    }
-    fn send_answer(
-        &self,
-        message: UnicastMessage,
-        timing: AnswerTiming,
-    ) -> Result<MessageTag, SendError> {
-        self.inner().send_answer(message, timing)
-    }
-    fn send_zcl_request(&self, request: &ZclRequest) -> Result<MessageTag, SendError> {
-        self.inner().send_zcl_request(request)
-    }
-    fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError> {
-        self.inner().send_broadcast(message)
-    }
-    fn max_aps_payload(&self) -> Option<usize> {
-        self.inner().max_aps_payload()
-    }
-    fn permit_joining(&self, seconds: u8) -> Result<(), SendError> {
-        self.inner().permit_joining(seconds)
-    }
-    fn device_table(&self) -> DeviceTable {
-        self.inner().device_table()
-    }
-    fn state(&self) -> CoordinatorState {
-        self.inner().state()
-    }
-    fn network_info(&self) -> Option<NetworkInfo> {
-        self.inner().network_info()
-    }
-    fn answer_latency(&self) -> Option<AnswerLatency> {
-        self.inner().answer_latency()
-    }
-    fn firmware(&self) -> Option<CoordinatorFirmware> {
+impl RunsBehindHandle for AnyCoordinator {
+    fn driver_handle(&self) -> &DriverHandle {
         match self {
-            // The EZSP driver reports its protocol version in the network info.
-            AnyCoordinator::Ezsp(driver) => Some(CoordinatorFirmware {
-                protocol: "ezsp",
-                version: driver
-                    .network_info()
-                    .map(|n| format!("EZSP v{}", n.protocol_version)),
-            }),
-            AnyCoordinator::Znp(driver) => driver.firmware(),
-            AnyCoordinator::Proxy(driver) => driver.firmware(),
+            AnyCoordinator::Ezsp(driver) => driver.driver_handle(),
+            AnyCoordinator::Znp(driver) => driver.driver_handle(),
+            AnyCoordinator::Proxy(driver) => driver.driver_handle(),
         }
     }
 }

@@ -26,24 +26,18 @@
 //! ```
 
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
-use super::device_store::{DeviceTableSaver, SAVE_DEBOUNCE, load_device_table};
-use super::ezsp::DEVICE_TABLE_FILE;
-use super::handle::{DriverHandle, check_up_and_size};
+use super::handle::{
+    DriverCommand, DriverHandle, DriverSetup, Emitted, RunsBehindHandle, TaskSide,
+};
 use super::network::NetworkSettings;
 use super::serial::{self, Backoff};
-use super::{
-    BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorFirmware,
-    CoordinatorState, DeliveryOutcome, DeviceTable, MessageTag, NetworkInfo, SendError,
-    UnicastMessage,
-};
+use super::{CoordinatorConfig, CoordinatorEvent, CoordinatorState, DeliveryOutcome};
 use crate::znp::host::{Host, HostConfig, HostEvent, Lost, MAX_APS_PAYLOAD};
 
 /// Tuning knobs of the driver; [`ZnpTuning::default`] suits real sticks.
@@ -70,46 +64,10 @@ impl Default for ZnpTuning {
     }
 }
 
-#[derive(Debug)]
-enum DriverCommand {
-    Unicast {
-        tag: MessageTag,
-        message: UnicastMessage,
-    },
-    Broadcast {
-        tag: MessageTag,
-        message: BroadcastMessage,
-    },
-    PermitJoining {
-        seconds: u8,
-    },
-}
-
-#[derive(Debug)]
-struct SharedState {
-    state: CoordinatorState,
-    network: Option<NetworkInfo>,
-    /// `SYS.Version` as the host described it at the last start-up.
-    firmware: Option<String>,
-    devices: DeviceTable,
-}
-
-#[derive(Debug)]
-struct Shared {
-    inner: Mutex<SharedState>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, SharedState> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The handle of a running ZNP driver; implements [`Coordinator`].
+/// The handle of a running ZNP driver; implements [`Coordinator`](super::Coordinator).
 #[derive(Debug)]
 pub struct ZnpCoordinator {
-    shared: Arc<Shared>,
-    handle: DriverHandle<DriverCommand>,
+    handle: DriverHandle,
 }
 
 impl ZnpCoordinator {
@@ -125,110 +83,34 @@ impl ZnpCoordinator {
         config: CoordinatorConfig,
         tuning: ZnpTuning,
     ) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
-        let table_path = config.state_dir.join(DEVICE_TABLE_FILE);
-        let devices = load_device_table(&table_path);
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(SharedState {
-                state: CoordinatorState::Starting,
-                network: None,
-                firmware: None,
-                devices,
-            }),
-        });
-        let (command_tx, command_rx) = mpsc::channel(tuning.command_queue.max(1));
-        let (event_tx, event_rx) = mpsc::channel(tuning.event_queue.max(1));
-        let cancel = CancellationToken::new();
+        let setup = DriverSetup {
+            what: "coordinator",
+            protocol: "znp",
+            measures_latency: false,
+            command_queue: tuning.command_queue,
+            event_queue: tuning.event_queue,
+        };
+        let (handle, task, events) = DriverHandle::new(setup, &config.state_dir);
         let span = tracing::info_span!("znp", port = %config.serial.path);
-        let saver = DeviceTableSaver::spawn(table_path, SAVE_DEBOUNCE, {
-            let shared = Arc::clone(&shared);
-            Arc::new(move || shared.lock().devices.to_text())
-        });
         let driver = Driver {
             config,
-            saver,
             tuning,
-            shared: Arc::clone(&shared),
-            events: event_tx,
-            commands: command_rx,
-            cancel: cancel.clone(),
+            task,
             reported: None,
         };
-        let task = tokio::spawn(driver.run().instrument(span));
-        (
-            ZnpCoordinator {
-                shared,
-                handle: DriverHandle::new("coordinator", command_tx, cancel, Some(task)),
-            },
-            event_rx,
-        )
+        handle.attach(tokio::spawn(driver.run().instrument(span)));
+        (ZnpCoordinator { handle }, events)
     }
 
     /// Stops the driver and waits for its task to end (the port is closed).
     pub async fn shutdown(&self) {
         self.handle.shutdown().await;
     }
-
-    fn check(&self, len: usize) -> Result<(), SendError> {
-        let state = self.shared.lock().state;
-        check_up_and_size(state, Some(MAX_APS_PAYLOAD), len)
-    }
-
-    fn queue(&self, command: DriverCommand) -> Result<(), SendError> {
-        self.handle.queue(command)
-    }
-
-    fn next_tag(&self) -> MessageTag {
-        self.handle.next_tag()
-    }
 }
 
-impl Coordinator for ZnpCoordinator {
-    fn send_unicast(&self, message: UnicastMessage) -> Result<MessageTag, SendError> {
-        if message.destination.is_broadcast() {
-            return Err(SendError::BadDestination(message.destination));
-        }
-        self.check(message.payload.len())?;
-        let tag = self.next_tag();
-        self.queue(DriverCommand::Unicast { tag, message })?;
-        Ok(tag)
-    }
-
-    fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError> {
-        if !message.destination.is_broadcast() {
-            return Err(SendError::BadDestination(message.destination));
-        }
-        self.check(message.payload.len())?;
-        let tag = self.next_tag();
-        self.queue(DriverCommand::Broadcast { tag, message })?;
-        Ok(tag)
-    }
-
-    fn max_aps_payload(&self) -> Option<usize> {
-        (self.shared.lock().state == CoordinatorState::Up).then_some(MAX_APS_PAYLOAD)
-    }
-
-    fn permit_joining(&self, seconds: u8) -> Result<(), SendError> {
-        self.check(0)?;
-        self.queue(DriverCommand::PermitJoining { seconds })
-    }
-
-    fn device_table(&self) -> DeviceTable {
-        self.shared.lock().devices.clone()
-    }
-
-    fn state(&self) -> CoordinatorState {
-        self.shared.lock().state
-    }
-
-    fn network_info(&self) -> Option<NetworkInfo> {
-        self.shared.lock().network
-    }
-
-    fn firmware(&self) -> Option<CoordinatorFirmware> {
-        Some(CoordinatorFirmware {
-            protocol: "znp",
-            version: self.shared.lock().firmware.clone(),
-        })
+impl RunsBehindHandle for ZnpCoordinator {
+    fn driver_handle(&self) -> &DriverHandle {
+        &self.handle
     }
 }
 
@@ -251,13 +133,9 @@ enum Leave {
 
 struct Driver {
     config: CoordinatorConfig,
-    /// Writes `devices.txt` off the driver task, debounced and atomically.
-    saver: DeviceTableSaver,
     tuning: ZnpTuning,
-    shared: Arc<Shared>,
-    events: mpsc::Sender<CoordinatorEvent>,
-    commands: mpsc::Receiver<DriverCommand>,
-    cancel: CancellationToken,
+    /// The handle's state, commands and events, and the device-table saver.
+    task: TaskSide,
     reported: Option<CoordinatorState>,
 }
 
@@ -303,7 +181,7 @@ impl Driver {
             }
             self.set_state(CoordinatorState::Starting).await;
         }
-        self.saver.flush().await;
+        self.task.saver.flush().await;
         self.set_state(CoordinatorState::Stopped).await;
     }
 
@@ -314,7 +192,7 @@ impl Driver {
         host_config: &HostConfig,
         backoff: &mut Backoff,
     ) -> Leave {
-        let devices = self.shared.lock().devices.clone();
+        let devices = self.task.shared.lock().devices.clone();
         let mut host = Host::new(host_config.clone(), devices, now());
         host.start(now());
         let mut buffer = [0u8; 1024];
@@ -337,14 +215,14 @@ impl Driver {
             let deadline = host.poll_timeout();
             tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => return Leave::Cancelled,
+                _ = self.task.cancel.cancelled() => return Leave::Cancelled,
                 read = io.read(&mut buffer) => match read {
                     Ok(0) => return self.port_gone(&mut host, "end of file", backoff).await,
                     Ok(n) => host.handle_input(buffer.get(..n).unwrap_or_default(), now()),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return self.port_gone(&mut host, &e.to_string(), backoff).await,
                 },
-                command = self.commands.recv(), if host.is_up() => match command {
+                command = self.task.commands.recv(), if host.is_up() => match command {
                     Some(command) => self.dispatch(&mut host, command).await,
                     None => return Leave::Cancelled,
                 },
@@ -369,8 +247,11 @@ impl Driver {
     async fn dispatch(&mut self, host: &mut Host, command: DriverCommand) {
         let at = now();
         let (tag, result) = match command {
-            DriverCommand::Unicast { tag, message } => {
+            DriverCommand::Unicast { tag, message, .. } => {
                 (Some(tag), host.send_unicast(tag, &message, at))
+            }
+            DriverCommand::ZclRequest { tag, request } => {
+                (Some(tag), host.send_unicast(tag, &request.to_unicast(), at))
             }
             DriverCommand::Broadcast { tag, message } => {
                 (Some(tag), host.send_broadcast(tag, &message, at))
@@ -410,9 +291,9 @@ impl Driver {
                         network.ieee
                     );
                     {
-                        let mut shared = self.shared.lock();
+                        let mut shared = self.task.shared.lock();
                         shared.network = Some(network);
-                        shared.firmware = Some(firmware);
+                        shared.firmware.version = Some(firmware);
                     }
                     self.set_state(CoordinatorState::Up).await;
                 }
@@ -424,7 +305,7 @@ impl Driver {
                         .await;
                 }
                 HostEvent::DeviceJoined { nwk, ieee } => {
-                    let learned = self.shared.lock().devices.learn(nwk, ieee);
+                    let learned = self.task.shared.lock().devices.learn(nwk, ieee);
                     if learned != super::device_table::Learned::Unchanged {
                         self.save_device_table();
                     }
@@ -434,7 +315,7 @@ impl Driver {
                 HostEvent::Lost(why) => {
                     let delay = backoff.next_delay();
                     warn!("{why}; starting the stick again in {delay:?}");
-                    self.shared.lock().network = None;
+                    self.task.shared.lock().network = None;
                     let state = if matches!(why, Lost::NoPing | Lost::NoAnswer(_) | Lost::PortGone)
                     {
                         CoordinatorState::Disconnected
@@ -451,43 +332,41 @@ impl Driver {
 
     /// Commands queued while the stick was down: each send gets `LinkLost`.
     async fn fail_queued(&mut self) {
-        while let Ok(command) = self.commands.try_recv() {
-            let tag = match command {
-                DriverCommand::Unicast { tag, .. } | DriverCommand::Broadcast { tag, .. } => tag,
-                DriverCommand::PermitJoining { .. } => continue,
-            };
-            self.emit(CoordinatorEvent::DeliveryReport {
-                tag,
-                outcome: DeliveryOutcome::LinkLost,
-            })
-            .await;
+        if self.task.report_queued_lost().await == Emitted::NobodyListens {
+            self.task.cancel.cancel();
         }
     }
 
     async fn pause(&self, delay: Duration) -> bool {
         tokio::select! {
-            _ = self.cancel.cancelled() => false,
+            _ = self.task.cancel.cancelled() => false,
             _ = tokio::time::sleep(delay) => true,
         }
     }
 
     async fn set_state(&mut self, state: CoordinatorState) {
-        self.shared.lock().state = state;
+        {
+            let mut shared = self.task.shared.lock();
+            shared.state = state;
+            // The stick takes MAX_APS_PAYLOAD while up, and nothing otherwise.
+            shared.max_payload = (state == CoordinatorState::Up).then_some(MAX_APS_PAYLOAD);
+        }
         if self.reported != Some(state) {
             self.reported = Some(state);
             self.emit(CoordinatorEvent::StateChanged(state)).await;
         }
     }
 
+    /// Nobody listening any more stops the driver.
     async fn emit(&self, event: CoordinatorEvent) {
-        if self.events.send(event).await.is_err() {
-            self.cancel.cancel();
+        if self.task.emit(event).await == Emitted::NobodyListens {
+            self.task.cancel.cancel();
         }
     }
 
     /// The device table changed: `devices.txt` is written off this task within the debounce
     /// (atomically and durably, [`crate::atomic_file`]).
     fn save_device_table(&self) {
-        self.saver.changed();
+        self.task.saver.changed();
     }
 }

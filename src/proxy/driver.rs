@@ -16,26 +16,21 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, warn};
 
 use super::relay::{Relay, RelayConfig, RelayEvent};
 use crate::config::OtaScope;
-use crate::coordinator::device_store::{DeviceTableSaver, SAVE_DEBOUNCE, load_device_table};
-use crate::coordinator::ezsp::DEVICE_TABLE_FILE;
-use crate::coordinator::handle::{DriverHandle, check_up_and_size};
-use crate::coordinator::serial::{self, SerialIo};
-use crate::coordinator::{
-    BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent, CoordinatorFirmware,
-    CoordinatorState, DeliveryOutcome, DeviceTable, MAX_PERMIT_JOIN_SECONDS, MessageTag,
-    NetworkInfo, SendError, UnicastMessage, ZclRequest,
+use crate::coordinator::handle::{
+    DriverCommand, DriverHandle, DriverSetup, RunsBehindHandle, TaskSide,
 };
+use crate::coordinator::serial::{self, SerialIo};
+use crate::coordinator::{CoordinatorConfig, CoordinatorEvent, CoordinatorState};
 use crate::pty::Pty;
 
 /// How long to wait before binding the listener again after a failure.
@@ -54,50 +49,15 @@ pub struct ProxySettings {
     pub scope: OtaScope,
 }
 
-#[derive(Debug)]
-enum ProxyCommand {
-    Unicast {
-        tag: MessageTag,
-        message: UnicastMessage,
-    },
-    ZclRequest {
-        tag: MessageTag,
-        request: ZclRequest,
-    },
-    Broadcast {
-        tag: MessageTag,
-        message: BroadcastMessage,
-    },
-    PermitJoining {
-        seconds: u8,
-    },
-}
+/// Where the listener is bound, once bound: written by the task, read by the handle.
+type Listening = Arc<Mutex<Option<SocketAddr>>>;
 
-#[derive(Debug)]
-struct SharedState {
-    state: CoordinatorState,
-    max_payload: Option<usize>,
-    network: Option<NetworkInfo>,
-    devices: DeviceTable,
-    listening: Option<SocketAddr>,
-}
-
-#[derive(Debug)]
-struct Shared {
-    inner: Mutex<SharedState>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, SharedState> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The handle of a running proxy; implements [`Coordinator`] for the daemon.
+/// The handle of a running proxy; implements [`Coordinator`](crate::coordinator::Coordinator)
+/// for the daemon.
 #[derive(Debug)]
 pub struct ProxyCoordinator {
-    shared: Arc<Shared>,
-    handle: DriverHandle<ProxyCommand>,
+    handle: DriverHandle,
+    listening: Listening,
 }
 
 /// The runtime's clock.
@@ -123,144 +83,54 @@ impl ProxyCoordinator {
     ) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
         tuning.scope = settings.scope.clone();
         tuning.endpoint = config.endpoint;
-        let table_path = config.state_dir.join(DEVICE_TABLE_FILE);
-        let devices = load_device_table(&table_path);
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(SharedState {
-                state: CoordinatorState::Starting,
-                max_payload: None,
-                network: None,
-                devices: devices.clone(),
-                listening: None,
-            }),
-        });
-        let (command_tx, command_rx) = mpsc::channel(64);
-        let (event_tx, event_rx) = mpsc::channel(1024);
-        let cancel = CancellationToken::new();
+        let setup = DriverSetup {
+            what: "proxy",
+            protocol: "ezsp",
+            measures_latency: false,
+            command_queue: 64,
+            event_queue: 1024,
+        };
+        let (handle, task, events) = DriverHandle::new(setup, &config.state_dir);
+        let listening = Listening::default();
         let span =
             tracing::info_span!("proxy", port = %config.serial.path, listen = %settings.listen);
-        let saver = DeviceTableSaver::spawn(table_path, SAVE_DEBOUNCE, {
-            let shared = Arc::clone(&shared);
-            Arc::new(move || shared.lock().devices.to_text())
-        });
-        let task = match Relay::new(tuning, devices) {
+        let devices = task.shared.lock().devices.clone();
+        match Relay::new(tuning, devices) {
             Ok(relay) => {
                 let driver = Driver {
                     config,
                     settings,
                     relay,
-                    saver,
-                    shared: Arc::clone(&shared),
-                    events: event_tx,
-                    commands: command_rx,
-                    cancel: cancel.clone(),
+                    task,
+                    listening: Arc::clone(&listening),
                 };
-                Some(tokio::spawn(driver.run().instrument(span)))
+                handle.attach(tokio::spawn(driver.run().instrument(span)));
             }
             Err(e) => {
                 warn!("ASH link configuration: {e}; the proxy stays stopped");
-                shared.lock().state = CoordinatorState::Stopped;
-                None
+                handle.stopped();
             }
-        };
-        (
-            ProxyCoordinator {
-                shared,
-                handle: DriverHandle::new("proxy", command_tx, cancel, task),
-            },
-            event_rx,
-        )
+        }
+        (ProxyCoordinator { handle, listening }, events)
     }
 
     /// The address the listener is bound to, once bound.
     pub fn listening(&self) -> Option<SocketAddr> {
-        self.shared.lock().listening
+        *self
+            .listening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Stops the proxy and waits for its task (the port and the listener are closed).
     pub async fn shutdown(&self) {
         self.handle.shutdown().await;
     }
-
-    fn queue(&self, command: ProxyCommand) -> Result<(), SendError> {
-        self.handle.queue(command)
-    }
-
-    fn check_up_and_size(&self, len: usize) -> Result<(), SendError> {
-        let shared = self.shared.lock();
-        check_up_and_size(shared.state, shared.max_payload, len)
-    }
-
-    fn next_tag(&self) -> MessageTag {
-        self.handle.next_tag()
-    }
 }
 
-impl Coordinator for ProxyCoordinator {
-    fn send_unicast(&self, message: UnicastMessage) -> Result<MessageTag, SendError> {
-        if message.destination.is_broadcast() {
-            return Err(SendError::BadDestination(message.destination));
-        }
-        self.check_up_and_size(message.payload.len())?;
-        let tag = self.next_tag();
-        self.queue(ProxyCommand::Unicast { tag, message })?;
-        Ok(tag)
-    }
-
-    fn send_zcl_request(&self, request: &ZclRequest) -> Result<MessageTag, SendError> {
-        if request.destination.is_broadcast() {
-            return Err(SendError::BadDestination(request.destination));
-        }
-        self.check_up_and_size(request.zcl_frame.len())?;
-        let tag = self.next_tag();
-        self.queue(ProxyCommand::ZclRequest {
-            tag,
-            request: request.clone(),
-        })?;
-        Ok(tag)
-    }
-
-    fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError> {
-        if !message.destination.is_broadcast() {
-            return Err(SendError::BadDestination(message.destination));
-        }
-        self.check_up_and_size(message.payload.len())?;
-        let tag = self.next_tag();
-        self.queue(ProxyCommand::Broadcast { tag, message })?;
-        Ok(tag)
-    }
-
-    fn max_aps_payload(&self) -> Option<usize> {
-        self.shared.lock().max_payload
-    }
-
-    fn permit_joining(&self, seconds: u8) -> Result<(), SendError> {
-        if seconds > MAX_PERMIT_JOIN_SECONDS {
-            return Err(SendError::PermitJoinTooLong(seconds));
-        }
-        self.check_up_and_size(0)?;
-        self.queue(ProxyCommand::PermitJoining { seconds })
-    }
-
-    fn device_table(&self) -> DeviceTable {
-        self.shared.lock().devices.clone()
-    }
-
-    fn state(&self) -> CoordinatorState {
-        self.shared.lock().state
-    }
-
-    fn network_info(&self) -> Option<NetworkInfo> {
-        self.shared.lock().network
-    }
-
-    fn firmware(&self) -> Option<CoordinatorFirmware> {
-        Some(CoordinatorFirmware {
-            protocol: "ezsp",
-            version: self
-                .network_info()
-                .map(|n| format!("EZSP v{} (through the proxy)", n.protocol_version)),
-        })
+impl RunsBehindHandle for ProxyCoordinator {
+    fn driver_handle(&self) -> &DriverHandle {
+        &self.handle
     }
 }
 
@@ -275,11 +145,9 @@ struct Driver {
     config: CoordinatorConfig,
     settings: ProxySettings,
     relay: Relay,
-    saver: DeviceTableSaver,
-    shared: Arc<Shared>,
-    events: mpsc::Sender<CoordinatorEvent>,
-    commands: mpsc::Receiver<ProxyCommand>,
-    cancel: CancellationToken,
+    /// The handle's state, commands and events, and the device-table saver.
+    task: TaskSide,
+    listening: Listening,
 }
 
 impl Driver {
@@ -341,7 +209,7 @@ impl Driver {
             };
             tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => break,
+                _ = self.task.cancel.cancelled() => break,
                 read = stick_read => match read {
                     Ok(0) => {
                         stick = None;
@@ -403,7 +271,7 @@ impl Driver {
                     Err(e) => debug!("accept: {e}"),
                 },
                 _ = sleep => self.relay.handle_timeout(now()),
-                command = self.commands.recv() => {
+                command = self.task.commands.recv() => {
                     if let Some(command) = command {
                         self.dispatch(command);
                     }
@@ -418,7 +286,7 @@ impl Driver {
         self.relay.stick_lost("stopped", now());
         self.handle_events(&mut None).await;
         self.set_state(CoordinatorState::Stopped).await;
-        self.saver.flush().await;
+        self.task.saver.flush().await;
     }
 
     async fn bind(&mut self) -> Option<TcpListener> {
@@ -429,7 +297,10 @@ impl Driver {
                     "proxy listening on tcp://{} for the upstream stack",
                     address.map_or(self.settings.listen, |a| a)
                 );
-                self.shared.lock().listening = address;
+                *self
+                    .listening
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = address;
                 Some(bound)
             }
             Err(e) => {
@@ -499,22 +370,26 @@ impl Driver {
         }
     }
 
-    fn dispatch(&mut self, command: ProxyCommand) {
+    fn dispatch(&mut self, command: DriverCommand) {
         let at = now();
         match command {
-            ProxyCommand::Unicast { tag, message } => self.relay.send_unicast(tag, message, at),
-            ProxyCommand::ZclRequest { tag, request } => {
+            DriverCommand::Unicast { tag, message, .. } => {
+                self.relay.send_unicast(tag, message, at);
+            }
+            DriverCommand::ZclRequest { tag, request } => {
                 self.relay.send_zcl_request(tag, &request, at);
             }
-            ProxyCommand::Broadcast { tag, message } => self.relay.send_broadcast(tag, message, at),
-            ProxyCommand::PermitJoining { seconds } => self.relay.permit_joining(seconds, at),
+            DriverCommand::Broadcast { tag, message } => {
+                self.relay.send_broadcast(tag, message, at)
+            }
+            DriverCommand::PermitJoining { seconds } => self.relay.permit_joining(seconds, at),
         }
     }
 
     async fn handle_events(&mut self, stick: &mut Option<SerialIo>) {
         while let Some(event) = self.relay.poll_event() {
             match event {
-                RelayEvent::OpenStick if !self.cancel.is_cancelled() => {
+                RelayEvent::OpenStick if !self.task.cancel.is_cancelled() => {
                     match serial::open(&self.config.serial) {
                         Ok(io) => {
                             *stick = Some(io);
@@ -537,8 +412,8 @@ impl Driver {
                         .await;
                 }
                 RelayEvent::DeviceTableChanged => {
-                    self.shared.lock().devices = self.relay.devices().clone();
-                    self.saver.changed();
+                    self.task.shared.lock().devices = self.relay.devices().clone();
+                    self.task.saver.changed();
                 }
             }
         }
@@ -546,10 +421,13 @@ impl Driver {
 
     async fn set_state(&mut self, state: CoordinatorState) {
         {
-            let mut shared = self.shared.lock();
+            let mut shared = self.task.shared.lock();
             shared.state = state;
             if state == CoordinatorState::Up {
                 shared.network = self.relay.network_info().or(shared.network);
+                shared.firmware.version = shared
+                    .network
+                    .map(|n| format!("EZSP v{} (through the proxy)", n.protocol_version));
             }
             shared.max_payload = self.relay.max_payload();
         }
@@ -559,26 +437,12 @@ impl Driver {
             state,
             CoordinatorState::Resetting | CoordinatorState::Disconnected
         ) {
-            while let Ok(command) = self.commands.try_recv() {
-                let tag = match command {
-                    ProxyCommand::Unicast { tag, .. }
-                    | ProxyCommand::ZclRequest { tag, .. }
-                    | ProxyCommand::Broadcast { tag, .. } => tag,
-                    ProxyCommand::PermitJoining { .. } => continue,
-                };
-                self.emit(CoordinatorEvent::DeliveryReport {
-                    tag,
-                    outcome: DeliveryOutcome::LinkLost,
-                })
-                .await;
-            }
+            self.task.report_queued_lost().await;
         }
     }
 
+    /// A dropped receiver means nobody listens any more; the proxy keeps serving upstream.
     async fn emit(&self, event: CoordinatorEvent) {
-        tokio::select! {
-            _ = self.events.send(event) => {}
-            _ = self.cancel.cancelled() => {}
-        }
+        self.task.emit(event).await;
     }
 }

@@ -6,20 +6,16 @@
 //! (once, when the NCP holds no network) and the debounced device-table saver's own task.
 
 use std::io;
-use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::host::{EzspHost, HostEvent, LatencySample};
-use super::{DriverCommand, Shared};
-use crate::coordinator::device_store::DeviceTableSaver;
+use crate::coordinator::handle::{DriverCommand, TaskSide};
 use crate::coordinator::network::NetworkSettings;
 use crate::coordinator::serial::{self, SerialIo};
-use crate::coordinator::{CoordinatorConfig, CoordinatorEvent, CoordinatorState, DeliveryOutcome};
+use crate::coordinator::{CoordinatorConfig, CoordinatorEvent, CoordinatorState};
 
 /// The runtime's clock (paused and advanced in tokio tests).
 pub(super) fn now() -> Instant {
@@ -29,12 +25,8 @@ pub(super) fn now() -> Instant {
 pub(super) struct Driver {
     pub(super) config: CoordinatorConfig,
     pub(super) host: EzspHost,
-    /// Writes the device table off this task, debounced.
-    pub(super) saver: DeviceTableSaver,
-    pub(super) shared: Arc<Shared>,
-    pub(super) events: mpsc::Sender<CoordinatorEvent>,
-    pub(super) commands: mpsc::Receiver<DriverCommand>,
-    pub(super) cancel: CancellationToken,
+    /// The handle's state, commands and events, and the device-table saver.
+    pub(super) task: TaskSide,
 }
 
 impl Driver {
@@ -51,7 +43,7 @@ impl Driver {
             }
             // Everything already queued goes out in the next write together.
             while self.host.accepts_commands() {
-                let Ok(command) = self.commands.try_recv() else {
+                let Ok(command) = self.task.commands.try_recv() else {
                     break;
                 };
                 self.dispatch(command);
@@ -84,7 +76,7 @@ impl Driver {
             let accepting = self.host.accepts_commands();
             tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => break,
+                _ = self.task.cancel.cancelled() => break,
                 read = read => match read {
                     Ok(0) => {
                         port = None;
@@ -98,7 +90,7 @@ impl Driver {
                     }
                 },
                 _ = sleep => self.host.handle_timeout(now()),
-                command = self.commands.recv(), if accepting => {
+                command = self.task.commands.recv(), if accepting => {
                     if let Some(command) = command {
                         self.dispatch(command);
                     }
@@ -108,8 +100,8 @@ impl Driver {
         drop(port);
         self.host.stop(now());
         self.handle_events(&mut None).await;
-        self.shared.lock().max_payload = None;
-        self.saver.flush().await;
+        self.task.shared.lock().max_payload = None;
+        self.task.saver.flush().await;
     }
 
     fn dispatch(&mut self, command: DriverCommand) {
@@ -121,6 +113,9 @@ impl Driver {
                 message,
                 timing,
             } => self.host.send_unicast(tag, message, timing, at),
+            DriverCommand::ZclRequest { tag, request } => {
+                self.host.send_unicast(tag, request.to_unicast(), None, at);
+            }
             DriverCommand::Broadcast { tag, message } => self.host.send_broadcast(tag, message, at),
         }
     }
@@ -144,10 +139,10 @@ impl Driver {
                         .await;
                 }
                 HostEvent::DeviceTableChanged => {
-                    self.shared.lock().devices = self.host.devices().clone();
-                    self.saver.changed();
+                    self.task.shared.lock().devices = self.host.devices().clone();
+                    self.task.saver.changed();
                 }
-                HostEvent::OpenPort if !self.cancel.is_cancelled() => {
+                HostEvent::OpenPort if !self.task.cancel.is_cancelled() => {
                     match serial::open(&self.config.serial) {
                         Ok(io) => {
                             *port = Some(io);
@@ -165,11 +160,10 @@ impl Driver {
                     self.host.network_settings(settings, now());
                 }
                 HostEvent::AnswerLatency(sample) => {
-                    let mut shared = self.shared.lock();
-                    match sample {
-                        LatencySample::Host(d) => shared.latency.host.record(d),
-                        LatencySample::SerialInToOut(d) => {
-                            shared.latency.serial_in_to_out.record(d);
+                    if let Some(latency) = self.task.shared.lock().latency.as_mut() {
+                        match sample {
+                            LatencySample::Host(d) => latency.host.record(d),
+                            LatencySample::SerialInToOut(d) => latency.serial_in_to_out.record(d),
                         }
                     }
                 }
@@ -181,12 +175,15 @@ impl Driver {
 
     async fn state_changed(&mut self, state: CoordinatorState) {
         {
-            let mut shared = self.shared.lock();
+            let mut shared = self.task.shared.lock();
             shared.state = state;
             match state {
                 CoordinatorState::Up => {
                     shared.network = self.host.network_info().or(shared.network);
                     shared.max_payload = self.host.max_payload();
+                    shared.firmware.version = shared
+                        .network
+                        .map(|n| format!("EZSP v{}", n.protocol_version));
                 }
                 CoordinatorState::NetworkDown => {}
                 _ => shared.max_payload = None,
@@ -201,26 +198,12 @@ impl Driver {
             state,
             CoordinatorState::Resetting | CoordinatorState::Disconnected
         ) {
-            // Commands queued for the lost link are reported lost, not sent to the next one.
-            while let Ok(command) = self.commands.try_recv() {
-                if let Some(tag) = command.tag() {
-                    self.emit(CoordinatorEvent::DeliveryReport {
-                        tag,
-                        outcome: DeliveryOutcome::LinkLost,
-                    })
-                    .await;
-                }
-            }
+            self.task.report_queued_lost().await;
         }
     }
 
+    /// A dropped receiver means nobody listens any more; the driver keeps the NCP running.
     async fn emit(&self, event: CoordinatorEvent) {
-        // A full channel holds the driver back (the NCP's ASH retransmissions wait meanwhile);
-        // cancellation wins, so a stalled listener cannot block shutdown. A dropped receiver
-        // means nobody listens any more; the driver keeps the NCP running.
-        tokio::select! {
-            _ = self.events.send(event) => {}
-            _ = self.cancel.cancelled() => {}
-        }
+        self.task.emit(event).await;
     }
 }

@@ -1,13 +1,14 @@
 //! The EZSP coordinator: the sans-IO [`host::EzspHost`] (start-up, sends, callbacks, recovery;
 //! UG100 for EZSP, UG101 for ASH) run over a serial port by the thin tokio [`driver`]
-//! (STYLE.md rules 9 and 11), behind the [`Coordinator`] handle [`EzspCoordinator`].
+//! (STYLE.md rules 9 and 11), behind the [`Coordinator`](super::Coordinator) handle [`EzspCoordinator`] (the
+//! [`DriverHandle`] every driver shares).
 //!
 //! - [`host`]: the state machine and its verbs; the module docs say what it owns and how the
 //!   EZSP proxy (issue 17) will reuse it.
 //! - [`events`]: the host's settings, events and errors.
 //! - [`startup`]: reset, version, configuration, endpoint, resume or form, up.
 //! - [`up`]: sends and delivery reports, callbacks, address lookups.
-//! - [`driver`]: bytes between the port and the host, [`Coordinator`] calls in, events out.
+//! - [`driver`]: bytes between the port and the host, commands in, events out.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -33,29 +34,21 @@ pub mod startup;
 mod tests;
 pub mod up;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, warn};
 
-use super::device_store::{DeviceTableSaver, SAVE_DEBOUNCE, load_device_table};
-use super::latency::{AnswerLatency, AnswerLatencyHistograms};
+use super::handle::{DriverHandle, DriverSetup, RunsBehindHandle};
 use super::serial::Backoff;
-use super::{
-    AnswerTiming, BroadcastMessage, Coordinator, CoordinatorConfig, CoordinatorEvent,
-    CoordinatorState, DeviceTable, MessageTag, NetworkInfo, SendError, UnicastMessage,
-};
+use super::{CoordinatorConfig, CoordinatorEvent};
 use crate::ash::LinkConfig;
 use crate::ezsp::SessionConfig;
 use driver::Driver;
 pub use host::{EzspHost, HostConfig, HostEvent, RequestFailed, RequestId, SubmitError, Trouble};
 
 /// The file in the state directory that keeps the device table.
-pub const DEVICE_TABLE_FILE: &str = "devices.txt";
+pub use super::handle::DEVICE_TABLE_FILE;
 
 /// Tuning knobs of the driver; [`EzspTuning::default`] suits real sticks.
 #[derive(Debug, Clone)]
@@ -95,62 +88,10 @@ impl Default for EzspTuning {
     }
 }
 
-/// What the handle asks the driver task to do.
-#[derive(Debug)]
-pub(super) enum DriverCommand {
-    Unicast {
-        tag: MessageTag,
-        message: UnicastMessage,
-        /// When the request this unicast answers was read, and the answer ready.
-        timing: Option<AnswerTiming>,
-    },
-    Broadcast {
-        tag: MessageTag,
-        message: BroadcastMessage,
-    },
-    PermitJoining {
-        seconds: u8,
-    },
-}
-
-impl DriverCommand {
-    pub(super) fn tag(&self) -> Option<MessageTag> {
-        match self {
-            DriverCommand::Unicast { tag, .. } | DriverCommand::Broadcast { tag, .. } => Some(*tag),
-            DriverCommand::PermitJoining { .. } => None,
-        }
-    }
-}
-
-/// What the handle and the task share.
-#[derive(Debug)]
-pub(super) struct SharedState {
-    pub(super) state: CoordinatorState,
-    pub(super) max_payload: Option<usize>,
-    pub(super) network: Option<NetworkInfo>,
-    pub(super) devices: DeviceTable,
-    pub(super) latency: AnswerLatencyHistograms,
-}
-
-#[derive(Debug)]
-pub(super) struct Shared {
-    inner: Mutex<SharedState>,
-    next_tag: AtomicU32,
-}
-
-impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, SharedState> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The handle of a running EZSP driver; implements [`Coordinator`].
+/// The handle of a running EZSP driver; implements [`Coordinator`](super::Coordinator).
 #[derive(Debug)]
 pub struct EzspCoordinator {
-    shared: Arc<Shared>,
-    commands: mpsc::Sender<DriverCommand>,
-    cancel: CancellationToken,
-    task: Mutex<Option<JoinHandle<()>>>,
+    handle: DriverHandle,
 }
 
 impl EzspCoordinator {
@@ -166,30 +107,19 @@ impl EzspCoordinator {
         config: CoordinatorConfig,
         tuning: EzspTuning,
     ) -> (Self, mpsc::Receiver<CoordinatorEvent>) {
-        let table_path = config.state_dir.join(DEVICE_TABLE_FILE);
-        let devices = load_device_table(&table_path);
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(SharedState {
-                state: CoordinatorState::Starting,
-                max_payload: None,
-                network: None,
-                devices: devices.clone(),
-                latency: AnswerLatencyHistograms::default(),
-            }),
-            next_tag: AtomicU32::new(1),
-        });
-        let (command_tx, command_rx) = mpsc::channel(tuning.command_queue.max(1));
-        let (event_tx, event_rx) = mpsc::channel(tuning.event_queue.max(1));
-        let cancel = CancellationToken::new();
+        let setup = DriverSetup {
+            what: "coordinator",
+            protocol: "ezsp",
+            measures_latency: true,
+            command_queue: tuning.command_queue,
+            event_queue: tuning.event_queue,
+        };
+        let (handle, task, events) = DriverHandle::new(setup, &config.state_dir);
         let span = tracing::info_span!(
             "ncp",
             port = %config.serial.path,
             ezsp_version = tracing::field::Empty
         );
-        let saver = DeviceTableSaver::spawn(table_path, SAVE_DEBOUNCE, {
-            let shared = Arc::clone(&shared);
-            Arc::new(move || shared.lock().devices.to_text())
-        });
         let host_config = HostConfig {
             endpoint: config.endpoint,
             link: tuning.link.clone(),
@@ -199,148 +129,28 @@ impl EzspCoordinator {
             delivery_timeout: tuning.delivery_timeout,
             backoff: tuning.backoff.clone(),
         };
-        let task = match EzspHost::new(host_config, devices, driver::now()) {
+        let devices = task.shared.lock().devices.clone();
+        match EzspHost::new(host_config, devices, driver::now()) {
             Ok(host) => {
-                let driver = Driver {
-                    config,
-                    host,
-                    saver,
-                    shared: Arc::clone(&shared),
-                    events: event_tx,
-                    commands: command_rx,
-                    cancel: cancel.clone(),
-                };
-                Some(tokio::spawn(driver.run().instrument(span)))
+                let driver = Driver { config, host, task };
+                handle.attach(tokio::spawn(driver.run().instrument(span)));
             }
             Err(e) => {
                 warn!("ASH link configuration: {e}; the coordinator stays stopped");
-                shared.lock().state = CoordinatorState::Stopped;
-                None
+                handle.stopped();
             }
-        };
-        (
-            EzspCoordinator {
-                shared,
-                commands: command_tx,
-                cancel,
-                task: Mutex::new(task),
-            },
-            event_rx,
-        )
+        }
+        (EzspCoordinator { handle }, events)
     }
 
     /// Stops the driver and waits for its task to end (the port is closed).
     pub async fn shutdown(&self) {
-        self.cancel.cancel();
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task
-            && let Err(e) = task.await
-        {
-            warn!("coordinator task ended abnormally: {e}");
-        }
-    }
-
-    fn queue(&self, command: DriverCommand) -> Result<(), SendError> {
-        self.commands.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
-        })
-    }
-
-    fn check_up_and_size(&self, len: usize) -> Result<(), SendError> {
-        let shared = self.shared.lock();
-        if shared.state != CoordinatorState::Up {
-            return Err(SendError::NotUp(shared.state));
-        }
-        if let Some(max) = shared.max_payload
-            && len > max
-        {
-            return Err(SendError::PayloadTooLarge { len, max });
-        }
-        Ok(())
-    }
-
-    fn next_tag(&self) -> MessageTag {
-        MessageTag(self.shared.next_tag.fetch_add(1, Ordering::Relaxed))
-    }
-
-    fn unicast(
-        &self,
-        message: UnicastMessage,
-        timing: Option<AnswerTiming>,
-    ) -> Result<MessageTag, SendError> {
-        if message.destination.is_broadcast() {
-            return Err(SendError::BadDestination(message.destination));
-        }
-        self.check_up_and_size(message.payload.len())?;
-        let tag = self.next_tag();
-        self.queue(DriverCommand::Unicast {
-            tag,
-            message,
-            timing,
-        })?;
-        Ok(tag)
+        self.handle.shutdown().await;
     }
 }
 
-impl Drop for EzspCoordinator {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-impl Coordinator for EzspCoordinator {
-    fn send_unicast(&self, message: UnicastMessage) -> Result<MessageTag, SendError> {
-        self.unicast(message, None)
-    }
-
-    fn send_answer(
-        &self,
-        message: UnicastMessage,
-        timing: AnswerTiming,
-    ) -> Result<MessageTag, SendError> {
-        self.unicast(message, Some(timing))
-    }
-
-    fn send_broadcast(&self, message: BroadcastMessage) -> Result<MessageTag, SendError> {
-        if !message.destination.is_broadcast() {
-            return Err(SendError::BadDestination(message.destination));
-        }
-        self.check_up_and_size(message.payload.len())?;
-        let tag = self.next_tag();
-        self.queue(DriverCommand::Broadcast { tag, message })?;
-        Ok(tag)
-    }
-
-    fn max_aps_payload(&self) -> Option<usize> {
-        self.shared.lock().max_payload
-    }
-
-    fn permit_joining(&self, seconds: u8) -> Result<(), SendError> {
-        if seconds > super::MAX_PERMIT_JOIN_SECONDS {
-            return Err(SendError::PermitJoinTooLong(seconds));
-        }
-        self.check_up_and_size(0)?;
-        self.queue(DriverCommand::PermitJoining { seconds })
-    }
-
-    fn device_table(&self) -> DeviceTable {
-        self.shared.lock().devices.clone()
-    }
-
-    fn state(&self) -> CoordinatorState {
-        self.shared.lock().state
-    }
-
-    fn network_info(&self) -> Option<NetworkInfo> {
-        self.shared.lock().network
-    }
-
-    fn answer_latency(&self) -> Option<AnswerLatency> {
-        Some(self.shared.lock().latency.summary())
+impl RunsBehindHandle for EzspCoordinator {
+    fn driver_handle(&self) -> &DriverHandle {
+        &self.handle
     }
 }
