@@ -24,6 +24,7 @@
 pub mod any;
 pub mod device_store;
 pub mod device_table;
+pub mod driver_io;
 pub mod ezsp;
 pub mod handle;
 pub mod latency;

@@ -25,13 +25,13 @@
 //! # }
 //! ```
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{Instrument, info, warn};
 
+use super::driver_io::{ReadOutcome, now, sleep_until};
 use super::handle::{
     DriverCommand, DriverHandle, DriverSetup, Emitted, RunsBehindHandle, TaskSide,
 };
@@ -111,17 +111,6 @@ impl ZnpCoordinator {
 impl RunsBehindHandle for ZnpCoordinator {
     fn driver_handle(&self) -> &DriverHandle {
         &self.handle
-    }
-}
-
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -216,11 +205,10 @@ impl Driver {
             tokio::select! {
                 biased;
                 _ = self.task.cancel.cancelled() => return Leave::Cancelled,
-                read = io.read(&mut buffer) => match read {
-                    Ok(0) => return self.port_gone(&mut host, "end of file", backoff).await,
-                    Ok(n) => host.handle_input(buffer.get(..n).unwrap_or_default(), now()),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return self.port_gone(&mut host, &e.to_string(), backoff).await,
+                read = io.read(&mut buffer) => match ReadOutcome::of(read, &buffer) {
+                    ReadOutcome::Bytes(bytes) => host.handle_input(bytes, now()),
+                    ReadOutcome::Interrupted => {}
+                    ReadOutcome::Gone(why) => return self.port_gone(&mut host, &why, backoff).await,
                 },
                 command = self.task.commands.recv(), if host.is_up() => match command {
                     Some(command) => self.dispatch(&mut host, command).await,

@@ -17,7 +17,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +26,7 @@ use tracing::{Instrument, debug, error, info, warn};
 
 use super::relay::{Relay, RelayConfig, RelayEvent};
 use crate::config::OtaScope;
+use crate::coordinator::driver_io::{ReadOutcome, now, read_if_open, sleep_until};
 use crate::coordinator::handle::{
     DriverCommand, DriverHandle, DriverSetup, RunsBehindHandle, TaskSide,
 };
@@ -58,11 +59,6 @@ type Listening = Arc<Mutex<Option<SocketAddr>>>;
 pub struct ProxyCoordinator {
     handle: DriverHandle,
     listening: Listening,
-}
-
-/// The runtime's clock.
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
 }
 
 impl ProxyCoordinator {
@@ -177,18 +173,6 @@ impl Driver {
                 .into_iter()
                 .flatten()
                 .min();
-            let sleep = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let stick_read = async {
-                match stick.as_mut() {
-                    Some(io) => io.read(&mut stick_buffer).await,
-                    None => std::future::pending().await,
-                }
-            };
             let upstream_read = async {
                 match upstream.as_mut() {
                     Some(Upstream::Tcp(io)) => io.read(&mut upstream_buffer).await,
@@ -210,16 +194,12 @@ impl Driver {
             tokio::select! {
                 biased;
                 _ = self.task.cancel.cancelled() => break,
-                read = stick_read => match read {
-                    Ok(0) => {
+                read = read_if_open(stick.as_mut(), &mut stick_buffer) => match ReadOutcome::of(read, &stick_buffer) {
+                    ReadOutcome::Bytes(bytes) => self.relay.handle_stick_input(bytes, now()),
+                    ReadOutcome::Interrupted => {}
+                    ReadOutcome::Gone(why) => {
                         stick = None;
-                        self.relay.stick_lost("end of file", now());
-                    }
-                    Ok(n) => self.relay.handle_stick_input(stick_buffer.get(..n).unwrap_or_default(), now()),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        stick = None;
-                        self.relay.stick_lost(&e.to_string(), now());
+                        self.relay.stick_lost(&why, now());
                     }
                 },
                 read = upstream_read => match read {
@@ -270,7 +250,7 @@ impl Driver {
                     }
                     Err(e) => debug!("accept: {e}"),
                 },
-                _ = sleep => self.relay.handle_timeout(now()),
+                _ = sleep_until(deadline) => self.relay.handle_timeout(now()),
                 command = self.task.commands.recv() => {
                     if let Some(command) = command {
                         self.dispatch(command);

@@ -5,22 +5,15 @@
 //! the handle reads. Disk work is limited to loading the network settings the host asks for
 //! (once, when the NCP holds no network) and the debounced device-table saver's own task.
 
-use std::io;
-use std::time::Instant;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tracing::{debug, info};
 
 use super::host::{EzspHost, HostEvent, LatencySample};
+use crate::coordinator::driver_io::{ReadOutcome, now, read_if_open, sleep_until};
 use crate::coordinator::handle::{DriverCommand, TaskSide};
 use crate::coordinator::network::NetworkSettings;
 use crate::coordinator::serial::{self, SerialIo};
 use crate::coordinator::{CoordinatorConfig, CoordinatorEvent, CoordinatorState};
-
-/// The runtime's clock (paused and advanced in tokio tests).
-pub(super) fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
 
 pub(super) struct Driver {
     pub(super) config: CoordinatorConfig,
@@ -61,35 +54,19 @@ impl Driver {
             }
             self.handle_events(&mut port).await;
             let deadline = self.host.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let read = async {
-                match port.as_mut() {
-                    Some(io) => io.read(&mut buffer).await,
-                    None => std::future::pending().await,
-                }
-            };
             let accepting = self.host.accepts_commands();
             tokio::select! {
                 biased;
                 _ = self.task.cancel.cancelled() => break,
-                read = read => match read {
-                    Ok(0) => {
+                read = read_if_open(port.as_mut(), &mut buffer) => match ReadOutcome::of(read, &buffer) {
+                    ReadOutcome::Bytes(bytes) => self.host.handle_input(bytes, now()),
+                    ReadOutcome::Interrupted => {}
+                    ReadOutcome::Gone(why) => {
                         port = None;
-                        self.host.port_lost("end of file", now());
-                    }
-                    Ok(n) => self.host.handle_input(buffer.get(..n).unwrap_or_default(), now()),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        port = None;
-                        self.host.port_lost(&e.to_string(), now());
+                        self.host.port_lost(&why, now());
                     }
                 },
-                _ = sleep => self.host.handle_timeout(now()),
+                _ = sleep_until(deadline) => self.host.handle_timeout(now()),
                 command = self.task.commands.recv(), if accepting => {
                     if let Some(command) = command {
                         self.dispatch(command);

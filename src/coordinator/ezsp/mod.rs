@@ -130,7 +130,7 @@ impl EzspCoordinator {
             backoff: tuning.backoff.clone(),
         };
         let devices = task.shared.lock().devices.clone();
-        match EzspHost::new(host_config, devices, driver::now()) {
+        match EzspHost::new(host_config, devices, super::driver_io::now()) {
             Ok(host) => {
                 let driver = Driver { config, host, task };
                 handle.attach(tokio::spawn(driver.run().instrument(span)));
