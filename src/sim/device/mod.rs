@@ -508,7 +508,7 @@ impl SimDevice {
 
 /// A cluster-specific OTA frame from a client to the server (what every simulated client
 /// sends, honest or hostile), encoded; the command id follows the command.
-pub(super) fn encode_client_request(tsn: u8, command: OtaCommand) -> Vec<u8> {
+pub fn encode_client_request(tsn: u8, command: OtaCommand) -> Vec<u8> {
     let header = ZclHeader {
         frame_type: FrameType::CLUSTER_SPECIFIC,
         manufacturer_code: None,

@@ -1,7 +1,7 @@
 //! Unit tests of the simulated OTA client: whole upgrades, refusals, retries, hostile input.
 
 use super::*;
-use crate::ota::header::OTA_MAGIC;
+use crate::ota::{FileVersion, ImageType, ManufacturerCode, OtaHeader};
 use crate::zcl::ZclStatus;
 use crate::zcl::ota::{BlockData, ImageBlockRequest, ImageBlockResponse, UpgradeEndResponse};
 
@@ -14,19 +14,13 @@ const MFR: u16 = 0x1189;
 const TYPE: u16 = 0x0005;
 const NEW: u32 = 0x0000_0200;
 
-/// A minimal valid OTA file of `total` bytes.
+/// A minimal valid OTA file of `total` bytes (the project's own header encoder).
 fn ota_file(version: u32, total: usize) -> Vec<u8> {
+    let mut header = OtaHeader::new(ManufacturerCode(MFR), ImageType(TYPE), FileVersion(version));
+    header.header_string = [b'x'; 32];
+    header.image_size = u32::try_from(total).unwrap();
     let mut file = Vec::new();
-    file.extend_from_slice(&OTA_MAGIC);
-    file.extend_from_slice(&0x0100u16.to_le_bytes());
-    file.extend_from_slice(&56u16.to_le_bytes());
-    file.extend_from_slice(&0u16.to_le_bytes());
-    file.extend_from_slice(&MFR.to_le_bytes());
-    file.extend_from_slice(&TYPE.to_le_bytes());
-    file.extend_from_slice(&version.to_le_bytes());
-    file.extend_from_slice(&2u16.to_le_bytes());
-    file.extend_from_slice(&[b'x'; 32]);
-    file.extend_from_slice(&u32::try_from(total).unwrap().to_le_bytes());
+    header.encode(&mut file);
     file.extend((0..total - file.len()).map(|i| (i * 7) as u8));
     file
 }
