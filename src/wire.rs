@@ -92,15 +92,16 @@ macro_rules! wire_enum {
 
         impl ::core::fmt::Debug for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let (value, bytes) = (self.0.into(), ::core::mem::size_of::<$repr>());
                 $crate::wire::wire_enum!(@style $($style)?)
-                    .debug(f, stringify!($name), self.name(), self.0.into(), ::core::mem::size_of::<$repr>())
+                    .write(f, Some(stringify!($name)), self.name(), value, bytes)
             }
         }
 
         impl ::core::fmt::Display for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                $crate::wire::wire_enum!(@style $($style)?)
-                    .display(f, self.name(), self.0.into(), ::core::mem::size_of::<$repr>())
+                let (value, bytes) = (self.0.into(), ::core::mem::size_of::<$repr>());
+                $crate::wire::wire_enum!(@style $($style)?).write(f, None, self.name(), value, bytes)
             }
         }
 
@@ -135,38 +136,25 @@ pub(crate) enum Rendering {
 }
 
 impl Rendering {
-    /// `Debug` of the value `value` of the type `type_name`, `bytes` wide, named `name`.
-    pub(crate) fn debug(
+    /// Writes `value` (`bytes` wide, named `name` when known): its `Debug` form when
+    /// `debug_type` names the type, else its `Display` form.
+    pub(crate) fn write(
         self,
         f: &mut fmt::Formatter<'_>,
-        type_name: &str,
+        debug_type: Option<&str>,
         name: Option<&str>,
         value: u64,
         bytes: usize,
     ) -> fmt::Result {
         let w = bytes * 2;
-        match (self, name) {
-            (Rendering::HexFirst, Some(name)) => write!(f, "{type_name}(0x{value:0w$X} {name})"),
-            (Rendering::NamesFirst, Some(name)) => write!(f, "{name}(0x{value:0w$X})"),
-            (Rendering::NamesOnly, Some(name)) => f.write_str(name),
-            (_, None) => write!(f, "{type_name}(0x{value:0w$X})"),
-        }
-    }
-
-    /// `Display` of the value `value`, `bytes` wide, named `name`.
-    pub(crate) fn display(
-        self,
-        f: &mut fmt::Formatter<'_>,
-        name: Option<&str>,
-        value: u64,
-        bytes: usize,
-    ) -> fmt::Result {
-        let w = bytes * 2;
-        match (self, name) {
-            (Rendering::HexFirst, Some(name)) => write!(f, "0x{value:0w$X} ({name})"),
-            (Rendering::NamesFirst, Some(name)) => write!(f, "{name} (0x{value:0w$X})"),
-            (Rendering::NamesOnly, Some(name)) => f.write_str(name),
-            (_, None) => write!(f, "0x{value:0w$X}"),
+        match (self, name, debug_type) {
+            (Rendering::HexFirst, Some(name), Some(ty)) => write!(f, "{ty}(0x{value:0w$X} {name})"),
+            (Rendering::HexFirst, Some(name), None) => write!(f, "0x{value:0w$X} ({name})"),
+            (Rendering::NamesFirst, Some(name), Some(_)) => write!(f, "{name}(0x{value:0w$X})"),
+            (Rendering::NamesFirst, Some(name), None) => write!(f, "{name} (0x{value:0w$X})"),
+            (Rendering::NamesOnly, Some(name), _) => f.write_str(name),
+            (_, None, Some(ty)) => write!(f, "{ty}(0x{value:0w$X})"),
+            (_, None, None) => write!(f, "0x{value:0w$X}"),
         }
     }
 }
