@@ -266,7 +266,8 @@ fn entries_array<'a>(
 }
 
 /// Parses a catalog body with the parser for its source kind. `url` is where it was fetched
-/// (LEDVANCE download URLs are built on it). A `directory` source has no catalog document.
+/// (LEDVANCE download URLs are built on it). A `directory` source has no catalog document, and
+/// a `salus` one never gets this far.
 pub fn parse_catalog(
     kind: SourceKind,
     body: &[u8],
@@ -284,6 +285,9 @@ pub fn parse_catalog(
         SourceKind::Sonoff => sonoff::parse(body, provenance),
         SourceKind::Directory => Err(CatalogParseError::Shape {
             expected: "no catalog document: a directory source lists its folder",
+        }),
+        SourceKind::Salus => Err(CatalogParseError::Shape {
+            expected: "no catalog parser: the configuration refuses kind = \"salus\"",
         }),
     }
 }
