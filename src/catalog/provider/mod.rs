@@ -29,6 +29,7 @@ pub mod sonoff;
 pub mod thirdreality;
 pub mod zigbee_ota_index;
 
+use self::json::EntryFields;
 use super::model::{
     CatalogEntry, ImageHash, ImageSize, Locator, Provenance, Restrictions, SourceKind,
 };
@@ -248,6 +249,48 @@ impl VendorImage<'_> {
             release_notes: None,
         }
     }
+}
+
+/// Reads a catalog of at most `max_bytes` whose entries are one JSON array (the whole document,
+/// or the value of `key` in it; `expected` names that shape in the error when it is not there),
+/// and parses each entry with `parse_entry` (see [`parse_each`]).
+fn parse_entry_list<Parsed: Into<Option<CatalogEntry>>>(
+    input: &[u8],
+    max_bytes: usize,
+    key: Option<&str>,
+    expected: &'static str,
+    parse_entry: impl FnMut(&EntryFields<'_>) -> Result<Parsed, EntryError>,
+) -> Result<ParsedCatalog, CatalogParseError> {
+    let document = json::parse_document(input, max_bytes)?;
+    let list = match key {
+        Some(key) => document.get(key),
+        None => Some(&document),
+    };
+    Ok(parse_each(entries_array(list, expected)?, parse_entry))
+}
+
+/// Parses each item of a catalog's entry array with `parse_entry` (given the item's fields,
+/// which know its index), keeping the accepted entries and, in [`ParsedCatalog::rejected`], the
+/// refusals: an item that is not an object, or that `parse_entry` refuses. An item that
+/// `parse_entry` passes over (`None`: not a device image, e.g. gateway firmware in IKEA's feed)
+/// is neither.
+fn parse_each<Parsed: Into<Option<CatalogEntry>>>(
+    items: &[serde_json::Value],
+    mut parse_entry: impl FnMut(&EntryFields<'_>) -> Result<Parsed, EntryError>,
+) -> ParsedCatalog {
+    let mut parsed = ParsedCatalog {
+        entries: Vec::with_capacity(items.len()),
+        rejected: Vec::new(),
+    };
+    for (index, item) in items.iter().enumerate() {
+        let entry = EntryFields::new(index, item).and_then(|fields| parse_entry(&fields));
+        match entry.map(Into::into) {
+            Ok(Some(entry)) => parsed.entries.push(entry),
+            Ok(None) => {}
+            Err(error) => parsed.rejected.push(error),
+        }
+    }
+    parsed
 }
 
 /// Splits a top-level JSON array into entries, applying [`MAX_ENTRIES`].
