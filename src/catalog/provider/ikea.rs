@@ -36,8 +36,7 @@ pub const ROOT_CA_PEM: &[u8] = include_bytes!("ikea_root_ca.pem");
 
 use super::json::{EntryFields, MAX_URL_BYTES};
 use super::{
-    CatalogParseError, EntryError, MAX_FEED_BYTES, ParsedCatalog, VendorImage, narrow_u16,
-    parse_entry_list,
+    CatalogParseError, EntryError, ParsedCatalog, VendorImage, narrow_u16, parse_firmware_array,
 };
 use crate::catalog::model::{
     CatalogEntry, HashAlgorithm, ImageSize, Locator, Provenance, Restrictions,
@@ -57,13 +56,7 @@ const DEVICE_IMAGE: u64 = 2;
 
 /// Parses either style of `version_info.json`; `provenance` is stamped on every entry.
 pub fn parse(input: &[u8], provenance: &Provenance) -> Result<ParsedCatalog, CatalogParseError> {
-    parse_entry_list(
-        input,
-        MAX_FEED_BYTES,
-        None,
-        "an array of firmware objects",
-        |fields| parse_entry(fields, provenance),
-    )
+    parse_firmware_array(input, |fields| parse_entry(fields, provenance))
 }
 
 /// The version DIRIGERA writes into its file names: the decimal after the last `_v` that is

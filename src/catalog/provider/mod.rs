@@ -269,6 +269,21 @@ fn parse_entry_list<Parsed: Into<Option<CatalogEntry>>>(
     Ok(parse_each(entries_array(list, expected)?, parse_entry))
 }
 
+/// Reads a vendor feed that is a bare array of firmware objects (IKEA's and Sonoff's), of at
+/// most [`MAX_FEED_BYTES`], with [`parse_entry_list`].
+fn parse_firmware_array<Parsed: Into<Option<CatalogEntry>>>(
+    input: &[u8],
+    parse_entry: impl FnMut(&EntryFields<'_>) -> Result<Parsed, EntryError>,
+) -> Result<ParsedCatalog, CatalogParseError> {
+    parse_entry_list(
+        input,
+        MAX_FEED_BYTES,
+        None,
+        "an array of firmware objects",
+        parse_entry,
+    )
+}
+
 /// Parses each item of a catalog's entry array with `parse_entry` (given the item's fields,
 /// which know its index), keeping the accepted entries and, in [`ParsedCatalog::rejected`], the
 /// refusals: an item that is not an object, or that `parse_entry` refuses. An item that

@@ -12,9 +12,7 @@
 //!   (`catalog::pins`).
 
 use super::json::{EntryFields, MAX_TEXT_BYTES};
-use super::{
-    CatalogParseError, EntryError, MAX_FEED_BYTES, ParsedCatalog, VendorImage, parse_entry_list,
-};
+use super::{CatalogParseError, EntryError, ParsedCatalog, VendorImage, parse_firmware_array};
 use crate::catalog::model::{CatalogEntry, ImageSize, Provenance};
 use crate::catalog::partial_image::MAX_IMAGE_DOWNLOAD_BYTES;
 
@@ -23,13 +21,7 @@ pub const DEFAULT_URL: &str = "https://zigbee-ota.sonoff.tech/releases/upgrade.j
 
 /// Parses Sonoff's `upgrade.json`; `provenance` is stamped on every entry.
 pub fn parse(input: &[u8], provenance: &Provenance) -> Result<ParsedCatalog, CatalogParseError> {
-    parse_entry_list(
-        input,
-        MAX_FEED_BYTES,
-        None,
-        "an array of firmware objects",
-        |fields| parse_entry(fields, provenance),
-    )
+    parse_firmware_array(input, |fields| parse_entry(fields, provenance))
 }
 
 fn parse_entry(
