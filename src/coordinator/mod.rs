@@ -30,6 +30,8 @@ pub mod handle;
 pub mod latency;
 pub mod network;
 pub mod serial;
+#[cfg(test)]
+pub(crate) mod virtual_rig;
 pub mod znp;
 
 use std::fmt;
@@ -93,6 +95,22 @@ pub struct UnicastMessage {
     /// Ask for an APS acknowledgement with retries, so the delivery report means "the device got
     /// it" rather than "the first hop took it".
     pub aps_ack: bool,
+}
+
+impl UnicastMessage {
+    /// An OTA Upgrade cluster frame (Home Automation profile) to one device, APS-acknowledged:
+    /// what the OTA server sends.
+    pub fn ota(destination: Nwk, src_endpoint: u8, dst_endpoint: u8, zcl_frame: Vec<u8>) -> Self {
+        UnicastMessage {
+            destination,
+            src_endpoint,
+            dst_endpoint,
+            profile: PROFILE_HOME_AUTOMATION,
+            cluster: CLUSTER_OTA_UPGRADE,
+            payload: zcl_frame,
+            aps_ack: true,
+        }
+    }
 }
 
 /// A ZCL request to one device, on any cluster: the general "ask a device and hear its

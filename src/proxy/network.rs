@@ -1,7 +1,7 @@
-//! The devices and the network as the proxy learns them (UG100 `trustCenterJoinHandler`,
-//! `childJoinHandler`, ZDO Device_annce in `incomingMessageHandler`, `stackStatusHandler`,
+//! The devices and the network as the proxy learns them (UG100 `stackStatusHandler`,
 //! `getNetworkParameters`, `getEui64`, `getNodeId`, `maximumPayloadLength`): the device table
-//! from joins and announces that upstream's traffic carries (observed, and passed on), and the
+//! from joins and announces that upstream's traffic carries (observed, and passed on; learned
+//! as the EZSP host learns them, [`crate::coordinator::ezsp::addresses`]), and the
 //! network's parameters, asked for with our own commands after each `NETWORK_UP`, which make
 //! the coordinator `Up` for zigbee-otad.
 
@@ -10,7 +10,7 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 use super::relay::{Purpose, Relay, RelayEvent};
-use crate::coordinator::device_table::Learned;
+use crate::coordinator::ezsp::addresses::AddressNews;
 use crate::coordinator::{CoordinatorState, Ieee, NetworkInfo, Nwk};
 use crate::ezsp::command::{Command, Response};
 
@@ -24,41 +24,13 @@ pub(crate) struct NetworkQuery {
 }
 
 impl Relay {
-    pub(super) fn device_joined(&mut self, nwk: Nwk, ieee: Ieee, now: Instant) {
-        self.witness.saw_join(nwk, ieee, now);
-        if self.devices.learn(nwk, ieee) != Learned::Unchanged {
-            self.emit(RelayEvent::DeviceTableChanged);
-        }
-        info!("device {ieee} is {nwk}");
-        self.emit(RelayEvent::DeviceJoined { nwk, ieee });
-    }
-
-    /// Learns a claimed address pair when the device table's judgement accepts it.
-    pub(super) fn believe(
-        &mut self,
-        claimed: (Nwk, Ieee),
-        sender: Nwk,
-        sender_ieee: Option<Ieee>,
-        now: Instant,
-    ) -> bool {
-        let vouched = self.witness.vouches(claimed.0, claimed.1, now);
-        match self
-            .devices
-            .judge_announce(claimed, sender, sender_ieee, vouched)
-        {
-            Ok(()) => {
-                if self.devices.learn(claimed.0, claimed.1) != Learned::Unchanged {
-                    self.emit(RelayEvent::DeviceTableChanged);
-                }
-                true
-            }
-            Err(refused) => {
-                debug!(
-                    "not believed: {} as {} from {sender}: {refused}",
-                    claimed.1, claimed.0
-                );
-                false
-            }
+    /// Reports what the device table learned.
+    pub(super) fn report_address_news(&mut self) {
+        while let Some(news) = self.addresses.poll_news() {
+            self.emit(match news {
+                AddressNews::TableChanged => RelayEvent::DeviceTableChanged,
+                AddressNews::Joined { nwk, ieee } => RelayEvent::DeviceJoined { nwk, ieee },
+            });
         }
     }
 

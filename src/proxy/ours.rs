@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::frames::{self, FrameView};
 use super::relay::{Job, Purpose, Relay, RelayEvent};
 use crate::config::OtaScope;
-use crate::coordinator::device_table::Learned;
+use crate::coordinator::ezsp::up::{delivery_outcome, status_code};
 use crate::coordinator::{
     BroadcastMessage, CLUSTER_OTA_UPGRADE, CoordinatorState, DeliveryOutcome, Ieee,
     IncomingMessage, MessageTag, Nwk, PROFILE_HOME_AUTOMATION, PROFILE_ZDO, UnicastMessage,
@@ -33,13 +33,11 @@ use crate::coordinator::{
 use crate::ezsp::EzspVersion;
 use crate::ezsp::command::{
     AddEndpoint, Body, Callback, Command, Frame, IncomingMessageHandler, LookupEui64ByNodeId,
-    MessageSentHandler, PermitJoining, Response, SendBroadcast, SendResponse, SendUnicast,
+    PermitJoining, Response, SendBroadcast, SendResponse, SendUnicast,
 };
 use crate::ezsp::frame::FrameId;
 use crate::ezsp::status::{EmberStatus, SlStatus, Status};
-use crate::ezsp::types::{
-    ApsFrame, ApsOptions, DeviceUpdate, IncomingMessageType, OutgoingMessageType,
-};
+use crate::ezsp::types::{ApsFrame, ApsOptions, OutgoingMessageType};
 
 /// ZCL transaction numbers remembered per device from upstream's sends.
 const RECENT_TSNS: usize = 16;
@@ -258,7 +256,7 @@ impl Relay {
             _ => return false,
         };
         let ours = match destination {
-            Some(nwk) => self.covers(nwk, self.devices.ieee(nwk)),
+            Some(nwk) => self.covers(nwk, self.addresses.ieee(nwk)),
             None => self.config.scope == OtaScope::All,
         };
         if cluster == CLUSTER_OTA_UPGRADE && ours {
@@ -409,60 +407,20 @@ impl Relay {
                     self.network_down();
                 }
             }
-            Callback::TrustCenterJoinHandler(join) => {
-                let ieee = join.new_node_eui64;
-                if join.status == DeviceUpdate::DEVICE_LEFT {
-                    if self.devices.forget(ieee).is_some() {
-                        self.emit(RelayEvent::DeviceTableChanged);
-                    }
-                } else {
-                    self.device_joined(join.new_node_id, ieee, now);
+            other => {
+                if self.addresses.join_callback(&other, now) {
+                    self.report_address_news();
                 }
             }
-            Callback::ChildJoinHandler(child) if child.joining => {
-                self.device_joined(child.child_id, child.child_eui64, now);
-            }
-            _ => {}
         }
         self.pass_callback_upstream(frame);
     }
 
     /// An incoming message: true when it is ours (kept from upstream, or held for a lookup).
     fn incoming(&mut self, incoming: IncomingMessageHandler, frame: &[u8], now: Instant) -> bool {
-        let source = incoming.sender;
-        let sender_ieee = incoming.sender_eui64.filter(|e| *e != Ieee::default());
-        if let Some(announce) = incoming.device_announce() {
-            let claimed = (announce.node_id, announce.eui64);
-            if self.believe(claimed, source, sender_ieee, now) {
-                info!("device {} announced itself as {}", claimed.1, claimed.0);
-                self.emit(RelayEvent::DeviceJoined {
-                    nwk: claimed.0,
-                    ieee: claimed.1,
-                });
-            }
-        }
-        let ieee = match sender_ieee {
-            Some(ieee) if self.believe((source, ieee), source, Some(ieee), now) => Some(ieee),
-            _ => self.devices.ieee(source),
-        };
-        let aps = incoming.aps_frame;
-        let mut message = IncomingMessage {
-            source,
-            ieee,
-            src_endpoint: aps.source_endpoint,
-            dst_endpoint: aps.destination_endpoint,
-            profile: aps.profile_id,
-            cluster: aps.cluster_id,
-            aps_sequence: aps.sequence,
-            payload: incoming.message_contents,
-            lqi: incoming.last_hop_lqi,
-            rssi: incoming.last_hop_rssi,
-            broadcast: !matches!(
-                incoming.message_type,
-                IncomingMessageType::UNICAST | IncomingMessageType::UNICAST_REPLY
-            ),
-            read_at: Some(now),
-        };
+        let mut message = self.addresses.hear(incoming, now, now);
+        self.report_address_news();
+        let source = message.source;
         if self.answers_our_request(&mut message) {
             self.stats.answers_kept += 1;
             self.emit(RelayEvent::Incoming(message));
@@ -501,7 +459,7 @@ impl Relay {
     fn covers(&self, nwk: Nwk, ieee: Option<Ieee>) -> bool {
         self.config
             .scope
-            .covers(ieee.or_else(|| self.devices.ieee(nwk)))
+            .covers(ieee.or_else(|| self.addresses.ieee(nwk)))
     }
 
     /// True (and the transaction number given back) when `message` answers one of our ZCL
@@ -572,10 +530,9 @@ impl Relay {
             }
             (Purpose::Lookup(source), Response::LookupEui64ByNodeId(found)) => {
                 let ieee = found.status.is_success().then_some(found.eui64);
-                if let Some(ieee) = ieee
-                    && self.devices.learn(source, ieee) != Learned::Unchanged
-                {
-                    self.emit(RelayEvent::DeviceTableChanged);
+                if let Some(ieee) = ieee {
+                    self.addresses.learn(source, ieee);
+                    self.report_address_news();
                 }
                 self.release_held(source, ieee);
             }
@@ -672,25 +629,5 @@ fn zcl_tsn_offset(zcl_frame: &[u8]) -> usize {
     match zcl_frame.first() {
         Some(control) if control & 0x04 != 0 => 3,
         _ => 1,
-    }
-}
-
-fn delivery_outcome(sent: &MessageSentHandler) -> DeliveryOutcome {
-    if sent.status.is_success() {
-        DeliveryOutcome::Delivered
-    } else {
-        DeliveryOutcome::Failed {
-            ncp_status: status_code(sent.status),
-        }
-    }
-}
-
-/// An EZSP status widened to the v14+ 32-bit form.
-fn status_code(status: Status) -> u32 {
-    match (status.to_sl(), status) {
-        (Some(sl), _) => sl.0,
-        (None, Status::Ember(s)) => u32::from(s.0),
-        (None, Status::Ezsp(s)) => u32::from(s.0),
-        (None, Status::Sl(s)) => s.0,
     }
 }

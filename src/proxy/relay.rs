@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 use super::frames::{self, FrameView};
 use crate::ash::{Link, LinkConfig, LinkEvent, NcpResetCode, Role};
 use crate::config::OtaScope;
-use crate::coordinator::device_table::JoinWitness;
+use crate::coordinator::ezsp::addresses::Addresses;
 use crate::coordinator::serial::Backoff;
 use crate::coordinator::{
     CoordinatorState, DeliveryOutcome, DeviceTable, IncomingMessage, MessageTag, NetworkInfo, Nwk,
@@ -200,8 +200,8 @@ pub struct Relay {
     pub(super) upstream_tsns: HashMap<Nwk, VecDeque<u8>>,
     /// OTA messages held while their sender's IEEE address is looked up.
     pub(super) held: HashMap<Nwk, Vec<(Vec<u8>, IncomingMessage)>>,
-    pub(super) devices: DeviceTable,
-    pub(super) witness: JoinWitness,
+    /// The device table, as joins, announces and senders teach it.
+    pub(super) addresses: Addresses,
     pub(super) state: CoordinatorState,
     pub(super) network: Option<NetworkInfo>,
     pub(super) max_payload: Option<usize>,
@@ -239,8 +239,7 @@ impl Relay {
             zcl_requests: Vec::new(),
             upstream_tsns: HashMap::new(),
             held: HashMap::new(),
-            devices,
-            witness: JoinWitness::default(),
+            addresses: Addresses::new(devices),
             state: CoordinatorState::Starting,
             network: None,
             max_payload: None,
@@ -277,7 +276,7 @@ impl Relay {
 
     /// The device table.
     pub fn devices(&self) -> &DeviceTable {
-        &self.devices
+        self.addresses.devices()
     }
 
     /// The counters.

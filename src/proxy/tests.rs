@@ -15,6 +15,7 @@ use crate::ash::fault::{FaultConfig, FaultyLine};
 use crate::config::OtaScope;
 use crate::coordinator::ezsp::{EzspHost, HostConfig, HostEvent};
 use crate::coordinator::serial::Backoff;
+use crate::coordinator::virtual_rig::VirtualRig;
 use crate::coordinator::{
     CLUSTER_OTA_UPGRADE, CoordinatorState, DeliveryOutcome, DeviceTable, Ieee, IncomingMessage,
     MessageTag, Nwk, PROFILE_HOME_AUTOMATION, UnicastMessage,
@@ -135,91 +136,6 @@ impl Trio {
         }
     }
 
-    fn step(&mut self) -> bool {
-        let now = self.now;
-        let mut moved = false;
-        while let Some(event) = self.upstream.poll_event() {
-            moved = true;
-            self.upstream_event(event);
-        }
-        while let Some(event) = self.relay.poll_event() {
-            moved = true;
-            self.relay_event(event);
-        }
-        while self.relay.state() == CoordinatorState::Up
-            && let Some(outgoing) = self.server.poll_transmit()
-        {
-            moved = true;
-            let Destination::Unicast(device) = outgoing.destination else {
-                continue;
-            };
-            let tag = MessageTag(self.next_tag);
-            self.next_tag += 1;
-            self.ours.entry(tag).or_default();
-            let message = UnicastMessage {
-                destination: Nwk(device.nwk),
-                src_endpoint: outgoing.source_endpoint,
-                dst_endpoint: outgoing.destination_endpoint,
-                profile: PROFILE_HOME_AUTOMATION,
-                cluster: CLUSTER_OTA_UPGRADE,
-                payload: outgoing.zcl_bytes.to_vec(),
-                aps_ack: true,
-            };
-            self.relay.send_unicast(tag, message, now);
-        }
-        while self.server.poll_event().is_some() {}
-        if let Some(bytes) = self.upstream.poll_transmit(now)
-            && self.connected
-        {
-            moved = true;
-            self.lines[UP_TO_RELAY].write(bytes);
-        }
-        if let Some(bytes) = self.relay.poll_upstream_transmit(now) {
-            moved = true;
-            self.lines[RELAY_TO_UP].write(bytes);
-        }
-        if let Some(bytes) = self.relay.poll_stick_transmit(now) {
-            moved = true;
-            self.lines[RELAY_TO_STICK].write(bytes);
-        }
-        while let Some(bytes) = self.ncp.poll_transmit(now) {
-            moved = true;
-            self.lines[STICK_TO_RELAY].write(bytes);
-        }
-        while let Some(bytes) = self.lines[UP_TO_RELAY].read() {
-            moved = true;
-            self.relay.handle_upstream_input(&bytes, now);
-        }
-        while let Some(bytes) = self.lines[RELAY_TO_UP].read() {
-            moved = true;
-            if self.connected {
-                self.upstream.handle_input(&bytes, now);
-            }
-        }
-        while let Some(bytes) = self.lines[RELAY_TO_STICK].read() {
-            moved = true;
-            self.ncp.handle_input(&bytes, now);
-        }
-        while let Some(bytes) = self.lines[STICK_TO_RELAY].read() {
-            moved = true;
-            self.relay.handle_stick_input(&bytes, now);
-        }
-        while let Some(event) = self.ncp.poll_event() {
-            moved = true;
-            match event {
-                SimEvent::Device {
-                    event: DeviceEvent::UpgradeEnded(report),
-                    ..
-                } => self.upgrades.push(report),
-                SimEvent::MessageToHost { cluster, .. } => {
-                    *self.to_host.entry(cluster).or_default() += 1;
-                }
-                _ => {}
-            }
-        }
-        moved
-    }
-
     fn upstream_event(&mut self, event: HostEvent) {
         let now = self.now;
         match event {
@@ -266,44 +182,21 @@ impl Trio {
         }
     }
 
-    fn advance(&mut self, limit: Instant) -> bool {
-        let next = [
-            self.upstream.poll_timeout(),
-            self.relay.poll_timeout(),
-            self.ncp.poll_timeout(),
-            self.server.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(at) = next.filter(|at| *at <= limit) else {
-            self.now = self.now.max(limit);
-            return false;
-        };
-        self.now = self.now.max(at);
-        let now = self.now;
-        self.upstream.handle_timeout(now);
-        self.relay.handle_timeout(now);
-        self.ncp.handle_timeout(now);
-        self.server.handle_timeout(now);
-        true
+    /// Both stacks up and our transfer under way (more than ten of its reports kept).
+    fn mid_transfer() -> Trio {
+        let mut trio = Trio::new(OtaScope::All, 13, 0);
+        trio.both_up();
+        trio.run_until(Duration::from_secs(60), |t| {
+            t.relay.stats().reports_kept > 10
+        });
+        trio
     }
 
-    fn run_until(&mut self, within: Duration, mut done: impl FnMut(&Trio) -> bool) -> bool {
-        let limit = self.now + within;
-        let mut steps = 0u32;
-        loop {
-            while self.step() {
-                steps += 1;
-                assert!(steps < 5_000_000, "livelock");
-            }
-            if done(self) {
-                return true;
-            }
-            if !self.advance(limit) {
-                return done(self);
-            }
-        }
+    /// Both stacks come up again, our transfer ends, and upstream saw none of it.
+    fn finishes_unseen_by_upstream(&mut self) {
+        self.both_up();
+        self.upgraded(Duration::from_secs(300));
+        self.assert_upstream_saw_nothing_of_ours();
     }
 
     fn both_up(&mut self) {
@@ -377,6 +270,117 @@ impl Trio {
         };
         self.upstream.send_unicast(tag, message, None, self.now);
         tag
+    }
+}
+
+impl VirtualRig for Trio {
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn step(&mut self) -> bool {
+        let now = self.now;
+        let mut moved = false;
+        while let Some(event) = self.upstream.poll_event() {
+            moved = true;
+            self.upstream_event(event);
+        }
+        while let Some(event) = self.relay.poll_event() {
+            moved = true;
+            self.relay_event(event);
+        }
+        while self.relay.state() == CoordinatorState::Up
+            && let Some(outgoing) = self.server.poll_transmit()
+        {
+            moved = true;
+            let Destination::Unicast(device) = outgoing.destination else {
+                continue;
+            };
+            let tag = MessageTag(self.next_tag);
+            self.next_tag += 1;
+            self.ours.entry(tag).or_default();
+            let message = UnicastMessage::ota(
+                Nwk(device.nwk),
+                outgoing.source_endpoint,
+                outgoing.destination_endpoint,
+                outgoing.zcl_bytes.to_vec(),
+            );
+            self.relay.send_unicast(tag, message, now);
+        }
+        while self.server.poll_event().is_some() {}
+        if let Some(bytes) = self.upstream.poll_transmit(now)
+            && self.connected
+        {
+            moved = true;
+            self.lines[UP_TO_RELAY].write(bytes);
+        }
+        if let Some(bytes) = self.relay.poll_upstream_transmit(now) {
+            moved = true;
+            self.lines[RELAY_TO_UP].write(bytes);
+        }
+        if let Some(bytes) = self.relay.poll_stick_transmit(now) {
+            moved = true;
+            self.lines[RELAY_TO_STICK].write(bytes);
+        }
+        while let Some(bytes) = self.ncp.poll_transmit(now) {
+            moved = true;
+            self.lines[STICK_TO_RELAY].write(bytes);
+        }
+        while let Some(bytes) = self.lines[UP_TO_RELAY].read() {
+            moved = true;
+            self.relay.handle_upstream_input(&bytes, now);
+        }
+        while let Some(bytes) = self.lines[RELAY_TO_UP].read() {
+            moved = true;
+            if self.connected {
+                self.upstream.handle_input(&bytes, now);
+            }
+        }
+        while let Some(bytes) = self.lines[RELAY_TO_STICK].read() {
+            moved = true;
+            self.ncp.handle_input(&bytes, now);
+        }
+        while let Some(bytes) = self.lines[STICK_TO_RELAY].read() {
+            moved = true;
+            self.relay.handle_stick_input(&bytes, now);
+        }
+        while let Some(event) = self.ncp.poll_event() {
+            moved = true;
+            match event {
+                SimEvent::Device {
+                    event: DeviceEvent::UpgradeEnded(report),
+                    ..
+                } => self.upgrades.push(report),
+                SimEvent::MessageToHost { cluster, .. } => {
+                    *self.to_host.entry(cluster).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        moved
+    }
+
+    fn advance(&mut self, limit: Instant) -> bool {
+        let next = [
+            self.upstream.poll_timeout(),
+            self.relay.poll_timeout(),
+            self.ncp.poll_timeout(),
+            self.server.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(at) = next.filter(|at| *at <= limit) else {
+            self.now = self.now.max(limit);
+            return false;
+        };
+        self.now = self.now.max(at);
+        let now = self.now;
+        self.upstream.handle_timeout(now);
+        self.relay.handle_timeout(now);
+        self.ncp.handle_timeout(now);
+        self.server.handle_timeout(now);
+        true
     }
 }
 
@@ -469,9 +473,7 @@ fn a_listed_scope_answers_only_the_listed_device() {
     assert!(trio.our_incoming.is_empty());
     let listed = OtaScope::Listed([DEVICE_IEEE].into_iter().collect());
     let mut trio = Trio::new(listed, 13, 0);
-    trio.both_up();
-    trio.upgraded(Duration::from_secs(300));
-    trio.assert_upstream_saw_nothing_of_ours();
+    trio.finishes_unseen_by_upstream();
 }
 
 #[test]
@@ -497,11 +499,7 @@ fn five_percent_loss_on_each_link_still_ends_byte_exact() {
 
 #[test]
 fn the_stick_resetting_by_itself_is_upstreams_reset_too() {
-    let mut trio = Trio::new(OtaScope::All, 13, 0);
-    trio.both_up();
-    trio.run_until(Duration::from_secs(60), |t| {
-        t.relay.stats().reports_kept > 10
-    });
+    let mut trio = Trio::mid_transfer();
     let now = trio.now;
     trio.ncp.reset(now);
     trio.run_until(Duration::from_secs(5), |t| {
@@ -512,18 +510,12 @@ fn the_stick_resetting_by_itself_is_upstreams_reset_too() {
         "upstream never saw the reset: {:?}",
         trio.upstream_states
     );
-    trio.both_up();
-    trio.upgraded(Duration::from_secs(300));
-    trio.assert_upstream_saw_nothing_of_ours();
+    trio.finishes_unseen_by_upstream();
 }
 
 #[test]
 fn upstream_leaving_and_coming_back_keeps_the_transfer_going() {
-    let mut trio = Trio::new(OtaScope::All, 13, 0);
-    trio.both_up();
-    trio.run_until(Duration::from_secs(60), |t| {
-        t.relay.stats().reports_kept > 10
-    });
+    let mut trio = Trio::mid_transfer();
     let now = trio.now;
     trio.connected = false;
     trio.relay.upstream_disconnected(now);
@@ -537,18 +529,12 @@ fn upstream_leaving_and_coming_back_keeps_the_transfer_going() {
     trio.upstream = EzspHost::new(upstream_config(), DeviceTable::default(), now).unwrap();
     trio.connected = true;
     trio.relay.upstream_connected(now);
-    trio.both_up();
-    trio.upgraded(Duration::from_secs(300));
-    trio.assert_upstream_saw_nothing_of_ours();
+    trio.finishes_unseen_by_upstream();
 }
 
 #[test]
 fn upstream_resetting_the_stick_mid_transfer() {
-    let mut trio = Trio::new(OtaScope::All, 13, 0);
-    trio.both_up();
-    trio.run_until(Duration::from_secs(60), |t| {
-        t.relay.stats().reports_kept > 10
-    });
+    let mut trio = Trio::mid_transfer();
     let now = trio.now;
     // Upstream's link breaks and its host starts over with an ASH RST.
     trio.upstream.port_lost("upstream restarts", now);
@@ -556,8 +542,6 @@ fn upstream_resetting_the_stick_mid_transfer() {
         t.relay_states.contains(&CoordinatorState::Resetting)
             && t.relay.state() == CoordinatorState::Up
     });
-    trio.both_up();
-    trio.upgraded(Duration::from_secs(300));
-    trio.assert_upstream_saw_nothing_of_ours();
+    trio.finishes_unseen_by_upstream();
     assert!(trio.ours.values().all(|o| o.len() == 1), "{:?}", trio.ours);
 }

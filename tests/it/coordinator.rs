@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use zigbee_otad::ash::LinkConfig;
-use zigbee_otad::coordinator::ezsp::{EzspCoordinator, EzspTuning};
+use zigbee_otad::coordinator::ezsp::{EzspCoordinator, EzspTuning, HostConfig};
 use zigbee_otad::coordinator::serial::Backoff;
 use zigbee_otad::coordinator::{
     AnswerTiming, CLUSTER_OTA_UPGRADE, Coordinator, CoordinatorConfig, CoordinatorEvent,
@@ -154,11 +154,14 @@ pub fn fast_link() -> LinkConfig {
 
 pub fn fast_tuning() -> EzspTuning {
     EzspTuning {
-        link: fast_link(),
-        network_up_timeout: Duration::from_secs(5),
-        keepalive_interval: Duration::from_millis(700),
-        delivery_timeout: Duration::from_secs(5),
-        backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(400)),
+        host: HostConfig {
+            link: fast_link(),
+            network_up_timeout: Duration::from_secs(5),
+            keepalive_interval: Duration::from_millis(700),
+            delivery_timeout: Duration::from_secs(5),
+            backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(400)),
+            ..HostConfig::new(1)
+        },
         ..EzspTuning::default()
     }
 }

@@ -32,7 +32,8 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
-    /// Real-stick defaults for `endpoint` (the driver's [`super::EzspTuning::default`]).
+    /// Real-stick defaults for `endpoint` (the driver's [`super::EzspTuning::default`] holds
+    /// them).
     pub fn new(endpoint: u8) -> Self {
         HostConfig {
             endpoint,

@@ -44,12 +44,12 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
+use super::addresses::Addresses;
 pub use super::events::{
     HostConfig, HostEvent, LatencySample, RequestFailed, RequestId, SubmitError, Trouble,
 };
 use super::startup::{Phase, StartupFacts};
 use crate::ash::{Link, LinkEvent, Role};
-use crate::coordinator::device_table::JoinWitness;
 use crate::coordinator::network::NetworkSettings;
 use crate::coordinator::serial::Backoff;
 use crate::coordinator::{
@@ -127,9 +127,8 @@ pub struct EzspHost {
     /// EZSP sequence of a submitted command → its request.
     pub(super) requests: HashMap<u8, RequestId>,
     next_request: u64,
-    pub(super) devices: DeviceTable,
-    /// Joins the trust centre reported, which may vouch for an announce.
-    pub(super) witness: JoinWitness,
+    /// The device table, as joins, announces and senders teach it.
+    pub(super) addresses: Addresses,
     /// Trouble found while handling events, acted on at the end of the step.
     pub(super) trouble: Option<Trouble>,
     /// [`EzspHost::stop`] runs: what it ends is not trouble worth a warning.
@@ -171,8 +170,7 @@ impl EzspHost {
             answer_stamps: VecDeque::new(),
             requests: HashMap::new(),
             next_request: 0,
-            devices,
-            witness: JoinWitness::default(),
+            addresses: Addresses::new(devices),
             trouble: None,
             stopping: false,
             events: VecDeque::new(),
@@ -206,7 +204,7 @@ impl EzspHost {
 
     /// The device table.
     pub fn devices(&self) -> &DeviceTable {
-        &self.devices
+        self.addresses.devices()
     }
 
     /// The tags of the sends waiting for their delivery report, in tag order.

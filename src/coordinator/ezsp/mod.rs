@@ -8,6 +8,8 @@
 //! - [`events`]: the host's settings, events and errors.
 //! - [`startup`]: reset, version, configuration, endpoint, resume or form, up.
 //! - [`up`]: sends and delivery reports, callbacks, address lookups.
+//! - [`addresses`]: the device table as joins, announces and senders teach it (the proxy's
+//!   too).
 //! - [`driver`]: bytes between the port and the host, commands in, events out.
 //!
 //! ```no_run
@@ -26,6 +28,7 @@
 //! # }
 //! ```
 
+pub mod addresses;
 mod driver;
 pub mod events;
 pub mod host;
@@ -34,16 +37,11 @@ pub mod startup;
 mod tests;
 pub mod up;
 
-use std::time::Duration;
-
 use tokio::sync::mpsc;
 use tracing::{Instrument, warn};
 
 use super::handle::{DriverHandle, DriverSetup, RunsBehindHandle};
-use super::serial::Backoff;
 use super::{CoordinatorConfig, CoordinatorEvent};
-use crate::ash::LinkConfig;
-use crate::ezsp::SessionConfig;
 use driver::Driver;
 pub use host::{EzspHost, HostConfig, HostEvent, RequestFailed, RequestId, SubmitError, Trouble};
 
@@ -53,19 +51,9 @@ pub use super::handle::DEVICE_TABLE_FILE;
 /// Tuning knobs of the driver; [`EzspTuning::default`] suits real sticks.
 #[derive(Debug, Clone)]
 pub struct EzspTuning {
-    /// ASH link parameters (window, timers).
-    pub link: LinkConfig,
-    /// EZSP session parameters (version asked for first, command timeout, pending limit).
-    pub session: SessionConfig,
-    /// How long to wait for `NETWORK_UP` after `networkInit` or `formNetwork`.
-    pub network_up_timeout: Duration,
-    /// After this long without a frame from the NCP, a `nop` checks that it is still there and
-    /// still negotiated (an NCP whose unsolicited RSTACK was lost answers `invalidCommand`).
-    pub keepalive_interval: Duration,
-    /// How long a send may wait for its `messageSentHandler` before it is reported timed out.
-    pub delivery_timeout: Duration,
-    /// Delay before reopening a vanished port or restarting a reset NCP.
-    pub backoff: Backoff,
+    /// The host's settings: ASH link, EZSP session, timeouts, backoff (its endpoint is
+    /// replaced from the [`CoordinatorConfig`]).
+    pub host: HostConfig,
     /// Capacity of the command queue between the handle and the driver task.
     pub command_queue: usize,
     /// Capacity of the event channel.
@@ -74,14 +62,8 @@ pub struct EzspTuning {
 
 impl Default for EzspTuning {
     fn default() -> Self {
-        let host = HostConfig::new(1);
         EzspTuning {
-            link: host.link,
-            session: host.session,
-            network_up_timeout: host.network_up_timeout,
-            keepalive_interval: host.keepalive_interval,
-            delivery_timeout: host.delivery_timeout,
-            backoff: host.backoff,
+            host: HostConfig::new(1),
             command_queue: 64,
             event_queue: 1024,
         }
@@ -122,12 +104,7 @@ impl EzspCoordinator {
         );
         let host_config = HostConfig {
             endpoint: config.endpoint,
-            link: tuning.link.clone(),
-            session: tuning.session,
-            network_up_timeout: tuning.network_up_timeout,
-            keepalive_interval: tuning.keepalive_interval,
-            delivery_timeout: tuning.delivery_timeout,
-            backoff: tuning.backoff.clone(),
+            ..tuning.host
         };
         let devices = task.shared.lock().devices.clone();
         match EzspHost::new(host_config, devices, super::driver_io::now()) {

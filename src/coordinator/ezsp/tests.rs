@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::host::{EzspHost, HostConfig, HostEvent, RequestFailed, RequestId};
 use crate::coordinator::network::NetworkSettings;
 use crate::coordinator::serial::Backoff;
+use crate::coordinator::virtual_rig::VirtualRig;
 use crate::coordinator::{
     CLUSTER_OTA_UPGRADE, CoordinatorState, DeliveryOutcome, DeviceTable, Ieee, IncomingMessage,
     MessageTag, Nwk, PROFILE_HOME_AUTOMATION, UnicastMessage,
@@ -132,65 +133,6 @@ impl Pair {
         SimDevice::new(config, now)
     }
 
-    /// Moves everything that can move at `now`; true when something did.
-    fn step(&mut self) -> bool {
-        let now = self.now;
-        let mut moved = false;
-        while let Some(event) = self.host.poll_event() {
-            moved = true;
-            self.host_event(event);
-        }
-        if let Some(server) = self.server.as_mut() {
-            while self.host.accepts_commands() {
-                let Some(outgoing) = server.poll_transmit() else {
-                    break;
-                };
-                moved = true;
-                let Destination::Unicast(device) = outgoing.destination else {
-                    continue;
-                };
-                let tag = MessageTag(self.next_tag);
-                self.next_tag += 1;
-                self.reports.entry(tag).or_default();
-                let message = UnicastMessage {
-                    destination: Nwk(device.nwk),
-                    src_endpoint: outgoing.source_endpoint,
-                    dst_endpoint: outgoing.destination_endpoint,
-                    profile: PROFILE_HOME_AUTOMATION,
-                    cluster: CLUSTER_OTA_UPGRADE,
-                    payload: outgoing.zcl_bytes.to_vec(),
-                    aps_ack: true,
-                };
-                self.host.send_unicast(tag, message, None, now);
-            }
-            while server.poll_event().is_some() {}
-        }
-        if let Some(bytes) = self.host.poll_transmit(now) {
-            moved = true;
-            if self.port_open && self.line_up {
-                self.ncp.handle_input(&bytes, now);
-            }
-        }
-        while let Some(bytes) = self.ncp.poll_transmit(now) {
-            moved = true;
-            if self.port_open && self.line_up {
-                self.host.handle_input(&bytes, now);
-            }
-        }
-        while let Some(event) = self.ncp.poll_event() {
-            moved = true;
-            match event {
-                SimEvent::Device {
-                    event: DeviceEvent::UpgradeEnded(report),
-                    ..
-                } => self.upgrades.push(report),
-                SimEvent::EndpointRegistered { .. } => self.endpoint_registrations += 1,
-                _ => {}
-            }
-        }
-        moved
-    }
-
     fn host_event(&mut self, event: HostEvent) {
         let now = self.now;
         match event {
@@ -231,52 +173,6 @@ impl Pair {
             HostEvent::Callback(callback) => self.callbacks.push(callback.frame_id()),
             _ => {}
         }
-    }
-
-    /// Advances the virtual clock to the next deadline of anyone and fires it.
-    fn advance(&mut self, limit: Instant) -> bool {
-        let next = [
-            self.host.poll_timeout(),
-            self.ncp.poll_timeout(),
-            self.server.as_ref().and_then(OtaServer::poll_timeout),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(at) = next.filter(|at| *at <= limit) else {
-            self.now = self.now.max(limit);
-            return false;
-        };
-        self.now = self.now.max(at);
-        let now = self.now;
-        self.host.handle_timeout(now);
-        self.ncp.handle_timeout(now);
-        if let Some(server) = self.server.as_mut() {
-            server.handle_timeout(now);
-        }
-        true
-    }
-
-    /// Runs until `done` or `within` of virtual time has passed; true when done.
-    fn run_until(&mut self, within: Duration, mut done: impl FnMut(&Pair) -> bool) -> bool {
-        let limit = self.now + within;
-        let mut steps = 0u32;
-        loop {
-            while self.step() {
-                steps += 1;
-                assert!(steps < 5_000_000, "livelock");
-            }
-            if done(self) {
-                return true;
-            }
-            if !self.advance(limit) {
-                return done(self);
-            }
-        }
-    }
-
-    fn run_for(&mut self, duration: Duration) {
-        self.run_until(duration, |_| false);
     }
 
     fn up(&mut self) {
@@ -328,6 +224,90 @@ impl Pair {
 
     fn went_through(&self, state: CoordinatorState) -> bool {
         self.states.iter().any(|(_, s)| *s == state)
+    }
+}
+
+impl VirtualRig for Pair {
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn step(&mut self) -> bool {
+        let now = self.now;
+        let mut moved = false;
+        while let Some(event) = self.host.poll_event() {
+            moved = true;
+            self.host_event(event);
+        }
+        if let Some(server) = self.server.as_mut() {
+            while self.host.accepts_commands() {
+                let Some(outgoing) = server.poll_transmit() else {
+                    break;
+                };
+                moved = true;
+                let Destination::Unicast(device) = outgoing.destination else {
+                    continue;
+                };
+                let tag = MessageTag(self.next_tag);
+                self.next_tag += 1;
+                self.reports.entry(tag).or_default();
+                let message = UnicastMessage::ota(
+                    Nwk(device.nwk),
+                    outgoing.source_endpoint,
+                    outgoing.destination_endpoint,
+                    outgoing.zcl_bytes.to_vec(),
+                );
+                self.host.send_unicast(tag, message, None, now);
+            }
+            while server.poll_event().is_some() {}
+        }
+        if let Some(bytes) = self.host.poll_transmit(now) {
+            moved = true;
+            if self.port_open && self.line_up {
+                self.ncp.handle_input(&bytes, now);
+            }
+        }
+        while let Some(bytes) = self.ncp.poll_transmit(now) {
+            moved = true;
+            if self.port_open && self.line_up {
+                self.host.handle_input(&bytes, now);
+            }
+        }
+        while let Some(event) = self.ncp.poll_event() {
+            moved = true;
+            match event {
+                SimEvent::Device {
+                    event: DeviceEvent::UpgradeEnded(report),
+                    ..
+                } => self.upgrades.push(report),
+                SimEvent::EndpointRegistered { .. } => self.endpoint_registrations += 1,
+                _ => {}
+            }
+        }
+        moved
+    }
+
+    fn advance(&mut self, limit: Instant) -> bool {
+        let next = [
+            self.host.poll_timeout(),
+            self.ncp.poll_timeout(),
+            self.server.as_ref().and_then(OtaServer::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(at) = next.filter(|at| *at <= limit) else {
+            self.now = self.now.max(limit);
+            return false;
+        };
+        self.now = self.now.max(at);
+        let now = self.now;
+        self.host.handle_timeout(now);
+        self.ncp.handle_timeout(now);
+        if let Some(server) = self.server.as_mut() {
+            server.handle_timeout(now);
+        }
+        true
     }
 }
 
@@ -385,16 +365,22 @@ fn whole_upgrade_at_v8_v12_v13_and_v17() {
 
 #[test]
 fn ncp_reset_mid_transfer_loses_nothing_and_the_transfer_finishes() {
+    let pair = upgrade_through_a_reset(Faults {
+        reset_after_messages: Some(20),
+        ..Faults::default()
+    });
+    assert_eq!(pair.host.state(), CoordinatorState::Up);
+}
+
+/// One device upgraded at v13 while the NCP resets with `faults`: the upgrade ends byte-exact
+/// after a `Resetting`, every send reported once.
+fn upgrade_through_a_reset(faults: Faults) -> Pair {
     let now = origin();
     let config = SimNcpConfig {
-        faults: Faults {
-            reset_after_messages: Some(20),
-            ..Faults::default()
-        },
+        faults,
         ..holding(13)
     };
     let mut pair = Pair::new(config, vec![Pair::device(now, true)], true);
-    pair.now = now;
     pair.up();
     assert!(pair.run_until(Duration::from_secs(900), |p| !p.upgrades.is_empty()));
     assert!(
@@ -402,10 +388,10 @@ fn ncp_reset_mid_transfer_loses_nothing_and_the_transfer_finishes() {
         "{:?}",
         pair.states
     );
-    assert_eq!(pair.host.state(), CoordinatorState::Up);
     assert_eq!(pair.upgrades[0].outcome, UpgradeOutcome::Upgraded);
     assert!(pair.upgrades[0].verified);
     pair.assert_every_send_reported_once();
+    pair
 }
 
 #[test]
@@ -539,30 +525,15 @@ fn a_keepalive_miss_restarts_the_ncp() {
 /// negotiated, start-up runs again (our endpoint registered again) and the upgrade completes.
 #[test]
 fn a_silent_ncp_reset_is_found_by_the_keepalive() {
-    let now = origin();
-    let config = SimNcpConfig {
-        faults: Faults {
-            reset_after_messages: Some(10),
-            silent_reset: true,
-            ..Faults::default()
-        },
-        ..holding(13)
-    };
-    let mut pair = Pair::new(config, vec![Pair::device(now, true)], true);
-    pair.up();
-    assert!(pair.run_until(Duration::from_secs(900), |p| !p.upgrades.is_empty()));
-    assert!(
-        pair.went_through(CoordinatorState::Resetting),
-        "{:?}",
-        pair.states
-    );
+    let pair = upgrade_through_a_reset(Faults {
+        reset_after_messages: Some(10),
+        silent_reset: true,
+        ..Faults::default()
+    });
     assert_eq!(
         pair.endpoint_registrations, 2,
         "registered again after the reset"
     );
-    assert_eq!(pair.upgrades[0].outcome, UpgradeOutcome::Upgraded);
-    assert!(pair.upgrades[0].verified);
-    pair.assert_every_send_reported_once();
 }
 
 #[test]

@@ -10,23 +10,21 @@
 
 use std::time::Instant;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
+use super::addresses::AddressNews;
 use super::host::{EzspHost, HostEvent, InFlight, LatencySample, RequestFailed, Trouble};
 use super::startup::Phase;
-use crate::coordinator::device_table::Learned;
 use crate::coordinator::{
-    AnswerTiming, BroadcastMessage, DeliveryOutcome, Ieee, IncomingMessage, MessageTag, Nwk,
-    PROFILE_ZDO, UnicastMessage,
+    AnswerTiming, BroadcastMessage, DeliveryOutcome, Ieee, MessageTag, Nwk, PROFILE_ZDO,
+    UnicastMessage,
 };
 use crate::ezsp::command::{
     Callback, Command, IncomingMessageHandler, LookupEui64ByNodeId, MessageSentHandler,
     PermitJoining, Response, SendBroadcast, SendUnicast,
 };
 use crate::ezsp::status::{SlStatus, Status};
-use crate::ezsp::types::{
-    ApsFrame, ApsOptions, DeviceUpdate, IncomingMessageType, OutgoingMessageType,
-};
+use crate::ezsp::types::{ApsFrame, ApsOptions, OutgoingMessageType};
 
 impl EzspHost {
     /// Sends a unicast; `timing` stamps an answer for the latency figures. Its outcome comes as
@@ -303,21 +301,7 @@ impl EzspHost {
                 self.message_sent(sent);
             }
             Callback::IncomingMessageHandler(incoming) => self.incoming(incoming, now),
-            Callback::TrustCenterJoinHandler(join) => {
-                let ieee = join.new_node_eui64;
-                if join.status == DeviceUpdate::DEVICE_LEFT {
-                    if self.devices.forget(ieee).is_some() {
-                        self.emit(HostEvent::DeviceTableChanged);
-                    }
-                } else {
-                    self.device_joined(join.new_node_id, ieee, now);
-                }
-            }
-            Callback::ChildJoinHandler(child) => {
-                if child.joining {
-                    self.device_joined(child.child_id, child.child_eui64, now);
-                }
-            }
+            other if self.addresses.join_callback(&other, now) => self.report_address_news(),
             other => {
                 debug!("callback not consumed: {:?}", other.frame_id());
                 self.emit(HostEvent::Callback(other));
@@ -330,54 +314,13 @@ impl EzspHost {
             return;
         };
         self.send_sequences.retain(|_, t| *t != sent.message_tag);
-        let outcome = if sent.status.is_success() {
-            DeliveryOutcome::Delivered
-        } else {
-            DeliveryOutcome::Failed {
-                ncp_status: status_code(sent.status),
-            }
-        };
-        self.report(flight.tag, outcome);
+        self.report(flight.tag, delivery_outcome(&sent));
     }
 
     fn incoming(&mut self, incoming: IncomingMessageHandler, now: Instant) {
-        let source = incoming.sender;
-        let sender_ieee = incoming
-            .sender_eui64
-            .filter(|eui64| *eui64 != Ieee::default());
-        if let Some(announce) = incoming.device_announce() {
-            let claimed = (announce.node_id, announce.eui64);
-            if self.believe(claimed, source, sender_ieee, now) {
-                info!("device {} announced itself as {}", claimed.1, claimed.0);
-                self.emit(HostEvent::DeviceJoined {
-                    nwk: claimed.0,
-                    ieee: claimed.1,
-                });
-            }
-        }
-        let ieee = match sender_ieee {
-            Some(ieee) if self.believe((source, ieee), source, Some(ieee), now) => Some(ieee),
-            _ => self.devices.ieee(source),
-        };
-        let broadcast = !matches!(
-            incoming.message_type,
-            IncomingMessageType::UNICAST | IncomingMessageType::UNICAST_REPLY
-        );
-        let aps = incoming.aps_frame;
-        let message = IncomingMessage {
-            source,
-            ieee,
-            src_endpoint: aps.source_endpoint,
-            dst_endpoint: aps.destination_endpoint,
-            profile: aps.profile_id,
-            cluster: aps.cluster_id,
-            aps_sequence: aps.sequence,
-            payload: incoming.message_contents,
-            lqi: incoming.last_hop_lqi,
-            rssi: incoming.last_hop_rssi,
-            broadcast,
-            read_at: Some(self.last_read_at),
-        };
+        let message = self.addresses.hear(incoming, self.last_read_at, now);
+        self.report_address_news();
+        let source = message.source;
         if let Some(held) = self.held.get_mut(&source) {
             held.push(message);
             return;
@@ -395,61 +338,38 @@ impl EzspHost {
 
     /// Delivers the messages held for `source`'s address lookup, with `ieee` when found.
     pub(super) fn release_held(&mut self, source: Nwk, ieee: Option<Ieee>, now: Instant) {
-        let ieee = match ieee {
-            Some(ieee) if self.believe((source, ieee), source, Some(ieee), now) => Some(ieee),
-            _ => self.devices.ieee(source),
-        };
+        let ieee = self.addresses.sender_ieee(source, ieee, now);
+        self.report_address_news();
         for mut message in self.held.remove(&source).unwrap_or_default() {
             message.ieee = message.ieee.or(ieee);
             self.emit(HostEvent::Incoming(message));
         }
     }
 
-    /// The trust centre saw `ieee` join or rejoin as `nwk`: learned, and remembered as the
-    /// voucher for the announce that follows.
-    fn device_joined(&mut self, nwk: Nwk, ieee: Ieee, now: Instant) {
-        self.witness.saw_join(nwk, ieee, now);
-        if self.devices.learn(nwk, ieee) != Learned::Unchanged {
-            self.emit(HostEvent::DeviceTableChanged);
+    /// Reports what the device table learned.
+    fn report_address_news(&mut self) {
+        while let Some(news) = self.addresses.poll_news() {
+            self.emit(match news {
+                AddressNews::TableChanged => HostEvent::DeviceTableChanged,
+                AddressNews::Joined { nwk, ieee } => HostEvent::DeviceJoined { nwk, ieee },
+            });
         }
-        info!("device {ieee} is {nwk}");
-        self.emit(HostEvent::DeviceJoined { nwk, ieee });
     }
+}
 
-    /// Learns an address pair a frame claims (an announce, or the sender's IEEE address) when
-    /// the device table's judgement accepts it; false when refused (logged at debug: a hostile
-    /// device must not flood the journal).
-    fn believe(
-        &mut self,
-        claimed: (Nwk, Ieee),
-        sender: Nwk,
-        sender_ieee: Option<Ieee>,
-        now: Instant,
-    ) -> bool {
-        let vouched = self.witness.vouches(claimed.0, claimed.1, now);
-        match self
-            .devices
-            .judge_announce(claimed, sender, sender_ieee, vouched)
-        {
-            Ok(()) => {
-                if self.devices.learn(claimed.0, claimed.1) != Learned::Unchanged {
-                    self.emit(HostEvent::DeviceTableChanged);
-                }
-                true
-            }
-            Err(refused) => {
-                debug!(
-                    "not believed: {} as {} from {sender}: {refused}",
-                    claimed.1, claimed.0
-                );
-                false
-            }
+/// How a `messageSentHandler` says a send ended.
+pub fn delivery_outcome(sent: &MessageSentHandler) -> DeliveryOutcome {
+    if sent.status.is_success() {
+        DeliveryOutcome::Delivered
+    } else {
+        DeliveryOutcome::Failed {
+            ncp_status: status_code(sent.status),
         }
     }
 }
 
 /// An EZSP status widened to the v14+ 32-bit form.
-fn status_code(status: Status) -> u32 {
+pub fn status_code(status: Status) -> u32 {
     match status.to_sl() {
         Some(sl) => sl.0,
         None => match status {
