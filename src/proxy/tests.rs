@@ -15,7 +15,7 @@ use crate::ash::fault::{FaultConfig, FaultyLine};
 use crate::config::OtaScope;
 use crate::coordinator::ezsp::{EzspHost, HostConfig, HostEvent};
 use crate::coordinator::serial::Backoff;
-use crate::coordinator::virtual_rig::VirtualRig;
+use crate::coordinator::virtual_rig::{VirtualRig, keep_upgrade_report, numbered_unicast};
 use crate::coordinator::{
     CLUSTER_OTA_UPGRADE, CoordinatorState, DeliveryOutcome, DeviceTable, Ieee, IncomingMessage,
     MessageTag, Nwk, PROFILE_HOME_AUTOMATION, UnicastMessage,
@@ -274,10 +274,6 @@ impl Trio {
 }
 
 impl VirtualRig for Trio {
-    fn now(&self) -> Instant {
-        self.now
-    }
-
     fn step(&mut self) -> bool {
         let now = self.now;
         let mut moved = false;
@@ -293,18 +289,10 @@ impl VirtualRig for Trio {
             && let Some(outgoing) = self.server.poll_transmit()
         {
             moved = true;
-            let Destination::Unicast(device) = outgoing.destination else {
+            let Some((tag, message)) = numbered_unicast(&outgoing, &mut self.next_tag) else {
                 continue;
             };
-            let tag = MessageTag(self.next_tag);
-            self.next_tag += 1;
             self.ours.entry(tag).or_default();
-            let message = UnicastMessage::ota(
-                Nwk(device.nwk),
-                outgoing.source_endpoint,
-                outgoing.destination_endpoint,
-                outgoing.zcl_bytes.to_vec(),
-            );
             self.relay.send_unicast(tag, message, now);
         }
         while self.server.poll_event().is_some() {}
@@ -346,41 +334,33 @@ impl VirtualRig for Trio {
         }
         while let Some(event) = self.ncp.poll_event() {
             moved = true;
-            match event {
-                SimEvent::Device {
-                    event: DeviceEvent::UpgradeEnded(report),
-                    ..
-                } => self.upgrades.push(report),
-                SimEvent::MessageToHost { cluster, .. } => {
-                    *self.to_host.entry(cluster).or_default() += 1;
-                }
-                _ => {}
+            if let Some(SimEvent::MessageToHost { cluster, .. }) =
+                keep_upgrade_report(&mut self.upgrades, event)
+            {
+                *self.to_host.entry(cluster).or_default() += 1;
             }
         }
         moved
     }
 
-    fn advance(&mut self, limit: Instant) -> bool {
-        let next = [
+    fn deadlines(&self) -> Vec<Option<Instant>> {
+        vec![
             self.upstream.poll_timeout(),
             self.relay.poll_timeout(),
             self.ncp.poll_timeout(),
             self.server.poll_timeout(),
         ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(at) = next.filter(|at| *at <= limit) else {
-            self.now = self.now.max(limit);
-            return false;
-        };
-        self.now = self.now.max(at);
-        let now = self.now;
+    }
+
+    fn handle_timeouts(&mut self, now: Instant) {
         self.upstream.handle_timeout(now);
         self.relay.handle_timeout(now);
         self.ncp.handle_timeout(now);
         self.server.handle_timeout(now);
-        true
+    }
+
+    fn clock(&mut self) -> &mut Instant {
+        &mut self.now
     }
 }
 

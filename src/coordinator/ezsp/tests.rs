@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::host::{EzspHost, HostConfig, HostEvent, RequestFailed, RequestId};
 use crate::coordinator::network::NetworkSettings;
 use crate::coordinator::serial::Backoff;
-use crate::coordinator::virtual_rig::VirtualRig;
+use crate::coordinator::virtual_rig::{VirtualRig, keep_upgrade_report, numbered_unicast};
 use crate::coordinator::{
     CLUSTER_OTA_UPGRADE, CoordinatorState, DeliveryOutcome, DeviceTable, Ieee, IncomingMessage,
     MessageTag, Nwk, PROFILE_HOME_AUTOMATION, UnicastMessage,
@@ -228,10 +228,6 @@ impl Pair {
 }
 
 impl VirtualRig for Pair {
-    fn now(&self) -> Instant {
-        self.now
-    }
-
     fn step(&mut self) -> bool {
         let now = self.now;
         let mut moved = false;
@@ -245,18 +241,10 @@ impl VirtualRig for Pair {
                     break;
                 };
                 moved = true;
-                let Destination::Unicast(device) = outgoing.destination else {
+                let Some((tag, message)) = numbered_unicast(&outgoing, &mut self.next_tag) else {
                     continue;
                 };
-                let tag = MessageTag(self.next_tag);
-                self.next_tag += 1;
                 self.reports.entry(tag).or_default();
-                let message = UnicastMessage::ota(
-                    Nwk(device.nwk),
-                    outgoing.source_endpoint,
-                    outgoing.destination_endpoint,
-                    outgoing.zcl_bytes.to_vec(),
-                );
                 self.host.send_unicast(tag, message, None, now);
             }
             while server.poll_event().is_some() {}
@@ -275,39 +263,33 @@ impl VirtualRig for Pair {
         }
         while let Some(event) = self.ncp.poll_event() {
             moved = true;
-            match event {
-                SimEvent::Device {
-                    event: DeviceEvent::UpgradeEnded(report),
-                    ..
-                } => self.upgrades.push(report),
-                SimEvent::EndpointRegistered { .. } => self.endpoint_registrations += 1,
-                _ => {}
+            if let Some(SimEvent::EndpointRegistered { .. }) =
+                keep_upgrade_report(&mut self.upgrades, event)
+            {
+                self.endpoint_registrations += 1;
             }
         }
         moved
     }
 
-    fn advance(&mut self, limit: Instant) -> bool {
-        let next = [
+    fn deadlines(&self) -> Vec<Option<Instant>> {
+        vec![
             self.host.poll_timeout(),
             self.ncp.poll_timeout(),
             self.server.as_ref().and_then(OtaServer::poll_timeout),
         ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(at) = next.filter(|at| *at <= limit) else {
-            self.now = self.now.max(limit);
-            return false;
-        };
-        self.now = self.now.max(at);
-        let now = self.now;
+    }
+
+    fn handle_timeouts(&mut self, now: Instant) {
         self.host.handle_timeout(now);
         self.ncp.handle_timeout(now);
         if let Some(server) = self.server.as_mut() {
             server.handle_timeout(now);
         }
-        true
+    }
+
+    fn clock(&mut self) -> &mut Instant {
+        &mut self.now
     }
 }
 
@@ -365,15 +347,16 @@ fn whole_upgrade_at_v8_v12_v13_and_v17() {
 
 #[test]
 fn ncp_reset_mid_transfer_loses_nothing_and_the_transfer_finishes() {
-    let pair = upgrade_through_a_reset(Faults {
+    let mut pair = upgrade_through_a_reset(Faults {
         reset_after_messages: Some(20),
         ..Faults::default()
     });
     assert_eq!(pair.host.state(), CoordinatorState::Up);
+    pair.assert_every_send_reported_once();
 }
 
 /// One device upgraded at v13 while the NCP resets with `faults`: the upgrade ends byte-exact
-/// after a `Resetting`, every send reported once.
+/// after a `Resetting` (the caller then checks that every send was reported once).
 fn upgrade_through_a_reset(faults: Faults) -> Pair {
     let now = origin();
     let config = SimNcpConfig {
@@ -390,7 +373,6 @@ fn upgrade_through_a_reset(faults: Faults) -> Pair {
     );
     assert_eq!(pair.upgrades[0].outcome, UpgradeOutcome::Upgraded);
     assert!(pair.upgrades[0].verified);
-    pair.assert_every_send_reported_once();
     pair
 }
 
@@ -525,7 +507,7 @@ fn a_keepalive_miss_restarts_the_ncp() {
 /// negotiated, start-up runs again (our endpoint registered again) and the upgrade completes.
 #[test]
 fn a_silent_ncp_reset_is_found_by_the_keepalive() {
-    let pair = upgrade_through_a_reset(Faults {
+    let mut pair = upgrade_through_a_reset(Faults {
         reset_after_messages: Some(10),
         silent_reset: true,
         ..Faults::default()
@@ -534,6 +516,7 @@ fn a_silent_ncp_reset_is_found_by_the_keepalive() {
         pair.endpoint_registrations, 2,
         "registered again after the reset"
     );
+    pair.assert_every_send_reported_once();
 }
 
 #[test]
