@@ -54,7 +54,7 @@ use crate::ezsp::types::{
     NetworkStatus, NodeType, OutgoingMessageType, ValueId,
 };
 use crate::ezsp::{EzspVersion, UnsupportedVersion};
-use crate::zigbee::{CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
+use crate::zigbee::{Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 
 mod answer;
 mod radio;

@@ -346,6 +346,17 @@ impl<S> Radio<S> {
     }
 }
 
+/// Where a device's frame goes up to the host: the first endpoint the host registered
+/// (`registered`: each with its input clusters) that serves the OTA cluster, as both stacks
+/// match a frame to an endpoint by endpoint and profile, not by cluster. `None`: the stack
+/// drops the frame.
+pub(super) fn ota_endpoint<'a>(registered: impl Iterator<Item = (u8, &'a [u16])>) -> Option<u8> {
+    registered
+        .filter(|(_, input_clusters)| input_clusters.contains(&CLUSTER_OTA_UPGRADE))
+        .map(|(endpoint, _)| endpoint)
+        .next()
+}
+
 /// Which bytes of a serial frame a damaged frame has one bit flipped in: all but its framing
 /// (ASH's closing flag, MT's start-of-frame byte), so the receiver still sees a frame and
 /// rejects it by its check.
@@ -395,9 +406,19 @@ impl SelfResets {
         self.last_reset = Some(now);
     }
 
-    /// A device message went to the host; returns how many did so far.
-    pub(super) fn message_to_host(&mut self) -> u64 {
+    /// A device's frame goes to the host: counted, and reported in `events`; returns how
+    /// many did so far.
+    pub(super) fn message_to_host(
+        &mut self,
+        frame: &DeviceFrame,
+        events: &mut VecDeque<SimEvent>,
+    ) -> u64 {
         self.messages_to_host += 1;
+        events.push_back(SimEvent::MessageToHost {
+            nwk: frame.nwk,
+            cluster: frame.cluster,
+            payload: frame.payload.clone(),
+        });
         self.messages_to_host
     }
 
@@ -468,9 +489,17 @@ mod tests {
         resets.rebooted(start);
         assert_eq!(resets.periodic_due(&faults, false), None, "unpowered");
         assert_eq!(resets.periodic_due(&faults, true), Some(start + period));
-        resets.message_to_host();
+        let frame = DeviceFrame {
+            nwk: Nwk(0x1234),
+            endpoint: 1,
+            cluster: CLUSTER_OTA_UPGRADE,
+            payload: vec![1],
+        };
+        let mut events = VecDeque::new();
+        resets.message_to_host(&frame, &mut events);
         assert_eq!(resets.due_now(&faults, start), 0);
-        assert_eq!(resets.message_to_host(), 2);
+        assert_eq!(resets.message_to_host(&frame, &mut events), 2);
+        assert_eq!(events.len(), 2);
         let later = start + Duration::from_secs(3);
         assert_eq!(resets.due_now(&faults, later), 1);
         assert_eq!(

@@ -36,11 +36,14 @@ use std::time::{Duration, Instant};
 
 use super::device::SimDevice;
 use super::faults::{Faults, SplitMix64};
-use super::radio::{DeviceFrame, Due, Framing, Radio, SelfResets, SimEvent, through_line};
+use super::radio::{
+    DeviceFrame, Due, Framing, Radio, SelfResets, SimEvent, ota_endpoint, through_line,
+};
 use super::znp_nv::NvMemory;
-use crate::zigbee::{CLUSTER_OTA_UPGRADE, Ieee, Nwk};
+use crate::zigbee::{Ieee, Nwk};
 use crate::znp::command::{
-    AfIncomingMsg, DEVICE_STATE_STARTED_AS_COORDINATOR, Message, SysVersion, ZdoAddrRsp, status,
+    AddrModeAddress, AfDataRequest, AfDataRequestExt, AfIncomingMsg,
+    DEVICE_STATE_STARTED_AS_COORDINATOR, Message, SysVersion, ZdoAddrRsp, status,
 };
 use crate::znp::frame::{Decoder, FrameType, Subsystem};
 use crate::znp::nv::osal;
@@ -354,26 +357,8 @@ impl SimZnp {
                 self.endpoints.push(register);
                 self.status(Subsystem::AF, 0x00, status::SUCCESS);
             }
-            Message::AfDataRequest(request) => self.data_request(
-                0x01,
-                crate::znp::command::AddrModeAddress::nwk(request.destination),
-                request.dst_endpoint,
-                request.src_endpoint,
-                request.cluster,
-                request.tsn,
-                request.data,
-                now,
-            ),
-            Message::AfDataRequestExt(request) => self.data_request(
-                0x02,
-                request.destination,
-                request.dst_endpoint,
-                request.src_endpoint,
-                request.cluster,
-                request.tsn,
-                request.data,
-                now,
-            ),
+            Message::AfDataRequest(request) => self.data_request(0x01, extended(request), now),
+            Message::AfDataRequestExt(request) => self.data_request(0x02, request, now),
             Message::ZdoMsgCallbackRegister { .. } => {
                 self.status(Subsystem::ZDO, 0x3E, status::SUCCESS);
             }
@@ -503,18 +488,19 @@ impl SimZnp {
         })
     }
 
-    #[allow(clippy::too_many_arguments)] // the fields of AF.DataRequest(Ext)
-    fn data_request(
-        &mut self,
-        id: u8,
-        destination: crate::znp::command::AddrModeAddress,
-        dst_endpoint: u8,
-        src_endpoint: u8,
-        cluster: u16,
-        tsn: u8,
-        data: Vec<u8>,
-        now: Instant,
-    ) {
+    /// `AF.DataRequest` (`id` 0x01) or `AF.DataRequestExt` (0x02): answered at once, then
+    /// delivered to the stick itself, broadcast, or sent as a unicast with its
+    /// `AF.DataConfirm` to come.
+    fn data_request(&mut self, id: u8, request: AfDataRequestExt, now: Instant) {
+        let AfDataRequestExt {
+            destination,
+            dst_endpoint,
+            src_endpoint,
+            cluster,
+            tsn,
+            data,
+            ..
+        } = request;
         let Some(short) = destination.short().filter(|_| self.network_up) else {
             self.status(Subsystem::AF, id, status::FAILURE);
             return;
@@ -625,29 +611,21 @@ impl SimZnp {
     /// over 220 bytes (then without data, for `AF.DataRetrieve`): never for devices of our own
     /// network, whose unfragmented payloads are at most ~82 bytes.
     fn deliver_to_host(&mut self, frame: DeviceFrame) {
+        let registered = self
+            .endpoints
+            .iter()
+            .map(|e| (e.endpoint, e.input_clusters.as_slice()));
+        let Some(endpoint) = ota_endpoint(registered).filter(|_| self.network_up && self.powered)
+        else {
+            return;
+        };
+        let sent = self.resets.message_to_host(&frame, &mut self.events);
         let DeviceFrame {
             nwk,
             endpoint: src_endpoint,
             cluster,
             payload,
         } = frame;
-        if !self.network_up || !self.powered {
-            return;
-        }
-        let Some(endpoint) = self
-            .endpoints
-            .iter()
-            .find(|e| e.input_clusters.contains(&CLUSTER_OTA_UPGRADE))
-            .map(|e| e.endpoint)
-        else {
-            return;
-        };
-        let sent = self.resets.message_to_host();
-        self.events.push_back(SimEvent::MessageToHost {
-            nwk,
-            cluster,
-            payload: payload.clone(),
-        });
         let tsn = (sent & 0xFF) as u8;
         self.send(Message::AfIncomingMsg(AfIncomingMsg {
             group: 0,
@@ -664,6 +642,21 @@ impl SimZnp {
             mac_source: nwk.0,
             radius: 29,
         }));
+    }
+}
+
+/// `AF.DataRequest` as the `AF.DataRequestExt` it is a short form of: a short address, our PAN.
+fn extended(request: AfDataRequest) -> AfDataRequestExt {
+    AfDataRequestExt {
+        destination: AddrModeAddress::nwk(request.destination),
+        dst_endpoint: request.dst_endpoint,
+        dst_pan: 0,
+        src_endpoint: request.src_endpoint,
+        cluster: request.cluster,
+        tsn: request.tsn,
+        options: request.options,
+        radius: request.radius,
+        data: request.data,
     }
 }
 

@@ -272,29 +272,14 @@ impl SimNcp {
             Command::MaximumPayloadLength => Response::MaximumPayloadLength {
                 aps_length: self.config.max_aps_payload,
             },
-            Command::SendUnicast(send) => {
-                let status = self.accept_unicast(
-                    send.message_type,
-                    send.index_or_destination,
-                    send.aps_frame,
-                    send.message_tag,
-                    send.message_contents,
-                    now,
-                );
-                let sequence = self.take_aps_sequence();
-                Response::SendUnicast(SendResponse { status, sequence })
-            }
-            Command::SendBroadcast(send) => {
-                let status = self.accept_broadcast(
-                    send.destination,
-                    send.aps_frame,
-                    send.message_tag,
-                    send.message_contents,
-                    now,
-                );
-                let sequence = self.take_aps_sequence();
-                Response::SendBroadcast(SendResponse { status, sequence })
-            }
+            Command::SendUnicast(send) => Response::SendUnicast(SendResponse {
+                status: self.accept_unicast(send, now),
+                sequence: self.take_aps_sequence(),
+            }),
+            Command::SendBroadcast(send) => Response::SendBroadcast(SendResponse {
+                status: self.accept_broadcast(send, now),
+                sequence: self.take_aps_sequence(),
+            }),
             Command::LookupNodeIdByEui64(lookup) => {
                 let found = self
                     .radio

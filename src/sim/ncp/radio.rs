@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use super::*;
-use crate::sim::radio::{DeviceFrame, Due};
+use crate::ezsp::command::{SendBroadcast, SendUnicast};
+use crate::sim::radio::{DeviceFrame, Due, ota_endpoint};
 
 impl SimNcp {
     pub(super) fn take_aps_sequence(&mut self) -> u8 {
@@ -15,15 +16,16 @@ impl SimNcp {
         sequence
     }
 
-    pub(super) fn accept_unicast(
-        &mut self,
-        message_type: OutgoingMessageType,
-        destination: Nwk,
-        aps_frame: ApsFrame,
-        message_tag: u16,
-        payload: Vec<u8>,
-        now: Instant,
-    ) -> Status {
+    /// `sendUnicast`: refused, looped back to the NCP's own node, or put on the air with its
+    /// `messageSentHandler` to come.
+    pub(super) fn accept_unicast(&mut self, send: SendUnicast, now: Instant) -> Status {
+        let SendUnicast {
+            message_type,
+            index_or_destination: destination,
+            aps_frame,
+            message_tag,
+            message_contents: payload,
+        } = send;
         if !self.network_up {
             return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
         }
@@ -111,14 +113,14 @@ impl SimNcp {
         );
     }
 
-    pub(super) fn accept_broadcast(
-        &mut self,
-        destination: Nwk,
-        aps_frame: ApsFrame,
-        message_tag: u16,
-        payload: Vec<u8>,
-        now: Instant,
-    ) -> Status {
+    /// `sendBroadcast`: every device hears it; its `messageSentHandler` follows.
+    pub(super) fn accept_broadcast(&mut self, send: SendBroadcast, now: Instant) -> Status {
+        let SendBroadcast {
+            destination,
+            aps_frame,
+            message_tag,
+            ..
+        } = send;
         if !self.network_up {
             return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
         }
@@ -126,7 +128,7 @@ impl SimNcp {
             now,
             aps_frame.destination_endpoint,
             aps_frame.cluster_id,
-            &payload,
+            &send.message_contents,
         );
         self.radio.schedule(
             now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
@@ -223,40 +225,25 @@ impl SimNcp {
     /// A device's OTA frame (or its answer to a Basic cluster read) reaches the NCP: up to the
     /// host if an endpoint takes the OTA cluster.
     pub(super) fn deliver_to_host(&mut self, frame: DeviceFrame) {
-        let DeviceFrame {
-            nwk,
-            endpoint: source_endpoint,
-            cluster,
-            payload,
-        } = frame;
-        if !self.network_up {
-            return;
-        }
-        let Some(endpoint) = self
+        let registered = self
             .endpoints
             .iter()
-            .find(|e| e.input_clusters.contains(&CLUSTER_OTA_UPGRADE))
-            .map(|e| e.endpoint)
-        else {
-            return; // No endpoint serves the OTA cluster: the stack drops the message.
+            .map(|e| (e.endpoint, e.input_clusters.as_slice()));
+        let Some(endpoint) = ota_endpoint(registered).filter(|_| self.network_up) else {
+            return;
         };
-        let ieee = self.radio.device(nwk).map(|d| d.config().ieee);
+        let ieee = self.radio.device(frame.nwk).map(|d| d.config().ieee);
         let aps_frame = ApsFrame {
             profile_id: PROFILE_HOME_AUTOMATION,
-            cluster_id: cluster,
-            source_endpoint,
+            cluster_id: frame.cluster,
+            source_endpoint: frame.endpoint,
             destination_endpoint: endpoint,
             options: ApsOptions::RETRY,
             group_id: 0,
             sequence: self.take_aps_sequence(),
         };
-        self.resets.message_to_host();
-        self.events.push_back(SimEvent::MessageToHost {
-            nwk,
-            cluster,
-            payload: payload.clone(),
-        });
-        self.send_incoming(aps_frame, nwk, ieee, payload);
+        self.resets.message_to_host(&frame, &mut self.events);
+        self.send_incoming(aps_frame, frame.nwk, ieee, frame.payload);
     }
 
     pub(super) fn announce_to_host(&mut self, nwk: Nwk, ieee: Ieee) {
