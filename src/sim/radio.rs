@@ -453,11 +453,6 @@ impl SelfResets {
 mod tests {
     use super::*;
 
-    #[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
-    fn origin() -> Instant {
-        Instant::now()
-    }
-
     #[test]
     fn through_line_damages_only_inside_the_framing() {
         let mut rng = SplitMix64::new(3);
@@ -477,7 +472,8 @@ mod tests {
 
     #[test]
     fn self_resets_after_the_threshold_once_and_then_by_the_period() {
-        let start = origin();
+        #[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
+        let start = Instant::now();
         let period = Duration::from_secs(10);
         let faults = Faults {
             reset_after_messages: Some(2),
