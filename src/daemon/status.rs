@@ -154,26 +154,8 @@ pub struct DeviceStatus {
     pub power_source: Option<String>,
 }
 
-/// A transfer's state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransferState {
-    /// Over the concurrency cap: told WAIT_FOR_DATA, waiting for a download slot.
-    #[default]
-    Queued,
-    /// Every byte served; waiting for the device's Upgrade End Request.
-    Waiting,
-    /// Blocks flowing.
-    Downloading,
-    /// Received and verified by the device, which waits for `apply` (or the apply window).
-    Downloaded,
-    /// Told to apply the image.
-    Finished,
-    /// Ended without success.
-    Failed,
-    /// Stopped by `cancel` or `hold`.
-    Cancelled,
-}
+/// A transfer's state: the server's own type, which serialises as the snapshot's `state`.
+pub use crate::server::TransferState;
 
 /// One transfer's progress.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -388,7 +370,6 @@ pub fn render_snapshot(snapshot: &StatusSnapshot) -> String {
 impl From<&crate::server::TransferProgress> for TransferStatus {
     /// A transfer as the server tracks it, in the snapshot's terms.
     fn from(t: &crate::server::TransferProgress) -> Self {
-        use crate::server::TransferState as S;
         TransferStatus {
             ieee: t.ieee.map(|i| i.to_string()).unwrap_or_default(),
             nwk: t.nwk,
@@ -397,15 +378,7 @@ impl From<&crate::server::TransferProgress> for TransferStatus {
             file_version: t.file_version,
             offset: t.offset,
             image_size: t.image_size,
-            state: match t.state {
-                S::Queued => TransferState::Queued,
-                S::Waiting => TransferState::Waiting,
-                S::Downloading => TransferState::Downloading,
-                S::Downloaded => TransferState::Downloaded,
-                S::Finished => TransferState::Finished,
-                S::Failed => TransferState::Failed,
-                S::Cancelled => TransferState::Cancelled,
-            },
+            state: t.state,
             bytes_per_second: t.bytes_per_second.map_or(0.0, f64::from),
             eta_seconds: t.eta_seconds,
         }

@@ -117,6 +117,26 @@ struct Queued {
     message: Message,
 }
 
+impl Queued {
+    /// Queues `message` as the answer to `session`'s device (keyed `key`), counting it as not
+    /// yet polled.
+    fn answer(
+        transmit: &mut VecDeque<Queued>,
+        session: &mut Session,
+        key: DeviceKey,
+        reply_to: ReplyTo,
+        message: Message,
+    ) {
+        session.unpolled += 1;
+        transmit.push_back(Queued {
+            key: Some(key),
+            destination: Destination::Unicast(session.addr),
+            reply_to,
+            message,
+        });
+    }
+}
+
 /// The OTA server. See the module docs for how to drive it.
 #[derive(Debug)]
 pub struct OtaServer {
@@ -343,13 +363,7 @@ impl OtaServer {
             session.remembered_answer(&raw, now, self.config.retry_window)
         {
             debug!(device = %session.addr, tsn = header.tsn, "retry: answering again");
-            session.unpolled += 1;
-            self.transmit.push_back(Queued {
-                key: Some(key),
-                destination: Destination::Unicast(session.addr),
-                reply_to,
-                message,
-            });
+            Queued::answer(&mut self.transmit, session, key, reply_to, message);
             return;
         }
         if session.is_pending(&raw) {
@@ -468,13 +482,7 @@ impl OtaServer {
     ) {
         let reply_to = ReplyTo::Request(header);
         session.remember_answer(raw, reply_to, message.clone(), now);
-        session.unpolled += 1;
-        self.transmit.push_back(Queued {
-            key: Some(key),
-            destination: Destination::Unicast(session.addr),
-            reply_to,
-            message,
-        });
+        Queued::answer(&mut self.transmit, session, key, reply_to, message);
     }
 
     fn enqueue(

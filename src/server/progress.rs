@@ -9,10 +9,13 @@ use super::policy::NoImageReason;
 use super::{DeviceAddr, Ieee, ZclStatus};
 
 /// Where a transfer stands (`status --json` `state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TransferState {
     /// Over the concurrency cap: told WAIT_FOR_DATA, waiting for a slot.
+    #[default]
     Queued,
     /// Every byte served; waiting for the device's Upgrade End Request.
     Waiting,

@@ -14,8 +14,8 @@ use super::progress::{self, TransferStats};
 use super::request::{BlockReply, Message, ReplyTo, Request, RequestHeader};
 use super::session::{LastQuery, PageStream, Pending, Session, Transfer, after};
 use super::{
-    Destination, DeviceAddr, DeviceKey, FailureReason, ImageKey, OtaImage, OtaServer, Queued,
-    ServerEvent, TransferProgress, TransferState, ZclStatus,
+    DeviceAddr, DeviceKey, FailureReason, ImageKey, OtaImage, OtaServer, Queued, ServerEvent,
+    TransferProgress, TransferState, ZclStatus,
 };
 
 impl OtaServer {
@@ -527,17 +527,17 @@ impl OtaServer {
             }
         }
         session.next_block_at = after(now, gap);
-        session.unpolled += 1;
-        self.transmit.push_back(Queued {
-            key: Some(key),
-            destination: Destination::Unicast(session.addr),
-            reply_to: ReplyTo::Request(header),
-            message: Message::ImageBlockResponse(BlockReply::Data {
+        Queued::answer(
+            &mut self.transmit,
+            session,
+            key,
+            ReplyTo::Request(header),
+            Message::ImageBlockResponse(BlockReply::Data {
                 file: image.key(),
                 offset,
                 data,
             }),
-        });
+        );
     }
 }
 

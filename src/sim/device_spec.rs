@@ -49,12 +49,30 @@ pub struct SpecError {
     pub reason: String,
 }
 
-pub(crate) fn parse_number(text: &str) -> Result<u64, String> {
+fn parse_number(text: &str) -> Result<u64, String> {
     let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => text.parse::<u64>(),
     };
     parsed.map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// The `index`-th of the `:`-separated `fields`, decimal or `0x` hex, at most `max`; `None`
+/// when absent. The error names the field (`name`) for the spec's parse error.
+pub(crate) fn bounded_field(
+    fields: &[&str],
+    index: usize,
+    name: &str,
+    max: u64,
+) -> Result<Option<u64>, String> {
+    let Some(text) = fields.get(index) else {
+        return Ok(None);
+    };
+    let value = parse_number(text).map_err(|e| format!("{name} {e}"))?;
+    if value > max {
+        return Err(format!("{name} {value:#X} exceeds {max:#X}"));
+    }
+    Ok(Some(value))
 }
 
 impl FromStr for SimDeviceSpec {
@@ -92,15 +110,8 @@ impl FromStr for SimDeviceSpec {
         if !(3..=5).contains(&fields.len()) {
             return Err(error(format!("{} fields", fields.len())));
         }
-        let field = |index: usize, name: &str, max: u64| -> Result<Option<u64>, SpecError> {
-            let Some(text) = fields.get(index) else {
-                return Ok(None);
-            };
-            let value = parse_number(text).map_err(|e| error(format!("{name} {e}")))?;
-            if value > max {
-                return Err(error(format!("{name} {value:#X} exceeds {max:#X}")));
-            }
-            Ok(Some(value))
+        let field = |index: usize, name: &str, max: u64| {
+            bounded_field(&fields, index, name, max).map_err(error)
         };
         let max_data_size = field(4, "max data size", u64::from(u8::MAX))?
             .map_or(Ok(Self::DEFAULT_MAX_DATA_SIZE), u8::try_from)
@@ -166,6 +177,14 @@ mod tests {
         }
     }
 
+    /// Each spec is refused with an error that contains its needle.
+    fn assert_refused(cases: &[(&str, &str)]) {
+        for (bad, needle) in cases {
+            let err = bad.parse::<SimDeviceSpec>().unwrap_err();
+            assert!(err.to_string().contains(needle), "{bad}: {err}");
+        }
+    }
+
     #[test]
     fn spec_parses_decimal_and_hex_and_names_bad_fields() {
         let spec: SimDeviceSpec = "4489:0x0005:256:0x0102:64".parse().unwrap();
@@ -190,19 +209,16 @@ mod tests {
             Some("_TZ3210_abc")
         );
         assert!(tuya.identity.is_battery());
-        for (bad, needle) in [
+        assert_refused(&[
             ("1:2:3,model", "KEY=VALUE"),
             ("1:2:3,colour=red", "unknown key"),
             ("1:2:3,power=solar", "mains or battery"),
             ("1:2:3,model=", "1 to 32 bytes"),
-        ] {
-            let err = bad.parse::<SimDeviceSpec>().unwrap_err();
-            assert!(err.to_string().contains(needle), "{bad}: {err}");
-        }
+        ]);
         let short: SimDeviceSpec = "1:2:3".parse().unwrap();
         assert_eq!(short.hardware_version, None);
         assert_eq!(short.max_data_size, SimDeviceSpec::DEFAULT_MAX_DATA_SIZE);
-        for (bad, needle) in [
+        assert_refused(&[
             ("1:2", "2 fields"),
             ("1:2:3:4:5:6", "6 fields"),
             ("0x10000:1:1", "manufacturer code"),
@@ -210,9 +226,6 @@ mod tests {
             ("1:1:1:1:256", "max data size"),
             ("1:1:1:1:0", "at least 1"),
             ("1:zz:1", "image type"),
-        ] {
-            let err = bad.parse::<SimDeviceSpec>().unwrap_err();
-            assert!(err.to_string().contains(needle), "{bad}: {err}");
-        }
+        ]);
     }
 }

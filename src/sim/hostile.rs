@@ -28,13 +28,14 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use super::device_spec::parse_number;
+use super::device::encode_client_request;
+use super::device_spec::bounded_field;
 use super::faults::SplitMix64;
+use crate::zcl::Direction;
 use crate::zcl::ota::{
     ImageBlockRequest, ImageBlockResponse, ImagePageRequest, OtaCommand, OtaFrame,
     QueryNextImageRequest,
 };
-use crate::zcl::{CommandId, Direction, FrameType, ZclHeader};
 use crate::zigbee::{Ieee, Nwk};
 
 /// The manufacturer code the squatter claims (Bosch: other servers give it an hour's idle
@@ -105,17 +106,9 @@ impl FromStr for HostileSpec {
             reason,
         };
         let fields: Vec<&str> = spec.split(':').collect();
-        let number =
-            |index: usize, name: &str, max: u64| -> Result<Option<u64>, HostileSpecError> {
-                let Some(text) = fields.get(index) else {
-                    return Ok(None);
-                };
-                let value = parse_number(text).map_err(|e| error(format!("{name} {e}")))?;
-                if value > max {
-                    return Err(error(format!("{name} {value:#X} exceeds {max:#X}")));
-                }
-                Ok(Some(value))
-            };
+        let number = |index: usize, name: &str, max: u64| {
+            bounded_field(&fields, index, name, max).map_err(error)
+        };
         // `number` bounds every value, so the narrowing conversions below cannot fail.
         let u16_of = |v: u64| u16::try_from(v).unwrap_or_default();
         let kind = match fields.first().copied().unwrap_or_default() {
@@ -384,19 +377,9 @@ impl HostileClient {
     }
 
     fn send(&mut self, command: OtaCommand) {
-        let header = ZclHeader {
-            frame_type: FrameType::CLUSTER_SPECIFIC,
-            manufacturer_code: None,
-            direction: Direction::CLIENT_TO_SERVER,
-            disable_default_response: false,
-            reserved_bits: 0,
-            tsn: self.next_tsn,
-            command_id: CommandId(0),
-        };
+        self.outbox
+            .push_back(encode_client_request(self.next_tsn, command));
         self.next_tsn = self.next_tsn.wrapping_add(1);
-        let mut bytes = Vec::new();
-        OtaFrame::new(header, command).encode(&mut bytes);
-        self.outbox.push_back(bytes);
         self.counters.frames_sent += 1;
     }
 }
@@ -405,6 +388,7 @@ impl HostileClient {
 mod tests {
     use super::*;
     use crate::zcl::ota::BlockData;
+    use crate::zcl::{CommandId, FrameType, ZclHeader};
 
     #[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
     fn origin() -> Instant {

@@ -17,11 +17,12 @@ use zigbee_otad::server::{
     Destination, DeviceAddr, DeviceKey, ImageKey, NotifyTarget, OtaImage, OtaServer, Outgoing,
     ServerConfig, ServerEvent, TransferState, UpgradeTimePolicy,
 };
+use zigbee_otad::sim::device::encode_client_request;
 use zigbee_otad::zcl::ota::{
     ImageBlockRequest, ImageBlockResponse, ImagePageRequest, OtaCommand, OtaFrame,
     QueryNextImageRequest, QueryNextImageResponse, UpgradeEndRequest,
 };
-use zigbee_otad::zcl::{Direction, FrameType, Ieee, ZclHeader, ZclStatus};
+use zigbee_otad::zcl::{Direction, FrameType, Ieee, ZclStatus};
 
 const MFR: u16 = 0x1189;
 const IMAGE_TYPE: u16 = 0x0042;
@@ -60,23 +61,9 @@ pub fn image(version: u32, len: usize, seed: u32) -> Arc<OtaImage> {
     .shared()
 }
 
-fn client_header(tsn: u8, command_id: u8) -> ZclHeader {
-    ZclHeader {
-        frame_type: FrameType::CLUSTER_SPECIFIC,
-        manufacturer_code: None,
-        direction: Direction::CLIENT_TO_SERVER,
-        disable_default_response: false,
-        reserved_bits: 0,
-        tsn,
-        command_id: command_id.into(),
-    }
-}
-
+/// A client request as every simulated device encodes it.
 pub fn frame_bytes(tsn: u8, command: OtaCommand) -> Vec<u8> {
-    let frame = OtaFrame::new(client_header(tsn, 0), command);
-    let mut out = Vec::new();
-    frame.encode(&mut out);
-    out
+    encode_client_request(tsn, command)
 }
 
 pub fn query(tsn: u8, version: u32, hardware_version: Option<u16>) -> Vec<u8> {
