@@ -166,6 +166,13 @@ impl TaskSide {
         }
     }
 
+    /// The core's device table changed: the handle sees the new one, and `devices.txt` is
+    /// written off the task within the debounce.
+    pub fn devices_changed(&self, devices: &DeviceTable) {
+        self.shared.lock().devices = devices.clone();
+        self.saver.changed();
+    }
+
     /// The commands queued for a link that is gone: each send is reported
     /// [`DeliveryOutcome::LinkLost`] rather than sent on the next link (permit-joins are
     /// dropped). Returns what was emitted, so a driver can act on [`Emitted::NobodyListens`].

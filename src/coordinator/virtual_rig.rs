@@ -5,9 +5,16 @@
 
 use std::time::{Duration, Instant};
 
-use super::{MessageTag, Nwk, UnicastMessage};
-use crate::server::{Destination, Outgoing};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Ieee, MessageTag, Nwk, UnicastMessage};
+use crate::ota::{FileVersion, ImageType, ManufacturerCode, OtaHeader};
+use crate::server::{Destination, ImageKey, OtaImage, OtaServer, Outgoing, ServerConfig};
+use crate::sim::SimDeviceSpec;
 use crate::sim::SimEvent;
+use crate::sim::device::SimDeviceConfig;
 use crate::sim::device::{DeviceEvent, UpgradeReport};
 
 /// Keeps the report of an upgrade that ended in `upgrades`; gives back any other event.
@@ -25,6 +32,63 @@ pub(crate) fn keep_upgrade_report(
         }
         other => Some(other),
     }
+}
+
+/// The image the rigs' OTA server offers.
+pub(crate) const TEST_IMAGE: ImageKey = ImageKey {
+    manufacturer_code: 0x1189,
+    image_type: 0x0001,
+    file_version: 2,
+};
+/// The rigs' one device.
+pub(crate) const DEVICE_NWK: Nwk = Nwk(0x2345);
+/// Its IEEE address.
+pub(crate) const DEVICE_IEEE: Ieee = Ieee(0x0012_4B00_0000_0001);
+
+/// An arbitrary origin for the virtual clock.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn origin() -> Instant {
+    Instant::now()
+}
+
+/// A minimal valid OTA file of `total` bytes for [`TEST_IMAGE`] (the project's own header
+/// encoder).
+pub(crate) fn ota_file(total: usize) -> Vec<u8> {
+    let mut header = OtaHeader::new(
+        ManufacturerCode(TEST_IMAGE.manufacturer_code),
+        ImageType(TEST_IMAGE.image_type),
+        FileVersion(TEST_IMAGE.file_version),
+    );
+    header.header_string = [b'x'; 32];
+    header.image_size = u32::try_from(total).unwrap_or(u32::MAX);
+    let mut file = Vec::new();
+    header.encode(&mut file);
+    file.extend((0..total.saturating_sub(file.len())).map(|i| (i * 7 + 3) as u8));
+    file
+}
+
+/// An OTA server offering [`TEST_IMAGE`] as an [`ota_file`] of `total` bytes.
+pub(crate) fn server_offering(total: usize, now: Instant) -> OtaServer {
+    let image = OtaImage::new(TEST_IMAGE, Bytes::from(ota_file(total)))
+        .unwrap()
+        .shared();
+    let mut server = OtaServer::new(ServerConfig::default());
+    server.set_images(vec![image], now);
+    server
+}
+
+/// The rigs' device, on version 1 of [`TEST_IMAGE`]'s type; with `expected` it checks that
+/// the image it gets is the [`ota_file`] of that many bytes.
+pub(crate) fn device_config(expected: Option<usize>) -> SimDeviceConfig {
+    let spec: SimDeviceSpec = format!(
+        "{:#06x}:{:#06x}:1",
+        TEST_IMAGE.manufacturer_code, TEST_IMAGE.image_type
+    )
+    .parse()
+    .unwrap();
+    let mut config = SimDeviceConfig::new(DEVICE_NWK, DEVICE_IEEE, spec);
+    config.expected_image = expected.map(|total| Arc::new(ota_file(total)));
+    config
 }
 
 /// An OTA server's send as a rig hands it to the core under test: a unicast numbered from

@@ -391,10 +391,7 @@ impl Driver {
                     self.emit(CoordinatorEvent::DeviceJoined { nwk, ieee })
                         .await;
                 }
-                RelayEvent::DeviceTableChanged => {
-                    self.task.shared.lock().devices = self.relay.devices().clone();
-                    self.task.saver.changed();
-                }
+                RelayEvent::DeviceTableChanged => self.task.devices_changed(self.relay.devices()),
             }
         }
     }

@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::frames::{self, FrameView};
 use super::relay::{Job, Purpose, Relay, RelayEvent};
 use crate::config::OtaScope;
-use crate::coordinator::ezsp::up::{delivery_outcome, status_code};
+use crate::coordinator::ezsp::up::{delivery_outcome, next_free_tag, status_code};
 use crate::coordinator::{
     BroadcastMessage, CLUSTER_OTA_UPGRADE, CoordinatorState, DeliveryOutcome, Ieee,
     IncomingMessage, MessageTag, Nwk, PROFILE_HOME_AUTOMATION, PROFILE_ZDO, UnicastMessage,
@@ -206,21 +206,10 @@ impl Relay {
 
     /// A message tag neither our sends nor upstream's have in flight.
     fn free_tag(&mut self, version: EzspVersion) -> Option<u16> {
-        let max = if version.uses_sl_status() {
-            u16::MAX
-        } else {
-            u16::from(u8::MAX)
-        };
-        for _ in 0..=u16::from(u8::MAX) {
-            let candidate = self.next_ezsp_tag;
-            self.next_ezsp_tag = if candidate >= max { 1 } else { candidate + 1 };
-            if !self.in_flight.contains_key(&candidate)
-                && !self.upstream_tags.contains_key(&candidate)
-            {
-                return Some(candidate);
-            }
-        }
-        None
+        let (ours, upstreams) = (&self.in_flight, &self.upstream_tags);
+        next_free_tag(&mut self.next_ezsp_tag, version, |tag| {
+            ours.contains_key(&tag) || upstreams.contains_key(&tag)
+        })
     }
 
     fn report(&mut self, tag: MessageTag, outcome: DeliveryOutcome) {

@@ -5,53 +5,27 @@
 //! `tests/it/proxy.rs` run unmodified bellows, zigpy and zigbee-herdsman instead.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
 
 use super::relay::{Relay, RelayConfig, RelayEvent};
 use crate::ash::fault::{FaultConfig, FaultyLine};
 use crate::config::OtaScope;
 use crate::coordinator::ezsp::{EzspHost, HostConfig, HostEvent};
 use crate::coordinator::serial::Backoff;
-use crate::coordinator::virtual_rig::{VirtualRig, keep_upgrade_report, numbered_unicast};
+use crate::coordinator::virtual_rig::{
+    DEVICE_IEEE, DEVICE_NWK, VirtualRig, device_config, keep_upgrade_report, numbered_unicast,
+    origin, server_offering,
+};
 use crate::coordinator::{
     CLUSTER_OTA_UPGRADE, CoordinatorState, DeliveryOutcome, DeviceTable, Ieee, IncomingMessage,
-    MessageTag, Nwk, PROFILE_HOME_AUTOMATION, UnicastMessage,
+    MessageTag, PROFILE_HOME_AUTOMATION, UnicastMessage,
 };
 use crate::ezsp::frame::FrameId;
-use crate::server::{Destination, DeviceAddr, ImageKey, OtaImage, OtaServer, ServerConfig};
-use crate::sim::device::{DeviceEvent, SimDevice, SimDeviceConfig, UpgradeOutcome, UpgradeReport};
-use crate::sim::{SimDeviceSpec, SimEvent, SimNcp, SimNcpConfig};
+use crate::server::{DeviceAddr, OtaServer};
+use crate::sim::device::{SimDevice, UpgradeOutcome, UpgradeReport};
+use crate::sim::{SimEvent, SimNcp, SimNcpConfig};
 
-const MFR: u16 = 0x1189;
-const IMAGE_TYPE: u16 = 0x0001;
-const DEVICE_NWK: Nwk = Nwk(0x2345);
-const DEVICE_IEEE: Ieee = Ieee(0x0012_4B00_0000_0001);
 const IMAGE_LEN: usize = 3_000;
-
-#[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
-fn origin() -> Instant {
-    Instant::now()
-}
-
-/// A valid OTA file of `total` bytes, version 2.
-fn ota_file(total: usize) -> Vec<u8> {
-    let mut file = Vec::new();
-    file.extend_from_slice(&0x0BEE_F11Eu32.to_le_bytes());
-    file.extend_from_slice(&0x0100u16.to_le_bytes());
-    file.extend_from_slice(&56u16.to_le_bytes());
-    file.extend_from_slice(&0u16.to_le_bytes());
-    file.extend_from_slice(&MFR.to_le_bytes());
-    file.extend_from_slice(&IMAGE_TYPE.to_le_bytes());
-    file.extend_from_slice(&2u32.to_le_bytes());
-    file.extend_from_slice(&2u16.to_le_bytes());
-    file.extend_from_slice(&[b'p'; 32]);
-    file.extend_from_slice(&u32::try_from(total).unwrap().to_le_bytes());
-    file.extend((0..total - file.len()).map(|i| (i * 11 + 5) as u8));
-    file
-}
 
 /// Upstream host ⇄ relay ⇄ simulated stick, the OTA server behind the relay.
 struct Trio {
@@ -86,22 +60,11 @@ const STICK_TO_RELAY: usize = 3;
 impl Trio {
     fn new(scope: OtaScope, ezsp_version: u8, loss_per_mille: u16) -> Trio {
         let now = origin();
-        let key = ImageKey {
-            manufacturer_code: MFR,
-            image_type: IMAGE_TYPE,
-            file_version: 2,
-        };
-        let image = OtaImage::new(key, Bytes::from(ota_file(IMAGE_LEN)))
-            .unwrap()
-            .shared();
-        let mut server = OtaServer::new(ServerConfig::default());
-        server.set_images(vec![image], now);
-        let spec: SimDeviceSpec = format!("{MFR:#06x}:{IMAGE_TYPE:#06x}:1").parse().unwrap();
-        let mut device = SimDeviceConfig::new(DEVICE_NWK, DEVICE_IEEE, spec);
+        let server = server_offering(IMAGE_LEN, now);
+        let mut device = device_config(Some(IMAGE_LEN));
         device.first_query_after = Duration::from_secs(3);
         device.response_timeout = Duration::from_secs(2);
         device.max_retries = 1_000;
-        device.expected_image = Some(Arc::new(ota_file(IMAGE_LEN)));
         let ncp_config = SimNcpConfig {
             ezsp_version,
             ..SimNcpConfig::default()

@@ -115,10 +115,7 @@ impl Driver {
                     self.emit(CoordinatorEvent::DeviceJoined { nwk, ieee })
                         .await;
                 }
-                HostEvent::DeviceTableChanged => {
-                    self.task.shared.lock().devices = self.host.devices().clone();
-                    self.task.saver.changed();
-                }
+                HostEvent::DeviceTableChanged => self.task.devices_changed(self.host.devices()),
                 HostEvent::OpenPort if !self.task.cancel.is_cancelled() => {
                     match serial::open(&self.config.serial) {
                         Ok(io) => {

@@ -4,15 +4,15 @@
 //! `tests/it/coordinator.rs` keep what is about the port itself (open, XON/XOFF, EOF).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
 
 use super::host::{EzspHost, HostConfig, HostEvent, RequestFailed, RequestId};
 use crate::coordinator::network::NetworkSettings;
 use crate::coordinator::serial::Backoff;
-use crate::coordinator::virtual_rig::{VirtualRig, keep_upgrade_report, numbered_unicast};
+use crate::coordinator::virtual_rig::{
+    DEVICE_IEEE, DEVICE_NWK, VirtualRig, device_config, keep_upgrade_report, numbered_unicast,
+    origin, server_offering,
+};
 use crate::coordinator::{
     CLUSTER_OTA_UPGRADE, CoordinatorState, DeliveryOutcome, DeviceTable, Ieee, IncomingMessage,
     MessageTag, Nwk, PROFILE_HOME_AUTOMATION, UnicastMessage,
@@ -20,37 +20,9 @@ use crate::coordinator::{
 use crate::ezsp::command::{Command, Response};
 use crate::ezsp::frame::FrameId;
 use crate::ezsp::status::SlStatus;
-use crate::server::{Destination, DeviceAddr, ImageKey, OtaImage, OtaServer, ServerConfig};
-use crate::sim::device::{DeviceEvent, SimDevice, SimDeviceConfig, UpgradeOutcome, UpgradeReport};
-use crate::sim::{Faults, SimDeviceSpec, SimEvent, SimNcp, SimNcpConfig};
-
-const MFR: u16 = 0x1189;
-const IMAGE_TYPE: u16 = 0x0001;
-const NEW_VERSION: u32 = 2;
-const DEVICE_NWK: Nwk = Nwk(0x2345);
-const DEVICE_IEEE: Ieee = Ieee(0x0012_4B00_0000_0001);
-
-#[allow(clippy::disallowed_methods)] // An arbitrary origin for the virtual clock.
-fn origin() -> Instant {
-    Instant::now()
-}
-
-/// A valid OTA file of `total` bytes.
-fn ota_file(total: usize) -> Vec<u8> {
-    let mut file = Vec::new();
-    file.extend_from_slice(&0x0BEE_F11Eu32.to_le_bytes());
-    file.extend_from_slice(&0x0100u16.to_le_bytes());
-    file.extend_from_slice(&56u16.to_le_bytes());
-    file.extend_from_slice(&0u16.to_le_bytes());
-    file.extend_from_slice(&MFR.to_le_bytes());
-    file.extend_from_slice(&IMAGE_TYPE.to_le_bytes());
-    file.extend_from_slice(&NEW_VERSION.to_le_bytes());
-    file.extend_from_slice(&2u16.to_le_bytes());
-    file.extend_from_slice(&[b'x'; 32]);
-    file.extend_from_slice(&u32::try_from(total).unwrap().to_le_bytes());
-    file.extend((0..total - file.len()).map(|i| (i * 7 + 3) as u8));
-    file
-}
+use crate::server::{DeviceAddr, OtaServer};
+use crate::sim::device::{SimDevice, UpgradeOutcome, UpgradeReport};
+use crate::sim::{Faults, SimEvent, SimNcp, SimNcpConfig};
 
 fn host_config() -> HostConfig {
     HostConfig {
@@ -87,19 +59,7 @@ struct Pair {
 impl Pair {
     fn new(ncp: SimNcpConfig, devices: Vec<SimDevice>, with_server: bool) -> Pair {
         let now = origin();
-        let server = with_server.then(|| {
-            let key = ImageKey {
-                manufacturer_code: MFR,
-                image_type: IMAGE_TYPE,
-                file_version: NEW_VERSION,
-            };
-            let image = OtaImage::new(key, Bytes::from(ota_file(3_000)))
-                .unwrap()
-                .shared();
-            let mut server = OtaServer::new(ServerConfig::default());
-            server.set_images(vec![image], now);
-            server
-        });
+        let server = with_server.then(|| server_offering(3_000, now));
         Pair {
             now,
             host: EzspHost::new(host_config(), DeviceTable::default(), now).unwrap(),
@@ -122,14 +82,10 @@ impl Pair {
 
     /// One device that wants the image (when `image` is set, the byte-exact one).
     fn device(now: Instant, image: bool) -> SimDevice {
-        let spec: SimDeviceSpec = format!("{MFR:#06x}:{IMAGE_TYPE:#06x}:1").parse().unwrap();
-        let mut config = SimDeviceConfig::new(DEVICE_NWK, DEVICE_IEEE, spec);
+        let mut config = device_config(image.then_some(3_000));
         config.first_query_after = Duration::from_secs(1);
         config.response_timeout = Duration::from_secs(2);
         config.max_retries = 50;
-        if image {
-            config.expected_image = Some(Arc::new(ota_file(3_000)));
-        }
         SimDevice::new(config, now)
     }
 
@@ -634,4 +590,22 @@ fn delivery_faults_give_one_report_per_send() {
         pair.reports
     );
     pair.assert_every_send_reported_once();
+}
+
+#[test]
+fn free_tags_skip_the_taken_and_wrap_at_the_versions_width() {
+    use super::up::next_free_tag;
+    use crate::ezsp::EzspVersion;
+    let mut next = 254;
+    let taken = |tag: u16| tag == 255 || tag == 1;
+    assert_eq!(next_free_tag(&mut next, EzspVersion::V13, taken), Some(254));
+    // u8 tags before v14: 255 is taken, the count wraps to 1 (taken) and lands on 2.
+    assert_eq!(next_free_tag(&mut next, EzspVersion::V13, taken), Some(2));
+    let mut next = 255;
+    assert_eq!(
+        next_free_tag(&mut next, EzspVersion::V14, |_| false),
+        Some(255)
+    );
+    assert_eq!(next, 256, "u16 tags from v14");
+    assert_eq!(next_free_tag(&mut next, EzspVersion::V14, |_| true), None);
 }

@@ -19,6 +19,7 @@ use crate::coordinator::{
     AnswerTiming, BroadcastMessage, DeliveryOutcome, Ieee, MessageTag, Nwk, PROFILE_ZDO,
     UnicastMessage,
 };
+use crate::ezsp::EzspVersion;
 use crate::ezsp::command::{
     Callback, Command, IncomingMessageHandler, LookupEui64ByNodeId, MessageSentHandler,
     PermitJoining, Response, SendBroadcast, SendUnicast,
@@ -156,24 +157,13 @@ impl EzspHost {
         }
     }
 
-    /// A message tag not in flight: 1..=255 before v14 (u8 tags), 1..=0xFFFF from v14. `None`
-    /// before negotiation.
+    /// A message tag not in flight (see [`next_free_tag`]); `None` before negotiation.
     fn allocate_ezsp_tag(&mut self) -> Option<u16> {
         let version = self.session.version()?;
-        let max: u16 = if version.uses_sl_status() {
-            u16::MAX
-        } else {
-            u16::from(u8::MAX)
-        };
-        // At most MAX_IN_FLIGHT (< 255) tags are taken, so one is free within 256 tries.
-        for _ in 0..=u16::from(u8::MAX) {
-            let candidate = self.next_ezsp_tag;
-            self.next_ezsp_tag = if candidate >= max { 1 } else { candidate + 1 };
-            if !self.in_flight.contains_key(&candidate) {
-                return Some(candidate);
-            }
-        }
-        None
+        let in_flight = &self.in_flight;
+        next_free_tag(&mut self.next_ezsp_tag, version, |tag| {
+            in_flight.contains_key(&tag)
+        })
     }
 
     fn take_aps_sequence(&mut self) -> u8 {
@@ -355,6 +345,29 @@ impl EzspHost {
             });
         }
     }
+}
+
+/// The next message tag that `taken` does not hold, counting on from `next` (which moves on):
+/// 1..=255 before v14 (u8 tags), 1..=0xFFFF from v14. `None` when 256 tries find none (the
+/// callers keep fewer than 255 tags taken, so one is always free).
+pub fn next_free_tag(
+    next: &mut u16,
+    version: EzspVersion,
+    taken: impl Fn(u16) -> bool,
+) -> Option<u16> {
+    let max = if version.uses_sl_status() {
+        u16::MAX
+    } else {
+        u16::from(u8::MAX)
+    };
+    for _ in 0..=u16::from(u8::MAX) {
+        let candidate = *next;
+        *next = if candidate >= max { 1 } else { candidate + 1 };
+        if !taken(candidate) {
+            return Some(candidate);
+        }
+    }
+    None
 }
 
 /// How a `messageSentHandler` says a send ended.
