@@ -106,35 +106,25 @@ impl SimDevice {
                 && download.page.is_none_or(|(page_tsn, _)| page_tsn != *tsn)
         });
         let tsn = resend_tsn.unwrap_or_else(|| self.take_tsn());
-        let maximum_data_size = self.config.spec.max_data_size;
+        let block = ImageBlockRequest {
+            field_control: 0,
+            manufacturer_code: offer.manufacturer_code,
+            image_type: offer.image_type,
+            file_version: offer.file_version,
+            file_offset: offset,
+            maximum_data_size: self.config.spec.max_data_size,
+            request_node_address: None,
+            minimum_block_period: None,
+        };
         let command = match page {
             Some((page_size, response_spacing)) => {
                 self.log.page_requests += 1;
-                OtaCommand::ImagePageRequest(ImagePageRequest {
-                    field_control: 0,
-                    manufacturer_code: offer.manufacturer_code,
-                    image_type: offer.image_type,
-                    file_version: offer.file_version,
-                    file_offset: offset,
-                    maximum_data_size,
-                    page_size,
-                    response_spacing,
-                    request_node_address: None,
-                })
+                OtaCommand::ImagePageRequest(page_from(block, page_size, response_spacing))
             }
             None => {
                 self.log.block_requests += 1;
                 self.counters.block_requests += 1;
-                OtaCommand::ImageBlockRequest(ImageBlockRequest {
-                    field_control: 0,
-                    manufacturer_code: offer.manufacturer_code,
-                    image_type: offer.image_type,
-                    file_version: offer.file_version,
-                    file_offset: offset,
-                    maximum_data_size,
-                    request_node_address: None,
-                    minimum_block_period: None,
-                })
+                OtaCommand::ImageBlockRequest(block)
             }
         };
         self.send(tsn, command, now);
@@ -252,5 +242,20 @@ impl SimDevice {
                 self.end_attempt(offer, false, UpgradeOutcome::Aborted { status }, now);
             }
         }
+    }
+}
+
+/// The Image Page Request for the image, offset and block size `block` asks for.
+fn page_from(block: ImageBlockRequest, page_size: u16, response_spacing: u16) -> ImagePageRequest {
+    ImagePageRequest {
+        field_control: 0,
+        manufacturer_code: block.manufacturer_code,
+        image_type: block.image_type,
+        file_version: block.file_version,
+        file_offset: block.file_offset,
+        maximum_data_size: block.maximum_data_size,
+        page_size,
+        response_spacing,
+        request_node_address: None,
     }
 }
