@@ -23,12 +23,14 @@ pub(crate) mod fields;
 /// Unknown values are kept as they are. A constant's name is its identifier, or the text after
 /// `=>`; values must be distinct.
 ///
-/// Two renderings, both in hex with the width of `repr`:
+/// Three renderings, all in hex with the width of `repr`:
 /// - by default `Debug` is `Name(0x117C IKEA)` / `Name(0x4703)` and `Display` is `0x117C (IKEA)`
 ///   / `0x4703`;
 /// - with `, names_first` after the type (ZCL's statuses and command ids, as `decode zcl`, the
 ///   transcripts and the logs print them) `Debug` is `ABORT(0x95)` / `Name(0x42)` and `Display`
-///   is `ABORT (0x95)` / `0x42`.
+///   is `ABORT (0x95)` / `0x42`;
+/// - with `, names_only` (ZNP's subsystems, which prefix every command name: `SYS.0x01 SREQ`)
+///   `Debug` is `SYS` / `Name(0x1F)` and `Display` is `SYS` / `0x1F`.
 ///
 /// ```text
 /// wire_enum! {
@@ -88,7 +90,20 @@ macro_rules! wire_enum {
             }
         }
 
-        $crate::wire::wire_enum!(@render [$($style)?] $name $repr);
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let (value, bytes) = (self.0.into(), ::core::mem::size_of::<$repr>());
+                $crate::wire::wire_enum!(@style $($style)?)
+                    .write(f, Some(stringify!($name)), self.name(), value, bytes)
+            }
+        }
+
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let (value, bytes) = (self.0.into(), ::core::mem::size_of::<$repr>());
+                $crate::wire::wire_enum!(@style $($style)?).write(f, None, self.name(), value, bytes)
+            }
+        }
 
         impl ::serde::Serialize for $name {
             fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -102,50 +117,47 @@ macro_rules! wire_enum {
     };
     (@text $konst:ident $text:literal) => { $text };
     (@text $konst:ident) => { stringify!($konst) };
-    (@render [] $name:ident $repr:ty) => {
-        impl ::core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let w = ::core::mem::size_of::<$repr>() * 2;
-                match self.name() {
-                    Some(name) => write!(f, "{}(0x{:0w$X} {})", stringify!($name), self.0, name),
-                    None => write!(f, "{}(0x{:0w$X})", stringify!($name), self.0),
-                }
-            }
-        }
-
-        impl ::core::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let w = ::core::mem::size_of::<$repr>() * 2;
-                match self.name() {
-                    Some(name) => write!(f, "0x{:0w$X} ({})", self.0, name),
-                    None => write!(f, "0x{:0w$X}", self.0),
-                }
-            }
-        }
-    };
-    (@render [names_first] $name:ident $repr:ty) => {
-        impl ::core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let w = ::core::mem::size_of::<$repr>() * 2;
-                match self.name() {
-                    Some(name) => write!(f, "{}(0x{:0w$X})", name, self.0),
-                    None => write!(f, "{}(0x{:0w$X})", stringify!($name), self.0),
-                }
-            }
-        }
-
-        impl ::core::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let w = ::core::mem::size_of::<$repr>() * 2;
-                match self.name() {
-                    Some(name) => write!(f, "{} (0x{:0w$X})", name, self.0),
-                    None => write!(f, "0x{:0w$X}", self.0),
-                }
-            }
-        }
-    };
+    (@style) => { $crate::wire::Rendering::HexFirst };
+    (@style names_first) => { $crate::wire::Rendering::NamesFirst };
+    (@style names_only) => { $crate::wire::Rendering::NamesOnly };
 }
 pub(crate) use wire_enum;
+
+/// How a [`wire_enum!`] type prints (see the macro's docs for the three styles): the one
+/// routine behind every wire enum's `Debug` and `Display`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rendering {
+    /// `Name(0x117C IKEA)` / `0x117C (IKEA)`.
+    HexFirst,
+    /// `ABORT(0x95)` / `ABORT (0x95)`.
+    NamesFirst,
+    /// `SYS` / `SYS`.
+    NamesOnly,
+}
+
+impl Rendering {
+    /// Writes `value` (`bytes` wide, named `name` when known): its `Debug` form when
+    /// `debug_type` names the type, else its `Display` form.
+    pub(crate) fn write(
+        self,
+        f: &mut fmt::Formatter<'_>,
+        debug_type: Option<&str>,
+        name: Option<&str>,
+        value: u64,
+        bytes: usize,
+    ) -> fmt::Result {
+        let w = bytes * 2;
+        match (self, name, debug_type) {
+            (Rendering::HexFirst, Some(name), Some(ty)) => write!(f, "{ty}(0x{value:0w$X} {name})"),
+            (Rendering::HexFirst, Some(name), None) => write!(f, "0x{value:0w$X} ({name})"),
+            (Rendering::NamesFirst, Some(name), Some(_)) => write!(f, "{name}(0x{value:0w$X})"),
+            (Rendering::NamesFirst, Some(name), None) => write!(f, "{name} (0x{value:0w$X})"),
+            (Rendering::NamesOnly, Some(name), _) => f.write_str(name),
+            (_, None, Some(ty)) => write!(f, "{ty}(0x{value:0w$X})"),
+            (_, None, None) => write!(f, "0x{value:0w$X}"),
+        }
+    }
+}
 
 /// A read ran past the end of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,13 +122,57 @@ macro_rules! ezsp_frames {
             }
         }
 
-        /// A host → NCP command.
+        $crate::ezsp::macros::frame_enum! {
+            /// A host → NCP command.
+            Command(command_name, EXTENDED_COMMAND) {
+                $( #[doc = concat!("`", $cname, "`.")] $cconst => $cvar $(($cty))?; )*
+            }
+        }
+
+        $crate::ezsp::macros::frame_enum! {
+            /// An NCP → host response to a command.
+            Response(response_name, EXTENDED_RESPONSE) {
+                $( $(#[$cmeta])* $cconst => $rvar $(($rty))? $({ $( $(#[$rfmeta])* $rf : $rfty $(= $rkind)? ),* })?; )*
+                $( $(#[$xmeta])* $xconst => $xvar $(($xty))? $({ $( $(#[$xfmeta])* $xf : $xfty $(= $xkind)? ),* })?; )*
+            }
+        }
+
+        $crate::ezsp::macros::frame_enum! {
+            /// An unsolicited NCP → host callback. When the simulated NCP encodes one, its
+            /// sequence must not be that of a command the host is still waiting for.
+            Callback(command_name, EXTENDED_ASYNC_CALLBACK) {
+                $( $(#[$bmeta])* $bconst => $bvar $(($bty))? $({ $( $(#[$bfmeta])* $bf : $bfty $(= $bkind)? ),* })?; )*
+            }
+        }
+    };
+}
+
+/// One of the table's three frame enums ([`Command`], [`Response`], [`Callback`]): the enum with
+/// its `Other` catch-all, and its `frame_id`, `encode_parameters`, `decode_parameters` and
+/// `encode_frame`. `Enum(names, CONTROL)`: `names` is the function that names a frame id in
+/// error messages, `CONTROL` the [`FrameControl`] its frames travel with.
+///
+/// [`Command`]: super::command::Command
+/// [`Response`]: super::command::Response
+/// [`Callback`]: super::command::Callback
+/// [`FrameControl`]: super::frame::FrameControl
+macro_rules! frame_enum {
+    (
+        $(#[$emeta:meta])*
+        $enum:ident($names:ident, $control:ident) {
+            $(
+                $(#[$vmeta:meta])* $const:ident => $var:ident $(($ty:ty))?
+                $({ $( $(#[$fm:meta])* $f:ident : $fty:ty $(= $k:ident)? ),* })?;
+            )*
+        }
+    ) => {
+        $(#[$emeta])*
         #[derive(Clone, PartialEq, Eq, Debug)]
         #[non_exhaustive]
-        pub enum Command {
+        pub enum $enum {
             $(
-                #[doc = concat!("`", $cname, "`.")]
-                $cvar $(($cty))?,
+                $(#[$vmeta])*
+                $var $(($ty))? $({ $( $(#[$fm])* $f : $fty ),* })?,
             )*
             /// Any other frame id, parameters kept as bytes.
             Other {
@@ -139,12 +183,15 @@ macro_rules! ezsp_frames {
             },
         }
 
-        impl Command {
-            /// The frame id this command travels under.
+        impl $enum {
+            /// The frame id this frame travels under.
             pub fn frame_id(&self) -> FrameId {
                 match self {
-                    $($crate::ezsp::macros::frame_any!(Command::$cvar $(($cty))?) => FrameId::$cconst,)*
-                    Command::Other { frame_id, .. } => *frame_id,
+                    $(
+                        $crate::ezsp::macros::frame_any!($enum::$var $(($ty))?
+                            $({ $( $f : $fty $(= $k)? ),* })?) => FrameId::$const,
+                    )*
+                    $enum::Other { frame_id, .. } => *frame_id,
                 }
             }
 
@@ -154,211 +201,62 @@ macro_rules! ezsp_frames {
                 version: EzspVersion,
                 out: &mut Vec<u8>,
             ) -> Result<(), EncodeError> {
-                let mut w = ParamWriter::new(out, command_name(self.frame_id()), version);
+                let mut w = ParamWriter::new(out, $names(self.frame_id()), version);
                 match self {
                     $(
-                        $crate::ezsp::macros::frame_pattern!(p; Command::$cvar $(($cty))?) => {
-                            $crate::ezsp::macros::frame_write!(p, w; $(($cty))?)
+                        $crate::ezsp::macros::frame_pattern!(p; $enum::$var $(($ty))?
+                            $({ $( $f : $fty $(= $k)? ),* })?) => {
+                            $crate::ezsp::macros::frame_write!(p, w; $(($ty))?
+                                $({ $( $f : $fty $(= $k)? ),* })?)
                         }
                     )*
-                    Command::Other { parameters, .. } => {
+                    $enum::Other { parameters, .. } => {
                         w.bytes(parameters);
                         Ok(())
                     }
                 }
             }
 
-            /// Decodes the parameters of the command `frame_id`; `offset` is where they start
-            /// in the frame (for error messages).
+            /// Decodes the parameters of the frame `frame_id`; `offset` is where they start in
+            /// the frame (for error messages).
             pub fn decode_parameters(
                 version: EzspVersion,
                 frame_id: FrameId,
                 parameters: &[u8],
                 offset: usize,
             ) -> Result<Self, DecodeError> {
-                let mut r = ParamReader::new(parameters, offset, command_name(frame_id), version);
-                let command = match frame_id {
-                    $(FrameId::$cconst => $crate::ezsp::macros::frame_read!(r; Command::$cvar $(($cty))?),)*
+                let mut r = ParamReader::new(parameters, offset, $names(frame_id), version);
+                let decoded = match frame_id {
+                    $(
+                        FrameId::$const => $crate::ezsp::macros::frame_read!(r; $enum::$var $(($ty))?
+                            $({ $( $f : $fty $(= $k)? ),* })?),
+                    )*
                     other => {
-                        return Ok(Command::Other {
+                        return Ok($enum::Other {
                             frame_id: other,
                             parameters: parameters.to_vec(),
                         });
                     }
                 };
                 r.finish()?;
-                Ok(command)
-            }
-        }
-
-        /// An NCP → host response to a command.
-        #[derive(Clone, PartialEq, Eq, Debug)]
-        #[non_exhaustive]
-        pub enum Response {
-            $(
-                $(#[$cmeta])*
-                $rvar $(($rty))? $({ $( $(#[$rfmeta])* $rf : $rfty ),* })?,
-            )*
-            $(
-                $(#[$xmeta])*
-                $xvar $(($xty))? $({ $( $(#[$xfmeta])* $xf : $xfty ),* })?,
-            )*
-            /// Any other frame id, parameters kept as bytes.
-            Other {
-                /// The frame id.
-                frame_id: FrameId,
-                /// The raw parameters.
-                parameters: Vec<u8>,
-            },
-        }
-
-        impl Response {
-            /// The frame id this response travels under.
-            pub fn frame_id(&self) -> FrameId {
-                match self {
-                    $(
-                        $crate::ezsp::macros::frame_any!(Response::$rvar $(($rty))?
-                            $({ $( $rf : $rfty $(= $rkind)? ),* })?) => FrameId::$cconst,
-                    )*
-                    $(
-                        $crate::ezsp::macros::frame_any!(Response::$xvar $(($xty))?
-                            $({ $( $xf : $xfty $(= $xkind)? ),* })?) => FrameId::$xconst,
-                    )*
-                    Response::Other { frame_id, .. } => *frame_id,
-                }
+                Ok(decoded)
             }
 
-            /// Appends the parameters in `version`'s layout.
-            pub fn encode_parameters(
+            #[doc = concat!("Appends the whole frame: the extended header with [`FrameControl::",
+                stringify!($control), "`], then the parameters.")]
+            pub fn encode_frame(
                 &self,
                 version: EzspVersion,
+                sequence: u8,
                 out: &mut Vec<u8>,
             ) -> Result<(), EncodeError> {
-                let mut w = ParamWriter::new(out, response_name(self.frame_id()), version);
-                match self {
-                    $(
-                        $crate::ezsp::macros::frame_pattern!(p; Response::$rvar $(($rty))?
-                            $({ $( $rf : $rfty $(= $rkind)? ),* })?) => {
-                            $crate::ezsp::macros::frame_write!(p, w; $(($rty))?
-                                $({ $( $rf : $rfty $(= $rkind)? ),* })?)
-                        }
-                    )*
-                    $(
-                        $crate::ezsp::macros::frame_pattern!(p; Response::$xvar $(($xty))?
-                            $({ $( $xf : $xfty $(= $xkind)? ),* })?) => {
-                            $crate::ezsp::macros::frame_write!(p, w; $(($xty))?
-                                $({ $( $xf : $xfty $(= $xkind)? ),* })?)
-                        }
-                    )*
-                    Response::Other { parameters, .. } => {
-                        w.bytes(parameters);
-                        Ok(())
-                    }
-                }
-            }
-
-            /// Decodes the parameters of the response `frame_id`; `offset` is where they start.
-            pub fn decode_parameters(
-                version: EzspVersion,
-                frame_id: FrameId,
-                parameters: &[u8],
-                offset: usize,
-            ) -> Result<Self, DecodeError> {
-                let mut r = ParamReader::new(parameters, offset, response_name(frame_id), version);
-                let response = match frame_id {
-                    $(
-                        FrameId::$cconst => $crate::ezsp::macros::frame_read!(r; Response::$rvar $(($rty))?
-                            $({ $( $rf : $rfty $(= $rkind)? ),* })?),
-                    )*
-                    $(
-                        FrameId::$xconst => $crate::ezsp::macros::frame_read!(r; Response::$xvar $(($xty))?
-                            $({ $( $xf : $xfty $(= $xkind)? ),* })?),
-                    )*
-                    other => {
-                        return Ok(Response::Other {
-                            frame_id: other,
-                            parameters: parameters.to_vec(),
-                        });
-                    }
+                let header = FrameHeader {
+                    sequence,
+                    control: FrameControl::$control,
+                    frame_id: self.frame_id(),
                 };
-                r.finish()?;
-                Ok(response)
-            }
-        }
-
-        /// An unsolicited NCP → host callback.
-        #[derive(Clone, PartialEq, Eq, Debug)]
-        #[non_exhaustive]
-        pub enum Callback {
-            $(
-                $(#[$bmeta])*
-                $bvar $(($bty))? $({ $( $(#[$bfmeta])* $bf : $bfty ),* })?,
-            )*
-            /// Any other callback, parameters kept as bytes.
-            Other {
-                /// The frame id.
-                frame_id: FrameId,
-                /// The raw parameters.
-                parameters: Vec<u8>,
-            },
-        }
-
-        impl Callback {
-            /// The frame id this callback travels under.
-            pub fn frame_id(&self) -> FrameId {
-                match self {
-                    $(
-                        $crate::ezsp::macros::frame_any!(Callback::$bvar $(($bty))?
-                            $({ $( $bf : $bfty $(= $bkind)? ),* })?) => FrameId::$bconst,
-                    )*
-                    Callback::Other { frame_id, .. } => *frame_id,
-                }
-            }
-
-            /// Appends the parameters in `version`'s layout.
-            pub fn encode_parameters(
-                &self,
-                version: EzspVersion,
-                out: &mut Vec<u8>,
-            ) -> Result<(), EncodeError> {
-                let mut w = ParamWriter::new(out, command_name(self.frame_id()), version);
-                match self {
-                    $(
-                        $crate::ezsp::macros::frame_pattern!(p; Callback::$bvar $(($bty))?
-                            $({ $( $bf : $bfty $(= $bkind)? ),* })?) => {
-                            $crate::ezsp::macros::frame_write!(p, w; $(($bty))?
-                                $({ $( $bf : $bfty $(= $bkind)? ),* })?)
-                        }
-                    )*
-                    Callback::Other { parameters, .. } => {
-                        w.bytes(parameters);
-                        Ok(())
-                    }
-                }
-            }
-
-            /// Decodes the parameters of the callback `frame_id`; `offset` is where they start.
-            pub fn decode_parameters(
-                version: EzspVersion,
-                frame_id: FrameId,
-                parameters: &[u8],
-                offset: usize,
-            ) -> Result<Self, DecodeError> {
-                let mut r = ParamReader::new(parameters, offset, command_name(frame_id), version);
-                let callback = match frame_id {
-                    $(
-                        FrameId::$bconst => $crate::ezsp::macros::frame_read!(r; Callback::$bvar $(($bty))?
-                            $({ $( $bf : $bfty $(= $bkind)? ),* })?),
-                    )*
-                    other => {
-                        return Ok(Callback::Other {
-                            frame_id: other,
-                            parameters: parameters.to_vec(),
-                        });
-                    }
-                };
-                r.finish()?;
-                Ok(callback)
+                header.encode(FrameFormat::Extended, out)?;
+                self.encode_parameters(version, out)
             }
         }
     };
@@ -441,5 +339,6 @@ macro_rules! field_read {
 }
 
 pub(crate) use {
-    ezsp_frames, field_read, field_write, frame_any, frame_pattern, frame_read, frame_write,
+    ezsp_frames, field_read, field_write, frame_any, frame_enum, frame_pattern, frame_read,
+    frame_write,
 };

@@ -432,39 +432,40 @@ const EZSP_TO_SL: &[(EzspStatus, SlStatus)] = &[
     (EzspStatus::ERROR_OUT_OF_MEMORY, SlStatus::NO_MORE_RESOURCE),
 ];
 
+/// The `sl_status_t` paired with `legacy` in `table`.
+fn legacy_to_sl<T: PartialEq + Copy>(table: &[(T, SlStatus)], legacy: T) -> Option<SlStatus> {
+    table.iter().find(|(l, _)| *l == legacy).map(|(_, sl)| *sl)
+}
+
+/// The first legacy status paired with `sl` in `table`.
+fn sl_to_legacy<T: Copy>(table: &[(T, SlStatus)], sl: SlStatus) -> Option<T> {
+    table
+        .iter()
+        .find(|(_, s)| *s == sl)
+        .map(|(legacy, _)| *legacy)
+}
+
 impl EmberStatus {
     /// The `sl_status_t` that version 14 reports for this status, when there is one.
     pub fn to_sl(self) -> Option<SlStatus> {
-        EMBER_TO_SL
-            .iter()
-            .find(|(ember, _)| *ember == self)
-            .map(|(_, sl)| *sl)
+        legacy_to_sl(EMBER_TO_SL, self)
     }
 
     /// The EmberStatus a pre-v14 NCP reports for `sl`, when there is one.
     pub fn from_sl(sl: SlStatus) -> Option<Self> {
-        EMBER_TO_SL
-            .iter()
-            .find(|(_, s)| *s == sl)
-            .map(|(ember, _)| *ember)
+        sl_to_legacy(EMBER_TO_SL, sl)
     }
 }
 
 impl EzspStatus {
     /// The `sl_status_t` that version 14 reports for this status, when there is one.
     pub fn to_sl(self) -> Option<SlStatus> {
-        EZSP_TO_SL
-            .iter()
-            .find(|(ezsp, _)| *ezsp == self)
-            .map(|(_, sl)| *sl)
+        legacy_to_sl(EZSP_TO_SL, self)
     }
 
     /// The EzspStatus a pre-v14 NCP reports for `sl`, when there is one.
     pub fn from_sl(sl: SlStatus) -> Option<Self> {
-        EZSP_TO_SL
-            .iter()
-            .find(|(_, s)| *s == sl)
-            .map(|(ezsp, _)| *ezsp)
+        sl_to_legacy(EZSP_TO_SL, sl)
     }
 }
 

@@ -39,6 +39,32 @@ fn encode_with(out: &mut Vec<u8>, context: &'static str, write: impl FnOnce(&mut
     write(&mut writer);
 }
 
+/// The public `LEN`, `encode`, `decode` and `encoded_len` of a fixed-size structure, from its
+/// crate-private `read` and `write`.
+macro_rules! structure_codec {
+    ($type:ident, $len:literal, $name:literal) => {
+        impl $type {
+            /// Bytes on the wire.
+            pub const LEN: usize = $len;
+
+            #[doc = concat!("Encodes the ", stringify!($len), " bytes.")]
+            pub fn encode(&self, out: &mut Vec<u8>) {
+                encode_with(out, $name, |w| self.write(w));
+            }
+
+            #[doc = concat!("Decodes exactly ", stringify!($len), " bytes.")]
+            pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+                decode_all(bytes, $name, Self::read)
+            }
+
+            #[doc = concat!("Always [`", stringify!($type), "::LEN`].")]
+            pub fn encoded_len(&self) -> usize {
+                Self::LEN
+            }
+        }
+    };
+}
+
 pub use crate::zigbee::{Ieee, Nwk};
 
 impl Ieee {
@@ -123,25 +149,9 @@ pub struct ApsFrame {
     pub sequence: u8,
 }
 
+structure_codec!(ApsFrame, 11, "EmberApsFrame");
+
 impl ApsFrame {
-    /// Bytes on the wire.
-    pub const LEN: usize = 11;
-
-    /// Encodes the 11 bytes.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        encode_with(out, "EmberApsFrame", |w| self.write(w));
-    }
-
-    /// Decodes exactly 11 bytes.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        decode_all(bytes, "EmberApsFrame", Self::read)
-    }
-
-    /// Always [`ApsFrame::LEN`].
-    pub fn encoded_len(&self) -> usize {
-        Self::LEN
-    }
-
     pub(crate) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         Ok(ApsFrame {
             profile_id: r.u16("apsFrame.profileId")?,
@@ -397,25 +407,9 @@ pub struct NetworkParameters {
     pub channels: u32,
 }
 
+structure_codec!(NetworkParameters, 20, "EmberNetworkParameters");
+
 impl NetworkParameters {
-    /// Bytes on the wire.
-    pub const LEN: usize = 20;
-
-    /// Encodes the 20 bytes.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        encode_with(out, "EmberNetworkParameters", |w| self.write(w));
-    }
-
-    /// Decodes exactly 20 bytes.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        decode_all(bytes, "EmberNetworkParameters", Self::read)
-    }
-
-    /// Always [`NetworkParameters::LEN`].
-    pub fn encoded_len(&self) -> usize {
-        Self::LEN
-    }
-
     pub(crate) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         Ok(NetworkParameters {
             extended_pan_id: Ieee::read(r, "parameters.extendedPanId")?,
@@ -456,25 +450,9 @@ pub struct InitialSecurityState {
     pub preconfigured_trust_center_eui64: Ieee,
 }
 
+structure_codec!(InitialSecurityState, 43, "EmberInitialSecurityState");
+
 impl InitialSecurityState {
-    /// Bytes on the wire.
-    pub const LEN: usize = 43;
-
-    /// Encodes the 43 bytes.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        encode_with(out, "EmberInitialSecurityState", |w| self.write(w));
-    }
-
-    /// Decodes exactly 43 bytes.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        decode_all(bytes, "EmberInitialSecurityState", Self::read)
-    }
-
-    /// Always [`InitialSecurityState::LEN`].
-    pub fn encoded_len(&self) -> usize {
-        Self::LEN
-    }
-
     pub(crate) fn read(r: &mut ParamReader<'_>) -> Result<Self, DecodeError> {
         Ok(InitialSecurityState {
             bitmask: InitialSecurityBitmask(r.u16("state.bitmask")?),

@@ -232,6 +232,10 @@ pub struct AfIncomingMsgExt {
 impl AfIncomingMsg {
     /// The message as the coordinator interface carries it (`now`: when it was read).
     pub fn to_incoming(&self, now: std::time::Instant) -> IncomingMessage {
+        self.clone().into_incoming(now)
+    }
+
+    fn into_incoming(self, now: std::time::Instant) -> IncomingMessage {
         IncomingMessage {
             source: Nwk(self.source),
             ieee: None,
@@ -240,7 +244,7 @@ impl AfIncomingMsg {
             profile: PROFILE_HOME_AUTOMATION,
             cluster: self.cluster,
             aps_sequence: self.tsn,
-            payload: self.data.clone(),
+            payload: self.data,
             lqi: self.lqi,
             rssi: 0,
             broadcast: self.was_broadcast != 0,
@@ -250,23 +254,30 @@ impl AfIncomingMsg {
 }
 
 impl AfIncomingMsgExt {
-    /// Like [`AfIncomingMsg::to_incoming`], for a short-address sender (a frame from an IEEE
-    /// address is inter-PAN and gives `None`).
-    pub fn to_incoming(&self, now: std::time::Instant) -> Option<IncomingMessage> {
-        Some(IncomingMessage {
-            source: Nwk(self.source.short()?),
-            ieee: None,
+    /// The same message as `AF.IncomingMsg` carries it, for a short-address sender (a frame
+    /// from an IEEE address is inter-PAN and gives `None`); the source PAN is dropped.
+    pub fn to_short(&self) -> Option<AfIncomingMsg> {
+        Some(AfIncomingMsg {
+            group: self.group,
+            cluster: self.cluster,
+            source: self.source.short()?,
             src_endpoint: self.src_endpoint,
             dst_endpoint: self.dst_endpoint,
-            profile: PROFILE_HOME_AUTOMATION,
-            cluster: self.cluster,
-            aps_sequence: self.tsn,
-            payload: self.data.clone(),
+            was_broadcast: self.was_broadcast,
             lqi: self.lqi,
-            rssi: 0,
-            broadcast: self.was_broadcast != 0,
-            read_at: Some(now),
+            security_use: self.security_use,
+            timestamp: self.timestamp,
+            tsn: self.tsn,
+            data: self.data.clone(),
+            mac_source: self.mac_source,
+            radius: self.radius,
         })
+    }
+
+    /// Like [`AfIncomingMsg::to_incoming`], for a short-address sender (see
+    /// [`to_short`](Self::to_short)).
+    pub fn to_incoming(&self, now: std::time::Instant) -> Option<IncomingMessage> {
+        Some(self.to_short()?.into_incoming(now))
     }
 }
 

@@ -20,6 +20,8 @@
 
 use std::fmt;
 
+use crate::wire::wire_enum;
+
 /// Start of frame.
 pub const SOF: u8 = 0xFE;
 /// The largest DATA field an MT frame carries (LEN is a byte; Z-Stack's buffers stop at 250).
@@ -66,59 +68,36 @@ impl FrameType {
     }
 }
 
-/// The MT subsystem in CMD0's low five bits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct Subsystem(pub u8);
-
-impl Subsystem {
-    /// RPC errors (the answer to a command the stick does not know).
-    pub const RPC_ERROR: Self = Self(0x00);
-    /// System: reset, ping, version, NV memory.
-    pub const SYS: Self = Self(0x01);
-    /// MAC.
-    pub const MAC: Self = Self(0x02);
-    /// Network.
-    pub const NWK: Self = Self(0x03);
-    /// Application framework: endpoints and data.
-    pub const AF: Self = Self(0x04);
-    /// Zigbee Device Object.
-    pub const ZDO: Self = Self(0x05);
-    /// Simple API.
-    pub const SAPI: Self = Self(0x06);
-    /// Utilities.
-    pub const UTIL: Self = Self(0x07);
-    /// Application configuration (Z-Stack 3 only: BDB commissioning).
-    pub const APP_CNF: Self = Self(0x0F);
-    /// Green Power.
-    pub const ZGP: Self = Self(0x15);
-
-    /// Its name in Z-Stack's MT documentation, or `None` for one we do not know.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self.0 {
-            0x00 => "RPC_ERROR",
-            0x01 => "SYS",
-            0x02 => "MAC",
-            0x03 => "NWK",
-            0x04 => "AF",
-            0x05 => "ZDO",
-            0x06 => "SAPI",
-            0x07 => "UTIL",
-            0x08 => "DEBUG",
-            0x09 => "APP",
-            0x0D => "UBL",
-            0x0F => "APP_CNF",
-            0x15 => "ZGP",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Debug for Subsystem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "Subsystem(0x{:02X})", self.0),
-        }
+wire_enum! {
+    /// The MT subsystem in CMD0's low five bits, named as Z-Stack's MT documentation names it.
+    /// `Debug` and `Display` print the bare name (`SYS`), which prefixes every command name.
+    Subsystem(u8), names_only {
+        /// RPC errors (the answer to a command the stick does not know).
+        RPC_ERROR = 0x00,
+        /// System: reset, ping, version, NV memory.
+        SYS = 0x01,
+        /// MAC.
+        MAC = 0x02,
+        /// Network.
+        NWK = 0x03,
+        /// Application framework: endpoints and data.
+        AF = 0x04,
+        /// Zigbee Device Object.
+        ZDO = 0x05,
+        /// Simple API.
+        SAPI = 0x06,
+        /// Utilities.
+        UTIL = 0x07,
+        /// Debug output.
+        DEBUG = 0x08,
+        /// Application (user-defined messages).
+        APP = 0x09,
+        /// The serial boot loader.
+        UBL = 0x0D,
+        /// Application configuration (Z-Stack 3 only: BDB commissioning).
+        APP_CNF = 0x0F,
+        /// Green Power.
+        ZGP = 0x15,
     }
 }
 
@@ -315,6 +294,16 @@ mod tests {
 
     fn frames(decoder: &mut Decoder) -> Vec<Result<Frame, FrameError>> {
         std::iter::from_fn(|| decoder.next_frame()).collect()
+    }
+
+    #[test]
+    fn subsystems_print_their_bare_names() {
+        assert_eq!(format!("{:?}", Subsystem::APP_CNF), "APP_CNF");
+        assert_eq!(Subsystem(0x0D).to_string(), "UBL");
+        assert_eq!(format!("{:?}", Subsystem(0x1F)), "Subsystem(0x1F)");
+        assert_eq!(Subsystem(0x1F).to_string(), "0x1F");
+        assert_eq!(Subsystem(0x08).name(), Some("DEBUG"));
+        assert_eq!(Subsystem(0x0A).name(), None);
     }
 
     #[test]

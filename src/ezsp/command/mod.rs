@@ -298,74 +298,7 @@ ezsp_frames! {
     }
 }
 
-/// Appends a whole extended-format frame: header with `control`, then `encode_parameters`.
-fn encode_with_header(
-    control: FrameControl,
-    frame_id: FrameId,
-    sequence: u8,
-    out: &mut Vec<u8>,
-    parameters: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
-) -> Result<(), EncodeError> {
-    let header = FrameHeader {
-        sequence,
-        control,
-        frame_id,
-    };
-    header.encode(FrameFormat::Extended, out)?;
-    parameters(out)
-}
-
-impl Command {
-    /// Appends the whole frame (extended header, FC `00 01`, then parameters).
-    pub fn encode_frame(
-        &self,
-        version: EzspVersion,
-        sequence: u8,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
-        encode_with_header(
-            FrameControl::EXTENDED_COMMAND,
-            self.frame_id(),
-            sequence,
-            out,
-            |o| self.encode_parameters(version, o),
-        )
-    }
-}
-
-impl Callback {
-    /// Appends the whole frame (extended header, FC `90 01`: an asynchronous callback).
-    /// `sequence` must not be the sequence of a command the host is still waiting for.
-    pub fn encode_frame(
-        &self,
-        version: EzspVersion,
-        sequence: u8,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
-        let control = FrameControl::EXTENDED_ASYNC_CALLBACK;
-        encode_with_header(control, self.frame_id(), sequence, out, |o| {
-            self.encode_parameters(version, o)
-        })
-    }
-}
-
 impl Response {
-    /// Appends the whole frame (extended header, FC `80 01`, then parameters).
-    pub fn encode_frame(
-        &self,
-        version: EzspVersion,
-        sequence: u8,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
-        encode_with_header(
-            FrameControl::EXTENDED_RESPONSE,
-            self.frame_id(),
-            sequence,
-            out,
-            |o| self.encode_parameters(version, o),
-        )
-    }
-
     /// The status this response reports, for responses that carry one.
     pub fn status(&self) -> Option<Status> {
         match self {

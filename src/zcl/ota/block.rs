@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use super::{
     DecodeError, Ieee, MINIMUM_BLOCK_PERIOD_PRESENT, REQUEST_NODE_ADDRESS_PRESENT, Violation,
-    ZclStatus, ieee, parse_payload, serialize_hex, strict,
+    ZclStatus, ieee, parse_payload, serialize_hex, strict, with_presence_bit,
 };
 use crate::wire::PutLe;
 use crate::wire::fields::{bytes, u8, u16, u32};
@@ -103,14 +103,17 @@ impl ImageBlockRequest {
 
     /// The field control byte written on the air.
     pub fn encoded_field_control(&self) -> u8 {
-        let mut fc = self.field_control & !REQUEST_NODE_ADDRESS_PRESENT;
-        if self.request_node_address.is_some() {
-            fc |= REQUEST_NODE_ADDRESS_PRESENT;
-        }
+        let fc = with_presence_bit(
+            self.field_control,
+            REQUEST_NODE_ADDRESS_PRESENT,
+            self.request_node_address.is_some(),
+        );
+        // Bit 1 stays as received when the period is absent: it may announce an omitted one.
         if self.minimum_block_period.is_some() {
-            fc |= MINIMUM_BLOCK_PERIOD_PRESENT;
+            fc | MINIMUM_BLOCK_PERIOD_PRESENT
+        } else {
+            fc
         }
-        fc
     }
 
     /// Appends the payload.
@@ -223,12 +226,11 @@ impl ImagePageRequest {
 
     /// The field control byte written on the air.
     pub fn encoded_field_control(&self) -> u8 {
-        let presence = if self.request_node_address.is_some() {
-            REQUEST_NODE_ADDRESS_PRESENT
-        } else {
-            0
-        };
-        (self.field_control & !REQUEST_NODE_ADDRESS_PRESENT) | presence
+        with_presence_bit(
+            self.field_control,
+            REQUEST_NODE_ADDRESS_PRESENT,
+            self.request_node_address.is_some(),
+        )
     }
 
     /// Appends the payload.

@@ -98,6 +98,16 @@ const REQUEST_NODE_ADDRESS_PRESENT: u8 = 0b01;
 /// Field-control bit 1 of the Image Block Request: minimum block period present.
 const MINIMUM_BLOCK_PERIOD_PRESENT: u8 = 0b10;
 
+/// `field_control` as written on the air: `bit` set when its optional field is `present`,
+/// cleared when it is not; every other bit kept.
+fn with_presence_bit(field_control: u8, bit: u8, present: bool) -> u8 {
+    if present {
+        field_control | bit
+    } else {
+        field_control & !bit
+    }
+}
+
 /// An IEEE address field.
 fn ieee<'a>(field: &'static str) -> impl Fn(&'a [u8]) -> Parsed<'a, Ieee> {
     move |input| {

@@ -8,6 +8,7 @@ use serde::ser::{SerializeStruct, Serializer};
 
 use super::{
     DecodeError, HARDWARE_VERSION_PRESENT, Ieee, Violation, ZclStatus, ieee, parse_payload, strict,
+    with_presence_bit,
 };
 use crate::wire::PutLe;
 use crate::wire::fields::{u8, u16, u32};
@@ -66,12 +67,11 @@ impl QueryNextImageRequest {
 
     /// The field control byte written on the air.
     pub fn encoded_field_control(&self) -> u8 {
-        let presence = if self.hardware_version.is_some() {
-            HARDWARE_VERSION_PRESENT
-        } else {
-            0
-        };
-        (self.field_control & !HARDWARE_VERSION_PRESENT) | presence
+        with_presence_bit(
+            self.field_control,
+            HARDWARE_VERSION_PRESENT,
+            self.hardware_version.is_some(),
+        )
     }
 
     /// Appends the payload.
