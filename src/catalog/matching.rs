@@ -20,8 +20,8 @@ use super::model::{
 };
 use super::provider::{SourceCatalog, parse_catalog};
 use super::service::read_capped;
-use super::sources::{DEFAULT_CACHE_BYTES, model_kind, source_name_in};
-use crate::config::{Config, SourceKind as ConfigKind};
+use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
+use crate::config::Config;
 use crate::ota::OtaFile;
 
 /// Largest local index file read.
@@ -266,11 +266,11 @@ fn gather(config: &Config) -> (Vec<SourceCatalog>, Vec<String>) {
     for (index, section) in config.catalog.sources.iter().enumerate() {
         let name = source_name_in(config, index);
         match (section.kind, &section.path) {
-            (ConfigKind::Directory, Some(path)) => catalogs.push(folder(&name, path)),
-            (kind, Some(path)) if model_kind(kind).is_some() => {
+            (SourceKind::Directory, Some(path)) => catalogs.push(folder(&name, path)),
+            (kind, Some(path)) if kind.has_catalog_document() => {
                 let provenance = Provenance {
                     source: name.clone(),
-                    kind: model_kind(kind).unwrap_or(SourceKind::ZigbeeOtaIndex),
+                    kind,
                 };
                 let url = path.display().to_string();
                 let parsed = read_capped(path, MAX_LOCAL_INDEX)

@@ -16,51 +16,8 @@ use super::partial_image::MAX_IMAGE_DOWNLOAD_BYTES;
 /// The manufacturer code and image type value that match every device (ZCL §11.4.2.6).
 pub const WILDCARD: u16 = 0xFFFF;
 
-/// The kind of source a catalog entry came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum SourceKind {
-    /// The LEDVANCE cloud API (`{"firmwares":[…]}`).
-    Ledvance,
-    /// A manifest in the zigbee-OTA `index.json` format.
-    ZigbeeOtaIndex,
-    /// A local folder of `.ota` files.
-    Directory,
-    /// IKEA's `version_info.json` (DIRIGERA style with SHA3-256, or TRÅDFRI style).
-    Ikea,
-    /// Inovelli's `firmware-zha-v2.json`.
-    Inovelli,
-    /// Third Reality's `firmware.json`.
-    #[serde(rename = "thirdreality")]
-    ThirdReality,
-    /// Sonoff's `upgrade.json`.
-    Sonoff,
-    /// zigpy-ota's index in the zigbee-OTA format (`z2m_v1_ota.json`).
-    ZigpyOta,
-}
-
-impl SourceKind {
-    /// The name used for this kind in the configuration (`kind = "…"`).
-    pub fn config_name(self) -> &'static str {
-        match self {
-            SourceKind::Ledvance => "ledvance",
-            SourceKind::ZigbeeOtaIndex => "zigbee-ota-index",
-            SourceKind::Directory => "directory",
-            SourceKind::Ikea => "ikea",
-            SourceKind::Inovelli => "inovelli",
-            SourceKind::ThirdReality => "thirdreality",
-            SourceKind::Sonoff => "sonoff",
-            SourceKind::ZigpyOta => "zigpy-ota",
-        }
-    }
-}
-
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.config_name())
-    }
-}
+/// The kind of source a catalog entry came from: the configuration's kind, one enum for both.
+pub use crate::config::SourceKind;
 
 /// Where an entry came from: the configured source's name and its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

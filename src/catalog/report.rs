@@ -40,7 +40,7 @@ use super::service::{
     CatalogService, Clock, KnownDevice, Progress, RefreshReport, ServiceError, Usage, format_unix,
     ledger_path, read_ledger, source_limits, valid_source_name,
 };
-use super::sources::{DEFAULT_CACHE_BYTES, kind_name, source_name_in};
+use super::sources::{DEFAULT_CACHE_BYTES, source_name_in};
 use crate::config::Config;
 
 /// What the cache holds, per source and per known device.
@@ -120,7 +120,7 @@ pub fn list(config: &Config, devices: &[KnownDevice]) -> Result<CatalogListing, 
         let name = source_name_in(config, index);
         let mut line = SourceListing {
             name: name.clone(),
-            kind: kind_name(section.kind).to_owned(),
+            kind: section.kind.config_name().to_owned(),
             fetched_unix: None,
             entries: Vec::new(),
             usage: None,

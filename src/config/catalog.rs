@@ -2,10 +2,11 @@
 //! (ARCHITECTURE.md, "Configuration"; docs/CATALOGS.md), and the rule that a catalog URL is
 //! https:// (plain http:// only for loopback mirrors and tests).
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{connect_timeout, refresh_interval, request_timeout};
 
@@ -120,26 +121,29 @@ pub(super) fn check_source_options(source: &SourceSection) -> Result<(), (&'stat
     Ok(())
 }
 
-/// Catalog source kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// The kind of a catalog source: the `kind = "…"` of a `[[catalog.source]]`, and the kind of
+/// source a catalog entry came from (`catalog::model::Provenance`). One enum for both, so the
+/// configuration and the catalog cannot disagree on a kind or its spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum SourceKind {
-    /// The LEDVANCE cloud API.
+    /// The LEDVANCE cloud API (`{"firmwares":[…]}`).
     Ledvance,
-    /// An index.json in the zigbee-OTA format.
+    /// A manifest in the zigbee-OTA `index.json` format.
     ZigbeeOtaIndex,
-    /// A local folder of OTA files.
+    /// A local folder of `.ota` files.
     Directory,
-    /// IKEA's `version_info.json` (DIRIGERA or TRÅDFRI style).
+    /// IKEA's `version_info.json` (DIRIGERA style with SHA3-256, or TRÅDFRI style).
     Ikea,
-    /// Inovelli's feed for ZHA.
+    /// Inovelli's `firmware-zha-v2.json`.
     Inovelli,
-    /// Third Reality's feed.
+    /// Third Reality's `firmware.json`.
     #[serde(rename = "thirdreality")]
     ThirdReality,
-    /// Sonoff's feed.
+    /// Sonoff's `upgrade.json`.
     Sonoff,
-    /// zigpy-ota's index in the zigbee-OTA format.
+    /// zigpy-ota's index in the zigbee-OTA format (`z2m_v1_ota.json`).
     ZigpyOta,
     /// Salus's feed: recognised only to refuse it with the reason (see [`SALUS_REFUSAL`]).
     Salus,
@@ -149,6 +153,27 @@ pub enum SourceKind {
 pub const SALUS_REFUSAL: &str = "the Salus feed is not supported: its entries name only a model and a version (no manufacturer code or image type to match a device on), it mixes gateway firmware and other files with the Zigbee images, its files are tar archives checked only by an MD5 inside them, over plain http; the zigbee-OTA index carries the Salus Zigbee images already extracted, with SHA-512 digests: use kind = \"zigbee-ota-index\"";
 
 impl SourceKind {
+    /// The name used for this kind in the configuration (`kind = "…"`).
+    pub fn config_name(self) -> &'static str {
+        match self {
+            SourceKind::Ledvance => "ledvance",
+            SourceKind::ZigbeeOtaIndex => "zigbee-ota-index",
+            SourceKind::Directory => "directory",
+            SourceKind::Ikea => "ikea",
+            SourceKind::Inovelli => "inovelli",
+            SourceKind::ThirdReality => "thirdreality",
+            SourceKind::Sonoff => "sonoff",
+            SourceKind::ZigpyOta => "zigpy-ota",
+            SourceKind::Salus => "salus",
+        }
+    }
+
+    /// Whether a source of this kind publishes a catalog document to parse: every kind but a
+    /// local folder (read file by file) and the refused `salus`.
+    pub fn has_catalog_document(self) -> bool {
+        !matches!(self, SourceKind::Directory | SourceKind::Salus)
+    }
+
     /// The catalog URL used when a source gives neither `url` nor `path`.
     pub fn default_url(self) -> Option<&'static str> {
         use crate::catalog::provider::{ikea, inovelli, sonoff, thirdreality};
@@ -163,6 +188,12 @@ impl SourceKind {
             | SourceKind::Directory
             | SourceKind::Salus => None,
         }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.config_name())
     }
 }
 

@@ -16,7 +16,7 @@ use super::image_file::ImageFile;
 use crate::catalog::cache::Cache;
 use crate::catalog::model::{CatalogEntry, ImageHash, ImageSize};
 use crate::catalog::service::KnownDevice;
-pub use crate::catalog::sources::{DEFAULT_CACHE_BYTES, kind_name, source_name_in};
+pub use crate::catalog::sources::{DEFAULT_CACHE_BYTES, source_name_in};
 use crate::config::{Config, SourceKind};
 use crate::ota::{ContainerCheck, OtaFile};
 use crate::server::{CatalogRestrictions, DeviceStatus, OtaImage, Provenance};
@@ -98,7 +98,7 @@ pub fn load(config: &Config) -> ImageLibrary {
         let skipped_before = library.skipped.len();
         let mut status = SourceStatus {
             name: name.clone(),
-            kind: kind_name(source.kind).to_owned(),
+            kind: source.kind.config_name().to_owned(),
             ..SourceStatus::default()
         };
         match (source.kind, &source.path) {

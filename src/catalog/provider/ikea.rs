@@ -34,13 +34,12 @@
 /// beside the system roots, as zigpy's IKEA provider does.
 pub const ROOT_CA_PEM: &[u8] = include_bytes!("ikea_root_ca.pem");
 
-use super::json::{EntryFields, MAX_URL_BYTES, parse_document};
+use super::json::{EntryFields, MAX_URL_BYTES};
 use super::{
-    CatalogParseError, EntryError, MAX_FEED_BYTES, ParsedCatalog, VendorImage, entries_array,
-    narrow_u16,
+    CatalogParseError, EntryError, ParsedCatalog, VendorImage, narrow_u16, parse_firmware_array,
 };
 use crate::catalog::model::{
-    CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Locator, Provenance, Restrictions,
+    CatalogEntry, HashAlgorithm, ImageSize, Locator, Provenance, Restrictions,
 };
 
 /// The DIRIGERA feed, the one zigpy uses by default.
@@ -57,20 +56,7 @@ const DEVICE_IMAGE: u64 = 2;
 
 /// Parses either style of `version_info.json`; `provenance` is stamped on every entry.
 pub fn parse(input: &[u8], provenance: &Provenance) -> Result<ParsedCatalog, CatalogParseError> {
-    let document = parse_document(input, MAX_FEED_BYTES)?;
-    let items = entries_array(Some(&document), "an array of firmware objects")?;
-    let mut parsed = ParsedCatalog {
-        entries: Vec::with_capacity(items.len()),
-        rejected: Vec::new(),
-    };
-    for (index, item) in items.iter().enumerate() {
-        match parse_entry(index, item, provenance) {
-            Ok(Some(entry)) => parsed.entries.push(entry),
-            Ok(None) => {}
-            Err(error) => parsed.rejected.push(error),
-        }
-    }
-    Ok(parsed)
+    parse_firmware_array(input, |fields| parse_entry(fields, provenance))
 }
 
 /// The version DIRIGERA writes into its file names: the decimal after the last `_v` that is
@@ -109,23 +95,22 @@ fn is_loopback_authority(after_scheme: &str) -> bool {
 }
 
 fn parse_entry(
-    index: usize,
-    item: &serde_json::Value,
+    fields: &EntryFields<'_>,
     provenance: &Provenance,
 ) -> Result<Option<CatalogEntry>, EntryError> {
-    let fields = EntryFields::new(index, item)?;
+    let index = fields.index;
     let u16_max = u64::from(u16::MAX);
     let Some(image_type) = fields.optional_unsigned("fw_image_type", u16_max)? else {
         return Ok(None);
     };
     let image_type = narrow_u16(image_type);
     let entry = match fields.optional_text("fw_sha3_256", MAX_URL_BYTES)? {
-        Some(digest) => dirigera_entry(&fields, image_type, digest, provenance)?,
+        Some(digest) => dirigera_entry(fields, image_type, digest, provenance)?,
         None => {
             if fields.unsigned("fw_type", "fw_type", u64::MAX)? != DEVICE_IMAGE {
                 return Ok(None);
             }
-            tradfri_entry(&fields, image_type, provenance)?
+            tradfri_entry(fields, image_type, provenance)?
         }
     };
     if BRICKING_IMAGE_TYPES.contains(&entry.image_type) {
@@ -143,18 +128,13 @@ fn dirigera_entry(
     digest: &str,
     provenance: &Provenance,
 ) -> Result<CatalogEntry, EntryError> {
-    let index = fields.index;
-    let hash = ImageHash::from_hex(HashAlgorithm::Sha3_256, digest).ok_or(EntryError::BadHash {
-        index,
-        field: "fw_sha3_256",
-        algorithm: "sha3-256",
-        hex_len: HashAlgorithm::Sha3_256.hex_len(),
-    })?;
+    let hash = fields.digest_from_hex("fw_sha3_256", HashAlgorithm::Sha3_256, digest)?;
     let url = fields.url("fw_binary_url")?;
-    let file_version = version_from_url(url).ok_or(EntryError::WrongType {
-        index,
-        field: "fw_binary_url",
-        expected: "a URL naming the version as `_v<decimal>_`",
+    let file_version = version_from_url(url).ok_or_else(|| {
+        fields.wrong_type(
+            "fw_binary_url",
+            "a URL naming the version as `_v<decimal>_`",
+        )
     })?;
     let url = upgrade_to_https(url);
     Ok(CatalogEntry {
@@ -177,7 +157,7 @@ fn tradfri_entry(
     provenance: &Provenance,
 ) -> Result<CatalogEntry, EntryError> {
     let u16_max = u64::from(u16::MAX);
-    let manufacturer_code = fields.unsigned("fw_manufacturer_id", "fw_manufacturer_id", u16_max)?;
+    let manufacturer_code = fields.unsigned_u16("fw_manufacturer_id")?;
     let high = fields.unsigned("fw_file_version_MSB", "fw_file_version_MSB", u16_max)?;
     let low = fields.unsigned("fw_file_version_LSB", "fw_file_version_LSB", u16_max)?;
     let size = fields.unsigned("fw_filesize", "fw_filesize", u64::from(u32::MAX))?;
@@ -185,7 +165,7 @@ fn tradfri_entry(
     let display_name = url.rsplit('/').next().map(str::to_owned);
     let file_version = u32::from(narrow_u16(high)) << 16 | u32::from(narrow_u16(low));
     Ok(VendorImage {
-        manufacturer_code: narrow_u16(manufacturer_code),
+        manufacturer_code,
         image_type,
         file_version,
         size: ImageSize::HeaderImageSize(size),

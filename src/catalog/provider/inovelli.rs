@@ -18,7 +18,6 @@ use serde_json::Value;
 use super::json::{EntryFields, MAX_TEXT_BYTES, parse_document};
 use super::{
     CatalogParseError, EntryError, MAX_ENTRIES, MAX_FEED_BYTES, ParsedCatalog, VendorImage,
-    narrow_u16,
 };
 use crate::catalog::model::{CatalogEntry, ImageSize, Provenance};
 
@@ -58,7 +57,9 @@ pub fn parse(input: &[u8], provenance: &Provenance) -> Result<ParsedCatalog, Cat
                     max: MAX_ENTRIES,
                 });
             }
-            match parse_entry(index, model, item, provenance) {
+            let entry = EntryFields::new(index, item)
+                .and_then(|fields| parse_entry(&fields, model, provenance));
+            match entry {
                 Ok(entry) => parsed.entries.push(entry),
                 Err(error) => parsed.rejected.push(error),
             }
@@ -82,12 +83,11 @@ pub fn file_version(text: &str) -> Option<u32> {
 }
 
 fn parse_entry(
-    index: usize,
+    fields: &EntryFields<'_>,
     model: &str,
-    item: &Value,
     provenance: &Provenance,
 ) -> Result<CatalogEntry, EntryError> {
-    let fields = EntryFields::new(index, item)?;
+    let index = fields.index;
     if model.len() > MAX_TEXT_BYTES {
         return Err(EntryError::TooLong {
             index,
@@ -95,9 +95,8 @@ fn parse_entry(
             max: MAX_TEXT_BYTES,
         });
     }
-    let u16_max = u64::from(u16::MAX);
-    let manufacturer_code = fields.unsigned("manufacturer_id", "manufacturer_id", u16_max)?;
-    let image_type = fields.unsigned("image_type", "image_type", u16_max)?;
+    let manufacturer_code = fields.unsigned_u16("manufacturer_id")?;
+    let image_type = fields.unsigned_u16("image_type")?;
     let version_text = fields.text("version", MAX_TEXT_BYTES)?;
     let file_version = file_version(version_text).ok_or(EntryError::WrongType {
         index,
@@ -106,8 +105,8 @@ fn parse_entry(
     })?;
     let url = fields.url("firmware")?;
     Ok(VendorImage {
-        manufacturer_code: narrow_u16(manufacturer_code),
-        image_type: narrow_u16(image_type),
+        manufacturer_code,
+        image_type,
         file_version,
         size: ImageSize::Unpublished,
         url,

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::EntryError;
+use super::{EntryError, narrow_u16, narrow_u32};
+use crate::catalog::model::{HashAlgorithm, ImageHash};
 
 /// Longest text field accepted (release notes run to a few KB in practice).
 pub(crate) const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -53,6 +54,51 @@ impl<'a> EntryFields<'a> {
             None | Some(Value::Null) => Err(self.missing(path)),
             Some(value) => self.unsigned_value(value, path, max),
         }
+    }
+
+    /// A required `u16` (a manufacturer code, an image type), named by its field in errors.
+    pub(crate) fn unsigned_u16(&self, field: &'static str) -> Result<u16, EntryError> {
+        self.unsigned(field, field, u64::from(u16::MAX))
+            .map(narrow_u16)
+    }
+
+    /// The three numbers that identify an OTA image (ZCL §11.4.2: manufacturer code, image
+    /// type, file version), read in that order from the fields the feed names them by.
+    pub(crate) fn ota_identity(
+        &self,
+        [manufacturer_code, image_type, file_version]: [&'static str; 3],
+    ) -> Result<(u16, u16, u32), EntryError> {
+        Ok((
+            self.unsigned_u16(manufacturer_code)?,
+            self.unsigned_u16(image_type)?,
+            self.unsigned(file_version, file_version, u64::from(u32::MAX))
+                .map(narrow_u32)?,
+        ))
+    }
+
+    /// A required hex digest of `algorithm` (read as text of at most [`MAX_TEXT_BYTES`]).
+    pub(crate) fn digest(
+        &self,
+        field: &'static str,
+        algorithm: HashAlgorithm,
+    ) -> Result<ImageHash, EntryError> {
+        let text = self.text(field, MAX_TEXT_BYTES)?;
+        self.digest_from_hex(field, algorithm, text)
+    }
+
+    /// `text`, the value of `field`, as a hex digest of `algorithm`.
+    pub(crate) fn digest_from_hex(
+        &self,
+        field: &'static str,
+        algorithm: HashAlgorithm,
+        text: &str,
+    ) -> Result<ImageHash, EntryError> {
+        ImageHash::from_hex(algorithm, text).ok_or(EntryError::BadHash {
+            index: self.index,
+            field,
+            algorithm: algorithm.name(),
+            hex_len: algorithm.hex_len(),
+        })
     }
 
     /// An optional unsigned integer within `0..=max` (absent or null is `None`).
@@ -113,6 +159,17 @@ impl<'a> EntryFields<'a> {
             }),
             Some(_) => Err(self.wrong_type(field, "a string")),
         }
+    }
+
+    /// An optional text field of at most [`MAX_TEXT_BYTES`], owned (a display name, release
+    /// notes).
+    pub(crate) fn optional_string(
+        &self,
+        field: &'static str,
+    ) -> Result<Option<String>, EntryError> {
+        Ok(self
+            .optional_text(field, MAX_TEXT_BYTES)?
+            .map(str::to_owned))
     }
 
     /// An optional array of strings (absent or null is empty).

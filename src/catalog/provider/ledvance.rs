@@ -11,10 +11,10 @@
 //! * The API does not sort its list; [`parse`] sorts by (company, product, newest first).
 //! * `productName` is kept as a display name only: device model identifiers differ from it.
 
-use super::json::{EntryFields, MAX_TEXT_BYTES, parse_document};
-use super::{CatalogParseError, EntryError, ParsedCatalog, entries_array};
+use super::json::{EntryFields, MAX_TEXT_BYTES};
+use super::{CatalogParseError, EntryError, ParsedCatalog, narrow_u16, parse_entry_list};
 use crate::catalog::model::{
-    CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Locator, Provenance, Restrictions,
+    CatalogEntry, HashAlgorithm, ImageSize, Locator, Provenance, Restrictions,
 };
 
 /// Largest catalog document accepted (the real one is about 150 KB).
@@ -83,36 +83,27 @@ pub fn parse(
     catalog_url: &str,
     provenance: &Provenance,
 ) -> Result<ParsedCatalog, CatalogParseError> {
-    const SHAPE: &str = "an object with a \"firmwares\" array";
-    let document = parse_document(input, MAX_CATALOG_BYTES)?;
-    let serde_json::Value::Object(root) = &document else {
-        return Err(CatalogParseError::Shape { expected: SHAPE });
-    };
-    let items = entries_array(root.get("firmwares"), SHAPE)?;
-
-    let mut entries = Vec::with_capacity(items.len());
-    let mut rejected = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        match parse_entry(index, item, catalog_url, provenance) {
-            Ok(entry) => entries.push(entry),
-            Err(error) => rejected.push(error),
-        }
-    }
-    entries.sort_by(|a, b| {
+    let mut parsed = parse_entry_list(
+        input,
+        MAX_CATALOG_BYTES,
+        Some("firmwares"),
+        "an object with a \"firmwares\" array",
+        |fields| parse_entry(fields, catalog_url, provenance),
+    )?;
+    parsed.entries.sort_by(|a, b| {
         (a.manufacturer_code, a.image_type)
             .cmp(&(b.manufacturer_code, b.image_type))
             .then(b.file_version.cmp(&a.file_version))
     });
-    Ok(ParsedCatalog { entries, rejected })
+    Ok(parsed)
 }
 
 fn parse_entry(
-    index: usize,
-    item: &serde_json::Value,
+    fields: &EntryFields<'_>,
     catalog_url: &str,
     provenance: &Provenance,
 ) -> Result<CatalogEntry, EntryError> {
-    let fields = EntryFields::new(index, item)?;
+    let index = fields.index;
     let identity = fields.object("identity")?;
     let company = identity.unsigned("company", "identity.company", u16::MAX.into())?;
     let product = identity.unsigned("product", "identity.product", u16::MAX.into())?;
@@ -140,15 +131,9 @@ fn parse_entry(
         });
     }
 
-    let digest = fields.text("shA256", MAX_TEXT_BYTES)?;
-    let hash = ImageHash::from_hex(HashAlgorithm::Sha256, digest).ok_or(EntryError::BadHash {
-        index,
-        field: "shA256",
-        algorithm: "sha256",
-        hex_len: HashAlgorithm::Sha256.hex_len(),
-    })?;
+    let hash = fields.digest("shA256", HashAlgorithm::Sha256)?;
     let length = fields.unsigned("length", "length", MAX_IMAGE_BYTES)?;
-    let (company, product) = (narrow(company), narrow(product));
+    let (company, product) = (narrow_u16(company), narrow_u16(product));
 
     Ok(CatalogEntry {
         provenance: provenance.clone(),
@@ -159,18 +144,9 @@ fn parse_entry(
         hash,
         locator: Locator::Url(download_url(catalog_url, company, product, version)),
         restrictions: Restrictions::default(),
-        display_name: fields
-            .optional_text("productName", MAX_TEXT_BYTES)?
-            .map(str::to_owned),
-        release_notes: fields
-            .optional_text("releaseNotes", MAX_TEXT_BYTES)?
-            .map(str::to_owned),
+        display_name: fields.optional_string("productName")?,
+        release_notes: fields.optional_string("releaseNotes")?,
     })
-}
-
-/// A value already range-checked to `0..=u16::MAX`.
-fn narrow(value: u64) -> u16 {
-    u16::try_from(value).unwrap_or(u16::MAX)
 }
 
 /// The hex version in `fullName`'s middle segment (`"A19 RGBW/00102428/…"` → 0x00102428), or

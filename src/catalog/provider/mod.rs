@@ -29,6 +29,7 @@ pub mod sonoff;
 pub mod thirdreality;
 pub mod zigbee_ota_index;
 
+use self::json::EntryFields;
 use super::model::{
     CatalogEntry, ImageHash, ImageSize, Locator, Provenance, Restrictions, SourceKind,
 };
@@ -250,6 +251,63 @@ impl VendorImage<'_> {
     }
 }
 
+/// Reads a catalog of at most `max_bytes` whose entries are one JSON array (the whole document,
+/// or the value of `key` in it; `expected` names that shape in the error when it is not there),
+/// and parses each entry with `parse_entry` (see [`parse_each`]).
+fn parse_entry_list<Parsed: Into<Option<CatalogEntry>>>(
+    input: &[u8],
+    max_bytes: usize,
+    key: Option<&str>,
+    expected: &'static str,
+    parse_entry: impl FnMut(&EntryFields<'_>) -> Result<Parsed, EntryError>,
+) -> Result<ParsedCatalog, CatalogParseError> {
+    let document = json::parse_document(input, max_bytes)?;
+    let list = match key {
+        Some(key) => document.get(key),
+        None => Some(&document),
+    };
+    Ok(parse_each(entries_array(list, expected)?, parse_entry))
+}
+
+/// Reads a vendor feed that is a bare array of firmware objects (IKEA's and Sonoff's), of at
+/// most [`MAX_FEED_BYTES`], with [`parse_entry_list`].
+fn parse_firmware_array<Parsed: Into<Option<CatalogEntry>>>(
+    input: &[u8],
+    parse_entry: impl FnMut(&EntryFields<'_>) -> Result<Parsed, EntryError>,
+) -> Result<ParsedCatalog, CatalogParseError> {
+    parse_entry_list(
+        input,
+        MAX_FEED_BYTES,
+        None,
+        "an array of firmware objects",
+        parse_entry,
+    )
+}
+
+/// Parses each item of a catalog's entry array with `parse_entry` (given the item's fields,
+/// which know its index), keeping the accepted entries and, in [`ParsedCatalog::rejected`], the
+/// refusals: an item that is not an object, or that `parse_entry` refuses. An item that
+/// `parse_entry` passes over (`None`: not a device image, e.g. gateway firmware in IKEA's feed)
+/// is neither.
+fn parse_each<Parsed: Into<Option<CatalogEntry>>>(
+    items: &[serde_json::Value],
+    mut parse_entry: impl FnMut(&EntryFields<'_>) -> Result<Parsed, EntryError>,
+) -> ParsedCatalog {
+    let mut parsed = ParsedCatalog {
+        entries: Vec::with_capacity(items.len()),
+        rejected: Vec::new(),
+    };
+    for (index, item) in items.iter().enumerate() {
+        let entry = EntryFields::new(index, item).and_then(|fields| parse_entry(&fields));
+        match entry.map(Into::into) {
+            Ok(Some(entry)) => parsed.entries.push(entry),
+            Ok(None) => {}
+            Err(error) => parsed.rejected.push(error),
+        }
+    }
+    parsed
+}
+
 /// Splits a top-level JSON array into entries, applying [`MAX_ENTRIES`].
 fn entries_array<'a>(
     value: Option<&'a serde_json::Value>,
@@ -266,7 +324,8 @@ fn entries_array<'a>(
 }
 
 /// Parses a catalog body with the parser for its source kind. `url` is where it was fetched
-/// (LEDVANCE download URLs are built on it). A `directory` source has no catalog document.
+/// (LEDVANCE download URLs are built on it). A `directory` source has no catalog document, and
+/// a `salus` one never gets this far.
 pub fn parse_catalog(
     kind: SourceKind,
     body: &[u8],
@@ -284,6 +343,9 @@ pub fn parse_catalog(
         SourceKind::Sonoff => sonoff::parse(body, provenance),
         SourceKind::Directory => Err(CatalogParseError::Shape {
             expected: "no catalog document: a directory source lists its folder",
+        }),
+        SourceKind::Salus => Err(CatalogParseError::Shape {
+            expected: "no catalog parser: the configuration refuses kind = \"salus\"",
         }),
     }
 }

@@ -11,11 +11,8 @@
 //!   and the first download is verified by its OTA header and size, then pinned
 //!   (`catalog::pins`).
 
-use super::json::{EntryFields, MAX_TEXT_BYTES, parse_document};
-use super::{
-    CatalogParseError, EntryError, MAX_FEED_BYTES, ParsedCatalog, VendorImage, entries_array,
-    narrow_u16, narrow_u32,
-};
+use super::json::{EntryFields, MAX_TEXT_BYTES};
+use super::{CatalogParseError, EntryError, ParsedCatalog, VendorImage, parse_firmware_array};
 use crate::catalog::model::{CatalogEntry, ImageSize, Provenance};
 use crate::catalog::partial_image::MAX_IMAGE_DOWNLOAD_BYTES;
 
@@ -24,39 +21,22 @@ pub const DEFAULT_URL: &str = "https://zigbee-ota.sonoff.tech/releases/upgrade.j
 
 /// Parses Sonoff's `upgrade.json`; `provenance` is stamped on every entry.
 pub fn parse(input: &[u8], provenance: &Provenance) -> Result<ParsedCatalog, CatalogParseError> {
-    let document = parse_document(input, MAX_FEED_BYTES)?;
-    let items = entries_array(Some(&document), "an array of firmware objects")?;
-    let mut parsed = ParsedCatalog {
-        entries: Vec::with_capacity(items.len()),
-        rejected: Vec::new(),
-    };
-    for (index, item) in items.iter().enumerate() {
-        match parse_entry(index, item, provenance) {
-            Ok(entry) => parsed.entries.push(entry),
-            Err(error) => parsed.rejected.push(error),
-        }
-    }
-    Ok(parsed)
+    parse_firmware_array(input, |fields| parse_entry(fields, provenance))
 }
 
 fn parse_entry(
-    index: usize,
-    item: &serde_json::Value,
+    fields: &EntryFields<'_>,
     provenance: &Provenance,
 ) -> Result<CatalogEntry, EntryError> {
-    let fields = EntryFields::new(index, item)?;
-    let u16_max = u64::from(u16::MAX);
-    let manufacturer_code = fields.unsigned("fw_manufacturer_id", "fw_manufacturer_id", u16_max)?;
-    let image_type = fields.unsigned("fw_image_type", "fw_image_type", u16_max)?;
-    let file_version =
-        fields.unsigned("fw_file_version", "fw_file_version", u64::from(u32::MAX))?;
+    let (manufacturer_code, image_type, file_version) =
+        fields.ota_identity(["fw_manufacturer_id", "fw_image_type", "fw_file_version"])?;
     let file_size = fields.unsigned("fw_filesize", "fw_filesize", MAX_IMAGE_DOWNLOAD_BYTES)?;
     let url = fields.url("fw_binary_url")?;
     let model_id = fields.text("model_id", MAX_TEXT_BYTES)?;
     Ok(VendorImage {
-        manufacturer_code: narrow_u16(manufacturer_code),
-        image_type: narrow_u16(image_type),
-        file_version: narrow_u32(file_version),
+        manufacturer_code,
+        image_type,
+        file_version,
         size: ImageSize::FileLength(file_size),
         url,
         model_id: Some(model_id),

@@ -11,10 +11,9 @@
 //!   verified by its OTA header (Third Reality files carry a 152-byte prefix that the `ota`
 //!   module accepts) and then pinned (`catalog::pins`).
 
-use super::json::{EntryFields, MAX_TEXT_BYTES, parse_document};
+use super::json::{EntryFields, MAX_TEXT_BYTES};
 use super::{
-    CatalogParseError, EntryError, MAX_FEED_BYTES, ParsedCatalog, VendorImage, entries_array,
-    narrow_u16, narrow_u32,
+    CatalogParseError, EntryError, MAX_FEED_BYTES, ParsedCatalog, VendorImage, parse_entry_list,
 };
 use crate::catalog::model::{CatalogEntry, ImageSize, Provenance};
 
@@ -23,42 +22,28 @@ pub const DEFAULT_URL: &str = "https://tr-zha.s3.amazonaws.com/firmware.json";
 
 /// Parses Third Reality's `firmware.json`; `provenance` is stamped on every entry.
 pub fn parse(input: &[u8], provenance: &Provenance) -> Result<ParsedCatalog, CatalogParseError> {
-    let document = parse_document(input, MAX_FEED_BYTES)?;
-    let versions = match &document {
-        serde_json::Value::Object(object) => object.get("versions"),
-        _ => None,
-    };
-    let items = entries_array(versions, r#"an object with a "versions" array"#)?;
-    let mut parsed = ParsedCatalog {
-        entries: Vec::with_capacity(items.len()),
-        rejected: Vec::new(),
-    };
-    for (index, item) in items.iter().enumerate() {
-        match parse_entry(index, item, provenance) {
-            Ok(entry) => parsed.entries.push(entry),
-            Err(error) => parsed.rejected.push(error),
-        }
-    }
-    Ok(parsed)
+    parse_entry_list(
+        input,
+        MAX_FEED_BYTES,
+        Some("versions"),
+        r#"an object with a "versions" array"#,
+        |fields| parse_entry(fields, provenance),
+    )
 }
 
 fn parse_entry(
-    index: usize,
-    item: &serde_json::Value,
+    fields: &EntryFields<'_>,
     provenance: &Provenance,
 ) -> Result<CatalogEntry, EntryError> {
-    let fields = EntryFields::new(index, item)?;
-    let u16_max = u64::from(u16::MAX);
-    let manufacturer_code = fields.unsigned("manufacturerId", "manufacturerId", u16_max)?;
-    let image_type = fields.unsigned("imageType", "imageType", u16_max)?;
-    let file_version = fields.unsigned("fileVersion", "fileVersion", u64::from(u32::MAX))?;
+    let (manufacturer_code, image_type, file_version) =
+        fields.ota_identity(["manufacturerId", "imageType", "fileVersion"])?;
     let url = fields.url("url")?;
     let model_id = fields.text("modelId", MAX_TEXT_BYTES)?;
     let version = fields.optional_text("version", MAX_TEXT_BYTES)?;
     Ok(VendorImage {
-        manufacturer_code: narrow_u16(manufacturer_code),
-        image_type: narrow_u16(image_type),
-        file_version: narrow_u32(file_version),
+        manufacturer_code,
+        image_type,
+        file_version,
         size: ImageSize::Unpublished,
         url,
         model_id: Some(model_id),

@@ -10,10 +10,12 @@
 //! * `fileName` is only a display name; the image is fetched from `url` and stored by digest.
 //! * `force` (a downgrade switch) is a policy matter and is not read here.
 
-use super::json::{EntryFields, MAX_TEXT_BYTES, parse_document};
-use super::{CatalogParseError, EntryError, ParsedCatalog, entries_array, narrow_u16, narrow_u32};
+use super::json::{EntryFields, MAX_TEXT_BYTES};
+use super::{
+    CatalogParseError, EntryError, ParsedCatalog, narrow_u16, narrow_u32, parse_entry_list,
+};
 use crate::catalog::model::{
-    CatalogEntry, HashAlgorithm, ImageHash, ImageSize, Locator, Provenance, Restrictions,
+    CatalogEntry, HashAlgorithm, ImageSize, Locator, Provenance, Restrictions,
 };
 
 /// Largest manifest accepted (the real one is about 550 KB).
@@ -27,55 +29,38 @@ const MAX_IMAGE_BYTES: u64 = u32::MAX as u64;
 
 /// Parses an `index.json` manifest; `provenance` is stamped on every entry.
 pub fn parse(input: &[u8], provenance: &Provenance) -> Result<ParsedCatalog, CatalogParseError> {
-    let document = parse_document(input, MAX_INDEX_BYTES)?;
-    let items = entries_array(Some(&document), "an array of image entries")?;
-    let mut entries = Vec::with_capacity(items.len());
-    let mut rejected = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        match parse_entry(index, item, provenance) {
-            Ok(entry) => entries.push(entry),
-            Err(error) => rejected.push(error),
-        }
-    }
-    Ok(ParsedCatalog { entries, rejected })
+    parse_entry_list(
+        input,
+        MAX_INDEX_BYTES,
+        None,
+        "an array of image entries",
+        |fields| parse_entry(fields, provenance),
+    )
 }
 
 fn parse_entry(
-    index: usize,
-    item: &serde_json::Value,
+    fields: &EntryFields<'_>,
     provenance: &Provenance,
 ) -> Result<CatalogEntry, EntryError> {
-    let fields = EntryFields::new(index, item)?;
     let u16_max = u64::from(u16::MAX);
     let u32_max = u64::from(u32::MAX);
-    let manufacturer_code = fields.unsigned("manufacturerCode", "manufacturerCode", u16_max)?;
-    let image_type = fields.unsigned("imageType", "imageType", u16_max)?;
-    let file_version = fields.unsigned("fileVersion", "fileVersion", u32_max)?;
+    let (manufacturer_code, image_type, file_version) =
+        fields.ota_identity(["manufacturerCode", "imageType", "fileVersion"])?;
     let file_size = fields.unsigned("fileSize", "fileSize", MAX_IMAGE_BYTES)?;
-    let digest = fields.text("sha512", MAX_TEXT_BYTES)?;
-    let hash = ImageHash::from_hex(HashAlgorithm::Sha512, digest).ok_or(EntryError::BadHash {
-        index,
-        field: "sha512",
-        algorithm: "sha512",
-        hex_len: HashAlgorithm::Sha512.hex_len(),
-    })?;
+    let hash = fields.digest("sha512", HashAlgorithm::Sha512)?;
     let url = fields.url("url")?;
 
-    let min_file_version = fields.optional_unsigned("minFileVersion", u32_max)?;
-    let max_file_version = fields.optional_unsigned("maxFileVersion", u32_max)?;
-    check_range(
-        index,
+    let (min_file_version, max_file_version) = optional_range(
+        fields,
+        ["minFileVersion", "maxFileVersion"],
         "minFileVersion..maxFileVersion",
-        min_file_version,
-        max_file_version,
+        u32_max,
     )?;
-    let hardware_version_min = fields.optional_unsigned("hardwareVersionMin", u16_max)?;
-    let hardware_version_max = fields.optional_unsigned("hardwareVersionMax", u16_max)?;
-    check_range(
-        index,
+    let (hardware_version_min, hardware_version_max) = optional_range(
+        fields,
+        ["hardwareVersionMin", "hardwareVersionMax"],
         "hardwareVersionMin..hardwareVersionMax",
-        hardware_version_min,
-        hardware_version_max,
+        u16_max,
     )?;
 
     let restrictions = Restrictions {
@@ -83,9 +68,7 @@ fn parse_entry(
         max_file_version: max_file_version.map(narrow_u32),
         hardware_version_min: hardware_version_min.map(narrow_u16),
         hardware_version_max: hardware_version_max.map(narrow_u16),
-        model_id: fields
-            .optional_text("modelId", MAX_TEXT_BYTES)?
-            .map(str::to_owned),
+        model_id: fields.optional_string("modelId")?,
         manufacturer_names: fields.text_list(
             "manufacturerName",
             MAX_MANUFACTURER_NAMES,
@@ -95,36 +78,36 @@ fn parse_entry(
 
     Ok(CatalogEntry {
         provenance: provenance.clone(),
-        manufacturer_code: narrow_u16(manufacturer_code),
-        image_type: narrow_u16(image_type),
-        file_version: narrow_u32(file_version),
+        manufacturer_code,
+        image_type,
+        file_version,
         size: ImageSize::HeaderImageSize(file_size),
         hash,
         locator: Locator::Url(url.to_owned()),
         restrictions,
-        display_name: fields
-            .optional_text("fileName", MAX_TEXT_BYTES)?
-            .map(str::to_owned),
-        release_notes: fields
-            .optional_text("releaseNotes", MAX_TEXT_BYTES)?
-            .map(str::to_owned),
+        display_name: fields.optional_string("fileName")?,
+        release_notes: fields.optional_string("releaseNotes")?,
     })
 }
 
-fn check_range(
-    index: usize,
-    field: &'static str,
-    min: Option<u64>,
-    max: Option<u64>,
-) -> Result<(), EntryError> {
-    match (min, max) {
+/// An optional `[min, max]` pair of fields, each within `0..=max`; `range` names the pair when
+/// it is empty (min > max).
+fn optional_range(
+    fields: &EntryFields<'_>,
+    [min_field, max_field]: [&'static str; 2],
+    range: &'static str,
+    max: u64,
+) -> Result<(Option<u64>, Option<u64>), EntryError> {
+    let low = fields.optional_unsigned(min_field, max)?;
+    let high = fields.optional_unsigned(max_field, max)?;
+    match (low, high) {
         (Some(min), Some(max)) if min > max => Err(EntryError::EmptyRange {
-            index,
-            field,
+            index: fields.index,
+            field: range,
             min,
             max,
         }),
-        _ => Ok(()),
+        _ => Ok((low, high)),
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::{read_capped, write_atomically};
 use crate::catalog::limiter::{Ledger, Limiter, LimiterConfig};
 use crate::catalog::model::SourceKind;
-use crate::catalog::sources::model_kind;
 use crate::config::SourceSection;
 
 /// Largest ledger file read (the limiter rejects anything bigger than its own cap anyway).
@@ -32,9 +31,12 @@ pub(super) fn save_ledger_ahead(
         .map_err(|error| format!("the ledger {} cannot be saved: {error}", path.display()))
 }
 
-/// The model kind and limits of a cloud source; `None` for a local folder.
+/// The kind and limits of a cloud source; `None` for a local folder.
 pub(super) fn cloud_kind(section: &SourceSection) -> Option<(SourceKind, LimiterConfig)> {
-    let kind = model_kind(section.kind)?;
+    let kind = section.kind;
+    if !kind.has_catalog_document() {
+        return None;
+    }
     let limits = match kind {
         SourceKind::Ledvance => LimiterConfig::ledvance(),
         SourceKind::Ikea | SourceKind::Inovelli | SourceKind::ThirdReality | SourceKind::Sonoff => {
