@@ -43,6 +43,7 @@ pub mod device_spec;
 pub mod faults;
 pub mod hostile;
 pub mod ncp;
+mod radio;
 pub mod stack;
 pub mod zdo;
 pub mod znp;
@@ -66,7 +67,8 @@ use tracing::{Instrument, debug, warn};
 pub use device::{SimDeviceConfig, SimDeviceSpec, UpgradeOutcome, UpgradeReport};
 pub use faults::Faults;
 pub use hostile::HostileSpec;
-pub use ncp::{SimEvent, SimNcp, SimNcpConfig};
+pub use ncp::{SimNcp, SimNcpConfig};
+pub use radio::SimEvent;
 pub use znp::{SimZnp, SimZnpConfig, ZnpNetwork};
 pub use znp_run::run_znp_simulator;
 
@@ -215,6 +217,14 @@ impl SimConfig {
             })
             .collect()
     }
+
+    /// The devices of [`SimConfig::device_configs`], started at `start`.
+    pub fn sim_devices(&self, start: Instant) -> Vec<SimDevice> {
+        self.device_configs()
+            .into_iter()
+            .map(|device| SimDevice::new(device, start))
+            .collect()
+    }
 }
 
 /// What a hostile device says it is: the squatter claims Bosch (its queries carry 0x1209 and
@@ -299,22 +309,27 @@ impl Drop for Simulator {
 /// Creates the pty pair, puts the simulated NCP and devices on it and returns at once; the
 /// simulator runs on the current tokio runtime until [`Simulator::shutdown`] or until dropped.
 pub async fn run_simulator(config: SimConfig) -> Result<Simulator, SimError> {
+    let ncp = config.ncp.clone();
+    let version = ncp.ezsp_version;
+    let span = |pty: &str| tracing::info_span!("sim", pty = %pty, ezsp_version = version);
+    run_stick(config, span, move |devices| Ok(SimNcp::new(ncp, devices)?))
+}
+
+/// Creates the pty pair, puts the stick `build` makes with the devices of `config` on it, and
+/// serves it on the current tokio runtime inside the tracing span `span` makes for the pty's
+/// path.
+fn run_stick<S: Stick + Send + 'static>(
+    config: SimConfig,
+    span: impl FnOnce(&str) -> tracing::Span,
+    build: impl FnOnce(Vec<SimDevice>) -> Result<S, SimError>,
+) -> Result<Simulator, SimError> {
     let port = Pty::open(config.link_path.as_deref())?;
     let path = port.path.clone();
     let start = now();
-    let devices = config
-        .device_configs()
-        .into_iter()
-        .map(|device| SimDevice::new(device, start))
-        .collect();
-    let ncp = SimNcp::new(config.ncp.clone(), devices)?;
+    let stick = build(config.sim_devices(start))?;
     let (event_tx, event_rx) = mpsc::channel(4096);
     let cancel = CancellationToken::new();
-    let span = tracing::info_span!(
-        "sim",
-        pty = %path,
-        ezsp_version = config.ncp.ezsp_version
-    );
+    let span = span(&path);
     let plug = Plug {
         port: Some(port),
         unplug: config
@@ -324,7 +339,7 @@ pub async fn run_simulator(config: SimConfig) -> Result<Simulator, SimError> {
         link_path: config.link_path.clone(),
     };
     let task = tokio::spawn(
-        serve(ncp, plug, event_tx, cancel.clone(), config.trace_messages).instrument(span),
+        serve(stick, plug, event_tx, cancel.clone(), config.trace_messages).instrument(span),
     );
     Ok(Simulator {
         path,

@@ -36,8 +36,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::device::{DeviceEvent, SimDevice};
+use super::device::SimDevice;
 use super::faults::{Faults, SplitMix64};
+use super::radio::{Framing, Radio, SelfResets, through_line};
 use super::stack::{StackEffect, StackTables, StackView};
 use crate::ash::{Link, LinkConfig, LinkError, LinkEvent, Role};
 use crate::ezsp::command::{
@@ -53,7 +54,7 @@ use crate::ezsp::types::{
     NetworkStatus, NodeType, OutgoingMessageType, ValueId,
 };
 use crate::ezsp::{EzspVersion, UnsupportedVersion};
-use crate::zigbee::{CLUSTER_BASIC, CLUSTER_OTA_UPGRADE, Ieee, Nwk, PROFILE_HOME_AUTOMATION};
+use crate::zigbee::{Ieee, Nwk, PROFILE_HOME_AUTOMATION};
 
 mod answer;
 mod radio;
@@ -136,57 +137,9 @@ pub fn default_network() -> NetworkParameters {
     }
 }
 
-/// What the simulated NCP reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SimEvent {
-    /// A simulated device reported something (an upgrade's end, most importantly).
-    Device {
-        /// Which device.
-        nwk: Nwk,
-        /// What.
-        event: DeviceEvent,
-    },
-    /// The host registered an endpoint.
-    EndpointRegistered {
-        /// The endpoint.
-        endpoint: u8,
-        /// Its input (server) clusters.
-        input_clusters: Vec<u16>,
-    },
-    /// The NCP rebooted: on the host's RST, or by itself (an injected fault).
-    Reset {
-        /// True for an injected, unsolicited reset.
-        unsolicited: bool,
-    },
-    /// The network came up.
-    NetworkUp,
-    /// The network went down (the host left it).
-    NetworkDown,
-    /// The host opened (or closed, with 0) the network for joining.
-    PermitJoining {
-        /// Seconds (0xFF: until closed).
-        duration: u8,
-    },
-    /// A device message was handed to the host (queued on the ASH link).
-    MessageToHost {
-        /// The sender.
-        nwk: Nwk,
-        /// Its cluster.
-        cluster: u16,
-        /// The APS payload.
-        payload: Vec<u8>,
-    },
-    /// A unicast or broadcast from the host reached a device.
-    MessageToDevice {
-        /// The receiver.
-        nwk: Nwk,
-        /// The APS payload.
-        payload: Vec<u8>,
-    },
-}
+pub use super::radio::SimEvent;
 
-/// Something that happens on the simulated radio at a given time.
+/// Something of the NCP's own that happens at a given time ([`Radio::schedule`]).
 #[derive(Debug, Clone)]
 enum Scheduled {
     /// The stack reports the network up.
@@ -198,23 +151,8 @@ enum Scheduled {
         frame_id: FrameId,
         parameters: Vec<u8>,
     },
-    /// A host message reaches a device.
-    ToDevice {
-        nwk: Nwk,
-        aps_frame: ApsFrame,
-        payload: Vec<u8>,
-    },
-    /// A device's message reaches the NCP.
-    FromDevice {
-        nwk: Nwk,
-        endpoint: u8,
-        cluster: u16,
-        payload: Vec<u8>,
-    },
     /// The NCP's own ZDO answers a request the host sent to node 0x0000.
     FromOwnZdo { cluster: u16, payload: Vec<u8> },
-    /// A device's ZDO announce reaches the NCP.
-    Announce { nwk: Nwk, ieee: Ieee },
     /// The delivery report of a send.
     MessageSent {
         message_type: OutgoingMessageType,
@@ -251,16 +189,10 @@ pub struct SimNcp {
     endpoints: Vec<AddEndpoint>,
     stored_network: Option<NetworkParameters>,
     network_up: bool,
-    announced: bool,
-    devices: Vec<SimDevice>,
-    schedule: Vec<(Instant, Scheduled)>,
-    pending_unicasts: usize,
+    /// The devices and what is on the air.
+    radio: Radio<Scheduled>,
     next_aps_sequence: u8,
-    messages_to_host: u64,
-    reset_done: bool,
-    /// When the NCP last rebooted (the host's RST, an injected reset, a power-on); `None`
-    /// until the host first connects.
-    last_reset: Option<Instant>,
+    resets: SelfResets,
     /// False while unplugged: no serial line, no stack; the devices keep going.
     powered: bool,
     events: VecDeque<SimEvent>,
@@ -287,14 +219,9 @@ impl SimNcp {
             configuration: Vec::new(),
             endpoints: Vec::new(),
             network_up: false,
-            announced: false,
-            devices,
-            schedule: Vec::new(),
-            pending_unicasts: 0,
+            radio: Radio::new(devices),
             next_aps_sequence: 0,
-            messages_to_host: 0,
-            reset_done: false,
-            last_reset: None,
+            resets: SelfResets::default(),
             powered: true,
             events: VecDeque::new(),
             stack: StackTables::new(config.network_key),
@@ -310,7 +237,7 @@ impl SimNcp {
 
     /// The simulated devices.
     pub fn devices(&self) -> &[SimDevice] {
-        &self.devices
+        self.radio.devices()
     }
 
     /// The endpoints registered since the last reset.
@@ -336,15 +263,12 @@ impl SimNcp {
         for &byte in bytes {
             self.rx_frame.push(byte);
             if byte == crate::ash::frame::FLAG || self.rx_frame.len() >= MAX_WIRE_FRAME {
-                let mut frame = std::mem::take(&mut self.rx_frame);
+                let frame = std::mem::take(&mut self.rx_frame);
                 let faults = &self.config.faults;
-                if self.rng.chance(faults.drop_from_host) {
-                    continue;
+                let line = (faults.drop_from_host, faults.corrupt_from_host);
+                if let Some(damaged) = through_line(&mut self.rng, line, frame, ASH_FRAMING) {
+                    self.link.handle_input(&damaged, now);
                 }
-                if self.rng.chance(faults.corrupt_from_host) {
-                    corrupt(&mut frame, &mut self.rng);
-                }
-                self.link.handle_input(&frame, now);
             }
         }
         self.process_link_events(now);
@@ -356,26 +280,10 @@ impl SimNcp {
             self.link.handle_timeout(now);
             self.process_link_events(now);
         }
-        loop {
-            let due = self
-                .schedule
-                .iter()
-                .enumerate()
-                .filter(|(_, (at, _))| *at <= now)
-                .min_by_key(|(_, (at, _))| *at)
-                .map(|(index, _)| index);
-            let Some(index) = due else { break };
-            let (_, item) = self.schedule.swap_remove(index);
-            self.run_scheduled(item, now);
+        while let Some(due) = self.radio.pop_due(now, &mut self.events) {
+            self.run_scheduled(due, now);
         }
-        for index in 0..self.devices.len() {
-            if let Some(device) = self.devices.get_mut(index)
-                && device.poll_timeout().is_some_and(|at| at <= now)
-            {
-                device.handle_timeout(now);
-            }
-            self.collect_device_output(index, now);
-        }
+        self.radio.run_device_timers(now, &mut self.events);
         self.maybe_reset_by_itself(now);
     }
 
@@ -386,31 +294,25 @@ impl SimNcp {
         }
         self.feed_link();
         loop {
-            let mut bytes = self.link.poll_transmit(now)?;
+            let bytes = self.link.poll_transmit(now)?;
             let faults = &self.config.faults;
-            if self.rng.chance(faults.drop_to_host) {
-                continue;
+            let line = (faults.drop_to_host, faults.corrupt_to_host);
+            if let Some(bytes) = through_line(&mut self.rng, line, bytes, ASH_FRAMING) {
+                return Some(bytes);
             }
-            if self.rng.chance(faults.corrupt_to_host) {
-                corrupt(&mut bytes, &mut self.rng);
-            }
-            return Some(bytes);
         }
     }
 
     /// When [`SimNcp::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let scheduled = self.schedule.iter().map(|(at, _)| *at).min();
-        let devices = self
-            .devices
-            .iter()
-            .filter_map(SimDevice::poll_timeout)
-            .min();
         let link = self.link.poll_timeout().filter(|_| self.powered);
         // A periodic reset waits for a quiet line; until then the link's own timers and input
         // wake the NCP (a deadline already past would spin).
-        let periodic_reset = self.periodic_reset_due().filter(|_| self.line_quiet());
-        [link, scheduled, devices, periodic_reset]
+        let periodic_reset = self
+            .resets
+            .periodic_due(&self.config.faults, self.powered)
+            .filter(|_| self.line_quiet());
+        [link, self.radio.poll_timeout(), periodic_reset]
             .into_iter()
             .flatten()
             .min()
@@ -425,7 +327,7 @@ impl SimNcp {
     /// state forgotten (the stored network is kept), everything in flight lost.
     pub fn reset(&mut self, now: Instant) {
         self.reboot_state();
-        self.last_reset = Some(now);
+        self.resets.rebooted(now);
         self.link.reset(now);
         if self.config.faults.silent_reset {
             while self.link.poll_transmit(now).is_some() {}
@@ -448,7 +350,7 @@ impl SimNcp {
     pub fn power_on(&mut self, now: Instant) {
         self.reboot_state();
         self.powered = true;
-        self.last_reset = Some(now);
+        self.resets.rebooted(now);
         self.link.reset(now);
         while self.link.poll_transmit(now).is_some() {}
         while self.link.poll_event().is_some() {}
@@ -460,34 +362,16 @@ impl SimNcp {
         self.endpoints.clear();
         self.network_up = false;
         self.tx_backlog.clear();
-        // The radio keeps going, but the NCP forgets what it was sending and reporting.
-        self.schedule
-            .retain(|(_, item)| matches!(item, Scheduled::ToDevice { .. }));
-        self.pending_unicasts = 0;
+        self.radio.forget_all_but_the_air();
     }
 
     fn maybe_reset_by_itself(&mut self, now: Instant) {
         if !self.powered || !self.line_quiet() {
             return;
         }
-        if let Some(threshold) = self.config.faults.reset_after_messages
-            && !self.reset_done
-            && self.messages_to_host >= threshold
-        {
-            self.reset_done = true;
+        for _ in 0..self.resets.due_now(&self.config.faults, now) {
             self.reset(now);
         }
-        if self.periodic_reset_due().is_some_and(|at| at <= now) {
-            self.reset(now);
-        }
-    }
-
-    /// When the next periodic reset ([`Faults::reset_every`]) is due, once the host connected.
-    fn periodic_reset_due(&self) -> Option<Instant> {
-        let period = self.config.faults.reset_every?;
-        self.last_reset
-            .filter(|_| self.powered)
-            .map(|last| last + period)
     }
 
     /// Nothing unacknowledged on the link and nothing waiting for it.
@@ -501,7 +385,7 @@ impl SimNcp {
                 LinkEvent::Connected { .. } => {
                     // The host's RST reboots the NCP.
                     self.reboot_state();
-                    self.last_reset = Some(now);
+                    self.resets.rebooted(now);
                     self.events
                         .push_back(SimEvent::Reset { unsolicited: false });
                 }
@@ -577,13 +461,8 @@ fn empty_network() -> NetworkParameters {
     }
 }
 
-/// Flips one random bit of a random byte, the final flag excepted.
-fn corrupt(frame: &mut [u8], rng: &mut SplitMix64) {
-    let body = frame.len().saturating_sub(1);
-    if let Some(body) = frame.get_mut(..body) {
-        rng.flip_bit(body);
-    }
-}
+/// A damaged ASH frame keeps its closing flag.
+const ASH_FRAMING: Framing = Framing { head: 0, tail: 1 };
 
 #[cfg(test)]
 mod tests {
@@ -602,8 +481,7 @@ mod tests {
             let mut config = SimConfig::default();
             config.add_default_devices(1);
             let mut now = origin();
-            let devices = config.device_configs().into_iter().map(|d| SimDevice::new(d, now)).collect();
-            let mut ncp = SimNcp::new(SimNcpConfig::default(), devices).unwrap();
+            let mut ncp = SimNcp::new(SimNcpConfig::default(), config.sim_devices(now)).unwrap();
             for chunk in &chunks {
                 ncp.handle_input(chunk, now);
                 while ncp.poll_transmit(now).is_some() {}
@@ -749,12 +627,7 @@ mod tests {
         let mut sim = SimConfig::default();
         sim.add_default_devices(2);
         let start = origin();
-        let devices = sim
-            .device_configs()
-            .into_iter()
-            .map(|d| SimDevice::new(d, start))
-            .collect();
-        let mut ncp = SimNcp::new(SimNcpConfig::default(), devices).unwrap();
+        let mut ncp = SimNcp::new(SimNcpConfig::default(), sim.sim_devices(start)).unwrap();
         let mut host = Link::new(Role::Host, LinkConfig::default()).unwrap();
         host.reset(start);
         let _ = exchange(&mut host, &mut ncp, start);

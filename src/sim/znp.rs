@@ -36,12 +36,14 @@ use std::time::{Duration, Instant};
 
 use super::device::SimDevice;
 use super::faults::{Faults, SplitMix64};
-use super::ncp::SimEvent;
+use super::radio::{
+    DeviceFrame, Due, Framing, Radio, SelfResets, SimEvent, ota_endpoint, through_line,
+};
 use super::znp_nv::NvMemory;
-use crate::zigbee::CLUSTER_BASIC;
-use crate::zigbee::{CLUSTER_OTA_UPGRADE, Ieee, Nwk};
+use crate::zigbee::{Ieee, Nwk};
 use crate::znp::command::{
-    AfIncomingMsg, DEVICE_STATE_STARTED_AS_COORDINATOR, Message, SysVersion, ZdoAddrRsp, status,
+    AddrModeAddress, AfDataRequest, AfDataRequestExt, AfIncomingMsg,
+    DEVICE_STATE_STARTED_AS_COORDINATOR, Message, SysVersion, ZdoAddrRsp, status,
 };
 use crate::znp::frame::{Decoder, FrameType, Subsystem};
 use crate::znp::nv::osal;
@@ -54,6 +56,10 @@ const RESET_DELAY: Duration = Duration::from_millis(20);
 const NETWORK_UP_DELAY: Duration = Duration::from_millis(30);
 /// How long a broadcast takes to leave.
 const BROADCAST_DELAY: Duration = Duration::from_millis(5);
+/// How long a unicast to an address nobody has takes to fail.
+const NO_ROUTE_DELAY: Duration = Duration::from_millis(40);
+/// A damaged MT frame keeps its start-of-frame byte (the FCS catches the damage).
+const MT_FRAMING: Framing = Framing { head: 1, tail: 0 };
 /// `BDBCommissioningStatus.Success` and `.FormationFailure` (the answer when a network was
 /// already formed: zigpy-znp accepts both).
 const BDB_SUCCESS: u8 = 0x00;
@@ -113,35 +119,12 @@ impl Default for SimZnpConfig {
     }
 }
 
+/// Something of the stick's own that happens at a given time ([`Radio::schedule`]).
 #[derive(Debug, Clone)]
 enum Scheduled {
-    ResetDone {
-        unsolicited: bool,
-    },
-    NetworkUp {
-        formed: bool,
-    },
-    ToDevice {
-        nwk: Nwk,
-        endpoint: u8,
-        cluster: u16,
-        payload: Vec<u8>,
-    },
-    FromDevice {
-        nwk: Nwk,
-        endpoint: u8,
-        cluster: u16,
-        payload: Vec<u8>,
-    },
-    Announce {
-        nwk: Nwk,
-        ieee: Ieee,
-    },
-    Confirm {
-        status: u8,
-        endpoint: u8,
-        tsn: u8,
-    },
+    ResetDone { unsolicited: bool },
+    NetworkUp { formed: bool },
+    Confirm { status: u8, endpoint: u8, tsn: u8 },
 }
 
 /// The simulated stick. See the module docs.
@@ -157,13 +140,9 @@ pub struct SimZnp {
     /// (endpoint, group) pairs added with `ZDO.ExtAddGroup`.
     groups: Vec<(u8, u16)>,
     network_up: bool,
-    announced: bool,
-    devices: Vec<SimDevice>,
-    schedule: Vec<(Instant, Scheduled)>,
-    pending_unicasts: usize,
-    messages_to_host: u64,
-    reset_done: bool,
-    last_reset: Option<Instant>,
+    /// The devices and what is on the air.
+    radio: Radio<Scheduled>,
+    resets: SelfResets,
     powered: bool,
     events: VecDeque<SimEvent>,
 }
@@ -180,13 +159,8 @@ impl SimZnp {
             endpoints: Vec::new(),
             groups: Vec::new(),
             network_up: false,
-            announced: false,
-            devices,
-            schedule: Vec::new(),
-            pending_unicasts: 0,
-            messages_to_host: 0,
-            reset_done: false,
-            last_reset: None,
+            radio: Radio::new(devices),
+            resets: SelfResets::default(),
             powered: true,
             events: VecDeque::new(),
             config,
@@ -199,7 +173,7 @@ impl SimZnp {
 
     /// The simulated devices.
     pub fn devices(&self) -> &[SimDevice] {
-        &self.devices
+        self.radio.devices()
     }
 
     /// True while the network is up.
@@ -215,7 +189,8 @@ impl SimZnp {
     /// Writes a formed network into NV, as Z-Stack does when commissioning ends.
     fn store_network(&mut self, network: ZnpNetwork) {
         let devices: Vec<(Nwk, Ieee)> = self
-            .devices
+            .radio
+            .devices()
             .iter()
             .map(|d| (d.config().nwk, d.config().ieee))
             .collect();
@@ -251,26 +226,10 @@ impl SimZnp {
 
     /// Fires what is due: resets, radio deliveries, confirms, device timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        loop {
-            let due = self
-                .schedule
-                .iter()
-                .enumerate()
-                .filter(|(_, (at, _))| *at <= now)
-                .min_by_key(|(_, (at, _))| *at)
-                .map(|(index, _)| index);
-            let Some(index) = due else { break };
-            let (_, item) = self.schedule.swap_remove(index);
-            self.run_scheduled(item, now);
+        while let Some(due) = self.radio.pop_due(now, &mut self.events) {
+            self.run_scheduled(due, now);
         }
-        for index in 0..self.devices.len() {
-            if let Some(device) = self.devices.get_mut(index)
-                && device.poll_timeout().is_some_and(|at| at <= now)
-            {
-                device.handle_timeout(now);
-            }
-            self.collect_device_output(index, now);
-        }
+        self.radio.run_device_timers(now, &mut self.events);
         self.maybe_reset_by_itself(now);
     }
 
@@ -280,31 +239,19 @@ impl SimZnp {
             return None;
         }
         loop {
-            let mut bytes = self.tx.pop_front()?;
+            let bytes = self.tx.pop_front()?;
             let faults = &self.config.faults;
-            if self.rng.chance(faults.drop_to_host) {
-                continue;
+            let line = (faults.drop_to_host, faults.corrupt_to_host);
+            if let Some(bytes) = through_line(&mut self.rng, line, bytes, MT_FRAMING) {
+                return Some(bytes);
             }
-            if self.rng.chance(faults.corrupt_to_host) {
-                // Anything but the start-of-frame byte: the FCS catches it.
-                if let Some(body) = bytes.get_mut(1..) {
-                    self.rng.flip_bit(body);
-                }
-            }
-            return Some(bytes);
         }
     }
 
     /// When [`SimZnp::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let scheduled = self.schedule.iter().map(|(at, _)| *at).min();
-        let devices = self
-            .devices
-            .iter()
-            .filter_map(SimDevice::poll_timeout)
-            .min();
-        let periodic = self.periodic_reset_due();
-        [scheduled, devices, periodic].into_iter().flatten().min()
+        let periodic = self.resets.periodic_due(&self.config.faults, self.powered);
+        self.radio.poll_timeout().into_iter().chain(periodic).min()
     }
 
     /// The next event.
@@ -316,7 +263,7 @@ impl SimZnp {
     /// forgotten, everything in flight lost; NV is kept.
     pub fn reset(&mut self, now: Instant) {
         self.reboot_state();
-        self.last_reset = Some(now);
+        self.resets.rebooted(now);
         self.events.push_back(SimEvent::Reset { unsolicited: true });
         if !self.config.faults.silent_reset {
             self.send(reset_indication(0x02));
@@ -335,39 +282,23 @@ impl SimZnp {
     pub fn power_on(&mut self, now: Instant) {
         self.reboot_state();
         self.powered = true;
-        self.last_reset = Some(now);
+        self.resets.rebooted(now);
     }
 
     fn reboot_state(&mut self) {
         self.endpoints.clear();
         self.network_up = false;
         self.tx.clear();
-        self.pending_unicasts = 0;
-        self.schedule
-            .retain(|(_, item)| matches!(item, Scheduled::ToDevice { .. }));
+        self.radio.forget_all_but_the_air();
     }
 
     fn maybe_reset_by_itself(&mut self, now: Instant) {
         if !self.powered {
             return;
         }
-        if let Some(threshold) = self.config.faults.reset_after_messages
-            && !self.reset_done
-            && self.messages_to_host >= threshold
-        {
-            self.reset_done = true;
+        for _ in 0..self.resets.due_now(&self.config.faults, now) {
             self.reset(now);
         }
-        if self.periodic_reset_due().is_some_and(|at| at <= now) {
-            self.reset(now);
-        }
-    }
-
-    fn periodic_reset_due(&self) -> Option<Instant> {
-        let period = self.config.faults.reset_every?;
-        self.last_reset
-            .filter(|_| self.powered)
-            .map(|last| last + period)
     }
 
     fn send(&mut self, message: Message) {
@@ -397,13 +328,13 @@ impl SimZnp {
             })),
             Message::SysResetReq { .. } => {
                 self.reboot_state();
-                self.last_reset = Some(now);
+                self.resets.rebooted(now);
                 self.events
                     .push_back(SimEvent::Reset { unsolicited: false });
-                self.schedule.push((
+                self.radio.schedule(
                     now + RESET_DELAY,
                     Scheduled::ResetDone { unsolicited: false },
-                ));
+                );
             }
             Message::UtilAssocFindDevice { .. } => {
                 let mut device = vec![0xFE, 0xFF];
@@ -426,26 +357,8 @@ impl SimZnp {
                 self.endpoints.push(register);
                 self.status(Subsystem::AF, 0x00, status::SUCCESS);
             }
-            Message::AfDataRequest(request) => self.data_request(
-                0x01,
-                crate::znp::command::AddrModeAddress::nwk(request.destination),
-                request.dst_endpoint,
-                request.src_endpoint,
-                request.cluster,
-                request.tsn,
-                request.data,
-                now,
-            ),
-            Message::AfDataRequestExt(request) => self.data_request(
-                0x02,
-                request.destination,
-                request.dst_endpoint,
-                request.src_endpoint,
-                request.cluster,
-                request.tsn,
-                request.data,
-                now,
-            ),
+            Message::AfDataRequest(request) => self.data_request(0x01, extended(request), now),
+            Message::AfDataRequestExt(request) => self.data_request(0x02, request, now),
             Message::ZdoMsgCallbackRegister { .. } => {
                 self.status(Subsystem::ZDO, 0x3E, status::SUCCESS);
             }
@@ -534,8 +447,8 @@ impl SimZnp {
         self.send(Message::ZdoStateChangeInd {
             state: DEVICE_STATE_STARTING,
         });
-        self.schedule
-            .push((now + NETWORK_UP_DELAY, Scheduled::NetworkUp { formed }));
+        self.radio
+            .schedule(now + NETWORK_UP_DELAY, Scheduled::NetworkUp { formed });
     }
 
     /// What a factory-new stick forms with: its NV formation items, the BDB channel mask.
@@ -564,7 +477,7 @@ impl SimZnp {
     }
 
     fn address_answer(&self, matches: impl Fn(&SimDevice) -> bool) -> Option<ZdoAddrRsp> {
-        let device = self.devices.iter().find(|d| matches(d))?;
+        let device = self.radio.devices().iter().find(|d| matches(d))?;
         Some(ZdoAddrRsp {
             status: 0,
             ieee: device.config().ieee.0,
@@ -575,18 +488,19 @@ impl SimZnp {
         })
     }
 
-    #[allow(clippy::too_many_arguments)] // the fields of AF.DataRequest(Ext)
-    fn data_request(
-        &mut self,
-        id: u8,
-        destination: crate::znp::command::AddrModeAddress,
-        dst_endpoint: u8,
-        src_endpoint: u8,
-        cluster: u16,
-        tsn: u8,
-        data: Vec<u8>,
-        now: Instant,
-    ) {
+    /// `AF.DataRequest` (`id` 0x01) or `AF.DataRequestExt` (0x02): answered at once, then
+    /// delivered to the stick itself, broadcast, or sent as a unicast with its
+    /// `AF.DataConfirm` to come.
+    fn data_request(&mut self, id: u8, request: AfDataRequestExt, now: Instant) {
+        let AfDataRequestExt {
+            destination,
+            dst_endpoint,
+            src_endpoint,
+            cluster,
+            tsn,
+            data,
+            ..
+        } = request;
         let Some(short) = destination.short().filter(|_| self.network_up) else {
             self.status(Subsystem::AF, id, status::FAILURE);
             return;
@@ -599,63 +513,58 @@ impl SimZnp {
         }
         if nwk.is_broadcast() {
             self.status(Subsystem::AF, id, status::SUCCESS);
-            for device in &self.devices {
-                let at = now + BROADCAST_DELAY + device.config().radio_delay;
-                self.schedule.push((
-                    at,
-                    Scheduled::ToDevice {
-                        nwk: device.config().nwk,
-                        endpoint: dst_endpoint,
-                        cluster,
-                        payload: data.clone(),
-                    },
-                ));
-            }
+            self.radio
+                .send_broadcast(now + BROADCAST_DELAY, dst_endpoint, cluster, &data);
             return;
         }
-        if self.pending_unicasts >= self.config.faults.transmit_queue {
+        if self.radio.transmit_queue_full(&self.config.faults) {
             self.status(Subsystem::AF, id, status::MEM_ERROR);
             return;
         }
         self.status(Subsystem::AF, id, status::SUCCESS);
-        self.pending_unicasts += 1;
-        let device = self.devices.iter().find(|d| d.config().nwk == nwk);
-        let delay = device.map_or(Duration::from_millis(40), |d| d.config().radio_delay);
-        let faults = &self.config.faults;
-        let delivered = device.is_some() && !self.rng.chance(faults.delivery_failure);
-        if delivered {
-            self.schedule.push((
-                now + delay,
-                Scheduled::ToDevice {
-                    nwk,
-                    endpoint: dst_endpoint,
-                    cluster,
-                    payload: data,
-                },
-            ));
-        }
-        let report_lost = self.rng.chance(self.config.faults.lost_delivery_report);
-        let status = if delivered {
-            status::SUCCESS
-        } else {
-            status::MAC_NO_ACK
+        let frame = DeviceFrame {
+            nwk,
+            endpoint: dst_endpoint,
+            cluster,
+            payload: data,
         };
-        let at = now + delay * 2 + self.config.faults.delivery_report_delay;
-        if report_lost {
-            self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
-        } else {
-            self.schedule.push((
-                at,
+        let fate = self
+            .radio
+            .send_unicast(frame, now, &self.config.faults, &mut self.rng);
+        if fate.reported {
+            let delay = fate.radio_delay.unwrap_or(NO_ROUTE_DELAY);
+            let status = if fate.delivered {
+                status::SUCCESS
+            } else {
+                status::MAC_NO_ACK
+            };
+            self.radio.schedule(
+                now + delay * 2 + self.config.faults.delivery_report_delay,
                 Scheduled::Confirm {
                     status,
                     endpoint: src_endpoint,
                     tsn,
                 },
-            ));
+            );
         }
     }
 
-    fn run_scheduled(&mut self, item: Scheduled, now: Instant) {
+    fn run_scheduled(&mut self, due: Due<Scheduled>, now: Instant) {
+        let item = match due {
+            Due::FromDevice(frame) => return self.deliver_to_host(frame),
+            Due::Announce { nwk, ieee } => {
+                if self.network_up {
+                    self.send(Message::ZdoEndDeviceAnnceInd {
+                        source: nwk.0,
+                        nwk: nwk.0,
+                        ieee: ieee.0,
+                        capabilities: 0x8E,
+                    });
+                }
+                return;
+            }
+            Due::Stick(item) => item,
+        };
         match item {
             Scheduled::ResetDone { unsolicited } => {
                 if !unsolicited {
@@ -677,57 +586,8 @@ impl SimZnp {
                     mode: 0x04,
                     remaining_modes: 0,
                 });
-                if !self.announced && self.config.announce_devices {
-                    self.announced = true;
-                    for device in &self.devices {
-                        let config = device.config();
-                        self.schedule.push((
-                            now + config.radio_delay,
-                            Scheduled::Announce {
-                                nwk: config.nwk,
-                                ieee: config.ieee,
-                            },
-                        ));
-                    }
-                }
-            }
-            Scheduled::ToDevice {
-                nwk,
-                endpoint,
-                cluster,
-                payload,
-            } => {
-                let Some(index) = self.devices.iter().position(|d| d.config().nwk == nwk) else {
-                    return;
-                };
-                self.events.push_back(SimEvent::MessageToDevice {
-                    nwk,
-                    payload: payload.clone(),
-                });
-                if let Some(device) = self.devices.get_mut(index) {
-                    let addressed = endpoint == device.config().endpoint || endpoint == 0xFF;
-                    if addressed && cluster == CLUSTER_OTA_UPGRADE {
-                        device.handle_frame(&payload, now);
-                    } else if addressed && cluster == CLUSTER_BASIC {
-                        device.handle_basic_frame(&payload, now);
-                    }
-                }
-                self.collect_device_output(index, now);
-            }
-            Scheduled::FromDevice {
-                nwk,
-                endpoint,
-                cluster,
-                payload,
-            } => self.deliver_to_host(nwk, endpoint, cluster, payload),
-            Scheduled::Announce { nwk, ieee } => {
-                if self.network_up {
-                    self.send(Message::ZdoEndDeviceAnnceInd {
-                        source: nwk.0,
-                        nwk: nwk.0,
-                        ieee: ieee.0,
-                        capabilities: 0x8E,
-                    });
+                if self.config.announce_devices {
+                    self.radio.announce_once(now);
                 }
             }
             Scheduled::Confirm {
@@ -735,7 +595,7 @@ impl SimZnp {
                 endpoint,
                 tsn,
             } => {
-                self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
+                self.radio.unicast_reported();
                 self.send(Message::AfDataConfirm {
                     status,
                     endpoint,
@@ -750,25 +610,23 @@ impl SimZnp {
     /// `mt_af.c`) uses `AF.IncomingMsgExt` only for inter-PAN frames, 64-bit sources and payloads
     /// over 220 bytes (then without data, for `AF.DataRetrieve`): never for devices of our own
     /// network, whose unfragmented payloads are at most ~82 bytes.
-    fn deliver_to_host(&mut self, nwk: Nwk, src_endpoint: u8, cluster: u16, payload: Vec<u8>) {
-        if !self.network_up || !self.powered {
-            return;
-        }
-        let Some(endpoint) = self
+    fn deliver_to_host(&mut self, frame: DeviceFrame) {
+        let registered = self
             .endpoints
             .iter()
-            .find(|e| e.input_clusters.contains(&CLUSTER_OTA_UPGRADE))
-            .map(|e| e.endpoint)
+            .map(|e| (e.endpoint, e.input_clusters.as_slice()));
+        let Some(endpoint) = ota_endpoint(registered).filter(|_| self.network_up && self.powered)
         else {
             return;
         };
-        self.messages_to_host += 1;
-        self.events.push_back(SimEvent::MessageToHost {
+        let sent = self.resets.message_to_host(&frame, &mut self.events);
+        let DeviceFrame {
             nwk,
+            endpoint: src_endpoint,
             cluster,
-            payload: payload.clone(),
-        });
-        let tsn = (self.messages_to_host & 0xFF) as u8;
+            payload,
+        } = frame;
+        let tsn = (sent & 0xFF) as u8;
         self.send(Message::AfIncomingMsg(AfIncomingMsg {
             group: 0,
             cluster,
@@ -784,6 +642,21 @@ impl SimZnp {
             mac_source: nwk.0,
             radius: 29,
         }));
+    }
+}
+
+/// `AF.DataRequest` as the `AF.DataRequestExt` it is a short form of: a short address, our PAN.
+fn extended(request: AfDataRequest) -> AfDataRequestExt {
+    AfDataRequestExt {
+        destination: AddrModeAddress::nwk(request.destination),
+        dst_endpoint: request.dst_endpoint,
+        dst_pan: 0,
+        src_endpoint: request.src_endpoint,
+        cluster: request.cluster,
+        tsn: request.tsn,
+        options: request.options,
+        radius: request.radius,
+        data: request.data,
     }
 }
 

@@ -125,15 +125,11 @@ impl NvMemory {
                 Some(answer)
             }
             Message::SysOsalNvItemInit { id, length, value } => {
-                let existed = self.osal.contains_key(id);
-                let mut item = value.clone();
-                item.resize(usize::from(*length), 0xFF);
-                self.osal.entry(*id).or_insert(item);
-                let status = if existed {
-                    status::SUCCESS
-                } else {
-                    status::NV_ITEM_UNINIT
-                };
+                let status = create_item(&mut self.osal, *id, || {
+                    let mut item = value.clone();
+                    item.resize(usize::from(*length), 0xFF);
+                    item
+                });
                 Some(status_response(0x07, status))
             }
             Message::SysOsalNvWriteExt { id, offset, value } => {
@@ -141,12 +137,7 @@ impl NvMemory {
                 Some(status_response(0x1D, status))
             }
             Message::SysOsalNvDelete { id, .. } => {
-                let status = if self.osal.remove(id).is_some() {
-                    status::SUCCESS
-                } else {
-                    status::NV_ITEM_UNINIT
-                };
-                Some(status_response(0x12, status))
+                Some(status_response(0x12, delete_item(&mut self.osal, id)))
             }
             Message::SysNvLength {
                 sys_id,
@@ -178,15 +169,9 @@ impl NvMemory {
                 sub_id,
                 length,
             } => {
-                let key = (*sys_id, *item_id, *sub_id);
-                let existed = self.extended.contains_key(&key);
                 let size = usize::try_from(*length).unwrap_or(0).min(4096);
-                self.extended.entry(key).or_insert_with(|| vec![0xFF; size]);
-                let status = if existed {
-                    status::SUCCESS
-                } else {
-                    status::NV_ITEM_UNINIT
-                };
+                let key = (*sys_id, *item_id, *sub_id);
+                let status = create_item(&mut self.extended, key, || vec![0xFF; size]);
                 Some(status_response(0x30, status))
             }
             Message::SysNvWrite {
@@ -205,13 +190,8 @@ impl NvMemory {
                 item_id,
                 sub_id,
             } => {
-                let removed = self.extended.remove(&(*sys_id, *item_id, *sub_id));
-                let status = if removed.is_some() {
-                    status::SUCCESS
-                } else {
-                    status::NV_ITEM_UNINIT
-                };
-                Some(status_response(0x31, status))
+                let key = (*sys_id, *item_id, *sub_id);
+                Some(status_response(0x31, delete_item(&mut self.extended, &key)))
             }
             _ => None,
         }
@@ -233,6 +213,33 @@ fn nv_slice(item: Option<&Vec<u8>>, offset: usize, id: u8) -> Message {
             status: status::INVALID_PARAMETER,
             value: Vec::new(),
         },
+    }
+}
+
+/// Creates an item unless it exists (`osal_nv_item_init`): SUCCESS when it existed,
+/// NV_ITEM_UNINIT when it is new.
+fn create_item<K: Ord>(
+    items: &mut BTreeMap<K, Vec<u8>>,
+    key: K,
+    initial: impl FnOnce() -> Vec<u8>,
+) -> u8 {
+    let mut existed = true;
+    items.entry(key).or_insert_with(|| {
+        existed = false;
+        initial()
+    });
+    if existed {
+        status::SUCCESS
+    } else {
+        status::NV_ITEM_UNINIT
+    }
+}
+
+/// Deletes an item: SUCCESS, or NV_ITEM_UNINIT when there was none.
+fn delete_item<K: Ord>(items: &mut BTreeMap<K, Vec<u8>>, key: &K) -> u8 {
+    match items.remove(key) {
+        Some(_) => status::SUCCESS,
+        None => status::NV_ITEM_UNINIT,
     }
 }
 

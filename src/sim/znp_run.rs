@@ -4,14 +4,8 @@
 
 use std::time::Instant;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
-
-use super::device::SimDevice;
-use super::ncp::SimEvent;
 use super::znp::{SimZnp, SimZnpConfig};
-use super::{Plug, Pty, SimConfig, SimError, Simulator, now, serve};
+use super::{SimConfig, SimError, SimEvent, Simulator, run_stick};
 
 /// Creates the pty pair, puts the simulated ZNP and the devices of `config` on it and returns at
 /// once (`config.ncp` is not used: the stick is described by `znp`).
@@ -19,34 +13,8 @@ pub async fn run_znp_simulator(
     config: SimConfig,
     znp: SimZnpConfig,
 ) -> Result<Simulator, SimError> {
-    let port = Pty::open(config.link_path.as_deref())?;
-    let path = port.path.clone();
-    let start = now();
-    let devices = config
-        .device_configs()
-        .into_iter()
-        .map(|device| SimDevice::new(device, start))
-        .collect();
-    let stick = SimZnp::new(znp, devices);
-    let (event_tx, event_rx) = mpsc::channel(4096);
-    let cancel = CancellationToken::new();
-    let span = tracing::info_span!("sim", pty = %path, protocol = "znp");
-    let plug = Plug {
-        port: Some(port),
-        unplug: config.unplug.map(|u| (start + u.after, u.gap)),
-        replug_at: None,
-        link_path: config.link_path.clone(),
-    };
-    let task = tokio::spawn(
-        serve(stick, plug, event_tx, cancel.clone(), config.trace_messages).instrument(span),
-    );
-    Ok(Simulator {
-        path,
-        link_path: config.link_path,
-        events: event_rx,
-        cancel,
-        task: Some(task),
-    })
+    let span = |pty: &str| tracing::info_span!("sim", pty = %pty, protocol = "znp");
+    run_stick(config, span, |devices| Ok(SimZnp::new(znp, devices)))
 }
 
 impl super::Stick for SimZnp {

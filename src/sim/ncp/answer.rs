@@ -195,8 +195,8 @@ impl SimNcp {
                 if self.stored_network.is_some() && !self.network_up {
                     // Up at once for queries; the stack status callback follows.
                     self.network_up = true;
-                    self.schedule
-                        .push((now + NETWORK_UP_DELAY, Scheduled::NetworkUp));
+                    self.radio
+                        .schedule(now + NETWORK_UP_DELAY, Scheduled::NetworkUp);
                     Response::NetworkInit { status: self.ok() }
                 } else if self.network_up {
                     Response::NetworkInit {
@@ -233,8 +233,8 @@ impl SimNcp {
                 }
                 self.stored_network = Some(form.parameters);
                 self.network_up = true;
-                self.schedule
-                    .push((now + NETWORK_UP_DELAY, Scheduled::NetworkUp));
+                self.radio
+                    .schedule(now + NETWORK_UP_DELAY, Scheduled::NetworkUp);
                 Response::FormNetwork { status: self.ok() }
             }
             Command::PermitJoining(permit) => {
@@ -272,32 +272,18 @@ impl SimNcp {
             Command::MaximumPayloadLength => Response::MaximumPayloadLength {
                 aps_length: self.config.max_aps_payload,
             },
-            Command::SendUnicast(send) => {
-                let status = self.accept_unicast(
-                    send.message_type,
-                    send.index_or_destination,
-                    send.aps_frame,
-                    send.message_tag,
-                    send.message_contents,
-                    now,
-                );
-                let sequence = self.take_aps_sequence();
-                Response::SendUnicast(SendResponse { status, sequence })
-            }
-            Command::SendBroadcast(send) => {
-                let status = self.accept_broadcast(
-                    send.destination,
-                    send.aps_frame,
-                    send.message_tag,
-                    send.message_contents,
-                    now,
-                );
-                let sequence = self.take_aps_sequence();
-                Response::SendBroadcast(SendResponse { status, sequence })
-            }
+            Command::SendUnicast(send) => Response::SendUnicast(SendResponse {
+                status: self.accept_unicast(send, now),
+                sequence: self.take_aps_sequence(),
+            }),
+            Command::SendBroadcast(send) => Response::SendBroadcast(SendResponse {
+                status: self.accept_broadcast(send, now),
+                sequence: self.take_aps_sequence(),
+            }),
             Command::LookupNodeIdByEui64(lookup) => {
                 let found = self
-                    .devices
+                    .radio
+                    .devices()
                     .iter()
                     .find(|d| d.config().ieee.0 == lookup.eui64.0)
                     .map(|d| d.config().nwk);
@@ -310,11 +296,7 @@ impl SimNcp {
                 })
             }
             Command::LookupEui64ByNodeId(lookup) => {
-                let found = self
-                    .devices
-                    .iter()
-                    .find(|d| d.config().nwk.0 == lookup.node_id.0)
-                    .map(|d| d.config().ieee);
+                let found = self.radio.device(lookup.node_id).map(|d| d.config().ieee);
                 Response::LookupEui64ByNodeId(LookupEui64ByNodeIdResponse {
                     status: match found {
                         Some(_) => self.ok(),
@@ -350,7 +332,8 @@ impl SimNcp {
         now: Instant,
     ) -> Response {
         let children: Vec<(u16, [u8; 8])> = self
-            .devices
+            .radio
+            .devices()
             .iter()
             .map(|d| (d.config().nwk.0, d.config().ieee.to_le_bytes()))
             .collect();
@@ -374,20 +357,20 @@ impl SimNcp {
             Some(StackEffect::LeaveNetwork) => {
                 self.network_up = false;
                 self.stored_network = None;
-                self.schedule
-                    .push((now + NETWORK_UP_DELAY, Scheduled::NetworkDown));
+                self.radio
+                    .schedule(now + NETWORK_UP_DELAY, Scheduled::NetworkDown);
             }
             Some(StackEffect::FactoryReset) => self.stored_network = None,
             Some(StackEffect::Callbacks(callbacks)) => {
                 // One millisecond apart, so they reach the host in order.
                 for (order, (frame_id, parameters)) in (0u32..).zip(callbacks) {
-                    self.schedule.push((
+                    self.radio.schedule(
                         now + BROADCAST_DELAY + Duration::from_millis(u64::from(order)),
                         Scheduled::Callback {
                             frame_id: FrameId(frame_id),
                             parameters,
                         },
-                    ));
+                    );
                 }
             }
             Some(StackEffect::MulticastSent {
@@ -395,7 +378,7 @@ impl SimNcp {
                 aps_frame,
             }) => {
                 if let Ok(aps_frame) = ApsFrame::decode(&aps_frame) {
-                    self.schedule.push((
+                    self.radio.schedule(
                         now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
                         Scheduled::MessageSent {
                             message_type: OutgoingMessageType::MULTICAST,
@@ -405,7 +388,7 @@ impl SimNcp {
                             delivered: true,
                             unicast: false,
                         },
-                    ));
+                    );
                 }
             }
             _ => {}

@@ -1,85 +1,72 @@
-//! The simulated NCP's radio side: sends accepted from the host reach the devices after the
-//! radio delay (or fail, by the fault settings), their delivery reports
+//! The simulated NCP's messaging (UG100 §7 "Messaging Frames"): the host's unicasts and
+//! broadcasts handed to the shared [`crate::sim::radio::Radio`], their delivery reports
 //! (`messageSentHandler`), the devices' own messages and announces as callbacks to the host,
-//! and the NCP's own ZDO answers (UG100 §7 "Messaging Frames").
+//! and the NCP's own ZDO answers.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::*;
+use crate::ezsp::command::{SendBroadcast, SendUnicast};
+use crate::sim::radio::{DeviceFrame, Due, ota_endpoint};
 
 impl SimNcp {
-    /// The one-way radio delay to a device, `None` for an address nobody has.
-    pub(super) fn radio_delay(&self, nwk: Nwk) -> Option<Duration> {
-        self.devices
-            .iter()
-            .find(|d| d.config().nwk == nwk)
-            .map(|d| d.config().radio_delay)
-    }
-
     pub(super) fn take_aps_sequence(&mut self) -> u8 {
         let sequence = self.next_aps_sequence;
         self.next_aps_sequence = sequence.wrapping_add(1);
         sequence
     }
 
-    pub(super) fn accept_unicast(
-        &mut self,
-        message_type: OutgoingMessageType,
-        destination: Nwk,
-        aps_frame: ApsFrame,
-        message_tag: u16,
-        payload: Vec<u8>,
-        now: Instant,
-    ) -> Status {
+    /// `sendUnicast`: refused, looped back to the NCP's own node, or put on the air with its
+    /// `messageSentHandler` to come.
+    pub(super) fn accept_unicast(&mut self, send: SendUnicast, now: Instant) -> Status {
+        let SendUnicast {
+            message_type,
+            index_or_destination: destination,
+            aps_frame,
+            message_tag,
+            message_contents: payload,
+        } = send;
         if !self.network_up {
             return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
         }
         if payload.len() > usize::from(self.config.max_aps_payload) {
             return self.ember_status(EmberStatus::MESSAGE_TOO_LONG, SlStatus::MESSAGE_TOO_LONG);
         }
-        if self.pending_unicasts >= self.config.faults.transmit_queue {
+        if self.radio.transmit_queue_full(&self.config.faults) {
             return self.ember_status(
                 EmberStatus::MAX_MESSAGE_LIMIT_REACHED,
                 SlStatus::ZIGBEE_MAX_MESSAGE_LIMIT_REACHED,
             );
         }
-        self.pending_unicasts += 1;
         if destination == Nwk::COORDINATOR {
+            self.radio.hold_unicast();
             self.loop_back(message_type, aps_frame, message_tag, &payload, now);
             return self.ok();
         }
-        let nwk = destination;
-        let radio_delay = self.radio_delay(nwk);
-        let delivered =
-            radio_delay.is_some() && !self.rng.chance(self.config.faults.delivery_failure);
-        let delay = radio_delay.unwrap_or(NO_ROUTE_DELAY / 4);
-        if delivered {
-            self.schedule.push((
-                now + delay,
-                Scheduled::ToDevice {
-                    nwk,
-                    aps_frame,
-                    payload,
-                },
-            ));
-        }
-        if !self.rng.chance(self.config.faults.lost_delivery_report) {
+        let frame = DeviceFrame {
+            nwk: destination,
+            endpoint: aps_frame.destination_endpoint,
+            cluster: aps_frame.cluster_id,
+            payload,
+        };
+        let fate = self
+            .radio
+            .send_unicast(frame, now, &self.config.faults, &mut self.rng);
+        if fate.reported {
             // An APS ACK comes back over the radio; a failure is known after the retries.
-            let report_after = if delivered { delay * 2 } else { delay * 4 };
-            self.schedule.push((
+            let delay = fate.radio_delay.unwrap_or(NO_ROUTE_DELAY / 4);
+            let report_after = if fate.delivered { delay * 2 } else { delay * 4 };
+            self.radio.schedule(
                 now + report_after + self.config.faults.delivery_report_delay,
                 Scheduled::MessageSent {
                     message_type,
                     destination,
                     aps_frame,
                     message_tag,
-                    delivered,
+                    delivered: fate.delivered,
                     unicast: true,
                 },
-            ));
-        } else {
-            // The report is lost, but the NCP frees the queue slot after its retries.
-            self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
+            );
         }
         self.ok()
     }
@@ -104,16 +91,16 @@ impl SimNcp {
             if let Some((cluster, response)) =
                 crate::sim::zdo::answer(&node, aps_frame.cluster_id, payload)
             {
-                self.schedule.push((
+                self.radio.schedule(
                     now + BROADCAST_DELAY * 2,
                     Scheduled::FromOwnZdo {
                         cluster,
                         payload: response,
                     },
-                ));
+                );
             }
         }
-        self.schedule.push((
+        self.radio.schedule(
             now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
             Scheduled::MessageSent {
                 message_type,
@@ -123,36 +110,27 @@ impl SimNcp {
                 delivered: true,
                 unicast: true,
             },
-        ));
+        );
     }
 
-    pub(super) fn accept_broadcast(
-        &mut self,
-        destination: Nwk,
-        aps_frame: ApsFrame,
-        message_tag: u16,
-        payload: Vec<u8>,
-        now: Instant,
-    ) -> Status {
+    /// `sendBroadcast`: every device hears it; its `messageSentHandler` follows.
+    pub(super) fn accept_broadcast(&mut self, send: SendBroadcast, now: Instant) -> Status {
+        let SendBroadcast {
+            destination,
+            aps_frame,
+            message_tag,
+            ..
+        } = send;
         if !self.network_up {
             return self.ember_status(EmberStatus::NETWORK_DOWN, SlStatus::ZIGBEE_NETWORK_DOWN);
         }
-        let receivers: Vec<(Nwk, Duration)> = self
-            .devices
-            .iter()
-            .map(|d| (d.config().nwk, d.config().radio_delay))
-            .collect();
-        for (nwk, delay) in receivers {
-            self.schedule.push((
-                now + delay,
-                Scheduled::ToDevice {
-                    nwk,
-                    aps_frame,
-                    payload: payload.clone(),
-                },
-            ));
-        }
-        self.schedule.push((
+        self.radio.send_broadcast(
+            now,
+            aps_frame.destination_endpoint,
+            aps_frame.cluster_id,
+            &send.message_contents,
+        );
+        self.radio.schedule(
             now + BROADCAST_DELAY + self.config.faults.delivery_report_delay,
             Scheduled::MessageSent {
                 message_type: OutgoingMessageType::BROADCAST,
@@ -162,14 +140,19 @@ impl SimNcp {
                 delivered: true,
                 unicast: false,
             },
-        ));
+        );
         self.ok()
     }
 
     // -----------------------------------------------------------------------------------------
     // The radio
 
-    pub(super) fn run_scheduled(&mut self, item: Scheduled, now: Instant) {
+    pub(super) fn run_scheduled(&mut self, due: Due<Scheduled>, now: Instant) {
+        let item = match due {
+            Due::FromDevice(frame) => return self.deliver_to_host(frame),
+            Due::Announce { nwk, ieee } => return self.announce_to_host(nwk, ieee),
+            Due::Stick(item) => item,
+        };
         match item {
             Scheduled::Callback {
                 frame_id,
@@ -191,50 +174,10 @@ impl SimNcp {
                 self.send_callback(Callback::StackStatusHandler {
                     status: self.ember_status(EmberStatus::NETWORK_UP, SlStatus::ZIGBEE_NETWORK_UP),
                 });
-                if !self.announced && self.config.announce_devices {
-                    self.announced = true;
-                    let announces: Vec<(Nwk, Ieee, Duration)> = self
-                        .devices
-                        .iter()
-                        .map(|d| (d.config().nwk, d.config().ieee, d.config().radio_delay))
-                        .collect();
-                    for (nwk, ieee, delay) in announces {
-                        self.schedule
-                            .push((now + delay, Scheduled::Announce { nwk, ieee }));
-                    }
+                if self.config.announce_devices {
+                    self.radio.announce_once(now);
                 }
             }
-            Scheduled::ToDevice {
-                nwk,
-                aps_frame,
-                payload,
-            } => {
-                let Some(index) = self.devices.iter().position(|d| d.config().nwk == nwk) else {
-                    return;
-                };
-                self.events.push_back(SimEvent::MessageToDevice {
-                    nwk,
-                    payload: payload.clone(),
-                });
-                if let Some(device) = self.devices.get_mut(index) {
-                    let endpoint = device.config().endpoint;
-                    let addressed = aps_frame.destination_endpoint == endpoint
-                        || aps_frame.destination_endpoint == 0xFF;
-                    if addressed && aps_frame.cluster_id == CLUSTER_OTA_UPGRADE {
-                        device.handle_frame(&payload, now);
-                    } else if addressed && aps_frame.cluster_id == CLUSTER_BASIC {
-                        device.handle_basic_frame(&payload, now);
-                    }
-                }
-                self.collect_device_output(index, now);
-            }
-            Scheduled::FromDevice {
-                nwk,
-                endpoint,
-                cluster,
-                payload,
-            } => self.deliver_to_host(nwk, endpoint, cluster, payload),
-            Scheduled::Announce { nwk, ieee } => self.announce_to_host(nwk, ieee),
             Scheduled::FromOwnZdo { cluster, payload } => {
                 let aps_frame = ApsFrame {
                     profile_id: DeviceAnnounce::PROFILE_ID,
@@ -257,7 +200,7 @@ impl SimNcp {
                 unicast,
             } => {
                 if unicast {
-                    self.pending_unicasts = self.pending_unicasts.saturating_sub(1);
+                    self.radio.unicast_reported();
                 }
                 let status = if delivered {
                     self.ok()
@@ -279,71 +222,28 @@ impl SimNcp {
         }
     }
 
-    /// Puts what the device wants to send on the radio, and its events in the queue.
-    pub(super) fn collect_device_output(&mut self, index: usize, now: Instant) {
-        let Some(device) = self.devices.get_mut(index) else {
-            return;
-        };
-        let nwk = device.config().nwk;
-        let endpoint = device.config().endpoint;
-        let delay = device.config().radio_delay;
-        while let Some((cluster, payload)) = device.poll_radio_frame() {
-            self.schedule.push((
-                now + delay,
-                Scheduled::FromDevice {
-                    nwk,
-                    endpoint,
-                    cluster,
-                    payload,
-                },
-            ));
-        }
-        while let Some(event) = device.poll_event() {
-            self.events.push_back(SimEvent::Device { nwk, event });
-        }
-    }
-
     /// A device's OTA frame (or its answer to a Basic cluster read) reaches the NCP: up to the
     /// host if an endpoint takes the OTA cluster.
-    pub(super) fn deliver_to_host(
-        &mut self,
-        nwk: Nwk,
-        source_endpoint: u8,
-        cluster: u16,
-        payload: Vec<u8>,
-    ) {
-        if !self.network_up {
-            return;
-        }
-        let Some(endpoint) = self
+    pub(super) fn deliver_to_host(&mut self, frame: DeviceFrame) {
+        let registered = self
             .endpoints
             .iter()
-            .find(|e| e.input_clusters.contains(&CLUSTER_OTA_UPGRADE))
-            .map(|e| e.endpoint)
-        else {
-            return; // No endpoint serves the OTA cluster: the stack drops the message.
+            .map(|e| (e.endpoint, e.input_clusters.as_slice()));
+        let Some(endpoint) = ota_endpoint(registered).filter(|_| self.network_up) else {
+            return;
         };
-        let ieee = self
-            .devices
-            .iter()
-            .find(|d| d.config().nwk == nwk)
-            .map(|d| d.config().ieee);
+        let ieee = self.radio.device(frame.nwk).map(|d| d.config().ieee);
         let aps_frame = ApsFrame {
             profile_id: PROFILE_HOME_AUTOMATION,
-            cluster_id: cluster,
-            source_endpoint,
+            cluster_id: frame.cluster,
+            source_endpoint: frame.endpoint,
             destination_endpoint: endpoint,
             options: ApsOptions::RETRY,
             group_id: 0,
             sequence: self.take_aps_sequence(),
         };
-        self.messages_to_host += 1;
-        self.events.push_back(SimEvent::MessageToHost {
-            nwk,
-            cluster,
-            payload: payload.clone(),
-        });
-        self.send_incoming(aps_frame, nwk, ieee, payload);
+        self.resets.message_to_host(&frame, &mut self.events);
+        self.send_incoming(aps_frame, frame.nwk, ieee, frame.payload);
     }
 
     pub(super) fn announce_to_host(&mut self, nwk: Nwk, ieee: Ieee) {

@@ -8,14 +8,8 @@ use super::*;
 impl StackTables {
     /// The Security and key frames (UG100 §11; the Security Manager frames of v12+).
     /// `Some(false)`: not one of these frames; `None`: malformed parameters.
-    pub(super) fn answer_keys(
-        &mut self,
-        view: &StackView<'_>,
-        frame_id: FrameId,
-        cx: &mut Cx<'_>,
-    ) -> Option<bool> {
-        let Cx { r, out, v, sl, .. } = cx;
-        let (v, sl) = (*v, *sl);
+    pub(super) fn answer_keys(&mut self, cx: &mut Cx<'_>) -> Option<bool> {
+        let (frame_id, view, r, out, _, v, sl) = cx.parts();
         match frame_id {
             // getCurrentSecurityState -> status, bitmask, trust centre EUI-64
             FrameId::GET_CURRENT_SECURITY_STATE => {
@@ -92,12 +86,7 @@ impl StackTables {
                         key_struct(out, 0, 0, &[0; 16], 0, 0, [0; 8]);
                     }
                     None => {
-                        put_status(
-                            out,
-                            sl,
-                            EmberStatus::INDEX_OUT_OF_RANGE,
-                            SlStatus::INVALID_INDEX,
-                        );
+                        index_status(out, sl, false);
                         key_struct(out, 0, 0, &[0; 16], 0, 0, [0; 8]);
                     }
                 }

@@ -78,9 +78,14 @@ pub struct StackView<'a> {
     pub endpoints: &'a [u8],
 }
 
-/// One answer being built: the parameters read, the answer written, what it sets off.
+/// One answer being built: the frame asked for, the parameters read, the answer written, what
+/// it sets off.
 #[derive(Debug)]
 struct Cx<'a> {
+    /// The frame being answered.
+    frame_id: FrameId,
+    /// The rest of the NCP.
+    view: StackView<'a>,
     r: Reader<'a>,
     out: Vec<u8>,
     effect: Option<StackEffect>,
@@ -88,6 +93,32 @@ struct Cx<'a> {
     v: u8,
     /// Whether statuses are `sl_status_t` (v14+).
     sl: bool,
+}
+
+/// What a frame handler works with: the frame asked for, the rest of the NCP, the parameters, the
+/// answer, its effect, the version's number and whether statuses are `sl_status_t`.
+type Parts<'c, 'a> = (
+    FrameId,
+    StackView<'a>,
+    &'c mut Reader<'a>,
+    &'c mut Vec<u8>,
+    &'c mut Option<StackEffect>,
+    u8,
+    bool,
+);
+
+impl<'a> Cx<'a> {
+    fn parts(&mut self) -> Parts<'_, 'a> {
+        (
+            self.frame_id,
+            self.view,
+            &mut self.r,
+            &mut self.out,
+            &mut self.effect,
+            self.v,
+            self.sl,
+        )
+    }
 }
 
 /// SUCCESS in the version's status type.
@@ -241,15 +272,17 @@ impl StackTables {
             return None;
         }
         let mut cx = Cx {
+            frame_id,
+            view: *view,
             r: Reader::new(parameters),
             out: Vec::new(),
             effect: None,
             v,
             sl: view.version.uses_sl_status(),
         };
-        let answered = self.answer_network(view, frame_id, &mut cx)?
-            || self.answer_tables(view, frame_id, &mut cx)?
-            || self.answer_keys(view, frame_id, &mut cx)?;
+        let answered = self.answer_network(&mut cx)?
+            || self.answer_tables(&mut cx)?
+            || self.answer_keys(&mut cx)?;
         answered.then_some(StackAnswer {
             parameters: cx.out,
             effect: cx.effect,

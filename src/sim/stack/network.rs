@@ -8,20 +8,8 @@ use super::*;
 impl StackTables {
     /// Configuration, networking, messaging and token frames.
     /// `Some(false)`: not one of these frames; `None`: malformed parameters.
-    pub(super) fn answer_network(
-        &mut self,
-        view: &StackView<'_>,
-        frame_id: FrameId,
-        cx: &mut Cx<'_>,
-    ) -> Option<bool> {
-        let Cx {
-            r,
-            out,
-            effect,
-            v,
-            sl,
-        } = cx;
-        let (v, sl) = (*v, *sl);
+    pub(super) fn answer_network(&mut self, cx: &mut Cx<'_>) -> Option<bool> {
+        let (frame_id, view, r, out, effect, v, sl) = cx.parts();
         match frame_id {
             // getExtendedValue(valueId, characteristics) -> status (EzspStatus), LV value
             FrameId::GET_EXTENDED_VALUE => {
@@ -167,12 +155,7 @@ impl StackTables {
             FrameId::GET_TOKEN_COUNT => out.push(0),
             // getTokenInfo(index) -> status, EmberTokenInfo
             FrameId::GET_TOKEN_INFO => {
-                put_status(
-                    out,
-                    sl,
-                    EmberStatus::INDEX_OUT_OF_RANGE,
-                    SlStatus::INVALID_INDEX,
-                );
+                index_status(out, sl, false);
                 out.extend_from_slice(&[0; 8]);
             }
             // getTokenData(token, index) -> status [, LV32 data only on success]

@@ -7,14 +7,8 @@ use super::*;
 impl StackTables {
     /// The address, child, source-route, multicast and green-power table frames.
     /// `Some(false)`: not one of these frames; `None`: malformed parameters.
-    pub(super) fn answer_tables(
-        &mut self,
-        view: &StackView<'_>,
-        frame_id: FrameId,
-        cx: &mut Cx<'_>,
-    ) -> Option<bool> {
-        let Cx { r, out, v, sl, .. } = cx;
-        let (v, sl) = (*v, *sl);
+    pub(super) fn answer_tables(&mut self, cx: &mut Cx<'_>) -> Option<bool> {
+        let (frame_id, view, r, out, _, v, sl) = cx.parts();
         match frame_id {
             // getParentChildParameters -> childCount, parentEui64, parentNodeId
             FrameId::GET_PARENT_CHILD_PARAMETERS => {
@@ -92,12 +86,7 @@ impl StackTables {
                         out.push(network);
                     }
                     None => {
-                        put_status(
-                            out,
-                            sl,
-                            EmberStatus::INDEX_OUT_OF_RANGE,
-                            SlStatus::INVALID_INDEX,
-                        );
+                        index_status(out, sl, false);
                         out.extend_from_slice(&[0; 4]);
                     }
                 }

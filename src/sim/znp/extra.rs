@@ -1,15 +1,11 @@
 //! Parts of the simulated ZNP kept out of `znp.rs`: the ZDO loopback of data requests to the
-//! stick itself, the devices' output onto the radio, and the MT requests that have no typed
-//! [`Message`] because only other hosts
+//! stick itself, and the MT requests that have no typed [`Message`] because only other hosts
 //! send them: zigbee-herdsman's `zstack` adapter (10.9.5, `adapter/z-stack/adapter/manager.js`,
 //! `zStackAdapter.js`) asks for the extended address, the device info, the active endpoints,
 //! groups and the extended network info while it starts. Layouts as TI's `MT_ZDO.c`/`MT_UTIL.c`
 //! and herdsman's `znp/definition.js` give them.
 
-use std::time::Instant;
-
-use super::{Scheduled, SimZnp};
-use crate::sim::ncp::SimEvent;
+use super::SimZnp;
 use crate::wire::{PutLe, Reader};
 use crate::znp::command::{Message, status};
 use crate::znp::frame::{Frame, FrameType, Subsystem};
@@ -59,7 +55,8 @@ impl SimZnp {
                 let endpoints: Vec<u8> = if of_interest == 0 {
                     self.endpoints.iter().map(|e| e.endpoint).collect()
                 } else {
-                    self.devices
+                    self.radio
+                        .devices()
                         .iter()
                         .filter(|d| d.config().nwk.0 == of_interest)
                         .map(|d| d.config().endpoint)
@@ -164,30 +161,5 @@ impl SimZnp {
             endpoint: src_endpoint,
             tsn,
         });
-    }
-
-    /// Puts what a device wants to send on the radio (OTA frames and Basic cluster answers),
-    /// and its events in the queue.
-    pub(super) fn collect_device_output(&mut self, index: usize, now: Instant) {
-        let Some(device) = self.devices.get_mut(index) else {
-            return;
-        };
-        let nwk = device.config().nwk;
-        let endpoint = device.config().endpoint;
-        let delay = device.config().radio_delay;
-        while let Some((cluster, payload)) = device.poll_radio_frame() {
-            self.schedule.push((
-                now + delay,
-                Scheduled::FromDevice {
-                    nwk,
-                    endpoint,
-                    cluster,
-                    payload,
-                },
-            ));
-        }
-        while let Some(event) = device.poll_event() {
-            self.events.push_back(SimEvent::Device { nwk, event });
-        }
     }
 }
