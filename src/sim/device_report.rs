@@ -23,6 +23,12 @@ pub enum UpgradeOutcome {
     },
     /// Too many requests went unanswered.
     GaveUp,
+    /// It ended the download with this failure status in its Upgrade End Request, as its
+    /// configuration forced (`DeviceHooks::end_status`).
+    EndedWith {
+        /// The status.
+        status: ZclStatus,
+    },
 }
 
 /// The end of one upgrade attempt, for the simulator's report.

@@ -10,6 +10,10 @@
 //! Request with SUCCESS or INVALID_IMAGE, and on the Upgrade End Response waits the indicated time,
 //! switches to the new version and queries again, so the server sees the new version.
 //!
+//! [`DeviceHooks`] make it a different client (pages, a sleepy poll period, dropping off the
+//! network, a forced Upgrade End status, ...) and [`SimDevice::log`] tells what it did; both
+//! serve the server's scenario tests, and are off for the simulator's devices.
+//!
 //! Quinn-style verbs: [`SimDevice::handle_frame`] (a ZCL frame from the server),
 //! [`SimDevice::handle_timeout`], [`SimDevice::poll_transmit`] (ZCL frames for the server),
 //! [`SimDevice::poll_event`] and [`SimDevice::poll_timeout`]. Time is always an argument.
@@ -34,7 +38,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::zcl::basic;
-use crate::zcl::ota::{OtaCommand, OtaFrame, QueryNextImageRequest, QueryNextImageResponse};
+use crate::zcl::ota::{
+    ImageBlockResponse, OtaCommand, OtaFrame, QueryNextImageRequest, QueryNextImageResponse,
+};
 use crate::zcl::{CommandId, Direction, FrameType, ZclHeader};
 use crate::zigbee::{CLUSTER_BASIC, CLUSTER_OTA_UPGRADE, Ieee, Nwk};
 
@@ -43,7 +49,11 @@ pub use super::device_spec::{SimDeviceSpec, SpecError};
 use super::hostile::{HostileClient, HostileSpec};
 
 mod download;
+mod hooks;
 mod upgrade_end;
+
+use download::Download;
+pub use hooks::{BlockRecord, DeviceHooks, DeviceLog, Fetch, Vanish};
 
 /// How long a battery-powered device stays awake (polling its parent quickly) after it sent
 /// something; frames reaching it later are lost, as its parent would drop them.
@@ -77,6 +87,8 @@ pub struct SimDeviceConfig {
     /// Also reports its Basic cluster ApplicationVersion this often (ZCL Report Attributes,
     /// unasked), as a device with a configured reporting does.
     pub report_every: Option<Duration>,
+    /// How it differs from the default client (nothing, by default).
+    pub hooks: DeviceHooks,
 }
 
 impl SimDeviceConfig {
@@ -96,6 +108,7 @@ impl SimDeviceConfig {
             expected_image: None,
             hostile: None,
             report_every: None,
+            hooks: DeviceHooks::default(),
         }
     }
 }
@@ -127,26 +140,29 @@ enum State {
         deadline: Instant,
         attempts: u32,
     },
-    /// Fetching blocks. `awaiting` is the outstanding request's TSN and deadline; otherwise the
-    /// next request goes out at `next_request`.
-    Downloading {
-        offer: Offer,
-        data: Vec<u8>,
-        awaiting: Option<(u8, Instant)>,
-        next_request: Instant,
-        attempts: u32,
-    },
-    /// The Upgrade End Request is out.
+    /// Fetching the image.
+    Downloading(Download),
+    /// The Upgrade End Request (SUCCESS) is out; `verified` when the image was checked.
     Ending {
         offer: Offer,
+        verified: bool,
         deadline: Option<Instant>,
         attempts: u32,
     },
     /// Told to wait for the upgrade command (upgrade time 0xFFFFFFFF): it asks again with an
-    /// Upgrade End Request every query interval, as the SiLabs client does, until told when.
-    AwaitingCommand { offer: Offer, ask_again: Instant },
+    /// Upgrade End Request every query interval, as the SiLabs client does, until told when
+    /// (or waits silently: [`DeviceHooks::silent_while_awaiting_command`]).
+    AwaitingCommand {
+        offer: Offer,
+        verified: bool,
+        ask_again: Option<Instant>,
+    },
     /// Told when to switch to the new image.
-    Applying { offer: Offer, at: Instant },
+    Applying {
+        offer: Offer,
+        verified: bool,
+        at: Instant,
+    },
 }
 
 /// A simulated OTA client. See the module docs.
@@ -169,6 +185,14 @@ pub struct SimDevice {
     events: VecDeque<DeviceEvent>,
     /// Set when the config asks for a hostile device: it then does this instead.
     hostile: Option<HostileClient>,
+    /// What it did over its life ([`SimDevice::log`]).
+    log: DeviceLog,
+    /// Off the network (hears and sends nothing) until then.
+    offline_until: Option<Instant>,
+    /// [`DeviceHooks::vanish`] has happened (it happens once).
+    vanished: bool,
+    /// The image just downloaded, until applied ([`DeviceHooks::keep_log`] only).
+    downloaded: Vec<u8>,
 }
 
 impl SimDevice {
@@ -180,11 +204,12 @@ impl SimDevice {
             .clone()
             .map(|spec| HostileClient::new(spec, now, config.first_query_after, config.ieee.0));
         let next_report = config.report_every.map(|every| now + every);
+        let first_tsn = config.hooks.first_tsn;
         SimDevice {
             current_version: config.spec.file_version,
             config,
             state: State::Idle { next_query },
-            next_tsn: 0,
+            next_tsn: first_tsn,
             min_block_period: Duration::ZERO,
             started: None,
             counters: Counters::default(),
@@ -194,6 +219,10 @@ impl SimDevice {
             next_report,
             events: VecDeque::new(),
             hostile,
+            log: DeviceLog::default(),
+            offline_until: None,
+            vanished: false,
+            downloaded: Vec::new(),
         }
     }
 
@@ -218,7 +247,7 @@ impl SimDevice {
     /// the spec's identity, as real devices do; a battery-powered device hears it only while
     /// awake ([`AWAKE_AFTER_SEND`] after it last sent something).
     pub fn handle_basic_frame(&mut self, frame: &[u8], now: Instant) {
-        if self.hostile.as_ref().is_some_and(HostileClient::is_silent) {
+        if self.hostile.as_ref().is_some_and(HostileClient::is_silent) || self.is_offline(now) {
             return;
         }
         let awake = !self.config.spec.identity.is_battery()
@@ -258,6 +287,78 @@ impl SimDevice {
         self.current_version
     }
 
+    /// What it did over its life: counts, and with [`DeviceHooks::keep_log`] every block,
+    /// wait, upgrade time, Default Response and the image it applied.
+    pub fn log(&self) -> &DeviceLog {
+        &self.log
+    }
+
+    /// Bytes of the image it holds so far (0 when not downloading).
+    pub fn bytes_held(&self) -> usize {
+        match &self.state {
+            State::Downloading(download) => download.data.len(),
+            _ => 0,
+        }
+    }
+
+    /// True while it is off the network: frames to it are lost, and it sends nothing.
+    pub fn is_offline(&self, now: Instant) -> bool {
+        self.offline_until.is_some_and(|until| now < until)
+    }
+
+    /// Takes it off the network until `until` (as a device that lost its parent); then it
+    /// carries on where it was.
+    pub fn go_offline(&mut self, until: Instant) {
+        self.offline_until = Some(until);
+    }
+
+    /// Goes off the network for [`DeviceHooks::vanish`] once it holds enough; true if it went.
+    fn vanish_if_due(&mut self, held: usize, now: Instant) -> bool {
+        let Some(vanish) = self.config.hooks.vanish.filter(|_| !self.vanished) else {
+            return false;
+        };
+        if u32::try_from(held).map_or(true, |held| held >= vanish.after_bytes) {
+            self.vanished = true;
+            self.go_offline(now + vanish.away);
+            return true;
+        }
+        false
+    }
+
+    /// Notes in the log what a frame from the server says (with [`DeviceHooks::keep_log`]).
+    fn log_frame(&mut self, command: &OtaCommand, now: Instant) {
+        if !self.config.hooks.keep_log {
+            return;
+        }
+        let log = &mut self.log;
+        match command {
+            OtaCommand::ImageBlockResponse(ImageBlockResponse::Success {
+                file_offset,
+                data,
+                ..
+            }) if matches!(self.state, State::Downloading(_)) => log.blocks.push(BlockRecord {
+                at: now,
+                offset: *file_offset,
+                len: data.len(),
+            }),
+            OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData {
+                request_time,
+                ..
+            }) => log.wait_for_data.push(*request_time),
+            OtaCommand::UpgradeEndResponse(response) => {
+                log.upgrade_times.push(response.upgrade_time)
+            }
+            OtaCommand::DefaultResponse(response) => log.default_responses.push(response.status),
+            _ => {}
+        }
+    }
+
+    /// Counts a request sent again because its answer did not come in time.
+    fn count_retry(&mut self) {
+        self.counters.retries += 1;
+        self.log.retries += 1;
+    }
+
     /// True while a download or upgrade is under way.
     pub fn is_busy(&self) -> bool {
         if self.hostile.is_some() {
@@ -271,12 +372,16 @@ impl SimDevice {
         if let Some(hostile) = &mut self.hostile {
             return hostile.handle_frame(frame, now);
         }
+        if self.is_offline(now) {
+            return;
+        }
         let Ok(frame) = OtaFrame::decode(frame) else {
             return;
         };
         if frame.header.direction != Direction::SERVER_TO_CLIENT {
             return;
         }
+        self.log_frame(&frame.command, now);
         let tsn = frame.header.tsn;
         match frame.command {
             OtaCommand::ImageNotify(_) => {
@@ -304,6 +409,10 @@ impl SimDevice {
                 .extend(std::iter::from_fn(|| hostile.poll_transmit()));
             return;
         }
+        if self.is_offline(now) {
+            return;
+        }
+        self.offline_until = None;
         self.report_if_due(now);
         match &mut self.state {
             State::Idle { next_query } if *next_query <= now => {
@@ -313,7 +422,7 @@ impl SimDevice {
                 deadline, attempts, ..
             } if *deadline <= now => {
                 let attempts = *attempts + 1;
-                self.counters.retries += 1;
+                self.count_retry();
                 if attempts > self.config.max_retries {
                     self.state = State::Idle {
                         next_query: now + self.config.query_interval,
@@ -322,44 +431,52 @@ impl SimDevice {
                     self.send_query(now, attempts);
                 }
             }
-            State::Downloading {
+            State::Downloading(Download {
                 awaiting: Some((_, deadline)),
                 ..
-            } if *deadline <= now => {
-                self.counters.retries += 1;
-                self.request_block(now, true);
+            }) if *deadline <= now => {
+                self.count_retry();
+                self.request_next(now, true);
             }
-            State::Downloading {
+            State::Downloading(Download {
                 awaiting: None,
                 next_request,
                 ..
-            } if *next_request <= now => {
-                self.request_block(now, false);
+            }) if *next_request <= now => {
+                self.request_next(now, false);
             }
             State::Ending {
                 deadline: Some(deadline),
                 ..
             } if *deadline <= now => {
-                self.counters.retries += 1;
+                self.count_retry();
                 self.send_end_request(now, true);
             }
-            State::AwaitingCommand { offer, ask_again } if *ask_again <= now => {
+            State::AwaitingCommand {
+                offer,
+                verified,
+                ask_again: Some(at),
+            } if *at <= now => {
                 self.state = State::Ending {
                     offer: *offer,
+                    verified: *verified,
                     deadline: None,
                     attempts: 0,
                 };
                 self.send_end_request(now, false);
             }
             State::Applying { at, .. } if *at <= now => {
-                if let State::Applying { offer, .. } = std::mem::replace(
+                if let State::Applying {
+                    offer, verified, ..
+                } = std::mem::replace(
                     &mut self.state,
                     State::Idle {
                         next_query: now + self.config.first_query_after,
                     },
                 ) {
                     self.current_version = offer.file_version;
-                    self.finish(offer, true, UpgradeOutcome::Upgraded, now);
+                    self.log.installed = std::mem::take(&mut self.downloaded);
+                    self.finish(offer, verified, UpgradeOutcome::Upgraded, now);
                 }
             }
             _ => {}
@@ -381,16 +498,19 @@ impl SimDevice {
         if let Some(hostile) = &self.hostile {
             return Some(hostile.poll_timeout());
         }
+        if let Some(until) = self.offline_until {
+            return Some(until);
+        }
         let state = match &self.state {
             State::Idle { next_query } => Some(*next_query),
             State::Querying { deadline, .. } => Some(*deadline),
-            State::Downloading {
+            State::Downloading(Download {
                 awaiting: Some((_, deadline)),
                 ..
-            } => Some(*deadline),
-            State::Downloading { next_request, .. } => Some(*next_request),
+            }) => Some(*deadline),
+            State::Downloading(download) => Some(download.next_request),
             State::Ending { deadline, .. } => *deadline,
-            State::AwaitingCommand { ask_again, .. } => Some(*ask_again),
+            State::AwaitingCommand { ask_again, .. } => *ask_again,
             State::Applying { at, .. } => Some(*at),
         };
         state.into_iter().chain(self.next_report).min()
@@ -452,14 +572,11 @@ impl SimDevice {
                     file_version,
                     image_size,
                 });
-                self.state = State::Downloading {
-                    offer,
-                    data: Vec::new(),
-                    awaiting: None,
-                    next_request: now,
-                    attempts: 0,
-                };
-                self.request_block(now, false);
+                let delay = self.config.hooks.request_delay;
+                self.state = State::Downloading(Download::new(offer, now + delay));
+                if delay.is_zero() {
+                    self.request_next(now, false);
+                }
             }
             QueryNextImageResponse::OtherStatus { status } => {
                 self.events.push_back(DeviceEvent::NoImage {

@@ -54,13 +54,18 @@ fn offer(image_size: usize) -> OtaCommand {
 }
 
 fn block(request: &ImageBlockRequest, file: &[u8], cap: usize) -> OtaCommand {
-    let start = request.file_offset as usize;
+    block_at(file, request.file_offset, cap)
+}
+
+/// The block of `file` at `offset`, at most `cap` bytes, of the offered version.
+fn block_at(file: &[u8], offset: u32, cap: usize) -> OtaCommand {
+    let start = offset as usize;
     let len = cap.min(file.len() - start);
     OtaCommand::ImageBlockResponse(ImageBlockResponse::Success {
         manufacturer_code: MFR,
         image_type: TYPE,
-        file_version: request.file_version,
-        file_offset: request.file_offset,
+        file_version: NEW,
+        file_offset: offset,
         data: BlockData::new(&file[start..start + len]).unwrap(),
     })
 }
@@ -359,4 +364,225 @@ fn oversized_or_misplaced_blocks_are_not_taken() {
     reply(&mut dev, &request, block(b, &file, 20), now);
     assert!(dev.poll_transmit().is_none());
     assert_eq!(dev.counters.protocol_violations, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hooks: how a device may differ from the default client, and its log.
+
+/// A device with `hooks`, blocks of 40 bytes, queried and offered a `file` of NEW at once;
+/// returns its first request after the offer, if it sends one at once.
+fn offered(hooks: DeviceHooks, file: &[u8], now: Instant) -> (SimDevice, Option<OtaFrame>) {
+    let mut config =
+        SimDeviceConfig::new(Nwk(1), Ieee(2), "0x1189:0x0005:0x100:1:40".parse().unwrap());
+    config.first_query_after = Duration::ZERO;
+    config.response_timeout = Duration::from_secs(2);
+    config.hooks = hooks;
+    let mut dev = SimDevice::new(config, now);
+    dev.handle_timeout(now);
+    let query = next_request(&mut dev);
+    reply(&mut dev, &query, offer(file.len()), now);
+    let first = dev
+        .poll_transmit()
+        .map(|bytes| OtaFrame::decode(&bytes).unwrap());
+    (dev, first)
+}
+
+/// In page mode a block lost from a page is held back: the blocks past it wait, the page's end
+/// brings one Image Block Request for the gap, then the next page.
+#[test]
+fn pages_hold_blocks_past_a_gap_and_fill_it_with_one_block_request() {
+    let now = origin();
+    let file = ota_file(NEW, 200);
+    let hooks = DeviceHooks {
+        fetch: Fetch::Pages {
+            page_size: 120,
+            response_spacing_ms: 10,
+        },
+        keep_log: true,
+        ..DeviceHooks::default()
+    };
+    let (mut dev, page) = offered(hooks, &file, now);
+    let page = page.expect("a page request");
+    let OtaCommand::ImagePageRequest(asked) = &page.command else {
+        panic!("{page:?}")
+    };
+    assert_eq!(
+        (asked.file_offset, asked.page_size, asked.response_spacing),
+        (0, 120, 10)
+    );
+    // Blocks 0 and 80 arrive; 40 is lost. The page has not ended yet at 40.
+    reply(&mut dev, &page, block_at(&file, 0, 40), now);
+    assert!(dev.poll_transmit().is_none(), "the page runs on");
+    reply(&mut dev, &page, block_at(&file, 80, 40), now);
+    assert_eq!(
+        dev.bytes_held(),
+        40,
+        "the block past the gap is held, not appended"
+    );
+    let gap = next_request(&mut dev);
+    let OtaCommand::ImageBlockRequest(gap_request) = &gap.command else {
+        panic!("{gap:?}")
+    };
+    assert_eq!(gap_request.file_offset, 40);
+    reply(&mut dev, &gap, block_at(&file, 40, 40), now);
+    assert_eq!(dev.bytes_held(), 120, "the held block follows the gap");
+    let second = next_request(&mut dev);
+    let OtaCommand::ImagePageRequest(asked) = &second.command else {
+        panic!("{second:?}")
+    };
+    assert_eq!(asked.file_offset, 120);
+    reply(&mut dev, &second, block_at(&file, 120, 40), now);
+    reply(&mut dev, &second, block_at(&file, 160, 40), now);
+    let end = next_request(&mut dev);
+    let OtaCommand::UpgradeEndRequest(end) = &end.command else {
+        panic!("{end:?}")
+    };
+    assert_eq!(end.status, ZclStatus::SUCCESS, "the whole file checked out");
+    let log = dev.log();
+    assert_eq!(
+        (log.page_requests, log.block_requests, log.blocks.len()),
+        (2, 1, 5)
+    );
+}
+
+/// A device that vanishes hears nothing while away, then asks for the block after the last it
+/// holds; `request_delay` paces its requests and stretches its answer timeout.
+#[test]
+fn a_vanished_device_resumes_where_it_stopped_at_its_own_pace() {
+    let now = origin();
+    let file = ota_file(NEW, 200);
+    let delay = Duration::from_secs(7);
+    let away = Duration::from_secs(60);
+    let hooks = DeviceHooks {
+        request_delay: delay,
+        vanish: Some(Vanish {
+            after_bytes: 80,
+            away,
+        }),
+        ..DeviceHooks::default()
+    };
+    let (mut dev, first) = offered(hooks, &file, now);
+    assert!(first.is_none(), "the first request waits for the delay");
+    assert_eq!(dev.poll_timeout(), Some(now + delay));
+    let mut at = now + delay;
+    dev.handle_timeout(at);
+    let request = next_request(&mut dev);
+    reply(&mut dev, &request, block_at(&file, 0, 40), at);
+    assert_eq!(dev.poll_timeout(), Some(at + delay));
+    at += delay;
+    dev.handle_timeout(at);
+    let request = next_request(&mut dev);
+    assert_eq!(
+        dev.poll_timeout(),
+        Some(at + delay),
+        "waits at least its delay for an answer"
+    );
+    reply(&mut dev, &request, block_at(&file, 40, 40), at);
+    // Holding 80 bytes, it goes.
+    assert!(dev.is_offline(at));
+    assert_eq!(dev.poll_timeout(), Some(at + away));
+    reply(
+        &mut dev,
+        &request,
+        block_at(&file, 80, 40),
+        at + Duration::from_secs(1),
+    );
+    assert_eq!(dev.bytes_held(), 80, "nothing heard while away");
+    dev.handle_timeout(at + Duration::from_secs(30));
+    assert!(dev.poll_transmit().is_none(), "nothing sent while away");
+    dev.handle_timeout(at + away);
+    assert!(!dev.is_offline(at + away));
+    let resumed = next_request(&mut dev);
+    let OtaCommand::ImageBlockRequest(resumed) = &resumed.command else {
+        panic!("{resumed:?}")
+    };
+    assert_eq!(resumed.file_offset, 80);
+}
+
+/// A lost Image Block Request goes again as it was, TSN included, with `resend_same_tsn`.
+#[test]
+fn a_lost_block_request_is_resent_with_the_same_tsn() {
+    let now = origin();
+    let file = ota_file(NEW, 200);
+    let hooks = DeviceHooks {
+        resend_same_tsn: true,
+        first_tsn: 7,
+        ..DeviceHooks::default()
+    };
+    let (mut dev, first) = offered(hooks, &file, now);
+    let first = first.expect("a block request");
+    assert_eq!(first.header.tsn, 8, "the query took TSN 7");
+    dev.handle_timeout(now + Duration::from_secs(2));
+    let again = next_request(&mut dev);
+    assert_eq!(again, first);
+    assert_eq!(dev.log().retries, 1);
+}
+
+/// A forced Upgrade End status goes out unchecked: SUCCESS for any bytes (then applied and
+/// logged, the report saying it was not verified), or a failure that ends the attempt.
+#[test]
+fn a_forced_end_status_is_sent_without_checking_the_image() {
+    let now = origin();
+    let garbage = vec![0x5A; 100];
+    let hooks = DeviceHooks {
+        end_status: Some(ZclStatus::SUCCESS),
+        keep_log: true,
+        silent_while_awaiting_command: true,
+        ..DeviceHooks::default()
+    };
+    let (mut dev, first) = offered(hooks.clone(), &garbage, now);
+    let mut request = first.expect("a block request");
+    let end = loop {
+        let OtaCommand::ImageBlockRequest(b) = &request.command else {
+            break request;
+        };
+        let answer = block(b, &garbage, 40);
+        reply(&mut dev, &request, answer, now);
+        request = next_request(&mut dev);
+    };
+    let OtaCommand::UpgradeEndRequest(sent) = &end.command else {
+        panic!("{end:?}")
+    };
+    assert_eq!(sent.status, ZclStatus::SUCCESS);
+    // Told to wait for the command, it waits silently.
+    let told = |upgrade_time| {
+        OtaCommand::UpgradeEndResponse(UpgradeEndResponse {
+            manufacturer_code: MFR,
+            image_type: TYPE,
+            file_version: NEW,
+            current_time: 0,
+            upgrade_time,
+        })
+    };
+    reply(&mut dev, &end, told(u32::MAX), now);
+    assert_eq!(dev.poll_timeout(), None);
+    reply(&mut dev, &end, told(0), now + Duration::from_secs(3600));
+    assert_eq!(dev.current_version(), NEW);
+    let report = ended(&mut dev);
+    assert_eq!(
+        (report.outcome, report.verified),
+        (UpgradeOutcome::Upgraded, false)
+    );
+    assert_eq!(dev.log().installed, garbage);
+    assert_eq!(dev.log().upgrade_times, [u32::MAX, 0]);
+
+    let refusing = DeviceHooks {
+        end_status: Some(ZclStatus::ABORT),
+        ..hooks
+    };
+    let (mut dev, first) = offered(refusing, &garbage[..40], now);
+    let first = first.expect("a block request");
+    reply(&mut dev, &first, block_at(&garbage, 0, 40), now);
+    let OtaCommand::UpgradeEndRequest(sent) = next_request(&mut dev).command else {
+        panic!("no end request")
+    };
+    assert_eq!(sent.status, ZclStatus::ABORT);
+    let report = ended(&mut dev);
+    assert_eq!(
+        report.outcome,
+        UpgradeOutcome::EndedWith {
+            status: ZclStatus::ABORT
+        }
+    );
+    assert!(!dev.is_busy());
 }

@@ -14,48 +14,81 @@ use crate::zcl::ota::{OtaCommand, UpgradeEndRequest, UpgradeEndResponse};
 const UPGRADE_TIME_WAIT_FOR_COMMAND: u32 = 0xFFFF_FFFF;
 
 impl SimDevice {
-    /// Checks the downloaded file and sends the Upgrade End Request (again, when `retry`).
+    /// Checks the downloaded file and sends the Upgrade End Request (again, when `retry`): its
+    /// status says whether the image checked out, unless [`DeviceHooks::end_status`] forces one.
+    ///
+    /// [`DeviceHooks::end_status`]: super::DeviceHooks::end_status
     pub(super) fn send_end_request(&mut self, now: Instant, retry: bool) {
-        let (offer, valid, attempts) = match &self.state {
-            State::Downloading { offer, data, .. } => (*offer, self.image_is_valid(offer, data), 0),
+        let forced = self.config.hooks.end_status;
+        let (offer, status, verified, attempts) = match &self.state {
+            State::Downloading(download) => {
+                let valid =
+                    forced.is_none() && self.image_is_valid(&download.offer, &download.data);
+                let status = forced.unwrap_or(if valid {
+                    ZclStatus::SUCCESS
+                } else {
+                    ZclStatus::INVALID_IMAGE
+                });
+                (download.offer, status, valid, 0)
+            }
             State::Ending {
-                offer, attempts, ..
-            } => (*offer, true, attempts + u32::from(retry)),
+                offer,
+                verified,
+                attempts,
+                ..
+            } => (
+                *offer,
+                ZclStatus::SUCCESS,
+                *verified,
+                attempts + u32::from(retry),
+            ),
             _ => return,
         };
         if attempts > self.config.max_retries {
-            self.end_attempt(offer, true, UpgradeOutcome::GaveUp, now);
+            self.end_attempt(offer, verified, UpgradeOutcome::GaveUp, now);
             return;
+        }
+        if self.config.hooks.keep_log
+            && let State::Downloading(download) = &mut self.state
+        {
+            self.downloaded = std::mem::take(&mut download.data);
         }
         let tsn = self.take_tsn();
         self.send(
             tsn,
             OtaCommand::UpgradeEndRequest(UpgradeEndRequest {
-                status: if valid {
-                    ZclStatus::SUCCESS
-                } else {
-                    ZclStatus::INVALID_IMAGE
-                },
+                status,
                 manufacturer_code: offer.manufacturer_code,
                 image_type: offer.image_type,
                 file_version: offer.file_version,
             }),
             now,
         );
-        if valid {
+        if status == ZclStatus::SUCCESS {
             self.state = State::Ending {
                 offer,
+                verified,
                 deadline: Some(now + self.config.response_timeout),
                 attempts,
             };
         } else {
-            // The server answers INVALID_IMAGE with a Default Response; nothing more to wait for.
-            self.end_attempt(offer, false, UpgradeOutcome::InvalidImage, now);
+            // The server answers a failure with a Default Response; nothing more to wait for.
+            let outcome = if status == ZclStatus::INVALID_IMAGE {
+                UpgradeOutcome::InvalidImage
+            } else {
+                UpgradeOutcome::EndedWith { status }
+            };
+            self.end_attempt(offer, false, outcome, now);
         }
     }
 
     pub(super) fn on_end_response(&mut self, response: UpgradeEndResponse, now: Instant) {
-        let (State::Ending { offer, .. } | State::AwaitingCommand { offer, .. }) = self.state
+        let (State::Ending {
+            offer, verified, ..
+        }
+        | State::AwaitingCommand {
+            offer, verified, ..
+        }) = self.state
         else {
             return;
         };
@@ -72,9 +105,12 @@ impl SimDevice {
         }
         if response.upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND {
             // Wait for the Upgrade End Response that says when, asking again now and then.
+            let ask_again = (!self.config.hooks.silent_while_awaiting_command)
+                .then(|| now + self.config.query_interval);
             self.state = State::AwaitingCommand {
                 offer,
-                ask_again: now + self.config.query_interval,
+                verified,
+                ask_again,
             };
             return;
         }
@@ -85,6 +121,7 @@ impl SimDevice {
         };
         self.state = State::Applying {
             offer,
+            verified,
             at: now + Duration::from_secs(u64::from(delay_seconds)),
         };
         self.handle_timeout(now);

@@ -1,6 +1,7 @@
-//! Virtual-clock scenario tests for the OTA server: simulated devices speak ZCL (encoded with
-//! the `zcl` module) to the real `OtaServer`; time only moves when the next deadline says so.
-//! The fixtures and the simulation live here; the tests are split by topic.
+//! Virtual-clock scenario tests for the OTA server: the project's simulated OTA clients
+//! (`sim::device::SimDevice`, with the hooks these scenarios need) speak ZCL to the real
+//! `OtaServer`; time only moves when the next deadline says so. The fixtures and the simulation
+//! live here; the tests are split by topic.
 
 mod captured;
 mod properties;
@@ -17,12 +18,17 @@ use zigbee_otad::server::{
     Destination, DeviceAddr, DeviceKey, ImageKey, NotifyTarget, OtaImage, OtaServer, Outgoing,
     ServerConfig, ServerEvent, TransferState, UpgradeTimePolicy,
 };
-use zigbee_otad::sim::device::encode_client_request;
+use zigbee_otad::sim::device::{
+    DeviceEvent, DeviceHooks, Fetch, SimDevice, SimDeviceConfig, SimDeviceSpec, Vanish,
+    encode_client_request,
+};
+use zigbee_otad::zcl::basic::BasicIdentity;
 use zigbee_otad::zcl::ota::{
     ImageBlockRequest, ImageBlockResponse, ImagePageRequest, OtaCommand, OtaFrame,
     QueryNextImageRequest, QueryNextImageResponse, UpgradeEndRequest,
 };
 use zigbee_otad::zcl::{Direction, FrameType, Ieee, ZclStatus};
+use zigbee_otad::zigbee::Nwk;
 
 const MFR: u16 = 0x1189;
 const IMAGE_TYPE: u16 = 0x0042;
@@ -155,313 +161,36 @@ fn decode(out: &Outgoing) -> OtaFrame {
     OtaFrame::decode(&out.zcl_bytes).expect("the server sends decodable frames")
 }
 
-/// How a simulated device fetches its image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fetch {
-    Blocks,
-    /// Image Page Requests of this size and response spacing (ms).
-    Pages {
-        page_size: u16,
-        spacing_ms: u16,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DevState {
-    Idle,
-    Querying,
-    Downloading,
-    /// Told to apply at this time.
-    Applying(Instant),
-    /// Told to wait for the upgrade command.
-    AwaitingCommand,
-}
-
-/// A simulated OTA client.
-#[derive(Debug)]
-pub struct Device {
-    pub addr: DeviceAddr,
-    pub version: u32,
-    pub hardware_version: Option<u16>,
-    pub max_data_size: u8,
-    pub minimum_block_period: Option<u16>,
-    pub fetch: Fetch,
-    /// Gap between receiving a block and asking for the next (a sleepy device's poll period).
-    pub request_delay: Duration,
-    pub query_interval: Duration,
-    pub state: DevState,
-    pub target: Option<(ImageKey, u32)>,
-    pub received: Vec<u8>,
-    /// The image it applied last.
-    pub installed: Vec<u8>,
-    pub next_wake: Option<Instant>,
-    pub tsn: u8,
-    /// Frames to and from the device are lost, and it sleeps, until then.
-    pub offline_until: Option<Instant>,
-    /// Goes offline for `.1` once it holds at least `.0` bytes.
-    pub vanish_at: Option<(usize, Duration)>,
-    /// Reports this status instead of SUCCESS in its Upgrade End Request.
-    pub end_status: ZclStatus,
-    /// Every image block received: (time, offset, len).
-    pub blocks: Vec<(Instant, u32, usize)>,
-    pub upgrade_times: Vec<u32>,
-    pub default_responses: Vec<ZclStatus>,
-    pub wait_for_data: Vec<u32>,
-    pub block_requests: usize,
-    pub page_requests: usize,
-    /// The block request not yet answered: resent as is (same TSN) when its answer is lost.
-    unanswered: Option<Vec<u8>>,
-    pub retries: usize,
-    /// Page blocks that arrived after a gap, by offset: the device fills the gap first.
-    early: std::collections::BTreeMap<u32, Vec<u8>>,
-    page_end: u32,
-}
-
-impl Device {
-    pub fn new(nwk: u16, ieee: u64) -> Self {
-        Device {
-            addr: DeviceAddr {
-                nwk,
-                ieee: Some(Ieee(ieee)),
-                endpoint: 1,
-            },
-            version: OLD,
-            hardware_version: None,
-            max_data_size: 64,
-            minimum_block_period: None,
-            fetch: Fetch::Blocks,
-            request_delay: Duration::from_millis(20),
-            query_interval: Duration::from_secs(300),
-            state: DevState::Idle,
-            target: None,
-            received: Vec::new(),
-            installed: Vec::new(),
-            next_wake: None,
-            tsn: 0,
-            offline_until: None,
-            vanish_at: None,
-            end_status: ZclStatus::SUCCESS,
-            blocks: Vec::new(),
-            upgrade_times: Vec::new(),
-            default_responses: Vec::new(),
-            wait_for_data: Vec::new(),
-            block_requests: 0,
-            page_requests: 0,
-            unanswered: None,
-            retries: 0,
-            early: std::collections::BTreeMap::new(),
-            page_end: 0,
-        }
-    }
-
-    fn next_tsn(&mut self) -> u8 {
-        self.tsn = self.tsn.wrapping_add(1);
-        self.tsn
-    }
-
-    fn offline(&self, now: Instant) -> bool {
-        self.offline_until.is_some_and(|until| now < until)
-    }
-
-    /// The device's own action when it wakes: the frame it sends, if any.
-    fn wake(&mut self, now: Instant) -> Option<Vec<u8>> {
-        self.next_wake = None;
-        if let Some(until) = self.offline_until {
-            if now < until {
-                self.next_wake = Some(until);
-                return None;
-            }
-            self.offline_until = None;
-        }
-        match self.state {
-            DevState::Idle | DevState::Querying => {
-                self.state = DevState::Querying;
-                self.next_wake = Some(now + self.query_interval);
-                let tsn = self.next_tsn();
-                Some(query(tsn, self.version, self.hardware_version))
-            }
-            DevState::Downloading => {
-                let (file, _) = self.target?;
-                if let Some(request) = self.unanswered.clone() {
-                    self.retries += 1;
-                    self.next_wake = Some(now + Duration::from_secs(2).max(self.request_delay));
-                    return Some(request);
-                }
-                let offset = self.received.len() as u32;
-                let tsn = self.next_tsn();
-                // Ask again if the answer is lost.
-                self.next_wake = Some(now + Duration::from_secs(2).max(self.request_delay));
-                match self.fetch {
-                    Fetch::Pages {
-                        page_size,
-                        spacing_ms,
-                    } if self.early.is_empty() => {
-                        self.page_end = offset + u32::from(page_size);
-                        self.page_requests += 1;
-                        Some(frame_bytes(
-                            tsn,
-                            OtaCommand::ImagePageRequest(ImagePageRequest {
-                                field_control: 0,
-                                manufacturer_code: file.manufacturer_code,
-                                image_type: file.image_type,
-                                file_version: file.file_version,
-                                file_offset: offset,
-                                maximum_data_size: self.max_data_size,
-                                page_size,
-                                response_spacing: spacing_ms,
-                                request_node_address: None,
-                            }),
-                        ))
-                    }
-                    _ => {
-                        self.block_requests += 1;
-                        let request = block_request(
-                            tsn,
-                            file,
-                            offset,
-                            self.max_data_size,
-                            self.minimum_block_period,
-                        );
-                        self.unanswered = Some(request.clone());
-                        Some(request)
-                    }
-                }
-            }
-            DevState::Applying(at) if now >= at => {
-                if let Some((file, _)) = self.target.take() {
-                    self.version = file.file_version;
-                }
-                self.installed = std::mem::take(&mut self.received);
-                self.state = DevState::Querying;
-                self.next_wake = Some(now + self.query_interval);
-                let tsn = self.next_tsn();
-                Some(query(tsn, self.version, self.hardware_version))
-            }
-            DevState::Applying(at) => {
-                self.next_wake = Some(at);
-                None
-            }
-            DevState::AwaitingCommand => None,
-        }
-    }
-
-    /// Handles a frame from the server; returns a frame to send at once, if any.
-    fn receive(&mut self, frame: &OtaFrame, now: Instant) -> Option<Vec<u8>> {
-        if matches!(frame.command, OtaCommand::ImageBlockResponse(_))
-            && self
-                .unanswered
-                .as_ref()
-                .is_some_and(|r| r[1] == frame.header.tsn)
-        {
-            self.unanswered = None;
-        }
-        match &frame.command {
-            OtaCommand::QueryNextImageResponse(QueryNextImageResponse::Success {
-                manufacturer_code,
-                image_type,
-                file_version,
-                image_size,
-            }) if self.state == DevState::Querying => {
-                let file = ImageKey {
-                    manufacturer_code: *manufacturer_code,
-                    image_type: *image_type,
-                    file_version: *file_version,
-                };
-                if self.target.map(|t| t.0) != Some(file) {
-                    self.received.clear();
-                }
-                self.target = Some((file, *image_size));
-                self.state = DevState::Downloading;
-                self.next_wake = Some(now + self.request_delay);
-                None
-            }
-            OtaCommand::QueryNextImageResponse(QueryNextImageResponse::OtherStatus { .. }) => {
-                self.state = DevState::Idle;
-                self.next_wake = Some(now + self.query_interval);
-                None
-            }
-            OtaCommand::ImageBlockResponse(ImageBlockResponse::Success {
-                file_offset,
-                data,
-                ..
-            }) if self.state == DevState::Downloading => {
-                let (file, size) = self.target?;
-                self.blocks.push((now, *file_offset, data.len()));
-                let offset = *file_offset as usize;
-                if offset == self.received.len() {
-                    self.received.extend_from_slice(data);
-                    // Blocks that arrived early now fit.
-                    while let Some(early) = self.early.remove(&(self.received.len() as u32)) {
-                        self.received.extend_from_slice(&early);
-                    }
-                } else if offset > self.received.len() {
-                    self.early.insert(*file_offset, data.to_vec());
-                }
-                if self.received.len() as u32 >= size {
-                    self.next_wake = None;
-                    let tsn = self.next_tsn();
-                    return Some(upgrade_end(tsn, self.end_status, file));
-                }
-                if let Some((bytes, away)) = self.vanish_at
-                    && self.received.len() >= bytes
-                {
-                    self.vanish_at = None;
-                    self.offline_until = Some(now + away);
-                    self.next_wake = Some(now + away);
-                    return None;
-                }
-                let page_running = matches!(self.fetch, Fetch::Pages { .. })
-                    && (*file_offset + data.len() as u32) < self.page_end.min(size);
-                self.next_wake = Some(if page_running {
-                    // Wait for the rest of the page; fill gaps if it stalls.
-                    now + Duration::from_secs(2)
-                } else {
-                    now + self.request_delay
-                });
-                None
-            }
-            OtaCommand::ImageBlockResponse(ImageBlockResponse::WaitForData {
-                request_time,
-                ..
-            }) => {
-                self.wait_for_data.push(*request_time);
-                self.next_wake = Some(now + Duration::from_secs(u64::from(*request_time)));
-                None
-            }
-            OtaCommand::ImageBlockResponse(ImageBlockResponse::Abort) => {
-                self.state = DevState::Idle;
-                self.next_wake = Some(now + self.query_interval);
-                None
-            }
-            OtaCommand::UpgradeEndResponse(response) => {
-                self.upgrade_times.push(response.upgrade_time);
-                if response.upgrade_time == u32::MAX {
-                    self.state = DevState::AwaitingCommand;
-                    self.next_wake = None;
-                } else {
-                    let at = now + Duration::from_secs(u64::from(response.upgrade_time));
-                    self.state = DevState::Applying(at);
-                    self.next_wake = Some(at);
-                }
-                None
-            }
-            OtaCommand::DefaultResponse(response) => {
-                self.default_responses.push(response.status);
-                if self.state == DevState::Downloading && self.end_status != ZclStatus::SUCCESS {
-                    self.state = DevState::Idle;
-                    self.target = None;
-                    self.received.clear();
-                    self.next_wake = Some(now + self.query_interval);
-                }
-                None
-            }
-            OtaCommand::ImageNotify(_) if self.state == DevState::Idle => {
-                self.next_wake = Some(now);
-                None
-            }
-            _ => None,
-        }
-    }
+/// A simulated device as these tests use it: the project's [`SimDevice`] running version OLD of
+/// MFR/IMAGE_TYPE, blocks of at most 64 bytes, querying at once and then every 5 minutes, 20 ms
+/// between requests, a 2 s answer timeout and no giving up. It applies what it downloads without
+/// checking it (the tests compare `log().installed` with the image), resends a lost block
+/// request with the same TSN, waits silently for the upgrade command, numbers its frames from
+/// TSN 1 and keeps a log.
+pub fn device(nwk: u16, ieee: u64) -> SimDeviceConfig {
+    let spec = SimDeviceSpec {
+        manufacturer_code: MFR,
+        image_type: IMAGE_TYPE,
+        file_version: OLD,
+        hardware_version: None,
+        max_data_size: 64,
+        identity: BasicIdentity::default(),
+    };
+    let mut config = SimDeviceConfig::new(Nwk(nwk), Ieee(ieee), spec);
+    config.first_query_after = Duration::ZERO;
+    config.query_interval = Duration::from_secs(300);
+    config.response_timeout = Duration::from_secs(2);
+    config.max_retries = 1_000;
+    config.hooks = DeviceHooks {
+        request_delay: Duration::from_millis(20),
+        end_status: Some(ZclStatus::SUCCESS),
+        resend_same_tsn: true,
+        first_tsn: 1,
+        silent_while_awaiting_command: true,
+        keep_log: true,
+        ..DeviceHooks::default()
+    };
+    config
 }
 
 enum Delivery {
@@ -474,7 +203,9 @@ pub struct Sim {
     pub server: OtaServer,
     pub t0: Instant,
     pub now: Instant,
-    pub devices: Vec<Device>,
+    pub devices: Vec<SimDevice>,
+    /// What the devices reported, by device index.
+    pub device_events: Vec<(usize, DeviceEvent)>,
     pub events: Vec<(Duration, ServerEvent)>,
     pub sent: Vec<(Instant, Outgoing)>,
     pub latency: Duration,
@@ -501,6 +232,7 @@ impl Sim {
             t0,
             now: t0,
             devices: Vec::new(),
+            device_events: Vec::new(),
             events: Vec::new(),
             sent: Vec::new(),
             latency: Duration::from_millis(10),
@@ -514,10 +246,20 @@ impl Sim {
         }
     }
 
-    pub fn add(&mut self, mut device: Device) -> usize {
-        device.next_wake = Some(self.now);
-        self.devices.push(device);
+    /// Adds a device that first queries `config.first_query_after` from now.
+    pub fn add(&mut self, config: SimDeviceConfig) -> usize {
+        self.devices.push(SimDevice::new(config, self.now));
         self.devices.len() - 1
+    }
+
+    /// The address the server sees for device `index`.
+    pub fn addr(&self, index: usize) -> DeviceAddr {
+        let config = self.devices[index].config();
+        DeviceAddr {
+            nwk: config.nwk.0,
+            ieee: Some(config.ieee),
+            endpoint: config.endpoint,
+        }
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -525,10 +267,7 @@ impl Sim {
     }
 
     fn send_to_server(&mut self, index: usize, bytes: Vec<u8>) {
-        let device = &self.devices[index];
-        if device.offline(self.now) {
-            return;
-        }
+        let addr = self.addr(index);
         let at = self.now + self.latency;
         self.to_server += 1;
         if self
@@ -537,10 +276,19 @@ impl Sim {
         {
             let again = at + Duration::from_millis(5);
             self.in_flight
-                .push((again, Delivery::ToServer(device.addr, bytes.clone())));
+                .push((again, Delivery::ToServer(addr, bytes.clone())));
         }
-        self.in_flight
-            .push((at, Delivery::ToServer(device.addr, bytes)));
+        self.in_flight.push((at, Delivery::ToServer(addr, bytes)));
+    }
+
+    /// Puts what device `index` sent into flight and what it reported into the log.
+    fn collect_device(&mut self, index: usize) {
+        while let Some(frame) = self.devices[index].poll_transmit() {
+            self.send_to_server(index, frame);
+        }
+        while let Some(event) = self.devices[index].poll_event() {
+            self.device_events.push((index, event));
+        }
     }
 
     /// Moves the outputs of the server into flight and the event log.
@@ -549,7 +297,11 @@ impl Sim {
             let at = self.now + self.latency;
             match out.destination {
                 Destination::Unicast(addr) => {
-                    if let Some(i) = self.devices.iter().position(|d| d.addr.nwk == addr.nwk) {
+                    if let Some(i) = self
+                        .devices
+                        .iter()
+                        .position(|d| d.config().nwk.0 == addr.nwk)
+                    {
                         self.in_flight
                             .push((at, Delivery::ToDevice(i, out.zcl_bytes.clone())));
                     }
@@ -585,7 +337,7 @@ impl Sim {
             let mut next = self.server.poll_timeout();
             let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
             for device in &self.devices {
-                if let Some(t) = device.next_wake {
+                if let Some(t) = device.poll_timeout() {
                     consider(t);
                 }
             }
@@ -614,28 +366,26 @@ impl Sim {
                     }
                     Delivery::ToDevice(i, bytes) => {
                         self.to_devices += 1;
-                        if self.devices[i].offline(now)
+                        if self.devices[i].is_offline(now)
                             || self
                                 .drop_every
                                 .is_some_and(|n| self.to_devices.is_multiple_of(n))
                         {
                             continue;
                         }
-                        self.transcript
-                            .push((now, true, self.devices[i].addr.nwk, bytes.to_vec()));
-                        let frame = OtaFrame::decode(&bytes).expect("server frames decode");
-                        if let Some(reply) = self.devices[i].receive(&frame, now) {
-                            self.send_to_server(i, reply);
-                        }
+                        let nwk = self.devices[i].config().nwk.0;
+                        self.transcript.push((now, true, nwk, bytes.to_vec()));
+                        OtaFrame::decode(&bytes).expect("server frames decode");
+                        self.devices[i].handle_frame(&bytes, now);
+                        self.collect_device(i);
                     }
                 }
             }
-            // Devices that wake.
+            // Devices whose own timers are due.
             for i in 0..self.devices.len() {
-                if self.devices[i].next_wake.is_some_and(|t| t <= now)
-                    && let Some(frame) = self.devices[i].wake(now)
-                {
-                    self.send_to_server(i, frame);
+                if self.devices[i].poll_timeout().is_some_and(|t| t <= now) {
+                    self.devices[i].handle_timeout(now);
+                    self.collect_device(i);
                 }
             }
             if self.server.poll_timeout().is_some_and(|t| t <= now) {
@@ -646,7 +396,7 @@ impl Sim {
     }
 
     pub fn all_upgraded(&self, version: u32) -> bool {
-        self.devices.iter().all(|d| d.version == version)
+        self.devices.iter().all(|d| d.current_version() == version)
     }
 
     pub fn count_events(&self, f: impl Fn(&ServerEvent) -> bool) -> usize {

@@ -100,14 +100,14 @@ fn transcript_of_a_small_upgrade_with_a_page_and_a_busy_server() {
         ..ServerConfig::default()
     };
     let mut sim = Sim::new(config, vec![img]);
-    let mut first = Device::new(0x1001, 0xAA01);
-    first.fetch = Fetch::Pages {
+    let mut first = device(0x1001, 0xAA01);
+    first.hooks.fetch = Fetch::Pages {
         page_size: 100,
-        spacing_ms: 50,
+        response_spacing_ms: 50,
     };
     sim.add(first);
-    let mut second = Device::new(0x1002, 0xAA02);
-    second.request_delay = Duration::from_millis(100);
+    let mut second = device(0x1002, 0xAA02);
+    second.hooks.request_delay = Duration::from_millis(100);
     sim.add(second);
     assert!(sim.run_until(Duration::from_secs(600), |s| {
         s.count_events(|e| matches!(e, ServerEvent::UpgradeConfirmed { .. })) == 2
