@@ -20,10 +20,54 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
+/// A key's value read as text and parsed with its type's `FromStr`; the error names the key
+/// (`` `ieee`: … ``).
+fn parsed_text<'de, D, T>(deserializer: D, key: &str) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = String::deserialize(deserializer)?;
+    text.parse()
+        .map_err(|e| de::Error::custom(format!("`{key}`: {e}")))
+}
+
+/// A newtype over an integer whose `Deserialize` accepts only `min..=max` and says which key
+/// (`what`) was out of range. Defined before the section modules so they can use it too.
+macro_rules! bounded_integer {
+    ($(#[$doc:meta])* $name:ident, $repr:ty, $min:expr, $max:expr, $what:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name($repr);
+
+        impl $name {
+            /// The value.
+            pub fn get(self) -> $repr {
+                self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = <$repr>::deserialize(deserializer)?;
+                if ($min..=$max).contains(&value) {
+                    Ok($name(value))
+                } else {
+                    Err(de::Error::custom(format!(
+                        "{} {value} is outside {}..={}",
+                        $what, $min, $max
+                    )))
+                }
+            }
+        }
+    };
+}
+
 mod catalog;
 pub use catalog::{
     CatalogSection, LedvanceMode, SALUS_REFUSAL, SourceKind, SourceSection, ZIGPY_OTA_DEFAULT_URL,
-    check_source_url,
+    check_source_url, is_loopback_authority,
 };
 mod coordinator;
 use coordinator::redact_secrets;
@@ -240,35 +284,6 @@ fn default_idle_timeout() -> Duration {
 }
 fn default_notify_interval() -> Duration {
     Duration::from_secs(4 * 3600)
-}
-
-macro_rules! bounded_integer {
-    ($(#[$doc:meta])* $name:ident, $repr:ty, $min:expr, $max:expr, $what:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct $name($repr);
-
-        impl $name {
-            /// The value.
-            pub fn get(self) -> $repr {
-                self.0
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let value = <$repr>::deserialize(deserializer)?;
-                if ($min..=$max).contains(&value) {
-                    Ok($name(value))
-                } else {
-                    Err(de::Error::custom(format!(
-                        "{} {value} is outside {}..={}",
-                        $what, $min, $max
-                    )))
-                }
-            }
-        }
-    };
 }
 
 bounded_integer!(
@@ -517,6 +532,12 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml_str(text, "test.toml")
+    }
+
+    /// A configuration of a `[coordinator]` and the `sections` after it, its error in words: the
+    /// section modules' tests read their own keys with it.
+    pub(super) fn with_coordinator(sections: &str) -> Result<Config, String> {
+        parse(&format!("[coordinator]\nport = \"/dev/x\"\n{sections}")).map_err(|e| e.to_string())
     }
 
     #[test]

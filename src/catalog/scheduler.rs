@@ -336,16 +336,13 @@ impl ImageHolds {
 
     /// The report line of a download not tried because of `hold`.
     pub fn deferral(entry: &CatalogEntry, hold: ImageHold) -> Download {
-        Download {
-            manufacturer_code: entry.manufacturer_code,
-            image_type: entry.image_type,
-            file_version: entry.file_version,
-            sha: entry.hash.to_hex(),
-            outcome: DownloadOutcome::Deferred {
+        Download::of(
+            entry,
+            DownloadOutcome::Deferred {
                 until_unix: unix_seconds(hold.until),
                 reason: format!("{HOLD_REASON}{} time(s) before", hold.failures),
             },
-        }
+        )
     }
 
     /// Learns from a run's downloads at `now`: a failure holds the image (longer each time), a

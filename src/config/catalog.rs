@@ -210,13 +210,7 @@ pub fn check_source_url(url: &str) -> Result<(), String> {
         return Ok(());
     }
     if let Some(rest) = url.strip_prefix("http://") {
-        let host = host_of(rest);
-        let loopback = host == "localhost"
-            || host == "[::1]"
-            || host
-                .parse::<std::net::Ipv4Addr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if loopback {
+        if is_loopback_authority(rest) {
             return Ok(());
         }
         return Err(format!(
@@ -224,6 +218,17 @@ pub fn check_source_url(url: &str) -> Result<(), String> {
         ));
     }
     Err(format!("`{url}` is not an https:// URL"))
+}
+
+/// Whether the host of a URL, given as the text after its `scheme://`, is the machine itself:
+/// `localhost`, `[::1]` or an address in 127.0.0.0/8 (any port, any user info).
+pub fn is_loopback_authority(after_scheme: &str) -> bool {
+    let host = host_of(after_scheme);
+    host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn host_of(after_scheme: &str) -> &str {
@@ -237,14 +242,11 @@ fn host_of(after_scheme: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::tests::with_coordinator;
     use crate::config::{Config, LedvanceMode};
 
     fn source(lines: &str) -> Result<Config, String> {
-        Config::from_toml_str(
-            &format!("[coordinator]\nport = \"/dev/x\"\n[[catalog.source]]\n{lines}\n"),
-            "t.toml",
-        )
-        .map_err(|e| e.to_string())
+        with_coordinator(&format!("[[catalog.source]]\n{lines}\n"))
     }
 
     #[test]

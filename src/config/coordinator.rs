@@ -94,29 +94,10 @@ impl<'de> Deserialize<'de> for Baudrate {
     }
 }
 
-/// An 802.15.4 channel in 11..=26.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Channel(u8);
-
-impl Channel {
-    /// The channel number.
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Channel {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = u8::deserialize(deserializer)?;
-        if (11..=26).contains(&value) {
-            Ok(Channel(value))
-        } else {
-            Err(de::Error::custom(format!(
-                "`channel` {value} is outside 11..=26"
-            )))
-        }
-    }
-}
+bounded_integer!(
+    /// An 802.15.4 channel in 11..=26.
+    Channel, u8, 11, 26, "`channel`"
+);
 
 /// The name of the systemd credential that holds the network key
 /// (`LoadCredential=network_key:/etc/zigbee-otad/network_key`).

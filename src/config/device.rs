@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, Deserializer};
 
-use super::{BlockSize, UpgradeTime};
+use super::{BlockSize, UpgradeTime, parsed_text};
 use crate::server::control::{ApplyWindow, InstallMode};
 use crate::zcl::Ieee;
 
@@ -35,19 +35,14 @@ pub struct DeviceSection {
 }
 
 fn ieee<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Ieee, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    text.parse()
-        .map_err(|e| de::Error::custom(format!("`ieee`: {e}")))
+    parsed_text(deserializer, "ieee")
 }
 
 /// `[server] apply_window = "HH:MM-HH:MM"`.
 pub(super) fn apply_window<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<ApplyWindow>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    text.parse()
-        .map(Some)
-        .map_err(|e| de::Error::custom(format!("`apply_window`: {e}")))
+    parsed_text(deserializer, "apply_window").map(Some)
 }
 
 /// The first IEEE address given to two `[[device]]` sections, with both indexes.
@@ -62,15 +57,7 @@ pub(super) fn duplicate_device(devices: &[DeviceSection]) -> Option<(usize, Ieee
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-
-    fn parse(extra: &str) -> Result<Config, String> {
-        Config::from_toml_str(
-            &format!("[coordinator]\nport = \"/dev/x\"\n{extra}"),
-            "test.toml",
-        )
-        .map_err(|e| e.to_string())
-    }
+    use crate::config::tests::with_coordinator as parse;
 
     #[test]
     fn install_window_and_devices_are_read_and_checked() {

@@ -164,9 +164,7 @@ impl std::str::FromStr for ProxyListen {
 
 impl<'de> Deserialize<'de> for ProxyListen {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse()
-            .map_err(|e| de::Error::custom(format!("`listen`: {e}")))
+        super::parsed_text(deserializer, "listen")
     }
 }
 
@@ -184,13 +182,10 @@ fn ieee_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Ieee>, D:
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
+    use crate::config::tests::with_coordinator;
 
     fn parse(proxy: &str) -> Result<Config, String> {
-        Config::from_toml_str(
-            &format!("[coordinator]\nport = \"/dev/ttyUSB0\"\n[proxy]\n{proxy}"),
-            "t.toml",
-        )
-        .map_err(|e| e.to_string())
+        with_coordinator(&format!("[proxy]\n{proxy}"))
     }
 
     #[test]

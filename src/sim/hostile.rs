@@ -28,13 +28,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use super::device::encode_client_request;
+use super::device::{encode_client_request, page_from};
 use super::device_spec::bounded_field;
 use super::faults::SplitMix64;
 use crate::zcl::Direction;
 use crate::zcl::ota::{
-    ImageBlockRequest, ImageBlockResponse, ImagePageRequest, OtaCommand, OtaFrame,
-    QueryNextImageRequest,
+    ImageBlockRequest, ImageBlockResponse, OtaCommand, OtaFrame, QueryNextImageRequest,
 };
 use crate::zigbee::{Ieee, Nwk};
 
@@ -349,31 +348,28 @@ impl HostileClient {
         }));
     }
 
-    fn block_request(&mut self) {
-        self.send(OtaCommand::ImageBlockRequest(ImageBlockRequest {
+    /// An Image Block Request for the named image at the current offset.
+    fn ask(&self, maximum_data_size: u8) -> ImageBlockRequest {
+        ImageBlockRequest {
             field_control: 0,
             manufacturer_code: self.spec.manufacturer_code.unwrap_or_default(),
             image_type: self.spec.image_type,
             file_version: self.spec.file_version,
             file_offset: self.offset,
-            maximum_data_size: SQUAT_BLOCK_SIZE,
+            maximum_data_size,
             request_node_address: None,
             minimum_block_period: None,
-        }));
+        }
+    }
+
+    fn block_request(&mut self) {
+        let block = self.ask(SQUAT_BLOCK_SIZE);
+        self.send(OtaCommand::ImageBlockRequest(block));
     }
 
     fn page_request(&mut self) {
-        self.send(OtaCommand::ImagePageRequest(ImagePageRequest {
-            field_control: 0,
-            manufacturer_code: self.spec.manufacturer_code.unwrap_or_default(),
-            image_type: self.spec.image_type,
-            file_version: self.spec.file_version,
-            file_offset: self.offset,
-            maximum_data_size: PAGE_BLOCK_SIZE,
-            page_size: PAGE_SIZE,
-            response_spacing: 0,
-            request_node_address: None,
-        }));
+        let page = page_from(self.ask(PAGE_BLOCK_SIZE), PAGE_SIZE, 0);
+        self.send(OtaCommand::ImagePageRequest(page));
     }
 
     fn send(&mut self, command: OtaCommand) {

@@ -41,6 +41,7 @@ use super::{
 use crate::catalog::model::{
     CatalogEntry, HashAlgorithm, ImageSize, Locator, Provenance, Restrictions,
 };
+use crate::config::is_loopback_authority;
 
 /// The DIRIGERA feed, the one zigpy uses by default.
 pub const DEFAULT_URL: &str = "https://fw.ota.homesmart.ikea.com/DIRIGERA/version_info.json";
@@ -79,19 +80,6 @@ fn upgrade_to_https(url: &str) -> String {
         Some(rest) if !is_loopback_authority(rest) => format!("https://{rest}"),
         _ => url.to_owned(),
     }
-}
-
-fn is_loopback_authority(after_scheme: &str) -> bool {
-    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    if host_port == "[::1]" || host_port.starts_with("[::1]:") {
-        return true;
-    }
-    let host = host_port.split(':').next().unwrap_or("");
-    host == "localhost"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse_entry(

@@ -340,26 +340,17 @@ async fn download(
             tracing::info!(source = %entry.provenance.source, image = %label, outcome = %other, "image download");
         }
     }
-    Download {
-        manufacturer_code: entry.manufacturer_code,
-        image_type: entry.image_type,
-        file_version: entry.file_version,
-        sha: entry.hash.to_hex(),
-        outcome,
-    }
+    Download::of(entry, outcome)
 }
 
 /// A download not started: the image would not fit under the cache's cap beside the images
 /// known devices want. Tried again at the next refresh (a device may have moved on).
 fn cache_full_download(entry: &CatalogEntry, cap: u64, now: SystemTime) -> Download {
-    Download {
-        manufacturer_code: entry.manufacturer_code,
-        image_type: entry.image_type,
-        file_version: entry.file_version,
-        sha: entry.hash.to_hex(),
-        outcome: DownloadOutcome::Deferred {
+    Download::of(
+        entry,
+        DownloadOutcome::Deferred {
             until_unix: unix_seconds(now),
             reason: format!("the image cache is full (cap {cap} bytes)"),
         },
-    }
+    )
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::catalog::limiter::{LimitReason, Limiter, RetryAt, unix_seconds};
-use crate::catalog::model::SourceKind;
+use crate::catalog::model::{CatalogEntry, SourceKind};
 
 pub(super) fn reason_name(reason: LimitReason) -> &'static str {
     match reason {
@@ -183,6 +183,19 @@ pub struct Download {
     pub sha: String,
     /// What happened.
     pub outcome: DownloadOutcome,
+}
+
+impl Download {
+    /// The report line of `entry`'s download and what became of it.
+    pub fn of(entry: &CatalogEntry, outcome: DownloadOutcome) -> Self {
+        Download {
+            manufacturer_code: entry.manufacturer_code,
+            image_type: entry.image_type,
+            file_version: entry.file_version,
+            sha: entry.hash.to_hex(),
+            outcome,
+        }
+    }
 }
 
 impl fmt::Display for Download {

@@ -178,8 +178,12 @@ impl SimDevice {
                     );
                 let offset = usize::try_from(file_offset).unwrap_or(usize::MAX);
                 let end = offset.saturating_add(block.len());
-                // Only a page may answer at another offset than the one asked for.
-                let right_place = offset == download.data.len() || from_page.is_some();
+                // Only a page may answer at another offset than the one asked for, and only
+                // inside the page.
+                let right_place = offset == download.data.len()
+                    || from_page.is_some_and(|(_, page_end)| {
+                        u32::try_from(end).is_ok_and(|end| end <= page_end)
+                    });
                 if !right_image
                     || !right_place
                     || block.is_empty()
@@ -246,7 +250,11 @@ impl SimDevice {
 }
 
 /// The Image Page Request for the image, offset and block size `block` asks for.
-fn page_from(block: ImageBlockRequest, page_size: u16, response_spacing: u16) -> ImagePageRequest {
+pub(in crate::sim) fn page_from(
+    block: ImageBlockRequest,
+    page_size: u16,
+    response_spacing: u16,
+) -> ImagePageRequest {
     ImagePageRequest {
         field_control: 0,
         manufacturer_code: block.manufacturer_code,

@@ -53,6 +53,7 @@ mod hooks;
 mod upgrade_end;
 
 use download::Download;
+pub(super) use download::page_from;
 pub use hooks::{BlockRecord, DeviceHooks, DeviceLog, Fetch, Vanish};
 
 /// How long a battery-powered device stays awake (polling its parent quickly) after it sent

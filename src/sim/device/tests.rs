@@ -107,6 +107,49 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    /// Whatever order, repetition, size or offset the true file's blocks come in (some inside
+    /// the page, some past it, some lost), a paging device assembles exactly the file or asks
+    /// again: it never ends with anything but SUCCESS, and never sends a malformed request.
+    #[test]
+    fn page_blocks_in_any_order_assemble_the_true_file(
+        answers in proptest::collection::vec((0u32..320, 0usize..60, proptest::bool::ANY), 1..120),
+    ) {
+        let mut now = origin();
+        let file = ota_file(NEW, 300);
+        let hooks = DeviceHooks {
+            fetch: Fetch::Pages { page_size: 200, response_spacing_ms: 0 },
+            ..DeviceHooks::default()
+        };
+        let (mut dev, first) = offered(hooks, &file, now);
+        let mut request = first.expect("a page request");
+        for (offset, len, tick) in answers {
+            let start = (offset as usize).min(file.len());
+            let data = &file[start..(start + len).min(file.len())];
+            reply(&mut dev, &request, OtaCommand::ImageBlockResponse(ImageBlockResponse::Success {
+                manufacturer_code: MFR,
+                image_type: TYPE,
+                file_version: NEW,
+                file_offset: offset,
+                data: BlockData::new(data).unwrap(),
+            }), now);
+            if tick {
+                now += Duration::from_secs(3);
+                dev.handle_timeout(now);
+            }
+            proptest::prop_assert!(dev.bytes_held() <= file.len());
+            while let Some(out) = dev.poll_transmit() {
+                let sent = OtaFrame::decode_request(&out).unwrap();
+                if let OtaCommand::UpgradeEndRequest(end) = &sent.command {
+                    proptest::prop_assert_eq!(end.status, ZclStatus::SUCCESS);
+                }
+                proptest::prop_assert!(sent.command.is_client_request());
+                request = sent;
+            }
+        }
+    }
+}
+
 /// With `report_every`, the device reports ApplicationVersion unasked, on schedule.
 #[test]
 fn a_reporting_device_reports_its_application_version() {
