@@ -7,6 +7,13 @@
 //! [`Message::Other`] (kept whole), so nothing is lost and nothing panics. Decoding is strict:
 //! missing or extra bytes are an error naming the command and the field.
 //!
+//! **One table of commands.** The `znp_messages!` invocation below has one line per command:
+//! its frame type, subsystem, id and name, then its fields in wire order, each with the name
+//! zigpy-znp gives it (and, for a length-prefixed or open-ended field, its kind). The structures
+//! some commands carry are declared the same way with `mt_struct!`. The enum, the header of
+//! each message, the encoder and the decoder all come from it (see `codec.rs`), so adding
+//! a command means adding its line.
+//!
 //! ```
 //! use zigbee_otad::znp::command::Message;
 //! let ping = Message::SysPing.to_frame().to_bytes();
@@ -15,7 +22,7 @@
 //! assert_eq!(answer, Message::SysPingResponse { capabilities: 0x0659 });
 //! ```
 
-use super::codec::{command_name, decode_fields};
+use super::codec::{mt_struct, znp_messages};
 use super::frame::{Frame, FrameError, FrameType, Subsystem};
 use crate::coordinator::{IncomingMessage, Nwk, PROFILE_HOME_AUTOMATION};
 use crate::wire::{Reader, Truncated};
@@ -68,44 +75,46 @@ pub const ADDR_MODE_IEEE: u8 = 0x03;
 /// `AddrMode` Broadcast.
 pub const ADDR_MODE_BROADCAST: u8 = 0x0F;
 
-/// `AF.Register`: an application endpoint and its clusters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AfRegister {
-    /// The endpoint.
-    pub endpoint: u8,
-    /// Application profile.
-    pub profile: u16,
-    /// Device id.
-    pub device_id: u16,
-    /// Device version.
-    pub device_version: u8,
-    /// Latency requirement (0: none).
-    pub latency: u8,
-    /// Input (server) clusters.
-    pub input_clusters: Vec<u16>,
-    /// Output (client) clusters.
-    pub output_clusters: Vec<u16>,
+mt_struct! {
+    /// `AF.Register`: an application endpoint and its clusters.
+    pub struct AfRegister {
+        /// The endpoint.
+        pub endpoint: u8 = "Endpoint",
+        /// Application profile.
+        pub profile: u16 = "ProfileId",
+        /// Device id.
+        pub device_id: u16 = "DeviceId",
+        /// Device version.
+        pub device_version: u8 = "DeviceVersion",
+        /// Latency requirement (0: none).
+        pub latency: u8 = "LatencyReq",
+        /// Input (server) clusters.
+        pub input_clusters: Vec<u16> = "InputClusters" as clusters,
+        /// Output (client) clusters.
+        pub output_clusters: Vec<u16> = "OutputClusters" as clusters,
+    }
 }
 
-/// `AF.DataRequest`: an APS frame to a network address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AfDataRequest {
-    /// Destination network address.
-    pub destination: u16,
-    /// Destination endpoint.
-    pub dst_endpoint: u8,
-    /// Our endpoint.
-    pub src_endpoint: u8,
-    /// Cluster.
-    pub cluster: u16,
-    /// Transaction number, echoed by `AF.DataConfirm`.
-    pub tsn: u8,
-    /// Transmit options (`AF_OPTION_*`).
-    pub options: u8,
-    /// Maximum hops.
-    pub radius: u8,
-    /// The APS payload (at most 240 bytes, MT's limit minus the fields).
-    pub data: Vec<u8>,
+mt_struct! {
+    /// `AF.DataRequest`: an APS frame to a network address.
+    pub struct AfDataRequest {
+        /// Destination network address.
+        pub destination: u16 = "DstAddr",
+        /// Destination endpoint.
+        pub dst_endpoint: u8 = "DstEndpoint",
+        /// Our endpoint.
+        pub src_endpoint: u8 = "SrcEndpoint",
+        /// Cluster.
+        pub cluster: u16 = "ClusterId",
+        /// Transaction number, echoed by `AF.DataConfirm`.
+        pub tsn: u8 = "TSN",
+        /// Transmit options (`AF_OPTION_*`).
+        pub options: u8 = "Options",
+        /// Maximum hops.
+        pub radius: u8 = "Radius",
+        /// The APS payload (at most 240 bytes, MT's limit minus the fields).
+        pub data: Vec<u8> = "Data" as bytes8,
+    }
 }
 
 /// An address with its mode, as `AF.DataRequestExt` and `AF.IncomingMsgExt` carry it: one
@@ -141,92 +150,95 @@ impl AddrModeAddress {
     }
 }
 
-/// `AF.DataRequestExt`: any addressing, a 16-bit length.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AfDataRequestExt {
-    /// Destination.
-    pub destination: AddrModeAddress,
-    /// Destination endpoint.
-    pub dst_endpoint: u8,
-    /// Destination PAN (0: ours).
-    pub dst_pan: u16,
-    /// Our endpoint.
-    pub src_endpoint: u8,
-    /// Cluster.
-    pub cluster: u16,
-    /// Transaction number.
-    pub tsn: u8,
-    /// Transmit options.
-    pub options: u8,
-    /// Maximum hops.
-    pub radius: u8,
-    /// The APS payload.
-    pub data: Vec<u8>,
+mt_struct! {
+    /// `AF.DataRequestExt`: any addressing, a 16-bit length.
+    pub struct AfDataRequestExt {
+        /// Destination.
+        pub destination: AddrModeAddress = "DstAddrModeAddress",
+        /// Destination endpoint.
+        pub dst_endpoint: u8 = "DstEndpoint",
+        /// Destination PAN (0: ours).
+        pub dst_pan: u16 = "DstPanId",
+        /// Our endpoint.
+        pub src_endpoint: u8 = "SrcEndpoint",
+        /// Cluster.
+        pub cluster: u16 = "ClusterId",
+        /// Transaction number.
+        pub tsn: u8 = "TSN",
+        /// Transmit options.
+        pub options: u8 = "Options",
+        /// Maximum hops.
+        pub radius: u8 = "Radius",
+        /// The APS payload.
+        pub data: Vec<u8> = "Data" as bytes16,
+    }
 }
 
-/// `AF.IncomingMsg`: an APS frame a device sent to one of our endpoints.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AfIncomingMsg {
-    /// Group (0 when not groupcast).
-    pub group: u16,
-    /// Cluster.
-    pub cluster: u16,
-    /// The sender's network address.
-    pub source: u16,
-    /// The sender's endpoint.
-    pub src_endpoint: u8,
-    /// Our endpoint.
-    pub dst_endpoint: u8,
-    /// True for a broadcast.
-    pub was_broadcast: u8,
-    /// Link quality.
-    pub lqi: u8,
-    /// Whether APS security was used.
-    pub security_use: u8,
-    /// The stick's timestamp.
-    pub timestamp: u32,
-    /// The APS counter.
-    pub tsn: u8,
-    /// The APS payload.
-    pub data: Vec<u8>,
-    /// The last hop's MAC source.
-    pub mac_source: u16,
-    /// Radius left.
-    pub radius: u8,
+mt_struct! {
+    /// `AF.IncomingMsg`: an APS frame a device sent to one of our endpoints.
+    pub struct AfIncomingMsg {
+        /// Group (0 when not groupcast).
+        pub group: u16 = "GroupId",
+        /// Cluster.
+        pub cluster: u16 = "ClusterId",
+        /// The sender's network address.
+        pub source: u16 = "SrcAddr",
+        /// The sender's endpoint.
+        pub src_endpoint: u8 = "SrcEndpoint",
+        /// Our endpoint.
+        pub dst_endpoint: u8 = "DstEndpoint",
+        /// True for a broadcast.
+        pub was_broadcast: u8 = "WasBroadcast",
+        /// Link quality.
+        pub lqi: u8 = "LQI",
+        /// Whether APS security was used.
+        pub security_use: u8 = "SecurityUse",
+        /// The stick's timestamp.
+        pub timestamp: u32 = "TimeStamp",
+        /// The APS counter.
+        pub tsn: u8 = "TSN",
+        /// The APS payload.
+        pub data: Vec<u8> = "Data" as bytes8,
+        /// The last hop's MAC source.
+        pub mac_source: u16 = "MacSrcAddr",
+        /// Radius left.
+        pub radius: u8 = "MsgResultRadius",
+    }
 }
 
-/// `AF.IncomingMsgExt`: the same with a mode-and-address source, the source PAN and a 16-bit
-/// length (a frame too long for `AF.IncomingMsg`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AfIncomingMsgExt {
-    /// Group.
-    pub group: u16,
-    /// Cluster.
-    pub cluster: u16,
-    /// The sender.
-    pub source: AddrModeAddress,
-    /// The sender's endpoint.
-    pub src_endpoint: u8,
-    /// The sender's PAN.
-    pub src_pan: u16,
-    /// Our endpoint.
-    pub dst_endpoint: u8,
-    /// True for a broadcast.
-    pub was_broadcast: u8,
-    /// Link quality.
-    pub lqi: u8,
-    /// Whether APS security was used.
-    pub security_use: u8,
-    /// The stick's timestamp.
-    pub timestamp: u32,
-    /// The APS counter.
-    pub tsn: u8,
-    /// The APS payload.
-    pub data: Vec<u8>,
-    /// The last hop's MAC source.
-    pub mac_source: u16,
-    /// Radius left.
-    pub radius: u8,
+mt_struct! {
+    /// `AF.IncomingMsgExt`: the same with a mode-and-address source, the source PAN and a 16-bit
+    /// length (a frame too long for `AF.IncomingMsg`).
+    pub struct AfIncomingMsgExt {
+        /// Group.
+        pub group: u16 = "GroupId",
+        /// Cluster.
+        pub cluster: u16 = "ClusterId",
+        /// The sender.
+        pub source: AddrModeAddress = "SrcAddrModeAddress",
+        /// The sender's endpoint.
+        pub src_endpoint: u8 = "SrcEndpoint",
+        /// The sender's PAN.
+        pub src_pan: u16 = "SrcPanId",
+        /// Our endpoint.
+        pub dst_endpoint: u8 = "DstEndpoint",
+        /// True for a broadcast.
+        pub was_broadcast: u8 = "WasBroadcast",
+        /// Link quality.
+        pub lqi: u8 = "LQI",
+        /// Whether APS security was used.
+        pub security_use: u8 = "SecurityUse",
+        /// The stick's timestamp.
+        pub timestamp: u32 = "TimeStamp",
+        /// The APS counter.
+        pub tsn: u8 = "TSN",
+        /// The APS payload.
+        pub data: Vec<u8> = "Data" as bytes16,
+        /// The last hop's MAC source.
+        pub mac_source: u16 = "MacSrcAddr",
+        /// Radius left.
+        pub radius: u8 = "MsgResultRadius",
+    }
 }
 
 impl AfIncomingMsg {
@@ -281,21 +293,22 @@ impl AfIncomingMsgExt {
     }
 }
 
-/// `ZDO.IEEEAddrRsp` / `ZDO.NwkAddrRsp`: a device's two addresses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZdoAddrRsp {
-    /// ZDO status.
-    pub status: u8,
-    /// IEEE address.
-    pub ieee: u64,
-    /// Network address.
-    pub nwk: u16,
-    /// How many associated devices it has.
-    pub num_assoc: u8,
-    /// Index of the first one listed.
-    pub index: u8,
-    /// Their network addresses.
-    pub devices: Vec<u16>,
+mt_struct! {
+    /// `ZDO.IEEEAddrRsp` / `ZDO.NwkAddrRsp`: a device's two addresses.
+    pub struct ZdoAddrRsp {
+        /// ZDO status.
+        pub status: u8 = "Status",
+        /// IEEE address.
+        pub ieee: u64 = "IEEE",
+        /// Network address.
+        pub nwk: u16 = "NWK",
+        /// How many associated devices it has.
+        pub num_assoc: u8 = "NumAssoc",
+        /// Index of the first one listed.
+        pub index: u8 = "Index",
+        /// Their network addresses.
+        pub devices: Vec<u16> = "Devices" as u16_list,
+    }
 }
 
 /// `SYS.Version` answer. The last three fields are absent on old firmware.
@@ -315,329 +328,309 @@ pub struct SysVersion {
     pub extra: Option<(u32, u8, u32)>,
 }
 
-/// Every MT command this project sends or answers, and a catch-all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Message {
-    // ---- SYS
-    /// `SYS.ResetReq` (AREQ) with a reset type.
-    SysResetReq {
-        /// 0 hard, 1 soft.
-        kind: u8,
-    },
-    /// `SYS.ResetInd` (AREQ): the stick (re)started.
-    SysResetInd {
-        /// Why: 0 power-up, 1 external, 2 watchdog.
-        reason: u8,
-        /// MT transport revision.
-        transport_rev: u8,
-        /// Product id.
-        product_id: u8,
-        /// Major, minor, maintenance release.
-        release: [u8; 3],
-    },
-    /// `SYS.Ping`.
-    SysPing,
-    /// Its answer: the MT subsystems compiled in.
-    SysPingResponse {
-        /// `MTCapabilities` bits.
-        capabilities: u16,
-    },
-    /// `SYS.Version`.
-    SysVersion,
-    /// Its answer.
-    SysVersionResponse(SysVersion),
-    /// `SYS.OSALNVLength`.
-    SysOsalNvLength {
-        /// NV id.
-        id: u16,
-    },
-    /// Its answer (0: no such item).
-    SysOsalNvLengthResponse {
-        /// Bytes.
-        length: u16,
-    },
-    /// `SYS.OSALNVRead` (legacy, 8-bit offset).
-    SysOsalNvRead {
-        /// NV id.
-        id: u16,
-        /// Offset.
-        offset: u8,
-    },
-    /// `SYS.OSALNVReadExt`.
-    SysOsalNvReadExt {
-        /// NV id.
-        id: u16,
-        /// Offset.
-        offset: u16,
-    },
-    /// `SYS.OSALNVItemInit`: create an item with its first bytes.
-    SysOsalNvItemInit {
-        /// NV id.
-        id: u16,
-        /// The item's full length.
-        length: u16,
-        /// Its first bytes.
-        value: Vec<u8>,
-    },
-    /// `SYS.OSALNVWriteExt`.
-    SysOsalNvWriteExt {
-        /// NV id.
-        id: u16,
-        /// Offset.
-        offset: u16,
-        /// Bytes (16-bit length).
-        value: Vec<u8>,
-    },
-    /// `SYS.OSALNVDelete`.
-    SysOsalNvDelete {
-        /// NV id.
-        id: u16,
-        /// Its length.
-        length: u16,
-    },
-    /// `SYS.NVLength` (Z-Stack 3.30's extended NV).
-    SysNvLength {
-        /// System id (1: Z-Stack).
-        sys_id: u8,
-        /// Item id.
-        item_id: u16,
-        /// Sub-item id.
-        sub_id: u16,
-    },
-    /// Its answer.
-    SysNvLengthResponse {
-        /// Bytes (0: no such item).
-        length: u32,
-    },
-    /// `SYS.NVRead`.
-    SysNvRead {
-        /// System id.
-        sys_id: u8,
-        /// Item id.
-        item_id: u16,
-        /// Sub-item id.
-        sub_id: u16,
-        /// Offset.
-        offset: u16,
-        /// Bytes wanted.
-        length: u8,
-    },
-    /// `SYS.NVCreate`.
-    SysNvCreate {
-        /// System id.
-        sys_id: u8,
-        /// Item id.
-        item_id: u16,
-        /// Sub-item id.
-        sub_id: u16,
-        /// Length.
-        length: u32,
-    },
-    /// `SYS.NVDelete`.
-    SysNvDelete {
-        /// System id.
-        sys_id: u8,
-        /// Item id.
-        item_id: u16,
-        /// Sub-item id.
-        sub_id: u16,
-    },
-    /// `SYS.NVWrite`.
-    SysNvWrite {
-        /// System id.
-        sys_id: u8,
-        /// Item id.
-        item_id: u16,
-        /// Sub-item id.
-        sub_id: u16,
-        /// Offset.
-        offset: u16,
-        /// Bytes (8-bit length).
-        value: Vec<u8>,
-    },
-    /// The answer to every NV read: a status and bytes (8-bit length).
-    NvValueResponse {
-        /// `SYS.OSALNVRead` (0x08), `SYS.OSALNVReadExt` (0x1C) or `SYS.NVRead` (0x33).
-        id: u8,
-        /// Status.
-        status: u8,
-        /// Bytes.
-        value: Vec<u8>,
-    },
-    // ---- UTIL
-    /// `UTIL.AssocFindDevice`: zigpy-znp reads the raw struct to learn the stick's alignment.
-    UtilAssocFindDevice {
-        /// Index.
-        index: u8,
-    },
-    /// Its answer: the `associated_devices_t` struct as it is in memory (28 or 36 bytes).
-    UtilAssocFindDeviceResponse {
-        /// The struct.
-        device: Vec<u8>,
-    },
-    // ---- AF
-    /// `AF.Register`.
-    AfRegister(AfRegister),
-    /// `AF.DataRequest`.
-    AfDataRequest(AfDataRequest),
-    /// `AF.DataRequestExt`.
-    AfDataRequestExt(AfDataRequestExt),
-    /// `AF.DataConfirm` (AREQ): the outcome of a data request, matched by endpoint and TSN.
-    AfDataConfirm {
-        /// Status.
-        status: u8,
-        /// Our endpoint.
-        endpoint: u8,
-        /// The request's TSN.
-        tsn: u8,
-    },
-    /// `AF.IncomingMsg` (AREQ).
-    AfIncomingMsg(AfIncomingMsg),
-    /// `AF.IncomingMsgExt` (AREQ).
-    AfIncomingMsgExt(AfIncomingMsgExt),
-    // ---- ZDO
-    /// `ZDO.NwkAddrReq`.
-    ZdoNwkAddrReq {
-        /// The device's IEEE address.
-        ieee: u64,
-        /// 0 single device, 1 extended.
-        request_type: u8,
-        /// Start index.
-        start_index: u8,
-    },
-    /// `ZDO.IEEEAddrReq`.
-    ZdoIeeeAddrReq {
-        /// The device's network address.
-        nwk: u16,
-        /// 0 single device, 1 extended.
-        request_type: u8,
-        /// Start index.
-        start_index: u8,
-    },
-    /// `ZDO.NwkAddrRsp` (AREQ).
-    ZdoNwkAddrRsp(ZdoAddrRsp),
-    /// `ZDO.IEEEAddrRsp` (AREQ).
-    ZdoIeeeAddrRsp(ZdoAddrRsp),
-    /// `ZDO.MgmtPermitJoinReq`.
-    ZdoMgmtPermitJoinReq {
-        /// Address mode of `destination`.
-        addr_mode: u8,
-        /// Who is asked (0xFFFC: every router).
-        destination: u16,
-        /// Seconds (0 closes).
-        duration: u8,
-        /// Trust-center significance.
-        tc_significance: u8,
-    },
-    /// `ZDO.MgmtPermitJoinRsp` (AREQ).
-    ZdoMgmtPermitJoinRsp {
-        /// Who answered.
-        source: u16,
-        /// ZDO status.
-        status: u8,
-    },
-    /// `ZDO.StartupFromApp` (Z-Stack Home 1.2's start).
-    ZdoStartupFromApp {
-        /// Delay, ms.
-        delay: u16,
-    },
-    /// Its answer: 0 restored, 1 new network, 2 leave and not started.
-    ZdoStartupFromAppResponse {
-        /// State.
-        state: u8,
-    },
-    /// `ZDO.MsgCallbackRegister`: pass this ZDO cluster's messages up (0xFFFF: all).
-    ZdoMsgCallbackRegister {
-        /// Cluster.
-        cluster: u16,
-    },
-    /// `ZDO.StateChangeInd` (AREQ).
-    ZdoStateChangeInd {
-        /// `DeviceState`.
-        state: u8,
-    },
-    /// `ZDO.EndDeviceAnnceInd` (AREQ): a device announced itself.
-    ZdoEndDeviceAnnceInd {
-        /// Who sent the announce.
-        source: u16,
-        /// The device's network address.
-        nwk: u16,
-        /// Its IEEE address.
-        ieee: u64,
-        /// MAC capabilities.
-        capabilities: u8,
-    },
-    /// `ZDO.MsgCbIncoming` (AREQ): a ZDO message the stick received (with `ZDO_DIRECT_CB`
-    /// and `MsgCallbackRegister`), e.g. its own answer to a ZDO request the host sent to it.
-    ZdoMsgCbIncoming {
-        /// Sender.
-        source: u16,
-        /// Non-zero for a broadcast.
-        was_broadcast: u8,
-        /// ZDO cluster (a response has bit 15 set).
-        cluster: u16,
-        /// Whether APS security was used.
-        security_use: u8,
-        /// ZDO transaction sequence number.
-        sequence: u8,
-        /// The MAC destination.
-        mac_destination: u16,
-        /// The ZDO payload after the sequence number.
-        data: Vec<u8>,
-    },
-    /// `ZDO.TCDevInd` (AREQ): a device joined through the trust center.
-    ZdoTcDevInd {
-        /// Its network address.
-        nwk: u16,
-        /// Its IEEE address.
-        ieee: u64,
-        /// Its parent.
-        parent: u16,
-    },
-    // ---- APP_CNF
-    /// `APP_CNF.BDBStartCommissioning`.
-    AppCnfBdbStartCommissioning {
-        /// `BDB_MODE_*` bits.
-        mode: u8,
-    },
-    /// `APP_CNF.BDBSetChannel`.
-    AppCnfBdbSetChannel {
-        /// Primary (1) or secondary (0) channel set.
-        is_primary: u8,
-        /// Channel bit mask (bit 11..=26).
-        channels: u32,
-    },
-    /// `APP_CNF.BDBCommissioningNotification` (AREQ).
-    AppCnfBdbCommissioningNotification {
-        /// `BDBCommissioningStatus` (0 success, 1 in progress, 8 formation failure...).
-        status: u8,
-        /// The mode this is about.
-        mode: u8,
-        /// Modes still to run (0: done).
-        remaining_modes: u8,
-    },
-    // ---- generic
-    /// An SRSP carrying only a status (AF.Register, AF.DataRequest, NV writes, ...).
-    StatusResponse {
-        /// Subsystem of the request.
-        subsystem: Subsystem,
-        /// Id of the request.
-        id: u8,
-        /// Status.
-        status: u8,
-    },
-    /// `RPC_ERROR.CommandNotRecognized`: the stick does not know the request.
-    RpcError {
-        /// 1 invalid subsystem, 2 invalid command id, 3 invalid parameter, 4 invalid length.
-        error: u8,
-        /// The request's CMD0.
-        cmd0: u8,
-        /// The request's CMD1.
-        cmd1: u8,
-    },
-    /// A frame this module has no type for.
-    Other(Frame),
+znp_messages! {
+    /// Every MT command this project sends or answers, and a catch-all.
+    pub enum Message {
+        // ---- SYS
+        /// `SYS.ResetReq` (AREQ) with a reset type.
+        SysResetReq = (Areq, SYS, 0x00) "SYS.ResetReq" {
+            /// 0 hard, 1 soft.
+            kind: u8 = "Type",
+        };
+        /// `SYS.ResetInd` (AREQ): the stick (re)started.
+        SysResetInd = (Areq, SYS, 0x80) "SYS.ResetInd" {
+            /// Why: 0 power-up, 1 external, 2 watchdog.
+            reason: u8 = "Reason",
+            /// MT transport revision.
+            transport_rev: u8 = "TransportRev",
+            /// Product id.
+            product_id: u8 = "ProductId",
+            /// Major, minor, maintenance release.
+            release: [u8; 3] = "Release",
+        };
+        /// `SYS.Ping`.
+        SysPing = (Sreq, SYS, 0x01) "SYS.Ping";
+        /// Its answer: the MT subsystems compiled in.
+        SysPingResponse = (Srsp, SYS, 0x01) "SYS.Ping SRSP" {
+            /// `MTCapabilities` bits.
+            capabilities: u16 = "Capabilities",
+        };
+        /// `SYS.Version`.
+        SysVersion = (Sreq, SYS, 0x02) "SYS.Version";
+        /// Its answer.
+        SysVersionResponse = (Srsp, SYS, 0x02) "SYS.Version SRSP" (SysVersion);
+        /// `SYS.OSALNVLength`.
+        SysOsalNvLength = (Sreq, SYS, 0x13) "SYS.OSALNVLength" {
+            /// NV id.
+            id: u16 = "Id",
+        };
+        /// Its answer (0: no such item).
+        SysOsalNvLengthResponse = (Srsp, SYS, 0x13) "SYS.OSALNVLength SRSP" {
+            /// Bytes.
+            length: u16 = "ItemLen",
+        };
+        /// `SYS.OSALNVRead` (legacy, 8-bit offset).
+        SysOsalNvRead = (Sreq, SYS, 0x08) "SYS.OSALNVRead" {
+            /// NV id.
+            id: u16 = "Id",
+            /// Offset.
+            offset: u8 = "Offset",
+        };
+        /// `SYS.OSALNVReadExt`.
+        SysOsalNvReadExt = (Sreq, SYS, 0x1C) "SYS.OSALNVReadExt" {
+            /// NV id.
+            id: u16 = "Id",
+            /// Offset.
+            offset: u16 = "Offset",
+        };
+        /// `SYS.OSALNVItemInit`: create an item with its first bytes.
+        SysOsalNvItemInit = (Sreq, SYS, 0x07) "SYS.OSALNVItemInit" {
+            /// NV id.
+            id: u16 = "Id",
+            /// The item's full length.
+            length: u16 = "ItemLen",
+            /// Its first bytes.
+            value: Vec<u8> = "Value" as bytes8,
+        };
+        /// `SYS.OSALNVWriteExt`.
+        SysOsalNvWriteExt = (Sreq, SYS, 0x1D) "SYS.OSALNVWriteExt" {
+            /// NV id.
+            id: u16 = "Id",
+            /// Offset.
+            offset: u16 = "Offset",
+            /// Bytes (16-bit length).
+            value: Vec<u8> = "Value" as bytes16,
+        };
+        /// `SYS.OSALNVDelete`.
+        SysOsalNvDelete = (Sreq, SYS, 0x12) "SYS.OSALNVDelete" {
+            /// NV id.
+            id: u16 = "Id",
+            /// Its length.
+            length: u16 = "ItemLen",
+        };
+        /// `SYS.NVLength` (Z-Stack 3.30's extended NV).
+        SysNvLength = (Sreq, SYS, 0x32) "SYS.NVLength" {
+            /// System id (1: Z-Stack).
+            sys_id: u8 = "SysId",
+            /// Item id.
+            item_id: u16 = "ItemId",
+            /// Sub-item id.
+            sub_id: u16 = "SubId",
+        };
+        /// Its answer.
+        SysNvLengthResponse = (Srsp, SYS, 0x32) "SYS.NVLength SRSP" {
+            /// Bytes (0: no such item).
+            length: u32 = "Length",
+        };
+        /// `SYS.NVRead`.
+        SysNvRead = (Sreq, SYS, 0x33) "SYS.NVRead" {
+            /// System id.
+            sys_id: u8 = "SysId",
+            /// Item id.
+            item_id: u16 = "ItemId",
+            /// Sub-item id.
+            sub_id: u16 = "SubId",
+            /// Offset.
+            offset: u16 = "Offset",
+            /// Bytes wanted.
+            length: u8 = "Length",
+        };
+        /// `SYS.NVCreate`.
+        SysNvCreate = (Sreq, SYS, 0x30) "SYS.NVCreate" {
+            /// System id.
+            sys_id: u8 = "SysId",
+            /// Item id.
+            item_id: u16 = "ItemId",
+            /// Sub-item id.
+            sub_id: u16 = "SubId",
+            /// Length.
+            length: u32 = "Length",
+        };
+        /// `SYS.NVDelete`.
+        SysNvDelete = (Sreq, SYS, 0x31) "SYS.NVDelete" {
+            /// System id.
+            sys_id: u8 = "SysId",
+            /// Item id.
+            item_id: u16 = "ItemId",
+            /// Sub-item id.
+            sub_id: u16 = "SubId",
+        };
+        /// `SYS.NVWrite`.
+        SysNvWrite = (Sreq, SYS, 0x34) "SYS.NVWrite" {
+            /// System id.
+            sys_id: u8 = "SysId",
+            /// Item id.
+            item_id: u16 = "ItemId",
+            /// Sub-item id.
+            sub_id: u16 = "SubId",
+            /// Offset.
+            offset: u16 = "Offset",
+            /// Bytes (8-bit length).
+            value: Vec<u8> = "Value" as bytes8,
+        };
+        // ---- UTIL
+        /// `UTIL.AssocFindDevice`: zigpy-znp reads the raw struct to learn the stick's alignment.
+        UtilAssocFindDevice = (Sreq, UTIL, 0x49) "UTIL.AssocFindDevice" {
+            /// Index.
+            index: u8 = "Index",
+        };
+        /// Its answer: the `associated_devices_t` struct as it is in memory (28 or 36 bytes).
+        UtilAssocFindDeviceResponse = (Srsp, UTIL, 0x49) "UTIL.AssocFindDevice SRSP" {
+            /// The struct.
+            device: Vec<u8> = "Device" as rest,
+        };
+        // ---- AF
+        /// `AF.Register`.
+        AfRegister = (Sreq, AF, 0x00) "AF.Register" (AfRegister);
+        /// `AF.DataRequest`.
+        AfDataRequest = (Sreq, AF, 0x01) "AF.DataRequest" (AfDataRequest);
+        /// `AF.DataRequestExt`.
+        AfDataRequestExt = (Sreq, AF, 0x02) "AF.DataRequestExt" (AfDataRequestExt);
+        /// `AF.DataConfirm` (AREQ): the outcome of a data request, matched by endpoint and TSN.
+        AfDataConfirm = (Areq, AF, 0x80) "AF.DataConfirm" {
+            /// Status.
+            status: u8 = "Status",
+            /// Our endpoint.
+            endpoint: u8 = "Endpoint",
+            /// The request's TSN.
+            tsn: u8 = "TSN",
+        };
+        /// `AF.IncomingMsg` (AREQ).
+        AfIncomingMsg = (Areq, AF, 0x81) "AF.IncomingMsg" (AfIncomingMsg);
+        /// `AF.IncomingMsgExt` (AREQ).
+        AfIncomingMsgExt = (Areq, AF, 0x82) "AF.IncomingMsgExt" (AfIncomingMsgExt);
+        // ---- ZDO
+        /// `ZDO.NwkAddrReq`.
+        ZdoNwkAddrReq = (Sreq, ZDO, 0x00) "ZDO.NwkAddrReq" {
+            /// The device's IEEE address.
+            ieee: u64 = "IEEE",
+            /// 0 single device, 1 extended.
+            request_type: u8 = "RequestType",
+            /// Start index.
+            start_index: u8 = "StartIndex",
+        };
+        /// `ZDO.IEEEAddrReq`.
+        ZdoIeeeAddrReq = (Sreq, ZDO, 0x01) "ZDO.IEEEAddrReq" {
+            /// The device's network address.
+            nwk: u16 = "NWK",
+            /// 0 single device, 1 extended.
+            request_type: u8 = "RequestType",
+            /// Start index.
+            start_index: u8 = "StartIndex",
+        };
+        /// `ZDO.NwkAddrRsp` (AREQ).
+        ZdoNwkAddrRsp = (Areq, ZDO, 0x80) "ZDO.NwkAddrRsp" (ZdoAddrRsp);
+        /// `ZDO.IEEEAddrRsp` (AREQ).
+        ZdoIeeeAddrRsp = (Areq, ZDO, 0x81) "ZDO.IEEEAddrRsp" (ZdoAddrRsp);
+        /// `ZDO.MgmtPermitJoinReq`.
+        ZdoMgmtPermitJoinReq = (Sreq, ZDO, 0x36) "ZDO.MgmtPermitJoinReq" {
+            /// Address mode of `destination`.
+            addr_mode: u8 = "AddrMode",
+            /// Who is asked (0xFFFC: every router).
+            destination: u16 = "Dst",
+            /// Seconds (0 closes).
+            duration: u8 = "Duration",
+            /// Trust-center significance.
+            tc_significance: u8 = "TCSignificance",
+        };
+        /// `ZDO.MgmtPermitJoinRsp` (AREQ).
+        ZdoMgmtPermitJoinRsp = (Areq, ZDO, 0xB6) "ZDO.MgmtPermitJoinRsp" {
+            /// Who answered.
+            source: u16 = "Src",
+            /// ZDO status.
+            status: u8 = "Status",
+        };
+        /// `ZDO.StartupFromApp` (Z-Stack Home 1.2's start).
+        ZdoStartupFromApp = (Sreq, ZDO, 0x40) "ZDO.StartupFromApp" {
+            /// Delay, ms.
+            delay: u16 = "StartDelay",
+        };
+        /// Its answer: 0 restored, 1 new network, 2 leave and not started.
+        ZdoStartupFromAppResponse = (Srsp, ZDO, 0x40) "ZDO.StartupFromApp SRSP" {
+            /// State.
+            state: u8 = "State",
+        };
+        /// `ZDO.MsgCallbackRegister`: pass this ZDO cluster's messages up (0xFFFF: all).
+        ZdoMsgCallbackRegister = (Sreq, ZDO, 0x3E) "ZDO.MsgCallbackRegister" {
+            /// Cluster.
+            cluster: u16 = "ClusterId",
+        };
+        /// `ZDO.StateChangeInd` (AREQ).
+        ZdoStateChangeInd = (Areq, ZDO, 0xC0) "ZDO.StateChangeInd" {
+            /// `DeviceState`.
+            state: u8 = "State",
+        };
+        /// `ZDO.EndDeviceAnnceInd` (AREQ): a device announced itself.
+        ZdoEndDeviceAnnceInd = (Areq, ZDO, 0xC1) "ZDO.EndDeviceAnnceInd" {
+            /// Who sent the announce.
+            source: u16 = "Src",
+            /// The device's network address.
+            nwk: u16 = "NWK",
+            /// Its IEEE address.
+            ieee: u64 = "IEEE",
+            /// MAC capabilities.
+            capabilities: u8 = "Capabilities",
+        };
+        /// `ZDO.MsgCbIncoming` (AREQ): a ZDO message the stick received (with `ZDO_DIRECT_CB`
+        /// and `MsgCallbackRegister`), e.g. its own answer to a ZDO request the host sent to it.
+        ZdoMsgCbIncoming = (Areq, ZDO, 0xFF) "ZDO.MsgCbIncoming" {
+            /// Sender.
+            source: u16 = "Src",
+            /// Non-zero for a broadcast.
+            was_broadcast: u8 = "IsBroadcast",
+            /// ZDO cluster (a response has bit 15 set).
+            cluster: u16 = "ClusterId",
+            /// Whether APS security was used.
+            security_use: u8 = "SecurityUse",
+            /// ZDO transaction sequence number.
+            sequence: u8 = "TSN",
+            /// The MAC destination.
+            mac_destination: u16 = "MacDst",
+            /// The ZDO payload after the sequence number.
+            data: Vec<u8> = "Data" as rest,
+        };
+        /// `ZDO.TCDevInd` (AREQ): a device joined through the trust center.
+        ZdoTcDevInd = (Areq, ZDO, 0xCA) "ZDO.TCDevInd" {
+            /// Its network address.
+            nwk: u16 = "SrcNwk",
+            /// Its IEEE address.
+            ieee: u64 = "SrcIEEE",
+            /// Its parent.
+            parent: u16 = "ParentNwk",
+        };
+        // ---- APP_CNF
+        /// `APP_CNF.BDBStartCommissioning`.
+        AppCnfBdbStartCommissioning = (Sreq, APP_CNF, 0x05) "APP_CNF.BDBStartCommissioning" {
+            /// `BDB_MODE_*` bits.
+            mode: u8 = "Mode",
+        };
+        /// `APP_CNF.BDBSetChannel`.
+        AppCnfBdbSetChannel = (Sreq, APP_CNF, 0x08) "APP_CNF.BDBSetChannel" {
+            /// Primary (1) or secondary (0) channel set.
+            is_primary: u8 = "IsPrimary",
+            /// Channel bit mask (bit 11..=26).
+            channels: u32 = "Channel",
+        };
+        /// `APP_CNF.BDBCommissioningNotification` (AREQ).
+        AppCnfBdbCommissioningNotification = (Areq, APP_CNF, 0x80) "APP_CNF.BDBCommissioningNotification" {
+            /// `BDBCommissioningStatus` (0 success, 1 in progress, 8 formation failure...).
+            status: u8 = "Status",
+            /// The mode this is about.
+            mode: u8 = "Mode",
+            /// Modes still to run (0: done).
+            remaining_modes: u8 = "RemainingModes",
+        };
+        // ---- generic
+        /// `RPC_ERROR.CommandNotRecognized`: the stick does not know the request.
+        RpcError = (Srsp, RPC_ERROR, 0x00) "RPC_ERROR.CommandNotRecognized" {
+            /// 1 invalid subsystem, 2 invalid command id, 3 invalid parameter, 4 invalid length.
+            error: u8 = "ErrorCode",
+            /// The request's CMD0.
+            cmd0: u8 = "RequestHeader",
+            /// The request's CMD1.
+            cmd1: u8 = "RequestHeader",
+        };
+    }
 }
 
 /// What was wrong with a frame's bytes.
@@ -694,61 +687,6 @@ pub fn is_status_only_response(subsystem: Subsystem, id: u8) -> bool {
 }
 
 impl Message {
-    /// Type, subsystem and id of the frame this message travels in.
-    pub fn header(&self) -> (FrameType, Subsystem, u8) {
-        use FrameType::{Areq, Sreq, Srsp};
-        use Subsystem as S;
-        match self {
-            Message::SysResetReq { .. } => (Areq, S::SYS, 0x00),
-            Message::SysResetInd { .. } => (Areq, S::SYS, 0x80),
-            Message::SysPing => (Sreq, S::SYS, 0x01),
-            Message::SysPingResponse { .. } => (Srsp, S::SYS, 0x01),
-            Message::SysVersion => (Sreq, S::SYS, 0x02),
-            Message::SysVersionResponse(_) => (Srsp, S::SYS, 0x02),
-            Message::SysOsalNvItemInit { .. } => (Sreq, S::SYS, 0x07),
-            Message::SysOsalNvRead { .. } => (Sreq, S::SYS, 0x08),
-            Message::SysOsalNvDelete { .. } => (Sreq, S::SYS, 0x12),
-            Message::SysOsalNvLength { .. } => (Sreq, S::SYS, 0x13),
-            Message::SysOsalNvLengthResponse { .. } => (Srsp, S::SYS, 0x13),
-            Message::SysOsalNvReadExt { .. } => (Sreq, S::SYS, 0x1C),
-            Message::SysOsalNvWriteExt { .. } => (Sreq, S::SYS, 0x1D),
-            Message::SysNvCreate { .. } => (Sreq, S::SYS, 0x30),
-            Message::SysNvDelete { .. } => (Sreq, S::SYS, 0x31),
-            Message::SysNvLength { .. } => (Sreq, S::SYS, 0x32),
-            Message::SysNvLengthResponse { .. } => (Srsp, S::SYS, 0x32),
-            Message::SysNvRead { .. } => (Sreq, S::SYS, 0x33),
-            Message::SysNvWrite { .. } => (Sreq, S::SYS, 0x34),
-            Message::NvValueResponse { id, .. } => (Srsp, S::SYS, *id),
-            Message::UtilAssocFindDevice { .. } => (Sreq, S::UTIL, 0x49),
-            Message::UtilAssocFindDeviceResponse { .. } => (Srsp, S::UTIL, 0x49),
-            Message::AfRegister(_) => (Sreq, S::AF, 0x00),
-            Message::AfDataRequest(_) => (Sreq, S::AF, 0x01),
-            Message::AfDataRequestExt(_) => (Sreq, S::AF, 0x02),
-            Message::AfDataConfirm { .. } => (Areq, S::AF, 0x80),
-            Message::AfIncomingMsg(_) => (Areq, S::AF, 0x81),
-            Message::AfIncomingMsgExt(_) => (Areq, S::AF, 0x82),
-            Message::ZdoNwkAddrReq { .. } => (Sreq, S::ZDO, 0x00),
-            Message::ZdoIeeeAddrReq { .. } => (Sreq, S::ZDO, 0x01),
-            Message::ZdoMgmtPermitJoinReq { .. } => (Sreq, S::ZDO, 0x36),
-            Message::ZdoMsgCallbackRegister { .. } => (Sreq, S::ZDO, 0x3E),
-            Message::ZdoStartupFromApp { .. } => (Sreq, S::ZDO, 0x40),
-            Message::ZdoStartupFromAppResponse { .. } => (Srsp, S::ZDO, 0x40),
-            Message::ZdoNwkAddrRsp(_) => (Areq, S::ZDO, 0x80),
-            Message::ZdoIeeeAddrRsp(_) => (Areq, S::ZDO, 0x81),
-            Message::ZdoMgmtPermitJoinRsp { .. } => (Areq, S::ZDO, 0xB6),
-            Message::ZdoStateChangeInd { .. } => (Areq, S::ZDO, 0xC0),
-            Message::ZdoEndDeviceAnnceInd { .. } => (Areq, S::ZDO, 0xC1),
-            Message::ZdoMsgCbIncoming { .. } => (Areq, S::ZDO, 0xFF),
-            Message::ZdoTcDevInd { .. } => (Areq, S::ZDO, 0xCA),
-            Message::AppCnfBdbStartCommissioning { .. } => (Sreq, S::APP_CNF, 0x05),
-            Message::AppCnfBdbSetChannel { .. } => (Sreq, S::APP_CNF, 0x08),
-            Message::AppCnfBdbCommissioningNotification { .. } => (Areq, S::APP_CNF, 0x80),
-            Message::StatusResponse { subsystem, id, .. } => (Srsp, *subsystem, *id),
-            Message::RpcError { .. } => (Srsp, S::RPC_ERROR, 0x00),
-            Message::Other(frame) => (frame.frame_type, frame.subsystem, frame.id),
-        }
-    }
-
     /// A short name for logs: `SYS.Ping`, `AF.DataConfirm`, ...
     pub fn name(&self) -> String {
         let (frame_type, subsystem, id) = self.header();
