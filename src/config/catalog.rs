@@ -176,12 +176,11 @@ impl SourceKind {
 
     /// The catalog URL used when a source gives neither `url` nor `path`.
     pub fn default_url(self) -> Option<&'static str> {
-        use crate::catalog::provider::{ikea, inovelli, sonoff, thirdreality};
         match self {
-            SourceKind::Ikea => Some(ikea::DEFAULT_URL),
-            SourceKind::Inovelli => Some(inovelli::DEFAULT_URL),
-            SourceKind::ThirdReality => Some(thirdreality::DEFAULT_URL),
-            SourceKind::Sonoff => Some(sonoff::DEFAULT_URL),
+            SourceKind::Ikea => Some(IKEA_DEFAULT_URL),
+            SourceKind::Inovelli => Some(INOVELLI_DEFAULT_URL),
+            SourceKind::ThirdReality => Some(THIRDREALITY_DEFAULT_URL),
+            SourceKind::Sonoff => Some(SONOFF_DEFAULT_URL),
             SourceKind::ZigpyOta => Some(ZIGPY_OTA_DEFAULT_URL),
             SourceKind::Ledvance
             | SourceKind::ZigbeeOtaIndex
@@ -196,6 +195,18 @@ impl fmt::Display for SourceKind {
         f.write_str(self.config_name())
     }
 }
+
+/// IKEA's DIRIGERA feed, the one zigpy uses by default.
+const IKEA_DEFAULT_URL: &str = "https://fw.ota.homesmart.ikea.com/DIRIGERA/version_info.json";
+
+/// Inovelli's ZHA feed.
+const INOVELLI_DEFAULT_URL: &str = "https://files.inovelli.com/firmware/firmware-zha-v2.json";
+
+/// Sonoff's feed.
+const SONOFF_DEFAULT_URL: &str = "https://zigbee-ota.sonoff.tech/releases/upgrade.json";
+
+/// Third Reality's feed.
+const THIRDREALITY_DEFAULT_URL: &str = "https://tr-zha.s3.amazonaws.com/firmware.json";
 
 /// zigpy-ota's stable index in the zigbee-OTA format (its README's published location).
 pub const ZIGPY_OTA_DEFAULT_URL: &str =

@@ -13,8 +13,8 @@ use super::Ieee;
 use super::config::ServerConfig;
 use super::image::OtaImage;
 
-/// The wildcard manufacturer code / image type of an OTA header.
-pub const WILDCARD: u16 = 0xFFFF;
+/// The wildcard manufacturer code / image type of an OTA header (one constant, the catalog's).
+pub use crate::catalog::model::WILDCARD;
 
 /// What the device told us about itself (Query Next Image Request or Query Device Specific
 /// File Request, plus what the daemon knows of the device).

@@ -43,9 +43,6 @@ use crate::catalog::model::{
 };
 use crate::config::is_loopback_authority;
 
-/// The DIRIGERA feed, the one zigpy uses by default.
-pub const DEFAULT_URL: &str = "https://fw.ota.homesmart.ikea.com/DIRIGERA/version_info.json";
-
 /// IKEA's manufacturer code (DIRIGERA items do not carry one).
 pub const IKEA_MANUFACTURER_CODE: u16 = 0x117C;
 

@@ -21,9 +21,6 @@ use super::{
 };
 use crate::catalog::model::{CatalogEntry, ImageSize, Provenance};
 
-/// The feed's default URL.
-pub const DEFAULT_URL: &str = "https://files.inovelli.com/firmware/firmware-zha-v2.json";
-
 /// The largest version Inovelli wrote in hex (its first release, 1.11).
 const LAST_HEX_VERSION: u32 = 0x0B;
 

@@ -16,9 +16,6 @@ use super::{CatalogParseError, EntryError, ParsedCatalog, VendorImage, parse_fir
 use crate::catalog::model::{CatalogEntry, ImageSize, Provenance};
 use crate::catalog::partial_image::MAX_IMAGE_DOWNLOAD_BYTES;
 
-/// The feed's default URL.
-pub const DEFAULT_URL: &str = "https://zigbee-ota.sonoff.tech/releases/upgrade.json";
-
 /// Parses Sonoff's `upgrade.json`; `provenance` is stamped on every entry.
 pub fn parse(input: &[u8], provenance: &Provenance) -> Result<ParsedCatalog, CatalogParseError> {
     parse_firmware_array(input, |fields| parse_entry(fields, provenance))

@@ -17,9 +17,6 @@ use super::{
 };
 use crate::catalog::model::{CatalogEntry, ImageSize, Provenance};
 
-/// The feed's default URL.
-pub const DEFAULT_URL: &str = "https://tr-zha.s3.amazonaws.com/firmware.json";
-
 /// Parses Third Reality's `firmware.json`; `provenance` is stamped on every entry.
 pub fn parse(input: &[u8], provenance: &Provenance) -> Result<ParsedCatalog, CatalogParseError> {
     parse_entry_list(
