@@ -753,15 +753,12 @@ fn send(
 ) -> Result<MessageTag, SendError> {
     match outgoing.destination {
         Destination::Unicast(device) => {
-            let message = UnicastMessage {
-                destination: Nwk(device.nwk),
-                src_endpoint: outgoing.source_endpoint,
-                dst_endpoint: outgoing.destination_endpoint,
-                profile: PROFILE_HOME_AUTOMATION,
-                cluster: CLUSTER_OTA_UPGRADE,
-                payload: outgoing.zcl_bytes.to_vec(),
-                aps_ack: true,
-            };
+            let message = UnicastMessage::ota(
+                Nwk(device.nwk),
+                outgoing.source_endpoint,
+                outgoing.destination_endpoint,
+                outgoing.zcl_bytes.to_vec(),
+            );
             match timing {
                 Some(timing) => coordinator.send_answer(message, timing),
                 None => coordinator.send_unicast(message),
