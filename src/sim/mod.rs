@@ -9,6 +9,11 @@
 //! - [`stack`]: the stack tables behind the frames other hosts send (keys, tokens, multicast,
 //!   scans, child and address tables), per EZSP version.
 //! - [`zdo`]: the NCP's own ZDO server, for requests a host sends to the coordinator itself.
+//! - [`znp`]: the simulated ZNP stick ([`run_znp_simulator`]), the same devices behind TI's MT
+//!   protocol.
+//! - `radio` (private): what both sticks do the same way below their serial protocol: the
+//!   devices on the air and their timers, the schedule, the unicast transmit queue, the
+//!   serial line's faults and the unsolicited resets; and [`SimEvent`], what a stick reports.
 //! - [`faults`]: lost and damaged frames, failed or late delivery reports, a full transmit
 //!   queue, NCP resets at a chosen moment or periodically.
 //! - [`run_simulator`]: the tokio glue: the NCP on the master side of a pty pair; the slave's

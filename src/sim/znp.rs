@@ -12,7 +12,7 @@
 //! hosts detect a CC26x2), `AF.Register`, `AF.DataRequest`, `AF.DataRequestExt`,
 //! `ZDO.MsgCallbackRegister`, `ZDO.IEEEAddrReq`, `ZDO.NwkAddrReq`, `ZDO.MgmtPermitJoinReq`,
 //! `ZDO.StartupFromApp`, `APP_CNF.BDBSetChannel` and `APP_CNF.BDBStartCommissioning`; and
-//! what zigbee-herdsman's `zstack` adapter adds ([`extra`]): `SYS.GetExtAddr`,
+//! what zigbee-herdsman's `zstack` adapter adds (`extra`): `SYS.GetExtAddr`,
 //! `UTIL.GetDeviceInfo`, `UTIL.LEDControl`, `ZDO.ActiveEpReq`, `ZDO.ExtFindGroup`,
 //! `ZDO.ExtAddGroup` and `ZDO.ExtNwkInfo`. Anything
 //! else gets `RPC_ERROR.CommandNotRecognized`, as a real stick answers. Callbacks:
