@@ -118,22 +118,14 @@ pub(crate) fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
                 allow_downgrade: policy.allow_downgrade,
             };
             let report = matching::match_device(&config, policy, device);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{report}");
-            }
+            print_report(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
         CatalogAction::List { config, json } => {
             let config = Config::load(&config).context("the configuration is not valid")?;
             let devices = service::load_known_devices(&config.state_dir)?;
             let listing = report::list(&config, &devices)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&listing)?);
-            } else {
-                print!("{listing}");
-            }
+            print_report(&listing, json)?;
             Ok(ExitCode::SUCCESS)
         }
         CatalogAction::Verify { config, json } => {
@@ -185,11 +177,7 @@ pub(crate) fn catalog(action: CatalogAction) -> anyhow::Result<ExitCode> {
             logging::init(config.log.level);
             let report =
                 runtime()?.block_on(report::refresh_once(&config, |step| eprintln!("{step}")))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{report}");
-            }
+            print_report(&report, json)?;
             Ok(if report.is_clean() {
                 ExitCode::SUCCESS
             } else {
@@ -232,4 +220,17 @@ pub(crate) fn rehash_cache(config: &Config) -> anyhow::Result<Rehashed> {
         image_bytes,
         removed,
     })
+}
+
+/// Prints a report as pretty JSON (`--json`) or in its human form.
+fn print_report<R: serde::Serialize + std::fmt::Display>(
+    report: &R,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
 }

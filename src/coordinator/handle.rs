@@ -166,6 +166,18 @@ impl TaskSide {
         }
     }
 
+    /// Tells the listener the stick's new state; when the stick resets or is gone, every send
+    /// still queued for it is reported lost ([`TaskSide::report_queued_lost`]).
+    pub async fn state_changed(&mut self, state: CoordinatorState) {
+        self.emit(CoordinatorEvent::StateChanged(state)).await;
+        if matches!(
+            state,
+            CoordinatorState::Resetting | CoordinatorState::Disconnected
+        ) {
+            self.report_queued_lost().await;
+        }
+    }
+
     /// The core's device table changed: the handle sees the new one, and `devices.txt` is
     /// written off the task within the debounce.
     pub fn devices_changed(&self, devices: &DeviceTable) {

@@ -409,13 +409,7 @@ impl Driver {
             shared.max_payload = self.relay.max_payload();
         }
         info!("coordinator {state:?} (proxy)");
-        self.emit(CoordinatorEvent::StateChanged(state)).await;
-        if matches!(
-            state,
-            CoordinatorState::Resetting | CoordinatorState::Disconnected
-        ) {
-            self.task.report_queued_lost().await;
-        }
+        self.task.state_changed(state).await;
     }
 
     /// A dropped receiver means nobody listens any more; the proxy keeps serving upstream.

@@ -167,13 +167,7 @@ impl Driver {
             tracing::Span::current().record("ezsp_version", version.get());
         }
         info!("coordinator {state:?}");
-        self.emit(CoordinatorEvent::StateChanged(state)).await;
-        if matches!(
-            state,
-            CoordinatorState::Resetting | CoordinatorState::Disconnected
-        ) {
-            self.task.report_queued_lost().await;
-        }
+        self.task.state_changed(state).await;
     }
 
     /// A dropped receiver means nobody listens any more; the driver keeps the NCP running.
